@@ -1,0 +1,9 @@
+"""Errors raised while pulling data from a source."""
+
+from __future__ import annotations
+
+from lgsp.errors import LgspError
+
+
+class ConnectorError(LgspError):
+    """A source could not be read. `transient` says whether a retry may succeed."""

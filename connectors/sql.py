@@ -1,0 +1,222 @@
+"""SQL connector: any SQLAlchemy URL, streamed as Arrow batches, full or incremental by a cursor.
+
+PostgreSQL, MySQL/MariaDB and SQLite are read with DuckDB's scanners (the fast path); other
+databases (SQL Server, Oracle, ...) through SQLAlchemy with server-side cursors. Either way the
+rows arrive as a `pyarrow.RecordBatchReader`, so memory stays flat whatever the table size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, SecretStr
+from sqlalchemy.engine import URL, make_url
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from connectors.errors import ConnectorError
+from connectors.registry import register
+from lgsp import duck
+
+
+class SqlConfig(BaseModel):
+    """What the SQL connector needs: built from a contract and a resolved connection."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dataset: str
+    connection: str
+    url: SecretStr
+    columns: list[str]
+    table: str | None = None
+    db_schema: str | None = None
+    query: str | None = None
+    cursor: str | None = None
+    engine: str = "auto"
+    batch_rows: int = 250_000
+    extension_dir: Path
+    memory_limit: str = "1GB"
+
+
+def _scanner(url: URL) -> str | None:
+    backend = url.get_backend_name()
+    return {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}.get(backend)
+
+
+def engine_for(config: SqlConfig) -> str:
+    """'duckdb' when a DuckDB scanner can read this source, else 'sqlalchemy'."""
+    url = make_url(config.url.get_secret_value())
+    if config.engine == "sqlalchemy":
+        return "sqlalchemy"
+    scanner = _scanner(url)
+    if scanner is None or (scanner == "sqlite" and config.query):
+        if config.engine == "duckdb":
+            raise ConnectorError(
+                f"engine: duckdb cannot read {url.get_backend_name()} sources"
+                + (" with a query" if config.query else ""),
+                dataset=config.dataset,
+                connector=config.connection,
+            )
+        return "sqlalchemy"
+    return "duckdb"
+
+
+def _attach_string(url: URL, scanner: str) -> str:
+    if scanner == "sqlite":
+        return url.database or ""
+    parts = {"host": url.host, "port": url.port, "user": url.username, "password": url.password}
+    parts["dbname" if scanner == "postgres" else "database"] = url.database
+    return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
+
+
+def _q(identifier: str) -> str:
+    return duck.quote(identifier)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, ConnectorError) and exc.transient
+
+
+_retry = retry(
+    retry=retry_if_exception(_is_transient),
+    stop=stop_after_attempt(4),
+    wait=wait_exponential_jitter(initial=0.5, max=8),
+    reraise=True,
+)
+
+
+@_retry
+def _duckdb_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.RecordBatchReader:
+    import duckdb
+
+    url = make_url(config.url.get_secret_value())
+    scanner = _scanner(url)
+    assert scanner is not None
+    con = duck.connect(memory_limit=config.memory_limit)
+    duck.load_extension(con, scanner, config.extension_dir)
+    if scanner == "sqlite":
+        # Legacy SQLite columns hold anything; read text and let validation type it.
+        con.execute("SET sqlite_all_varchar = true")
+        if not url.database or not Path(url.database).exists():
+            raise ConnectorError(
+                f"SQLite database {url.database!r} does not exist",
+                dataset=config.dataset,
+                connector=config.connection,
+            )
+    try:
+        con.execute(f"ATTACH '{_attach_string(url, scanner).replace(chr(39), chr(39) * 2)}' AS src "
+                    f"(TYPE {scanner}, READ_ONLY)")
+    except duckdb.Error as exc:
+        raise ConnectorError(
+            f"cannot connect to '{config.connection}': {str(exc).splitlines()[0]}",
+            dataset=config.dataset,
+            connector=config.connection,
+            transient=True,
+        ) from exc
+    columns = ", ".join(_q(c) for c in config.columns)
+    if config.query:
+        function = f"{scanner}_query"
+        base = f"(SELECT * FROM {function}('src', {_literal(config.query)}))"
+    else:
+        schema = config.db_schema or ("public" if scanner == "postgres" else None)
+        base = ".".join(_q(p) for p in ("src", schema, config.table) if p)
+    sql = f"SELECT {columns} FROM {base} AS t"
+    params: list[Any] = []
+    if config.cursor and state and state.get("cursor") is not None:
+        sql += f" WHERE {_q(config.cursor)} >= ?"
+        params.append(state["cursor"])
+    try:
+        return con.execute(sql, params).to_arrow_reader(config.batch_rows)
+    except duckdb.Error as exc:
+        raise ConnectorError(
+            f"cannot read from '{config.connection}': {str(exc).splitlines()[0]}",
+            dataset=config.dataset,
+            connector=config.connection,
+            transient=isinstance(exc, duckdb.IOException),
+        ) from exc
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _text(value: Any) -> str | None:
+    """Render a source value as text the warehouse can cast back without loss."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return str(value)
+
+
+def _sqlalchemy_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.RecordBatchReader:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(config.url.get_secret_value())
+    if config.query:
+        base: Any = sa.text(config.query).columns(*(sa.column(c) for c in config.columns)).subquery("q")
+        selectable = sa.select(*(base.c[c] for c in config.columns))
+        cursor_col = base.c[config.cursor] if config.cursor else None
+    else:
+        table = sa.table(config.table or "", *(sa.column(c) for c in config.columns), schema=config.db_schema)
+        selectable = sa.select(*(table.c[c] for c in config.columns))
+        cursor_col = table.c[config.cursor] if config.cursor else None
+    if cursor_col is not None and state and state.get("cursor") is not None:
+        selectable = selectable.where(cursor_col >= state["cursor"])
+    schema = pa.schema([(c, pa.string()) for c in config.columns])
+
+    @_retry
+    def open_result() -> tuple[Any, Any]:
+        try:
+            conn = engine.connect().execution_options(stream_results=True, yield_per=config.batch_rows)
+            return conn, conn.execute(selectable)
+        except sa.exc.OperationalError as exc:
+            raise ConnectorError(
+                f"cannot read from '{config.connection}': {str(exc.orig).splitlines()[0]}",
+                dataset=config.dataset,
+                connector=config.connection,
+                transient=True,
+            ) from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise ConnectorError(
+                f"cannot read from '{config.connection}': {str(exc).splitlines()[0]}",
+                dataset=config.dataset,
+                connector=config.connection,
+            ) from exc
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        conn, result = open_result()
+        try:
+            for rows in result.partitions(config.batch_rows):
+                columns = list(zip(*rows, strict=True)) if rows else [() for _ in config.columns]
+                yield pa.RecordBatch.from_arrays(
+                    [pa.array([_text(v) for v in col], type=pa.string()) for col in columns], schema=schema
+                )
+        finally:
+            conn.close()
+            engine.dispose()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+@register("sql")
+def extract(config: SqlConfig, state: dict[str, Any] | None) -> pa.RecordBatchReader:
+    """Stream the source's rows as Arrow batches; with a cursor in `state`, only rows at or past it.
+
+    Raises ConnectorError (transient when the source could not be reached).
+    """
+    if engine_for(config) == "duckdb":
+        return _duckdb_reader(config, state)
+    return _sqlalchemy_reader(config, state)

@@ -1,0 +1,12 @@
+"""One Airflow DAG per dataset contract in schemas/datasets/: extract → validate → publish.
+
+The DAGs are built by lgsp/dag_factory.py; this file holds no logic and imports nothing heavy.
+"""
+
+from airflow.sdk import DAG
+
+from lgsp.dag_factory import build_dags
+from lgsp.settings import Settings
+
+DAGS: dict[str, DAG] = build_dags(Settings.from_env().contracts_dir)
+globals().update(DAGS)

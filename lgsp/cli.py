@@ -1,0 +1,154 @@
+"""The `lgsp` command: run, check and inspect datasets; `demo` builds the sandbox province and runs it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lgsp.settings import Settings
+
+app = typer.Typer(help="lgsp-hub: the provincial data-sharing and integration hub.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+@app.command()
+def check(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Contract files (default: every contract).")] = None,
+) -> None:
+    """Validate dataset contracts: fields, references and Great Expectations arguments."""
+    from lgsp.checks import check_contracts
+
+    settings = _settings()
+    files = paths or sorted(settings.contracts_dir.glob("*.yaml"))
+    problems = check_contracts(files)
+    for path in files:
+        mine = [p for p in problems if p.startswith(f"{path}:")]
+        status = "[red]invalid[/red]" if mine else "[green]ok[/green]"
+        console.print(f"{status}  {path}")
+    if problems:
+        err.print("\n".join(problems), markup=False, highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(datasets: Annotated[list[str], typer.Argument(help="Dataset ids (contract file names).")]) -> None:
+    """Extract, validate and publish datasets now, in this process."""
+    from lgsp.pipeline import Pipeline
+
+    pipeline = Pipeline(_settings())
+    results = []
+    for dataset_id in datasets:
+        with console.status(f"{dataset_id}: extract → validate → publish"):
+            started = time.monotonic()
+            record = pipeline.run(dataset_id)
+            record["seconds"] = time.monotonic() - started
+        results.append(record)
+    _summary(results, pipeline)
+    if any(r["status"] != "published" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def datasets() -> None:
+    """Every contract with the status of its last run."""
+    from schemas.loader import contract_files, problems_in
+    from warehouse.store import Warehouse
+
+    settings = _settings()
+    latest = Warehouse(settings).latest_runs()
+    table = Table(title="Datasets / Bộ dữ liệu")
+    for column in ("dataset", "publisher", "classification", "schedule", "last run", "status", "published", "quarantined"):
+        table.add_column(column)
+    for path in contract_files(settings.contracts_dir):
+        contract, problems = problems_in(path)
+        if contract is None:
+            table.add_row(path.stem, "", "", "", "", "[red]invalid contract[/red]", "", "")
+            continue
+        run = latest.get(contract.id, {})
+        table.add_row(
+            contract.id,
+            contract.publisher.code,
+            contract.classification.value,
+            contract.schedule or "manual",
+            f"{run['ended_at']:%Y-%m-%d %H:%M}" if run.get("ended_at") else "never",
+            _status(run.get("status", "")),
+            _n(run.get("rows_published")),
+            _n(run.get("rows_quarantined")),
+        )
+    console.print(table)
+
+
+@app.command()
+def demo(
+    scale: Annotated[int, typer.Option(help="Rows of environmental readings in the sandbox.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed of the sandbox generator.")] = 2026,
+    dirty_share: Annotated[float, typer.Option(help="Share of deliberately dirty rows.")] = 0.02,
+) -> None:
+    """Build the sandbox province, run every dataset's Airflow DAG in-process, print the summary."""
+    from lgsp.demo import run_demo
+
+    results = run_demo(_settings(), scale=scale, seed=seed, dirty_share=dirty_share, console=console)
+    from lgsp.pipeline import Pipeline
+
+    _summary(results, Pipeline(_settings()))
+    if any(r.get("status") != "published" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of dataset contracts (for editor autocompletion)."""
+    from schemas.contract import Contract
+
+    sys.stdout.write(json.dumps(Contract.model_json_schema(by_alias=True), ensure_ascii=False, indent=2) + "\n")
+
+
+def _n(value: Any) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def _status(status: str) -> str:
+    colour = {"published": "green", "rejected": "yellow", "failed": "red"}.get(status, "white")
+    return f"[{colour}]{status}[/{colour}]" if status else ""
+
+
+def _summary(results: list[dict[str, Any]], pipeline: Any) -> None:
+    table = Table(title="Runs / Lần chạy")
+    for column in ("dataset", "publisher", "extracted", "published", "quarantined", "status", "time"):
+        table.add_column(column, justify="right" if column in ("extracted", "published", "quarantined", "time") else "left")
+    for r in results:
+        try:
+            publisher = pipeline.contract(r["dataset_id"]).publisher.code
+        except Exception:  # noqa: BLE001 - an invalid contract still gets its row
+            publisher = "?"
+        table.add_row(
+            r["dataset_id"],
+            publisher,
+            _n(r.get("rows_extracted")),
+            _n(r.get("rows_published")),
+            _n(r.get("rows_quarantined")),
+            _status(r.get("status", "")),
+            f"{r.get('seconds', 0):.1f} s",
+        )
+    console.print(table)
+    for r in results:
+        if r.get("error"):
+            err.print(f"{r['dataset_id']}: {r['error']}", markup=False, highlight=False)
+        elif r.get("report"):
+            console.print(f"[dim]{r['dataset_id']}: report {r['report']}[/dim]")
+
+
+if __name__ == "__main__":
+    app()

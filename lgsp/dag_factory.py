@@ -1,0 +1,112 @@
+"""One Airflow DAG per dataset contract: extract → validate → publish, passing only the run id.
+
+Imported by the file in dags/ at parse time, so it imports nothing heavy: the tasks import the
+pipeline (DuckDB, Great Expectations) only when they run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Asset, get_current_context, task
+
+from lgsp.airflow_env import WAREHOUSE_POOL
+from schemas.contract import Contract
+from schemas.loader import contract_files, problems_in
+
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "lgsp",
+    "retries": 3,
+    "retry_delay": dt.timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=10),
+}
+
+
+def asset_for(contract: Contract) -> Asset:
+    """The published table as an Airflow Asset, so downstream DAGs can run when it changes."""
+    return Asset(name=f"lgsp.{contract.id}", uri=f"lgsp://warehouse/main/{contract.id}", group="lgsp")
+
+
+def _step(step: str, dataset_id: str) -> dict[str, Any]:
+    """Run one pipeline step for the current DAG run; on the last try, record the failed run."""
+    from lgsp.pipeline import Pipeline
+
+    context = get_current_context()
+    run_id = context["run_id"]
+    pipeline = Pipeline()
+    try:
+        result: dict[str, Any] = getattr(pipeline, step)(dataset_id, run_id)
+    except Exception as exc:
+        ti = context["ti"]
+        if ti.try_number > ti.max_tries or not getattr(exc, "transient", True):
+            pipeline.fail(dataset_id, run_id, exc)
+        raise
+    return {k: v for k, v in result.items() if k in ("status", "rows_extracted", "rows_published", "rows_quarantined")}
+
+
+def build_dag(contract: Contract) -> DAG:
+    dataset_id = contract.id
+    with DAG(
+        dag_id=f"lgsp_{dataset_id}",
+        description=f"{contract.title.vi} / {contract.title.en}",
+        schedule=contract.schedule,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["lgsp", contract.publisher.code, contract.classification.value],
+        doc_md=f"**{contract.title.vi}** ({contract.publisher.name.vi})\n\n{contract.description.vi}\n\n"
+        f"Contract: `schemas/datasets/{dataset_id}.yaml`",
+    ) as dag:
+
+        @task(task_id="extract")
+        def extract() -> dict[str, Any]:
+            return _step("extract", dataset_id)
+
+        @task(task_id="validate")
+        def validate() -> dict[str, Any]:
+            return _step("validate", dataset_id)
+
+        @task(task_id="publish", pool=WAREHOUSE_POOL, outlets=[asset_for(contract)])
+        def publish() -> dict[str, Any]:
+            return _step("publish", dataset_id)
+
+        extract() >> validate() >> publish()
+    return dag
+
+
+def broken_dag(path: Path, problems: list[str]) -> DAG:
+    """An invalid contract still shows up in Airflow, as an unscheduled DAG whose task says why,
+    rather than taking the other datasets' DAGs down with an import error."""
+    text = "\n".join(problems)
+    with DAG(
+        dag_id=f"lgsp_{path.stem}",
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        tags=["lgsp", "invalid-contract"],
+        doc_md=f"**Invalid contract** `{path.name}`:\n\n```\n{text}\n```",
+    ) as dag:
+
+        @task(task_id="invalid_contract", retries=0)
+        def invalid_contract() -> None:
+            from schemas.errors import ContractError
+
+            raise ContractError("invalid contract:\n  " + text.replace("\n", "\n  "), file=str(path))
+
+        invalid_contract()
+    return dag
+
+
+def build_dags(directory: Path) -> dict[str, DAG]:
+    """A DAG for every contract file in `directory`."""
+    dags = {}
+    for path in contract_files(directory):
+        contract, problems = problems_in(path)
+        dag = build_dag(contract) if contract else broken_dag(path, [str(p) for p in problems])
+        dags[dag.dag_id] = dag
+    return dags

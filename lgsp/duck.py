@@ -1,0 +1,69 @@
+"""DuckDB connections with the hub's settings and the scanner extensions shipped as PyPI wheels."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from lgsp.errors import ConfigError
+
+# DuckDB's extension server is out of reach, so extensions come from the duckdb-extension-* wheels.
+# The postgres extension's internal name is postgres_scanner: its file must carry that name.
+_WHEELS = {
+    "postgres": ("duckdb_extension_postgres", "postgres_scanner"),
+    "mysql": ("duckdb_extension_mysql", "mysql_scanner"),
+    "sqlite": ("duckdb_extension_sqlite", "sqlite_scanner"),
+}
+
+
+def extension_file(name: str, cache_dir: Path) -> Path:
+    """Path of a loadable extension file, copied once from its wheel under its internal name."""
+    module_name, internal = _WHEELS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ConfigError(f"DuckDB extension wheel {module_name} is not installed") from exc
+    root = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+    shipped = next(root.glob("*.duckdb_extension"), None)
+    if shipped is None:
+        raise ConfigError(
+            f"{module_name} has no extension for DuckDB {duckdb.__version__} in {root}: "
+            "the duckdb pin and the extension wheels must match"
+        )
+    target = cache_dir / f"v{duckdb.__version__}" / f"{internal}.duckdb_extension"
+    if not target.exists() or target.stat().st_size != shipped.stat().st_size:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        shutil.copyfile(shipped, tmp)
+        tmp.replace(target)
+    return target
+
+
+def connect(
+    path: Path | str = ":memory:",
+    *,
+    memory_limit: str = "1GB",
+    threads: int | None = None,
+    temp_dir: Path | None = None,
+    read_only: bool = False,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection bounded in memory, spilling to `temp_dir` rather than growing."""
+    config: dict[str, str | int | bool] = {"memory_limit": memory_limit, "autoinstall_known_extensions": False}
+    if threads:
+        config["threads"] = threads
+    if temp_dir is not None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(temp_dir)
+    return duckdb.connect(str(path), read_only=read_only, config=config)
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, name: str, cache_dir: Path) -> None:
+    con.execute(f"LOAD '{extension_file(name, cache_dir)}'")
+
+
+def quote(identifier: str) -> str:
+    """Quote an SQL identifier for DuckDB."""
+    return '"' + identifier.replace('"', '""') + '"'

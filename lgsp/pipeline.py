@@ -1,0 +1,163 @@
+"""A dataset run in three steps (extract, validate, publish) that pass only the run id between them.
+
+The Airflow tasks and the CLI call these same functions, so a DAG holds no business logic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import traceback
+from typing import Any
+
+import connectors
+from connectors.sql import SqlConfig
+from lgsp.connections import resolve
+from lgsp.errors import LgspError
+from lgsp.settings import Settings
+from schemas.contract import Contract
+from schemas.loader import find_contract
+from warehouse.staging import Staging
+from warehouse.store import Warehouse, utcnow
+
+
+def new_run_id() -> str:
+    return f"cli__{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.%f}Z"
+
+
+class Pipeline:
+    """Runs datasets described by contracts against one hub installation."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.warehouse = Warehouse(self.settings)
+
+    def contract(self, dataset_id: str) -> Contract:
+        return find_contract(self.settings.contracts_dir, dataset_id)
+
+    def staging(self, dataset_id: str, run_id: str) -> Staging:
+        return Staging(self.settings, dataset_id, run_id)
+
+    # -- the three steps --------------------------------------------------------------------------
+
+    def extract(self, dataset_id: str, run_id: str) -> dict[str, Any]:
+        """Pull the source into the run's staging; returns the run manifest."""
+        started = utcnow()
+        contract = self.contract(dataset_id)
+        from validation.expectations import build_checks
+
+        build_checks(contract)  # a bad expectation fails the run before anything is pulled
+        staging = self.staging(dataset_id, run_id)
+        staging.reset()
+        cursor_from = None
+        if contract.incremental:
+            with self.warehouse.writer() as con:
+                cursor_from = Warehouse.cursor(con, dataset_id)
+        reader = connectors.registry.get(contract.source.kind.value)(
+            self._connector_config(contract), {"cursor": cursor_from} if cursor_from else None
+        )
+        rows = staging.load(reader)
+        return staging.write_manifest(
+            dataset_id=dataset_id,
+            run_id=run_id,
+            started_at=started.isoformat(),
+            mode="incremental" if cursor_from else "full",
+            cursor_from=cursor_from,
+            rows_extracted=rows,
+        )
+
+    def validate(self, dataset_id: str, run_id: str) -> dict[str, Any]:
+        """Validate the staged rows with Great Expectations; stores the report beside the run."""
+        from validation.validate import validate
+
+        contract = self.contract(dataset_id)
+        staging = self.staging(dataset_id, run_id)
+        report = validate(contract, staging, self.settings.validation_batch_rows)
+        html = report.save(self.settings.reports_dir / dataset_id)
+        return staging.write_manifest(
+            report=str(html),
+            rejected_by=[c.label for c in report.rejected_by],
+            rows_warned=report.rows_warned,
+            rows_failing=report.rows_quarantined,
+            nfc_normalised=report.nfc_normalised,
+        )
+
+    def publish(self, dataset_id: str, run_id: str) -> dict[str, Any]:
+        """Publish the validated run atomically; returns the meta.runs record."""
+        from warehouse.publish import publish
+
+        contract = self.contract(dataset_id)
+        staging = self.staging(dataset_id, run_id)
+        manifest = staging.read_manifest()
+        if "report" not in manifest:
+            raise LgspError(f"run {run_id} has not been validated", dataset=dataset_id)
+        run = self._run_record(manifest)
+        with self.warehouse.writer() as con:
+            publish(
+                con,
+                contract,
+                staging,
+                run,
+                rejected_by=manifest["rejected_by"],
+                incremental=manifest["mode"] == "incremental",
+            )
+        staging.remove()
+        return run
+
+    def fail(self, dataset_id: str, run_id: str, error: BaseException) -> dict[str, Any]:
+        """Record a run that could not finish. Nothing was published and the cursor did not move."""
+        staging = self.staging(dataset_id, run_id)
+        manifest = staging.read_manifest() or {"dataset_id": dataset_id, "run_id": run_id}
+        run = self._run_record(manifest)
+        message = str(error) if isinstance(error, LgspError) else "".join(
+            traceback.format_exception_only(type(error), error)
+        ).strip()
+        run.update(status="failed", ended_at=utcnow(), rows_published=0, rows_quarantined=0, error=message)
+        run["started_at"] = run["started_at"] or run["ended_at"]
+        with self.warehouse.writer() as con:
+            Warehouse.record_run(con, run)
+        staging.remove()  # staged rows may be personal data: they never outlive the run
+        return run
+
+    def run(self, dataset_id: str, run_id: str | None = None) -> dict[str, Any]:
+        """Extract, validate and publish in this process; returns the meta.runs record (never raises
+        for a failed run: the record says why)."""
+        run_id = run_id or new_run_id()
+        try:
+            self.extract(dataset_id, run_id)
+            self.validate(dataset_id, run_id)
+            return self.publish(dataset_id, run_id)
+        except Exception as exc:  # noqa: BLE001 - recorded, then reported by the caller
+            return self.fail(dataset_id, run_id, exc)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _connector_config(self, contract: Contract) -> SqlConfig:
+        source = contract.source
+        return SqlConfig(
+            dataset=contract.id,
+            connection=source.connection,
+            url=resolve(source.connection, self.settings.sandbox_dir),
+            columns=[c.name for c in contract.columns],
+            table=source.table,
+            db_schema=source.db_schema,
+            query=source.query,
+            cursor=contract.incremental.cursor if contract.incremental else None,
+            engine=source.engine.value,
+            batch_rows=self.settings.batch_rows,
+            extension_dir=self.settings.home / "duckdb_extensions",
+            memory_limit=self.settings.duckdb_memory_limit,
+        )
+
+    @staticmethod
+    def _run_record(manifest: dict[str, Any]) -> dict[str, Any]:
+        started = manifest.get("started_at")
+        return {
+            "run_id": manifest["run_id"],
+            "dataset_id": manifest["dataset_id"],
+            "mode": manifest.get("mode"),
+            "started_at": dt.datetime.fromisoformat(started) if started else None,
+            "rows_extracted": manifest.get("rows_extracted", 0),
+            "rows_warned": manifest.get("rows_warned", 0),
+            "cursor_from": manifest.get("cursor_from"),
+            "report": manifest.get("report"),
+        }

@@ -1,0 +1,57 @@
+"""Typed settings of a hub installation, read from the environment in this one place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseModel):
+    """Where the hub keeps its data and where its contracts live."""
+
+    home: Path = Field(description="Runtime data: warehouse, staging, reports ($LGSP_HOME).")
+    contracts_dir: Path = Field(description="Folder of dataset contract YAML files.")
+    batch_rows: int = Field(250_000, description="Rows per Arrow batch when streaming.")
+    validation_batch_rows: int = Field(500_000, description="Rows per Great Expectations batch.")
+    duckdb_memory_limit: str = Field("1GB", description="DuckDB memory_limit for hub connections.")
+    duckdb_threads: int | None = Field(None, description="DuckDB threads (default: all cores).")
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.home / "staging"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.home / "sandbox"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Settings from `LGSP_*` variables; relative paths are taken from the repo root."""
+        env = os.environ if environ is None else environ
+
+        def path(name: str, default: Path) -> Path:
+            value = Path(env[name]) if env.get(name) else default
+            return value if value.is_absolute() else (REPO_ROOT / value)
+
+        extra: dict[str, object] = {}
+        if env.get("LGSP_BATCH_ROWS"):
+            extra["batch_rows"] = int(env["LGSP_BATCH_ROWS"])
+        if env.get("LGSP_DUCKDB_MEMORY_LIMIT"):
+            extra["duckdb_memory_limit"] = env["LGSP_DUCKDB_MEMORY_LIMIT"]
+        return cls(
+            home=path("LGSP_HOME", REPO_ROOT / "var"),
+            contracts_dir=path("LGSP_CONTRACTS", REPO_ROOT / "schemas" / "datasets"),
+            **extra,
+        )

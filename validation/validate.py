@@ -1,0 +1,277 @@
+"""Validate a staged run with Great Expectations 1.x; failing rows are recorded, never dropped.
+
+GX has no DuckDB datasource, so the staged rows are read back as Arrow batches, typed by the
+contract, and validated as pandas frames indexed by the staged row id. Row-level expectations run
+batch by batch (memory stays flat); uniqueness and aggregate expectations see the whole run, but
+only the columns they need. Rows that fail a `quarantine` check are written to the stage's
+`failures` table with the check and the reason; publishing leaves them out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from lgsp.duck import quote
+from schemas.contract import Contract, Severity
+from validation.expectations import Check, build_checks, to_gx
+from validation.report import CheckResult, Report
+from warehouse import projection
+from warehouse.staging import Staging
+
+_SAMPLE = 10
+WITHHELD = "(personal data withheld)"
+_RESULT_FORMAT = {
+    "result_format": "COMPLETE",
+    "partial_unexpected_count": _SAMPLE,
+    "include_unexpected_rows": False,
+    "return_unexpected_index_query": False,
+}
+
+
+@dataclass
+class _Tally:
+    check: Check
+    evaluated: int = 0
+    missing: int = 0
+    unexpected: int = 0
+    success: bool = True
+    sample: list[str] = field(default_factory=list)
+    error: str | None = None
+    personal: bool = False  # reports live outside the warehouse: no personal values in them
+
+    def result(self, scope: str) -> CheckResult:
+        e = self.check.expectation
+        mostly = e.kwargs.get("mostly")
+        success = self.success and self.error is None
+        if mostly is not None and self.check.row_level and self.error is None:
+            judged = max(self.evaluated - self.missing, 1)
+            success = self.unexpected / judged <= 1 - float(mostly) + 1e-12
+        return CheckResult(
+            key=self.check.key,
+            expectation=e.type,
+            kwargs=e.kwargs,
+            severity=e.severity.value,
+            origin=self.check.origin,
+            scope=scope,
+            evaluated=self.evaluated,
+            unexpected=self.unexpected,
+            success=success,
+            sample=self.sample,
+            error=self.error,
+        )
+
+
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _Gx:
+    """An ephemeral GX context with one pandas dataframe asset; quiet and offline."""
+
+    def __init__(self) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
+
+        self.gx = gx
+        self.version = gx.__version__
+        config = DataContextConfig(
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+        )
+        context = gx.get_context(mode="ephemeral", project_config=config)
+        asset = context.data_sources.add_pandas("lgsp").add_dataframe_asset("staged")
+        self.batch_definition = asset.add_batch_definition_whole_dataframe("run")
+
+    def suite(self, name: str, checks: Iterable[Check]) -> Any:
+        suite = self.gx.ExpectationSuite(name=name)
+        for check in checks:
+            expectation = to_gx(check.expectation)
+            expectation.meta = {"lgsp_key": check.key}
+            suite.add_expectation(expectation)
+        return suite
+
+    def validate(self, frame: Any, suite: Any) -> Any:
+        batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        return batch.validate(suite, result_format=_RESULT_FORMAT)
+
+
+def _pandas(data: pa.RecordBatch | pa.Table) -> Any:
+    import pandas as pd
+
+    # Nullable integers stay integers (a null would otherwise turn the column into floats).
+    mapping = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}
+    return data.to_pandas(types_mapper=mapping.get)
+
+
+def _frames(con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int) -> Iterable[Any]:
+    reader = con.execute(sql).to_arrow_reader(batch_rows)
+    for batch in reader:
+        if batch.num_rows:
+            frame = _pandas(batch)
+            frame.index = frame.pop("__row").to_numpy()
+            yield frame
+
+
+def _raised(info: dict[str, Any] | None) -> str | None:
+    """GX reports a failed evaluation either flat or keyed by metric; return its message."""
+    if not info:
+        return None
+    entries = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    for entry in entries:
+        if entry.get("raised_exception"):
+            return str(entry.get("exception_message"))[:300]
+    return None
+
+
+def _record(
+    tallies: dict[str, _Tally],
+    gx_result: Any,
+    failures: list[pa.Table],
+    warned: set[int],
+) -> None:
+    for r in gx_result.results:
+        tally = tallies[r.expectation_config.meta["lgsp_key"]]
+        raised = _raised(r.exception_info)
+        if raised:
+            tally.error = raised
+            continue
+        res = r.result
+        tally.evaluated += int(res.get("element_count") or 0)
+        tally.missing += int(res.get("missing_count") or 0)
+        tally.unexpected += int(res.get("unexpected_count") or 0)
+        tally.success = tally.success and bool(r.success)
+        values = res.get("unexpected_list") or []
+        if tally.personal:
+            tally.sample = [WITHHELD]
+        elif len(tally.sample) < _SAMPLE:
+            tally.sample.extend(_text(v) for v in values[: _SAMPLE - len(tally.sample)])
+        rows = res.get("unexpected_index_list") or []
+        if not rows or not tally.check.row_level:
+            continue
+        severity = tally.check.expectation.severity
+        if severity is Severity.quarantine:
+            label = tally.check.label
+            reasons = [f"{_text(v)}: {label}" for v in values] if len(values) == len(rows) else [label] * len(rows)
+            failures.append(
+                pa.table({"row": pa.array(rows, pa.int64()), "check_key": [tally.check.key] * len(rows), "reason": reasons})
+            )
+        elif severity is Severity.warn:
+            warned.update(int(x) for x in rows)
+
+
+def validate(contract: Contract, staging: Staging, batch_rows: int = 500_000) -> Report:
+    """Validate the staged rows of a run; writes quarantine findings into the stage, returns the report.
+
+    Raises ExpectationError when the contract's expectations are themselves invalid.
+    """
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    checks = build_checks(contract)
+    gx = _Gx()
+    con = staging.connect()
+    try:
+        types = staging.staged_types(con)
+        rows = int(con.execute("SELECT count(*) FROM staged").fetchone()[0])  # type: ignore[index]
+        con.execute("DELETE FROM failures")
+        results = _type_checks(con, contract, types, rows)
+        personal = set(contract.personal_columns)
+        tallies = {c.key: _Tally(c, personal=bool(personal & set(c.columns))) for c in checks}
+        failures: list[pa.Table] = []
+        warned: set[int] = set()
+
+        def select(columns: Iterable[str]) -> str:
+            names = set(columns)
+            wanted = [c for c in contract.columns if c.name in names]
+            items = ["rowid AS __row"] + [f"{projection.typed(c, types[c.name])} AS {quote(c.name)}" for c in wanted]
+            return f"SELECT {', '.join(items)} FROM staged"
+
+        batched = [c for c in checks if not c.run_scope]
+        if batched:
+            suite = gx.suite(f"{contract.id}.rows", batched)
+            for frame in _frames(con, select(col for c in batched for col in c.columns), batch_rows):
+                _record(tallies, gx.validate(frame, suite), failures, warned)
+        whole = [c for c in checks if c.run_scope]
+        if whole:
+            suite = gx.suite(f"{contract.id}.run", whole)
+            frame = _pandas(con.execute(select(col for c in whole for col in c.columns)).to_arrow_table())
+            frame.index = frame.pop("__row").to_numpy()
+            _record(tallies, gx.validate(frame, suite), failures, warned)
+        for found in failures:
+            con.register("found", found)
+            con.execute("INSERT INTO failures SELECT * FROM found")
+            con.unregister("found")
+        results += [tallies[c.key].result("run" if c.run_scope else "row") for c in checks]
+        quarantined = int(con.execute("SELECT count(DISTINCT row) FROM failures").fetchone()[0])  # type: ignore[index]
+        return Report(
+            dataset=contract.id,
+            run_id=staging.run_id,
+            started_at=started,
+            finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            rows=rows,
+            checks=results,
+            rows_quarantined=quarantined,
+            rows_warned=len(warned),
+            nfc_normalised=_nfc_count(con, contract, types),
+            great_expectations_version=gx.version,
+        )
+    finally:
+        con.close()
+
+
+def _type_checks(
+    con: duckdb.DuckDBPyConnection, contract: Contract, types: dict[str, str], rows: int
+) -> list[CheckResult]:
+    """Values that do not fit the declared type are quarantined with the raw value in the reason."""
+    results = []
+    for i, column in enumerate(contract.columns):
+        predicate = projection.type_failure(column, types[column.name])
+        if predicate is None:
+            continue
+        key = f"type:{column.name}"
+        name = quote(column.name)
+        con.execute(
+            f"INSERT INTO failures SELECT rowid, '{key}', "
+            f"'''' || CAST({name} AS VARCHAR) || ''' is not a valid {column.type.value} for {column.name}' "
+            f"FROM staged WHERE {predicate}"
+        )
+        bad = con.execute(
+            f"SELECT count(*), list(CAST(s.{name} AS VARCHAR) ORDER BY s.rowid)[1:{_SAMPLE}] FROM failures f "
+            f"JOIN staged s ON s.rowid = f.row WHERE f.check_key = '{key}'"
+        ).fetchone()
+        assert bad is not None
+        results.append(
+            CheckResult(
+                key=key,
+                expectation="declared_type",
+                kwargs={"column": column.name, "type": column.type.value},
+                severity=Severity.quarantine.value,
+                origin=f"columns[{i}].type",
+                scope="row",
+                evaluated=rows,
+                unexpected=int(bad[0]),
+                success=int(bad[0]) == 0,
+                sample=[WITHHELD] if column.name in contract.personal_columns else [_text(v) for v in (bad[1] or [])],
+            )
+        )
+    return results
+
+
+def _nfc_count(con: duckdb.DuckDBPyConnection, contract: Contract, types: dict[str, str]) -> int:
+    texts = [c for c in contract.columns if c.type.value == "string" and types[c.name].upper() == "VARCHAR"]
+    if not texts:
+        return 0
+    terms = " + ".join(
+        f"count(*) FILTER (WHERE {quote(c.name)} <> nfc_normalize({quote(c.name)}))" for c in texts
+    )
+    return int(con.execute(f"SELECT {terms} FROM staged").fetchone()[0])  # type: ignore[index]

@@ -1,0 +1,132 @@
+"""The shared DuckDB warehouse: one writer at a time, metadata schemas, run history and state."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+from filelock import FileLock, Timeout
+
+from lgsp import duck
+from lgsp.settings import Settings
+from warehouse.errors import WarehouseBusy
+
+_META = """
+CREATE SCHEMA IF NOT EXISTS meta;
+CREATE SCHEMA IF NOT EXISTS quarantine;
+CREATE TABLE IF NOT EXISTS meta.runs (
+    run_id VARCHAR NOT NULL,
+    dataset_id VARCHAR NOT NULL,
+    mode VARCHAR,
+    started_at TIMESTAMP,
+    ended_at TIMESTAMP,
+    status VARCHAR NOT NULL,
+    rows_extracted BIGINT,
+    rows_published BIGINT,
+    rows_quarantined BIGINT,
+    rows_warned BIGINT,
+    cursor_from VARCHAR,
+    cursor_to VARCHAR,
+    report VARCHAR,
+    error VARCHAR,
+    PRIMARY KEY (dataset_id, run_id)
+);
+CREATE TABLE IF NOT EXISTS meta.state (
+    dataset_id VARCHAR PRIMARY KEY,
+    cursor_column VARCHAR,
+    cursor VARCHAR,
+    run_id VARCHAR,
+    updated_at TIMESTAMP
+);
+"""
+
+RUN_COLUMNS = (
+    "run_id", "dataset_id", "mode", "started_at", "ended_at", "status", "rows_extracted",
+    "rows_published", "rows_quarantined", "rows_warned", "cursor_from", "cursor_to", "report", "error",
+)  # fmt: skip
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Warehouse:
+    """$LGSP_HOME/warehouse.duckdb. DuckDB allows one writer process, so writers take a file lock."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.path = settings.warehouse_path
+        self.lock = FileLock(str(self.path) + ".lock")
+
+    def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return duck.connect(
+            self.path,
+            memory_limit=self.settings.duckdb_memory_limit,
+            threads=self.settings.duckdb_threads,
+            temp_dir=self.settings.home / "tmp",
+            read_only=read_only,
+        )
+
+    @contextlib.contextmanager
+    def writer(self, timeout: float = 600) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The single writer connection; waits up to `timeout` s for another writer to finish."""
+        try:
+            self.lock.acquire(timeout=timeout)
+        except Timeout:
+            raise WarehouseBusy(f"another process is writing {self.path}; waited {timeout:.0f} s") from None
+        try:
+            con = self._connect()
+            try:
+                con.execute(_META)
+                yield con
+            finally:
+                con.close()
+        finally:
+            self.lock.release()
+
+    @contextlib.contextmanager
+    def reader(self, timeout: float = 600) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection for reading; it takes the writer lock too, because DuckDB
+        refuses any other process while one holds the file open for writing."""
+        with self.writer(timeout) as con:
+            yield con
+
+    # -- runs and state -------------------------------------------------------------------------
+
+    @staticmethod
+    def record_run(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> None:
+        values = [run.get(c) for c in RUN_COLUMNS]
+        con.execute(
+            f"INSERT OR REPLACE INTO meta.runs ({', '.join(RUN_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)})",
+            values,
+        )
+
+    @staticmethod
+    def cursor(con: duckdb.DuckDBPyConnection, dataset_id: str) -> str | None:
+        row = con.execute("SELECT cursor FROM meta.state WHERE dataset_id = ?", [dataset_id]).fetchone()
+        return None if row is None else row[0]
+
+    def runs(self, dataset_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        with self.reader() as con:
+            sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs"
+            params: list[Any] = []
+            if dataset_id:
+                sql += " WHERE dataset_id = ?"
+                params.append(dataset_id)
+            sql += " ORDER BY started_at DESC LIMIT ?"
+            params.append(limit)
+            return [dict(zip(RUN_COLUMNS, r, strict=True)) for r in con.execute(sql, params).fetchall()]
+
+    def latest_runs(self) -> dict[str, dict[str, Any]]:
+        """The most recent run of every dataset, by dataset id."""
+        with self.reader() as con:
+            rows = con.execute(
+                f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs "
+                "QUALIFY row_number() OVER (PARTITION BY dataset_id ORDER BY started_at DESC) = 1"
+            ).fetchall()
+        return {r[1]: dict(zip(RUN_COLUMNS, r, strict=True)) for r in rows}
