@@ -15,8 +15,7 @@ from rich.table import Table
 from lgsp.settings import Settings
 
 app = typer.Typer(help="lgsp-hub: the provincial data-sharing and integration hub.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def _settings() -> Settings:
@@ -38,7 +37,7 @@ def check(
         status = "[red]invalid[/red]" if mine else "[green]ok[/green]"
         console.print(f"{status}  {path}")
     if problems:
-        err.print("\n".join(problems), markup=False, highlight=False)
+        typer.echo("\n".join(problems), err=True)
         raise typer.Exit(1)
 
 
@@ -145,9 +144,9 @@ def _summary(results: list[dict[str, Any]], pipeline: Any) -> None:
     console.print(table)
     for r in results:
         if r.get("error"):
-            err.print(f"{r['dataset_id']}: {r['error']}", markup=False, highlight=False)
+            typer.echo(f"{r['dataset_id']}: {r['error']}", err=True)
         elif r.get("report"):
-            console.print(f"[dim]{r['dataset_id']}: report {r['report']}[/dim]")
+            console.print(f"[dim]{r['dataset_id']}: report {r['report']}[/dim]", soft_wrap=True)
 
 
 if __name__ == "__main__":

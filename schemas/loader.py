@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,12 @@ def problems_in(path: Path) -> tuple[Contract | None, list[Problem]]:
                 err["input"], dict
             ):
                 reason += f" (got {err['input']!r})"
-            problems.append(Problem(path, _location(err["loc"]), reason))
+            field = _location(err["loc"])
+            # Cross-field checks say which field they are about: "primary_key: 'x' is not ..."
+            named = re.match(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*)(?: \([^)]*\))?: (.*)$", reason, re.S)
+            if field == "(top level)" and named:
+                field, reason = named.group(1), named.group(2)
+            problems.append(Problem(path, field, reason))
         return None, problems
     if contract.id != path.stem:
         return None, [Problem(path, "id", f"'{contract.id}' must match the file name '{path.stem}'")]

@@ -68,6 +68,8 @@ class _Tally:
 
 
 def _text(value: Any) -> str:
+    if hasattr(value, "item"):  # numpy scalars print as np.int64(5); users want 5
+        value = value.item()
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -153,7 +155,9 @@ def _record(
         tally.unexpected += int(res.get("unexpected_count") or 0)
         tally.success = tally.success and bool(r.success)
         values = res.get("unexpected_list") or []
-        if tally.personal:
+        if tally.check.expectation.type == "expect_column_values_to_not_be_null" or not values:
+            pass  # the unexpected values are all nulls: nothing to show
+        elif tally.personal:
             tally.sample = [WITHHELD]
         elif len(tally.sample) < _SAMPLE:
             tally.sample.extend(_text(v) for v in values[: _SAMPLE - len(tally.sample)])
@@ -213,6 +217,8 @@ def validate(contract: Contract, staging: Staging, batch_rows: int = 500_000) ->
             con.unregister("found")
         results += [tallies[c.key].result("run" if c.run_scope else "row") for c in checks]
         quarantined = int(con.execute("SELECT count(DISTINCT row) FROM failures").fetchone()[0])  # type: ignore[index]
+        if warned:  # a warned row that is also quarantined is not published, so it is not "warned"
+            warned -= {r[0] for r in con.execute("SELECT DISTINCT row FROM failures").fetchall()}
         return Report(
             dataset=contract.id,
             run_id=staging.run_id,
@@ -261,7 +267,7 @@ def _type_checks(
                 evaluated=rows,
                 unexpected=int(bad[0]),
                 success=int(bad[0]) == 0,
-                sample=[WITHHELD] if column.name in contract.personal_columns else [_text(v) for v in (bad[1] or [])],
+                sample=[WITHHELD] if bad[0] and column.name in contract.personal_columns else [_text(v) for v in (bad[1] or [])],
             )
         )
     return results

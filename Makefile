@@ -1,0 +1,38 @@
+# lgsp-hub: `make demo` and `make test` do all setup on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+BIN := $(VENV)/bin
+export LGSP_HOME ?= $(CURDIR)/var
+export UV_COMPILE_BYTECODE := 1
+export UV_LINK_MODE := copy
+UV := $(PYTHON) -m uv
+
+.PHONY: demo test bench lint venv postgres clean
+
+$(BIN)/.uv-installed:
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
+	@mkdir -p $(BIN) && touch $@
+
+venv: $(BIN)/.uv-installed
+	@$(UV) sync --frozen --python 3.11 --extra dev -q
+
+demo: venv
+	$(BIN)/lgsp demo
+
+postgres:
+	@bash .ci/install-postgres
+
+test: venv postgres
+	$(BIN)/pytest
+
+bench: $(BIN)/.uv-installed postgres
+	@$(UV) sync --frozen --python 3.11 --extra dev --extra bench -q
+	$(BIN)/python benchmarks/bench_load.py
+
+lint: venv
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(LGSP_HOME)

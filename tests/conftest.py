@@ -1,0 +1,61 @@
+"""Shared fixtures: isolated hub homes, the sandbox province, a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lgsp.settings import REPO_ROOT, Settings
+from sandbox.build import build_province
+
+CONTRACTS = REPO_ROOT / "schemas" / "datasets"
+SANDBOX_SCALE = 20_000
+
+
+@pytest.fixture(scope="session")
+def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sandbox province as SQLite files, built once per session (read-only for tests)."""
+    directory = tmp_path_factory.mktemp("sandbox")
+    build_province(directory, scale=SANDBOX_SCALE)
+    return directory
+
+
+@pytest.fixture
+def hub(tmp_path: Path, sandbox_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A fresh hub home whose connections point at a private copy of the sandbox province."""
+    home = tmp_path / "home"
+    shutil.copytree(sandbox_dir, home / "sandbox")
+    urls = {p.stem: f"sqlite:///{p}" for p in (home / "sandbox").glob("*.sqlite")}
+    (home / "sandbox" / "connections.json").write_text(__import__("json").dumps(urls))
+    monkeypatch.setenv("LGSP_HOME", str(home))
+    monkeypatch.setenv("LGSP_CONTRACTS", str(CONTRACTS))
+    for key in list(os.environ):
+        if key.startswith("LGSP_CONN_"):
+            monkeypatch.delenv(key)
+    return Settings.from_env()
+
+
+@pytest.fixture
+def contracts_dir(hub: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private, writable copy of the contracts folder, used by `hub`."""
+    directory = tmp_path / "contracts"
+    shutil.copytree(CONTRACTS, directory)
+    monkeypatch.setenv("LGSP_CONTRACTS", str(directory))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real PostgreSQL server on loopback, started from the machine's binaries."""
+    from sandbox.postgres import PostgresServer
+
+    server = PostgresServer(tmp_path_factory.mktemp("pg"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

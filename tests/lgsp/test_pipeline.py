@@ -1,0 +1,225 @@
+"""End to end on the sandbox province: every row is published or quarantined, with the reason."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import unicodedata
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lgsp.cli import app
+from lgsp.pipeline import Pipeline
+from lgsp.settings import REPO_ROOT, Settings
+from sandbox.build import mutate_department
+
+DATASETS = ["price_observations", "schools", "driving_licences", "env_readings", "ict_indicators"]
+
+
+def query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_every_dataset_publishes_and_every_row_is_accounted_for(hub: Settings) -> None:
+    pipeline = Pipeline(hub)
+    for dataset_id in DATASETS:
+        run = pipeline.run(dataset_id)
+        assert run["status"] == "published", run
+        assert run["rows_extracted"] > 0
+        assert run["rows_extracted"] == run["rows_published"] + run["rows_quarantined"]
+        assert query(hub, f"SELECT count(*) FROM main.{dataset_id}") == [(run["rows_published"],)]
+        quarantined = query(
+            hub, f"SELECT count(*), count(_reasons) FROM quarantine.{dataset_id} WHERE _run_id = ?", [run["run_id"]]
+        )
+        assert quarantined == [(run["rows_quarantined"], run["rows_quarantined"])]
+        assert Path(run["report"]).exists()
+    # The sandbox's dirt is really caught: duplicate keys, bad dates, negative values, nulls.
+    reasons = " ".join(r[0] for r in query(hub, "SELECT _reasons FROM quarantine.price_observations"))
+    assert "is not a valid date" in reasons
+    assert "expect_column_values_to_be_between" in reasons
+    assert "expect_column_values_to_be_unique" in reasons
+    # Published keys are unique and present.
+    assert query(hub, "SELECT count(*) - count(DISTINCT id) FROM main.price_observations") == [(0,)]
+    # Staging never outlives a run.
+    assert not any(hub.staging_dir.rglob("*.duckdb"))
+
+
+def test_published_text_is_nfc(hub: Settings) -> None:
+    Pipeline(hub).run("schools")
+    names = [r[0] for r in query(hub, "SELECT name FROM main.schools")]
+    assert names and all(unicodedata.is_normalized("NFC", n) for n in names)
+    source = sqlite3.connect(hub.sandbox_dir / "education.sqlite")
+    nfd = [r[0] for r in source.execute("SELECT name FROM schools").fetchall() if r[0] and not unicodedata.is_normalized("NFC", r[0])]
+    assert nfd, "the sandbox should hold NFD names for this test to mean something"
+
+
+def test_incremental_run_upserts_and_advances_the_cursor(hub: Settings) -> None:
+    pipeline = Pipeline(hub)
+    first = pipeline.run("price_observations")
+    assert first["mode"] == "full" and first["cursor_to"]
+    before = query(hub, "SELECT count(*) FROM main.price_observations")[0][0]
+    mutate_department("finance", f"sqlite:///{hub.sandbox_dir / 'finance.sqlite'}", seed=7, changed=10, added=5)
+    second = pipeline.run("price_observations")
+    assert second["status"] == "published" and second["mode"] == "incremental"
+    assert second["cursor_from"] == first["cursor_to"] and second["cursor_to"] > first["cursor_to"]
+    # Only rows at or past the cursor are pulled: the changes, the additions and the boundary rows.
+    assert 15 <= second["rows_extracted"] < 100
+    assert second["rows_extracted"] == second["rows_published"] + second["rows_quarantined"]
+    after = query(hub, "SELECT count(*) FROM main.price_observations")[0][0]
+    assert after == before + 5 - _quarantined_new(hub, second["run_id"])
+    assert query(hub, "SELECT count(*) - count(DISTINCT id) FROM main.price_observations") == [(0,)]
+    assert query(hub, "SELECT cursor FROM meta.state WHERE dataset_id = 'price_observations'") == [(second["cursor_to"],)]
+
+
+def _quarantined_new(settings: Settings, run_id: str) -> int:
+    rows = query(
+        settings,
+        "SELECT count(*) FROM quarantine.price_observations q WHERE _run_id = ? "
+        "AND NOT EXISTS (SELECT 1 FROM main.price_observations p WHERE CAST(p.id AS VARCHAR) = q.id)",
+        [run_id],
+    )
+    return rows[0][0]
+
+
+def _edit(contracts_dir: Path, dataset_id: str, **changes: object) -> None:
+    path = contracts_dir / f"{dataset_id}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data.update(changes)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+def test_error_severity_rejects_the_run_and_keeps_the_previous_version(hub: Settings, contracts_dir: Path) -> None:
+    pipeline = Pipeline(Settings.from_env())
+    first = pipeline.run("schools")
+    data = yaml.safe_load((contracts_dir / "schools.yaml").read_text(encoding="utf-8"))
+    _edit(
+        contracts_dir,
+        "schools",
+        expectations=[
+            *data["expectations"],
+            {"type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 10}, "severity": "error"},
+        ],
+    )
+    second = pipeline.run("schools")
+    assert second["status"] == "rejected"
+    assert second["rows_published"] == 0
+    assert second["rows_quarantined"] == second["rows_extracted"] == first["rows_extracted"]
+    assert query(hub, "SELECT count(*) FROM main.schools") == [(first["rows_published"],)]
+    reasons = query(hub, "SELECT DISTINCT split_part(_reasons, ';', 1) FROM quarantine.schools WHERE _run_id = ?", [second["run_id"]])
+    assert reasons == [("run rejected by expect_table_row_count_to_be_between(max_value=10)",)]
+    result = CliRunner().invoke(app, ["run", "schools"])
+    assert result.exit_code == 1 and "rejected" in result.output
+
+
+def test_warn_severity_publishes_and_reports(hub: Settings, contracts_dir: Path) -> None:
+    _edit(
+        contracts_dir,
+        "schools",
+        expectations=[{"type": "expect_column_values_to_be_between", "kwargs": {"column": "pupils", "max_value": 300}, "severity": "warn"}],
+    )
+    run = Pipeline(Settings.from_env()).run("schools")
+    assert run["status"] == "published" and run["rows_warned"] > 0
+    over = query(hub, "SELECT count(*) FROM main.schools WHERE pupils > 300")[0][0]
+    assert over == run["rows_warned"]
+    html = Path(run["report"]).read_text(encoding="utf-8")
+    assert "expect_column_values_to_be_between" in html and "warn" in html
+
+
+def test_a_new_contract_needs_no_code(hub: Settings, contracts_dir: Path) -> None:
+    (contracts_dir / "school_staffing.yaml").write_text(
+        textwrap.dedent(
+            """\
+            id: school_staffing
+            title: {vi: Giáo viên theo trường, en: Teachers per school}
+            description: {vi: Số giáo viên và học sinh của từng trường., en: Teachers and pupils of each school.}
+            publisher: {code: SGDDT, name: {vi: Sở Giáo dục và Đào tạo, en: Department of Education and Training}}
+            source: {kind: sql, connection: education, table: schools}
+            primary_key: [school_code]
+            columns:
+              - {name: school_code, type: string, description: {vi: Mã trường, en: School code}}
+              - {name: pupils, type: integer, description: {vi: Số học sinh, en: Pupils}}
+              - {name: teachers, type: integer, description: {vi: Số giáo viên, en: Teachers}}
+            classification: open
+            licence: {id: CC-BY-4.0, title: Creative Commons Attribution 4.0, url: https://creativecommons.org/licenses/by/4.0/}
+            update_frequency: annual
+            theme: [EDUC]
+            schedule: "@monthly"
+            """
+        ),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["run", "school_staffing"])
+    assert result.exit_code == 0, result.output
+    assert query(hub, "SELECT count(*) > 700 FROM main.school_staffing") == [(True,)]
+    from lgsp.dag_factory import build_dags
+
+    assert "lgsp_school_staffing" in build_dags(contracts_dir)
+
+
+def test_unconfigured_connection_fails_clearly_and_publishes_nothing(hub: Settings, contracts_dir: Path) -> None:
+    _edit(contracts_dir, "schools", source={"kind": "sql", "connection": "nowhere", "table": "schools"})
+    run = Pipeline(Settings.from_env()).run("schools")
+    assert run["status"] == "failed"
+    assert "LGSP_CONN_NOWHERE" in run["error"]
+    assert query(hub, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main'") == [(0,)]
+
+
+def test_restricted_personal_data_lives_only_in_the_warehouse(hub: Settings) -> None:
+    run = Pipeline(hub).run("driving_licences")
+    assert run["status"] == "published"
+    source = sqlite3.connect(hub.sandbox_dir / "transport.sqlite")
+    secrets = [v for row in source.execute("SELECT citizen_id, full_name FROM driving_licences LIMIT 200").fetchall() for v in row if v]
+    for path in hub.home.rglob("*"):
+        if not path.is_file() or path.name.startswith("warehouse.duckdb") or hub.sandbox_dir in path.parents:
+            continue
+        text = path.read_bytes().decode("utf-8", errors="ignore")
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{path} holds personal data: {leaked[:3]}"
+
+
+KILL_SCRIPT = """
+import sys, time
+import warehouse.store as store
+from lgsp.pipeline import Pipeline
+
+real = store.Warehouse.record_run
+def slow(con, run):
+    real(con, run)
+    print("PUBLISHING", flush=True)
+    time.sleep(60)
+store.Warehouse.record_run = staticmethod(slow)
+Pipeline().run("schools", "killed-run")
+"""
+
+
+def test_a_run_killed_mid_publish_leaves_the_previous_version(hub: Settings, tmp_path: Path) -> None:
+    first = Pipeline(hub).run("schools")
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=dict(os.environ), cwd=REPO_ROOT
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "PUBLISHING" in line:
+            break
+    # The new table, the quarantine rows and the run record are written but not committed.
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert query(hub, "SELECT count(*) FROM main.schools") == [(first["rows_published"],)]
+    assert query(hub, "SELECT count(*) FROM meta.runs WHERE run_id = 'killed-run'") == [(0,)]
+    assert query(hub, "SELECT count(*) FROM quarantine.schools WHERE _run_id = 'killed-run'") == [(0,)]
+    # The writer lock died with the process: the next run goes through.
+    assert Pipeline(hub).run("schools")["status"] == "published"

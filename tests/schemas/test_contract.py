@@ -1,0 +1,135 @@
+"""Contracts: the shipped ones are valid, and every kind of mistake is named by file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lgsp.checks import check_contracts
+from lgsp.cli import app
+from schemas.contract import Contract
+from schemas.errors import ContractError
+from schemas.loader import contract_files, load_contract, load_contracts, problems_in
+from tests.conftest import CONTRACTS
+
+runner = CliRunner()
+
+
+def base() -> dict:
+    return yaml.safe_load((CONTRACTS / "schools.yaml").read_text(encoding="utf-8"))
+
+
+def write(tmp_path: Path, data: dict | str, name: str = "schools") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_shipped_contracts_are_valid() -> None:
+    contracts = load_contracts(CONTRACTS)
+    assert set(contracts) == {"price_observations", "schools", "driving_licences", "env_readings", "ict_indicators"}
+    assert check_contracts(contract_files(CONTRACTS)) == []
+    licences = contracts["driving_licences"]
+    assert licences.classification.value == "restricted"
+    assert licences.personal_columns == ["citizen_id", "full_name", "birth_date"]
+
+
+def test_text_is_normalised_to_nfc(tmp_path: Path) -> None:
+    data = base()
+    data["title"]["vi"] = "Tr\u01b0\u01a1\u0300ng ho\u0323c"  # NFD: combining marks
+    contract = load_contract(write(tmp_path, data))
+    assert contract.title.vi == "Trường học"
+
+
+def _set(data: dict, dotted: str, value: object) -> dict:
+    node = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node[int(part)] if part.isdigit() else node[part]
+    last = parts[-1]
+    if value is _DELETE:
+        del node[last]
+    elif last.isdigit():
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return data
+
+
+_DELETE = object()
+
+BAD = [
+    ("title", _DELETE, "title", "required field is missing"),
+    ("source.password", "s3cret", "source.password", "credentials belong in a connection"),
+    ("columns.0.type", "int", "columns[0].type", "Input should be"),
+    ("columns.1.personal_data", "secret", "columns[1].personal_data", "'none', 'basic' or 'sensitive'"),
+    ("classification", "public", "classification", "'open', 'shared' or 'restricted'"),
+    ("primary_key", ["school_id"], "primary_key", "'school_id' is not a declared column"),
+    ("incremental", {"cursor": "changed"}, "incremental.cursor", "'changed' is not a declared column"),
+    ("schedule", "every day", "schedule", "neither a cron expression"),
+    ("expectations.0.kwargs.column", "grade", "expectations[0]", "column 'grade' is not a declared column"),
+    ("source.connection", "Sở GD", "source.connection", "should match pattern"),
+    ("id", "other_id", "id", "must match the file name"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "where", "reason"), BAD, ids=[b[0] for b in BAD])
+def test_bad_contract_names_file_field_and_reason(tmp_path: Path, field: str, value: object, where: str, reason: str) -> None:
+    path = write(tmp_path, _set(base(), field, value))
+    contract, problems = problems_in(path)
+    assert contract is None
+    assert any(p.field == where and reason in p.reason and p.file == path for p in problems), problems
+    with pytest.raises(ContractError) as info:
+        load_contract(path)
+    assert str(path) in str(info.value) and reason in str(info.value)
+
+
+def test_yaml_syntax_error_is_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, "id: schools\ntitle: [unclosed\n")
+    _, problems = problems_in(path)
+    assert problems[0].field == "(yaml)" and "line" in problems[0].reason
+
+
+@pytest.mark.parametrize(
+    ("expectation", "field", "reason"),
+    [
+        ({"type": "expect_column_values_to_be_nice", "kwargs": {"column": "name"}}, "expectations[0].type", "unknown"),
+        (
+            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "pupils", "mostly": 3}},
+            "expectations[0].kwargs",
+            "mostly",
+        ),
+        (
+            {"type": "expect_column_mean_to_be_between", "kwargs": {"column": "pupils", "min_value": 1}, "severity": "quarantine"},
+            "expectations[0].severity",
+            "needs a row-level expectation",
+        ),
+    ],
+)
+def test_bad_expectation_is_caught_by_check(tmp_path: Path, expectation: dict, field: str, reason: str) -> None:
+    data = base()
+    data["expectations"] = [expectation]
+    path = write(tmp_path, data)
+    problems = check_contracts([path])
+    assert len(problems) == 1 and problems[0].startswith(f"{path}: {field}: ") and reason in problems[0]
+
+
+def test_lgsp_check_exit_codes(tmp_path: Path) -> None:
+    good = write(tmp_path, base())
+    bad = write(tmp_path, _set(base(), "licence", _DELETE), name="broken")
+    result = runner.invoke(app, ["check", str(good)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["check", str(good), str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}: licence: required field is missing" in result.output
+
+
+def test_json_schema_is_exported_and_current() -> None:
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    shipped = (CONTRACTS.parent / "contract.schema.json").read_text(encoding="utf-8")
+    assert result.output == shipped, "run `lgsp schema > schemas/contract.schema.json`"
+    assert "primary_key" in Contract.model_json_schema()["properties"]
