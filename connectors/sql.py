@@ -81,10 +81,11 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectorError) and exc.transient
 
 
+_retry_wait = wait_exponential_jitter(multiplier=0.5, max=8, jitter=0.5)
 _retry = retry(
     retry=retry_if_exception(_is_transient),
     stop=stop_after_attempt(4),
-    wait=wait_exponential_jitter(initial=0.5, max=8),
+    wait=_retry_wait,
     reraise=True,
 )
 
@@ -112,7 +113,7 @@ def _duckdb_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.Record
                     f"(TYPE {scanner}, READ_ONLY)")
     except duckdb.Error as exc:
         raise ConnectorError(
-            f"cannot connect to '{config.connection}': {str(exc).splitlines()[0]}",
+            f"cannot connect to '{config.connection}': {_redact(str(exc).splitlines()[0], url)}",
             dataset=config.dataset,
             connector=config.connection,
             transient=True,
@@ -138,6 +139,11 @@ def _duckdb_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.Record
             connector=config.connection,
             transient=isinstance(exc, duckdb.IOException),
         ) from exc
+
+
+def _redact(message: str, url: URL) -> str:
+    """Drivers echo the connection string in their errors; the password must not reach a log."""
+    return message.replace(url.password, "***") if url.password else message
 
 
 def _literal(text: str) -> str:
@@ -177,24 +183,26 @@ def _sqlalchemy_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.Re
         selectable = selectable.where(cursor_col >= state["cursor"])
     schema = pa.schema([(c, pa.string()) for c in config.columns])
 
+    def failure(exc: sa.exc.SQLAlchemyError, transient: bool) -> ConnectorError:
+        detail = _redact(str(getattr(exc, "orig", None) or exc).splitlines()[0], engine.url)
+        return ConnectorError(
+            f"cannot read from '{config.connection}': {detail}",
+            dataset=config.dataset,
+            connector=config.connection,
+            transient=transient,
+        )
+
     @_retry
     def open_result() -> tuple[Any, Any]:
-        try:
+        try:  # failing to connect may pass; a bad query will not
             conn = engine.connect().execution_options(stream_results=True, yield_per=config.batch_rows)
-            return conn, conn.execute(selectable)
-        except sa.exc.OperationalError as exc:
-            raise ConnectorError(
-                f"cannot read from '{config.connection}': {str(exc.orig).splitlines()[0]}",
-                dataset=config.dataset,
-                connector=config.connection,
-                transient=True,
-            ) from exc
         except sa.exc.SQLAlchemyError as exc:
-            raise ConnectorError(
-                f"cannot read from '{config.connection}': {str(exc).splitlines()[0]}",
-                dataset=config.dataset,
-                connector=config.connection,
-            ) from exc
+            raise failure(exc, transient=isinstance(exc, sa.exc.OperationalError)) from exc
+        try:
+            return conn, conn.execute(selectable)
+        except sa.exc.SQLAlchemyError as exc:
+            conn.close()
+            raise failure(exc, transient=getattr(exc, "connection_invalidated", False)) from exc
 
     def batches() -> Iterator[pa.RecordBatch]:
         conn, result = open_result()

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -17,7 +18,7 @@ from lgsp.settings import Settings
 def prepare_airflow(settings: Settings) -> None:
     """Migrate Airflow's metadata database (SQLite) and create the warehouse pool, once."""
     airflow_env.apply(settings)
-    home = settings.home / "airflow"
+    home = Path(os.environ["AIRFLOW_HOME"])
     marker = home / ".lgsp-ready"
     if marker.exists():
         return

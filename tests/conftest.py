@@ -16,6 +16,15 @@ CONTRACTS = REPO_ROOT / "schemas" / "datasets"
 SANDBOX_SCALE = 20_000
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One Airflow home for the session, set before anything imports Airflow."""
+    import tempfile
+
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="lgsp-airflow-")
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+
+
 @pytest.fixture(scope="session")
 def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sandbox province as SQLite files, built once per session (read-only for tests)."""
