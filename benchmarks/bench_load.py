@@ -1,0 +1,138 @@
+"""Benchmark: a full validated load of env_readings from PostgreSQL, against two references.
+
+Prints rows/s and peak memory for
+  1. lgsp      — extract (DuckDB postgres scanner) → Great Expectations validation → atomic publish;
+  2. bare copy — DuckDB's postgres scanner doing a bare CREATE TABLE AS SELECT (the physical limit);
+  3. dlt       — dlt's sql_database source into DuckDB with its fastest backend (connectorx).
+Each runs in its own process, measured in the same run on the same table, so ratios are fair.
+Usage: python benchmarks/bench_load.py [--rows 10000000] [--dirty-share 0.02] [--skip-dlt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+console = Console(width=120)
+
+LGSP = """
+import os, sys
+from lgsp.pipeline import Pipeline
+run = Pipeline().run("env_readings", "bench")
+print(run["status"], run["rows_extracted"], run["rows_published"], run["rows_quarantined"], run.get("error"), file=sys.stderr)
+assert run["status"] == "published", run
+assert run["rows_extracted"] == run["rows_published"] + run["rows_quarantined"]
+print(run["rows_extracted"])
+"""
+
+BARE = """
+import os, sys
+from pathlib import Path
+from lgsp import duck
+con = duck.connect(sys.argv[1], memory_limit="1GB")
+duck.load_extension(con, "postgres", Path(sys.argv[3]))
+con.execute(f"ATTACH '{sys.argv[2]}' AS src (TYPE postgres, READ_ONLY)")
+con.execute("CREATE TABLE env_readings AS SELECT * FROM src.public.env_readings")
+print(con.execute("SELECT count(*) FROM env_readings").fetchone()[0])
+"""
+
+DLT = """
+import os, sys
+os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+import dlt
+from dlt.sources.sql_database import sql_table
+table = sql_table(credentials=sys.argv[2], table="env_readings", backend="connectorx", chunk_size=250000)
+pipeline = dlt.pipeline(
+    pipeline_name="bench", pipelines_dir=sys.argv[3],
+    destination=dlt.destinations.duckdb(sys.argv[1]), dataset_name="bench",
+)
+pipeline.run(table)
+import duckdb
+print(duckdb.connect(sys.argv[1]).execute("SELECT count(*) FROM bench.env_readings").fetchone()[0])
+"""
+
+
+def measure(name: str, code: str, args: list[str], env: dict[str, str]) -> dict:
+    """Run `code` in a fresh process; wall time and that process's own peak RSS."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{err[-3000:]}")
+    rows = int(out.strip().splitlines()[-1])
+    return {"name": name, "rows": rows, "seconds": seconds, "peak_mib": usage.ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--dirty-share", type=float, default=0.02)
+    parser.add_argument("--skip-dlt", action="store_true")
+    parser.add_argument("--workdir", type=Path, default=None)
+    opts = parser.parse_args()
+
+    from sandbox.build import build_department
+    from sandbox.postgres import PostgresServer
+
+    work = opts.workdir or Path(tempfile.mkdtemp(prefix="lgsp-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    with PostgresServer(work / "pg") as server:
+        url = server.create_database("environment")
+        with console.status(f"Loading {opts.rows:,} env_readings into PostgreSQL…"):
+            started = time.perf_counter()
+            build_department("environment", url, scale=opts.rows, dirty_share=opts.dirty_share)
+        console.print(f"Source ready: {opts.rows:,} rows in {time.perf_counter() - started:.0f} s")
+        libpq = url.split("://", 1)[1]
+        user_host, dbname = libpq.rsplit("/", 1)
+        user, hostport = user_host.split("@")
+        host, port = hostport.split(":")
+        dsn = f"host={host} port={port} user={user} dbname={dbname}"
+        env = dict(os.environ)
+        env.update(LGSP_HOME=str(work / "home"), LGSP_CONN_ENVIRONMENT=url)
+        results = []
+        for name, code, args in [
+            ("bare copy (DuckDB postgres scanner CTAS)", BARE, [str(work / "bare.duckdb"), dsn, str(work / "ext")]),
+            ("lgsp (extract → GX validation → publish)", LGSP, []),
+            *([] if opts.skip_dlt else [("dlt sql_database (connectorx) → duckdb", DLT, [str(work / "dlt.duckdb"), url, str(work / "dlt")])]),
+        ]:
+            with console.status(f"{name}…"):
+                results.append(measure(name, code, args, env))
+            console.print(f"{name}: {results[-1]['seconds']:.1f} s")
+    bare = results[0]["seconds"]
+    table = Table(title=f"Full load of env_readings, {opts.rows:,} rows from PostgreSQL (2 cores)")
+    for column in ("run", "rows", "seconds", "rows/s", "× bare copy", "peak memory"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for r in results:
+        table.add_row(r["name"], f"{r['rows']:,}", f"{r['seconds']:.1f}", f"{r['rows'] / r['seconds']:,.0f}",
+                      f"{r['seconds'] / bare:.2f}", f"{r['peak_mib']:,.0f} MiB")  # fmt: skip
+    console.print(table)
+    out = REPO / "benchmarks" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "bench_load.json").write_text(json.dumps({"rows": opts.rows, "results": results}, indent=1))
+    if not opts.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

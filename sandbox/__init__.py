@@ -1,0 +1,1 @@
+"""The sandbox province: deterministic, realistically dirty departmental source databases for demos and tests."""
