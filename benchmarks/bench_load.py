@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -114,7 +113,13 @@ def main() -> None:
         for name, code, args in [
             ("bare copy (DuckDB postgres scanner CTAS)", BARE, [str(work / "bare.duckdb"), dsn, str(work / "ext")]),
             ("lgsp (extract → GX validation → publish)", LGSP, []),
-            *([] if opts.skip_dlt else [("dlt sql_database (connectorx) → duckdb", DLT, [str(work / "dlt.duckdb"), url, str(work / "dlt")])]),
+            *(
+                []
+                if opts.skip_dlt
+                else [
+                    ("dlt sql_database (connectorx) → duckdb", DLT, [str(work / "dlt.duckdb"), url, str(work / "dlt")])
+                ]
+            ),
         ]:
             with console.status(f"{name}…"):
                 results.append(measure(name, code, args, env))

@@ -1,3 +1,3 @@
 """Connectors pull rows from sources as Arrow batches. Importing registers every kind."""
 
-from connectors import sql as sql  # noqa: F401  (registers "sql")
+from connectors import sql as sql

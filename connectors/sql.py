@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,55 +91,95 @@ _retry = retry(
 )
 
 
-@_retry
-def _duckdb_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.RecordBatchReader:
-    import duckdb
+@dataclass(frozen=True)
+class Scan:
+    """A source DuckDB reads itself: staging runs `sql` in its own connection with no Python in
+    between (the fast path); `extract` streams the same query as Arrow batches."""
 
+    config: SqlConfig
+    scanner: str
+    url: URL
+    sql: str
+    params: tuple[Any, ...]
+
+    def attach(self, con: Any) -> None:
+        """Load the scanner and attach the source as `src` (read-only), retrying while unreachable."""
+        duck.load_extension(con, self.scanner, self.config.extension_dir)
+        if self.scanner == "sqlite":
+            # Legacy SQLite columns hold anything; read text and let validation type it.
+            con.execute("SET sqlite_all_varchar = true")
+        _retry(self._attach)(con)
+
+    def _attach(self, con: Any) -> None:
+        import duckdb
+
+        target = _attach_string(self.url, self.scanner).replace("'", "''")
+        try:
+            con.execute(f"ATTACH '{target}' AS src (TYPE {self.scanner}, READ_ONLY)")
+        except duckdb.Error as exc:
+            raise ConnectorError(
+                f"cannot connect to '{self.config.connection}': {_redact(str(exc).splitlines()[0], self.url)}",
+                dataset=self.config.dataset,
+                connector=self.config.connection,
+                transient=True,
+            ) from exc
+
+    def error(self, exc: Exception) -> ConnectorError:
+        import duckdb
+
+        return ConnectorError(
+            f"cannot read from '{self.config.connection}': {_redact(str(exc).splitlines()[0], self.url)}",
+            dataset=self.config.dataset,
+            connector=self.config.connection,
+            transient=isinstance(exc, duckdb.IOException),
+        )
+
+
+def scan(config: SqlConfig, state: dict[str, Any] | None) -> Scan | None:
+    """The DuckDB scan of this source, or None when SQLAlchemy must read it."""
+    if engine_for(config) != "duckdb":
+        return None
     url = make_url(config.url.get_secret_value())
     scanner = _scanner(url)
     assert scanner is not None
-    con = duck.connect(memory_limit=config.memory_limit)
-    duck.load_extension(con, scanner, config.extension_dir)
-    if scanner == "sqlite":
-        # Legacy SQLite columns hold anything; read text and let validation type it.
-        con.execute("SET sqlite_all_varchar = true")
-        if not url.database or not Path(url.database).exists():
-            raise ConnectorError(
-                f"SQLite database {url.database!r} does not exist",
-                dataset=config.dataset,
-                connector=config.connection,
-            )
-    try:
-        con.execute(f"ATTACH '{_attach_string(url, scanner).replace(chr(39), chr(39) * 2)}' AS src "
-                    f"(TYPE {scanner}, READ_ONLY)")
-    except duckdb.Error as exc:
+    if scanner == "sqlite" and (not url.database or not Path(url.database).exists()):
         raise ConnectorError(
-            f"cannot connect to '{config.connection}': {_redact(str(exc).splitlines()[0], url)}",
-            dataset=config.dataset,
-            connector=config.connection,
-            transient=True,
-        ) from exc
+            f"SQLite database {url.database!r} does not exist", dataset=config.dataset, connector=config.connection
+        )
     columns = ", ".join(_q(c) for c in config.columns)
     if config.query:
-        function = f"{scanner}_query"
-        base = f"(SELECT * FROM {function}('src', {_literal(config.query)}))"
+        base = f"(SELECT * FROM {scanner}_query('src', {_literal(config.query)}))"
     else:
         schema = config.db_schema or ("public" if scanner == "postgres" else None)
         base = ".".join(_q(p) for p in ("src", schema, config.table) if p)
     sql = f"SELECT {columns} FROM {base} AS t"
-    params: list[Any] = []
+    params: tuple[Any, ...] = ()
     if config.cursor and state and state.get("cursor") is not None:
         sql += f" WHERE {_q(config.cursor)} >= ?"
-        params.append(state["cursor"])
+        params = (state["cursor"],)
+    return Scan(config=config, scanner=scanner, url=url, sql=sql, params=params)
+
+
+def _duckdb_reader(plan: Scan) -> pa.RecordBatchReader:
+    import duckdb
+
+    con = duck.connect(memory_limit=plan.config.memory_limit)
+    plan.attach(con)
     try:
-        return con.execute(sql, params).to_arrow_reader(config.batch_rows)
+        reader = con.execute(plan.sql, list(plan.params)).to_arrow_reader(plan.config.batch_rows)
     except duckdb.Error as exc:
-        raise ConnectorError(
-            f"cannot read from '{config.connection}': {str(exc).splitlines()[0]}",
-            dataset=config.dataset,
-            connector=config.connection,
-            transient=isinstance(exc, duckdb.IOException),
-        ) from exc
+        con.close()
+        raise plan.error(exc) from exc
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:  # the generator holds the connection until the stream is drained
+            yield from reader
+        except duckdb.Error as exc:
+            raise plan.error(exc) from exc
+        finally:
+            con.close()
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 def _redact(message: str, url: URL) -> str:
@@ -219,12 +260,11 @@ def _sqlalchemy_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.Re
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
-@register("sql")
+@register("sql", scan=scan)
 def extract(config: SqlConfig, state: dict[str, Any] | None) -> pa.RecordBatchReader:
     """Stream the source's rows as Arrow batches; with a cursor in `state`, only rows at or past it.
 
     Raises ConnectorError (transient when the source could not be reached).
     """
-    if engine_for(config) == "duckdb":
-        return _duckdb_reader(config, state)
-    return _sqlalchemy_reader(config, state)
+    plan = scan(config, state)
+    return _duckdb_reader(plan) if plan else _sqlalchemy_reader(config, state)

@@ -68,10 +68,19 @@ def datasets() -> None:
     settings = _settings()
     latest = Warehouse(settings).latest_runs()
     table = Table(title="Datasets / Bộ dữ liệu")
-    for column in ("dataset", "publisher", "classification", "schedule", "last run", "status", "published", "quarantined"):
+    for column in (
+        "dataset",
+        "publisher",
+        "classification",
+        "schedule",
+        "last run",
+        "status",
+        "published",
+        "quarantined",
+    ):
         table.add_column(column)
     for path in contract_files(settings.contracts_dir):
-        contract, problems = problems_in(path)
+        contract, _problems = problems_in(path)
         if contract is None:
             table.add_row(path.stem, "", "", "", "", "[red]invalid contract[/red]", "", "")
             continue
@@ -126,11 +135,13 @@ def _status(status: str) -> str:
 def _summary(results: list[dict[str, Any]], pipeline: Any) -> None:
     table = Table(title="Runs / Lần chạy")
     for column in ("dataset", "publisher", "extracted", "published", "quarantined", "status", "time"):
-        table.add_column(column, justify="right" if column in ("extracted", "published", "quarantined", "time") else "left")
+        table.add_column(
+            column, justify="right" if column in ("extracted", "published", "quarantined", "time") else "left"
+        )
     for r in results:
         try:
             publisher = pipeline.contract(r["dataset_id"]).publisher.code
-        except Exception:  # noqa: BLE001 - an invalid contract still gets its row
+        except Exception:
             publisher = "?"
         table.add_row(
             r["dataset_id"],

@@ -24,7 +24,7 @@ def _from_airflow(name: str) -> str | None:
         from airflow.sdk import Connection
 
         conn = Connection.get(f"lgsp_{name}")
-    except Exception:  # noqa: BLE001 - a missing Airflow connection is not an error here
+    except Exception:
         return None
     uri = conn.get_uri()
     return "postgresql" + uri[len("postgres") :] if uri.startswith("postgres://") else uri

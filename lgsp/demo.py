@@ -35,7 +35,9 @@ def prepare_airflow(settings: Settings) -> None:
     marker.write_text("migrated\n")
 
 
-def run_dags(settings: Settings, dataset_ids: list[str] | None = None, console: Console | None = None) -> list[dict[str, Any]]:
+def run_dags(
+    settings: Settings, dataset_ids: list[str] | None = None, console: Console | None = None
+) -> list[dict[str, Any]]:
     """Run the generated DAGs with `dag.test()` and return each run's meta.runs record."""
     prepare_airflow(settings)
     from lgsp.dag_factory import build_dags
@@ -70,8 +72,9 @@ def run_demo(
     with console.status(f"Building the sandbox province ({scale:,} environmental readings)…"):
         started = time.monotonic()
         urls = build_province(settings.sandbox_dir, seed=seed, scale=scale, dirty_share=dirty_share)
-    console.print(f"Sandbox: {len(urls)} departmental databases in {settings.sandbox_dir} "
-                  f"({time.monotonic() - started:.1f} s)")
+    console.print(
+        f"Sandbox: {len(urls)} departmental databases in {settings.sandbox_dir} ({time.monotonic() - started:.1f} s)"
+    )
     with console.status("Preparing Airflow (metadata database, pool)…"):
         prepare_airflow(settings)
     return run_dags(settings, console=console)

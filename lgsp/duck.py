@@ -51,13 +51,19 @@ def connect(
     read_only: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection bounded in memory, spilling to `temp_dir` rather than growing."""
-    config: dict[str, str | int | bool] = {"memory_limit": memory_limit, "autoinstall_known_extensions": False}
+    config: dict[str, str | int | bool] = {
+        "memory_limit": memory_limit,
+        "autoinstall_known_extensions": False,
+    }
     if threads:
         config["threads"] = threads
     if temp_dir is not None:
         temp_dir.mkdir(parents=True, exist_ok=True)
         config["temp_directory"] = str(temp_dir)
-    return duckdb.connect(str(path), read_only=read_only, config=config)
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    con.execute("SET enable_progress_bar = false")  # a library prints nothing of its own
+    con.execute("SET preserve_insertion_order = false")  # rows are ordered by key where order matters
+    return con
 
 
 def load_extension(con: duckdb.DuckDBPyConnection, name: str, cache_dir: Path) -> None:

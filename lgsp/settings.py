@@ -16,7 +16,9 @@ class Settings(BaseModel):
     home: Path = Field(description="Runtime data: warehouse, staging, reports ($LGSP_HOME).")
     contracts_dir: Path = Field(description="Folder of dataset contract YAML files.")
     batch_rows: int = Field(250_000, description="Rows per Arrow batch when streaming.")
-    validation_batch_rows: int = Field(500_000, description="Rows per Great Expectations batch.")
+    validation_memory: int = Field(
+        512 * 2**20, description="Bytes of rows Great Expectations validates at once; larger runs go in batches."
+    )
     duckdb_memory_limit: str = Field("1GB", description="DuckDB memory_limit for hub connections.")
     duckdb_threads: int | None = Field(None, description="DuckDB threads (default: all cores).")
 
@@ -37,7 +39,7 @@ class Settings(BaseModel):
         return self.home / "sandbox"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Settings from `LGSP_*` variables; relative paths are taken from the repo root."""
         env = os.environ if environ is None else environ
 
@@ -48,6 +50,8 @@ class Settings(BaseModel):
         extra: dict[str, object] = {}
         if env.get("LGSP_BATCH_ROWS"):
             extra["batch_rows"] = int(env["LGSP_BATCH_ROWS"])
+        if env.get("LGSP_VALIDATION_MEMORY"):
+            extra["validation_memory"] = int(env["LGSP_VALIDATION_MEMORY"])
         if env.get("LGSP_DUCKDB_MEMORY_LIMIT"):
             extra["duckdb_memory_limit"] = env["LGSP_DUCKDB_MEMORY_LIMIT"]
         return cls(

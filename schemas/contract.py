@@ -77,7 +77,7 @@ class Source(Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
-    def _table_or_query(self) -> "Source":
+    def _table_or_query(self) -> Source:
         if (self.table is None) == (self.query is None):
             raise ValueError("give exactly one of 'table' or 'query'")
         return self
@@ -230,7 +230,7 @@ class Contract(Model):
         raise ValueError(f"'{value}' is neither a cron expression (5 fields) nor a preset like @daily")
 
     @model_validator(mode="after")
-    def _references(self) -> "Contract":
+    def _references(self) -> Contract:
         names = [c.name for c in self.columns]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

@@ -52,8 +52,10 @@ def problems_in(path: Path) -> tuple[Contract | None, list[Problem]]:
                 reason = "unknown field (typo? credentials belong in a connection, not a contract)"
             if err["type"] == "missing":
                 reason = "required field is missing"
-            if "input" in err and err["type"] not in ("missing", "extra_forbidden") and not isinstance(
-                err["input"], dict
+            if (
+                "input" in err
+                and err["type"] not in ("missing", "extra_forbidden")
+                and not isinstance(err["input"], dict)
             ):
                 reason += f" (got {err['input']!r})"
             field = _location(err["loc"])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from schemas.contract import Column, ColumnType, Contract
 from lgsp.duck import quote
+from schemas.contract import Column, ColumnType, Contract
 
 _NATIVE = {
     ColumnType.integer: {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"},
@@ -36,9 +36,7 @@ def typed(column: Column, staged_type: str, prefix: str = "") -> str:
 
 
 def select_list(contract: Contract, staged_types: dict[str, str], prefix: str = "") -> str:
-    return ", ".join(
-        f"{typed(c, staged_types[c.name], prefix)} AS {quote(c.name)}" for c in contract.columns
-    )
+    return ", ".join(f"{typed(c, staged_types[c.name], prefix)} AS {quote(c.name)}" for c in contract.columns)
 
 
 def type_failure(column: Column, staged_type: str) -> str | None:

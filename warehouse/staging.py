@@ -52,10 +52,30 @@ class Staging:
             con.register("extracted", reader)
             con.execute("CREATE TABLE staged AS SELECT * FROM extracted")
             con.unregister("extracted")
-            con.execute("CREATE TABLE failures (row BIGINT, check_key VARCHAR, reason VARCHAR)")
-            return int(con.execute("SELECT count(*) FROM staged").fetchone()[0])  # type: ignore[index]
+            return self._finish(con)
         finally:
             con.close()
+
+    def load_scan(self, scan: Any) -> int:
+        """Let DuckDB copy a source it can read (a connector's `Scan`) straight into `staged`."""
+        import duckdb
+
+        con = self.connect()
+        try:
+            scan.attach(con)
+            try:
+                con.execute(f"CREATE TABLE staged AS {scan.sql}", list(scan.params))
+            except duckdb.Error as exc:
+                raise scan.error(exc) from exc
+            con.execute("DETACH src")
+            return self._finish(con)
+        finally:
+            con.close()
+
+    @staticmethod
+    def _finish(con: duckdb.DuckDBPyConnection) -> int:
+        con.execute("CREATE TABLE failures (row BIGINT, check_key VARCHAR, reason VARCHAR)")
+        return int(con.execute("SELECT count(*) FROM staged").fetchone()[0])  # type: ignore[index]
 
     def staged_types(self, con: duckdb.DuckDBPyConnection, table: str = "staged") -> dict[str, str]:
         return {name: str(kind) for name, kind, *_ in con.execute(f"DESCRIBE {table}").fetchall()}

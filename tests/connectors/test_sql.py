@@ -67,7 +67,9 @@ def test_both_engines_read_the_same_rows_in_batches(backends: dict[str, str], ba
 @pytest.mark.postgres
 @pytest.mark.parametrize("engine", ["duckdb", "sqlalchemy"])
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_incremental_reads_rows_at_or_past_the_cursor(backends: dict[str, str], backend: str, engine: str, tmp_path: Path) -> None:
+def test_incremental_reads_rows_at_or_past_the_cursor(
+    backends: dict[str, str], backend: str, engine: str, tmp_path: Path
+) -> None:
     cfg = config(backends[backend], tmp_path, engine=engine, cursor="updated_at")
     everything = rows(extract(cfg, None))
     stamps = sorted(r[4] for r in everything if r[4])
@@ -98,7 +100,9 @@ def test_postgres_query_source_uses_the_scanner(backends: dict[str, str], tmp_pa
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "sqlalchemy"])
-def test_missing_table_is_a_terminal_error_naming_the_connection(backends: dict[str, str], engine: str, tmp_path: Path) -> None:
+def test_missing_table_is_a_terminal_error_naming_the_connection(
+    backends: dict[str, str], engine: str, tmp_path: Path
+) -> None:
     cfg = config(backends["sqlite"], tmp_path, table="no_such_table", engine=engine)
     with pytest.raises(ConnectorError) as info:
         extract(cfg, None).read_all()
@@ -113,20 +117,22 @@ def test_missing_sqlite_file_is_reported(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "sqlalchemy"])
-def test_unreachable_server_is_transient_and_retried(engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_server_is_transient_and_retried(
+    engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import connectors.sql as sql
 
     monkeypatch.setattr(sql._retry_wait, "multiplier", 0.01)
     monkeypatch.setattr(sql._retry_wait, "jitter", 0.01)
     monkeypatch.setattr(sql._retry_wait, "max", 0.02)
     attempts = []
-    original = sql.duck.connect
+    original = sql.Scan._attach
 
-    def counting(*args, **kwargs):
+    def counting(self, con):
         attempts.append(1)
-        return original(*args, **kwargs)
+        return original(self, con)
 
-    monkeypatch.setattr(sql.duck, "connect", counting)
+    monkeypatch.setattr(sql.Scan, "_attach", counting)
     cfg = config("postgresql+psycopg2://nobody:secret@127.0.0.1:9/none", tmp_path, engine=engine)
     with pytest.raises(ConnectorError) as info:
         extract(cfg, None).read_all()

@@ -12,7 +12,6 @@ import unicodedata
 from pathlib import Path
 
 import duckdb
-import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -61,7 +60,11 @@ def test_published_text_is_nfc(hub: Settings) -> None:
     names = [r[0] for r in query(hub, "SELECT name FROM main.schools")]
     assert names and all(unicodedata.is_normalized("NFC", n) for n in names)
     source = sqlite3.connect(hub.sandbox_dir / "education.sqlite")
-    nfd = [r[0] for r in source.execute("SELECT name FROM schools").fetchall() if r[0] and not unicodedata.is_normalized("NFC", r[0])]
+    nfd = [
+        r[0]
+        for r in source.execute("SELECT name FROM schools").fetchall()
+        if r[0] and not unicodedata.is_normalized("NFC", r[0])
+    ]
     assert nfd, "the sandbox should hold NFD names for this test to mean something"
 
 
@@ -80,7 +83,9 @@ def test_incremental_run_upserts_and_advances_the_cursor(hub: Settings) -> None:
     after = query(hub, "SELECT count(*) FROM main.price_observations")[0][0]
     assert after == before + 5 - _quarantined_new(hub, second["run_id"])
     assert query(hub, "SELECT count(*) - count(DISTINCT id) FROM main.price_observations") == [(0,)]
-    assert query(hub, "SELECT cursor FROM meta.state WHERE dataset_id = 'price_observations'") == [(second["cursor_to"],)]
+    assert query(hub, "SELECT cursor FROM meta.state WHERE dataset_id = 'price_observations'") == [
+        (second["cursor_to"],)
+    ]
 
 
 def _quarantined_new(settings: Settings, run_id: str) -> int:
@@ -117,7 +122,11 @@ def test_error_severity_rejects_the_run_and_keeps_the_previous_version(hub: Sett
     assert second["rows_published"] == 0
     assert second["rows_quarantined"] == second["rows_extracted"] == first["rows_extracted"]
     assert query(hub, "SELECT count(*) FROM main.schools") == [(first["rows_published"],)]
-    reasons = query(hub, "SELECT DISTINCT split_part(_reasons, ';', 1) FROM quarantine.schools WHERE _run_id = ?", [second["run_id"]])
+    reasons = query(
+        hub,
+        "SELECT DISTINCT split_part(_reasons, ';', 1) FROM quarantine.schools WHERE _run_id = ?",
+        [second["run_id"]],
+    )
     assert reasons == [("run rejected by expect_table_row_count_to_be_between(max_value=10)",)]
     result = CliRunner().invoke(app, ["run", "schools"])
     assert result.exit_code == 1 and "rejected" in result.output
@@ -127,7 +136,13 @@ def test_warn_severity_publishes_and_reports(hub: Settings, contracts_dir: Path)
     _edit(
         contracts_dir,
         "schools",
-        expectations=[{"type": "expect_column_values_to_be_between", "kwargs": {"column": "pupils", "max_value": 300}, "severity": "warn"}],
+        expectations=[
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "pupils", "max_value": 300},
+                "severity": "warn",
+            }
+        ],
     )
     run = Pipeline(Settings.from_env()).run("schools")
     assert run["status"] == "published" and run["rows_warned"] > 0
@@ -180,7 +195,12 @@ def test_restricted_personal_data_lives_only_in_the_warehouse(hub: Settings) -> 
     run = Pipeline(hub).run("driving_licences")
     assert run["status"] == "published"
     source = sqlite3.connect(hub.sandbox_dir / "transport.sqlite")
-    secrets = [v for row in source.execute("SELECT citizen_id, full_name FROM driving_licences LIMIT 200").fetchall() for v in row if v]
+    secrets = [
+        v
+        for row in source.execute("SELECT citizen_id, full_name FROM driving_licences LIMIT 200").fetchall()
+        for v in row
+        if v
+    ]
     for path in hub.home.rglob("*"):
         if not path.is_file() or path.name.startswith("warehouse.duckdb") or hub.sandbox_dir in path.parents:
             continue

@@ -77,7 +77,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("field", "value", "where", "reason"), BAD, ids=[b[0] for b in BAD])
-def test_bad_contract_names_file_field_and_reason(tmp_path: Path, field: str, value: object, where: str, reason: str) -> None:
+def test_bad_contract_names_file_field_and_reason(
+    tmp_path: Path, field: str, value: object, where: str, reason: str
+) -> None:
     path = write(tmp_path, _set(base(), field, value))
     contract, problems = problems_in(path)
     assert contract is None
@@ -103,7 +105,11 @@ def test_yaml_syntax_error_is_reported(tmp_path: Path) -> None:
             "mostly",
         ),
         (
-            {"type": "expect_column_mean_to_be_between", "kwargs": {"column": "pupils", "min_value": 1}, "severity": "quarantine"},
+            {
+                "type": "expect_column_mean_to_be_between",
+                "kwargs": {"column": "pupils", "min_value": 1},
+                "severity": "quarantine",
+            },
             "expectations[0].severity",
             "needs a row-level expectation",
         ),
