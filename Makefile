@@ -9,13 +9,12 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 UV := $(PYTHON) -m uv
 
-.PHONY: demo test bench lint venv postgres clean
+.PHONY: demo test bench lint uv venv postgres clean
 
-$(BIN)/.uv-installed:
+uv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
-	@mkdir -p $(BIN) && touch $@
 
-venv: $(BIN)/.uv-installed
+venv: uv
 	@$(UV) sync --frozen --python 3.11 --extra dev -q
 
 demo: venv
@@ -27,7 +26,7 @@ postgres:
 test: venv postgres
 	$(BIN)/pytest
 
-bench: $(BIN)/.uv-installed postgres
+bench: uv postgres
 	@$(UV) sync --frozen --python 3.11 --extra dev --extra bench -q
 	$(BIN)/python benchmarks/bench_load.py
 
