@@ -75,16 +75,20 @@ class Pipeline:
         # source streams in; a bad expectation still fails the step.
         checked = _Background(_check_expectations, contract)
         staging = self.staging(dataset_id, run_id)
-        staging.reset()
-        cursor_from = None
-        if contract.incremental:
-            with self.warehouse.writer() as con:
-                cursor_from = Warehouse.cursor(con, dataset_id)
         connector = connectors.registry.get(contract.source.kind.value)
         config = self._connector_config(contract)
+        with self.warehouse.writer() as con:
+            staging.reset(con)
+            cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
         state = {"cursor": cursor_from} if cursor_from else None
         plan = connector.scan(config, state) if connector.scan else None
-        rows = staging.load_scan(plan) if plan else staging.load(connector.extract(config, state))
+        if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
+            with self.warehouse.writer() as con:
+                rows = staging.load_scan(con, contract, plan)
+        else:  # a stream: spooled without the writer lock, then moved in one copy
+            spool = staging.spool(connector.extract(config, state))
+            with self.warehouse.writer() as con:
+                rows = staging.load_spool(con, contract, spool)
         checked.result()
         return staging.write_manifest(
             dataset_id=dataset_id,
@@ -101,14 +105,14 @@ class Pipeline:
 
         contract = self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
-        report = validate(contract, staging, self.settings.validation_memory)
+        with self.warehouse.writer() as con:
+            report = validate(contract, con, staging, self.settings.validation_memory)
         html = report.save(self.settings.reports_dir / dataset_id)
         return staging.write_manifest(
             report=str(html),
             rejected_by=[c.label for c in report.rejected_by],
             rows_warned=report.rows_warned,
             rows_failing=report.rows_quarantined,
-            nfc_normalised=report.nfc_normalised,
         )
 
     def publish(self, dataset_id: str, run_id: str) -> dict[str, Any]:
@@ -130,7 +134,7 @@ class Pipeline:
                 rejected_by=manifest["rejected_by"],
                 incremental=manifest["mode"] == "incremental",
             )
-        staging.remove()
+        staging.remove_files()
         return run
 
     def fail(self, dataset_id: str, run_id: str, error: BaseException) -> dict[str, Any]:
@@ -146,8 +150,9 @@ class Pipeline:
         run.update(status="failed", ended_at=utcnow(), rows_published=0, rows_quarantined=0, error=message)
         run["started_at"] = run["started_at"] or run["ended_at"]
         with self.warehouse.writer() as con:
+            staging.drop(con)  # staged rows may be personal data: they never outlive the run
             Warehouse.record_run(con, run)
-        staging.remove()  # staged rows may be personal data: they never outlive the run
+        staging.remove_files()
         return run
 
     def run(self, dataset_id: str, run_id: str | None = None) -> dict[str, Any]:

@@ -43,7 +43,6 @@ class Report(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     rows_quarantined: int = 0
     rows_warned: int = 0
-    nfc_normalised: int = Field(0, description="Text values rewritten from NFD (or other forms) to NFC.")
     great_expectations_version: str = ""
 
     @property

@@ -1,9 +1,16 @@
-"""SQL that turns raw staged columns into the contract's types, NFC text included."""
+"""SQL that turns raw source columns into the contract's types, NFC text included.
+
+Staging applies it while the rows come in, so published data needs no second pass; a value that
+does not fit its declared type becomes NULL there, and its raw text is kept beside it in
+`__raw__<column>` for the quarantine.
+"""
 
 from __future__ import annotations
 
 from lgsp.duck import quote
 from schemas.contract import Column, ColumnType, Contract
+
+RAW_PREFIX = "__raw__"
 
 _NATIVE = {
     ColumnType.integer: {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"},
@@ -15,32 +22,42 @@ _NATIVE = {
 }
 
 
-def needs_cast(column: Column, staged_type: str) -> bool:
-    """True when the staged value must be cast (and may fail to cast) to the declared type."""
-    return staged_type.upper() not in _NATIVE[column.type]
+def needs_cast(column: Column, source_type: str) -> bool:
+    """True when the source value must be cast (and may fail to cast) to the declared type."""
+    return source_type.upper() not in _NATIVE[column.type]
 
 
-def typed(column: Column, staged_type: str, prefix: str = "") -> str:
+def typed(column: Column, source_type: str) -> str:
     """Expression giving the column in its declared type (NULL where the raw value does not fit)."""
-    ref = prefix + quote(column.name)
+    ref = quote(column.name)
     if column.type is ColumnType.string:
         return f"nfc_normalize(CAST({ref} AS VARCHAR))"
-    if column.type is ColumnType.timestamp and staged_type.upper() == "TIMESTAMP WITH TIME ZONE":
+    if column.type is ColumnType.timestamp and source_type.upper() == "TIMESTAMP WITH TIME ZONE":
         return f"CAST({ref} AS TIMESTAMP)"
-    if not needs_cast(column, staged_type):
+    if not needs_cast(column, source_type):
         return ref
-    if column.type is ColumnType.number or column.type is ColumnType.integer:
+    if column.type in (ColumnType.number, ColumnType.integer):
         # Vietnamese sources pad numbers with spaces; strip before casting.
         return f"TRY_CAST(trim(CAST({ref} AS VARCHAR)) AS {column.duckdb_type})"
     return f"TRY_CAST({ref} AS {column.duckdb_type})"
 
 
-def select_list(contract: Contract, staged_types: dict[str, str], prefix: str = "") -> str:
-    return ", ".join(f"{typed(c, staged_types[c.name], prefix)} AS {quote(c.name)}" for c in contract.columns)
+def castable(contract: Contract, source_types: dict[str, str]) -> list[Column]:
+    """Columns whose raw values can fail their declared type."""
+    return [c for c in contract.columns if c.type is not ColumnType.string and needs_cast(c, source_types[c.name])]
 
 
-def type_failure(column: Column, staged_type: str) -> str | None:
-    """Predicate true where a present raw value cannot be cast to the declared type."""
-    if column.type is ColumnType.string or not needs_cast(column, staged_type):
-        return None
-    return f"({quote(column.name)} IS NOT NULL AND {typed(column, staged_type)} IS NULL)"
+def stage_select(contract: Contract, source_types: dict[str, str]) -> str:
+    """Select list for the stage: typed columns, then the raw text of values that did not fit."""
+    items = [f"{typed(c, source_types[c.name])} AS {quote(c.name)}" for c in contract.columns]
+    for c in castable(contract, source_types):
+        raw = quote(c.name)
+        items.append(
+            f"CASE WHEN {raw} IS NOT NULL AND {typed(c, source_types[c.name])} IS NULL "
+            f"THEN CAST({raw} AS VARCHAR) END AS {quote(RAW_PREFIX + c.name)}"
+        )
+    return ", ".join(items)
+
+
+def raw_columns(table_columns: list[str]) -> list[str]:
+    return [c for c in table_columns if c.startswith(RAW_PREFIX)]

@@ -1,7 +1,9 @@
-"""Publish a validated run: quarantine, data, cursor and run record in one DuckDB transaction.
+"""Publish a validated run: quarantine the failing rows, then swap the stage in atomically.
 
-A reader never sees a half-loaded table, and a run killed mid-publish leaves the previous
-version intact: DuckDB discards an uncommitted transaction when the process dies.
+The stage already sits in the warehouse, typed, so publishing a full refresh is a rename, not a
+copy. The last transaction does everything readers can see (the table, the quarantine rows, the
+cursor and the run record) at once: a run killed before it commits leaves the previous version,
+and DuckDB discards an uncommitted transaction when the process dies.
 """
 
 from __future__ import annotations
@@ -50,8 +52,25 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> boo
     )
 
 
+def _drop_leftovers(con: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
+    """Drop stage tables of this dataset's earlier runs that died (killed, machine lost) before
+    they could clean up: they may hold personal data. A dataset runs one at a time (Airflow's
+    max_active_runs=1), so any other stage of it is a leftover."""
+    leftovers = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND starts_with(table_name, '_lgsp_') AND contains(table_name, ?)",
+        [f"__{dataset_id}__"],
+    ).fetchall()
+    for (name,) in leftovers:
+        con.execute(f"DROP TABLE main.{quote(name)}")
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
+    return int(con.execute(sql, params or []).fetchone()[0])  # type: ignore[index]
+
+
 def publish(
-    warehouse_con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection,
     contract: Contract,
     staging: Staging,
     run: dict[str, Any],
@@ -62,99 +81,109 @@ def publish(
     """Publish (or, when `rejected_by` names failed error-severity checks, quarantine) a staged run.
 
     `run` is the meta.runs record to write; its counts and status are filled in here.
-    Raises WarehouseError if the transaction fails; nothing is changed then.
+    Raises WarehouseError if a step fails; the published table is unchanged then.
     """
-    con = warehouse_con
-    con.execute(f"ATTACH '{staging.db_path}' AS stg (READ_ONLY)")
     try:
-        types = {r[0]: str(r[1]) for r in con.execute("DESCRIBE stg.staged").fetchall()}
-        missing = [c.name for c in contract.columns if c.name not in types]
-        if missing:
-            raise WarehouseError(f"staged rows lack declared columns {missing}", dataset=contract.id)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            outcome = _publish_in_transaction(con, contract, staging, run, types, rejected_by, incremental)
-            run.update(
-                status=outcome.status,
-                rows_published=outcome.rows_published,
-                rows_quarantined=outcome.rows_quarantined,
-                cursor_to=outcome.cursor_to,
-                ended_at=utcnow(),
-            )
-            Warehouse.record_run(con, run)
-            con.execute("COMMIT")
-            return outcome
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        cursor_to = _set_aside(con, contract, staging, run, rejected_by)
+        return _swap(con, contract, staging, run, rejected_by, incremental, cursor_to)
     except duckdb.Error as exc:
         raise WarehouseError(f"publish failed: {str(exc).splitlines()[0]}", dataset=contract.id) from exc
-    finally:
-        con.execute("DETACH stg")
 
 
-def _publish_in_transaction(
+def _set_aside(
+    con: duckdb.DuckDBPyConnection, contract: Contract, staging: Staging, run: dict[str, Any], rejected_by: list[str]
+) -> str | None:
+    """Copy the failing rows (raw values as text) to the run's quarantine table and take them out
+    of the stage. Only run-private tables change here."""
+    stage, failures = staging.stage, staging.failures_table
+    raws = set(projection.raw_columns(staging.columns(con)))
+    texts = ", ".join(
+        f"COALESCE(s.{quote(projection.RAW_PREFIX + c.name)}, CAST(s.{quote(c.name)} AS VARCHAR)) AS {quote(c.name)}"
+        if projection.RAW_PREFIX + c.name in raws
+        else f"CAST(s.{quote(c.name)} AS VARCHAR) AS {quote(c.name)}"
+        for c in contract.columns
+    )
+    # Sorting the lists after aggregating is much cheaper than ordered aggregates.
+    findings = (
+        "SELECT row, list_sort(list(DISTINCT check_key)) AS checks, "
+        f"array_to_string(list_sort(list(reason)), '; ') AS reasons FROM {failures} GROUP BY row"
+    )
+    cursor_to = None
+    if contract.incremental:
+        cursor = quote(contract.incremental.cursor)
+        cursor_to = con.execute(f"SELECT CAST(max({cursor}) AS VARCHAR) FROM {stage}").fetchone()[0]  # type: ignore[index]
+    con.execute("BEGIN TRANSACTION")
+    if rejected_by:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {staging.quarantine_table} AS SELECT ? AS _run_id, s.rowid AS _row, "
+            "list_concat(['rejected'], coalesce(f.checks, [])) AS _checks, "
+            f"? || coalesce('; ' || f.reasons, '') AS _reasons, ? AS _quarantined_at, {texts} "
+            f"FROM {stage} s LEFT JOIN ({findings}) f ON s.rowid = f.row",
+            [run["run_id"], "run rejected by " + ", ".join(rejected_by), utcnow()],
+        )
+    else:
+        # Pick the failing rows by row id first, so the join runs over them only.
+        con.execute(
+            f"CREATE OR REPLACE TABLE {staging.quarantine_table} AS SELECT ? AS _run_id, s._row AS _row, "
+            f"f.checks AS _checks, f.reasons AS _reasons, ? AS _quarantined_at, {texts} "
+            f"FROM (SELECT rowid AS _row, * FROM {stage} WHERE rowid IN (SELECT row FROM {failures})) s "
+            f"JOIN ({findings}) f ON s._row = f.row",
+            [run["run_id"], utcnow()],
+        )
+        con.execute(f"DELETE FROM {stage} WHERE rowid IN (SELECT row FROM {failures})")
+    con.execute("COMMIT")
+    for raw in sorted(raws):  # DuckDB alters a table only in a transaction of its own
+        con.execute(f"ALTER TABLE {stage} DROP COLUMN {quote(raw)}")
+    return cursor_to
+
+
+def _swap(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
     staging: Staging,
     run: dict[str, Any],
-    types: dict[str, str],
     rejected_by: list[str],
     incremental: bool,
+    cursor_to: str | None,
 ) -> Outcome:
-    quarantine = _ensure_quarantine(con, contract)
-    raw = ", ".join(f"CAST(s.{quote(c.name)} AS VARCHAR) AS {quote(c.name)}" for c in contract.columns)
-    now = utcnow()
-    findings = (
-        "SELECT row, list(DISTINCT check_key ORDER BY check_key) AS checks, "
-        "string_agg(reason, '; ' ORDER BY check_key, reason) AS reasons FROM stg.failures GROUP BY row"
-    )
-    if rejected_by:
-        prefix = "run rejected by " + ", ".join(rejected_by)
-        con.execute(
-            f"INSERT INTO {quarantine} BY NAME SELECT ? AS _run_id, s.rowid AS _row, "
-            f"list_concat(['rejected'], coalesce(f.checks, [])) AS _checks, "
-            f"? || coalesce('; ' || f.reasons, '') AS _reasons, ? AS _quarantined_at, {raw} "
-            f"FROM stg.staged s LEFT JOIN ({findings}) f ON s.rowid = f.row",
-            [run["run_id"], prefix, now],
-        )
-        quarantined = _count(con, f"SELECT count(*) FROM {quarantine} WHERE _run_id = ?", [run["run_id"]])
-        return Outcome("rejected", 0, quarantined, None)
-
-    con.execute(
-        f"INSERT INTO {quarantine} BY NAME SELECT ? AS _run_id, s.rowid AS _row, f.checks AS _checks, "
-        f"f.reasons AS _reasons, ? AS _quarantined_at, {raw} FROM stg.staged s JOIN ({findings}) f ON s.rowid = f.row",
-        [run["run_id"], now],
-    )
-    quarantined = _count(con, f"SELECT count(*) FROM {quarantine} WHERE _run_id = ?", [run["run_id"]])
-    good = (
-        f"SELECT {projection.select_list(contract, types, 's.')} FROM stg.staged s "
-        "ANTI JOIN (SELECT DISTINCT row FROM stg.failures) f ON s.rowid = f.row"
-    )
+    """The one transaction readers see: quarantine rows, the new table, cursor and run record."""
     target = f"main.{quote(contract.id)}"
-    if incremental and _table_exists(con, "main", contract.id):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE lgsp_delta AS {good}")
-        match = " AND ".join(f"t.{quote(k)} = d.{quote(k)}" for k in contract.primary_key)
-        con.execute(f"DELETE FROM {target} AS t USING lgsp_delta AS d WHERE {match}")
-        con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM lgsp_delta")
-        published = _count(con, "SELECT count(*) FROM lgsp_delta")
-        con.execute("DROP TABLE lgsp_delta")
-    else:
-        con.execute(f"CREATE OR REPLACE TABLE {target} AS {good}")
-        published = _count(con, f"SELECT count(*) FROM {target}")
-    cursor_to = None
-    if contract.incremental:
-        cursor = contract.column(contract.incremental.cursor)
-        expr = projection.typed(cursor, types[cursor.name], "s.")
-        row = con.execute(f"SELECT CAST(max({expr}) AS VARCHAR) FROM stg.staged s").fetchone()
-        cursor_to = row[0] if row and row[0] is not None else run.get("cursor_from")
-        if cursor_to is not None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        quarantine = _ensure_quarantine(con, contract)
+        con.execute(f"INSERT INTO {quarantine} BY NAME SELECT * FROM {staging.quarantine_table}")
+        quarantined = _count(con, f"SELECT count(*) FROM {staging.quarantine_table}")
+        if rejected_by:
+            status, published, cursor_to = "rejected", 0, None
+            con.execute(f"DROP TABLE {staging.stage}")
+        elif incremental and _table_exists(con, "main", contract.id):
+            status, published = "published", _count(con, f"SELECT count(*) FROM {staging.stage}")
+            match = " AND ".join(f"t.{quote(k)} = d.{quote(k)}" for k in contract.primary_key)
+            con.execute(f"DELETE FROM {target} AS t USING {staging.stage} AS d WHERE {match}")
+            con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {staging.stage}")
+            con.execute(f"DROP TABLE {staging.stage}")
+        else:
+            status, published = "published", _count(con, f"SELECT count(*) FROM {staging.stage}")
+            con.execute(f"DROP TABLE IF EXISTS {target}")
+            con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(contract.id)}")
+        if cursor_to is not None and contract.incremental:
             con.execute(
                 "INSERT OR REPLACE INTO meta.state VALUES (?, ?, ?, ?, ?)",
-                [contract.id, cursor.name, cursor_to, run["run_id"], now],
+                [contract.id, contract.incremental.cursor, cursor_to, run["run_id"], utcnow()],
             )
-    return Outcome("published", published, quarantined, cursor_to)
-
-
-def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
-    return int(con.execute(sql, params or []).fetchone()[0])  # type: ignore[index]
+        con.execute(f"DROP TABLE {staging.quarantine_table}")
+        con.execute(f"DROP TABLE {staging.failures_table}")
+        _drop_leftovers(con, contract.id)
+        run.update(
+            status=status,
+            rows_published=published,
+            rows_quarantined=quarantined,
+            cursor_to=cursor_to,
+            ended_at=utcnow(),
+        )
+        Warehouse.record_run(con, run)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return Outcome(status, published, quarantined, cursor_to)

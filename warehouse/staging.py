@@ -1,7 +1,14 @@
-"""A run's staging area: its own DuckDB file, so extraction never holds the warehouse writer slot."""
+"""A run's staging: its rows wait, already typed, in a stage table beside the published one.
+
+The stage lives in the warehouse file so that publishing is a rename, not a second copy of the
+data. Sources DuckDB can scan are copied straight in; streamed sources (SQLAlchemy, APIs, files)
+land first in a run-local DuckDB file, which needs no warehouse lock while a slow source trickles
+in, and are then moved in one fast copy. A manifest file carries what each step tells the next.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -11,79 +18,111 @@ import duckdb
 import pyarrow as pa
 
 from lgsp import duck
+from lgsp.duck import quote
 from lgsp.settings import Settings
+from schemas.contract import Contract
+from warehouse import projection
+
+STAGE_PREFIX = "_lgsp_stage__"
 
 
 class Staging:
-    """Files of one run under $LGSP_HOME/staging/<dataset>/<run_id>/: the staged rows and a manifest."""
+    """Staging of one run of one dataset: manifest under $LGSP_HOME/staging/<dataset>/<run>/,
+    rows in the warehouse table main.`_lgsp_stage__<dataset>__<key>`."""
 
     def __init__(self, settings: Settings, dataset: str, run_id: str) -> None:
         self.settings = settings
         self.dataset = dataset
         self.run_id = run_id
-        self.dir = settings.staging_dir / dataset / run_id.replace(":", "_").replace("+", "_")
+        key = hashlib.sha1(run_id.encode()).hexdigest()[:12]
+        self.dir = settings.staging_dir / dataset / key
+        self.table = f"{STAGE_PREFIX}{dataset}__{key}"
+        self.failures = f"_lgsp_failures__{dataset}__{key}"
+        self.quarantine = f"_lgsp_quarantine__{dataset}__{key}"
 
     @property
-    def db_path(self) -> Path:
-        return self.dir / "stage.duckdb"
+    def stage(self) -> str:
+        return f"main.{quote(self.table)}"
+
+    @property
+    def failures_table(self) -> str:
+        return f"main.{quote(self.failures)}"
+
+    @property
+    def quarantine_table(self) -> str:
+        return f"main.{quote(self.quarantine)}"
 
     @property
     def manifest_path(self) -> Path:
         return self.dir / "manifest.json"
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        return duck.connect(
-            self.db_path,
-            memory_limit=self.settings.duckdb_memory_limit,
-            threads=self.settings.duckdb_threads,
-            temp_dir=self.dir / "tmp",
-            read_only=read_only,
-        )
+    # -- loading ----------------------------------------------------------------------------------
 
-    def reset(self) -> None:
-        """Start the run's staging afresh (a retried task must not append to a half-written stage)."""
+    def reset(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Start the run afresh (a retried task must not append to a half-written stage)."""
+        self.drop(con)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
 
-    def load(self, reader: pa.RecordBatchReader) -> int:
-        """Stream the extracted batches into the `staged` table; returns rows staged."""
-        con = self.connect()
+    def load_scan(self, con: duckdb.DuckDBPyConnection, contract: Contract, scan: Any) -> int:
+        """Let DuckDB copy a source it can read (a connector's `Scan`) straight into the stage."""
+        scan.attach(con)
         try:
-            con.register("extracted", reader)
-            con.execute("CREATE TABLE staged AS SELECT * FROM extracted")
-            con.unregister("extracted")
-            return self._finish(con)
-        finally:
-            con.close()
-
-    def load_scan(self, scan: Any) -> int:
-        """Let DuckDB copy a source it can read (a connector's `Scan`) straight into `staged`."""
-        import duckdb
-
-        con = self.connect()
-        try:
-            scan.attach(con)
             try:
-                con.execute(f"CREATE TABLE staged AS {scan.sql}", list(scan.params))
+                types = _types(con, f"SELECT * FROM ({scan.sql}) LIMIT 0", list(scan.params))
+                con.execute(
+                    f"CREATE TABLE {self.stage} AS SELECT {projection.stage_select(contract, types)} FROM ({scan.sql})",
+                    list(scan.params),
+                )
             except duckdb.Error as exc:
                 raise scan.error(exc) from exc
-            con.execute("DETACH src")
-            return self._finish(con)
         finally:
-            con.close()
+            con.execute("DETACH src")
+        return self._finish(con)
 
-    @staticmethod
-    def _finish(con: duckdb.DuckDBPyConnection) -> int:
-        con.execute("CREATE TABLE failures (row BIGINT, check_key VARCHAR, reason VARCHAR)")
-        return int(con.execute("SELECT count(*) FROM staged").fetchone()[0])  # type: ignore[index]
+    def spool(self, reader: pa.RecordBatchReader) -> Path:
+        """Stream batches into the run-local file, without the warehouse lock; returns the file."""
+        path = self.dir / "spool.duckdb"
+        local = duck.connect(path, memory_limit=self.settings.duckdb_memory_limit, temp_dir=self.dir / "tmp")
+        try:
+            local.register("extracted", reader)
+            local.execute("CREATE TABLE spooled AS SELECT * FROM extracted")
+        finally:
+            local.close()
+        return path
 
-    def staged_types(self, con: duckdb.DuckDBPyConnection, table: str = "staged") -> dict[str, str]:
-        return {name: str(kind) for name, kind, *_ in con.execute(f"DESCRIBE {table}").fetchall()}
+    def load_spool(self, con: duckdb.DuckDBPyConnection, contract: Contract, path: Path) -> int:
+        """Move a spooled run into the stage in one copy, then delete the spool."""
+        con.execute(f"ATTACH '{path}' AS spool (READ_ONLY)")
+        try:
+            types = _types(con, "SELECT * FROM spool.spooled LIMIT 0")
+            con.execute(
+                f"CREATE TABLE {self.stage} AS SELECT {projection.stage_select(contract, types)} FROM spool.spooled"
+            )
+        finally:
+            con.execute("DETACH spool")
+        path.unlink()
+        return self._finish(con)
+
+    def _finish(self, con: duckdb.DuckDBPyConnection) -> int:
+        con.execute(f"CREATE TABLE {self.failures_table} (row BIGINT, check_key VARCHAR, reason VARCHAR)")
+        return int(con.execute(f"SELECT count(*) FROM {self.stage}").fetchone()[0])  # type: ignore[index]
+
+    def columns(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        return [r[0] for r in con.execute(f"DESCRIBE {self.stage}").fetchall()]
+
+    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Remove the run's tables from the warehouse (they may hold personal data)."""
+        for table in (self.stage, self.failures_table, self.quarantine_table):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+    # -- the manifest ---------------------------------------------------------------------------
 
     def write_manifest(self, **fields: Any) -> dict[str, Any]:
         """Merge fields into the run's manifest (what each step tells the next)."""
         manifest = self.read_manifest()
         manifest.update(fields)
+        self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
         tmp.replace(self.manifest_path)
@@ -94,5 +133,11 @@ class Staging:
             return {}
         return json.loads(self.manifest_path.read_text(encoding="utf-8"))
 
-    def remove(self) -> None:
+    def remove_files(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _types(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> dict[str, str]:
+    """DuckDB type of each column a query returns (it runs with LIMIT 0: no rows are read)."""
+    described = con.execute(sql, params or []).description or []
+    return {d[0]: str(d[1]) for d in described}

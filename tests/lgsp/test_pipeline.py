@@ -241,5 +241,6 @@ def test_a_run_killed_mid_publish_leaves_the_previous_version(hub: Settings, tmp
     assert query(hub, "SELECT count(*) FROM main.schools") == [(first["rows_published"],)]
     assert query(hub, "SELECT count(*) FROM meta.runs WHERE run_id = 'killed-run'") == [(0,)]
     assert query(hub, "SELECT count(*) FROM quarantine.schools WHERE _run_id = 'killed-run'") == [(0,)]
-    # The writer lock died with the process: the next run goes through.
+    # The writer lock died with the process: the next run goes through, and clears the leftovers.
     assert Pipeline(hub).run("schools")["status"] == "published"
+    assert query(hub, "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '%lgsp%'") == []
