@@ -12,6 +12,7 @@ import unicodedata
 from pathlib import Path
 
 import duckdb
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -244,3 +245,38 @@ def test_a_run_killed_mid_publish_leaves_the_previous_version(hub: Settings, tmp
     # The writer lock died with the process: the next run goes through, and clears the leftovers.
     assert Pipeline(hub).run("schools")["status"] == "published"
     assert query(hub, "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '%lgsp%'") == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["auto", "sqlalchemy"])
+def test_the_same_run_from_postgresql(
+    hub: Settings, contracts_dir: Path, postgres, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """A real PostgreSQL source, read by DuckDB's scanner or by SQLAlchemy, publishes what the
+    SQLite copy of the same department publishes, and increments the same way."""
+    from sandbox.build import build_department
+
+    from_sqlite = Pipeline(Settings.from_env()).run("price_observations")
+    url = postgres.create_database(f"finance_{engine}")
+    build_department("finance", url)
+    monkeypatch.setenv("LGSP_CONN_FINANCE", url)
+    _edit(
+        contracts_dir,
+        "price_observations",
+        source={"kind": "sql", "connection": "finance", "table": "price_observations", "engine": engine},
+    )
+    settings = Settings.from_env()
+    monkeypatch.setenv("LGSP_HOME", str(settings.home.parent / "pg-home"))
+    settings = Settings.from_env()
+    first = Pipeline(settings).run("price_observations")
+    assert first["status"] == "published", first
+    assert (first["rows_extracted"], first["rows_published"], first["rows_quarantined"]) == (
+        from_sqlite["rows_extracted"],
+        from_sqlite["rows_published"],
+        from_sqlite["rows_quarantined"],
+    )
+    mutate_department("finance", url, seed=11, changed=10, added=5)
+    second = Pipeline(settings).run("price_observations")
+    assert second["mode"] == "incremental" and second["status"] == "published"
+    assert second["rows_extracted"] == second["rows_published"] + second["rows_quarantined"] >= 15
+    assert query(settings, "SELECT count(*) - count(DISTINCT id) FROM main.price_observations") == [(0,)]
