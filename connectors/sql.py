@@ -37,6 +37,7 @@ class SqlConfig(BaseModel):
     db_schema: str | None = None
     query: str | None = None
     cursor: str | None = None
+    cursor_type: str = "VARCHAR"  # the DuckDB type the contract declares for the cursor column
     engine: str = "auto"
     batch_rows: int = 250_000
     extension_dir: Path
@@ -66,12 +67,21 @@ def engine_for(config: SqlConfig) -> str:
     return "duckdb"
 
 
+def _libpq_value(value: object) -> str:
+    """Quote a value for a libpq-style `key=value` string (spaces, quotes and backslashes)."""
+    text = str(value)
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _attach_string(url: URL, scanner: str) -> str:
+    """The connection string DuckDB's scanner takes; the URL's query (sslmode, ssl_ca, …) is kept."""
     if scanner == "sqlite":
         return url.database or ""
-    parts = {"host": url.host, "port": url.port, "user": url.username, "password": url.password}
+    parts: dict[str, object] = {"host": url.host, "port": url.port, "user": url.username, "password": url.password}
     parts["dbname" if scanner == "postgres" else "database"] = url.database
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
+    for key, value in url.query.items():
+        parts[key] = value if isinstance(value, str) else value[-1]
+    return " ".join(f"{k}={_libpq_value(v)}" for k, v in parts.items() if v not in (None, ""))
 
 
 def _q(identifier: str) -> str:
@@ -99,8 +109,22 @@ class Scan:
     config: SqlConfig
     scanner: str
     url: URL
-    sql: str
-    params: tuple[Any, ...]
+    base_sql: str  # every row, the contract's columns
+    cursor_value: Any = None
+
+    def query(self, source_types: dict[str, str]) -> tuple[str, list[Any]]:
+        """The SELECT to run, given the source's column types (from a LIMIT 0 run of `base_sql`).
+
+        The cursor is compared in the contract's type, so '10' comes after '9' even where the
+        source keeps numbers or dates as text; a native column keeps the filter pushed down.
+        """
+        if self.cursor_value is None or not self.config.cursor:
+            return self.base_sql, []
+        kind = self.config.cursor_type
+        column = _q(self.config.cursor)
+        native = source_types.get(self.config.cursor, "").upper() == kind
+        left = column if native else f"TRY_CAST({column} AS {kind})"
+        return f"{self.base_sql} WHERE {left} >= CAST(? AS {kind})", [self.cursor_value]
 
     def attach(self, con: Any) -> None:
         """Load the scanner and attach the source as `src` (read-only), retrying while unreachable."""
@@ -117,11 +141,14 @@ class Scan:
         try:
             con.execute(f"ATTACH '{target}' AS src (TYPE {self.scanner}, READ_ONLY)")
         except duckdb.Error as exc:
+            message = str(exc).splitlines()[0]
+            # Wrong credentials will not pass on retry, and retrying them can lock the account.
+            refused = any(s in message.lower() for s in ("authentication failed", "access denied for user"))
             raise ConnectorError(
-                f"cannot connect to '{self.config.connection}': {_redact(str(exc).splitlines()[0], self.url)}",
+                f"cannot connect to '{self.config.connection}': {_redact(message, self.url)}",
                 dataset=self.config.dataset,
                 connector=self.config.connection,
-                transient=True,
+                transient=not refused,
             ) from exc
 
     def error(self, exc: Exception) -> ConnectorError:
@@ -152,12 +179,14 @@ def scan(config: SqlConfig, state: dict[str, Any] | None) -> Scan | None:
     else:
         schema = config.db_schema or ("public" if scanner == "postgres" else None)
         base = ".".join(_q(p) for p in ("src", schema, config.table) if p)
-    sql = f"SELECT {columns} FROM {base} AS t"
-    params: tuple[Any, ...] = ()
-    if config.cursor and state and state.get("cursor") is not None:
-        sql += f" WHERE {_q(config.cursor)} >= ?"
-        params = (state["cursor"],)
-    return Scan(config=config, scanner=scanner, url=url, sql=sql, params=params)
+    cursor_value = state.get("cursor") if (config.cursor and state) else None
+    return Scan(
+        config=config,
+        scanner=scanner,
+        url=url,
+        base_sql=f"SELECT {columns} FROM {base} AS t",
+        cursor_value=cursor_value,
+    )
 
 
 def _duckdb_reader(plan: Scan) -> pa.RecordBatchReader:
@@ -166,7 +195,8 @@ def _duckdb_reader(plan: Scan) -> pa.RecordBatchReader:
     con = duck.connect(memory_limit=plan.config.memory_limit)
     plan.attach(con)
     try:
-        reader = con.execute(plan.sql, list(plan.params)).to_arrow_reader(plan.config.batch_rows)
+        sql, params = plan.query(duck.source_types(con, plan.base_sql))
+        reader = con.execute(sql, params).to_arrow_reader(plan.config.batch_rows)
     except duckdb.Error as exc:
         con.close()
         raise plan.error(exc) from exc
@@ -183,8 +213,13 @@ def _duckdb_reader(plan: Scan) -> pa.RecordBatchReader:
 
 
 def _redact(message: str, url: URL) -> str:
-    """Drivers echo the connection string in their errors; the password must not reach a log."""
-    return message.replace(url.password, "***") if url.password else message
+    """Drivers echo the connection string in their errors; no part of the password may reach a log."""
+    if not url.password:
+        return message
+    for secret in sorted({url.password, *url.password.split()}, key=len, reverse=True):
+        if len(secret) >= 3:
+            message = message.replace(secret, "***")
+    return message
 
 
 def _literal(text: str) -> str:

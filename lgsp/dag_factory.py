@@ -32,7 +32,14 @@ def asset_for(contract: Contract) -> Asset:
 
 
 def _step(step: str, dataset_id: str) -> dict[str, Any]:
-    """Run one pipeline step for the current DAG run; on the last try, record the failed run."""
+    """Run one pipeline step for the current DAG run.
+
+    A terminal error (bad contract, wrong password) fails the task without retries; a transient
+    one is retried by Airflow, and its last try records the failed run. A rejected run fails the
+    publish task too, so the DAG run shows red and the Asset does not announce new data.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
     from lgsp.pipeline import Pipeline
 
     context = get_current_context()
@@ -41,10 +48,17 @@ def _step(step: str, dataset_id: str) -> dict[str, Any]:
     try:
         result: dict[str, Any] = getattr(pipeline, step)(dataset_id, run_id)
     except Exception as exc:
+        transient = bool(getattr(exc, "transient", False)) or not hasattr(exc, "transient")
         ti = context["ti"]
-        if ti.try_number > ti.max_tries or not getattr(exc, "transient", True):
+        if not transient or ti.try_number > ti.max_tries:
             pipeline.fail(dataset_id, run_id, exc)
+        if not transient:
+            raise AirflowFailException(str(exc)) from exc
         raise
+    if result.get("status") == "rejected":
+        raise AirflowFailException(
+            f"{dataset_id}: run rejected, nothing published ({result['rows_quarantined']} rows quarantined)"
+        )
     return {k: v for k, v in result.items() if k in ("status", "rows_extracted", "rows_published", "rows_quarantined")}
 
 

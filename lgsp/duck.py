@@ -67,9 +67,20 @@ def connect(
 
 
 def load_extension(con: duckdb.DuckDBPyConnection, name: str, cache_dir: Path) -> None:
-    con.execute(f"LOAD '{extension_file(name, cache_dir)}'")
+    con.execute(f"LOAD {literal(str(extension_file(name, cache_dir)))}")
 
 
 def quote(identifier: str) -> str:
     """Quote an SQL identifier for DuckDB."""
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def source_types(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, str]:
+    """DuckDB type of each column a query returns (run with LIMIT 0: no rows are read)."""
+    described = con.execute(f"SELECT * FROM ({sql}) LIMIT 0").description or []
+    return {d[0]: str(d[1]) for d in described}
+
+
+def literal(text: str) -> str:
+    """Quote a string literal for DuckDB (paths in ATTACH, for one)."""
+    return "'" + text.replace("'", "''") + "'"

@@ -138,8 +138,15 @@ class Pipeline:
         return run
 
     def fail(self, dataset_id: str, run_id: str, error: BaseException) -> dict[str, Any]:
-        """Record a run that could not finish. Nothing was published and the cursor did not move."""
+        """Record a run that could not finish. Nothing was published and the cursor did not move.
+
+        A run that already finished (published or rejected) keeps its record: clearing a finished
+        task in Airflow must not turn published data into a "failed" run.
+        """
         staging = self.staging(dataset_id, run_id)
+        finished = [r for r in self.warehouse.runs(dataset_id, limit=1000) if r["run_id"] == run_id]
+        if finished and finished[0]["status"] in ("published", "rejected"):
+            return finished[0]
         manifest = staging.read_manifest() or {"dataset_id": dataset_id, "run_id": run_id}
         run = self._run_record(manifest)
         message = (
@@ -179,6 +186,7 @@ class Pipeline:
             db_schema=source.db_schema,
             query=source.query,
             cursor=contract.incremental.cursor if contract.incremental else None,
+            cursor_type=contract.column(contract.incremental.cursor).duckdb_type if contract.incremental else "VARCHAR",
             engine=source.engine.value,
             batch_rows=self.settings.batch_rows,
             extension_dir=self.settings.home / "duckdb_extensions",

@@ -80,6 +80,8 @@ class Source(Model):
     def _table_or_query(self) -> Source:
         if (self.table is None) == (self.query is None):
             raise ValueError("give exactly one of 'table' or 'query'")
+        if self.query is not None and not re.match(r"^\s*(select|with)\b", self.query, re.I):
+            raise ValueError("query: must be a SELECT (or WITH … SELECT); the hub only reads sources")
         return self
 
 
@@ -110,8 +112,19 @@ class PersonalData(str, Enum):
     sensitive = "sensitive"
 
 
+RESERVED = ("rowid",)  # DuckDB's row id; the hub identifies staged rows by it
+
+
 class Column(Model):
     name: str = Field(pattern=IDENTIFIER)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED or value.startswith(("__raw__", "_lgsp")):
+            raise ValueError(f"'{value}' is reserved by the hub; rename it with a query source")
+        return value
+
     type: ColumnType
     description: Text
     nullable: bool = True

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from lgsp.duck import quote
 from schemas.contract import Contract, Severity
+from validation.errors import ExpectationError
 from validation.expectations import Check, build_checks, to_gx
 from validation.report import CheckResult, Report
 from warehouse import projection
@@ -231,7 +232,7 @@ def validate(
     frames: Iterable[Any]
     if rows * _row_bytes(con, select(every_column)) <= memory_budget:
         # The run fits in memory: one GX validation of every check (GX's fixed cost paid once).
-        frames = [] if rows == 0 else [_whole(con, select(every_column))]
+        frames = [_whole(con, select(every_column))]  # empty runs too: a row-count check must see them
         batched, whole = checks, []
     else:
         per_row = _row_bytes(con, select(col for c in batched for col in c.columns))
@@ -240,7 +241,7 @@ def validate(
         suite = gx.suite(f"{contract.id}.rows", batched)
         for frame in frames:
             _record(tallies, gx.validate(frame, suite), failures, warned)
-    if whole and rows:
+    if whole:
         suite = gx.suite(f"{contract.id}.run", whole)
         frame = _whole(con, select(col for c in whole for col in c.columns))
         _record(tallies, gx.validate(frame, suite), failures, warned)
@@ -249,6 +250,16 @@ def validate(
         con.execute(f"INSERT INTO {failures_table} SELECT * FROM found")
         con.unregister("found")
     results += [tallies[c.key].result("run" if c.run_scope else "row") for c in checks]
+    broken = [r for r in results if r.error and r.severity != Severity.warn.value]
+    if broken:
+        # A check that cannot be evaluated cannot protect anything: fail rather than let rows by.
+        raise ExpectationError(
+            "Great Expectations could not evaluate "
+            + "; ".join(f"{r.label}: {r.error}" for r in broken)
+            + " (fix the contract's expectation or the column's declared type)",
+            dataset=contract.id,
+            field=broken[0].origin,
+        )
     failing = {r[0] for r in con.execute(f"SELECT DISTINCT row FROM {failures_table}").fetchall()}
     return Report(
         dataset=contract.id,

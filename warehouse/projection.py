@@ -36,8 +36,13 @@ def typed(column: Column, source_type: str) -> str:
         return f"CAST({ref} AS TIMESTAMP)"
     if not needs_cast(column, source_type):
         return ref
-    if column.type in (ColumnType.number, ColumnType.integer):
-        # Vietnamese sources pad numbers with spaces; strip before casting.
+    if column.type is ColumnType.integer:
+        # A cast would round 1.5 to 2: a value with a fraction does not fit an integer column.
+        if source_type.upper() == "VARCHAR":
+            text = f"trim({ref})"  # sources pad numbers with spaces
+            return f"CASE WHEN regexp_full_match({text}, '[+-]?[0-9]+') THEN TRY_CAST({text} AS BIGINT) END"
+        return f"CASE WHEN {ref} = trunc({ref}) THEN TRY_CAST({ref} AS BIGINT) END"
+    if column.type is ColumnType.number:
         return f"TRY_CAST(trim(CAST({ref} AS VARCHAR)) AS {column.duckdb_type})"
     return f"TRY_CAST({ref} AS {column.duckdb_type})"
 

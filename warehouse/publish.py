@@ -8,6 +8,7 @@ and DuckDB discards an uncommitted transaction when the process dies.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,10 +57,11 @@ def _drop_leftovers(con: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
     """Drop stage tables of this dataset's earlier runs that died (killed, machine lost) before
     they could clean up: they may hold personal data. A dataset runs one at a time (Airflow's
     max_active_runs=1), so any other stage of it is a leftover."""
+    pattern = f"_lgsp_(stage|failures|quarantine)__{re.escape(dataset_id)}__[0-9a-f]{{12}}"
     leftovers = con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = 'main' AND starts_with(table_name, '_lgsp_') AND contains(table_name, ?)",
-        [f"__{dataset_id}__"],
+        "AND schema_name = 'main' AND regexp_full_match(table_name, ?)",
+        [pattern],
     ).fetchall()
     for (name,) in leftovers:
         con.execute(f"DROP TABLE main.{quote(name)}")
@@ -84,7 +86,15 @@ def publish(
     Raises WarehouseError if a step fails; the published table is unchanged then.
     """
     try:
-        cursor_to = _set_aside(con, contract, staging, run, rejected_by)
+        if not _table_exists(con, "main", staging.quarantine):  # a retried publish did this already
+            _set_aside(con, contract, staging, run, rejected_by)
+        cursor_to = None
+        if contract.incremental and not rejected_by:
+            # The cursor moves to the last row published, never past a quarantined one.
+            cursor = quote(contract.incremental.cursor)
+            cursor_to = con.execute(f"SELECT CAST(max({cursor}) AS VARCHAR) FROM {staging.stage}").fetchone()[0]  # type: ignore[index]
+        if incremental and not rejected_by:
+            _add_new_columns(con, contract)
         return _swap(con, contract, staging, run, rejected_by, incremental, cursor_to)
     except duckdb.Error as exc:
         raise WarehouseError(f"publish failed: {str(exc).splitlines()[0]}", dataset=contract.id) from exc
@@ -92,7 +102,7 @@ def publish(
 
 def _set_aside(
     con: duckdb.DuckDBPyConnection, contract: Contract, staging: Staging, run: dict[str, Any], rejected_by: list[str]
-) -> str | None:
+) -> None:
     """Copy the failing rows (raw values as text) to the run's quarantine table and take them out
     of the stage. Only run-private tables change here."""
     stage, failures = staging.stage, staging.failures_table
@@ -108,10 +118,6 @@ def _set_aside(
         "SELECT row, list_sort(list(DISTINCT check_key)) AS checks, "
         f"array_to_string(list_sort(list(reason)), '; ') AS reasons FROM {failures} GROUP BY row"
     )
-    cursor_to = None
-    if contract.incremental:
-        cursor = quote(contract.incremental.cursor)
-        cursor_to = con.execute(f"SELECT CAST(max({cursor}) AS VARCHAR) FROM {stage}").fetchone()[0]  # type: ignore[index]
     con.execute("BEGIN TRANSACTION")
     if rejected_by:
         con.execute(
@@ -134,7 +140,16 @@ def _set_aside(
     con.execute("COMMIT")
     for raw in sorted(raws):  # DuckDB alters a table only in a transaction of its own
         con.execute(f"ALTER TABLE {stage} DROP COLUMN {quote(raw)}")
-    return cursor_to
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """An incremental dataset whose contract gained a column gets it (empty for older rows)."""
+    if not _table_exists(con, "main", contract.id):
+        return
+    have = {r[0] for r in con.execute(f"DESCRIBE main.{quote(contract.id)}").fetchall()}
+    for column in contract.columns:
+        if column.name not in have:
+            con.execute(f"ALTER TABLE main.{quote(contract.id)} ADD COLUMN {quote(column.name)} {column.duckdb_type}")
 
 
 def _swap(

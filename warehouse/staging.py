@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +70,11 @@ class Staging:
         scan.attach(con)
         try:
             try:
-                types = _types(con, f"SELECT * FROM ({scan.sql}) LIMIT 0", list(scan.params))
+                types = duck.source_types(con, scan.base_sql)
+                sql, params = scan.query(types)
                 con.execute(
-                    f"CREATE TABLE {self.stage} AS SELECT {projection.stage_select(contract, types)} FROM ({scan.sql})",
-                    list(scan.params),
+                    f"CREATE TABLE {self.stage} AS SELECT {projection.stage_select(contract, types)} FROM ({sql})",
+                    params,
                 )
             except duckdb.Error as exc:
                 raise scan.error(exc) from exc
@@ -83,19 +85,32 @@ class Staging:
     def spool(self, reader: pa.RecordBatchReader) -> Path:
         """Stream batches into the run-local file, without the warehouse lock; returns the file."""
         path = self.dir / "spool.duckdb"
+        raised: list[BaseException] = []
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            except BaseException as exc:  # DuckDB would flatten it into its own error
+                raised.append(exc)
+                raise
+
         local = duck.connect(path, memory_limit=self.settings.duckdb_memory_limit, temp_dir=self.dir / "tmp")
         try:
-            local.register("extracted", reader)
+            local.register("extracted", pa.RecordBatchReader.from_batches(reader.schema, batches()))
             local.execute("CREATE TABLE spooled AS SELECT * FROM extracted")
+        except duckdb.Error:
+            if raised:  # the connector's own error, with its transient flag
+                raise raised[0] from None
+            raise
         finally:
             local.close()
         return path
 
     def load_spool(self, con: duckdb.DuckDBPyConnection, contract: Contract, path: Path) -> int:
         """Move a spooled run into the stage in one copy, then delete the spool."""
-        con.execute(f"ATTACH '{path}' AS spool (READ_ONLY)")
+        con.execute(f"ATTACH {duck.literal(str(path))} AS spool (READ_ONLY)")
         try:
-            types = _types(con, "SELECT * FROM spool.spooled LIMIT 0")
+            types = duck.source_types(con, "SELECT * FROM spool.spooled")
             con.execute(
                 f"CREATE TABLE {self.stage} AS SELECT {projection.stage_select(contract, types)} FROM spool.spooled"
             )
@@ -135,9 +150,3 @@ class Staging:
 
     def remove_files(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _types(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> dict[str, str]:
-    """DuckDB type of each column a query returns (it runs with LIMIT 0: no rows are read)."""
-    described = con.execute(sql, params or []).description or []
-    return {d[0]: str(d[1]) for d in described}
