@@ -32,6 +32,7 @@ bench: uv postgres
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/mypy connectors schemas warehouse
 
 clean:
 	rm -rf $(LGSP_HOME)

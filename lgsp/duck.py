@@ -26,7 +26,7 @@ def extension_file(name: str, cache_dir: Path) -> Path:
         module = importlib.import_module(module_name)
     except ImportError as exc:  # pragma: no cover - a broken install
         raise ConfigError(f"DuckDB extension wheel {module_name} is not installed") from exc
-    root = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+    root = Path(module.__file__ or "").parent / "extensions" / f"v{duckdb.__version__}"
     shipped = next(root.glob("*.duckdb_extension"), None)
     if shipped is None:
         raise ConfigError(
@@ -51,7 +51,7 @@ def connect(
     read_only: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection bounded in memory, spilling to `temp_dir` rather than growing."""
-    config: dict[str, str | int | bool] = {
+    config: dict[str, str | bool | int | float | list[str]] = {
         "memory_limit": memory_limit,
         "autoinstall_known_extensions": False,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -47,7 +48,7 @@ class Settings(BaseModel):
             value = Path(env[name]) if env.get(name) else default
             return value if value.is_absolute() else (REPO_ROOT / value)
 
-        extra: dict[str, object] = {}
+        extra: dict[str, Any] = {}
         if env.get("LGSP_BATCH_ROWS"):
             extra["batch_rows"] = int(env["LGSP_BATCH_ROWS"])
         if env.get("LGSP_VALIDATION_MEMORY"):
