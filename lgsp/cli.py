@@ -116,6 +116,47 @@ def demo(
 
 
 @app.command()
+def release(dataset: Annotated[str, typer.Argument(help="Dataset id of an open dataset.")]) -> None:
+    """Make the open-data release of a published dataset now (a no-op when the data is unchanged)."""
+    from publishing.releases import make_release
+    from schemas.loader import find_contract
+    from warehouse.store import Warehouse
+
+    settings = _settings()
+    contract = find_contract(settings.contracts_dir, dataset)
+    with Warehouse(settings).writer() as con:
+        made = make_release(con, settings.home, contract, "manual")
+    console.print(f"{dataset}: release v{made.version} ({made.rows:,} rows)")
+    _print_releases(settings, dataset)
+
+
+@app.command()
+def releases(dataset: Annotated[str, typer.Argument(help="Dataset id.")]) -> None:
+    """Every release of a dataset: version, rows, files with sizes and SHA-256."""
+    _print_releases(_settings(), dataset)
+
+
+def _print_releases(settings: Settings, dataset: str) -> None:
+    from publishing.releases import list_releases
+
+    table = Table(title=f"Releases / Phiên bản: {dataset}")
+    for column in ("version", "created", "rows", "file", "bytes", "sha256"):
+        table.add_column(column, justify="right" if column in ("version", "rows", "bytes") else "left")
+    for r in reversed(list_releases(settings.home, dataset)):
+        for i, d in enumerate(r.distributions):
+            first = i == 0
+            table.add_row(
+                f"v{r.version}" if first else "",
+                f"{r.created_at:%Y-%m-%d %H:%M}" if first else "",
+                f"{r.rows:,}" if first else "",
+                f"v{r.version}/{d.file}",
+                f"{d.bytes:,}",
+                d.sha256,
+            )
+    console.print(table)
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of dataset contracts (for editor autocompletion)."""
     from schemas.contract import Contract
@@ -134,7 +175,7 @@ def _status(status: str) -> str:
 
 def _summary(results: list[dict[str, Any]], pipeline: Any) -> None:
     table = Table(title="Runs / Lần chạy")
-    for column in ("dataset", "publisher", "extracted", "published", "quarantined", "status", "time"):
+    for column in ("dataset", "publisher", "extracted", "published", "quarantined", "status", "release", "time"):
         table.add_column(
             column, justify="right" if column in ("extracted", "published", "quarantined", "time") else "left"
         )
@@ -150,12 +191,15 @@ def _summary(results: list[dict[str, Any]], pipeline: Any) -> None:
             _n(r.get("rows_published")),
             _n(r.get("rows_quarantined")),
             _status(r.get("status", "")),
+            f"v{r['release']}" if isinstance(r.get("release"), int) else "",
             f"{r.get('seconds', 0):.1f} s",
         )
     console.print(table)
     for r in results:
         if r.get("error"):
             typer.echo(f"{r['dataset_id']}: {r['error']}", err=True)
+        if isinstance(r.get("release"), str):
+            typer.echo(f"{r['dataset_id']}: {r['release']}", err=True)
         elif r.get("report"):
             console.print(f"[dim]{r['dataset_id']}: report {r['report']}[/dim]", soft_wrap=True)
 

@@ -134,8 +134,20 @@ class Pipeline:
                 rejected_by=manifest["rejected_by"],
                 incremental=manifest["mode"] == "incremental",
             )
+            if run["status"] == "published" and contract.classification.value == "open":
+                run["release"] = self._release(con, contract, run_id)
         staging.remove_files()
         return run
+
+    def _release(self, con: Any, contract: Contract, run_id: str) -> int | str:
+        """The open-data release of a freshly published run (its version), or why it failed:
+        the data is published either way, and the release can be made again with `lgsp release`."""
+        from publishing.releases import make_release
+
+        try:
+            return make_release(con, self.settings.home, contract, run_id).version
+        except Exception as exc:
+            return f"release failed: {exc}"
 
     def fail(self, dataset_id: str, run_id: str, error: BaseException) -> dict[str, Any]:
         """Record a run that could not finish. Nothing was published and the cursor did not move.

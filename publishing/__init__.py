@@ -1,0 +1,1 @@
+"""Publishing: versioned open-data releases of published datasets (catalogues and APIs build on them)."""

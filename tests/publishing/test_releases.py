@@ -1,0 +1,96 @@
+"""Releases: immutable versions in three formats, checksums that move only with the data, and no
+personal data or non-open dataset ever exported."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import yaml
+from typer.testing import CliRunner
+
+from lgsp.cli import app
+from lgsp.pipeline import Pipeline
+from lgsp.settings import Settings
+from publishing.releases import BOM, latest_release, list_releases, releases_dir
+from sandbox.build import mutate_department
+
+
+def _files(settings: Settings, dataset_id: str, version: int) -> dict[str, bytes]:
+    folder = releases_dir(settings.home, dataset_id) / f"v{version}"
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_an_open_run_is_released_in_three_formats_with_checksums(hub: Settings) -> None:
+    run = Pipeline(hub).run("schools")
+    assert run["release"] == 1
+    release = latest_release(hub.home, "schools")
+    assert release is not None and release.rows == run["rows_published"]
+    files = _files(hub, "schools", 1)
+    for d in release.distributions:
+        data = files[d.file]
+        assert len(data) == d.bytes and hashlib.sha256(data).hexdigest() == d.sha256
+    csv = files["schools.csv"]
+    assert csv.startswith(BOM)
+    lines = csv[len(BOM) :].decode("utf-8").splitlines()
+    assert lines[0].split(",")[0] == "school_code" and len(lines) == release.rows + 1
+    keys = [line.split(",")[0] for line in lines[1:]]
+    assert keys == sorted(keys), "rows are ordered by the primary key"
+    folder = releases_dir(hub.home, "schools") / "v1"
+    con = duckdb.connect()
+    assert con.execute(f"SELECT count(*) FROM '{folder / 'schools.parquet'}'").fetchone() == (release.rows,)
+    assert len(json.loads(files["schools.json"])) == release.rows
+
+
+def test_unchanged_data_makes_no_new_release_and_changed_data_does(hub: Settings) -> None:
+    pipeline = Pipeline(hub)
+    assert pipeline.run("price_observations")["release"] == 1
+    before = _files(hub, "price_observations", 1)
+    assert pipeline.run("price_observations")["release"] == 1  # same data: same bytes, same version
+    mutate_department("finance", f"sqlite:///{hub.sandbox_dir / 'finance.sqlite'}", seed=5, changed=3, added=2)
+    assert pipeline.run("price_observations")["release"] == 2
+    assert [r.version for r in list_releases(hub.home, "price_observations")] == [1, 2]
+    assert _files(hub, "price_observations", 1) == before, "a release never changes once made"
+    v1, v2 = list_releases(hub.home, "price_observations")
+    assert v2.rows == v1.rows + 2
+    assert {d.sha256 for d in v1.distributions}.isdisjoint({d.sha256 for d in v2.distributions})
+
+
+def test_personal_columns_never_leave_the_warehouse(hub: Settings, contracts_dir: Path) -> None:
+    path = contracts_dir / "driving_licences.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["classification"] = "open"  # a mistake in a contract must not leak personal data
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    run = Pipeline(Settings.from_env()).run("driving_licences")
+    assert run["release"] == 1
+    release = latest_release(hub.home, "driving_licences")
+    assert release is not None
+    assert not {"citizen_id", "full_name", "birth_date"} & set(release.columns)
+    source = sqlite3.connect(hub.sandbox_dir / "transport.sqlite")
+    secrets = [
+        v for row in source.execute("SELECT citizen_id, full_name FROM driving_licences LIMIT 300") for v in row if v
+    ]
+    for name, content in _files(hub, "driving_licences", 1).items():
+        text = content.decode("utf-8", errors="ignore")
+        assert "citizen_id" not in text and "full_name" not in text, name
+        assert not [s for s in secrets if s in text], name
+
+
+def test_non_open_datasets_are_never_released(hub: Settings) -> None:
+    run = Pipeline(hub).run("driving_licences")
+    assert run["status"] == "published" and "release" not in run
+    assert not releases_dir(hub.home, "driving_licences").exists()
+    result = CliRunner().invoke(app, ["release", "driving_licences"])
+    assert result.exit_code != 0
+    assert "only open datasets are released" in str(result.exception)
+
+
+def test_release_commands(hub: Settings) -> None:
+    Pipeline(hub).run("ict_indicators")
+    again = CliRunner().invoke(app, ["release", "ict_indicators"])
+    assert again.exit_code == 0 and "release v1" in again.output
+    listed = CliRunner().invoke(app, ["releases", "ict_indicators"])
+    assert listed.exit_code == 0 and "ict_indicators.parquet" in listed.output
