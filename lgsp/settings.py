@@ -22,6 +22,9 @@ class Settings(BaseModel):
     )
     duckdb_memory_limit: str = Field("1GB", description="DuckDB memory_limit for hub connections.")
     duckdb_threads: int | None = Field(None, description="DuckDB threads (default: all cores).")
+    base_url: str = Field(
+        "http://localhost:8000", description="Public address of the portal and APIs ($LGSP_BASE_URL)."
+    )
 
     @property
     def warehouse_path(self) -> Path:
@@ -51,6 +54,8 @@ class Settings(BaseModel):
         extra: dict[str, Any] = {}
         if env.get("LGSP_BATCH_ROWS"):
             extra["batch_rows"] = int(env["LGSP_BATCH_ROWS"])
+        if env.get("LGSP_BASE_URL"):
+            extra["base_url"] = env["LGSP_BASE_URL"].rstrip("/")
         if env.get("LGSP_VALIDATION_MEMORY"):
             extra["validation_memory"] = int(env["LGSP_VALIDATION_MEMORY"])
         if env.get("LGSP_DUCKDB_MEMORY_LIMIT"):

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from lgsp.duck import literal, quote
 from lgsp.errors import LgspError
+from publishing.datapackage import datapackage
 from schemas.contract import Classification, Column, Contract, PersonalData
 
 BOM = "\ufeff".encode()  # Excel needs it to read Vietnamese text in a CSV as UTF-8
@@ -52,6 +53,8 @@ class Release(BaseModel):
     rows: int
     columns: list[str]
     distributions: list[Distribution]
+    temporal_start: dt.date | None = None  # coverage: the first date or timestamp column's range
+    temporal_end: dt.date | None = None
 
     def distribution(self, fmt: str) -> Distribution:
         return next(d for d in self.distributions if d.format == fmt)
@@ -79,6 +82,18 @@ def latest_release(home: Path, dataset_id: str) -> Release | None:
     if not pointer.exists():
         return None
     return Release.model_validate_json(pointer.read_text(encoding="utf-8"))
+
+
+def _coverage(con: duckdb.DuckDBPyConnection, contract: Contract) -> tuple[dt.date | None, dt.date | None]:
+    """Temporal coverage: the range of the first date or timestamp column (not personal data)."""
+    dated = [c for c in public_columns(contract) if c.type.value in ("date", "timestamp")]
+    if not dated:
+        return None, None
+    column = quote(dated[0].name)
+    row = con.execute(
+        f"SELECT CAST(min({column}) AS DATE), CAST(max({column}) AS DATE) FROM main.{quote(contract.id)}"
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def _export(con: duckdb.DuckDBPyConnection, contract: Contract, target: Path) -> tuple[int, list[Distribution]]:
@@ -122,6 +137,7 @@ def make_release(con: duckdb.DuckDBPyConnection, home: Path, contract: Contract,
     work.mkdir(parents=True)
     try:
         rows, distributions = _export(con, contract, work)
+        start, end = _coverage(con, contract)
         latest = latest_release(home, contract.id)
         if latest and [d.sha256 for d in latest.distributions] == [d.sha256 for d in distributions]:
             return latest  # same data, same bytes: nothing new to release
@@ -134,8 +150,11 @@ def make_release(con: duckdb.DuckDBPyConnection, home: Path, contract: Contract,
             rows=rows,
             columns=[c.name for c in public_columns(contract)],
             distributions=distributions,
+            temporal_start=start,
+            temporal_end=end,
         )
         _write_json(work / "release.json", release.model_dump(mode="json"))
+        _write_json(work / "datapackage.json", datapackage(contract, release))
         final = root / f"v{version}"
         work.rename(final)  # a release directory appears whole or not at all
         _write_json(root / "latest.json", release.model_dump(mode="json"))

@@ -94,3 +94,20 @@ def test_release_commands(hub: Settings) -> None:
     assert again.exit_code == 0 and "release v1" in again.output
     listed = CliRunner().invoke(app, ["releases", "ict_indicators"])
     assert listed.exit_code == 0 and "ict_indicators.parquet" in listed.output
+
+
+def test_the_data_package_passes_frictionless_validation(hub: Settings) -> None:
+    from frictionless import validate
+
+    Pipeline(hub).run("price_observations")
+    descriptor = releases_dir(hub.home, "price_observations") / "v1" / "datapackage.json"
+    report = validate(str(descriptor))
+    assert report.valid, report.flatten(["title", "message"])[:5]
+    package = json.loads(descriptor.read_text(encoding="utf-8"))
+    csv = next(r for r in package["resources"] if r["format"] == "csv")
+    assert csv["hash"].startswith("sha256:") and csv["bytes"] > 0
+    assert [f["name"] for f in csv["schema"]["fields"]][:2] == ["id", "item_code"]
+    # A file changed after release no longer matches its descriptor.
+    path = descriptor.parent / "price_observations.csv"
+    path.write_bytes(path.read_bytes().replace(b"kg", b"KG", 1))
+    assert not validate(str(descriptor)).valid
