@@ -117,15 +117,16 @@ def demo(
 
 @app.command()
 def release(dataset: Annotated[str, typer.Argument(help="Dataset id of an open dataset.")]) -> None:
-    """Make the open-data release of a published dataset now (a no-op when the data is unchanged)."""
-    from publishing.releases import make_release
+    """Make the open-data release of a published dataset now (a no-op when the data is unchanged)
+    and regenerate the DCAT catalogue."""
+    from publishing.refresh import refresh
     from schemas.loader import find_contract
     from warehouse.store import Warehouse
 
     settings = _settings()
     contract = find_contract(settings.contracts_dir, dataset)
     with Warehouse(settings).writer() as con:
-        made = make_release(con, settings.home, contract, "manual")
+        made = refresh(con, settings, contract, "manual")
     console.print(f"{dataset}: release v{made.version} ({made.rows:,} rows)")
     _print_releases(settings, dataset)
 

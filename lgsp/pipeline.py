@@ -142,10 +142,10 @@ class Pipeline:
     def _release(self, con: Any, contract: Contract, run_id: str) -> int | str:
         """The open-data release of a freshly published run (its version), or why it failed:
         the data is published either way, and the release can be made again with `lgsp release`."""
-        from publishing.releases import make_release
+        from publishing.refresh import refresh
 
         try:
-            return make_release(con, self.settings.home, contract, run_id).version
+            return refresh(con, self.settings, contract, run_id).version
         except Exception as exc:
             return f"release failed: {exc}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ class Settings(BaseModel):
     )
     duckdb_memory_limit: str = Field("1GB", description="DuckDB memory_limit for hub connections.")
     duckdb_threads: int | None = Field(None, description="DuckDB threads (default: all cores).")
+    province: str = Field("Quảng Trị", description="The province running the hub ($LGSP_PROVINCE).")
     base_url: str = Field(
         "http://localhost:8000", description="Public address of the portal and APIs ($LGSP_BASE_URL)."
     )
@@ -54,6 +56,8 @@ class Settings(BaseModel):
         extra: dict[str, Any] = {}
         if env.get("LGSP_BATCH_ROWS"):
             extra["batch_rows"] = int(env["LGSP_BATCH_ROWS"])
+        if env.get("LGSP_PROVINCE"):
+            extra["province"] = unicodedata.normalize("NFC", env["LGSP_PROVINCE"])
         if env.get("LGSP_BASE_URL"):
             extra["base_url"] = env["LGSP_BASE_URL"].rstrip("/")
         if env.get("LGSP_VALIDATION_MEMORY"):

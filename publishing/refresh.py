@@ -1,0 +1,20 @@
+"""What happens after an open dataset publishes: its release, then the whole catalogue again."""
+
+from __future__ import annotations
+
+import duckdb
+
+from lgsp.settings import Settings
+from publishing.dcat import write_catalogue
+from publishing.releases import Release, make_release
+from schemas.contract import Contract
+from schemas.loader import load_contracts
+
+
+def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, contract: Contract, run_id: str) -> Release:
+    """Release the dataset (nothing new if its data is unchanged) and regenerate the DCAT
+    catalogue; raises ReleaseError for a dataset that is not open."""
+    release = make_release(con, settings.home, contract, run_id)
+    contracts = list(load_contracts(settings.contracts_dir).values())
+    write_catalogue(settings.home, contracts, settings.base_url, settings.province)
+    return release
