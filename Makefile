@@ -32,7 +32,7 @@ bench: uv postgres
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	$(BIN)/mypy connectors schemas warehouse publishing
+	$(BIN)/mypy connectors schemas warehouse publishing portal
 
 clean:
 	rm -rf $(LGSP_HOME)

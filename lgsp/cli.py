@@ -158,6 +158,21 @@ def _print_releases(settings: Settings, dataset: str) -> None:
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the CKAN-compatible API, the DCAT catalogue and the release downloads."""
+    import uvicorn
+
+    from portal.app import create_app
+
+    settings = _settings()
+    console.print(f"Serving {settings.home} on http://{host}:{port} (CKAN API at /api/3/action/)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of dataset contracts (for editor autocompletion)."""
     from schemas.contract import Contract

@@ -1,0 +1,1 @@
+"""`lgsp serve`: the open-data portal and its APIs (CKAN Action API, DCAT, release downloads)."""

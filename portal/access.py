@@ -1,0 +1,70 @@
+"""Who may see what, in one place: the open catalogue shows only open, released datasets and
+only their public columns. (The agency-sharing API will add authenticated access here.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lgsp.settings import Settings
+from publishing.releases import Release, list_releases, public_columns, releases_dir
+from schemas.contract import Classification, Column, Contract
+from schemas.loader import contract_files, problems_in
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An open dataset as the public sees it: its contract and its releases, oldest first."""
+
+    contract: Contract
+    releases: list[Release]
+
+    @property
+    def latest(self) -> Release:
+        return self.releases[-1]
+
+    @property
+    def columns(self) -> list[Column]:
+        return public_columns(self.contract)
+
+
+class OpenCatalogue:
+    """The open datasets, reloaded when a contract or a release changes on disk."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stamp: tuple[float, ...] = ()
+        self._entries: dict[str, Entry] = {}
+
+    def _fingerprint(self) -> tuple[float, ...]:
+        paths: list[Path] = list(contract_files(self.settings.contracts_dir))
+        paths += sorted((self.settings.home / "releases").glob("*/latest.json"))
+        return (*tuple(p.stat().st_mtime_ns for p in paths), len(paths))
+
+    def entries(self) -> dict[str, Entry]:
+        """Visible datasets by id (open, valid contract, at least one release)."""
+        stamp = self._fingerprint()
+        if stamp != self._stamp:
+            entries = {}
+            for path in contract_files(self.settings.contracts_dir):
+                contract, _ = problems_in(path)
+                if contract is None or contract.classification is not Classification.open:
+                    continue
+                history = list_releases(self.settings.home, contract.id)
+                if history:
+                    entries[contract.id] = Entry(contract, history)
+            self._entries, self._stamp = entries, stamp
+        return self._entries
+
+    def get(self, dataset_id: str) -> Entry | None:
+        return self.entries().get(dataset_id)
+
+    def release_file(self, dataset_id: str, version: int, file: str) -> tuple[Release, Path] | None:
+        """A released file, if the dataset is visible and the release has that file."""
+        entry = self.get(dataset_id)
+        if entry is None:
+            return None
+        release = next((r for r in entry.releases if r.version == version), None)
+        if release is None or file not in {d.file for d in release.distributions}:
+            return None
+        return release, releases_dir(self.settings.home, dataset_id) / f"v{version}" / file

@@ -1,0 +1,152 @@
+"""The CKAN Action API v3 (`/api/3/action/<name>`), read-only, over the open catalogue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lgsp.settings import Settings
+from portal import ckan
+from portal.access import Entry, OpenCatalogue
+from portal.datastore import Datastore
+from portal.errors import NotFound, UnknownAction, ValidationError
+from publishing.releases import releases_dir
+
+CKAN_VERSION = "2.10.4"  # the API generation these answers follow
+
+
+class Actions:
+    """One method per supported action; each takes the request's parameters."""
+
+    def __init__(self, settings: Settings, catalogue: OpenCatalogue) -> None:
+        self.settings = settings
+        self.catalogue = catalogue
+        self.datastore = Datastore()
+
+    def dispatch(self, name: str, params: dict[str, Any]) -> Any:
+        method = getattr(self, name, None) if not name.startswith("_") and name != "dispatch" else None
+        if method is None:
+            raise UnknownAction(f"Action name not known: {name}")
+        return method(params)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _entry(self, params: dict[str, Any], key: str = "id") -> Entry:
+        dataset_id = params.get(key) or params.get("name")
+        if not dataset_id:
+            raise ValidationError({key: ["Missing value"]})
+        entry = self.catalogue.get(str(dataset_id))
+        if entry is None:  # unknown and non-open datasets look the same: they do not exist here
+            raise NotFound("Not found")
+        return entry
+
+    def _packages(self) -> list[dict[str, Any]]:
+        return [ckan.package_dict(e, self.settings.base_url) for e in self.catalogue.entries().values()]
+
+    def _orgs(self) -> dict[str, tuple[Entry, int]]:
+        orgs: dict[str, tuple[Entry, int]] = {}
+        for entry in self.catalogue.entries().values():
+            key = entry.contract.publisher.code.lower()
+            orgs[key] = (entry, orgs.get(key, (entry, 0))[1] + 1)
+        return orgs
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def status_show(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ckan_version": CKAN_VERSION,
+            "site_url": self.settings.base_url,
+            "site_title": f"Cổng dữ liệu mở tỉnh {self.settings.province}",
+            "site_description": f"Open-data portal of {self.settings.province} province",
+            "locale_default": "vi",
+            "extensions": ["lgsp-hub", "datastore", "dcat"],
+        }
+
+    def package_list(self, params: dict[str, Any]) -> list[str]:
+        names = sorted(self.catalogue.entries())
+        offset = int(params.get("offset", 0) or 0)
+        limit = params.get("limit")
+        return names[offset : offset + int(limit)] if limit else names[offset:]
+
+    def package_show(self, params: dict[str, Any]) -> dict[str, Any]:
+        return ckan.package_dict(self._entry(params), self.settings.base_url)
+
+    def package_search(self, params: dict[str, Any]) -> dict[str, Any]:
+        facet_fields = params.get("facet.field") or []
+        if isinstance(facet_fields, str):
+            try:
+                facet_fields = json.loads(facet_fields)
+            except json.JSONDecodeError:
+                raise ValidationError({"facet.field": ["Cannot parse JSON"]}) from None
+        rows = _integer(params, "rows", 10)
+        return ckan.search(
+            self._packages(),
+            q=str(params.get("q") or ""),
+            fq=str(params.get("fq") or ""),
+            rows=min(rows, 1000),
+            start=_integer(params, "start", 0),
+            sort=str(params.get("sort") or "score desc, metadata_modified desc"),
+            facet_fields=list(facet_fields),
+            facet_limit=_integer(params, "facet.limit", 50),
+        )
+
+    def organization_list(self, params: dict[str, Any]) -> list[Any]:
+        orgs = self._orgs()
+        if str(params.get("all_fields", "")).lower() in ("true", "1"):
+            return [ckan.organization_dict(e, n) for _, (e, n) in sorted(orgs.items())]
+        return sorted(orgs)
+
+    def organization_show(self, params: dict[str, Any]) -> dict[str, Any]:
+        key = str(params.get("id") or "").lower()
+        orgs = self._orgs()
+        if not key:
+            raise ValidationError({"id": ["Missing value"]})
+        if key not in orgs:
+            raise NotFound("Not found")
+        entry, count = orgs[key]
+        out = ckan.organization_dict(entry, count)
+        if str(params.get("include_datasets", "")).lower() in ("true", "1"):
+            out["packages"] = [p for p in self._packages() if p["owner_org"] == key]
+        return out
+
+    def _resource(self, resource_id: str) -> tuple[Entry, Any, Any]:
+        dataset_id, _, rest = resource_id.rpartition("-v")
+        version, _, fmt = rest.partition("-")
+        entry = self.catalogue.get(dataset_id)
+        release = next((r for r in entry.releases if str(r.version) == version), None) if entry else None
+        if entry is None or release is None or fmt not in {d.format for d in release.distributions}:
+            raise NotFound("Resource was not found.")
+        return entry, release, release.distribution(fmt)
+
+    def resource_show(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("id"):
+            raise ValidationError({"id": ["Missing value"]})
+        entry, release, distribution = self._resource(str(params["id"]))
+        position = [d.format for d in release.distributions].index(distribution.format)
+        return ckan.resource_dict(entry, release, distribution, self.settings.base_url, position)
+
+    def datastore_search(self, params: dict[str, Any]) -> dict[str, Any]:
+        resource = params.get("resource_id") or params.get("id")
+        if not resource:
+            raise ValidationError({"resource_id": ["Missing value"]})
+        entry = self.catalogue.get(str(resource))  # a dataset id means its latest release
+        if entry is not None:
+            release, resource = entry.latest, ckan.resource_id(entry.latest, "parquet")
+        else:
+            entry, release, _ = self._resource(str(resource))
+        parquet = (
+            releases_dir(self.settings.home, entry.contract.id)
+            / f"v{release.version}"
+            / release.distribution("parquet").file
+        )
+        return self.datastore.search(entry, release, str(parquet), str(resource), params)
+
+
+def _integer(params: dict[str, Any], name: str, default: int) -> int:
+    try:
+        value = int(params.get(name, default))
+    except (TypeError, ValueError):
+        raise ValidationError({name: ["Invalid integer"]}) from None
+    if value < 0:
+        raise ValidationError({name: ["Must be a positive integer"]})
+    return value

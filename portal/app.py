@@ -1,0 +1,83 @@
+"""The FastAPI application of `lgsp serve`: CKAN API, DCAT catalogue and release downloads.
+Errors become HTTP here, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from lgsp.settings import Settings
+from portal.access import OpenCatalogue
+from portal.api import Actions
+from portal.errors import ApiError, NotFound
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    catalogue = OpenCatalogue(settings)
+    actions = Actions(settings, catalogue)
+    app = FastAPI(title=f"lgsp-hub: {settings.province}", docs_url="/api/docs", openapi_url="/api/openapi.json")
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"help": str(request.url), "success": False, "error": exc.body()}, status_code=exc.status)
+
+    async def _params(request: Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query_params)
+        if request.method == "POST":
+            content_type = request.headers.get("content-type", "")
+            if "json" in content_type:
+                body = await request.json()
+                if isinstance(body, dict):
+                    params.update(body)
+            elif "form" in content_type:
+                params.update(dict(await request.form()))
+        return params
+
+    @app.api_route("/api/3/action/{action}", methods=["GET", "POST"])
+    @app.api_route("/api/action/{action}", methods=["GET", "POST"], include_in_schema=False)
+    async def action(action: str, request: Request) -> JSONResponse:
+        result = actions.dispatch(action, await _params(request))
+        help_url = f"{settings.base_url}/api/3/action/help_show?name={action}"
+        return JSONResponse({"help": help_url, "success": True, "result": result})
+
+    def _file(request: Request, dataset: str, version: int | None, file: str) -> Response:
+        entry = catalogue.get(dataset)
+        if entry is None:
+            raise NotFound("Not found")
+        found = catalogue.release_file(dataset, version or entry.latest.version, file)
+        if found is None:
+            raise NotFound("Not found")
+        release, path = found
+        distribution = next(d for d in release.distributions if d.file == file)
+        etag = f'"{distribution.sha256}"'
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"etag": etag})
+        return FileResponse(path, media_type=distribution.media_type, filename=file, headers={"etag": etag})
+
+    @app.get("/releases/{dataset}/latest/{file}")
+    async def latest_file(dataset: str, file: str, request: Request) -> Response:
+        return _file(request, dataset, None, file)
+
+    @app.get("/releases/{dataset}/v{version}/{file}")
+    async def release_file(dataset: str, version: int, file: str, request: Request) -> Response:
+        return _file(request, dataset, version, file)
+
+    @app.get("/catalog.ttl")
+    async def catalog_ttl() -> Response:
+        return _catalogue(settings, "catalog.ttl", "text/turtle; charset=utf-8")
+
+    @app.get("/catalog.jsonld")
+    async def catalog_jsonld() -> Response:
+        return _catalogue(settings, "catalog.jsonld", "application/ld+json")
+
+    return app
+
+
+def _catalogue(settings: Settings, name: str, media_type: str) -> Response:
+    path = settings.home / "releases" / name
+    if not path.exists():
+        raise NotFound("No dataset has been released yet")
+    return FileResponse(path, media_type=media_type)

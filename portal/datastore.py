@@ -1,0 +1,148 @@
+"""CKAN `datastore_search` over released data: filters, full-text q, fields, sort and paging.
+
+It reads the release's Parquet file, which is immutable and holds exactly the published public
+columns ordered by key, so readers never wait on the warehouse's single writer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import threading
+from typing import Any
+
+import duckdb
+
+from lgsp.duck import literal, quote
+from portal.access import Entry
+from portal.errors import ValidationError
+from publishing.releases import Release
+
+MAX_LIMIT = 32000  # CKAN's ckan.datastore.search.rows_max default
+CKAN_TYPES = {
+    "string": "text",
+    "integer": "int",
+    "number": "numeric",
+    "boolean": "bool",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+
+
+def _int(params: dict[str, Any], name: str, default: int, maximum: int | None = None) -> int:
+    raw = params.get(name, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValidationError({name: ["Invalid integer"]}) from None
+    if value < 0:
+        raise ValidationError({name: ["Must be a positive integer"]})
+    return min(value, maximum) if maximum is not None else value
+
+
+def _json(params: dict[str, Any], name: str) -> Any:
+    raw = params.get(name)
+    if isinstance(raw, str) and raw.strip().startswith(("{", "[")):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            raise ValidationError({name: ["Cannot parse JSON"]}) from None
+    return raw
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
+
+
+class Datastore:
+    """One in-process DuckDB; each request gets its own cursor."""
+
+    def __init__(self) -> None:
+        self._con = duckdb.connect(config={"autoinstall_known_extensions": False})
+        self._lock = threading.Lock()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            return self._con.cursor()
+
+    def search(
+        self, entry: Entry, release: Release, path: str, resource_id: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        names = [c.name for c in entry.columns]
+        types = {c.name: CKAN_TYPES[c.type.value] for c in entry.columns}
+        limit = _int(params, "limit", 100, MAX_LIMIT)
+        offset = _int(params, "offset", 0)
+        fields = _json(params, "fields")
+        if isinstance(fields, str):
+            fields = [f.strip() for f in fields.split(",") if f.strip()]
+        fields = fields or ["_id", *names]
+        unknown = [f for f in fields if f != "_id" and f not in names]
+        if unknown:
+            raise ValidationError({"fields": [f'field "{f}" not in resource' for f in unknown]})
+        where, args = [], []
+        filters = _json(params, "filters") or {}
+        if not isinstance(filters, dict):
+            raise ValidationError({"filters": ["Not a JSON object"]})
+        for column, value in filters.items():
+            if column not in names:
+                raise ValidationError({"filters": [f'field "{column}" not in resource']})
+            values = value if isinstance(value, list) else [value]
+            where.append(f"CAST({quote(column)} AS VARCHAR) IN ({', '.join('?' for _ in values)})")
+            args += [str(v) for v in values]
+        q = _json(params, "q")
+        if isinstance(q, dict):
+            for column, text in q.items():
+                if column not in names:
+                    raise ValidationError({"q": [f'field "{column}" not in resource']})
+                where.append(f"strip_accents(lower(CAST({quote(column)} AS VARCHAR))) LIKE strip_accents(lower(?))")
+                args.append(f"%{text}%")
+        elif q:
+            any_column = " OR ".join(
+                f"strip_accents(lower(CAST({quote(n)} AS VARCHAR))) LIKE strip_accents(lower(?))" for n in names
+            )
+            where.append(f"({any_column})")
+            args += [f"%{q}%"] * len(names)
+        order = "_id"
+        if params.get("sort"):
+            parts = []
+            for part in str(params["sort"]).split(","):
+                bits = part.split()
+                if (
+                    not bits
+                    or bits[0].strip('"') not in [*names, "_id"]
+                    or len(bits) > 2
+                    or (len(bits) == 2 and bits[1].lower() not in ("asc", "desc"))
+                ):
+                    raise ValidationError({"sort": [f'field "{part.strip()}" not in resource']})
+                parts.append(f"{quote(bits[0].strip(chr(34)))} {bits[1] if len(bits) == 2 else 'asc'}")
+            order = ", ".join(parts)
+        source = f"(SELECT file_row_number + 1 AS _id, * EXCLUDE (file_row_number) FROM read_parquet({literal(path)}, file_row_number = true))"
+        condition = f"WHERE {' AND '.join(where)}" if where else ""
+        cur = self._cursor()
+        try:
+            total = cur.execute(f"SELECT count(*) FROM {source} {condition}", args).fetchone()[0]  # type: ignore[index]
+            rows = cur.execute(
+                f"SELECT {', '.join(quote(f) for f in fields)} FROM {source} {condition} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise ValidationError({"query": [str(exc).splitlines()[0]]}) from None
+        finally:
+            cur.close()
+        link = f"/api/3/action/datastore_search?resource_id={resource_id}"
+        return {
+            "resource_id": resource_id,
+            "fields": [{"id": f, "type": "int" if f == "_id" else types[f]} for f in fields],
+            "records": [{f: _plain(v) for f, v in zip(fields, row, strict=True)} for row in rows],
+            "total": int(total),
+            "limit": limit,
+            "offset": offset,
+            "records_format": "objects",
+            "include_total": True,
+            "_links": {"start": link, "next": f"{link}&offset={offset + limit}"},
+        }
