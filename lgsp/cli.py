@@ -15,7 +15,7 @@ from rich.table import Table
 from lgsp.settings import Settings
 
 app = typer.Typer(help="lgsp-hub: the provincial data-sharing and integration hub.", no_args_is_help=True)
-console = Console(width=None if sys.stdout.isatty() else 120)
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _settings() -> Settings:
@@ -61,7 +61,9 @@ def run(datasets: Annotated[list[str], typer.Argument(help="Dataset ids (contrac
 
 @app.command()
 def datasets() -> None:
-    """Every contract with the status of its last run."""
+    """Every contract with its last run, its latest release and Decree 47 compliance."""
+    from publishing.compliance import check
+    from publishing.releases import latest_release
     from schemas.loader import contract_files, problems_in
     from warehouse.store import Warehouse
 
@@ -77,14 +79,22 @@ def datasets() -> None:
         "status",
         "published",
         "quarantined",
+        "release",
+        "Decree 47",
     ):
         table.add_column(column)
     for path in contract_files(settings.contracts_dir):
         contract, _problems = problems_in(path)
         if contract is None:
-            table.add_row(path.stem, "", "", "", "", "[red]invalid contract[/red]", "", "")
+            table.add_row(path.stem, "", "", "", "", "[red]invalid contract[/red]", "", "", "", "")
             continue
         run = latest.get(contract.id, {})
+        release, compliance = "", ""
+        if contract.classification.value == "open":
+            released = latest_release(settings.home, contract.id)
+            release = f"v{released.version}" if released else ""
+            verdict = check(contract, released.created_at if released else None)
+            compliance = f"[{'green' if verdict.ok else 'red'}]{verdict.label()}[/]"
         table.add_row(
             contract.id,
             contract.publisher.code,
@@ -94,6 +104,8 @@ def datasets() -> None:
             _status(run.get("status", "")),
             _n(run.get("rows_published")),
             _n(run.get("rows_quarantined")),
+            release,
+            compliance,
         )
     console.print(table)
 
