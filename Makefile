@@ -9,7 +9,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 UV := $(PYTHON) -m uv
 
-.PHONY: demo test bench lint uv venv postgres clean
+.PHONY: demo test bench lint uv venv postgres chromium clean
 
 uv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
@@ -23,7 +23,10 @@ demo: venv
 postgres:
 	@bash .ci/install-postgres
 
-test: venv postgres
+chromium:
+	@bash .ci/install-chromium
+
+test: venv postgres chromium
 	$(BIN)/pytest
 
 bench: uv postgres

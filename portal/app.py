@@ -12,6 +12,7 @@ from lgsp.settings import Settings
 from portal.access import OpenCatalogue
 from portal.api import Actions
 from portal.errors import ApiError, NotFound
+from portal.pages import router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/releases/{dataset}/v{version}/{file}")
     async def release_file(dataset: str, version: int, file: str, request: Request) -> Response:
         return _file(request, dataset, version, file)
+
+    app.include_router(router(settings, catalogue, actions))
 
     @app.get("/catalog.ttl")
     async def catalog_ttl() -> Response:

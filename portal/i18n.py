@@ -1,0 +1,56 @@
+"""The portal's words, Vietnamese first, English second."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FREQUENCIES = {
+    "vi": {
+        "continuous": "liên tục", "hourly": "hằng giờ", "daily": "hằng ngày", "weekly": "hằng tuần",
+        "monthly": "hằng tháng", "quarterly": "hằng quý", "semiannual": "6 tháng một lần", "annual": "hằng năm",
+        "irregular": "không định kỳ",
+    },
+    "en": {
+        "continuous": "continuous", "hourly": "hourly", "daily": "daily", "weekly": "weekly", "monthly": "monthly",
+        "quarterly": "quarterly", "semiannual": "every 6 months", "annual": "annual", "irregular": "irregular",
+    },
+}  # fmt: skip
+
+TEXTS: dict[str, dict[str, Any]] = {
+    "vi": {
+        "site": "Cổng dữ liệu mở", "switch": "English", "skip": "Bỏ qua, đến nội dung chính",
+        "catalogue": "Danh mục dữ liệu mở", "search": "Tìm kiếm", "search_label": "Tìm bộ dữ liệu",
+        "search_placeholder": "Tìm bộ dữ liệu, ví dụ: giá cả, trường học…", "filters": "Bộ lọc",
+        "found": "{count} bộ dữ liệu", "publisher": "Cơ quan công bố", "theme": "Chủ đề", "format": "Định dạng",
+        "frequency": "Tần suất cập nhật", "licence": "Giấy phép", "updated": "Cập nhật lần cuối",
+        "compliance": "Nghị định 47", "quality": "Chất lượng", "report": "báo cáo kiểm tra",
+        "downloads": "Tải xuống", "size": "Dung lượng", "preview": "Xem trước",
+        "rows_of": "Dòng {first}–{last} trên {total}", "pages": "Trang", "prev": "Trang trước", "next": "Trang sau",
+        "history": "Các phiên bản", "rows": "dòng", "passed": "đạt mọi kiểm tra",
+        "quarantined": "{n} dòng bị cách ly", "no_report": "chưa có báo cáo",
+    },
+    "en": {
+        "site": "Open-data portal", "switch": "Tiếng Việt", "skip": "Skip to main content",
+        "catalogue": "Open-data catalogue", "search": "Search", "search_label": "Search datasets",
+        "search_placeholder": "Search datasets, e.g. prices, schools…", "filters": "Filters",
+        "found": "{count} datasets", "publisher": "Publisher", "theme": "Theme", "format": "Format",
+        "frequency": "Update frequency", "licence": "Licence", "updated": "Last updated",
+        "compliance": "Decree 47", "quality": "Quality", "report": "validation report",
+        "downloads": "Downloads", "size": "Size", "preview": "Preview",
+        "rows_of": "Rows {first}–{last} of {total}", "pages": "Pages", "prev": "Previous", "next": "Next",
+        "history": "Releases", "rows": "rows", "passed": "passed every check",
+        "quarantined": "{n} rows quarantined", "no_report": "no report yet",
+    },
+}  # fmt: skip
+
+
+def texts(lang: str) -> dict[str, Any]:
+    return {**TEXTS[lang], "frequencies": FREQUENCIES[lang]}
+
+
+def size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)

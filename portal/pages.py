@@ -1,0 +1,256 @@
+"""The portal's HTML pages (Jinja2, server-rendered, no external assets), each with a JSON twin:
+the home page with search and facets, dataset pages, publisher pages, validation reports."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from lgsp.settings import Settings
+from portal.access import Entry, OpenCatalogue
+from portal.api import Actions
+from portal.errors import NotFound
+from portal.i18n import size, texts
+from publishing.compliance import check
+from publishing.dcat import THEME_LABELS
+
+PREVIEW_ROWS = 20
+FACETS = [
+    ("publisher", "organization"),
+    ("theme", "groups"),
+    ("format", "res_format"),
+    ("frequency", "update_frequency"),
+]
+_env = Environment(loader=PackageLoader("portal", "templates"), autoescape=select_autoescape(["html", "j2"]))
+
+
+def _lang(request: Request) -> str:
+    return "en" if request.query_params.get("lang") == "en" else "vi"
+
+
+def _switch(request: Request, lang: str) -> str:
+    params = dict(request.query_params)
+    params["lang"] = "en" if lang == "vi" else "vi"
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+def _render(template: str, request: Request, lang: str, **context: Any) -> HTMLResponse:
+    page = _env.get_template(template).render(lang=lang, t=texts(lang), switch_url=_switch(request, lang), **context)
+    return HTMLResponse(page)
+
+
+def _report_stem(run_id: str) -> str:
+    return run_id.replace(":", "_").replace("+", "_")
+
+
+def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> APIRouter:
+    pages = APIRouter()
+
+    @pages.get("/", response_class=HTMLResponse)
+    async def home(request: Request) -> Response:
+        lang = _lang(request)
+        params = request.query_params
+        active = [(name, params[name]) for name, _ in FACETS if params.get(name)]
+        fq = " ".join(f'{field}:"{params[name]}"' for name, field in FACETS if params.get(name))
+        found = actions.package_search(
+            {"q": params.get("q", ""), "fq": fq, "rows": 1000, "facet.field": [f for _, f in FACETS]}
+        )
+        if params.get("format") == "json":
+            return JSONResponse(found)
+        publishers = {
+            e.contract.publisher.code.lower(): getattr(e.contract.publisher.name, lang)
+            for e in catalogue.entries().values()
+        }
+        facets = []
+        for name, field in FACETS:
+            items = []
+            for value, count in found["facets"][field].items():
+                chosen = params.get(name) == value
+                query = {k: v for k, v in params.items() if k != name}
+                if not chosen:
+                    query[name] = value
+                label = _facet_label(name, value, lang, publishers)
+                items.append({"label": label, "count": count, "active": chosen, "url": "/?" + urlencode(query)})
+            facets.append({"title": texts(lang)[name if name != "publisher" else "publisher"], "items": items})
+        results = []
+        for p in found["results"]:
+            p = dict(p)
+            p["frequency"] = next(e["value"] for e in p["extras"] if e["key"] == "update_frequency")
+            p["formats"] = ", ".join(r["format"] for r in p["resources"])
+            results.append(p)
+        return _render(
+            "index.html.j2",
+            request,
+            lang,
+            q=params.get("q", ""),
+            facets=facets,
+            results=results,
+            count=found["count"],
+            active=active,
+        )
+
+    @pages.get("/dataset/{dataset_id}.json")
+    async def dataset_json(dataset_id: str) -> JSONResponse:
+        return JSONResponse(actions.package_show({"id": dataset_id}))
+
+    @pages.get("/dataset/{dataset_id}", response_class=HTMLResponse)
+    async def dataset(dataset_id: str, request: Request) -> Response:
+        lang = _lang(request)
+        entry = catalogue.get(dataset_id)
+        if entry is None:
+            raise NotFound("Not found")
+        page = max(int(request.query_params.get("page", "1") or 1), 1)
+        preview = actions.datastore_search(
+            {"resource_id": dataset_id, "limit": PREVIEW_ROWS, "offset": (page - 1) * PREVIEW_ROWS}
+        )
+        fields = [f["id"] for f in preview["fields"] if f["id"] != "_id"]
+
+        def page_url(n: int) -> str:
+            return f"/dataset/{dataset_id}?{urlencode({'lang': lang, 'page': n})}"
+
+        first = (page - 1) * PREVIEW_ROWS + 1 if preview["records"] else 0
+        return _render(
+            "dataset.html.j2",
+            request,
+            lang,
+            c=_describe(settings, entry, lang),
+            schema_org=json.dumps(schema_org(settings, entry), ensure_ascii=False).replace("</", "<\\/"),
+            preview={
+                "fields": fields,
+                "records": preview["records"],
+                "total": f"{preview['total']:,}",
+                "first": f"{first:,}",
+                "last": f"{first + len(preview['records']) - 1 if preview['records'] else 0:,}",
+                "prev": page_url(page - 1) if page > 1 else None,
+                "next": page_url(page + 1) if page * PREVIEW_ROWS < preview["total"] else None,
+            },
+        )
+
+    @pages.get("/publisher/{code}", response_class=HTMLResponse)
+    async def publisher(code: str, request: Request) -> Response:
+        lang = _lang(request)
+        org = actions.organization_show({"id": code, "include_datasets": "true"})
+        if request.query_params.get("format") == "json":
+            return JSONResponse(org)
+        return _render("publisher.html.j2", request, lang, name=org["title_translated"][lang], packages=org["packages"])
+
+    @pages.get("/reports/{dataset_id}/{stem}.html")
+    async def report(dataset_id: str, stem: str) -> Response:
+        entry = catalogue.get(dataset_id)  # reports of open datasets only
+        if entry is None or stem not in {_report_stem(r.run_id) for r in entry.releases}:
+            raise NotFound("Not found")
+        path = settings.reports_dir / dataset_id / f"{stem}.html"
+        if not path.exists():
+            raise NotFound("Not found")
+        return FileResponse(path, media_type="text/html; charset=utf-8")
+
+    return pages
+
+
+def _facet_label(name: str, value: str, lang: str, publishers: dict[str, str]) -> str:
+    if name == "frequency":
+        return str(texts(lang)["frequencies"].get(value, value))
+    if name == "publisher":
+        return publishers.get(value, value.upper())
+    if name == "theme" and value.upper() in THEME_LABELS:
+        return THEME_LABELS[value.upper()][0 if lang == "vi" else 1]
+    return value
+
+
+def _quality(settings: Settings, entry: Entry, lang: str) -> tuple[str, bool, str | None]:
+    stem = _report_stem(entry.latest.run_id)
+    path = settings.reports_dir / entry.contract.id / f"{stem}.json"
+    t = texts(lang)
+    if not path.exists():
+        return t["no_report"], False, None
+    report = json.loads(path.read_text(encoding="utf-8"))
+    url = f"/reports/{entry.contract.id}/{stem}.html"
+    if report["rows_quarantined"] == 0 and all(c["success"] for c in report["checks"]):
+        return t["passed"], True, url
+    return t["quarantined"].format(n=f"{report['rows_quarantined']:,}"), report["rows_quarantined"] == 0, url
+
+
+def _describe(settings: Settings, entry: Entry, lang: str) -> dict[str, Any]:
+    c, latest = entry.contract, entry.latest
+    verdict = check(c, latest.created_at)
+    quality, quality_ok, report_url = _quality(settings, entry, lang)
+    base = f"/releases/{c.id}"
+    return {
+        "title": {"vi": c.title.vi, "en": c.title.en},
+        "description": {"vi": c.description.vi, "en": c.description.en},
+        "publisher": {"vi": c.publisher.name.vi, "en": c.publisher.name.en},
+        "publisher_code": c.publisher.code.lower(),
+        "licence": c.licence.title,
+        "licence_url": c.licence.url,
+        "frequency": c.update_frequency.value,
+        "updated": f"{latest.created_at:%Y-%m-%d %H:%M} UTC",
+        "compliance": verdict.label(lang),
+        "compliant": verdict.ok,
+        "quality": quality,
+        "quality_ok": quality_ok,
+        "report_url": report_url,
+        "distributions": [
+            {
+                "format": d.format.upper(),
+                "url": f"{base}/v{latest.version}/{d.file}",
+                "size": size(d.bytes),
+                "sha256": d.sha256,
+            }
+            for d in latest.distributions
+        ],
+        "history": [
+            {
+                "version": r.version,
+                "created": f"{r.created_at:%Y-%m-%d}",
+                "rows": f"{r.rows:,}",
+                "files": [
+                    {"format": d.format.upper(), "url": f"{base}/v{r.version}/{d.file}"} for d in r.distributions
+                ],
+            }
+            for r in reversed(entry.releases)
+        ],
+    }
+
+
+def schema_org(settings: Settings, entry: Entry) -> dict[str, Any]:
+    """schema.org Dataset JSON-LD, what search engines read."""
+    c, latest = entry.contract, entry.latest
+    out: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "Dataset",
+        "name": c.title.vi,
+        "alternateName": c.title.en,
+        "description": f"{c.description.vi} {c.description.en}",
+        "url": f"{settings.base_url}/dataset/{c.id}",
+        "identifier": c.id,
+        "inLanguage": ["vi", "en"],
+        "keywords": [*c.keywords.vi, *c.keywords.en],
+        "license": c.licence.url,
+        "isAccessibleForFree": True,
+        "version": str(latest.version),
+        "datePublished": entry.releases[0].created_at.date().isoformat(),
+        "dateModified": latest.created_at.isoformat(),
+        "creator": {
+            "@type": "GovernmentOrganization",
+            "name": c.publisher.name.vi,
+            "alternateName": c.publisher.name.en,
+        },
+        "spatialCoverage": {"@type": "Place", "name": f"Tỉnh {settings.province}"},
+        "distribution": [
+            {
+                "@type": "DataDownload",
+                "encodingFormat": d.media_type,
+                "contentUrl": f"{settings.base_url}/releases/{c.id}/v{latest.version}/{d.file}",
+                "contentSize": f"{d.bytes} B",
+            }
+            for d in latest.distributions
+        ],
+    }
+    if latest.temporal_start and latest.temporal_end:
+        out["temporalCoverage"] = f"{latest.temporal_start}/{latest.temporal_end}"
+    return out
