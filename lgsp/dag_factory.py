@@ -31,7 +31,7 @@ def asset_for(contract: Contract) -> Asset:
     return Asset(name=f"lgsp.{contract.id}", uri=f"lgsp://warehouse/main/{contract.id}", group="lgsp")
 
 
-def _step(step: str, dataset_id: str) -> dict[str, Any]:
+def _step(step: str, dataset_id: str, **options: Any) -> dict[str, Any]:
     """Run one pipeline step for the current DAG run.
 
     A terminal error (bad contract, wrong password) fails the task without retries; a transient
@@ -46,7 +46,7 @@ def _step(step: str, dataset_id: str) -> dict[str, Any]:
     run_id = context["run_id"]
     pipeline = Pipeline()
     try:
-        result: dict[str, Any] = getattr(pipeline, step)(dataset_id, run_id)
+        result: dict[str, Any] = getattr(pipeline, step)(dataset_id, run_id, **options)
     except Exception as exc:
         transient = bool(getattr(exc, "transient", False)) or not hasattr(exc, "transient")
         ti = context["ti"]
@@ -87,9 +87,36 @@ def build_dag(contract: Contract) -> DAG:
 
         @task(task_id="publish", pool=WAREHOUSE_POOL, outlets=[asset_for(contract)])
         def publish() -> dict[str, Any]:
-            return _step("publish", dataset_id)
+            return _step("publish", dataset_id, release=False)  # the Asset triggers the release
 
         extract() >> validate() >> publish()
+    return dag
+
+
+def build_release_dag(contract: Contract) -> DAG:
+    """For an open dataset: when its Asset changes, release it and regenerate the catalogue."""
+    dataset_id = contract.id
+    with DAG(
+        dag_id=f"lgsp_release_{dataset_id}",
+        description=f"Open-data release of {dataset_id}",
+        schedule=[asset_for(contract)],
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["lgsp", "release", contract.publisher.code],
+        doc_md=f"Releases **{contract.title.vi}** (CSV, Parquet, JSON, datapackage.json) and regenerates the "
+        "DCAT catalogue whenever the published table changes. Unchanged data makes no new release.",
+    ) as dag:
+
+        @task(task_id="release", pool=WAREHOUSE_POOL)
+        def release() -> dict[str, Any]:
+            from lgsp.pipeline import Pipeline
+
+            made = Pipeline().release(dataset_id)
+            return {"version": made["version"], "rows": made["rows"]}
+
+        release()
     return dag
 
 
@@ -123,4 +150,7 @@ def build_dags(directory: Path) -> dict[str, DAG]:
         contract, problems = problems_in(path)
         dag = build_dag(contract) if contract else broken_dag(path, [str(p) for p in problems])
         dags[dag.dag_id] = dag
+        if contract is not None and contract.classification.value == "open":
+            releasing = build_release_dag(contract)
+            dags[releasing.dag_id] = releasing
     return dags

@@ -115,8 +115,10 @@ class Pipeline:
             rows_failing=report.rows_quarantined,
         )
 
-    def publish(self, dataset_id: str, run_id: str) -> dict[str, Any]:
-        """Publish the validated run atomically; returns the meta.runs record."""
+    def publish(self, dataset_id: str, run_id: str, release: bool = True) -> dict[str, Any]:
+        """Publish the validated run atomically; returns the meta.runs record. With `release`, an
+        open dataset's release and the catalogue follow at once (Airflow leaves them to the
+        publishing DAG that its Asset triggers)."""
         from warehouse.publish import publish
 
         contract = self.contract(dataset_id)
@@ -134,7 +136,7 @@ class Pipeline:
                 rejected_by=manifest["rejected_by"],
                 incremental=manifest["mode"] == "incremental",
             )
-            if run["status"] == "published" and contract.classification.value == "open":
+            if release and run["status"] == "published" and contract.classification.value == "open":
                 run["release"] = self._release(con, contract, run_id)
         staging.remove_files()
         return run
@@ -148,6 +150,15 @@ class Pipeline:
             return refresh(con, self.settings, contract, run_id).version
         except Exception as exc:
             return f"release failed: {exc}"
+
+    def release(self, dataset_id: str) -> dict[str, Any]:
+        """Release an open dataset's published table and regenerate the catalogue (a no-op for
+        unchanged data); returns the release as a dict."""
+        from publishing.refresh import refresh
+
+        contract = self.contract(dataset_id)
+        with self.warehouse.writer() as con:
+            return refresh(con, self.settings, contract, f"release__{new_run_id()}").model_dump(mode="json")
 
     def fail(self, dataset_id: str, run_id: str, error: BaseException) -> dict[str, Any]:
         """Record a run that could not finish. Nothing was published and the cursor did not move.

@@ -13,6 +13,7 @@ from portal.access import OpenCatalogue
 from portal.api import Actions
 from portal.errors import ApiError, NotFound
 from portal.pages import router
+from publishing.dump import DUMP_NAME
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -67,6 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _file(request, dataset, version, file)
 
     app.include_router(router(settings, catalogue, actions))
+
+    @app.get("/dump.zip")
+    async def dump() -> Response:
+        return _catalogue(settings, DUMP_NAME, "application/zip")
 
     @app.get("/catalog.ttl")
     async def catalog_ttl() -> Response:

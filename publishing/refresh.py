@@ -1,4 +1,4 @@
-"""What happens after an open dataset publishes: its release, then the whole catalogue again."""
+"""What happens after an open dataset publishes: its release, then the catalogue and the bulk dump."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import duckdb
 
 from lgsp.settings import Settings
 from publishing.dcat import write_catalogue
+from publishing.dump import write_dump
 from publishing.releases import Release, make_release
 from schemas.contract import Contract
 from schemas.loader import load_contracts
@@ -17,4 +18,5 @@ def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, contract: Contra
     release = make_release(con, settings.home, contract, run_id)
     contracts = list(load_contracts(settings.contracts_dir).values())
     write_catalogue(settings.home, contracts, settings.base_url, settings.province)
+    write_dump(settings.home, [c.id for c in contracts if c.classification.value == "open"])
     return release

@@ -11,7 +11,7 @@ import pytest
 
 from lgsp.airflow_env import WAREHOUSE_POOL
 from lgsp.settings import REPO_ROOT, Settings
-from schemas.loader import contract_files
+from schemas.loader import contract_files, load_contracts
 from tests.conftest import CONTRACTS
 
 
@@ -26,6 +26,17 @@ def test_dag_folder_loads_without_import_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
     expected = {f"lgsp_{p.stem}" for p in contract_files(CONTRACTS)}
     assert expected <= set(dagbag.dag_ids)
+
+
+def test_open_datasets_have_a_release_dag_scheduled_on_their_asset(dagbag) -> None:
+    contracts = load_contracts(CONTRACTS)
+    for dataset_id, contract in contracts.items():
+        dag = dagbag.dags.get(f"lgsp_release_{dataset_id}")
+        if contract.classification.value != "open":
+            assert dag is None
+            continue
+        assert dag is not None and [t.task_id for t in dag.tasks] == ["release"]
+        assert f"lgsp://warehouse/main/{dataset_id}" in str(dag.timetable.asset_condition)
 
 
 def test_every_dag_is_tagged_retried_and_declares_its_asset(dagbag) -> None:

@@ -104,6 +104,8 @@ def test_no_personal_column_and_no_non_open_dataset_is_reachable(served: tuple[s
         requests.get(f"{url}/api/3/action/organization_list", params={"all_fields": "true"}, timeout=30),
         requests.get(f"{url}/catalog.ttl", timeout=30),
         requests.get(f"{url}/catalog.jsonld", timeout=30),
+        requests.get(f"{url}/", params={"lang": "en"}, timeout=30),
+        requests.get(f"{url}/dump.zip", timeout=30),
     ]
     for dataset_id in OPEN:
         package = requests.get(f"{url}/api/3/action/package_show", params={"id": dataset_id}, timeout=30).json()[
@@ -126,6 +128,9 @@ def test_no_personal_column_and_no_non_open_dataset_is_reachable(served: tuple[s
         "/api/3/action/resource_show?id=driving_licences-v1-csv",
         "/releases/driving_licences/latest/driving_licences.csv",
         "/releases/driving_licences/v1/driving_licences.csv",
+        "/dataset/driving_licences",
+        "/dataset/driving_licences.json",
+        "/publisher/sgtvt",
         "/api/3/action/datastore_search?resource_id=schools&fields=citizen_id",
     ]:
         response = requests.get(f"{url}{path}", timeout=30)

@@ -111,3 +111,26 @@ def test_the_data_package_passes_frictionless_validation(hub: Settings) -> None:
     path = descriptor.parent / "price_observations.csv"
     path.write_bytes(path.read_bytes().replace(b"kg", b"KG", 1))
     assert not validate(str(descriptor)).valid
+
+
+def test_the_bulk_dump_holds_the_catalogue_and_every_latest_release(hub: Settings) -> None:
+    import zipfile
+
+    from publishing.dump import DUMP_NAME
+
+    pipeline = Pipeline(hub)
+    for dataset_id in ("schools", "ict_indicators", "driving_licences"):
+        pipeline.run(dataset_id)
+    path = hub.home / "releases" / DUMP_NAME
+    first = path.read_bytes()
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        assert names[:2] == ["catalog.jsonld", "catalog.ttl"]
+        assert "schools/v1/schools.csv" in names and "ict_indicators/v1/datapackage.json" in names
+        assert not [n for n in names if n.startswith("driving_licences")]
+        assert (
+            archive.read("schools/v1/schools.csv")
+            == (releases_dir(hub.home, "schools") / "v1" / "schools.csv").read_bytes()
+        )
+    pipeline.run("schools")  # unchanged data: the same release, and the same archive bytes
+    assert path.read_bytes() == first
