@@ -21,7 +21,7 @@ class Actions:
     def __init__(self, settings: Settings, catalogue: OpenCatalogue) -> None:
         self.settings = settings
         self.catalogue = catalogue
-        self.datastore = Datastore()
+        self.datastore = Datastore(settings.home / "cache" / "datastore")
 
     def dispatch(self, name: str, params: dict[str, Any]) -> Any:
         method = getattr(self, name, None) if not name.startswith("_") and name != "dispatch" else None

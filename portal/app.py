@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from lgsp.settings import Settings
@@ -41,7 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.api_route("/api/3/action/{action}", methods=["GET", "POST"])
     @app.api_route("/api/action/{action}", methods=["GET", "POST"], include_in_schema=False)
     async def action(action: str, request: Request) -> JSONResponse:
-        result = actions.dispatch(action, await _params(request))
+        # DuckDB and the search work run in the thread pool, so one slow query never stalls the loop
+        result = await run_in_threadpool(actions.dispatch, action, await _params(request))
         help_url = f"{settings.base_url}/api/3/action/help_show?name={action}"
         return JSONResponse({"help": help_url, "success": True, "result": result})
 

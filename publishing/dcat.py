@@ -17,6 +17,7 @@ from publishing.releases import Release, latest_release, list_releases
 from schemas.contract import Classification, Contract
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+DCAT_VERSION = URIRef(str(DCAT) + "version")  # DCAT 3 term missing from rdflib's closed namespace
 SPDX = Namespace("http://spdx.org/rdf/terms#")
 EU_THEME = "http://publications.europa.eu/resource/authority/data-theme/"
 EU_FREQUENCY = "http://publications.europa.eu/resource/authority/frequency/"
@@ -147,7 +148,7 @@ def _dataset(
     g.add((dataset, DCTERMS.accrualPeriodicity, frequency))
     g.add((dataset, DCTERMS.issued, _date(history[0].created_at)))
     g.add((dataset, DCTERMS.modified, _date(latest.created_at)))
-    g.add((dataset, DCAT.version, Literal(str(latest.version))))
+    g.add((dataset, DCAT_VERSION, Literal(str(latest.version))))
     g.add((dataset, DCAT.landingPage, _typed(g, str(dataset), FOAF.Document)))
     g.add((dataset, DCTERMS.spatial, place))
     publisher = URIRef(f"{base_url}/publisher/{contract.publisher.code}")

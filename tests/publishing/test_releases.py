@@ -134,3 +134,26 @@ def test_the_bulk_dump_holds_the_catalogue_and_every_latest_release(hub: Setting
         )
     pipeline.run("schools")  # unchanged data: the same release, and the same archive bytes
     assert path.read_bytes() == first
+
+
+def test_rows_come_out_in_key_order_whatever_the_storage_order(hub: Settings) -> None:
+    import duckdb as ddb
+
+    from lgsp import duck
+    from publishing.releases import make_release
+    from schemas.loader import find_contract
+
+    contract = find_contract(hub.contracts_dir, "schools")
+    hub.home.mkdir(parents=True, exist_ok=True)
+    con = duck.connect(hub.warehouse_path)
+    con.execute("CREATE TABLE main.schools AS SELECT printf('%08d', 500 - range) AS school_code, 'x' AS name, 'THCS' AS level, "
+                "NULL AS address, NULL AS commune_code, NULL AS commune_name, range AS pupils, 1 AS teachers, "
+                "TIMESTAMP '2025-01-01' AS updated_at FROM range(500)")  # fmt: skip
+    reversed_release = make_release(con, hub.home, contract, "r1")
+    con.execute("CREATE OR REPLACE TABLE main.schools AS SELECT * FROM main.schools ORDER BY school_code")
+    sorted_release = make_release(con, hub.home, contract, "r2")
+    con.close()
+    assert sorted_release.version == reversed_release.version == 1  # same data, same bytes
+    folder = releases_dir(hub.home, "schools") / "v1"
+    keys = [r[0] for r in ddb.connect().execute(f"SELECT school_code FROM '{folder / 'schools.parquet'}'").fetchall()]
+    assert keys == sorted(keys)

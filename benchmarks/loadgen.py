@@ -1,0 +1,64 @@
+"""Open-loop HTTP load from its own process: N requests per second for S seconds, latency measured
+from each request's scheduled start (so a slow server cannot hide its queue). Prints JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+
+import httpx
+
+
+async def main(base: str, rate: float, seconds: float, paths: list[str]) -> dict:
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
+        for path in paths:  # warm up: first requests load modules and caches
+            for _ in range(20):
+                await client.get(path.replace("{offset}", "0"))
+        start = time.perf_counter() + 0.2
+
+        async def one(i: int) -> None:
+            scheduled = start + i / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            path = random.choice(paths).replace("{offset}", str(random.randrange(0, 100_000)))
+            try:
+                response = await client.get(path)
+                if response.status_code != 200 or not response.json().get("success", True):
+                    errors.append(f"{response.status_code} {path}")
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__} {path}")
+            latencies.append(time.perf_counter() - scheduled)
+
+        await asyncio.gather(*(one(i) for i in range(total)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+    return {
+        "requests": total,
+        "achieved_rps": total / elapsed,
+        "errors": len(errors),
+        "error_samples": errors[:5],
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+        "max_ms": latencies[-1] * 1000,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("base")
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("paths", nargs="+")
+    opts = parser.parse_args()
+    print(json.dumps(asyncio.run(main(opts.base, opts.rate, opts.seconds, opts.paths))))
