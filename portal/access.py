@@ -3,6 +3,7 @@ only their public columns. (The agency-sharing API will add authenticated access
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class OpenCatalogue:
         self.settings = settings
         self._stamp: tuple[float, ...] = ()
         self._entries: dict[str, Entry] = {}
+        self._checked = 0.0
 
     def _fingerprint(self) -> tuple[float, ...]:
         paths: list[Path] = list(contract_files(self.settings.contracts_dir))
@@ -42,7 +44,12 @@ class OpenCatalogue:
         return (*tuple(p.stat().st_mtime_ns for p in paths), len(paths))
 
     def entries(self) -> dict[str, Entry]:
-        """Visible datasets by id (open, valid contract, at least one release)."""
+        """Visible datasets by id (open, valid contract, at least one release); the files are
+        looked at again at most once a second."""
+        now = time.monotonic()
+        if now - self._checked < 1.0 and self._stamp:
+            return self._entries
+        self._checked = now
         stamp = self._fingerprint()
         if stamp != self._stamp:
             entries = {}

@@ -3,6 +3,7 @@ Errors become HTTP here, in one place."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from lgsp.settings import Settings
 from portal.access import OpenCatalogue
 from portal.api import Actions
+from portal.datastore import RawJSON
 from portal.errors import ApiError, NotFound
 from portal.pages import router
 from publishing.dump import DUMP_NAME
@@ -41,11 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.api_route("/api/3/action/{action}", methods=["GET", "POST"])
     @app.api_route("/api/action/{action}", methods=["GET", "POST"], include_in_schema=False)
-    async def action(action: str, request: Request) -> JSONResponse:
+    async def action(action: str, request: Request) -> Response:
         # DuckDB and the search work run in the thread pool, so one slow query never stalls the loop
         result = await run_in_threadpool(actions.dispatch, action, await _params(request))
         help_url = f"{settings.base_url}/api/3/action/help_show?name={action}"
-        return JSONResponse({"help": help_url, "success": True, "result": result})
+        return _json_response({"help": help_url, "success": True, "result": result})
 
     def _file(request: Request, dataset: str, version: int | None, file: str) -> Response:
         entry = catalogue.get(dataset)
@@ -84,6 +86,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _catalogue(settings, "catalog.jsonld", "application/ld+json")
 
     return app
+
+
+_SPLICE = "\u0000raw\u0000"
+
+
+def _json_response(body: dict[str, Any]) -> Response:
+    """JSON with DuckDB-made parts (RawJSON) spliced in verbatim."""
+    raw: list[str] = []
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, RawJSON):
+            raw.append(str(value))
+            return _SPLICE
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        return value
+
+    text = json.dumps(swap(body), ensure_ascii=False, separators=(",", ":"))
+    for part in raw:
+        text = text.replace(json.dumps(_SPLICE), part, 1)
+    return Response(text.encode("utf-8"), media_type="application/json")
 
 
 def _catalogue(settings: Settings, name: str, media_type: str) -> Response:

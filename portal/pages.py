@@ -109,11 +109,12 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
             {"resource_id": dataset_id, "limit": PREVIEW_ROWS, "offset": (page - 1) * PREVIEW_ROWS}
         )
         fields = [f["id"] for f in preview["fields"] if f["id"] != "_id"]
+        records = json.loads(preview["records"])
 
         def page_url(n: int) -> str:
             return f"/dataset/{dataset_id}?{urlencode({'lang': lang, 'page': n})}"
 
-        first = (page - 1) * PREVIEW_ROWS + 1 if preview["records"] else 0
+        first = (page - 1) * PREVIEW_ROWS + 1 if records else 0
         return _render(
             "dataset.html.j2",
             request,
@@ -122,10 +123,10 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
             schema_org=json.dumps(schema_org(settings, entry), ensure_ascii=False).replace("</", "<\\/"),
             preview={
                 "fields": fields,
-                "records": preview["records"],
+                "records": records,
                 "total": f"{preview['total']:,}",
                 "first": f"{first:,}",
-                "last": f"{first + len(preview['records']) - 1 if preview['records'] else 0:,}",
+                "last": f"{first + len(records) - 1 if records else 0:,}",
                 "prev": page_url(page - 1) if page > 1 else None,
                 "next": page_url(page + 1) if page * PREVIEW_ROWS < preview["total"] else None,
             },
