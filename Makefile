@@ -32,6 +32,7 @@ test: venv postgres chromium
 bench: uv postgres
 	@$(UV) sync --frozen --python 3.11 --extra dev --extra bench -q
 	$(BIN)/python benchmarks/bench_load.py
+	$(BIN)/python benchmarks/bench_publish.py
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
