@@ -21,6 +21,10 @@ class Entry:
     releases: list[Release]
 
     @property
+    def stamp(self) -> tuple[tuple[str, int, str], ...]:
+        return tuple((self.contract.id, r.version, r.distributions[0].sha256) for r in self.releases)
+
+    @property
     def latest(self) -> Release:
         return self.releases[-1]
 
@@ -57,7 +61,9 @@ class OpenCatalogue:
                 contract, _ = problems_in(path)
                 if contract is None or contract.classification is not Classification.open:
                     continue
-                history = list_releases(self.settings.home, contract.id)
+                public = {c.name for c in public_columns(contract)}
+                # A release made before a column became personal data is never served again.
+                history = [r for r in list_releases(self.settings.home, contract.id) if set(r.columns) <= public]
                 if history:
                     entries[contract.id] = Entry(contract, history)
             self._entries, self._stamp = entries, stamp

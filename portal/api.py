@@ -23,11 +23,15 @@ class Actions:
         self.catalogue = catalogue
         self.datastore = Datastore(settings.home / "cache" / "datastore")
 
+    ACTIONS = (
+        "status_show", "package_list", "package_show", "package_search", "organization_list",
+        "organization_show", "resource_show", "datastore_search",
+    )  # fmt: skip
+
     def dispatch(self, name: str, params: dict[str, Any]) -> Any:
-        method = getattr(self, name, None) if not name.startswith("_") and name != "dispatch" else None
-        if method is None:
+        if name not in self.ACTIONS:
             raise UnknownAction(f"Action name not known: {name}")
-        return method(params)
+        return getattr(self, name)(params)
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -64,9 +68,9 @@ class Actions:
 
     def package_list(self, params: dict[str, Any]) -> list[str]:
         names = sorted(self.catalogue.entries())
-        offset = int(params.get("offset", 0) or 0)
-        limit = params.get("limit")
-        return names[offset : offset + int(limit)] if limit else names[offset:]
+        offset = _integer(params, "offset", 0)
+        limit = _integer(params, "limit", len(names)) if params.get("limit") not in (None, "") else len(names)
+        return names[offset : offset + limit]
 
     def package_show(self, params: dict[str, Any]) -> dict[str, Any]:
         return ckan.package_dict(self._entry(params), self.settings.base_url)
@@ -87,7 +91,7 @@ class Actions:
             start=_integer(params, "start", 0),
             sort=str(params.get("sort") or "score desc, metadata_modified desc"),
             facet_fields=list(facet_fields),
-            facet_limit=_integer(params, "facet.limit", 50),
+            facet_limit=-1 if str(params.get("facet.limit", "")) == "-1" else _integer(params, "facet.limit", 50),
         )
 
     def organization_list(self, params: dict[str, Any]) -> list[Any]:

@@ -14,9 +14,10 @@ from lgsp.settings import Settings
 from portal.access import OpenCatalogue
 from portal.api import Actions
 from portal.datastore import RawJSON
-from portal.errors import ApiError, NotFound
+from portal.errors import ApiError, NotFound, ValidationError
 from portal.pages import router
-from publishing.dump import DUMP_NAME
+from publishing.dcat import catalogue_graph, serialise
+from publishing.dump import DUMP_NAME, dump_contents
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,7 +35,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if request.method == "POST":
             content_type = request.headers.get("content-type", "")
             if "json" in content_type:
-                body = await request.json()
+                try:
+                    body = await request.json()
+                except ValueError:
+                    raise ValidationError({"body": ["Cannot parse the JSON request body"]}) from None
                 if isinstance(body, dict):
                     params.update(body)
             elif "form" in content_type:
@@ -75,15 +79,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/dump.zip")
     async def dump() -> Response:
-        return _catalogue(settings, DUMP_NAME, "application/zip")
+        path = settings.home / "releases" / DUMP_NAME
+        # The archive is served only while it holds exactly the visible latest releases: after a
+        # reclassification it is stale until the next release rebuilds it.
+        if not path.exists() or dump_contents(path) != {
+            (e.contract.id, e.latest.version) for e in catalogue.entries().values()
+        }:
+            raise NotFound("The bulk dump is being rebuilt; try again after the next release")
+        return FileResponse(path, media_type="application/zip", filename=DUMP_NAME)
+
+    graphs: dict[Any, Any] = {}
+
+    def _graph() -> Any:
+        entries = catalogue.entries()
+        key = tuple(sorted(e.stamp for e in entries.values()))
+        if key not in graphs:
+            graphs.clear()
+            contracts = [e.contract for e in entries.values()]
+            graphs[key] = catalogue_graph(
+                contracts, {i: e.releases for i, e in entries.items()}, settings.base_url, settings.province
+            )
+        return graphs[key]
 
     @app.get("/catalog.ttl")
     async def catalog_ttl() -> Response:
-        return _catalogue(settings, "catalog.ttl", "text/turtle; charset=utf-8")
+        return Response(serialise(_graph(), "turtle"), media_type="text/turtle; charset=utf-8")
 
     @app.get("/catalog.jsonld")
     async def catalog_jsonld() -> Response:
-        return _catalogue(settings, "catalog.jsonld", "application/ld+json")
+        return Response(serialise(_graph(), "json-ld"), media_type="application/ld+json")
 
     return app
 
@@ -107,10 +131,3 @@ def _json_response(body: dict[str, Any]) -> Response:
     for part in raw:
         text = text.replace(json.dumps(_SPLICE), part, 1)
     return Response(text.encode("utf-8"), media_type="application/json")
-
-
-def _catalogue(settings: Settings, name: str, media_type: str) -> Response:
-    path = settings.home / "releases" / name
-    if not path.exists():
-        raise NotFound("No dataset has been released yet")
-    return FileResponse(path, media_type=media_type)

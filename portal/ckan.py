@@ -13,7 +13,8 @@ from portal.errors import ValidationError
 from publishing.releases import Distribution, Release
 
 FACETS = ("organization", "tags", "res_format", "groups", "license_id", "update_frequency")
-SORTABLE = {"name", "title", "title_string", "metadata_modified", "metadata_created", "score"}
+SORTABLE = {"id", "name", "title", "title_string", "metadata_modified", "metadata_created", "score"}
+ALWAYS = {("capacity", "public"), ("dataset_type", "dataset"), ("state", "active"), ("private", "false")}
 
 
 def fold(text: str) -> str:
@@ -133,20 +134,39 @@ def _facet_values(package: dict[str, Any], field: str) -> list[str]:
     raise ValidationError({"fq": [f"cannot filter on '{field}' (use one of {', '.join((*FACETS, 'name'))})"]})
 
 
-def _parse_fq(fq: str) -> list[tuple[str, str]]:
+_RANGE = re.compile(r"^\[(\S+) TO (\S+)\]$")
+
+
+def _parse_fq(fq: str) -> list[tuple[str, str, bool]]:
+    """`field:value` terms (Solr style, as CKAN clients send them): quoted values, a leading `-`
+    to exclude, `+` ignored, and `[from TO to]` ranges on metadata_modified/metadata_created."""
+    fq = re.sub(r"\[(\S+) TO (\S+)\]", lambda m: f'"[{m.group(1)} TO {m.group(2)}]"', fq)
     try:
         terms = shlex.split(fq)
     except ValueError as exc:
         raise ValidationError({"fq": [f"cannot parse fq: {exc}"]}) from None
     out = []
     for term in terms:
-        if term in ("*:*", "+dataset_type:dataset", "dataset_type:dataset"):
+        if term == "*:*":
             continue
-        field, sep, value = term.lstrip("+").partition(":")
+        negated = term.startswith("-")
+        field, sep, value = term.lstrip("+-").partition(":")
         if not sep:
             raise ValidationError({"fq": [f"'{term}' is not field:value"]})
-        out.append((field, value.strip('"')))
+        if (field, value.strip('"').lower()) in ALWAYS:
+            continue
+        out.append((field, value.strip('"'), negated))
     return out
+
+
+def _fq_matches(package: dict[str, Any], field: str, value: str, negated: bool) -> bool:
+    if field in ("metadata_modified", "metadata_created") and (bounds := _RANGE.match(value)):
+        low, high = (b.rstrip("Z") for b in bounds.groups())
+        stamp = package[field]
+        hit = (low == "*" or stamp >= low) and (high == "*" or stamp <= high)
+    else:
+        hit = value in _facet_values(package, field)
+    return hit != negated
 
 
 def _sort_key(sort: str) -> list[tuple[str, bool]]:
@@ -184,14 +204,14 @@ def search(
         )
         if not all(token in text for token in tokens):
             continue
-        if all(value in _facet_values(package, field) for field, value in _parse_fq(fq)):
+        if all(_fq_matches(package, field, value, negated) for field, value, negated in _parse_fq(fq)):
             score = sum(text.count(token) for token in tokens)
             matched.append((score, package))
     for field, descending in reversed(_sort_key(sort)):
         if field == "score":
             matched.sort(key=lambda sp: sp[0], reverse=descending)
         else:
-            name = "title" if field == "title_string" else field
+            name = {"title_string": "title", "id": "name"}.get(field, field)
 
             def by_field(scored: tuple[int, dict[str, Any]], name: str = name) -> str:
                 return fold(str(scored[1][name]))
@@ -205,7 +225,8 @@ def search(
         for _, package in matched:
             for value in _facet_values(package, field):
                 counts[value] = counts.get(value, 0) + 1
-        facets[field] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:facet_limit])
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        facets[field] = dict(ranked if facet_limit < 0 else ranked[:facet_limit])
     return {
         "count": len(matched),
         "sort": sort,

@@ -18,6 +18,7 @@ from lgsp.duck import literal, quote
 from portal.access import Entry
 from portal.errors import ValidationError
 from publishing.releases import Release
+from schemas.contract import DUCKDB_TYPES
 
 MAX_LIMIT = 32000  # CKAN's ckan.datastore.search.rows_max default
 CKAN_TYPES = {
@@ -75,10 +76,11 @@ class Datastore:
             return self._con.cursor()
 
     def _table(self, release: Release, parquet: str) -> str:
-        alias = f"r_{release.dataset}_v{release.version}"
+        digest = release.distribution("parquet").sha256[:12]  # a rebuilt release gets a new copy
+        alias = f"r_{release.dataset}_v{release.version}_{digest}"
         if alias in self._attached:
             return f"{alias}.data"
-        cache = self.cache_dir / f"{release.dataset}-v{release.version}.duckdb"
+        cache = self.cache_dir / f"{release.dataset}-v{release.version}-{digest}.duckdb"
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(cache) + ".lock"), self._lock:
             if alias in self._attached:
@@ -105,12 +107,13 @@ class Datastore:
     ) -> dict[str, Any]:
         names = [c.name for c in entry.columns]
         types = {c.name: CKAN_TYPES[c.type.value] for c in entry.columns}
+        column_types = {c.name: c.type for c in entry.columns}
         limit = _int(params, "limit", 100, MAX_LIMIT)
         offset = _int(params, "offset", 0)
         fields = _json(params, "fields")
         if isinstance(fields, str):
             fields = [f.strip() for f in fields.split(",") if f.strip()]
-        fields = fields or ["_id", *names]
+        fields = list(dict.fromkeys(fields or ["_id", *names]))  # each once, in the order asked
         unknown = [f for f in fields if f != "_id" and f not in names]
         if unknown:
             raise ValidationError({"fields": [f'field "{f}" not in resource' for f in unknown]})
@@ -122,21 +125,25 @@ class Datastore:
             if column not in names:
                 raise ValidationError({"filters": [f'field "{column}" not in resource']})
             values = value if isinstance(value, list) else [value]
-            where.append(f"CAST({quote(column)} AS VARCHAR) IN ({', '.join('?' for _ in values)})")
-            args += [str(v) for v in values]
+            # Compare in the column's own type: 15800 matches 15800.0, 'T' or ' ' in timestamps.
+            kind = DUCKDB_TYPES[column_types[column]]
+            where.append(f"{quote(column)} IN ({', '.join(f'TRY_CAST(? AS {kind})' for _ in values)})")
+            args += [json.dumps(v) if isinstance(v, bool) else str(v) for v in values]
         q = _json(params, "q")
         if isinstance(q, dict):
             for column, text in q.items():
                 if column not in names:
                     raise ValidationError({"q": [f'field "{column}" not in resource']})
-                where.append(f"strip_accents(lower(CAST({quote(column)} AS VARCHAR))) LIKE strip_accents(lower(?))")
-                args.append(f"%{text}%")
+                where.append(
+                    f"contains(strip_accents(lower(CAST({quote(column)} AS VARCHAR))), strip_accents(lower(?)))"
+                )
+                args.append(str(text))
         elif q:
             any_column = " OR ".join(
-                f"strip_accents(lower(CAST({quote(n)} AS VARCHAR))) LIKE strip_accents(lower(?))" for n in names
+                f"contains(strip_accents(lower(CAST({quote(n)} AS VARCHAR))), strip_accents(lower(?)))" for n in names
             )
             where.append(f"({any_column})")
-            args += [f"%{q}%"] * len(names)
+            args += [str(q)] * len(names)
         order = "ORDER BY _id"  # key order unless another is asked for
         if params.get("sort"):
             parts = []

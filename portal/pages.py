@@ -4,6 +4,7 @@ the home page with search and facets, dataset pages, publisher pages, validation
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,7 +57,7 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
         lang = _lang(request)
         params = request.query_params
         active = [(name, params[name]) for name, _ in FACETS if params.get(name)]
-        fq = " ".join(f'{field}:"{params[name]}"' for name, field in FACETS if params.get(name))
+        fq = " ".join(f"{field}:{shlex.quote(params[name])}" for name, field in FACETS if params.get(name))
         found = actions.package_search(
             {"q": params.get("q", ""), "fq": fq, "rows": 1000, "facet.field": [f for _, f in FACETS]}
         )
@@ -104,7 +105,8 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
         entry = catalogue.get(dataset_id)
         if entry is None:
             raise NotFound("Not found")
-        page = max(int(request.query_params.get("page", "1") or 1), 1)
+        raw_page = request.query_params.get("page", "1")
+        page = max(int(raw_page), 1) if raw_page.isdigit() else 1
         preview = actions.datastore_search(
             {"resource_id": dataset_id, "limit": PREVIEW_ROWS, "offset": (page - 1) * PREVIEW_ROWS}
         )

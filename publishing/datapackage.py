@@ -32,7 +32,11 @@ def table_schema(contract: Contract) -> dict[str, Any]:
         for c in contract.columns
         if c.personal_data is PersonalData.none
     ]
-    return {"fields": fields, "primaryKey": list(contract.primary_key)}
+    schema: dict[str, Any] = {"fields": fields}
+    names = {f["name"] for f in fields}
+    if set(contract.primary_key) <= names:  # a key that is personal data is not released
+        schema["primaryKey"] = list(contract.primary_key)
+    return schema
 
 
 def datapackage(contract: Contract, release: Release) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
@@ -203,9 +204,24 @@ def write_catalogue(home: Path, contracts: list[Contract], base_url: str, provin
     folder.mkdir(parents=True, exist_ok=True)
     for name, fmt in (("catalog.ttl", "turtle"), ("catalog.jsonld", "json-ld")):
         tmp = folder / f".{name}.tmp"
-        text = graph.serialize(format=fmt)
-        if fmt == "json-ld":  # stable, readable output
-            text = json.dumps(json.loads(text), ensure_ascii=False, indent=1, sort_keys=True)
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(serialise(graph, fmt), encoding="utf-8")
         tmp.replace(folder / name)
     return folder
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-LD with every list in a fixed order, so the same graph gives the same bytes."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True))
+    return value
+
+
+def serialise(graph: Graph, fmt: str) -> str:
+    """Turtle or JSON-LD text of the catalogue, byte-stable for the same graph."""
+    text = graph.serialize(format=fmt)
+    if fmt == "json-ld":
+        text = json.dumps(_canonical(json.loads(text)), ensure_ascii=False, indent=1, sort_keys=True)
+    return text

@@ -31,8 +31,16 @@ def write_dump(home: Path, dataset_ids: list[str]) -> Path:
     with zipfile.ZipFile(tmp, "w") as archive:
         for name, path in members:
             info = zipfile.ZipInfo(name, date_time=_FIXED_DATE)
+            info.external_attr = 0o644 << 16  # readable files when unzipped
             info.compress_type = zipfile.ZIP_STORED if path.suffix == ".parquet" else zipfile.ZIP_DEFLATED
             with path.open("rb") as src, archive.open(info, "w", force_zip64=True) as out:
                 shutil.copyfileobj(src, out, 1 << 20)
     tmp.replace(target)
     return target
+
+
+def dump_contents(path: Path) -> set[tuple[str, int]]:
+    """(dataset, version) pairs the archive holds."""
+    with zipfile.ZipFile(path) as archive:
+        parts = [n.split("/") for n in archive.namelist() if n.count("/") == 2]
+    return {(p[0], int(p[1][1:])) for p in parts}
