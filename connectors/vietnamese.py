@@ -130,8 +130,8 @@ def resolve_column(cells: list[ParsedNumber], declared: str) -> tuple[list[float
         integral = [v for v in (cell.value, cell.alternative) if float(v).is_integer()]
         if declared == "integer" and integral:
             values.append(integral[0])
-        elif dot_decimal > comma_decimal:  # the file writes decimals with '.': ',' groups thousands
-            values.append(cell.value if "." in cell.text else cell.alternative)
+        elif dot_decimal > comma_decimal:  # the file writes decimals the English way: the other reading
+            values.append(cell.alternative)
         else:
             values.append(cell.value)
     return values, decided

@@ -58,8 +58,8 @@ def test_ambiguous_cells_follow_the_declared_type_and_the_file() -> None:
     values, decided = resolve_column([parse_number(t) for t in ["96,876", "12"]], "integer")
     assert values == [96876, 12] and decided == [0]
     # A file that writes decimals with '.' (38.05): its ',' groups thousands.
-    values, decided = resolve_column([parse_number(t) for t in ["38.05", "96,876", "1.5"]], "number")
-    assert values[1] == 96876 and decided == [1]
+    values, decided = resolve_column([parse_number(t) for t in ["38.05", "96,876", "1.5", "72.926"]], "number")
+    assert values[1] == 96876 and values[3] == pytest.approx(72.926) and decided == [1, 3]
     # A file that writes decimals with ',' (103,97): its '.' groups thousands.
     values, decided = resolve_column([parse_number(t) for t in ["103,97", "9.748"]], "number")
     assert values == [pytest.approx(103.97), 9748] and decided == [1]
