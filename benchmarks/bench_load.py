@@ -32,7 +32,7 @@ console = Console(width=120)
 LGSP = """
 import os, sys
 from lgsp.pipeline import Pipeline
-run = Pipeline().run("env_readings", "bench")
+run = Pipeline().run("env_readings", "bench", release=False)  # the load itself; releases: bench_publish.py
 print(run["status"], run["rows_extracted"], run["rows_published"], run["rows_quarantined"], run.get("error"), file=sys.stderr)
 assert run["status"] == "published", run
 assert run["rows_extracted"] == run["rows_published"] + run["rows_quarantined"]

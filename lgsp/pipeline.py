@@ -185,14 +185,14 @@ class Pipeline:
         staging.remove_files()
         return run
 
-    def run(self, dataset_id: str, run_id: str | None = None) -> dict[str, Any]:
-        """Extract, validate and publish in this process; returns the meta.runs record (never raises
-        for a failed run: the record says why)."""
+    def run(self, dataset_id: str, run_id: str | None = None, release: bool = True) -> dict[str, Any]:
+        """Extract, validate and publish in this process (and release, for an open dataset);
+        returns the meta.runs record (never raises for a failed run: the record says why)."""
         run_id = run_id or new_run_id()
         try:
             self.extract(dataset_id, run_id)
             self.validate(dataset_id, run_id)
-            return self.publish(dataset_id, run_id)
+            return self.publish(dataset_id, run_id, release=release)
         except Exception as exc:
             return self.fail(dataset_id, run_id, exc)
 
