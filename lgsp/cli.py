@@ -131,15 +131,11 @@ def demo(
 def release(dataset: Annotated[str, typer.Argument(help="Dataset id of an open dataset.")]) -> None:
     """Make the open-data release of a published dataset now (a no-op when the data is unchanged)
     and regenerate the DCAT catalogue."""
-    from publishing.refresh import refresh
-    from schemas.loader import find_contract
-    from warehouse.store import Warehouse
+    from lgsp.pipeline import Pipeline
 
     settings = _settings()
-    contract = find_contract(settings.contracts_dir, dataset)
-    with Warehouse(settings).writer() as con:
-        made = refresh(con, settings, contract, "manual")
-    console.print(f"{dataset}: release v{made.version} ({made.rows:,} rows)")
+    made = Pipeline(settings).release(dataset)
+    console.print(f"{dataset}: release v{made['version']} ({made['rows']:,} rows)")
     _print_releases(settings, dataset)
 
 

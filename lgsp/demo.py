@@ -57,8 +57,7 @@ def run_dags(
         if console:
             console.print(f"[bold]{dag_id}[/bold]: extract → validate → publish")
         dag_run = dag.test()
-        runs = [r for r in warehouse.runs(dataset_id, limit=20) if r["run_id"] == dag_run.run_id]
-        record = runs[0] if runs else {
+        record = warehouse.run(dataset_id, dag_run.run_id) or {
             "dataset_id": dataset_id, "run_id": dag_run.run_id, "status": "failed",
             "error": f"DAG run ended {dag_run.state} without a run record",
         }  # fmt: skip

@@ -6,8 +6,8 @@ The Airflow tasks and the CLI call these same functions, so a DAG holds no busin
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import connectors
@@ -31,27 +31,6 @@ def _check_expectations(contract: Contract) -> None:
     build_checks(contract)
 
 
-class _Background:
-    """Run a function in a thread; `result()` waits and re-raises its exception."""
-
-    def __init__(self, func: Any, *args: Any) -> None:
-        self._error: BaseException | None = None
-
-        def target() -> None:
-            try:
-                func(*args)
-            except BaseException as exc:
-                self._error = exc
-
-        self._thread = threading.Thread(target=target, daemon=True)
-        self._thread.start()
-
-    def result(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-
 class Pipeline:
     """Runs datasets described by contracts against one hub installation."""
 
@@ -71,25 +50,26 @@ class Pipeline:
         """Pull the source into the run's staging; returns the run manifest."""
         started = utcnow()
         contract = self.contract(dataset_id)
-        # Importing Great Expectations takes seconds: check the expectations in a thread while the
-        # source streams in; a bad expectation still fails the step.
-        checked = _Background(_check_expectations, contract)
         staging = self.staging(dataset_id, run_id)
         connector = connectors.registry.get(contract.source.kind.value)
         config = self._connector_config(contract)
-        with self.warehouse.writer() as con:
-            staging.reset(con)
-            cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
-        state = {"cursor": cursor_from} if cursor_from else None
-        plan = connector.scan(config, state) if connector.scan else None
-        if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
+        # Importing Great Expectations takes seconds: check the expectations in a thread while the
+        # source streams in; a bad expectation still fails the step.
+        with ThreadPoolExecutor(max_workers=1) as background:
+            checked = background.submit(_check_expectations, contract)
             with self.warehouse.writer() as con:
-                rows = staging.load_scan(con, contract, plan)
-        else:  # a stream: spooled without the writer lock, then moved in one copy
-            spool = staging.spool(connector.extract(config, state))
-            with self.warehouse.writer() as con:
-                rows = staging.load_spool(con, contract, spool)
-        checked.result()
+                staging.reset(con)
+                cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
+            state = {"cursor": cursor_from} if cursor_from else None
+            plan = connector.scan(config, state) if connector.scan else None
+            if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
+                with self.warehouse.writer() as con:
+                    rows = staging.load_scan(con, contract, plan)
+            else:  # a stream: spooled without the writer lock, then moved in one copy
+                spool = staging.spool(connector.extract(config, state))
+                with self.warehouse.writer() as con:
+                    rows = staging.load_spool(con, contract, spool)
+            checked.result()
         return staging.write_manifest(
             dataset_id=dataset_id,
             run_id=run_id,
@@ -167,9 +147,9 @@ class Pipeline:
         task in Airflow must not turn published data into a "failed" run.
         """
         staging = self.staging(dataset_id, run_id)
-        finished = [r for r in self.warehouse.runs(dataset_id, limit=1000) if r["run_id"] == run_id]
-        if finished and finished[0]["status"] in ("published", "rejected"):
-            return finished[0]
+        finished = self.warehouse.run(dataset_id, run_id)
+        if finished and finished["status"] in ("published", "rejected"):
+            return finished
         manifest = staging.read_manifest() or {"dataset_id": dataset_id, "run_id": run_id}
         run = self._run_record(manifest)
         message = (

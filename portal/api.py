@@ -9,7 +9,7 @@ from lgsp.settings import Settings
 from portal import ckan
 from portal.access import Entry, OpenCatalogue
 from portal.datastore import Datastore
-from portal.errors import NotFound, UnknownAction, ValidationError
+from portal.errors import NotFound, UnknownAction, ValidationError, int_param
 from publishing.releases import releases_dir
 
 CKAN_VERSION = "2.10.4"  # the API generation these answers follow
@@ -68,8 +68,8 @@ class Actions:
 
     def package_list(self, params: dict[str, Any]) -> list[str]:
         names = sorted(self.catalogue.entries())
-        offset = _integer(params, "offset", 0)
-        limit = _integer(params, "limit", len(names)) if params.get("limit") not in (None, "") else len(names)
+        offset = int_param(params, "offset", 0)
+        limit = int_param(params, "limit", len(names)) if params.get("limit") not in (None, "") else len(names)
         return names[offset : offset + limit]
 
     def package_show(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -82,16 +82,16 @@ class Actions:
                 facet_fields = json.loads(facet_fields)
             except json.JSONDecodeError:
                 raise ValidationError({"facet.field": ["Cannot parse JSON"]}) from None
-        rows = _integer(params, "rows", 10)
+        rows = int_param(params, "rows", 10, 1000)
         return ckan.search(
             self._packages(),
             q=str(params.get("q") or ""),
             fq=str(params.get("fq") or ""),
-            rows=min(rows, 1000),
-            start=_integer(params, "start", 0),
+            rows=rows,
+            start=int_param(params, "start", 0),
             sort=str(params.get("sort") or "score desc, metadata_modified desc"),
             facet_fields=list(facet_fields),
-            facet_limit=-1 if str(params.get("facet.limit", "")) == "-1" else _integer(params, "facet.limit", 50),
+            facet_limit=-1 if str(params.get("facet.limit", "")) == "-1" else int_param(params, "facet.limit", 50),
         )
 
     def organization_list(self, params: dict[str, Any]) -> list[Any]:
@@ -144,13 +144,3 @@ class Actions:
             / release.distribution("parquet").file
         )
         return self.datastore.search(entry, release, str(parquet), str(resource), params)
-
-
-def _integer(params: dict[str, Any], name: str, default: int) -> int:
-    try:
-        value = int(params.get(name, default))
-    except (TypeError, ValueError):
-        raise ValidationError({name: ["Invalid integer"]}) from None
-    if value < 0:
-        raise ValidationError({name: ["Must be a positive integer"]})
-    return value

@@ -16,7 +16,7 @@ from filelock import FileLock
 
 from lgsp.duck import literal, quote
 from portal.access import Entry
-from portal.errors import ValidationError
+from portal.errors import ValidationError, int_param
 from publishing.releases import Release
 from schemas.contract import DUCKDB_TYPES
 
@@ -29,17 +29,6 @@ CKAN_TYPES = {
     "date": "date",
     "timestamp": "timestamp",
 }
-
-
-def _int(params: dict[str, Any], name: str, default: int, maximum: int | None = None) -> int:
-    raw = params.get(name, default)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ValidationError({name: ["Invalid integer"]}) from None
-    if value < 0:
-        raise ValidationError({name: ["Must be a positive integer"]})
-    return min(value, maximum) if maximum is not None else value
 
 
 def _json(params: dict[str, Any], name: str) -> Any:
@@ -108,8 +97,8 @@ class Datastore:
         names = [c.name for c in entry.columns]
         types = {c.name: CKAN_TYPES[c.type.value] for c in entry.columns}
         column_types = {c.name: c.type for c in entry.columns}
-        limit = _int(params, "limit", 100, MAX_LIMIT)
-        offset = _int(params, "offset", 0)
+        limit = int_param(params, "limit", 100, MAX_LIMIT)
+        offset = int_param(params, "offset", 0)
         fields = _json(params, "fields")
         if isinstance(fields, str):
             fields = [f.strip() for f in fields.split(",") if f.strip()]

@@ -35,3 +35,14 @@ class NotFound(ApiError):
 class UnknownAction(ApiError):
     status = 400
     kind = "Bad request - Action name not known"
+
+
+def int_param(params: dict[str, Any], name: str, default: int, maximum: int | None = None) -> int:
+    """A non-negative integer parameter, capped at `maximum` as CKAN caps rows and limits."""
+    try:
+        value = int(params.get(name, default))
+    except (TypeError, ValueError):
+        raise ValidationError({name: ["Invalid integer"]}) from None
+    if value < 0:
+        raise ValidationError({name: ["Must be a positive integer"]})
+    return min(value, maximum) if maximum is not None else value

@@ -19,6 +19,7 @@ from portal.errors import NotFound
 from portal.i18n import size, texts
 from publishing.compliance import check
 from publishing.dcat import THEME_LABELS
+from validation.report import report_stem
 
 PREVIEW_ROWS = 20
 FACETS = [
@@ -43,10 +44,6 @@ def _switch(request: Request, lang: str) -> str:
 def _render(template: str, request: Request, lang: str, **context: Any) -> HTMLResponse:
     page = _env.get_template(template).render(lang=lang, t=texts(lang), switch_url=_switch(request, lang), **context)
     return HTMLResponse(page)
-
-
-def _report_stem(run_id: str) -> str:
-    return run_id.replace(":", "_").replace("+", "_")
 
 
 def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> APIRouter:
@@ -145,7 +142,7 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
     @pages.get("/reports/{dataset_id}/{stem}.html")
     async def report(dataset_id: str, stem: str) -> Response:
         entry = catalogue.get(dataset_id)  # reports of open datasets only
-        if entry is None or stem not in {_report_stem(r.run_id) for r in entry.releases}:
+        if entry is None or stem not in {report_stem(r.run_id) for r in entry.releases}:
             raise NotFound("Not found")
         path = settings.reports_dir / dataset_id / f"{stem}.html"
         if not path.exists():
@@ -166,7 +163,7 @@ def _facet_label(name: str, value: str, lang: str, publishers: dict[str, str]) -
 
 
 def _quality(settings: Settings, entry: Entry, lang: str) -> tuple[str, bool, str | None]:
-    stem = _report_stem(entry.latest.run_id)
+    stem = report_stem(entry.latest.run_id)
     path = settings.reports_dir / entry.contract.id / f"{stem}.json"
     t = texts(lang)
     if not path.exists():

@@ -7,6 +7,7 @@ from typing import Any
 
 from schemas.contract import Contract, Expectation, Severity
 from validation.errors import ExpectationError
+from validation.report import label
 
 # Whole-run expectations: a batch cannot judge them alone.
 _RUN_SCOPE_MAP = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
@@ -26,8 +27,7 @@ class Check:
 
     @property
     def label(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.expectation.kwargs.items())
-        return f"{self.expectation.type}({args})"
+        return label(self.expectation.type, self.expectation.kwargs)
 
 
 def implied(contract: Contract) -> list[tuple[str, str, Expectation]]:

@@ -11,6 +11,17 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field
 
 
+def label(expectation: str, kwargs: dict[str, Any]) -> str:
+    """How a check is named in reports and quarantine reasons: type(argument=value, …)."""
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return f"{expectation}({args})"
+
+
+def report_stem(run_id: str) -> str:
+    """File name (without suffix) of a run's report: run ids carry ':' and '+'."""
+    return run_id.replace(":", "_").replace("+", "_")
+
+
 class CheckResult(BaseModel):
     """What one check found over the whole run."""
 
@@ -28,8 +39,7 @@ class CheckResult(BaseModel):
 
     @property
     def label(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
-        return f"{self.expectation}({args})"
+        return label(self.expectation, self.kwargs)
 
 
 class Report(BaseModel):
@@ -53,14 +63,10 @@ class Report(BaseModel):
     def rejected(self) -> bool:
         return bool(self.rejected_by)
 
-    @property
-    def success(self) -> bool:
-        return all(c.success for c in self.checks)
-
     def save(self, directory: Path) -> Path:
         """Write <run>.json and <run>.html; returns the HTML path."""
         directory.mkdir(parents=True, exist_ok=True)
-        stem = self.run_id.replace(":", "_").replace("+", "_")
+        stem = report_stem(self.run_id)
         (directory / f"{stem}.json").write_text(
             json.dumps(self.model_dump(mode="json"), ensure_ascii=False, indent=1), encoding="utf-8"
         )

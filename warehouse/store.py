@@ -122,6 +122,15 @@ class Warehouse:
             params.append(limit)
             return [dict(zip(RUN_COLUMNS, r, strict=True)) for r in con.execute(sql, params).fetchall()]
 
+    def run(self, dataset_id: str, run_id: str) -> dict[str, Any] | None:
+        """One run's record, or None."""
+        with self.reader() as con:
+            row = con.execute(
+                f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs WHERE dataset_id = ? AND run_id = ?",
+                [dataset_id, run_id],
+            ).fetchone()
+        return None if row is None else dict(zip(RUN_COLUMNS, row, strict=True))
+
     def latest_runs(self) -> dict[str, dict[str, Any]]:
         """The most recent run of every dataset, by dataset id."""
         with self.reader() as con:
