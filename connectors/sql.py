@@ -84,10 +84,6 @@ def _attach_string(url: URL, scanner: str) -> str:
     return " ".join(f"{k}={_libpq_value(v)}" for k, v in parts.items() if v not in (None, ""))
 
 
-def _q(identifier: str) -> str:
-    return duck.quote(identifier)
-
-
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectorError) and exc.transient
 
@@ -121,7 +117,7 @@ class Scan:
         if self.cursor_value is None or not self.config.cursor:
             return self.base_sql, []
         kind = self.config.cursor_type
-        column = _q(self.config.cursor)
+        column = duck.quote(self.config.cursor)
         native = source_types.get(self.config.cursor, "").upper() == kind
         left = column if native else f"TRY_CAST({column} AS {kind})"
         return f"{self.base_sql} WHERE {left} >= CAST(? AS {kind})", [self.cursor_value]
@@ -173,12 +169,12 @@ def scan(config: SqlConfig, state: dict[str, Any] | None) -> Scan | None:
         raise ConnectorError(
             f"SQLite database {url.database!r} does not exist", dataset=config.dataset, connector=config.connection
         )
-    columns = ", ".join(_q(c) for c in config.columns)
+    columns = ", ".join(duck.quote(c) for c in config.columns)
     if config.query:
-        base = f"(SELECT * FROM {scanner}_query('src', {_literal(config.query)}))"
+        base = f"(SELECT * FROM {scanner}_query('src', {duck.literal(config.query)}))"
     else:
         schema = config.db_schema or ("public" if scanner == "postgres" else None)
-        base = ".".join(_q(p) for p in ("src", schema, config.table) if p)
+        base = ".".join(duck.quote(p) for p in ("src", schema, config.table) if p)
     cursor_value = state.get("cursor") if (config.cursor and state) else None
     return Scan(
         config=config,
@@ -220,10 +216,6 @@ def _redact(message: str, url: URL) -> str:
         if len(secret) >= 3:
             message = message.replace(secret, "***")
     return message
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _text(value: Any) -> str | None:
