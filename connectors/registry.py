@@ -1,4 +1,11 @@
-"""Connectors by kind: a plain registry, so a new kind is one function and one config."""
+"""Connectors by kind: a plain registry, so a new kind is one module with one config and one function.
+
+A connector turns a contract (and its resolved connection) into its own config, streams the
+source as Arrow batches, and may report what it noticed while reading (`notes`: schema drift,
+values that needed a decision, files taken in). Some kinds also let DuckDB scan the source
+directly (`scan`), and some must finish their side after the run publishes (`commit`: a file
+drop archives the files it took in).
+"""
 
 from __future__ import annotations
 
@@ -10,26 +17,35 @@ import pyarrow as pa
 
 from connectors.errors import ConnectorError
 
-Extract = Callable[[Any, dict[str, Any] | None], pa.RecordBatchReader]
+Configure = Callable[[Any, Any], Any]  # (contract, settings) -> config
+Extract = Callable[[Any, dict[str, Any] | None, dict[str, Any]], pa.RecordBatchReader]  # (config, state, notes)
 Scan = Callable[[Any, dict[str, Any] | None], Any]
+Commit = Callable[[Any, dict[str, Any], dict[str, Any]], None]  # (config, notes, run record) once the run finished
 
 
 @dataclass(frozen=True)
 class Connector:
-    """`extract` streams Arrow batches; `scan`, when a kind has one, lets DuckDB read the source
-    directly into staging (same rows, no Python in between)."""
-
     kind: str
+    configure: Configure
     extract: Extract
     scan: Scan | None = None
+    commit: Commit | None = None
+    full_each_run: bool = True  # False: each run brings only new rows, merged by key (file drops)
 
 
 _REGISTRY: dict[str, Connector] = {}
 
 
-def register(kind: str, scan: Scan | None = None) -> Callable[[Extract], Extract]:
+def register(
+    kind: str,
+    *,
+    configure: Configure,
+    scan: Scan | None = None,
+    commit: Commit | None = None,
+    full_each_run: bool = True,
+) -> Callable[[Extract], Extract]:
     def wrap(func: Extract) -> Extract:
-        _REGISTRY[kind] = Connector(kind, func, scan)
+        _REGISTRY[kind] = Connector(kind, configure, func, scan, commit, full_each_run)
         return func
 
     return wrap

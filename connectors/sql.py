@@ -22,6 +22,9 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 from connectors.errors import ConnectorError
 from connectors.registry import register
 from lgsp import duck
+from lgsp.connections import resolve
+from lgsp.settings import Settings
+from schemas.contract import Contract, SqlSource
 
 
 class SqlConfig(BaseModel):
@@ -287,8 +290,29 @@ def _sqlalchemy_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.Re
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
-@register("sql", scan=scan)
-def extract(config: SqlConfig, state: dict[str, Any] | None) -> pa.RecordBatchReader:
+def configure(contract: Contract, settings: Settings) -> SqlConfig:
+    source = contract.source
+    assert isinstance(source, SqlSource)
+    cursor = contract.incremental.cursor if contract.incremental else None
+    return SqlConfig(
+        dataset=contract.id,
+        connection=source.connection,
+        url=resolve(source.connection, settings.sandbox_dir),
+        columns=[c.name for c in contract.columns],
+        table=source.table,
+        db_schema=source.db_schema,
+        query=source.query,
+        cursor=cursor,
+        cursor_type=contract.column(cursor).duckdb_type if cursor else "VARCHAR",
+        engine=source.engine.value,
+        batch_rows=settings.batch_rows,
+        extension_dir=settings.home / "duckdb_extensions",
+        memory_limit=settings.duckdb_memory_limit,
+    )
+
+
+@register("sql", configure=configure, scan=scan)
+def extract(config: SqlConfig, state: dict[str, Any] | None, notes: dict[str, Any] | None = None) -> pa.RecordBatchReader:
     """Stream the source's rows as Arrow batches; with a cursor in `state`, only rows at or past it.
 
     Raises ConnectorError (transient when the source could not be reached).

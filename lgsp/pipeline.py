@@ -11,8 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import connectors
-from connectors.sql import SqlConfig
-from lgsp.connections import resolve
 from lgsp.errors import LgspError
 from lgsp.settings import Settings
 from schemas.contract import Contract
@@ -51,8 +49,9 @@ class Pipeline:
         started = utcnow()
         contract = self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
-        connector = connectors.registry.get(contract.source.kind.value)
-        config = self._connector_config(contract)
+        connector = connectors.registry.get(contract.source.kind)
+        config = connector.configure(contract, self.settings)
+        notes: dict[str, Any] = {}
         # Importing Great Expectations takes seconds: check the expectations in a thread while the
         # source streams in; a bad expectation still fails the step.
         with ThreadPoolExecutor(max_workers=1) as background:
@@ -60,13 +59,14 @@ class Pipeline:
             with self.warehouse.writer() as con:
                 staging.reset(con)
                 cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
+                merge = not connector.full_each_run and Warehouse.has_table(con, dataset_id)
             state = {"cursor": cursor_from} if cursor_from else None
             plan = connector.scan(config, state) if connector.scan else None
             if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
                 with self.warehouse.writer() as con:
                     rows = staging.load_scan(con, contract, plan)
             else:  # a stream: spooled without the writer lock, then moved in one copy
-                spool = staging.spool(connector.extract(config, state))
+                spool = staging.spool(connector.extract(config, state, notes))
                 with self.warehouse.writer() as con:
                     rows = staging.load_spool(con, contract, spool)
             checked.result()
@@ -74,9 +74,10 @@ class Pipeline:
             dataset_id=dataset_id,
             run_id=run_id,
             started_at=started.isoformat(),
-            mode="incremental" if cursor_from else "full",
+            mode="incremental" if cursor_from or merge else "full",
             cursor_from=cursor_from,
             rows_extracted=rows,
+            source_notes=notes,
         )
 
     def validate(self, dataset_id: str, run_id: str) -> dict[str, Any]:
@@ -118,6 +119,9 @@ class Pipeline:
             )
             if release and run["status"] == "published" and contract.classification.value == "open":
                 run["release"] = self._release(con, contract, run_id)
+        connector = connectors.registry.get(contract.source.kind)
+        if connector.commit and run["status"] in ("published", "rejected"):
+            connector.commit(connector.configure(contract, self.settings), manifest.get("source_notes") or {}, run)
         staging.remove_files()
         return run
 
@@ -177,24 +181,6 @@ class Pipeline:
             return self.fail(dataset_id, run_id, exc)
 
     # -- helpers ----------------------------------------------------------------------------------
-
-    def _connector_config(self, contract: Contract) -> SqlConfig:
-        source = contract.source
-        return SqlConfig(
-            dataset=contract.id,
-            connection=source.connection,
-            url=resolve(source.connection, self.settings.sandbox_dir),
-            columns=[c.name for c in contract.columns],
-            table=source.table,
-            db_schema=source.db_schema,
-            query=source.query,
-            cursor=contract.incremental.cursor if contract.incremental else None,
-            cursor_type=contract.column(contract.incremental.cursor).duckdb_type if contract.incremental else "VARCHAR",
-            engine=source.engine.value,
-            batch_rows=self.settings.batch_rows,
-            extension_dir=self.settings.home / "duckdb_extensions",
-            memory_limit=self.settings.duckdb_memory_limit,
-        )
 
     @staticmethod
     def _run_record(manifest: dict[str, Any]) -> dict[str, Any]:

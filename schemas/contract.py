@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -51,6 +51,8 @@ class Publisher(Model):
 
 class SourceKind(str, Enum):
     sql = "sql"
+    rest = "rest"
+    files = "files"
 
 
 class Engine(str, Enum):
@@ -61,14 +63,18 @@ class Engine(str, Enum):
     sqlalchemy = "sqlalchemy"
 
 
-class Source(Model):
-    """Where the rows come from. Credentials live in the named connection, never here."""
-
-    kind: SourceKind = SourceKind.sql
-    connection: str = Field(
+def _connection() -> Any:
+    return Field(
         pattern=IDENTIFIER,
         description="Connection name, resolved from LGSP_CONN_<NAME> or the Airflow Connection lgsp_<name>.",
     )
+
+
+class SqlSource(Model):
+    """A departmental database. Credentials live in the named connection, never here."""
+
+    kind: Literal["sql"] = "sql"
+    connection: str = _connection()
     table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     db_schema: str | None = Field(None, alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     query: str | None = Field(None, description="A SELECT in the source's own SQL dialect.")
@@ -77,12 +83,102 @@ class Source(Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
-    def _table_or_query(self) -> Source:
+    def _table_or_query(self) -> SqlSource:
         if (self.table is None) == (self.query is None):
             raise ValueError("give exactly one of 'table' or 'query'")
         if self.query is not None and not re.match(r"^\s*(select|with)\b", self.query, re.I):
             raise ValueError("query: must be a SELECT (or WITH … SELECT); the hub only reads sources")
         return self
+
+
+class AuthType(str, Enum):
+    oauth2 = "oauth2"  # client credentials: the connection's login and password are the client id and secret
+    api_key = "api_key"  # the connection's password is the key
+    none = "none"
+
+
+class Auth(Model):
+    """How the hub authenticates to an API; the secrets themselves come from the connection."""
+
+    type: AuthType = AuthType.none
+    token_path: str = Field("/oauth2/token", description="OAuth2 token endpoint, relative to the connection URL.")
+    scope: str | None = None
+    header: str = Field("X-API-Key", description="Header that carries the API key.")
+
+
+class PagingStyle(str, Enum):
+    page = "page"  # ?page=1&page_size=N
+    offset = "offset"  # ?offset=0&limit=N
+    cursor = "cursor"  # ?limit=N, then ?cursor=<next cursor from the body>
+    link = "link"  # follow the Link: <...>; rel="next" header
+    none = "none"  # one response holds everything
+
+
+class Paging(Model):
+    style: PagingStyle = PagingStyle.cursor
+    page_size: int = Field(500, ge=1, le=100_000)
+    page_param: str = "page"
+    size_param: str = Field("page_size", description="Page-size parameter of the page style.")
+    first_page: int = 1
+    offset_param: str = "offset"
+    limit_param: str = Field("limit", description="Page-size parameter of the offset, cursor and link styles.")
+    cursor_param: str = "cursor"
+    next_cursor: str = Field("next_cursor", description="Dotted path of the next cursor in the response body.")
+
+
+class SchemaDrift(str, Enum):
+    """What a run does when the source's fields differ from the contract's columns (always reported)."""
+
+    evolve = "evolve"  # undeclared fields are kept, as JSON, in the hub-only column _lgsp_extra
+    freeze = "freeze"  # any undeclared or missing field fails the run; nothing is published
+    discard = "discard"  # undeclared fields are dropped; missing ones are null
+
+
+class RestSource(Model):
+    """A REST API, e.g. a national system reached through the national data-exchange platform."""
+
+    kind: Literal["rest"]
+    connection: str = _connection()
+    path: str = Field(pattern=r"^/", description="Endpoint path, relative to the connection URL.")
+    records: str = Field("data", description="Dotted path of the record list in the body; empty: the body is the list.")
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict, description="Fixed query parameters.")
+    auth: Auth = Field(default_factory=Auth)
+    paging: Paging = Field(default_factory=Paging)
+    updated_since: str | None = Field(
+        None, description="Query parameter for incremental pulls; it gets the last published cursor value."
+    )
+    rate_limit: float | None = Field(None, gt=0, description="At most this many requests per second.")
+    timeout: float = Field(30, gt=0, description="Seconds to wait for a response.")
+    retries: int = Field(6, ge=0, le=20, description="Retries of a failed request before the run fails.")
+    schema_drift: SchemaDrift = SchemaDrift.evolve
+
+
+class FileFormat(str, Enum):
+    auto = "auto"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+class FileSource(Model):
+    """Files a department drops into its inbox folder (CSV or XLSX), read by Vietnamese conventions."""
+
+    kind: Literal["files"]
+    connection: str = Field(
+        pattern=IDENTIFIER,
+        description="Connection name of the department's inbox folder (a path or a file:// URL).",
+    )
+    pattern: list[str] = Field(["*.csv", "*.xlsx"], min_length=1, description="File-name patterns to ingest.")
+    format: FileFormat = FileFormat.auto
+    encoding: str | None = Field(
+        None, description="utf-8, windows-1258, tcvn3 or vni; detected when not given."
+    )
+    delimiter: str | None = Field(None, min_length=1, max_length=1, description="CSV delimiter; sniffed when not given.")
+    sheet: str | None = Field(None, description="XLSX sheet; the first when not given.")
+    header_row: int = Field(1, ge=1, description="Line (CSV) or row (XLSX) holding the column headers.")
+    schema_drift: SchemaDrift = SchemaDrift.evolve
+
+
+Source = Annotated[SqlSource | RestSource | FileSource, Field(discriminator="kind")]
 
 
 class ColumnType(str, Enum):
@@ -112,6 +208,31 @@ class PersonalData(str, Enum):
     sensitive = "sensitive"
 
 
+class UnitLevel(str, Enum):
+    province = "province"
+    ward = "ward"  # wards, communes and special zones: the level below the province since July 2025
+
+
+class UnitMatch(str, Enum):
+    code = "code"
+    name = "name"
+
+
+class AdminUnit(Model):
+    """Standardise a column to the current administrative units of the national catalogue.
+
+    Since the July 2025 merger, sources still carry pre-2025 codes and names (and spelling
+    variants); the hub maps each to the unit it became. What cannot be mapped is quarantined.
+    """
+
+    level: UnitLevel = UnitLevel.ward
+    match: UnitMatch = Field(UnitMatch.name, description="Whether the column holds unit codes or names.")
+    province: str | None = Field(
+        None, description="Only units of this province (name or code); default: the hub's province (LGSP_PROVINCE)."
+    )
+    catalogue: str = Field("admin_units", pattern=IDENTIFIER, description="Dataset holding the units catalogue.")
+
+
 RESERVED = ("rowid",)  # DuckDB's row id; the hub identifies staged rows by it
 
 
@@ -129,6 +250,21 @@ class Column(Model):
     description: Text
     nullable: bool = True
     personal_data: PersonalData = PersonalData.none
+    source: str | None = Field(
+        None,
+        min_length=1,
+        description="Where the value comes from when not under the column's name: a dotted JSON path "
+        "(address.ward_code) for APIs, a header for files.",
+    )
+    qualifier_of: str | None = Field(
+        None,
+        pattern=IDENTIFIER,
+        description="File drops: this column receives the qualifier (hơn, gần, khoảng, ước…) written before "
+        "the named number column's values.",
+    )
+    admin_unit: AdminUnit | None = Field(
+        None, description="The column names an administrative unit: legacy names and codes are mapped to the current unit."
+    )
 
     @property
     def duckdb_type(self) -> str:
@@ -242,9 +378,33 @@ class Contract(Model):
             return value
         raise ValueError(f"'{value}' is neither a cron expression (5 fields) nor a preset like @daily")
 
+    @field_validator("source", mode="before")
+    @classmethod
+    def _sql_by_default(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "kind" not in value:
+            return {**value, "kind": "sql"}
+        return value
+
     @model_validator(mode="after")
     def _references(self) -> Contract:
         names = [c.name for c in self.columns]
+        for column in self.columns:
+            if column.source is not None and self.source.kind == "sql":
+                raise ValueError(
+                    f"columns.{column.name}.source: SQL sources name columns themselves; use a query with AS"
+                )
+            if column.qualifier_of is not None:
+                if self.source.kind != "files":
+                    raise ValueError(f"columns.{column.name}.qualifier_of: only file drops carry qualifiers")
+                target = next((c for c in self.columns if c.name == column.qualifier_of), None)
+                if target is None or target.type not in (ColumnType.number, ColumnType.integer):
+                    raise ValueError(
+                        f"columns.{column.name}.qualifier_of: '{column.qualifier_of}' is not a number column"
+                    )
+                if column.type is not ColumnType.string:
+                    raise ValueError(f"columns.{column.name}.qualifier_of: a qualifier column must be a string")
+            if column.admin_unit is not None and column.type is not ColumnType.string:
+                raise ValueError(f"columns.{column.name}.admin_unit: unit codes and names are strings")
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"columns: duplicate column names {duplicates}")

@@ -27,7 +27,9 @@ class Problem:
 
 def _location(loc: tuple[object, ...]) -> str:
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
+        if i > 0 and loc[i - 1] == "source" and part in ("sql", "rest", "files"):
+            continue  # pydantic's tag of the source kind is not a field of the file
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
 

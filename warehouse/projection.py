@@ -11,6 +11,11 @@ from lgsp.duck import quote
 from schemas.contract import Column, ColumnType, Contract
 
 RAW_PREFIX = "__raw__"
+# Columns a connector adds for the hub itself: kept with the rows (published and quarantined) but
+# never released or shared, because no contract declares them.
+EXTRA = "_lgsp_extra"  # undeclared source fields, as JSON, under the `evolve` drift policy
+ORIGIN = "_lgsp_origin"  # where a row came from, e.g. the file and line of a file drop
+HUB_COLUMNS = (EXTRA, ORIGIN)
 
 _NATIVE = {
     ColumnType.integer: {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"},
@@ -61,7 +66,12 @@ def stage_select(contract: Contract, source_types: dict[str, str]) -> str:
             f"CASE WHEN {raw} IS NOT NULL AND {typed(c, source_types[c.name])} IS NULL "
             f"THEN CAST({raw} AS VARCHAR) END AS {quote(RAW_PREFIX + c.name)}"
         )
+    items.extend(f"CAST({quote(h)} AS VARCHAR) AS {quote(h)}" for h in HUB_COLUMNS if h in source_types)
     return ", ".join(items)
+
+
+def hub_columns(table_columns: list[str]) -> list[str]:
+    return [c for c in HUB_COLUMNS if c in table_columns]
 
 
 def raw_columns(table_columns: list[str]) -> list[str]:

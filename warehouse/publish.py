@@ -32,14 +32,14 @@ class Outcome:
     cursor_to: str | None
 
 
-def _ensure_quarantine(con: duckdb.DuckDBPyConnection, contract: Contract) -> str:
+def _ensure_quarantine(con: duckdb.DuckDBPyConnection, contract: Contract, hub_columns: list[str]) -> str:
     table = f"quarantine.{quote(contract.id)}"
     data_columns = ", ".join(f"{quote(c.name)} VARCHAR" for c in contract.columns)
     con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({QUARANTINE_COLUMNS}, {data_columns})")
     have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
-    for column in contract.columns:
-        if column.name not in have:  # the contract gained a column since the table was made
-            con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(column.name)} VARCHAR")
+    for name in [c.name for c in contract.columns] + hub_columns:
+        if name not in have:  # the contract gained a column since the table was made
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} VARCHAR")
     return table
 
 
@@ -94,7 +94,7 @@ def publish(
             cursor = quote(contract.incremental.cursor)
             cursor_to = con.execute(f"SELECT CAST(max({cursor}) AS VARCHAR) FROM {staging.stage}").fetchone()[0]  # type: ignore[index]
         if incremental and not rejected_by:
-            _add_new_columns(con, contract)
+            _add_new_columns(con, contract, projection.hub_columns(staging.columns(con)))
         return _swap(con, contract, staging, run, rejected_by, incremental, cursor_to)
     except duckdb.Error as exc:
         raise WarehouseError(f"publish failed: {str(exc).splitlines()[0]}", dataset=contract.id) from exc
@@ -113,6 +113,7 @@ def _set_aside(
         else f"CAST(s.{quote(c.name)} AS VARCHAR) AS {quote(c.name)}"
         for c in contract.columns
     )
+    texts += "".join(f", s.{quote(h)}" for h in projection.hub_columns(staging.columns(con)))
     # Sorting the lists after aggregating is much cheaper than ordered aggregates.
     findings = (
         "SELECT row, list_sort(list(DISTINCT check_key)) AS checks, "
@@ -142,14 +143,15 @@ def _set_aside(
         con.execute(f"ALTER TABLE {stage} DROP COLUMN {quote(raw)}")
 
 
-def _add_new_columns(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+def _add_new_columns(con: duckdb.DuckDBPyConnection, contract: Contract, hub_columns: list[str]) -> None:
     """An incremental dataset whose contract gained a column gets it (empty for older rows)."""
     if not _table_exists(con, "main", contract.id):
         return
     have = {r[0] for r in con.execute(f"DESCRIBE main.{quote(contract.id)}").fetchall()}
-    for column in contract.columns:
-        if column.name not in have:
-            con.execute(f"ALTER TABLE main.{quote(contract.id)} ADD COLUMN {quote(column.name)} {column.duckdb_type}")
+    wanted = [(c.name, c.duckdb_type) for c in contract.columns] + [(h, "VARCHAR") for h in hub_columns]
+    for name, kind in wanted:
+        if name not in have:
+            con.execute(f"ALTER TABLE main.{quote(contract.id)} ADD COLUMN {quote(name)} {kind}")
 
 
 def _swap(
@@ -165,7 +167,8 @@ def _swap(
     target = f"main.{quote(contract.id)}"
     con.execute("BEGIN TRANSACTION")
     try:
-        quarantine = _ensure_quarantine(con, contract)
+        run_quarantine = [r[0] for r in con.execute(f"DESCRIBE {staging.quarantine_table}").fetchall()]
+        quarantine = _ensure_quarantine(con, contract, projection.hub_columns(run_quarantine))
         con.execute(f"INSERT INTO {quarantine} BY NAME SELECT * FROM {staging.quarantine_table}")
         quarantined = _count(con, f"SELECT count(*) FROM {staging.quarantine_table}")
         if rejected_by:
