@@ -312,7 +312,9 @@ def configure(contract: Contract, settings: Settings) -> SqlConfig:
 
 
 @register("sql", configure=configure, scan=scan)
-def extract(config: SqlConfig, state: dict[str, Any] | None, notes: dict[str, Any] | None = None) -> pa.RecordBatchReader:
+def extract(
+    config: SqlConfig, state: dict[str, Any] | None, notes: dict[str, Any] | None = None
+) -> pa.RecordBatchReader:
     """Stream the source's rows as Arrow batches; with a cursor in `state`, only rows at or past it.
 
     Raises ConnectorError (transient when the source could not be reached).

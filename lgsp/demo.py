@@ -8,11 +8,14 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from rich.console import Console
 
 from lgsp import airflow_env
 from lgsp.settings import Settings
+
+DEMO_ENTERPRISES = 20_000
 
 
 def prepare_airflow(settings: Settings) -> None:
@@ -47,7 +50,7 @@ def run_dags(
     dags = build_dags(settings.contracts_dir)
     warehouse = Warehouse(settings)
     results = []
-    for dag_id, dag in dags.items():
+    for dag_id, dag in sorted(dags.items(), key=lambda item: _order(settings, item[0])):
         if dag_id.startswith("lgsp_release_"):
             continue  # run below, as Airflow would when the Asset changes
         dataset_id = dag_id.removeprefix("lgsp_")
@@ -71,10 +74,36 @@ def run_dags(
     return results
 
 
+def _order(settings: Settings, dag_id: str) -> tuple[int, str]:
+    """Catalogues first: datasets with administrative-unit columns are standardised against them."""
+    from schemas.loader import load_contracts
+
+    catalogues = {
+        c.admin_unit.catalogue
+        for contract in load_contracts(settings.contracts_dir).values()
+        for c in contract.columns
+        if c.admin_unit
+    }
+    return (0 if dag_id.removeprefix("lgsp_") in catalogues else 1, dag_id)
+
+
+def national_connections(simulator: Any) -> dict[str, str]:
+    """Connection URLs of the simulated national systems: OAuth2 client id and secret as login
+    and password, the API key as the password."""
+    base = simulator.base_url.split("://", 1)[1]
+    oauth = f"http://{quote(simulator.client_id, safe='')}:{quote(simulator.client_secret, safe='')}@{base}"
+    return {
+        "national_dvhc": oauth,
+        "national_dkkd": oauth,
+        "national_vbpl": f"http://:{quote(simulator.api_key, safe='')}@{base}",
+    }
+
+
 def run_demo(
     settings: Settings, *, scale: int, seed: int, dirty_share: float, console: Console
 ) -> list[dict[str, Any]]:
-    from sandbox.build import build_province
+    from sandbox.build import add_connections, build_province
+    from sandbox.national_api.server import Simulator
 
     with console.status(f"Building the sandbox province ({scale:,} environmental readings)…"):
         started = time.monotonic()
@@ -84,4 +113,10 @@ def run_demo(
     )
     with console.status("Preparing Airflow (metadata database, pool)…"):
         prepare_airflow(settings)
-    return run_dags(settings, console=console)
+    with (
+        console.status("Starting the national-API simulator…"),
+        Simulator(enterprises=DEMO_ENTERPRISES, seed=seed) as api,
+    ):
+        add_connections(settings.sandbox_dir, national_connections(api))
+        console.print(f"National-API simulator at {api.base_url} (administrative units, enterprises, legal documents)")
+        return run_dags(settings, console=console)

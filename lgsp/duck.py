@@ -63,6 +63,7 @@ def connect(
     con = duckdb.connect(str(path), read_only=read_only, config=config)
     con.execute("SET enable_progress_bar = false")  # a library prints nothing of its own
     con.execute("SET preserve_insertion_order = false")  # rows are ordered by key where order matters
+    con.execute("SET TimeZone = 'UTC'")  # the warehouse keeps timestamps in UTC, whatever the machine's zone
     return con
 
 

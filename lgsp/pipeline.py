@@ -87,7 +87,14 @@ class Pipeline:
         contract = self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
         with self.warehouse.writer() as con:
-            report = validate(contract, con, staging, self.settings.validation_memory)
+            report = validate(
+                contract,
+                con,
+                staging,
+                self.settings.validation_memory,
+                province=self.settings.province,
+                source_notes=staging.read_manifest().get("source_notes"),
+            )
         html = report.save(self.settings.reports_dir / dataset_id)
         return staging.write_manifest(
             report=str(html),

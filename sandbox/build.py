@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from sandbox import db
 from sandbox.db import Progress
 from sandbox.departments import GENERATORS
+from sandbox.inbox import drop_ict_files
 from sandbox.mutate import mutate_department
 from sandbox.schema import DEPARTMENTS, TABLES, Department
 
-__all__ = ["DEPARTMENTS", "Department", "build_department", "build_province", "mutate_department", "sqlite_url"]
+__all__ = [
+    "DEPARTMENTS",
+    "Department",
+    "add_connections",
+    "build_department",
+    "build_province",
+    "mutate_department",
+    "sqlite_url",
+]
 
 DEFAULT_SEED = 2026
 DEFAULT_SCALE = 100_000
@@ -77,5 +87,18 @@ def build_province(
             stale.unlink(missing_ok=True)  # a fresh file, so the same seed gives the same bytes
         urls[name] = sqlite_url(path)
         build_department(name, urls[name], seed=seed, scale=scale, dirty_share=dirty_share, progress=progress)
-    (directory / "connections.json").write_text(json.dumps(urls, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    inbox = directory / "inbox" / "stttt"
+    shutil.rmtree(inbox, ignore_errors=True)  # a fresh province: no archive of earlier drops either
+    drop_ict_files(inbox)
+    (directory / "connections.json").write_text(
+        json.dumps({**urls, "stttt_inbox": str(inbox)}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return urls
+
+
+def add_connections(directory: Path, connections: dict[str, str]) -> None:
+    """Add (or replace) named connections in the sandbox's connections.json, e.g. the simulator's."""
+    path = Path(directory) / "connections.json"
+    known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    known.update(connections)
+    path.write_text(json.dumps(known, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -93,3 +93,41 @@ def commune_by_name(name: str, province_code: str = PROVINCE_CODE) -> Commune:
         if commune.name == name:
             return commune
     raise KeyError(f"no commune named {name!r} in province {province_code}")
+
+
+@cache
+def legacy_names(province_code: str = PROVINCE_CODE) -> dict[str, tuple[str, ...]]:
+    """Pre-2025 commune names that unambiguously became each current commune (by its code).
+
+    Departmental systems still write these; the hub must map them back. A name shared by two
+    former communes, or equal to a current one, is left out: it would not say which unit it was.
+    """
+    from sandbox.national_api.data import build_units
+    from validation.admin_units import unit_key
+
+    units = build_units()
+    current = {
+        u["code"]
+        for u in units
+        if u["era"] == "2025" and u["level"] == "ward" and u["province"]["code"] == province_code
+    }
+    current_keys = {
+        unit_key(u["name"]) for u in units if u["era"] == "2025" and u["level"] == "ward" and u["code"] in current
+    }
+    legacy = [
+        u
+        for u in units
+        if u["era"] == "legacy"
+        and u["level"] == "ward"
+        and len(u["successors"]) == 1
+        and u["successors"][0]["code"] in current
+    ]
+    counts: dict[str, int] = {}
+    for u in legacy:
+        counts[unit_key(u["name"])] = counts.get(unit_key(u["name"]), 0) + 1
+    found: dict[str, list[str]] = {}
+    for u in legacy:
+        key = unit_key(u["name"])
+        if counts[key] == 1 and key not in current_keys:
+            found.setdefault(u["successors"][0]["code"], []).append(u["name"])
+    return {code: tuple(sorted(names)) for code, names in sorted(found.items())}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ from sandbox.build import build_province
 
 CONTRACTS = REPO_ROOT / "schemas" / "datasets"
 SANDBOX_SCALE = 20_000
+NATIONAL_ENTERPRISES = 3_000
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,7 +42,8 @@ def hub(tmp_path: Path, sandbox_dir: Path, monkeypatch: pytest.MonkeyPatch) -> S
     home = tmp_path / "home"
     shutil.copytree(sandbox_dir, home / "sandbox")
     urls = {p.stem: f"sqlite:///{p}" for p in (home / "sandbox").glob("*.sqlite")}
-    (home / "sandbox" / "connections.json").write_text(__import__("json").dumps(urls))
+    urls["stttt_inbox"] = str(home / "sandbox" / "inbox" / "stttt")
+    (home / "sandbox" / "connections.json").write_text(json.dumps(urls))
     monkeypatch.setenv("LGSP_HOME", str(home))
     monkeypatch.setenv("LGSP_CONTRACTS", str(CONTRACTS))
     for key in list(os.environ):
@@ -68,3 +72,24 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def national_api() -> Iterator[Any]:
+    """The national-API simulator (a real uvicorn server in a subprocess), shared by the session."""
+    from sandbox.national_api.server import Simulator
+
+    with Simulator(enterprises=NATIONAL_ENTERPRISES, seed=11) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def national(hub: Settings, national_api: Any) -> Iterator[Any]:
+    """The simulator, free of faults, with the hub's national connections pointing at it."""
+    from lgsp.demo import national_connections
+    from sandbox.build import add_connections
+
+    national_api.clear_faults()
+    add_connections(hub.sandbox_dir, national_connections(national_api))
+    yield national_api
+    national_api.clear_faults()

@@ -36,6 +36,7 @@ class CheckResult(BaseModel):
     success: bool = True
     sample: list[str] = Field(default_factory=list, description="Some unexpected values, as text.")
     error: str | None = Field(None, description="Why GX could not evaluate the check.")
+    changed: int = Field(0, description="Values the check rewrote (legacy administrative units made current).")
 
     @property
     def label(self) -> str:
@@ -54,6 +55,9 @@ class Report(BaseModel):
     rows_quarantined: int = 0
     rows_warned: int = 0
     great_expectations_version: str = ""
+    source_notes: dict[str, Any] = Field(
+        default_factory=dict, description="What the connector noticed: schema drift, files, decided values."
+    )
 
     @property
     def rejected_by(self) -> list[CheckResult]:

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from lgsp.duck import quote
 from schemas.contract import Contract, Severity
+from validation.admin_units import standardise
 from validation.errors import ExpectationError
 from validation.expectations import Check, build_checks, to_gx
 from validation.report import CheckResult, Report
@@ -202,7 +203,13 @@ def _row_bytes(con: duckdb.DuckDBPyConnection, sql: str) -> float:
 
 
 def validate(
-    contract: Contract, con: duckdb.DuckDBPyConnection, staging: Staging, memory_budget: int = 512 * 2**20
+    contract: Contract,
+    con: duckdb.DuckDBPyConnection,
+    staging: Staging,
+    memory_budget: int = 512 * 2**20,
+    *,
+    province: str = "Quảng Trị",
+    source_notes: dict[str, Any] | None = None,
 ) -> Report:
     """Validate the staged rows of a run (through `con`, the warehouse writer); records quarantine
     findings in the run's failures table and returns the report.
@@ -216,6 +223,7 @@ def validate(
     rows = int(con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0])  # type: ignore[index]
     con.execute(f"DELETE FROM {failures_table}")
     results = _type_checks(con, contract, staging, rows)
+    results += standardise(con, contract, stage, failures_table, province, rows)
     personal = set(contract.personal_columns)
     tallies = {c.key: _Tally(c, personal=bool(personal & set(c.columns))) for c in checks}
     failures: list[pa.Table] = []
@@ -272,6 +280,7 @@ def validate(
         # a warned row that is also quarantined is not published, so it is not "warned"
         rows_warned=len(warned - failing),
         great_expectations_version=gx.version,
+        source_notes=source_notes or {},
     )
 
 

@@ -49,6 +49,9 @@ def typed(column: Column, source_type: str) -> str:
         return f"CASE WHEN {ref} = trunc({ref}) THEN TRY_CAST({ref} AS BIGINT) END"
     if column.type is ColumnType.number:
         return f"TRY_CAST(trim(CAST({ref} AS VARCHAR)) AS {column.duckdb_type})"
+    if column.type is ColumnType.timestamp and source_type.upper() == "VARCHAR":
+        # Text from APIs and files may carry an offset (…+07:00): convert to UTC, don't drop it.
+        return f"CAST(TRY_CAST(trim({ref}) AS TIMESTAMPTZ) AS TIMESTAMP)"
     return f"TRY_CAST({ref} AS {column.duckdb_type})"
 
 

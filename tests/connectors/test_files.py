@@ -1,0 +1,246 @@
+"""The file-drop connector: Vietnamese number formats and legacy encodings, archive, re-drop, set-aside."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import yaml
+
+from connectors.encodings import encode
+from lgsp.pipeline import Pipeline
+from lgsp.settings import Settings
+from sandbox.departments.ict import csv_path
+
+PRICES = {
+    "id": "market_prices",
+    "title": {"vi": "Giá chợ", "en": "Market prices"},
+    "description": {"vi": "Giá chợ do phòng kinh tế gửi", "en": "Market prices sent by district offices"},
+    "publisher": {"code": "STC", "name": {"vi": "Sở Tài chính", "en": "Department of Finance"}},
+    "source": {"kind": "files", "connection": "price_inbox", "pattern": ["*.csv", "*.xlsx"]},
+    "primary_key": ["ma_mat_hang"],
+    "columns": [
+        {"name": "ma_mat_hang", "type": "string", "source": "Mã mặt hàng", "description": {"vi": "Mã", "en": "Code"}},
+        {"name": "ten", "type": "string", "source": "Tên mặt hàng", "description": {"vi": "Tên", "en": "Name"}},
+        {"name": "xa", "type": "string", "source": "Xã/phường", "description": {"vi": "Xã", "en": "Commune"}},
+        {"name": "gia", "type": "number", "source": "Giá (đồng)", "description": {"vi": "Giá", "en": "Price"}},
+        {"name": "so_luong", "type": "integer", "source": "Số lượng", "description": {"vi": "SL", "en": "Qty"}},
+        {"name": "ngay", "type": "date", "source": "Ngày", "description": {"vi": "Ngày", "en": "Date"}},
+        {
+            "name": "muc_do",
+            "type": "string",
+            "qualifier_of": "so_luong",
+            "description": {"vi": "Từ chỉ mức độ", "en": "Qualifier"},
+        },
+    ],
+    "classification": "open",
+    "licence": {"id": "CC-BY-4.0", "title": "CC BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
+    "update_frequency": "monthly",
+    "theme": ["ECON"],
+}
+ROWS = [
+    ["Mã mặt hàng", "Tên mặt hàng", "Xã/phường", "Giá (đồng)", "Số lượng", "Ngày"],
+    ["G01", "Gạo tẻ thường", "Phường Đông Hà", "15.500", "1.305.471", "05/03/2024"],
+    ["G02", "Thịt lợn hơi", "Xã Hải Lăng", "103,97", "hơn 2.000", "06/03/2024"],
+    ["G03", "Cá nục", "Đặc khu Cồn Cỏ", "96,876", "gần 14", "07/03/2024"],
+    ["G04", "Nước mắm Cửa Tùng", "Xã Vĩnh Linh", "45.000", "...", "08/03/2024"],
+]
+EXPECTED = {
+    "G01": ("Gạo tẻ thường", "Phường Đông Hà", 15500.0, 1305471, None, "2024-03-05"),
+    "G02": ("Thịt lợn hơi", "Xã Hải Lăng", 103.97, 2000, "more_than", "2024-03-06"),
+    "G03": ("Cá nục", "Đặc khu Cồn Cỏ", 96.876, 14, "nearly", "2024-03-07"),
+    "G04": ("Nước mắm Cửa Tùng", "Xã Vĩnh Linh", 45000.0, None, None, "2024-03-08"),
+}
+
+
+@pytest.fixture
+def inbox(hub: Settings, contracts_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "inbox" / "stc"
+    folder.mkdir(parents=True)
+    monkeypatch.setenv("LGSP_CONN_PRICE_INBOX", str(folder))
+    (contracts_dir / "market_prices.yaml").write_text(yaml.safe_dump(PRICES, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def hub(hub: Settings, contracts_dir: Path) -> Settings:
+    """The hub, reading its contracts from the test's private, editable copy."""
+    return Settings.from_env()
+
+
+def csv_bytes(rows: list[list[str]], encoding: str, delimiter: str = ",") -> bytes:
+    text = "\r\n".join(delimiter.join(f'"{c}"' if delimiter in c else c for c in row) for row in rows) + "\r\n"
+    return encode(text, encoding) if encoding not in ("utf-8", "utf-8-sig") else text.encode(encoding)
+
+
+def table(hub: Settings, sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(hub.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def prices(hub: Settings) -> dict[str, tuple[Any, ...]]:
+    rows = table(
+        hub, "SELECT ma_mat_hang, ten, xa, gia, so_luong, muc_do, CAST(ngay AS VARCHAR) FROM main.market_prices"
+    )
+    return {r[0]: r[1:] for r in rows}
+
+
+@pytest.mark.parametrize(
+    ("encoding", "delimiter"),
+    [("utf-8", ","), ("utf-8-sig", ";"), ("windows-1258", ";"), ("tcvn3", ","), ("vni", "\t")],
+)
+def test_each_encoding_and_number_format_loads_correctly(
+    hub: Settings, inbox: Path, encoding: str, delimiter: str
+) -> None:
+    (inbox / f"gia_{encoding}.csv").write_bytes(csv_bytes(ROWS, encoding, delimiter))
+    run = Pipeline(hub).run("market_prices")
+    assert run["status"] == "published", run.get("error")
+    assert run["rows_extracted"] == 4 and run["rows_quarantined"] == 0
+    assert prices(hub) == EXPECTED
+    report = json.loads(Path(run["report"]).with_suffix(".json").read_text(encoding="utf-8"))
+    files = report["source_notes"]["files"]
+    assert files[0]["encoding"].replace("_", "-").lower().startswith(encoding.split("-sig")[0].lower()[:4])
+    # 96,876 in a column whose other values write decimals with ',' was read as 96.876, and said so
+    decided = report["source_notes"]["decisions"]
+    assert {(d["row"], d["column"], d["text"], d["read_as"]) for d in decided} >= {(4, "gia", "96,876", "96.876")}
+
+
+def test_nfd_text_becomes_nfc(hub: Settings, inbox: Path) -> None:
+    import unicodedata
+
+    nfd = [[unicodedata.normalize("NFD", c) for c in row] for row in ROWS]
+    (inbox / "gia_nfd.csv").write_bytes(csv_bytes(nfd, "utf-8"))
+    run = Pipeline(hub).run("market_prices")
+    assert run["status"] == "published", run.get("error")
+    assert prices(hub) == EXPECTED
+
+
+def test_xlsx_with_legacy_font_cells(hub: Settings, inbox: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(ROWS[0])
+    for row in ROWS[1:]:
+        cells: list[Any] = list(row)
+        cells[1] = encode(row[1], "tcvn3").decode("latin-1")  # typed in a .VnTime font
+        sheet.append(cells)
+    book.save(inbox / "gia.xlsx")
+    run = Pipeline(hub).run("market_prices")
+    assert run["status"] == "published", run.get("error")
+    assert prices(hub) == EXPECTED
+
+
+def test_archive_and_idempotent_redrop(hub: Settings, inbox: Path) -> None:
+    data = csv_bytes(ROWS, "windows-1258", ";")
+    (inbox / "gia_thang_3.csv").write_bytes(data)
+    pipeline = Pipeline(hub)
+    first = pipeline.run("market_prices")
+    assert first["status"] == "published" and first["rows_published"] == 4
+    assert not (inbox / "gia_thang_3.csv").exists()
+    archived = [p for p in (inbox / "archive").iterdir() if p.name.endswith("gia_thang_3.csv")]
+    assert len(archived) == 1 and archived[0].read_bytes() == data
+    manifest = [json.loads(line) for line in (inbox / "archive" / "manifest.jsonl").read_text().splitlines()]
+    assert manifest[0]["name"] == "gia_thang_3.csv" and manifest[0]["rows"] == 4
+    before = table(hub, "SELECT * FROM main.market_prices ORDER BY 1")
+
+    (inbox / "gia_gui_lai.csv").write_bytes(data)  # the same file sent again, under another name
+    second = pipeline.run("market_prices")
+    assert second["status"] == "published" and second["rows_extracted"] == 0
+    assert table(hub, "SELECT * FROM main.market_prices ORDER BY 1") == before
+    assert not (inbox / "gia_gui_lai.csv").exists()
+    assert len(list((inbox / "archive").glob("*.csv"))) == 1
+
+    changed = [r[:] for r in ROWS]
+    changed[1][3] = "16.000"
+    (inbox / "gia_thang_3_sua.csv").write_bytes(csv_bytes(changed, "utf-8"))
+    third = pipeline.run("market_prices")
+    assert third["mode"] == "incremental" and third["rows_extracted"] == 4
+    assert prices(hub)["G01"][2] == 16000.0
+    assert len(table(hub, "SELECT * FROM main.market_prices")) == 4
+
+
+def test_unreadable_files_are_set_aside_with_a_report(hub: Settings, inbox: Path) -> None:
+    (inbox / "a_good.csv").write_bytes(csv_bytes(ROWS, "utf-8"))
+    missing_key = [[c for i, c in enumerate(r) if i != 0] for r in ROWS]
+    (inbox / "b_no_key.csv").write_bytes(csv_bytes(missing_key, "utf-8"))
+    ragged = [r[:] for r in ROWS]
+    ragged[3] = ragged[3] + ["thừa", "nữa"]
+    (inbox / "c_ragged.csv").write_bytes(csv_bytes(ragged, "utf-8"))
+    (inbox / "d_broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    run = Pipeline(hub).run("market_prices")
+    assert run["status"] == "published", run.get("error")
+    assert run["rows_extracted"] == 4  # the good file only
+    rejected = inbox / "rejected"
+    reports = {p.name.split("__", 1)[1]: p.read_text(encoding="utf-8") for p in rejected.glob("*.report.txt")}
+    assert set(reports) == {"b_no_key.csv.report.txt", "c_ragged.csv.report.txt", "d_broken.xlsx.report.txt"}
+    assert "missing column(s) 'Mã mặt hàng'" in reports["b_no_key.csv.report.txt"]
+    assert "row 4: 8 values for 6 columns" in reports["c_ragged.csv.report.txt"]
+    assert "not a readable XLSX workbook" in reports["d_broken.xlsx.report.txt"]
+    # nothing lost: every dropped file is in the archive or set aside, byte for byte
+    kept = [p for p in rejected.iterdir() if not p.name.endswith(".report.txt")]
+    assert len(kept) == 3 and list(inbox.glob("*.csv")) == []
+
+
+def test_values_that_are_not_numbers_are_quarantined_with_file_and_line(hub: Settings, inbox: Path) -> None:
+    rows = [r[:] for r in ROWS]
+    rows[2][3] = "C"
+    rows[4][4] = "1-2"
+    (inbox / "gia.csv").write_bytes(csv_bytes(rows, "utf-8"))
+    run = Pipeline(hub).run("market_prices")
+    assert run["status"] == "published"
+    assert (run["rows_published"], run["rows_quarantined"]) == (2, 2)
+    quarantined = table(
+        hub, "SELECT ma_mat_hang, gia, so_luong, _lgsp_origin, _reasons FROM quarantine.market_prices ORDER BY 1"
+    )
+    assert [(q[0], q[1], q[2], q[3]) for q in quarantined] == [
+        ("G02", "C", "2000", "gia.csv:3"),
+        ("G04", "45000.0", "1-2", "gia.csv:5"),
+    ]
+    assert "'C' is not a valid number for gia" in quarantined[0][4]
+
+
+def test_the_ict_department_drop_loads_the_real_indicators(hub: Settings) -> None:
+    run = Pipeline(hub).run("ict_indicators")
+    assert run["status"] == "published", run.get("error")
+    assert run["rows_extracted"] == 345
+    assert run["rows_extracted"] == run["rows_published"] + run["rows_quarantined"]
+    with csv_path().open(encoding="utf-8", newline="") as handle:
+        original = {(r["province"], r["period"], r["indicator_vi"]): r for r in csv.DictReader(handle)}
+    loaded = table(hub, "SELECT province, period, indicator_vi, value, value_qualifier, unit FROM main.ict_indicators")
+    assert len(loaded) == 345 - 3  # 'C', '1-2' and '3-4' are not numbers: quarantined
+    for province, period, indicator, value, qualifier, unit in loaded:
+        source = original[(province, period, indicator)]  # text intact through TCVN3, 1258 and XLSX
+        assert value == pytest.approx(float(source["value"])), (indicator, value, source["value"])
+        assert unit == source["unit"]
+        expected = (
+            "more_than"
+            if "('more than')" in source["indicator_en"]
+            else "nearly"
+            if "('nearly')" in source["indicator_en"]
+            else None
+        )
+        assert qualifier == expected
+    inbox = hub.sandbox_dir / "inbox" / "stttt"
+    assert len(list((inbox / "archive").glob("*__chi_tieu_*"))) == 3
+
+
+def test_a_rejected_runs_files_are_set_aside_with_the_reason(hub: Settings, inbox: Path, contracts_dir: Path) -> None:
+    data = dict(PRICES)
+    data["expectations"] = [
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "gia", "max_value": 1}, "severity": "error"}
+    ]
+    (contracts_dir / "market_prices.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    (inbox / "gia.csv").write_bytes(csv_bytes(ROWS, "utf-8"))
+    run = Pipeline(hub).run("market_prices")
+    assert run["status"] == "rejected"
+    reports = list((inbox / "rejected").glob("*.report.txt"))
+    assert len(reports) == 1 and "rejected" in reports[0].read_text(encoding="utf-8")
+    assert list(inbox.glob("*.csv")) == []
