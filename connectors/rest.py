@@ -399,6 +399,11 @@ def _strings(values: list[Any]) -> pa.Array:
         return pa.array(values, type=pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
+    if any(isinstance(v, bool) for v in values):  # Arrow would read True as 1 beside numbers
+        return pa.array(
+            [None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode() for v in values],
+            type=pa.string(),
+        )
     try:
         inferred = pa.array(values)
         if pa.types.is_integer(inferred.type) or pa.types.is_floating(inferred.type):

@@ -169,10 +169,10 @@ class FileSource(Model):
     )
     pattern: list[str] = Field(["*.csv", "*.xlsx"], min_length=1, description="File-name patterns to ingest.")
     format: FileFormat = FileFormat.auto
-    encoding: str | None = Field(
-        None, description="utf-8, windows-1258, tcvn3 or vni; detected when not given."
+    encoding: str | None = Field(None, description="utf-8, windows-1258, tcvn3 or vni; detected when not given.")
+    delimiter: str | None = Field(
+        None, min_length=1, max_length=1, description="CSV delimiter; sniffed when not given."
     )
-    delimiter: str | None = Field(None, min_length=1, max_length=1, description="CSV delimiter; sniffed when not given.")
     sheet: str | None = Field(None, description="XLSX sheet; the first when not given.")
     header_row: int = Field(1, ge=1, description="Line (CSV) or row (XLSX) holding the column headers.")
     schema_drift: SchemaDrift = SchemaDrift.evolve
@@ -263,7 +263,8 @@ class Column(Model):
         "the named number column's values.",
     )
     admin_unit: AdminUnit | None = Field(
-        None, description="The column names an administrative unit: legacy names and codes are mapped to the current unit."
+        None,
+        description="The column names an administrative unit: legacy names and codes are mapped to the current unit.",
     )
 
     @property

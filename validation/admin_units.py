@@ -35,12 +35,16 @@ _TYPES = (
     "quan",
     "tinh",
     "xa",
-    "tp",
-    "tx",
-    "tt",
-    "p",
-    "x",
 )
+_ABBREVIATIONS = {
+    "p": "phuong",
+    "x": "xa",
+    "tt": "thi tran",
+    "tx": "thi xa",
+    "tp": "thanh pho",
+    "h": "huyen",
+    "q": "quan",
+}
 _SAMPLE = 20
 WITHHELD = "(withheld: personal data)"
 
@@ -50,6 +54,9 @@ def unit_key(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
     plain = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").casefold()
     words = " ".join(re.findall(r"[0-9a-z]+", plain))
+    head, _, rest = words.partition(" ")
+    if head in _ABBREVIATIONS and rest:
+        words = f"{_ABBREVIATIONS[head]} {rest}"
     for kind in _TYPES:
         if words.startswith(kind + " "):
             rest = words[len(kind) + 1 :]
