@@ -20,6 +20,8 @@ from connectors.errors import ConnectorError
 Configure = Callable[[Any, Any], Any]  # (contract, settings) -> config
 Extract = Callable[[Any, dict[str, Any] | None, dict[str, Any]], pa.RecordBatchReader]  # (config, state, notes)
 Scan = Callable[[Any, dict[str, Any] | None], Any]
+# (config, state, notes, sink, folder): hands the rows to `sink` as SELECTs, chunk by chunk
+Load = Callable[[Any, dict[str, Any] | None, dict[str, Any], Callable[[str], int], Any], None]
 Commit = Callable[[Any, dict[str, Any], dict[str, Any]], None]  # (config, notes, run record) once the run finished
 
 
@@ -31,6 +33,7 @@ class Connector:
     scan: Scan | None = None
     commit: Commit | None = None
     full_each_run: bool = True  # False: each run brings only new rows, merged by key (file drops)
+    load: Load | None = None  # stages its rows itself, chunk by chunk, as DuckDB SELECTs (e.g. over JSON)
 
 
 _REGISTRY: dict[str, Connector] = {}
@@ -43,9 +46,10 @@ def register(
     scan: Scan | None = None,
     commit: Commit | None = None,
     full_each_run: bool = True,
+    load: Load | None = None,
 ) -> Callable[[Extract], Extract]:
     def wrap(func: Extract) -> Extract:
-        _REGISTRY[kind] = Connector(kind, configure, func, scan, commit, full_each_run)
+        _REGISTRY[kind] = Connector(kind, configure, func, scan, commit, full_each_run, load)
         return func
 
     return wrap

@@ -15,15 +15,21 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import queue
 import re
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from itertools import repeat
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import duckdb
 import orjson
 import pyarrow as pa
 import requests
@@ -32,6 +38,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from connectors.errors import ConnectorError
 from connectors.registry import register
+from lgsp import duck
 from lgsp.connections import resolve
 from lgsp.settings import Settings
 from schemas.contract import AuthType, Contract, PagingStyle, RestSource, SchemaDrift
@@ -56,6 +63,7 @@ class RestConfig(BaseModel):
     batch_rows: int = 50_000
     backoff: float = 0.5  # first retry wait in seconds, doubling up to `backoff_max`
     backoff_max: float = 30.0
+    memory_limit: str = "1GB"
 
 
 def split_connection(url: str) -> tuple[str, str | None, str | None]:
@@ -88,6 +96,7 @@ def configure(contract: Contract, settings: Settings) -> RestConfig:
         source=source,
         columns=[(c.name, c.source or c.name) for c in contract.columns],
         batch_rows=min(settings.batch_rows, 50_000),
+        memory_limit=settings.duckdb_memory_limit,
     )
 
 
@@ -280,12 +289,54 @@ def _iso(cursor: str) -> str:
     return cursor
 
 
-def pages(client: Client, state: dict[str, Any] | None) -> Iterator[list[dict[str, Any]]]:
-    """The record lists of every page, in order, whatever the paging style."""
+@dataclass(frozen=True)
+class Page:
+    """One answer of the API as it came (the bytes DuckDB will read) and how many records it holds."""
+
+    number: int
+    content: bytes
+    records: int
+    unknown: dict[str, int]  # undeclared field path -> records of the page that have it
+    missing: dict[str, int]  # declared field path -> records of the page that lack it
+
+
+def fields_of(
+    records: list[dict[str, Any]], node: dict[str, Any], prefix: str = ""
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Schema drift of one page: undeclared fields, and declared fields records lack (counted).
+
+    Checked on the objects already parsed (for the next cursor), by counting the records' key
+    sets (nearly all records of a page share one), so the cost stays far below the parsing's;
+    a null parent object is not a drift of its fields."""
+    unknown: dict[str, int] = {}
+    missing: dict[str, int] = {}
+    shapes = set(map(tuple, records))
+    drifted = any(node.keys() != set(keys) for keys in shapes)
+    for keys, count in Counter(map(tuple, records)).items() if drifted else ():
+        for key in keys:
+            if key not in node:
+                unknown[prefix + key] = unknown.get(prefix + key, 0) + count
+        if len(keys) != len(node) or any(key not in node for key in keys):
+            for key in node.keys() - set(keys):
+                missing[prefix + key] = missing.get(prefix + key, 0) + count
+    for key, children in node.items():
+        if children:
+            inner = [v for v in map(dict.get, records, repeat(key)) if type(v) is dict]
+            if inner:
+                more_unknown, more_missing = fields_of(inner, children, prefix + key + ".")
+                unknown.update(more_unknown)
+                missing.update(more_missing)
+    return unknown, missing
+
+
+def pages(client: Client, state: dict[str, Any] | None) -> Iterator[Page]:
+    """Every page, in order, whatever the paging style."""
     source = client.source
+    tree = _tree([path for _, path in client.config.columns])
     paging = source.paging
     url = client.config.base_url + source.path
-    params: dict[str, Any] = dict(source.params)
+    params: dict[str, Any] | None = dict(source.params)
+    assert params is not None
     if source.updated_since and state and state.get("cursor"):
         params[source.updated_since] = _iso(str(state["cursor"]))
     size = paging.page_size
@@ -297,13 +348,17 @@ def pages(client: Client, state: dict[str, Any] | None) -> Iterator[list[dict[st
     elif style in (PagingStyle.cursor, PagingStyle.link):
         params[paging.limit_param] = size
     next_url: str | None = url
+    number = 0
     while next_url:
         body, response = client.get(next_url, params)
         records = body if not source.records else _dig(body, source.records)
         if not isinstance(records, list):
             raise client._error(f"the response has no record list at '{source.records or '(body)'}'")
+        if records and not all(type(r) is dict for r in records):
+            raise client._error(f"page {number + 1}: the records at '{source.records or '(body)'}' are not all objects")
+        number += 1
         if records:
-            yield records
+            yield Page(number, response.content, len(records), *fields_of(records, tree))
         if style is PagingStyle.none:
             return
         if style is PagingStyle.link:
@@ -312,52 +367,18 @@ def pages(client: Client, state: dict[str, Any] | None) -> Iterator[list[dict[st
             token = _dig(body, paging.next_cursor)
             if not token:
                 return
-            params = {**params, paging.cursor_param: token}
+            params = {**(params or {}), paging.cursor_param: token}
         elif len(records) < size:
             return
         elif style is PagingStyle.page:
+            assert params is not None
             params = {**params, paging.page_param: params[paging.page_param] + 1}
         else:
+            assert params is not None
             params = {**params, paging.offset_param: params[paging.offset_param] + len(records)}
 
 
-def _prefetched(iterator: Iterator[list[dict[str, Any]]], depth: int = 2) -> Iterator[list[dict[str, Any]]]:
-    """Fetch the next pages in a thread while this one is flattened: the wait for the server
-    overlaps our own work instead of adding to it."""
-    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def fetch() -> None:
-        try:
-            for page in iterator:
-                while not stop.is_set():
-                    try:
-                        box.put(("page", page), timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            box.put(("end", None))
-        except BaseException as exc:
-            box.put(("error", exc))
-
-    thread = threading.Thread(target=fetch, name="lgsp-rest-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, item = box.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
-# -- flattening and schema drift -------------------------------------------------------------------
+# -- from JSON pages to the contract's columns, in DuckDB -------------------------------------------
 
 
 def _tree(paths: list[str]) -> dict[str, Any]:
@@ -370,154 +391,204 @@ def _tree(paths: list[str]) -> dict[str, Any]:
     return root
 
 
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 class Drift:
-    """Fields seen that the contract does not declare, and declared fields absent from records."""
+    """Fields the contract does not declare, and declared fields absent from the source."""
 
     def __init__(self) -> None:
-        self.unknown: dict[str, int] = {}
-        self.missing: dict[str, int] = {}
-        self.first_record: dict[str, int] = {}
+        self.unknown: dict[str, int] = {}  # path -> records that have it
+        self.missing: dict[str, int] = {}  # path -> records that lack it
+        self.first_page: dict[str, int] = {}
 
-    def note(self, kind: dict[str, int], path: str, count: int, first: int) -> None:
+    def note(self, kind: dict[str, int], path: str, count: int, page: int) -> None:
         kind[path] = kind.get(path, 0) + count
-        self.first_record.setdefault(path, first)
+        self.first_page.setdefault(path, page)
 
     def as_notes(self) -> dict[str, Any]:
         return {
             "unknown_fields": {
-                p: {"records": n, "first_record": self.first_record[p]} for p, n in sorted(self.unknown.items())
+                p: {"records": n, "first_page": self.first_page[p]} for p, n in sorted(self.unknown.items())
             },
             "missing_fields": {
-                p: {"records": n, "first_record": self.first_record[p]} for p, n in sorted(self.missing.items())
+                p: {"records": n, "first_page": self.first_page[p]} for p, n in sorted(self.missing.items())
             },
         }
 
 
-def _strings(values: list[Any]) -> pa.Array:
-    """Values as an Arrow string array; numbers and booleans as their JSON text, objects as JSON."""
-    try:
-        return pa.array(values, type=pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    if any(isinstance(v, bool) for v in values):  # Arrow would read True as 1 beside numbers
-        return pa.array(
-            [None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode() for v in values],
-            type=pa.string(),
-        )
-    try:
-        inferred = pa.array(values)
-        if pa.types.is_integer(inferred.type) or pa.types.is_floating(inferred.type):
-            return inferred.cast(pa.string())
-        if pa.types.is_boolean(inferred.type):
-            return pa.array([None if v is None else ("true" if v else "false") for v in values], type=pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    return pa.array(
-        [None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode() for v in values],
-        type=pa.string(),
-    )
+class Spooler:
+    """Turns saved pages into the run's rows, chunk by chunk, in DuckDB.
 
+    DuckDB parses the JSON (in C++, without Python's lock), so a chunk is flattened while the
+    next pages download. Every declared leaf is read as text (numbers as written, objects as
+    JSON); the stage types it. Schema drift was counted on each page as it arrived (`fields_of`);
+    under `evolve` the undeclared fields are read too, as JSON, into `_lgsp_extra`.
+    """
 
-class Flattener:
-    """Turns record lists into Arrow batches of the contract's columns (as text; staging types them)."""
-
-    def __init__(self, config: RestConfig, policy: SchemaDrift) -> None:
-        self.columns = config.columns
-        self.tree = _tree([path for _, path in self.columns])
-        self.policy = policy
+    def __init__(self, config: RestConfig, sink: Sink) -> None:
+        self.config = config
+        self.sink = sink
+        self.tree = _tree([path for _, path in config.columns])
+        self.policy = config.source.schema_drift
         self.drift = Drift()
-        self.seen = 0
-        names = [name for name, _ in self.columns] + ([EXTRA] if policy is SchemaDrift.evolve else [])
-        self.schema = pa.schema([(n, pa.string()) for n in names])
+        self.records = 0
 
-    def _walk(
-        self,
-        records: list[Any],
-        node: dict[str, Any],
-        prefix: str,
-        leaves: dict[str, list[Any]],
-        extras: list[dict[str, Any]] | None,
-    ) -> None:
-        """Collect the declared leaves of `records` (objects, or None where a parent was null)."""
-        dicts = [r for r in records if isinstance(r, dict)]
-        seen_keys = set().union(*map(dict.keys, dicts)) if dicts else set()
-        for key in sorted(seen_keys - node.keys()):
-            path = prefix + key
-            hits = [i for i, r in enumerate(records) if isinstance(r, dict) and key in r]
-            self.drift.note(self.drift.unknown, path, len(hits), self.seen + hits[0])
-            if extras is not None:
-                for i in hits:
-                    extras[i][path] = records[i][key]
-        for key, children in node.items():
-            path = prefix + key
-            # A null parent object is not a drift of each of its fields; an absent key is.
-            values = [r.get(key, _MISSING) if isinstance(r, dict) else None for r in records]
-            absent = values.count(_MISSING)
-            if absent:
-                first = next(i for i, v in enumerate(values) if v is _MISSING)
-                self.drift.note(self.drift.missing, path, absent, self.seen + first)
-                values = [None if v is _MISSING else v for v in values]
-            if children:
-                self._walk(values, children, path + ".", leaves, extras)
-            else:
-                leaves[path] = values
+    @property
+    def columns(self) -> list[str]:
+        return [name for name, _ in self.config.columns] + ([EXTRA] if self.policy is SchemaDrift.evolve else [])
 
-    def batch(self, records: list[dict[str, Any]]) -> pa.RecordBatch:
-        before = len(self.drift.unknown) + len(self.drift.missing)
-        extras: list[dict[str, Any]] | None = [{} for _ in records] if self.policy is SchemaDrift.evolve else None
-        leaves: dict[str, list[Any]] = {}
-        self._walk(records, self.tree, "", leaves, extras)
-        if self.policy is SchemaDrift.freeze and len(self.drift.unknown) + len(self.drift.missing) > before:
+    def empty(self) -> str:
+        """The columns with no rows: what an endpoint with no records gives."""
+        return "SELECT " + ", ".join(f"CAST(NULL AS VARCHAR) AS {_ident(c)}" for c in self.columns) + " WHERE false"
+
+    def _read(self, files: list[Path], kind: str) -> str:
+        listed = "[" + ", ".join(duck.literal(str(f)) for f in files) + "]"
+        largest = max(f.stat().st_size for f in files)  # DuckDB sizes its buffers by this bound
+        options = f"format = 'unstructured', records = 'false', maximum_object_size = {largest + 1024}"
+        options += f", columns = {{'json': {duck.literal(kind)}}}"
+        return f"read_json({listed}, {options})"
+
+    def _declared(self, node: dict[str, Any], unknown: set[str], prefix: str) -> str:
+        """DuckDB type reading the declared paths as text, and undeclared ones (evolve) as JSON."""
+        items = []
+        for name, children in node.items():
+            items.append(
+                f"{_ident(name)} " + (self._declared(children, unknown, prefix + name + ".") if children else "VARCHAR")
+            )
+        for path in sorted(unknown):
+            if path.startswith(prefix) and "." not in path[len(prefix) :]:
+                items.append(f"{_ident(path[len(prefix) :])} JSON")
+        return f"STRUCT({', '.join(items)})"
+
+    def load(self, chunk: list[tuple[Path, Page]]) -> None:
+        """Flatten one chunk of saved pages into the run's rows."""
+        files = [path for path, _ in chunk]
+        first_page = chunk[0][1].number
+        for _, page in chunk:
+            for path, count in page.unknown.items():
+                self.drift.note(self.drift.unknown, path, count, page.number)
+            for path, count in page.missing.items():
+                self.drift.note(self.drift.missing, path, count, page.number)
+        unknown = sorted({path for _, page in chunk for path in page.unknown})
+        # an undeclared field inside an undeclared object is carried with its parent
+        unknown = [u for u in unknown if not any(u.startswith(o + ".") for o in unknown)]
+        kind = self._declared(self.tree, set(unknown) if self.policy is SchemaDrift.evolve else set(), "")
+        body = kind + "[]"
+        for part in reversed(self.config.source.records.split(".") if self.config.source.records else []):
+            body = f"STRUCT({_ident(part)} {body})"
+        records_at = "json" + "".join(f".{_ident(p)}" for p in self.config.source.records.split(".") if p)
+        source = f"(SELECT unnest({records_at}) AS r FROM {self._read(files, body)})"
+        missing = {path for _, page in chunk for path in page.missing}
+        if self.policy is SchemaDrift.freeze and (unknown or missing):
             notes = self.drift.as_notes()
-            found = [
-                f"undeclared field '{p}' (record {v['first_record'] + 1})" for p, v in notes["unknown_fields"].items()
-            ]
-            found += [
-                f"missing field '{p}' (record {v['first_record'] + 1})" for p, v in notes["missing_fields"].items()
-            ]
+            found = [f"undeclared field '{p}' (page {v['first_page']})" for p, v in notes["unknown_fields"].items()]
+            found += [f"missing field '{p}' (page {v['first_page']})" for p, v in notes["missing_fields"].items()]
             raise ConnectorError(
                 "the source's fields differ from the contract and its schema_drift policy is freeze: "
                 + "; ".join(found)
                 + ". Declare the fields (or set schema_drift: evolve or discard)."
             )
-        arrays = [_strings(leaves[path]) for _, path in self.columns]
-        if extras is not None:
-            arrays.append(pa.array([orjson.dumps(e).decode() if e else None for e in extras], type=pa.string()))
-        self.seen += len(records)
-        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        items = [
+            f"r.{'.'.join(_ident(p) for p in path.split('.'))} AS {_ident(name)}" for name, path in self.config.columns
+        ]
+        if self.policy is SchemaDrift.evolve:
+            extra = "NULL"
+            if unknown:
+                # only the fields a record has: {"extra": [1, 2]}, not {"extra": …, "other": null}
+                entries = ", ".join(
+                    f"{{'k': {duck.literal(path)}, 'v': r.{'.'.join(_ident(p) for p in path.split('.'))}}}"
+                    for path in unknown
+                )
+                kept = f"list_filter([{entries}], e -> e.v IS NOT NULL)"
+                extra = f"CASE WHEN len({kept}) > 0 THEN CAST(to_json(map_from_entries({kept})) AS VARCHAR) END"
+            items.append(f"{extra} AS {_ident(EXTRA)}")
+        try:
+            self.records += self.sink(f"SELECT {', '.join(items)} FROM {source}")
+        except duckdb.Error as exc:
+            raise ConnectorError(
+                f"pages {first_page}…: could not read the records: {str(exc).splitlines()[0]}"
+            ) from None
+        for f in files:
+            f.unlink()
 
 
-@register("rest", configure=configure)
-def extract(config: RestConfig, state: dict[str, Any] | None, notes: dict[str, Any]) -> pa.RecordBatchReader:
-    """Stream every record of the endpoint (or those updated since the cursor in `state`).
+# Records per chunk: at least one DuckDB row group (122,880 rows), so each insert is written
+# straight to the warehouse file instead of going through its write-ahead log first.
+CHUNK_RECORDS = 125_000
+Sink = Callable[[str], int]  # runs a SELECT of text columns into the run's rows; returns rows added
 
-    `notes` receives, once the stream is read: requests, retries, tokens, and the schema drift.
-    """
+
+def load(config: RestConfig, state: dict[str, Any] | None, notes: dict[str, Any], sink: Sink, folder: Path) -> None:
+    """Pull every record of the endpoint (or those updated since the cursor in `state`) and
+    hand them to `sink` chunk by chunk, as SELECTs DuckDB runs over the saved pages (`folder`).
+    A chunk is flattened while the next pages download. `notes` receives the requests, retries
+    and tokens used and the schema drift found."""
+    pages_dir = folder / "pages"
+    pages_dir.mkdir(parents=True, exist_ok=True)
     client = Client(config)
-    flattener = Flattener(config, config.source.schema_drift)
+    spooler = Spooler(config, sink)
+    flattening = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lgsp-rest-flatten")
+    pending: Future[None] | None = None
+    try:
+        chunk: list[tuple[Path, Page]] = []
+        for page in pages(client, state):
+            saved = pages_dir / f"{page.number:07d}.json"
+            saved.write_bytes(page.content)
+            chunk.append((saved, replace(page, content=b"")))
+            if sum(p.records for _, p in chunk) >= CHUNK_RECORDS:
+                if pending is not None:
+                    pending.result()
+                pending = flattening.submit(spooler.load, chunk)
+                chunk = []
+        if pending is not None:
+            pending.result()
+        if chunk:
+            spooler.load(chunk)
+        if spooler.records == 0:
+            sink(spooler.empty())
+    except ConnectorError as exc:
+        exc.dataset, exc.connector = config.dataset, config.connection
+        raise
+    finally:
+        flattening.shutdown(wait=True, cancel_futures=True)
+        client.close()
+        shutil.rmtree(pages_dir, ignore_errors=True)
+        notes.update(
+            requests=client.requests,
+            retries=client.retries,
+            tokens=client.tokens,
+            records=spooler.records,
+            schema_drift={"policy": config.source.schema_drift.value, **spooler.drift.as_notes()},
+        )
+
+
+def extract(config: RestConfig, state: dict[str, Any] | None, notes: dict[str, Any]) -> pa.RecordBatchReader:
+    """The records as Arrow batches (text columns), through a temporary DuckDB file."""
+    folder = Path(tempfile.mkdtemp(prefix="lgsp-rest-"))
+    con = duck.connect(folder / "records.duckdb", memory_limit=config.memory_limit)
+
+    def sink(select: str) -> int:
+        con.execute(f"CREATE TABLE IF NOT EXISTS records AS {select} LIMIT 0")
+        return int((con.execute(f"INSERT INTO records {select}").fetchone() or (0,))[0])
+
+    try:
+        load(config, state, notes, sink, folder)
+    except BaseException:
+        con.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    reader = con.execute("SELECT * FROM records").fetch_record_batch()
 
     def batches() -> Iterator[pa.RecordBatch]:
-        pending: list[dict[str, Any]] = []
         try:
-            for records in _prefetched(pages(client, state)):
-                pending.extend(records)
-                if len(pending) >= config.batch_rows:
-                    yield flattener.batch(pending)
-                    pending = []
-            if pending:
-                yield flattener.batch(pending)
-        except ConnectorError as exc:
-            exc.dataset, exc.connector = config.dataset, config.connection
-            raise
+            yield from reader
         finally:
-            client.close()
-            drift = flattener.drift.as_notes()
-            notes.update(
-                requests=client.requests,
-                retries=client.retries,
-                tokens=client.tokens,
-                records=flattener.seen,
-                schema_drift={"policy": config.source.schema_drift.value, **drift},
-            )
+            con.close()
+            shutil.rmtree(folder, ignore_errors=True)
 
-    return pa.RecordBatchReader.from_batches(flattener.schema, batches())
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+register("rest", configure=configure, load=load)(extract)

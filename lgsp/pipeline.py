@@ -65,6 +65,11 @@ class Pipeline:
             if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
                 with self.warehouse.writer() as con:
                     rows = staging.load_scan(con, contract, plan)
+            elif connector.load is not None:  # chunks staged as they arrive, each under a short lock
+                sink = staging.chunk_sink(self.warehouse, contract)
+                connector.load(config, state, notes, sink, staging.dir)
+                with self.warehouse.writer() as con:
+                    rows = staging.finish(con)
             else:  # a stream: spooled without the writer lock, then moved in one copy
                 spool = staging.spool(connector.extract(config, state, notes))
                 with self.warehouse.writer() as con:

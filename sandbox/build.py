@@ -99,6 +99,7 @@ def build_province(
 def add_connections(directory: Path, connections: dict[str, str]) -> None:
     """Add (or replace) named connections in the sandbox's connections.json, e.g. the simulator's."""
     path = Path(directory) / "connections.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     known.update(connections)
     path.write_text(json.dumps(known, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +82,14 @@ class Staging:
             con.execute("DETACH src")
         return self._finish(con)
 
+    @property
+    def spool_path(self) -> Path:
+        """The run-local DuckDB file a stream lands in (table `spooled`) before the stage."""
+        return self.dir / "spool.duckdb"
+
     def spool(self, reader: pa.RecordBatchReader) -> Path:
         """Stream batches into the run-local file, without the warehouse lock; returns the file."""
-        path = self.dir / "spool.duckdb"
+        path = self.spool_path
         raised: list[BaseException] = []
 
         def batches() -> Iterator[pa.RecordBatch]:
@@ -117,6 +122,35 @@ class Staging:
         finally:
             con.execute("DETACH spool")
         path.unlink()
+        return self._finish(con)
+
+    def chunk_sink(self, warehouse: Any, contract: Contract) -> Callable[[str], int]:
+        """A sink for connectors that stage their rows chunk by chunk (`select` gives text or
+        typed source columns): each chunk is typed into the stage under a short writer lock, so
+        a long pull never holds the warehouse. Returns the rows each chunk added."""
+
+        def sink(select: str) -> int:
+            with warehouse.writer() as con:
+                con.execute("SET threads = 1")  # the connector's own thread needs the other core
+                types = duck.source_types(con, select)
+                typed = f"SELECT {projection.stage_select(contract, types)} FROM ({select})"
+                if not self._staged(con):
+                    con.execute(f"CREATE TABLE {self.stage} AS {typed}")
+                    return int(con.execute(f"SELECT count(*) FROM {self.stage}").fetchone()[0])  # type: ignore[index]
+                return int((con.execute(f"INSERT INTO {self.stage} {typed}").fetchone() or (0,))[0])
+
+        return sink
+
+    def _staged(self, con: duckdb.DuckDBPyConnection) -> bool:
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = ?",
+            [self.table],
+        ).fetchone()
+        return bool(found and found[0])
+
+    def finish(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Close a chunked load: the run's failures table, and the rows staged."""
         return self._finish(con)
 
     def _finish(self, con: duckdb.DuckDBPyConnection) -> int:

@@ -6,14 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 import pytest
 import yaml
 
-from connectors.rest import Flattener, RestConfig, _strings
+from connectors.rest import RestConfig
 from lgsp.pipeline import Pipeline
 from lgsp.settings import Settings
-from schemas.contract import RestSource, SchemaDrift
+from schemas.contract import RestSource
 
 pytestmark = pytest.mark.usefixtures("national")
 
@@ -225,28 +224,41 @@ def test_schema_drift_policies(hub: Settings, contracts_dir: Path, national: Any
         assert "_lgsp_extra" not in columns
 
 
-def test_flattener_reads_nested_paths_and_notes_drift() -> None:
+def test_pages_are_flattened_by_duckdb_with_drift_counted(tmp_path: Path) -> None:
+    import duckdb
+    import orjson
+
+    from connectors.rest import Page, Spooler, _tree, fields_of
+
+    columns = [("code", "code"), ("ward", "address.ward"), ("n", "n")]
     config = RestConfig(
         dataset="t",
         connection="c",
         base_url="http://x",
         source=RestSource(kind="rest", connection="c", path="/x"),
-        columns=[("code", "code"), ("ward", "address.ward"), ("n", "n")],
+        columns=columns,
     )
-    flat = Flattener(config, SchemaDrift.evolve)
-    batch = flat.batch(
-        [
-            {"code": "1", "address": {"ward": "19369", "street": "12 Lê Lợi"}, "n": 3},
-            {"code": "2", "address": None, "n": 4.5, "extra": [1, 2]},
-            {"code": "3", "n": True},
-        ]
-    )
-    table = pa.Table.from_batches([batch]).to_pydict()
-    assert table["ward"] == ["19369", None, None]
-    assert table["n"] == ["3", "4.5", "true"]
-    notes = flat.drift.as_notes()
-    assert set(notes["unknown_fields"]) == {"address.street", "extra"}
-    assert notes["missing_fields"] == {"address": {"records": 1, "first_record": 2}}
-    assert table["_lgsp_extra"][1] == '{"extra":[1,2]}'
-    assert _strings([1, None, 2]).to_pylist() == ["1", None, "2"]
-    assert _strings(["a", 1, {"b": 1}]).to_pylist() == ["a", "1", '{"b":1}']
+    records = [
+        {"code": "1", "address": {"ward": "19369", "street": "12 Lê Lợi"}, "n": 3},
+        {"code": "2", "address": None, "n": 4.5, "extra": [1, 2]},
+        {"code": "3", "n": True},
+    ]
+    unknown, missing = fields_of(records, _tree([path for _, path in columns]))
+    assert unknown == {"address.street": 1, "extra": 1} and missing == {"address": 1}
+    saved = tmp_path / "1.json"
+    saved.write_bytes(orjson.dumps({"data": records, "next_cursor": None}))
+    con = duckdb.connect()
+
+    def sink(select: str) -> int:
+        con.execute(f"CREATE TABLE rows AS {select}")
+        return con.execute("SELECT count(*) FROM rows").fetchone()[0]
+
+    spooler = Spooler(config, sink)
+    spooler.load([(saved, Page(1, b"", 3, unknown, missing))])
+    got = con.execute("SELECT code, ward, n, _lgsp_extra FROM rows ORDER BY code").fetchall()
+    assert got == [
+        ("1", "19369", "3", '{"address.street":"12 Lê Lợi"}'),
+        ("2", None, "4.5", '{"extra":[1,2]}'),
+        ("3", None, "true", None),
+    ]
+    assert spooler.drift.as_notes()["unknown_fields"]["extra"] == {"records": 1, "first_page": 1}
