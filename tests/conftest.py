@@ -36,11 +36,29 @@ def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def catalogue(tmp_path_factory: pytest.TempPathFactory, national_api: Any) -> Path:
+    """A warehouse holding the published national units catalogue, pulled once from the
+    simulator: every hub starts with it, as an installed hub has it."""
+    from lgsp.demo import national_connections
+    from lgsp.pipeline import Pipeline
+    from sandbox.build import add_connections
+
+    home = tmp_path_factory.mktemp("catalogue")
+    add_connections(home / "sandbox", national_connections(national_api))
+    settings = Settings(home=home, contracts_dir=CONTRACTS)
+    run = Pipeline(settings).run("admin_units", release=False)
+    assert run["status"] == "published", run.get("error")
+    return settings.warehouse_path
+
+
 @pytest.fixture
-def hub(tmp_path: Path, sandbox_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A fresh hub home whose connections point at a private copy of the sandbox province."""
+def hub(tmp_path: Path, sandbox_dir: Path, catalogue: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A fresh hub home whose connections point at a private copy of the sandbox province; its
+    warehouse already holds the national units catalogue."""
     home = tmp_path / "home"
     shutil.copytree(sandbox_dir, home / "sandbox")
+    shutil.copy(catalogue, home / "warehouse.duckdb")
     urls = {p.stem: f"sqlite:///{p}" for p in (home / "sandbox").glob("*.sqlite")}
     urls["stttt_inbox"] = str(home / "sandbox" / "inbox" / "stttt")
     (home / "sandbox" / "connections.json").write_text(json.dumps(urls))

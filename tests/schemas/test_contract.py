@@ -30,7 +30,17 @@ def write(tmp_path: Path, data: dict | str, name: str = "schools") -> Path:
 
 def test_shipped_contracts_are_valid() -> None:
     contracts = load_contracts(CONTRACTS)
-    assert set(contracts) == {"price_observations", "schools", "driving_licences", "env_readings", "ict_indicators"}
+    assert set(contracts) == {
+        "admin_units",
+        "driving_licences",
+        "enterprises",
+        "env_readings",
+        "ict_indicators",
+        "legal_documents",
+        "price_observations",
+        "schools",
+    }
+    assert {c.source.kind for c in contracts.values()} == {"sql", "rest", "files"}
     assert check_contracts(contract_files(CONTRACTS)) == []
     licences = contracts["driving_licences"]
     assert licences.classification.value == "restricted"

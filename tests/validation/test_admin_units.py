@@ -36,7 +36,7 @@ def test_unit_key_ignores_case_diacritics_punctuation_and_the_type_word() -> Non
 
 def test_schools_are_standardised_and_unknown_units_quarantined(hub: Settings, national: Any) -> None:
     pipeline = Pipeline(hub)
-    catalogue = pipeline.run("admin_units")
+    catalogue = pipeline.run("admin_units")  # again: a full refresh replaces the catalogue
     assert catalogue["status"] == "published", catalogue.get("error")
     assert catalogue["rows_extracted"] == len(build_units())
     run = pipeline.run("schools")
@@ -65,6 +65,7 @@ def test_schools_are_standardised_and_unknown_units_quarantined(hub: Settings, n
 
 
 def test_a_missing_catalogue_fails_the_run_clearly(hub: Settings) -> None:
+    hub.warehouse_path.unlink()  # a hub that never pulled the national catalogue
     run = Pipeline(hub).run("schools")
     assert run["status"] == "failed"
     assert (
