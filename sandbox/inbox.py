@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import re
+import zipfile
 from pathlib import Path
 
 from connectors.encodings import encode
@@ -75,7 +76,18 @@ def _xlsx(path: Path, rows: list[list[str]]) -> None:
         cells[2] = _as_shown(encode(row[2], "tcvn3"))
         cells[7] = int(row[7])  # line numbers typed as numbers, values as text
         sheet.append(cells)
-    book.save(path)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    _fixed_zip(buffer.getvalue(), path)
+
+
+def _fixed_zip(data: bytes, path: Path) -> None:
+    """Rewrite a workbook's zip with fixed entry times, so the same seed gives the same bytes."""
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            fixed = zipfile.ZipInfo(entry.filename, date_time=(2024, 7, 15, 8, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(fixed, source.read(entry.filename))
 
 
 def drop_ict_files(inbox: Path) -> list[Path]:
