@@ -40,6 +40,7 @@ from connectors.errors import ConnectorError
 from connectors.registry import register
 from lgsp import duck
 from lgsp.connections import resolve
+from lgsp.priority import lower_thread_priority
 from lgsp.settings import Settings
 from schemas.contract import AuthType, Contract, PagingStyle, RestSource, SchemaDrift
 from warehouse.projection import EXTRA
@@ -529,7 +530,9 @@ def load(config: RestConfig, state: dict[str, Any] | None, notes: dict[str, Any]
     pages_dir.mkdir(parents=True, exist_ok=True)
     client = Client(config)
     spooler = Spooler(config, sink)
-    flattening = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lgsp-rest-flatten")
+    flattening = ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="lgsp-rest-flatten", initializer=lower_thread_priority
+    )
     pending: Future[None] | None = None
     try:
         chunk: list[tuple[Path, Page]] = []

@@ -131,7 +131,7 @@ class Staging:
 
         def sink(select: str) -> int:
             with warehouse.writer() as con:
-                con.execute("SET threads = 1")  # the connector's own thread needs the other core
+                con.execute("SET threads = 1")  # runs in the caller's thread: the connector sets its pace
                 types = duck.source_types(con, select)
                 typed = f"SELECT {projection.stage_select(contract, types)} FROM ({select})"
                 if not self._staged(con):
