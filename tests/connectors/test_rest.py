@@ -118,6 +118,16 @@ def test_429_503_and_token_expiry_are_survived_with_every_record_once(
     assert stats["tokens_issued"] >= 2  # a fresh token after the expiry
 
 
+def test_a_slow_answer_times_out_and_is_asked_again(hub: Settings, contracts_dir: Path, national: Any) -> None:
+    edit(contracts_dir, "legal_documents", lambda c: c["source"].update(timeout=0.5))
+    national.set_faults([{"kind": "slow", "path": "/vbpl/v1/documents", "after": 1, "times": 1, "delay": 3}])
+    run = Pipeline(hub).run("legal_documents")
+    assert run["status"] == "published", run.get("error")
+    assert run["rows_extracted"] == 3000
+    report = Path(run["report"]).with_suffix(".json").read_text(encoding="utf-8")
+    assert '"retries": 1' in report
+
+
 def test_spent_retries_fail_the_run_and_publish_nothing(hub: Settings, contracts_dir: Path, national: Any) -> None:
     pipeline = Pipeline(hub)
     first = pipeline.run("enterprises")
