@@ -183,7 +183,7 @@ class Pipeline:
         return SqlConfig(
             dataset=contract.id,
             connection=source.connection,
-            url=resolve(source.connection, self.settings.sandbox_dir),
+            url=resolve(source.connection, self.settings.sandbox_dir, home=self.settings.home),
             columns=[c.name for c in contract.columns],
             table=source.table,
             db_schema=source.db_schema,
