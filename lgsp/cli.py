@@ -228,5 +228,13 @@ def _summary(results: list[dict[str, Any]], pipeline: Any) -> None:
             console.print(f"[dim]{r['dataset_id']}: report {r['report']}[/dim]", soft_wrap=True)
 
 
+def _sharing_commands() -> None:
+    from sharing.cli import register
+
+    register(app)
+
+
+_sharing_commands()  # lgsp consumers|grants|requests|audit|staff
+
 if __name__ == "__main__":
     app()

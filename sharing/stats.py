@@ -53,12 +53,12 @@ def operational(settings: Settings, datasets: set[str] | None = None) -> list[di
             args = sorted(datasets)
         rows = con.execute(
             f"""SELECT coalesce(consumer, '(unauthenticated)') AS consumer, coalesce(dataset, '(catalogue)') AS dataset,
-                       count(*) AS requests, coalesce(sum(rows), 0) AS rows,
+                       count(*) AS requests, coalesce(sum("rows"), 0) AS rows,
                        count(*) FILTER (WHERE outcome = 'not_permitted') AS not_permitted,
                        count(*) FILTER (WHERE outcome NOT IN {ANSWERS}) AS errors,
                        round(quantile_cont(latency_ms, 0.5), 2) AS p50_ms,
                        round(quantile_cont(latency_ms, 0.95), 2) AS p95_ms,
-                       min(at) AS first_at, max(at) AS last_at
+                       min("at") AS first_at, max("at") AS last_at
                 FROM {relation} {where}
                 GROUP BY ALL ORDER BY consumer, dataset""",
             args,
@@ -89,7 +89,7 @@ def write_open_stats(settings: Settings, known_datasets: set[str]) -> int:
             if known_datasets:
                 duck.executemany("INSERT INTO known VALUES (?)", [[d] for d in sorted(known_datasets)])
             rows = duck.execute(
-                f"""SELECT CAST(CAST(at AS TIMESTAMP) AS DATE)::VARCHAR AS day,
+                f"""SELECT CAST(CAST("at" AS TIMESTAMP) AS DATE)::VARCHAR AS day,
                            coalesce(k.kind, CASE WHEN l.consumer IS NULL THEN 'unauthenticated' ELSE 'other' END) AS agency_type,
                            CASE WHEN l.dataset IS NULL THEN '(catalogue)'
                                 WHEN l.dataset IN (SELECT dataset FROM known) THEN l.dataset ELSE '(unknown)' END AS dataset_id,
@@ -99,7 +99,7 @@ def write_open_stats(settings: Settings, known_datasets: set[str]) -> int:
                            count(*) FILTER (WHERE outcome = 'no_data') AS answered_no_data,
                            count(*) FILTER (WHERE outcome = 'not_permitted') AS answered_not_permitted,
                            count(*) FILTER (WHERE outcome NOT IN {ANSWERS}) AS errors,
-                           coalesce(sum(rows), 0) AS rows_returned,
+                           coalesce(sum("rows"), 0) AS rows_returned,
                            round(quantile_cont(latency_ms, 0.95), 2) AS p95_latency_ms
                     FROM {relation} l LEFT JOIN kinds k ON k.code = l.consumer
                     GROUP BY ALL ORDER BY ALL"""
