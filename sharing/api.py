@@ -300,12 +300,14 @@ def router(sharing: Sharing) -> APIRouter:
         responses={204: NO_DATA, 403: NOT_PERMITTED, **ERRORS},
     )
     def rows(
-        dataset: Annotated[str, Path(description="Dataset id, e.g. driving_licences")],
+        dataset: Annotated[str, Path(description="Dataset id", examples=["driving_licences"])],
         fields: Annotated[
-            str | None, Query(description="Comma-separated columns (default: every granted column)")
+            str | None,
+            Query(description="Comma-separated columns (default: all granted)", examples=["licence_no,licence_class"]),
         ] = None,
         filters: Annotated[
-            str | None, Query(description='JSON object: {"column": value} or {"column": [values]}')
+            str | None,
+            Query(description='JSON: {"column": value} or {"column": [values]}', examples=['{"licence_class": ["B"]}']),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page")] = 100,
         after: Annotated[str | None, Query(description="The `next` cursor of the previous page")] = None,
@@ -340,8 +342,8 @@ def router(sharing: Sharing) -> APIRouter:
         responses={204: NO_DATA, 403: NOT_PERMITTED, **ERRORS},
     )
     def record(
-        dataset: Annotated[str, Path(description="Dataset id")],
-        key: Annotated[str, Path(description="Primary-key value, e.g. a licence number")],
+        dataset: Annotated[str, Path(description="Dataset id", examples=["driving_licences"])],
+        key: Annotated[str, Path(description="Primary-key value, e.g. a licence number", examples=["441501557952"])],
         api_key: Key = None,
         bearer: Bearer = None,
     ) -> Response:
