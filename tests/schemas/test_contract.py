@@ -30,7 +30,9 @@ def write(tmp_path: Path, data: dict | str, name: str = "schools") -> Path:
 
 def test_shipped_contracts_are_valid() -> None:
     contracts = load_contracts(CONTRACTS)
-    assert set(contracts) == {"price_observations", "schools", "driving_licences", "env_readings", "ict_indicators"}
+    assert set(contracts) == {
+        "price_observations", "schools", "driving_licences", "env_readings", "ict_indicators", "exchange_stats"
+    }  # fmt: skip
     assert check_contracts(contract_files(CONTRACTS)) == []
     licences = contracts["driving_licences"]
     assert licences.classification.value == "restricted"

@@ -1,0 +1,185 @@
+"""Benchmark: the agency-sharing API under load.
+
+A warehouse with N driving licences (typed as the contract says, 78 communes) and one agency
+granted one commune's rows and seven of the ten columns. `lgsp serve` runs in its own process;
+a second process (benchmarks/loadgen.py) sends:
+1. authorised reads of 100 rows (keyset pages at random places in the commune) at a fixed
+   200 requests per second for 10 s: p50/p95/p99 and errors, latency from each request's
+   scheduled start;
+2. the same reads back-to-back from 16 clients (maximum throughput), against a server that logs
+   every request and one started with LGSP_EXCHANGE_LOG=off, alternating, in the same run.
+Usage: python benchmarks/bench_sharing.py [--rows 1000000] [--rate 200] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+console = Console(width=120)
+ROWS_PATH = "/api/share/v1/datasets/driving_licences/rows?limit=100"
+
+
+def build(home: Path, rows: int) -> tuple[str, list[str]]:
+    """The warehouse, the agency and its key; returns the key and the paths to request."""
+    from lgsp.settings import Settings
+    from sharing import consumers
+    from sharing.demo import GRANTED_COLUMNS
+    from sharing.grants import add_grant
+    from sharing.reading import encode_cursor
+    from warehouse.store import Warehouse
+
+    os.environ["LGSP_HOME"] = str(home)
+    settings = Settings.from_env()
+    with Warehouse(settings).writer() as con:
+        con.execute(f"""
+            CREATE OR REPLACE TABLE main.driving_licences AS
+            SELECT lpad(CAST(440000000000 + range * 7919 % 99999999999 AS VARCHAR), 12, '0') AS licence_no,
+                   lpad(CAST(45000000000 + range * 104729 % 999999999 AS VARCHAR), 12, '0') AS citizen_id,
+                   'Nguyễn Văn ' || CAST(range AS VARCHAR) AS full_name,
+                   DATE '1960-01-01' + CAST(range % 15000 AS INTEGER) AS birth_date,
+                   ['A1', 'A', 'B', 'C1', 'C', 'D'][1 + range % 6] AS licence_class,
+                   DATE '2015-01-01' + CAST(range % 3650 AS INTEGER) AS issued_on,
+                   DATE '2035-01-01' + CAST(range % 3650 AS INTEGER) AS expires_on,
+                   CAST(19000 + range % 78 AS VARCHAR) AS commune_code,
+                   'Phường ' || CAST(19000 + range % 78 AS VARCHAR) AS commune_name,
+                   TIMESTAMP '2025-01-01' + INTERVAL (range) SECOND AS updated_at
+            FROM range({rows})""")
+        con.execute("INSERT INTO meta.runs (run_id, dataset_id, started_at, ended_at, status, rows_published) "
+                    "VALUES ('bench', 'driving_licences', now(), now(), 'published', ?)", [rows])  # fmt: skip
+        commune = "19007"
+        keys = [r[0] for r in con.execute(
+            "SELECT licence_no FROM main.driving_licences WHERE commune_code = ? ORDER BY licence_no", [commune]
+        ).fetchall()]  # fmt: skip
+    consumers.add_consumer(
+        settings, "TTPVHCC", "Trung tâm Phục vụ hành chính công", "bench@example.gov.vn", "provincial"
+    )
+    add_grant(settings, "TTPVHCC", "driving_licences", purpose="benchmark", granted_by="bench",
+              columns=GRANTED_COLUMNS, row_filter={"commune_code": [commune]})  # fmt: skip
+    key = consumers.issue_key(settings, "TTPVHCC")
+    random.seed(7)
+    starts = random.sample(keys[: len(keys) - 150], 300)
+    paths = [ROWS_PATH] + [f"{ROWS_PATH}&after={encode_cursor([k])}" for k in starts]
+    return key, paths
+
+
+def serve(home: Path, log: bool) -> tuple[subprocess.Popen[bytes], str]:
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, LGSP_HOME=str(home), LGSP_EXCHANGE_LOG="on" if log else "off")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "lgsp.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{base}/api/share/v1/datasets", timeout=5)
+            return server, base
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise SystemExit("server did not start") from None
+            time.sleep(0.2)
+
+
+def load(base: str, key: str, paths_file: Path, *extra: str) -> dict:
+    run = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "loadgen.py"), base, "--header", f"X-API-Key: {key}",
+         "--paths-file", str(paths_file), *extra],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(run.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--throughput-seconds", type=float, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating on/off throughput rounds")
+    parser.add_argument("--clients", type=int, default=16)
+    opts = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="lgsp-bench-sharing-"))
+    servers = []
+    try:
+        with console.status(f"Building a warehouse with {opts.rows:,} driving licences…"):
+            key, paths = build(work / "home", opts.rows)
+        paths_file = work / "paths.txt"
+        paths_file.write_text("\n".join(paths))
+        logged_server, logged = serve(work / "home", log=True)
+        servers.append(logged_server)
+        quiet_server, quiet = serve(work / "home", log=False)
+        servers.append(quiet_server)
+        with console.status(f"{opts.rate:.0f} authorised reads of 100 rows per second for {opts.seconds:.0f} s…"):
+            fixed = load(logged, key, paths_file, "--rate", str(opts.rate), "--seconds", str(opts.seconds))
+        rounds: dict[str, list[float]] = {"on": [], "off": []}
+        errors = {"on": 0, "off": 0}
+        for i in range(opts.rounds):
+            for name, base in (("on", logged), ("off", quiet)) if i % 2 == 0 else (("off", quiet), ("on", logged)):
+                with console.status(f"Throughput, logging {name}, round {i + 1}/{opts.rounds}…"):
+                    got = load(base, key, paths_file, "--concurrency", str(opts.clients), "--seconds",
+                               str(opts.throughput_seconds))  # fmt: skip
+                rounds[name].append(got["throughput_rps"])
+                errors[name] += got["errors"]
+        table = Table(title=f"Sharing API: {opts.rate:.0f} authorised reads of 100 rows/s for {opts.seconds:.0f} s "
+                            f"({opts.rows:,} licences; load from a second process)")  # fmt: skip
+        for column in ("requests", "achieved rps", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+            table.add_column(column, justify="right")
+        table.add_row(str(fixed["requests"]), f"{fixed['achieved_rps']:.0f}", str(fixed["errors"]),
+                      f"{fixed['p50_ms']:.1f}", f"{fixed['p95_ms']:.1f}", f"{fixed['p99_ms']:.1f}",
+                      f"{fixed['max_ms']:.1f}")  # fmt: skip
+        console.print(table)
+        on, off = statistics.median(rounds["on"]), statistics.median(rounds["off"])
+        table = Table(title=f"Maximum throughput, {opts.clients} clients back-to-back, median of {opts.rounds} "
+                            f"alternating rounds of {opts.throughput_seconds:.0f} s")  # fmt: skip
+        for column in ("exchange log", "requests/s (median)", "rounds", "errors"):
+            table.add_column(column)
+        table.add_row("on (every request hash-chained)", f"{on:.0f}", ", ".join(f"{x:.0f}" for x in rounds["on"]),
+                      str(errors["on"]))  # fmt: skip
+        table.add_row("off (LGSP_EXCHANGE_LOG=off, reference)", f"{off:.0f}",
+                      ", ".join(f"{x:.0f}" for x in rounds["off"]), str(errors["off"]))  # fmt: skip
+        console.print(table)
+        console.print(f"Logging costs {(1 - on / off) * 100:.1f} % of throughput (on/off = {on / off:.3f}).")
+        (REPO / "benchmarks" / "out").mkdir(exist_ok=True)
+        (REPO / "benchmarks" / "out" / "bench_sharing.json").write_text(
+            json.dumps(
+                {
+                    "rows": opts.rows,
+                    "fixed_rate": fixed,
+                    "throughput": rounds,
+                    "errors": errors,
+                    "log_cost": 1 - on / off,
+                },
+                indent=1,
+            )
+        )
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
