@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import socket
 import statistics
@@ -36,13 +35,12 @@ console = Console(width=120)
 ROWS_PATH = "/api/share/v1/datasets/driving_licences/rows?limit=100"
 
 
-def build(home: Path, rows: int) -> tuple[str, list[str]]:
-    """The warehouse, the agency and its key; returns the key and the paths to request."""
+def build(home: Path, rows: int) -> str:
+    """The warehouse, and the agency granted one commune; returns its API key."""
     from lgsp.settings import Settings
     from sharing import consumers
     from sharing.demo import GRANTED_COLUMNS
     from sharing.grants import add_grant
-    from sharing.reading import encode_cursor
     from warehouse.store import Warehouse
 
     os.environ["LGSP_HOME"] = str(home)
@@ -64,19 +62,27 @@ def build(home: Path, rows: int) -> tuple[str, list[str]]:
         con.execute("INSERT INTO meta.runs (run_id, dataset_id, started_at, ended_at, status, rows_published) "
                     "VALUES ('bench', 'driving_licences', now(), now(), 'published', ?)", [rows])  # fmt: skip
         commune = "19007"
-        keys = [r[0] for r in con.execute(
-            "SELECT licence_no FROM main.driving_licences WHERE commune_code = ? ORDER BY licence_no", [commune]
-        ).fetchall()]  # fmt: skip
     consumers.add_consumer(
         settings, "TTPVHCC", "Trung tâm Phục vụ hành chính công", "bench@example.gov.vn", "provincial"
     )
     add_grant(settings, "TTPVHCC", "driving_licences", purpose="benchmark", granted_by="bench",
               columns=GRANTED_COLUMNS, row_filter={"commune_code": [commune]})  # fmt: skip
     key = consumers.issue_key(settings, "TTPVHCC")
-    random.seed(7)
-    starts = random.sample(keys[: len(keys) - 150], 300)
-    paths = [ROWS_PATH] + [f"{ROWS_PATH}&after={encode_cursor([k])}" for k in starts]
-    return key, paths
+    return key
+
+
+def cursors(base: str, key: str, pages: int = 300) -> list[str]:
+    """The pages a client walks: each path carries a `next` cursor the server gave out."""
+    import httpx
+
+    paths = [ROWS_PATH]
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+        while len(paths) < pages:
+            following = client.get(paths[-1]).json()["next"]
+            if following is None:
+                break
+            paths.append(f"{ROWS_PATH}&after={following}")
+    return paths
 
 
 def serve(home: Path, log: bool) -> tuple[subprocess.Popen[bytes], str]:
@@ -124,11 +130,11 @@ def main() -> None:
     servers = []
     try:
         with console.status(f"Building a warehouse with {opts.rows:,} driving licences…"):
-            key, paths = build(work / "home", opts.rows)
-        paths_file = work / "paths.txt"
-        paths_file.write_text("\n".join(paths))
+            key = build(work / "home", opts.rows)
         logged_server, logged = serve(work / "home", log=True)
         servers.append(logged_server)
+        paths_file = work / "paths.txt"
+        paths_file.write_text("\n".join(cursors(logged, key)))
         quiet_server, quiet = serve(work / "home", log=False)
         servers.append(quiet_server)
         with console.status(f"{opts.rate:.0f} authorised reads of 100 rows per second for {opts.seconds:.0f} s…"):

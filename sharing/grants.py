@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,12 +196,17 @@ class Grants:
         self._grants: dict[str, dict[str, Grant]] | None = None
         self._contracts: dict[str, Contract] = {}
         self._contract_stamp: tuple[Any, ...] = ()
+        self._contracts_checked = 0.0
 
     def forget(self) -> None:
         self._grants = None
 
     def contracts(self) -> dict[str, Contract]:
-        """Every valid contract by id, re-read when a file changes (stat calls, no parsing)."""
+        """Every valid contract by id, re-read when a file changes (looked at once a second)."""
+        now = time.monotonic()
+        if self._contract_stamp and now - self._contracts_checked < 1.0:
+            return self._contracts
+        self._contracts_checked = now
         paths: list[Path] = contract_files(self.settings.contracts_dir)
         stamp = tuple((p.name, p.stat().st_mtime_ns) for p in paths)
         if stamp != self._contract_stamp:

@@ -35,6 +35,11 @@ class Snapshot:
     rows: int
     path: Path
 
+    @property
+    def tag(self) -> str:
+        """Names this copy in cursors (a position in one copy means nothing in another)."""
+        return self.path.stem.rsplit("-", 1)[-1][:8]
+
 
 class Snapshots:
     """One in-process DuckDB (one thread per query) with each dataset's current copy attached."""
@@ -45,6 +50,8 @@ class Snapshots:
         self.check_every = check_every
         self._con = duckdb.connect(config={"autoinstall_known_extensions": False})
         self._con.execute("SET threads = 1")  # small queries: parallelism comes from concurrent requests
+        self._con.execute("SET preserve_insertion_order = true")  # pages rely on scans in `_id` order
+        self.shares: dict[tuple[object, ...], float] = {}
         self._lock = threading.Lock()  # guards the connection's catalogue (ATTACH, cursor)
         self._refreshing = threading.Lock()
         self._current: dict[str, Snapshot] = {}
