@@ -144,6 +144,7 @@ def test_rows_hold_exactly_the_granted_rows_and_columns(world: dict[str, Any], c
         return
     columns, keys = allowed
     seen: dict[Any, dict[str, Any]] = {}
+    order: list[Any] = []
     after = None
     while True:
         response = get(world, consumer, path, limit=PAGE, **({"after": after} if after else {}))
@@ -155,10 +156,12 @@ def test_rows_hold_exactly_the_granted_rows_and_columns(world: dict[str, Any], c
             key = row[world["contracts"][dataset].primary_key[0]]
             assert key not in seen
             seen[key] = row
+            order.append(key)
         after = body["next"]
         if after is None:
             break
     assert set(seen) == keys
+    assert order == sorted(order)  # key order, within and across pages
     truth = world["truth"][dataset]
     for key, row in seen.items():
         assert row == {c: _jsonable(truth[key][c]) for c in columns}
