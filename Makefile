@@ -33,6 +33,7 @@ bench: uv postgres
 	@$(UV) sync --frozen --python 3.11 --extra dev --extra bench -q
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_publish.py
+	$(BIN)/python benchmarks/bench_sharing.py
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -6,7 +6,7 @@ a second process (benchmarks/loadgen.py) sends:
 1. authorised reads of 100 rows (keyset pages at random places in the commune) at a fixed
    200 requests per second for 10 s: p50/p95/p99 and errors, latency from each request's
    scheduled start;
-2. the same reads back-to-back from 16 clients (maximum throughput), against a server that logs
+2. the same reads back-to-back from 8 clients (maximum throughput), against a server that logs
    every request and one started with LGSP_EXCHANGE_LOG=off, alternating, in the same run.
 Usage: python benchmarks/bench_sharing.py [--rows 1000000] [--rate 200] [--seconds 10]
 """
@@ -108,6 +108,13 @@ def serve(home: Path, log: bool) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.2)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc): steadier than wall-clock
+    throughput on a machine whose cores other work also uses."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(base: str, key: str, paths_file: Path, *extra: str) -> dict:
     run = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "loadgen.py"), base, "--header", f"X-API-Key: {key}",
@@ -122,9 +129,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--throughput-seconds", type=float, default=8)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating on/off throughput rounds")
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--throughput-seconds", type=float, default=6)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating on/off throughput rounds")
+    parser.add_argument("--clients", type=int, default=8)
     opts = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lgsp-bench-sharing-"))
     servers = []
@@ -140,13 +147,18 @@ def main() -> None:
         with console.status(f"{opts.rate:.0f} authorised reads of 100 rows per second for {opts.seconds:.0f} s…"):
             fixed = load(logged, key, paths_file, "--rate", str(opts.rate), "--seconds", str(opts.seconds))
         rounds: dict[str, list[float]] = {"on": [], "off": []}
+        cpu: dict[str, list[float]] = {"on": [], "off": []}
         errors = {"on": 0, "off": 0}
+        pids = {"on": logged_server.pid, "off": quiet_server.pid}
         for i in range(opts.rounds):
             for name, base in (("on", logged), ("off", quiet)) if i % 2 == 0 else (("off", quiet), ("on", logged)):
                 with console.status(f"Throughput, logging {name}, round {i + 1}/{opts.rounds}…"):
+                    before = cpu_seconds(pids[name])
                     got = load(base, key, paths_file, "--concurrency", str(opts.clients), "--seconds",
                                str(opts.throughput_seconds))  # fmt: skip
+                    used = cpu_seconds(pids[name]) - before
                 rounds[name].append(got["throughput_rps"])
+                cpu[name].append(used / max(got["requests"], 1) * 1000)
                 errors[name] += got["errors"]
         table = Table(title=f"Sharing API: {opts.rate:.0f} authorised reads of 100 rows/s for {opts.seconds:.0f} s "
                             f"({opts.rows:,} licences; load from a second process)")  # fmt: skip
@@ -159,18 +171,31 @@ def main() -> None:
         on, off = statistics.median(rounds["on"]), statistics.median(rounds["off"])
         table = Table(title=f"Maximum throughput, {opts.clients} clients back-to-back, median of {opts.rounds} "
                             f"alternating rounds of {opts.throughput_seconds:.0f} s")  # fmt: skip
-        for column in ("exchange log", "requests/s (median)", "rounds", "errors"):
+        for column in ("exchange log", "requests/s (median)", "rounds", "server CPU ms/request (median)", "errors"):
             table.add_column(column)
-        table.add_row("on (every request hash-chained)", f"{on:.0f}", ", ".join(f"{x:.0f}" for x in rounds["on"]),
-                      str(errors["on"]))  # fmt: skip
-        table.add_row("off (LGSP_EXCHANGE_LOG=off, reference)", f"{off:.0f}",
-                      ", ".join(f"{x:.0f}" for x in rounds["off"]), str(errors["off"]))  # fmt: skip
+        cpu_on, cpu_off = statistics.median(cpu["on"]), statistics.median(cpu["off"])
+        for name, label, rps, per in (
+            ("on", "on (every request hash-chained)", on, cpu_on),
+            ("off", "off (LGSP_EXCHANGE_LOG=off, reference)", off, cpu_off),
+        ):
+            table.add_row(
+                label,
+                f"{rps:.0f}",
+                ", ".join(f"{x:.0f}" for x in rounds[name]),
+                f"{per:.2f} ({', '.join(f'{x:.2f}' for x in cpu[name])})",
+                str(errors[name]),
+            )
         console.print(table)
-        console.print(f"Logging costs {(1 - on / off) * 100:.1f} % of throughput (on/off = {on / off:.3f}).")
+        console.print(
+            f"Logging costs {(1 - on / off) * 100:.1f} % of throughput (on/off = {on / off:.3f}); "
+            f"server CPU per request {cpu_on / cpu_off:.3f}× the reference ({(1 - cpu_off / cpu_on) * 100:.1f} % of "
+            "the throughput a CPU-bound server has)."
+        )
         (REPO / "benchmarks" / "out").mkdir(exist_ok=True)
         (REPO / "benchmarks" / "out" / "bench_sharing.json").write_text(
             json.dumps(
                 {
+                    "cpu_ms_per_request": cpu,
                     "rows": opts.rows,
                     "fixed_rate": fixed,
                     "throughput": rounds,
