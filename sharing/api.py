@@ -173,7 +173,8 @@ class Sharing:
     def record(self, entry: dict[str, Any], started: float) -> None:
         if self.log is not None:
             entry["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            entry["at"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+            now = time.time()
+            entry["at"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
             self.log.append(entry)
 
     def handle(

@@ -163,7 +163,8 @@ class Authenticator:
 
     A key's scrypt check runs once; afterwards its SHA-256 finds it in memory. Every lookup first
     asks SQLite for `data_version`, which moves when any other connection commits (a revocation, a
-    rotation, a new grant), and then the cache starts over: revocation has immediate effect.
+    rotation, a new grant); after a change, a remembered key is looked up again by its id (a
+    cheap query, no scrypt): revoked or rotated, it fails on the very next request.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -171,7 +172,7 @@ class Authenticator:
         self._con = registry.connect(settings)  # only reads: its own commits would not move data_version
         self._lock = threading.Lock()
         self._version: int | None = None
-        self._keys: dict[str, Caller] = {}
+        self._keys: dict[str, tuple[Caller, str, int]] = {}  # sha256(key) -> caller, stored hash, version seen
         self._tokens: dict[str, tuple[Caller, dt.datetime]] = {}
         self._listeners: list[Any] = []
 
@@ -179,40 +180,52 @@ class Authenticator:
         """Call `callback()` whenever the registry changed (grant caches hang on this)."""
         self._listeners.append(callback)
 
-    def fresh(self) -> None:
-        """Drop every cache if the registry changed since the last look."""
+    def fresh(self) -> int:
+        """The registry's current version; caches that depend on it are dropped when it moved."""
         with self._lock:
-            version = self._con.execute("PRAGMA data_version").fetchone()[0]
+            version = int(self._con.execute("PRAGMA data_version").fetchone()[0])
             if version == self._version:
-                return
+                return version
             self._version = version
-            self._keys.clear()
             self._tokens.clear()
         for callback in self._listeners:
             callback()
+        return version
 
     def query(self, sql: str, params: list[Any]) -> list[sqlite3.Row]:
         with self._lock:
             return self._con.execute(sql, params).fetchall()
 
-    def api_key(self, key: str) -> Caller | None:
-        self.fresh()
-        cache_key = fast_hash(key)
-        found = self._keys.get(cache_key)
-        if found is not None:
-            return found
-        match = KEY.match(key.strip())
-        if not match:
-            return None
+    def _active_key(self, key_id: str) -> sqlite3.Row | None:
         rows = self.query(
             "SELECT a.hash, a.consumer FROM api_keys a JOIN consumers c ON c.code = a.consumer "
             "WHERE a.key_id = ? AND a.revoked_at IS NULL AND c.revoked_at IS NULL",
-            [match.group(1)],
+            [key_id],
         )
-        if not rows or not verify_secret(match.group(2), rows[0]["hash"]):
+        return rows[0] if rows else None
+
+    def api_key(self, key: str) -> Caller | None:
+        version = self.fresh()
+        cache_key = fast_hash(key)
+        found = self._keys.get(cache_key)
+        if found is not None:
+            caller, stored, seen = found
+            if seen == version:
+                return caller
+            row = self._active_key(caller.credential)
+            if row is not None and row["hash"] == stored:
+                self._keys[cache_key] = (caller, stored, version)
+                return caller
+            self._keys.pop(cache_key, None)
             return None
-        caller = Caller(rows[0]["consumer"], match.group(1))
-        self._keys[cache_key] = caller
+        match = KEY.match(key.strip())
+        if not match:
+            return None
+        row = self._active_key(match.group(1))
+        if row is None or not verify_secret(match.group(2), row["hash"]):
+            return None
+        caller = Caller(row["consumer"], match.group(1))
+        self._keys[cache_key] = (caller, row["hash"], version)
         return caller
 
     def bearer(self, token: str) -> Caller | None:

@@ -4,6 +4,7 @@ its statistics have something), and how to call the API."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from typing import Any
@@ -63,7 +64,7 @@ def seed(settings: Settings) -> dict[str, Any]:
     grant = add_grant(
         settings, ONE_STOP_SHOP, "driving_licences", columns=GRANTED_COLUMNS, row_filter={"commune_code": [commune_code]},
         purpose="Kiểm tra giấy phép lái xe khi giải quyết thủ tục hành chính của công dân cư trú tại " + commune_name,
-        granted_by="sgtvt", expires_at=registry.now().replace(year=registry.now().year + 1),
+        granted_by="sgtvt", expires_at=registry.now() + dt.timedelta(days=365),
     )  # fmt: skip
     if not any(r.consumer == POLICE and r.status == "pending" for r in list_requests(settings)):
         add_request(settings, POLICE, "driving_licences", "Đối chiếu giấy phép khi xử lý vi phạm giao thông")

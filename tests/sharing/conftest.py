@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -19,9 +20,20 @@ import yaml
 from lgsp.pipeline import Pipeline
 from lgsp.settings import Settings
 from portal.app import create_app
+from sharing.exchange_log import entries
 from tests.conftest import CONTRACTS
 
 DATASETS = ("driving_licences", "schools", "ict_indicators")
+
+
+def logged(settings: Settings, at_least: int, timeout: float = 10) -> list[dict[str, Any]]:
+    """The exchange log's entries once it holds `at_least` (the server writes them in batches)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = list(entries(settings.sharing_dir))
+        if len(found) >= at_least or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
 
 
 @dataclass

@@ -14,9 +14,10 @@ import httpx
 import pytest
 
 from sharing import consumers, registry
-from sharing.exchange_log import entries, verify
+from sharing.exchange_log import verify
 from sharing.grants import add_grant, revoke_grant
 from tests.sharing.conftest import Hub, make_settings
+from tests.sharing.conftest import logged as logged_entries
 from warehouse.store import Warehouse
 
 ROWS = "/api/share/v1/datasets/driving_licences/rows"
@@ -171,19 +172,19 @@ def test_access_requests_through_the_api(agency: dict[str, Any]) -> None:
 
 def test_every_request_is_logged_with_who_what_and_how_long(agency: dict[str, Any]) -> None:
     settings = agency["settings"]
-    before = sum(1 for _ in entries(settings.sharing_dir))
+    before = len(logged_entries(settings, 0))
     call(agency, ROWS, limit=4, fields="licence_no,commune_code", filters=json.dumps({"licence_class": "B"}))
     call(agency, ROWS, key=agency["other"])
     agency["http"].get(ROWS)  # no credential at all
     call(agency, ROWS, limit="abc")
-    logged = list(entries(settings.sharing_dir))[before:]
+    logged = logged_entries(settings, before + 4)[before:]
     assert [e["outcome"] for e in logged] == ["data", "not_permitted", "unauthenticated", "bad_request"]
     first = logged[0]
     assert first["consumer"] == "TTPVHCC" and first["dataset"] == "driving_licences"
     assert first["filters"] == {"licence_class": ["B"]} and first["fields"] == ["licence_no", "commune_code"]
     assert 0 < first["rows"] <= 4 and first["latency_ms"] > 0 and first["status"] == 200 and first["at"]
     assert logged[1]["consumer"] == "UBND_X" and logged[1]["rows"] == 0
-    assert verify(settings.sharing_dir).ok
+    assert verify(settings.sharing_dir).ok, verify(settings.sharing_dir)
 
 
 def test_a_new_published_run_is_served_without_restarting(agency: dict[str, Any]) -> None:

@@ -123,4 +123,7 @@ def test_two_appenders_share_one_chain(tmp_path: Path) -> None:
     first, second = ExchangeLog(tmp_path), ExchangeLog(tmp_path)  # as two server processes would
     for i in range(6):
         (first if i % 2 else second).append({"operation": "list", "n": i})
+        assert (first if i % 2 else second).flush()
+    first.close()
+    second.close()
     assert verify(tmp_path).ok and verify(tmp_path).entries == 6

@@ -3,6 +3,7 @@ server: whatever it sends, no server error, and every answer matches what the de
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -63,5 +64,6 @@ def test_no_server_error_and_answers_as_documented(live: Hub, fuzz_key: str, ope
 
     run()
     if not operation.endswith("/token"):  # the fuzzing went past authentication
+        time.sleep(0.2)  # the server writes the log in batches
         logged = [e for e in entries(live.settings.sharing_dir) if e.get("consumer") == "FUZZER"]
         assert logged, "no request of the fuzzer was authenticated"
