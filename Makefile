@@ -37,7 +37,7 @@ bench: uv postgres
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	$(BIN)/mypy connectors schemas warehouse publishing portal
+	$(BIN)/mypy connectors schemas warehouse publishing portal sharing
 
 clean:
 	rm -rf $(LGSP_HOME)

@@ -98,8 +98,8 @@ class ExchangeLog:
         fcntl.flock(self._log, fcntl.LOCK_EX)
         try:
             raw = os.pread(self._head, HEAD_BYTES, 0).strip()
-            head = orjson.loads(raw) if raw else {"count": 0, "hash": GENESIS}
-            count, previous = head["count"], head["hash"]
+            head: dict[str, Any] = orjson.loads(raw) if raw else {"count": 0, "hash": GENESIS}
+            count, previous = int(head["count"]), str(head["hash"])
             lines = []
             for entry in batch:
                 count += 1

@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +109,7 @@ def parse_fields(raw: str | None) -> list[str] | None:
     return list(dict.fromkeys(f.strip() for f in raw.split(",") if f.strip()))
 
 
-def _condition(contract: Contract, filters: dict[str, tuple[str, ...] | list[str]]) -> tuple[list[str], list[str]]:
+def _condition(contract: Contract, filters: Mapping[str, Sequence[str]]) -> tuple[list[str], list[str]]:
     where, args = [], []
     for name, values in filters.items():
         column_type = contract.column(name).type
