@@ -189,11 +189,8 @@ def _share(snapshots: Snapshots, snapshot: Snapshot, where: list[str], args: lis
     found = snapshots.shares.get(key)
     if found is None:
         condition = f"WHERE {' AND '.join(where)}" if where else ""
-        cur = snapshots.cursor()
-        try:
+        with snapshots.reading() as cur:
             matching = cur.execute(f"SELECT count(*) FROM {snapshot.table} {condition}", args).fetchone()[0]  # type: ignore[index]
-        finally:
-            cur.close()
         found = snapshots.shares[key] = max(matching, 1) / max(snapshot.rows, 1)
     return found
 
@@ -221,8 +218,8 @@ def read_rows(
     more_where, more_args = _condition(contract, filters)
     where, args = grant_where + more_where, grant_args + more_args
     key = contract.primary_key
-    cur = snapshots.cursor()
-    try:
+    share = _share(snapshots, snapshot, grant_where, grant_args) if grant_where else 1.0
+    with snapshots.reading() as cur:
         start = 1
         if after is not None:
             values, position, copy = decode_cursor(after, len(key))
@@ -243,7 +240,6 @@ def read_rows(
         selected = ", ".join(quote(c) for c in names)
         condition = "".join(f" AND {w}" for w in where)
         rows: list[tuple[Any, ...]] = []
-        share = _share(snapshots, snapshot, grant_where, grant_args) if grant_where else 1.0
         window = int((limit + 1) / share * 1.25) + 64
         while start <= snapshot.rows and len(rows) <= limit:
             end = start + window - 1
@@ -254,8 +250,6 @@ def read_rows(
                 [start, end, *args, limit + 1 - len(rows)],
             ).fetchall())  # fmt: skip
             start, window = end + 1, window * 4
-    finally:
-        cur.close()
     if not rows:
         return no_data(contract.id)
     more = len(rows) > limit
@@ -289,8 +283,7 @@ def read_record(
         where, args = _condition(contract, {**decision.row_filter})
         condition = "".join(f" AND {w}" for w in where)
         selected = ", ".join(quote(c) for c in decision.columns)
-        cur = snapshots.cursor()
-        try:
+        with snapshots.reading() as cur:
             # The key's index finds the row; the grant's filter is then checked on that row alone.
             position = cur.execute(f"SELECT _id FROM {snapshot.table} WHERE {_key_match(contract)}", typed).fetchone()
             if position is not None:
@@ -298,8 +291,6 @@ def read_record(
                     f"SELECT {selected} FROM {snapshot.table} WHERE _id BETWEEN ? AND ?{condition}",
                     [position[0], position[0], *args],
                 ).fetchone()
-        finally:
-            cur.close()
     if found is not None:
         record = dict(zip(decision.columns, found, strict=True))
         return Answer(

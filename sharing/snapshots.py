@@ -11,9 +11,12 @@ writer) and a newer published run gets a new copy.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,15 +56,24 @@ class Snapshots:
         self._con.execute("SET preserve_insertion_order = true")  # pages rely on scans in `_id` order
         self.shares: dict[tuple[object, ...], float] = {}
         self._lock = threading.Lock()  # guards the connection's catalogue (ATTACH, cursor)
+        self._readers = threading.BoundedSemaphore(os.cpu_count() or 2)
         self._refreshing = threading.Lock()
         self._current: dict[str, Snapshot] = {}
         self._published: dict[str, str] | None = None  # dataset -> latest published run id
         self._stamp: tuple[int, ...] = ()
         self._checked = 0.0
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        with self._lock:
-            return self._con.cursor()
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for one request's queries. At most as many requests query at once as there
+        are cores: more would only take turns on them, slower for all (the rest wait here)."""
+        with self._readers:
+            with self._lock:
+                cur = self._con.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
 
     def _warehouse_stamp(self) -> tuple[int, ...]:
         path = self.settings.warehouse_path
