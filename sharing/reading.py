@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy
 import orjson
 
 from lgsp.duck import quote
@@ -195,6 +196,24 @@ def _share(snapshots: Snapshots, snapshot: Snapshot, where: list[str], args: lis
     return found
 
 
+def _start(snapshots: Snapshots, snapshot: Snapshot, contract: Contract, after: str | None) -> int:
+    """The `_id` a page starts at: just after the cursor's row."""
+    if after is None:
+        return 1
+    values, position, copy = decode_cursor(after, len(contract.primary_key))
+    typed = _typed_key(contract, values, "after")
+    if position is not None and copy == snapshot.tag:
+        return position + 1  # the same copy: the position is the key's
+    with snapshots.reading() as cur:
+        found = cur.execute(f"SELECT _id FROM {snapshot.table} WHERE {_key_match(contract)}", typed).fetchone()
+        if found is not None:
+            return int(found[0]) + 1
+        # That row is gone from a newer copy: seek by key order (a scan, but rare).
+        condition, seek_args = _after(contract, typed)
+        found = cur.execute(f"SELECT min(_id) FROM {snapshot.table} WHERE {condition}", seek_args).fetchone()
+    return int(found[0]) if found and found[0] is not None else snapshot.rows + 1
+
+
 def read_rows(
     snapshots: Snapshots,
     snapshot: Snapshot,
@@ -207,9 +226,10 @@ def read_rows(
 ) -> Answer:
     """A page of rows in key order: at most `limit`, after the cursor, within the grant.
 
-    The copy is ordered by the key and numbered by `_id`, so a page is a scan of an `_id` range
-    (DuckDB skips to it by its zone maps), sized by how much of the table the grant lets through
-    and widened while a sparser filter finds too few.
+    The copy is ordered by the key and numbered by `_id`. When the rows a grant lets through fit
+    in memory (Snapshots.view), a page is a slice of them. Otherwise (or with the caller's own
+    filters) it is a scan of an `_id` range (DuckDB skips to it by its zone maps), sized by how
+    much of the table the grant lets through and widened while a sparser filter finds too few.
     """
     chosen = [c for c in decision.columns if fields is None or c in fields]
     if fields is not None:
@@ -218,44 +238,36 @@ def read_rows(
     more_where, more_args = _condition(contract, filters)
     where, args = grant_where + more_where, grant_args + more_args
     key = contract.primary_key
-    share = _share(snapshots, snapshot, grant_where, grant_args) if grant_where else 1.0
-    with snapshots.reading() as cur:
-        start = 1
-        if after is not None:
-            values, position, copy = decode_cursor(after, len(key))
-            typed = _typed_key(contract, values, "after")
-            if position is not None and copy == snapshot.tag:
-                start = position + 1  # the same copy: the position is the key's
-            else:
-                found = cur.execute(f"SELECT _id FROM {snapshot.table} WHERE {_key_match(contract)}", typed).fetchone()
-                if found is not None:
-                    start = found[0] + 1
-                else:  # that row is gone from a newer copy: seek by key order (a scan, but rare)
-                    condition, seek_args = _after(contract, typed)
-                    found = cur.execute(
-                        f"SELECT min(_id) FROM {snapshot.table} WHERE {condition}", seek_args
-                    ).fetchone()
-                    start = found[0] if found and found[0] is not None else snapshot.rows + 1
-        names = list(dict.fromkeys(["_id", *chosen, *key]))
+    start = _start(snapshots, snapshot, contract, after)
+    names = list(dict.fromkeys(["_id", *chosen, *key]))
+    rows: list[tuple[Any, ...]] = []
+    view = None if filters else snapshots.view(snapshot, decision.columns, grant_where, grant_args)
+    if view is not None:  # the grant's rows are in memory: the page is a slice
+        first = int(numpy.searchsorted(view.column("_id").to_numpy(), start, side="left"))
+        page = view.slice(first, limit + 1)
+        rows = list(zip(*(page.column(n).to_pylist() for n in names), strict=True))
+    else:
+        share = _share(snapshots, snapshot, grant_where, grant_args) if grant_where else 1.0
         selected = ", ".join(quote(c) for c in names)
         condition = "".join(f" AND {w}" for w in where)
-        rows: list[tuple[Any, ...]] = []
         window = int((limit + 1) / share * 1.25) + 64
-        while start <= snapshot.rows and len(rows) <= limit:
-            end = start + window - 1
-            # One thread and insertion order kept: rows come in `_id` order without ORDER BY
-            # (a sort would cost more than the scan); sorted() below only makes sure.
-            rows += sorted(cur.execute(
-                f"SELECT {selected} FROM {snapshot.table} WHERE _id BETWEEN ? AND ?{condition} LIMIT ?",
-                [start, end, *args, limit + 1 - len(rows)],
-            ).fetchall())  # fmt: skip
-            start, window = end + 1, window * 4
+        with snapshots.reading() as cur:
+            while start <= snapshot.rows and len(rows) <= limit:
+                end = start + window - 1
+                # One thread and insertion order kept: rows come in `_id` order without ORDER BY
+                # (a sort would cost more than the scan); sorted() below only makes sure.
+                rows += sorted(cur.execute(
+                    f"SELECT {selected} FROM {snapshot.table} WHERE _id BETWEEN ? AND ?{condition} LIMIT ?",
+                    [start, end, *args, limit + 1 - len(rows)],
+                ).fetchall())  # fmt: skip
+                start, window = end + 1, window * 4
     if not rows:
         return no_data(contract.id)
     more = len(rows) > limit
     rows = rows[:limit]
     positions = [names.index(k) for k in key]
-    out = [dict(zip(chosen, r[1 : len(chosen) + 1], strict=True)) for r in rows]
+    picked = [names.index(c) for c in chosen]
+    out = [{c: r[i] for c, i in zip(chosen, picked, strict=True)} for r in rows]
     last = rows[-1]
     next_cursor = encode_cursor([last[p] for p in positions], last[0], snapshot.tag) if more else None
     body = {"result": "data", "dataset": contract.id, "fields": chosen, "rows": out, "next": next_cursor}

@@ -19,8 +19,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 from filelock import FileLock
 
 from lgsp.duck import literal, quote
@@ -28,6 +30,9 @@ from lgsp.settings import Settings
 from schemas.contract import Contract
 from warehouse.errors import WarehouseBusy
 from warehouse.store import Warehouse
+
+VIEW_ROWS = 200_000  # a grant letting more rows through is read with queries, not held in memory
+MAX_VIEWS = 64
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class Snapshots:
         self.shares: dict[tuple[object, ...], float] = {}
         self._lock = threading.Lock()  # guards the connection's catalogue (ATTACH, cursor)
         self._readers = threading.BoundedSemaphore(os.cpu_count() or 2)
+        self._views: dict[tuple[object, ...], pa.Table | None] = {}
+        self._building = threading.Lock()
         self._refreshing = threading.Lock()
         self._current: dict[str, Snapshot] = {}
         self._published: dict[str, str] | None = None  # dataset -> latest published run id
@@ -175,6 +182,32 @@ class Snapshots:
         finally:
             con.close()
         building.rename(path)
+
+    def view(self, snapshot: Snapshot, columns: tuple[str, ...], where: list[str], args: list[Any]) -> pa.Table | None:
+        """The rows a grant lets through, its columns and `_id`, in key order, held in memory
+        (Arrow), or None when there are more than VIEW_ROWS of them. A page of such a view is a
+        slice: no query, no scan. Built once per copy and grant; the oldest views make room."""
+        key = (snapshot.table, columns, tuple(where), tuple(args))
+        found = self._views.get(key)
+        if found is not None or key in self._views:
+            return found
+        with self._building:
+            if key in self._views:
+                return self._views[key]
+            condition = f"WHERE {' AND '.join(where)}" if where else ""
+            with self.reading() as cur:
+                matching = cur.execute(f"SELECT count(*) FROM {snapshot.table} {condition}", args).fetchone()[0]  # type: ignore[index]
+                table = None
+                if matching <= VIEW_ROWS:
+                    selected = ", ".join(quote(c) for c in ("_id", *columns))
+                    result = cur.execute(
+                        f"SELECT {selected} FROM {snapshot.table} {condition} ORDER BY _id", args
+                    ).arrow()
+                    table = result.read_all() if hasattr(result, "read_all") else result
+            while len(self._views) >= MAX_VIEWS:
+                self._views.pop(next(iter(self._views)))
+            self._views[key] = table
+            return table
 
     def close(self) -> None:
         self._con.close()
