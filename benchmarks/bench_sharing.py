@@ -7,7 +7,9 @@ a second process (benchmarks/loadgen.py) sends:
    200 requests per second for 10 s: p50/p95/p99 and errors, latency from each request's
    scheduled start;
 2. the same reads back-to-back from 8 clients (maximum throughput), against a server that logs
-   every request and one started with LGSP_EXCHANGE_LOG=off, alternating, in the same run.
+   every request and one started with LGSP_EXCHANGE_LOG=off, alternating, in the same run (a
+   fresh server each round); the server's CPU time per request is reported too, which other
+   work on the machine disturbs less than throughput.
 Usage: python benchmarks/bench_sharing.py [--rows 1000000] [--rate 200] [--seconds 10]
 """
 
@@ -142,21 +144,28 @@ def main() -> None:
         servers.append(logged_server)
         paths_file = work / "paths.txt"
         paths_file.write_text("\n".join(cursors(logged, key)))
-        quiet_server, quiet = serve(work / "home", log=False)
-        servers.append(quiet_server)
         with console.status(f"{opts.rate:.0f} authorised reads of 100 rows per second for {opts.seconds:.0f} s…"):
             fixed = load(logged, key, paths_file, "--rate", str(opts.rate), "--seconds", str(opts.seconds))
+        logged_server.terminate()
+        logged_server.wait(timeout=10)
+        servers.remove(logged_server)
         rounds: dict[str, list[float]] = {"on": [], "off": []}
         cpu: dict[str, list[float]] = {"on": [], "off": []}
         errors = {"on": 0, "off": 0}
-        pids = {"on": logged_server.pid, "off": quiet_server.pid}
+        # Each round starts a fresh server, so both settings start alike; the order alternates.
         for i in range(opts.rounds):
-            for name, base in (("on", logged), ("off", quiet)) if i % 2 == 0 else (("off", quiet), ("on", logged)):
+            for name in ("on", "off") if i % 2 == 0 else ("off", "on"):
                 with console.status(f"Throughput, logging {name}, round {i + 1}/{opts.rounds}…"):
-                    before = cpu_seconds(pids[name])
+                    server, base = serve(work / "home", log=name == "on")
+                    servers.append(server)
+                    load(base, key, paths_file, "--concurrency", str(opts.clients), "--seconds", "2")  # warm up
+                    before = cpu_seconds(server.pid)
                     got = load(base, key, paths_file, "--concurrency", str(opts.clients), "--seconds",
                                str(opts.throughput_seconds))  # fmt: skip
-                    used = cpu_seconds(pids[name]) - before
+                    used = cpu_seconds(server.pid) - before
+                    server.terminate()
+                    server.wait(timeout=10)
+                    servers.remove(server)
                 rounds[name].append(got["throughput_rps"])
                 cpu[name].append(used / max(got["requests"], 1) * 1000)
                 errors[name] += got["errors"]

@@ -169,10 +169,10 @@ class Authenticator:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._con = registry.connect(settings)  # only reads: its own commits would not move data_version
+        self._local = threading.local()  # one registry connection per thread: no lock on the hot path
         self._lock = threading.Lock()
-        self._version: int | None = None
-        self._keys: dict[str, tuple[Caller, str, int]] = {}  # sha256(key) -> caller, stored hash, version seen
+        self._generation = 0  # moves whenever some thread saw the registry change
+        self._keys: dict[str, tuple[Caller, str, int]] = {}  # sha256(key) -> caller, stored hash, generation
         self._tokens: dict[str, tuple[Caller, dt.datetime]] = {}
         self._listeners: list[Any] = []
 
@@ -180,21 +180,29 @@ class Authenticator:
         """Call `callback()` whenever the registry changed (grant caches hang on this)."""
         self._listeners.append(callback)
 
+    def _connection(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._local.con = registry.connect(self.settings)  # only reads: its own commits would not count
+            self._local.version = None
+        return con
+
     def fresh(self) -> int:
-        """The registry's current version; caches that depend on it are dropped when it moved."""
-        with self._lock:
-            version = int(self._con.execute("PRAGMA data_version").fetchone()[0])
-            if version == self._version:
-                return version
-            self._version = version
-            self._tokens.clear()
-        for callback in self._listeners:
-            callback()
-        return version
+        """The cache generation, moved (and caches dropped) if the registry changed since this
+        thread last looked. A thread's first look counts as a change: it cannot know."""
+        con = self._connection()
+        version = con.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._local.version:
+            self._local.version = version
+            with self._lock:
+                self._generation += 1
+                self._tokens.clear()
+            for callback in self._listeners:
+                callback()
+        return self._generation
 
     def query(self, sql: str, params: list[Any]) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._con.execute(sql, params).fetchall()
+        return self._connection().execute(sql, params).fetchall()
 
     def _active_key(self, key_id: str) -> sqlite3.Row | None:
         rows = self.query(
@@ -205,16 +213,16 @@ class Authenticator:
         return rows[0] if rows else None
 
     def api_key(self, key: str) -> Caller | None:
-        version = self.fresh()
+        generation = self.fresh()
         cache_key = fast_hash(key)
         found = self._keys.get(cache_key)
         if found is not None:
             caller, stored, seen = found
-            if seen == version:
+            if seen == generation:
                 return caller
             row = self._active_key(caller.credential)
             if row is not None and row["hash"] == stored:
-                self._keys[cache_key] = (caller, stored, version)
+                self._keys[cache_key] = (caller, stored, generation)
                 return caller
             self._keys.pop(cache_key, None)
             return None
@@ -225,7 +233,7 @@ class Authenticator:
         if row is None or not verify_secret(match.group(2), row["hash"]):
             return None
         caller = Caller(row["consumer"], match.group(1))
-        self._keys[cache_key] = (caller, row["hash"], version)
+        self._keys[cache_key] = (caller, row["hash"], generation)
         return caller
 
     def bearer(self, token: str) -> Caller | None:
