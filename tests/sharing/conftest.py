@@ -26,20 +26,16 @@ from tests.conftest import CONTRACTS
 DATASETS = ("driving_licences", "schools", "ict_indicators")
 
 
-def logged(settings: Settings, at_least: int, timeout: float = 10) -> list[dict[str, Any]]:
-    """The exchange log's entries once it holds `at_least` (the server writes them in batches)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = list(entries(settings.sharing_dir))
-        if len(found) >= at_least or time.monotonic() > deadline:
-            return found
-        time.sleep(0.02)
-
-
 @dataclass
 class Hub:
     settings: Settings
     url: str
+    app: Any
+
+    def logged(self) -> list[dict[str, Any]]:
+        """The exchange log's entries, once the server has written all it was handed."""
+        assert self.app.state.sharing.log.flush()
+        return list(entries(self.settings.sharing_dir))
 
 
 def make_settings(home: Path, contracts: Path, **extra: object) -> Settings:
@@ -59,11 +55,12 @@ def contracts_for_tests(directory: Path) -> Path:
     return directory
 
 
-def serve(settings: Settings) -> Iterator[str]:
+def serve(settings: Settings) -> Iterator[tuple[str, Any]]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -71,7 +68,7 @@ def serve(settings: Settings) -> Iterator[str]:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", app
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -94,5 +91,5 @@ def published(tmp_path_factory: pytest.TempPathFactory, sandbox_dir: Path) -> Se
 
 @pytest.fixture(scope="module")
 def live(published: Settings) -> Iterator[Hub]:
-    for url in serve(published):
-        yield Hub(published, url)
+    for url, app in serve(published):
+        yield Hub(published, url, app)

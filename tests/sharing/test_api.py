@@ -17,7 +17,6 @@ from sharing import consumers, registry
 from sharing.exchange_log import verify
 from sharing.grants import add_grant, revoke_grant
 from tests.sharing.conftest import Hub, make_settings
-from tests.sharing.conftest import logged as logged_entries
 from warehouse.store import Warehouse
 
 ROWS = "/api/share/v1/datasets/driving_licences/rows"
@@ -38,7 +37,7 @@ def agency(live: Hub) -> Iterator[dict[str, Any]]:
     client_id, secret = consumers.issue_client(settings, "TTPVHCC")
     with httpx.Client(base_url=live.url, timeout=30) as http:
         yield {
-            "http": http, "settings": settings, "commune": commune, "grant": grant,
+            "http": http, "settings": settings, "commune": commune, "grant": grant, "live": live,
             "key": consumers.issue_key(settings, "TTPVHCC"), "other": consumers.issue_key(settings, "UBND_X"),
             "client": (client_id, secret),
         }  # fmt: skip
@@ -172,12 +171,12 @@ def test_access_requests_through_the_api(agency: dict[str, Any]) -> None:
 
 def test_every_request_is_logged_with_who_what_and_how_long(agency: dict[str, Any]) -> None:
     settings = agency["settings"]
-    before = len(logged_entries(settings, 0))
+    before = len(agency["live"].logged())
     call(agency, ROWS, limit=4, fields="licence_no,commune_code", filters=json.dumps({"licence_class": "B"}))
     call(agency, ROWS, key=agency["other"])
     agency["http"].get(ROWS)  # no credential at all
     call(agency, ROWS, limit="abc")
-    logged = logged_entries(settings, before + 4)[before:]
+    logged = agency["live"].logged()[before:]
     assert [e["outcome"] for e in logged] == ["data", "not_permitted", "unauthenticated", "bad_request"]
     first = logged[0]
     assert first["consumer"] == "TTPVHCC" and first["dataset"] == "driving_licences"

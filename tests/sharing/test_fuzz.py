@@ -3,7 +3,6 @@ server: whatever it sends, no server error, and every answer matches what the de
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from sharing import consumers
-from sharing.exchange_log import entries
 from sharing.grants import add_grant
 from tests.sharing.conftest import Hub
 
@@ -64,6 +62,5 @@ def test_no_server_error_and_answers_as_documented(live: Hub, fuzz_key: str, ope
 
     run()
     if not operation.endswith("/token"):  # the fuzzing went past authentication
-        time.sleep(0.2)  # the server writes the log in batches
-        logged = [e for e in entries(live.settings.sharing_dir) if e.get("consumer") == "FUZZER"]
+        logged = [e for e in live.logged() if e.get("consumer") == "FUZZER"]
         assert logged, "no request of the fuzzer was authenticated"
