@@ -33,10 +33,11 @@ bench: uv postgres
 	@$(UV) sync --frozen --python 3.11 --extra dev --extra bench -q
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_publish.py
+	$(BIN)/python benchmarks/bench_sharing.py
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	$(BIN)/mypy connectors schemas warehouse publishing portal
+	$(BIN)/mypy connectors schemas warehouse publishing portal sharing
 
 clean:
 	rm -rf $(LGSP_HOME)

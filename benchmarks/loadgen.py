@@ -1,5 +1,7 @@
 """Open-loop HTTP load from its own process: N requests per second for S seconds, latency measured
-from each request's scheduled start (so a slow server cannot hide its queue). Prints JSON."""
+from each request's scheduled start (so a slow server cannot hide its queue). With --concurrency,
+closed-loop instead: that many clients send back-to-back for S seconds (maximum throughput).
+Prints JSON."""
 
 from __future__ import annotations
 
@@ -12,12 +14,21 @@ import time
 import httpx
 
 
-async def main(base: str, rate: float, seconds: float, paths: list[str]) -> dict:
+async def main(
+    base: str,
+    rate: float,
+    seconds: float,
+    paths: list[str],
+    headers: dict[str, str] | None = None,
+    concurrency: int = 0,
+) -> dict:
+    if concurrency:
+        return await closed_loop(base, seconds, paths, headers or {}, concurrency)
     total = int(rate * seconds)
     latencies: list[float] = []
     errors: list[str] = []
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10, headers=headers) as client:
         for path in paths:  # warm up: first requests load modules and caches
             for _ in range(20):
                 await client.get(path.replace("{offset}", "0"))
@@ -54,11 +65,44 @@ async def main(base: str, rate: float, seconds: float, paths: list[str]) -> dict
     }
 
 
+async def closed_loop(base: str, seconds: float, paths: list[str], headers: dict[str, str], clients: int) -> dict:
+    """`clients` connections each sending its next request as soon as the last one is answered."""
+    done = 0
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10, headers=headers) as client:
+        for path in paths[:20]:
+            await client.get(path.replace("{offset}", "0"))
+        started = time.perf_counter()
+        stop = started + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < stop:
+                path = random.choice(paths).replace("{offset}", str(random.randrange(0, 100_000)))
+                try:
+                    response = await client.get(path)
+                    if response.status_code != 200:
+                        errors.append(f"{response.status_code} {path}")
+                except Exception as exc:
+                    errors.append(f"{type(exc).__name__} {path}")
+                done += 1
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    return {"requests": done, "throughput_rps": done / elapsed, "errors": len(errors), "error_samples": errors[:5]}
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("base")
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("paths", nargs="+")
+    parser.add_argument("--header", action="append", default=[], help="'Name: value', sent with every request")
+    parser.add_argument("--concurrency", type=int, default=0, help="closed loop with this many clients")
+    parser.add_argument("--paths-file", help="a file of paths, one a line (instead of arguments)")
+    parser.add_argument("paths", nargs="*")
     opts = parser.parse_args()
-    print(json.dumps(asyncio.run(main(opts.base, opts.rate, opts.seconds, opts.paths))))
+    paths = opts.paths + (open(opts.paths_file).read().split() if opts.paths_file else [])
+    headers = dict(h.split(": ", 1) for h in opts.header)
+    print(json.dumps(asyncio.run(main(opts.base, opts.rate, opts.seconds, paths, headers, opts.concurrency))))

@@ -82,7 +82,7 @@ def inbox_path(url: str) -> Path:
 def configure(contract: Contract, settings: Settings) -> FilesConfig:
     source = contract.source
     assert isinstance(source, FileSource)
-    url = resolve(source.connection, settings.sandbox_dir).get_secret_value()
+    url = resolve(source.connection, settings.sandbox_dir, home=settings.home).get_secret_value()
     try:
         inbox = inbox_path(url)
     except ValueError as exc:

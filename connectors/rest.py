@@ -83,7 +83,7 @@ def split_connection(url: str) -> tuple[str, str | None, str | None]:
 def configure(contract: Contract, settings: Settings) -> RestConfig:
     source = contract.source
     assert isinstance(source, RestSource)
-    url = resolve(source.connection, settings.sandbox_dir).get_secret_value()
+    url = resolve(source.connection, settings.sandbox_dir, home=settings.home).get_secret_value()
     try:
         base, login, password = split_connection(url)
     except ValueError as exc:

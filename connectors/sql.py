@@ -297,7 +297,7 @@ def configure(contract: Contract, settings: Settings) -> SqlConfig:
     return SqlConfig(
         dataset=contract.id,
         connection=source.connection,
-        url=resolve(source.connection, settings.sandbox_dir),
+        url=resolve(source.connection, settings.sandbox_dir, home=settings.home),
         columns=[c.name for c in contract.columns],
         table=source.table,
         db_schema=source.db_schema,

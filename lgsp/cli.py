@@ -170,13 +170,17 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the CKAN-compatible API, the DCAT catalogue and the release downloads."""
+    """Serve the CKAN-compatible API, the DCAT catalogue, the release downloads, the sharing API
+    (/api/share/v1) and the admin pages (/admin)."""
     import uvicorn
 
     from portal.app import create_app
 
     settings = _settings()
-    console.print(f"Serving {settings.home} on http://{host}:{port} (CKAN API at /api/3/action/)")
+    console.print(
+        f"Serving {settings.home} on http://{host}:{port} (CKAN API at /api/3/action/, sharing API at "
+        "/api/share/v1/, admin pages at /admin/)"
+    )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
@@ -227,6 +231,14 @@ def _summary(results: list[dict[str, Any]], pipeline: Any) -> None:
         elif r.get("report"):
             console.print(f"[dim]{r['dataset_id']}: report {r['report']}[/dim]", soft_wrap=True)
 
+
+def _sharing_commands() -> None:
+    from sharing.cli import register
+
+    register(app)
+
+
+_sharing_commands()  # lgsp consumers|grants|requests|audit|staff
 
 if __name__ == "__main__":
     app()

@@ -1,4 +1,5 @@
-"""Resolve a contract's connection name to a URL: environment, then Airflow, then the sandbox."""
+"""Resolve a contract's connection name to a URL: environment, then Airflow, then the hub's own
+databases, then the sandbox."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from lgsp.errors import ConfigError
+
+# Databases the hub itself writes under $LGSP_HOME and publishes like any source.
+HUB_DATABASES = {"exchange_stats": "sharing/exchange_stats.sqlite"}
 
 
 def env_var(name: str) -> str:
@@ -30,7 +34,9 @@ def _from_airflow(name: str) -> str | None:
     return "postgresql" + uri[len("postgres") :] if uri.startswith("postgres://") else uri
 
 
-def resolve(name: str, sandbox_dir: Path | None = None, environ: dict[str, str] | None = None) -> SecretStr:
+def resolve(
+    name: str, sandbox_dir: Path | None = None, environ: dict[str, str] | None = None, home: Path | None = None
+) -> SecretStr:
     """The SQLAlchemy URL of a named connection; raises ConfigError saying where it looked."""
     env = os.environ if environ is None else environ
     if env.get(env_var(name)):
@@ -38,6 +44,8 @@ def resolve(name: str, sandbox_dir: Path | None = None, environ: dict[str, str] 
     from_airflow = _from_airflow(name)
     if from_airflow:
         return SecretStr(from_airflow)
+    if home is not None and name in HUB_DATABASES:
+        return SecretStr(f"sqlite:///{(home / HUB_DATABASES[name]).resolve()}")
     if sandbox_dir is not None:
         registry = sandbox_dir / "connections.json"
         if registry.exists():

@@ -113,10 +113,21 @@ def run_demo(
     )
     with console.status("Preparing Airflow (metadata database, pool)…"):
         prepare_airflow(settings)
-    with (
-        console.status("Starting the national-API simulator…"),
-        Simulator(enterprises=DEMO_ENTERPRISES, seed=seed) as api,
-    ):
+    from schemas.loader import contract_files
+    from sharing import demo as sharing_demo
+
+    with console.status("Starting the national-API simulator…"):
+        api = Simulator(enterprises=DEMO_ENTERPRISES, seed=seed)
+        api.start()
+    try:
         add_connections(settings.sandbox_dir, national_connections(api))
         console.print(f"National-API simulator at {api.base_url} (administrative units, enterprises, legal documents)")
-        return run_dags(settings, console=console)
+        # The exchange statistics are published from the exchange log: sample exchanges come first.
+        everything = [p.stem for p in contract_files(settings.contracts_dir)]
+        results = run_dags(settings, [d for d in everything if d != "exchange_stats"], console=console)
+    finally:
+        api.stop()
+    sharing_demo.run(settings, console)
+    if "exchange_stats" in everything:
+        results += run_dags(settings, ["exchange_stats"], console=console)
+    return results

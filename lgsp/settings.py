@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import unicodedata
 from pathlib import Path
@@ -27,6 +28,14 @@ class Settings(BaseModel):
     base_url: str = Field(
         "http://localhost:8000", description="Public address of the portal and APIs ($LGSP_BASE_URL)."
     )
+    exchange_log: bool = Field(
+        True,
+        description="Append every sharing-API request to the exchange log ($LGSP_EXCHANGE_LOG=off only to benchmark).",
+    )
+    token_ttl: int = Field(300, description="Lifetime of OAuth2 bearer tokens in seconds ($LGSP_TOKEN_TTL).")
+    extra_holidays: tuple[dt.date, ...] = Field(
+        (), description="Days off decided yearly (Tết bridging days), not working days ($LGSP_EXTRA_HOLIDAYS)."
+    )
 
     @property
     def warehouse_path(self) -> Path:
@@ -43,6 +52,11 @@ class Settings(BaseModel):
     @property
     def sandbox_dir(self) -> Path:
         return self.home / "sandbox"
+
+    @property
+    def sharing_dir(self) -> Path:
+        """Agency sharing: the registry, the exchange log and its statistics."""
+        return self.home / "sharing"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -64,6 +78,13 @@ class Settings(BaseModel):
             extra["validation_memory"] = int(env["LGSP_VALIDATION_MEMORY"])
         if env.get("LGSP_DUCKDB_MEMORY_LIMIT"):
             extra["duckdb_memory_limit"] = env["LGSP_DUCKDB_MEMORY_LIMIT"]
+        if env.get("LGSP_EXCHANGE_LOG"):
+            extra["exchange_log"] = env["LGSP_EXCHANGE_LOG"].strip().lower() not in ("off", "0", "false", "no")
+        if env.get("LGSP_TOKEN_TTL"):
+            extra["token_ttl"] = int(env["LGSP_TOKEN_TTL"])
+        if env.get("LGSP_EXTRA_HOLIDAYS"):
+            days = [d.strip() for d in env["LGSP_EXTRA_HOLIDAYS"].split(",") if d.strip()]
+            extra["extra_holidays"] = tuple(dt.date.fromisoformat(d) for d in days)
         return cls(
             home=path("LGSP_HOME", REPO_ROOT / "var"),
             contracts_dir=path("LGSP_CONTRACTS", REPO_ROOT / "schemas" / "datasets"),

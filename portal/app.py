@@ -1,4 +1,5 @@
-"""The FastAPI application of `lgsp serve`: CKAN API, DCAT catalogue and release downloads.
+"""The FastAPI application of `lgsp serve`: CKAN API, DCAT catalogue, release downloads, and the
+agency-sharing API with its admin pages (mounted from `sharing/`).
 Errors become HTTP here, in one place."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from portal.errors import ApiError, NotFound, ValidationError
 from portal.pages import router
 from publishing.dcat import catalogue_graph, serialise
 from publishing.dump import DUMP_NAME, dump_contents
+from sharing.api import install as install_sharing
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,6 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"help": str(request.url), "success": False, "error": exc.body()}, status_code=exc.status)
+
+    app.state.sharing = install_sharing(app, settings)  # the agency-sharing API and its admin pages
 
     async def _params(request: Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query_params)

@@ -37,6 +37,37 @@ def test_demo_runs_every_dag_and_every_row_adds_up(hub: Settings) -> None:
     rows = [line for line in listed.output.splitlines() if any(d[0] in line for d in latest)]
     assert len(rows) == len(ALL) and all("published" in line for line in rows)
     assert "restricted" in listed.output
+    _the_demo_agencies_get_the_three_answers(hub)
+
+
+def _the_demo_agencies_get_the_three_answers(hub: Settings) -> None:
+    """The sharing acceptance after the demo: one commune and the granted columns, not permitted
+    for the agency without a grant, no data for a query matching nothing; the log verifies."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from portal.app import create_app
+    from sharing.demo import GRANTED_COLUMNS, ONE_STOP_SHOP, WARD_OFFICE
+
+    credentials = json.loads((hub.sharing_dir / "demo-credentials.json").read_text(encoding="utf-8"))
+    commune = credentials["grant"]["commune_code"]
+    rows = "/api/share/v1/datasets/driving_licences/rows"
+    con = duckdb.connect(str(hub.warehouse_path), read_only=True)
+    expected = {r[0] for r in con.execute(
+        "SELECT licence_no FROM main.driving_licences WHERE commune_code = ?", [commune]).fetchall()}  # fmt: skip
+    con.close()
+    with TestClient(create_app(hub)) as client:
+        mine = {"X-API-Key": credentials["api_keys"][ONE_STOP_SHOP]}
+        got = client.get(rows, params={"limit": 1000}, headers=mine).json()
+        assert got["fields"] == GRANTED_COLUMNS and {r["licence_no"] for r in got["rows"]} == expected
+        assert all(list(r) == GRANTED_COLUMNS and r["commune_code"] == commune for r in got["rows"])
+        other = client.get(rows, headers={"X-API-Key": credentials["api_keys"][WARD_OFFICE]})
+        assert other.status_code == 403 and other.json()["result"] == "not_permitted"
+        nothing = client.get(rows, params={"filters": '{"licence_class": "no such class"}'}, headers=mine)
+        assert nothing.status_code == 204 and nothing.headers["lgsp-result"] == "no_data"
+    verified = runner.invoke(app, ["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
 
 
 def test_datasets_before_any_run_and_run_of_an_unknown_dataset(hub: Settings) -> None:

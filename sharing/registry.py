@@ -1,0 +1,106 @@
+"""The sharing registry: consumers, credentials, grants, access requests and staff, in one SQLite
+file under $LGSP_HOME/sharing (SQLite allows many processes; the DuckDB warehouse allows one writer)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from lgsp.settings import Settings
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS consumers (
+    code TEXT PRIMARY KEY, name TEXT NOT NULL, contact TEXT NOT NULL, kind TEXT NOT NULL,
+    created_at TEXT NOT NULL, revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY, consumer TEXT NOT NULL REFERENCES consumers(code), hash TEXT NOT NULL,
+    created_at TEXT NOT NULL, revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS clients (
+    client_id TEXT PRIMARY KEY, consumer TEXT NOT NULL REFERENCES consumers(code), hash TEXT NOT NULL,
+    created_at TEXT NOT NULL, revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY, client_id TEXT NOT NULL REFERENCES clients(client_id),
+    consumer TEXT NOT NULL, expires_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS grants (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, consumer TEXT NOT NULL REFERENCES consumers(code),
+    dataset TEXT NOT NULL, columns TEXT, row_filter TEXT NOT NULL, purpose TEXT NOT NULL,
+    expires_at TEXT, granted_by TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS access_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, consumer TEXT NOT NULL REFERENCES consumers(code),
+    dataset TEXT NOT NULL, purpose TEXT NOT NULL, columns TEXT, requested_at TEXT NOT NULL,
+    due_on TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', answered_at TEXT, answered_by TEXT,
+    reason TEXT, grant_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS staff (
+    username TEXT PRIMARY KEY, department TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hub_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def now() -> dt.datetime:
+    """The current time in UTC, timezone-aware: every timestamp in the registry is UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def stamp(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def parse(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text)
+
+
+def registry_path(settings: Settings) -> Path:
+    return settings.sharing_dir / "registry.sqlite"
+
+
+def connect(settings: Settings) -> sqlite3.Connection:
+    """A connection to the registry (created on first use); rows come back as sqlite3.Row."""
+    path = registry_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    con.row_factory = sqlite3.Row
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = NORMAL")
+    con.execute("PRAGMA foreign_keys = ON")
+    con.executescript(SCHEMA)
+    return con
+
+
+@contextlib.contextmanager
+def transaction(settings: Settings) -> Iterator[sqlite3.Connection]:
+    """One write transaction on a fresh connection: servers see it at once (their caches key on
+    SQLite's data_version, which changes when another connection commits)."""
+    con = connect(settings)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
+def hub_secret(settings: Settings, name: str) -> str:
+    """A random secret the hub makes once and keeps (session signing, the statistics salt)."""
+    import secrets
+
+    with transaction(settings) as con:
+        row = con.execute("SELECT value FROM hub_secrets WHERE name = ?", [name]).fetchone()
+        if row:
+            return str(row["value"])
+        value = secrets.token_urlsafe(32)
+        con.execute("INSERT INTO hub_secrets (name, value) VALUES (?, ?)", [name, value])
+        return value

@@ -1,0 +1,127 @@
+"""Operational statistics of the exchange log, per consumer and dataset (requests, rows, errors,
+p95 latency), and their anonymised daily form published as open data, as Estonia publishes
+X-Road's: consumers appear only as their agency type, and no filter, key or value appears.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from lgsp.duck import literal
+from lgsp.settings import Settings
+from sharing import registry
+from sharing.exchange_log import log_paths
+
+ANSWERS = ("data", "no_data", "not_permitted")
+STATS_TABLE = "exchange_stats"
+COLUMNS = {
+    "seq": "BIGINT", "at": "VARCHAR", "operation": "VARCHAR", "consumer": "VARCHAR", "dataset": "VARCHAR",
+    "rows": "BIGINT", "outcome": "VARCHAR", "status": "INTEGER", "latency_ms": "DOUBLE",
+}  # fmt: skip
+
+
+def stats_path(settings: Settings) -> Path:
+    """The SQLite file the `exchange_stats` dataset's contract reads (connection `exchange_stats`)."""
+    return settings.sharing_dir / "exchange_stats.sqlite"
+
+
+def _log_relation(con: duckdb.DuckDBPyConnection, settings: Settings) -> str | None:
+    path, _ = log_paths(settings.sharing_dir)
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    columns = "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in COLUMNS.items()) + "}"
+    # A line the server is writing at this very moment is skipped, not an error.
+    return f"read_json({literal(str(path))}, format = 'newline_delimited', columns = {columns}, ignore_errors = true)"
+
+
+def operational(settings: Settings, datasets: set[str] | None = None) -> list[dict[str, Any]]:
+    """Per consumer and dataset: requests, rows returned, not-permitted answers, errors, p50/p95 latency."""
+    con = duckdb.connect()
+    try:
+        relation = _log_relation(con, settings)
+        if relation is None:
+            return []
+        where = ""
+        args: list[Any] = []
+        if datasets is not None:
+            if not datasets:
+                return []
+            where = f"WHERE dataset IN ({', '.join('?' for _ in datasets)})"
+            args = sorted(datasets)
+        rows = con.execute(
+            f"""SELECT coalesce(consumer, '(unauthenticated)') AS consumer, coalesce(dataset, '(catalogue)') AS dataset,
+                       count(*) AS requests, coalesce(sum("rows"), 0) AS rows,
+                       count(*) FILTER (WHERE outcome = 'not_permitted') AS not_permitted,
+                       count(*) FILTER (WHERE outcome NOT IN {ANSWERS}) AS errors,
+                       round(quantile_cont(latency_ms, 0.5), 2) AS p50_ms,
+                       round(quantile_cont(latency_ms, 0.95), 2) AS p95_ms,
+                       min("at") AS first_at, max("at") AS last_at
+                FROM {relation} {where}
+                GROUP BY ALL ORDER BY consumer, dataset""",
+            args,
+        )
+        names = [d[0] for d in rows.description or []]
+        return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
+    finally:
+        con.close()
+
+
+def write_open_stats(settings: Settings, known_datasets: set[str]) -> int:
+    """Rewrite the anonymised daily statistics that the `exchange_stats` dataset publishes; returns
+    the row count. Consumers become their agency type; unknown dataset names become `(unknown)`."""
+    con = registry.connect(settings)
+    try:
+        kinds = {r["code"]: r["kind"] for r in con.execute("SELECT code, kind FROM consumers")}
+    finally:
+        con.close()
+    duck = duckdb.connect()
+    try:
+        relation = _log_relation(duck, settings)
+        rows: list[tuple[Any, ...]] = []
+        if relation is not None:
+            duck.execute("CREATE TEMP TABLE kinds (code VARCHAR, kind VARCHAR)")
+            if kinds:
+                duck.executemany("INSERT INTO kinds VALUES (?, ?)", list(kinds.items()))
+            duck.execute("CREATE TEMP TABLE known (dataset VARCHAR)")
+            if known_datasets:
+                duck.executemany("INSERT INTO known VALUES (?)", [[d] for d in sorted(known_datasets)])
+            rows = duck.execute(
+                f"""SELECT CAST(CAST("at" AS TIMESTAMP) AS DATE)::VARCHAR AS day,
+                           coalesce(k.kind, CASE WHEN l.consumer IS NULL THEN 'unauthenticated' ELSE 'other' END) AS agency_type,
+                           CASE WHEN l.dataset IS NULL THEN '(catalogue)'
+                                WHEN l.dataset IN (SELECT dataset FROM known) THEN l.dataset ELSE '(unknown)' END AS dataset_id,
+                           operation,
+                           count(*) AS requests,
+                           count(*) FILTER (WHERE outcome = 'data') AS answered_data,
+                           count(*) FILTER (WHERE outcome = 'no_data') AS answered_no_data,
+                           count(*) FILTER (WHERE outcome = 'not_permitted') AS answered_not_permitted,
+                           count(*) FILTER (WHERE outcome NOT IN {ANSWERS}) AS errors,
+                           coalesce(sum("rows"), 0) AS rows_returned,
+                           round(quantile_cont(latency_ms, 0.95), 2) AS p95_latency_ms
+                    FROM {relation} l LEFT JOIN kinds k ON k.code = l.consumer
+                    GROUP BY ALL ORDER BY ALL"""
+            ).fetchall()
+    finally:
+        duck.close()
+    path = stats_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = path.with_suffix(".building")
+    building.unlink(missing_ok=True)
+    out = sqlite3.connect(building)
+    try:
+        out.execute(
+            f"CREATE TABLE {STATS_TABLE} (day TEXT NOT NULL, agency_type TEXT NOT NULL, dataset_id TEXT NOT NULL, "
+            "operation TEXT NOT NULL, requests INTEGER, answered_data INTEGER, answered_no_data INTEGER, "
+            "answered_not_permitted INTEGER, errors INTEGER, rows_returned INTEGER, p95_latency_ms REAL, "
+            "PRIMARY KEY (day, agency_type, dataset_id, operation))"
+        )
+        out.executemany(f"INSERT INTO {STATS_TABLE} VALUES ({', '.join('?' for _ in range(11))})", rows)
+        out.commit()
+    finally:
+        out.close()
+    building.replace(path)  # readers never see a half-written file
+    return len(rows)

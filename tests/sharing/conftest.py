@@ -1,0 +1,95 @@
+"""A hub with published datasets and a live `lgsp serve` on loopback, shared by a test module:
+driving licences (restricted, personal data), schools (made `shared` here, its address made
+personal data) and the ICT indicators (open, integer key)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+import yaml
+
+from lgsp.pipeline import Pipeline
+from lgsp.settings import Settings
+from portal.app import create_app
+from sharing.exchange_log import entries
+from tests.conftest import CONTRACTS
+
+DATASETS = ("driving_licences", "schools", "ict_indicators")
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    url: str
+    app: Any
+
+    def logged(self) -> list[dict[str, Any]]:
+        """The exchange log's entries, once the server has written all it was handed."""
+        assert self.app.state.sharing.log.flush()
+        return list(entries(self.settings.sharing_dir))
+
+
+def make_settings(home: Path, contracts: Path, **extra: object) -> Settings:
+    return Settings(home=home, contracts_dir=contracts, **extra)  # type: ignore[arg-type]
+
+
+def contracts_for_tests(directory: Path) -> Path:
+    """The shipped contracts, with schools as a shared dataset whose address is personal data."""
+    shutil.copytree(CONTRACTS, directory)
+    path = directory / "schools.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["classification"] = "shared"
+    for column in data["columns"]:
+        if column["name"] == "address":
+            column["personal_data"] = "basic"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return directory
+
+
+def serve(settings: Settings) -> Iterator[tuple[str, Any]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory, sandbox_dir: Path) -> Settings:
+    """A hub home whose datasets have been run once (module-wide: the runs take seconds)."""
+    root = tmp_path_factory.mktemp("sharing")
+    home = root / "home"
+    shutil.copytree(sandbox_dir, home / "sandbox")
+    urls = {p.stem: f"sqlite:///{p}" for p in (home / "sandbox").glob("*.sqlite")}
+    (home / "sandbox" / "connections.json").write_text(__import__("json").dumps(urls))
+    settings = make_settings(home, contracts_for_tests(root / "contracts"))
+    pipeline = Pipeline(settings)
+    for dataset_id in DATASETS:
+        assert pipeline.run(dataset_id, release=False)["status"] == "published", dataset_id
+    return settings
+
+
+@pytest.fixture(scope="module")
+def live(published: Settings) -> Iterator[Hub]:
+    for url, app in serve(published):
+        yield Hub(published, url, app)

@@ -1,0 +1,113 @@
+"""The admin pages in a real headless Chromium (Debian's): a department's staff log in, grant an
+agency one commune of their dataset through the form, and the agency reads exactly that through
+the API; revoking and refusing work from the page; staff see only their own department."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sharing import consumers
+from sharing.requests import add_request
+from sharing.staff import add_staff
+from tests.sharing.conftest import Hub
+from warehouse.store import Warehouse
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is installed by .ci/install-chromium")
+
+
+@pytest.fixture
+def page(live: Hub) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        context = browser.new_context()
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def log_in(page: Any, url: str, username: str, password: str) -> None:
+    page.goto(f"{url}/admin/")
+    page.get_by_label("Tên đăng nhập / Username").fill(username)
+    page.get_by_label("Mật khẩu / Password").fill(password)
+    page.get_by_role("button", name="Đăng nhập / Log in").click()
+
+
+def test_login_grant_read_revoke_refuse(live: Hub, page: Any) -> None:
+    settings, url = live.settings, live.url
+    password = add_staff(settings, "sgtvt", "SGTVT")
+    consumers.add_consumer(settings, "TTPVHCC", "Trung tâm Phục vụ hành chính công", "a@example.gov.vn", "provincial")
+    key = consumers.issue_key(settings, "TTPVHCC")
+    with Warehouse(settings).reader() as con:
+        commune = con.execute("SELECT min(commune_code) FROM main.driving_licences").fetchone()[0]
+
+    log_in(page, url, "sgtvt", "wrong password")
+    assert "Sai tên đăng nhập" in page.get_by_role("alert").inner_text()
+    log_in(page, url, "sgtvt", password)
+    assert "SGTVT" in page.locator("header").inner_text()
+    assert "driving_licences" in page.locator("#datasets").inner_text()
+    assert "schools" not in page.locator("#datasets").inner_text()  # another department's
+
+    form = page.locator("#new-grant")
+    form.get_by_label("Cơ quan khai thác / Consumer").select_option("TTPVHCC")
+    form.get_by_label("Bộ dữ liệu / Dataset").select_option("driving_licences")
+    form.locator("#columns").fill("licence_no, licence_class, commune_code")
+    form.locator("#row_filter").fill(f"commune_code={commune}")
+    form.get_by_label("Mục đích / Purpose").fill("Giải quyết thủ tục hành chính")
+    form.get_by_role("button", name="Cấp quyền / Grant").click()
+    assert "TTPVHCC → driving_licences" in page.locator("#message").inner_text()
+    assert f"commune_code ∈ {commune}" in page.locator("#grants").inner_text()
+
+    rows = "/api/share/v1/datasets/driving_licences/rows"
+    with httpx.Client(base_url=url, headers={"X-API-Key": key}) as api:
+        body = api.get(rows, params={"limit": 1000}).json()
+        assert body["fields"] == ["licence_no", "licence_class", "commune_code"]
+        assert body["rows"] and {r["commune_code"] for r in body["rows"]} == {commune}
+
+        page.locator("#grants").get_by_role("button", name="Thu hồi / Revoke").first.click()
+        assert "revoked" in page.locator("#message").inner_text()
+        assert api.get(rows).status_code == 403
+
+    add_request(settings, "TTPVHCC", "driving_licences", "Đối chiếu hồ sơ")
+    page.reload()
+    requests = page.locator("#requests")
+    assert "Đối chiếu hồ sơ" in requests.inner_text() and "pending" in requests.inner_text()
+    requests.get_by_label("Lý do / Reason").fill("Chưa có văn bản đề nghị")
+    requests.get_by_role("button", name="Từ chối / Refuse").click()
+    assert "refused: Chưa có văn bản đề nghị" in page.locator("#requests").inner_text()
+    assert page.request.get(f"{url}/admin/?format=json").json()["requests"][0]["status"] == "refused"
+
+    page.get_by_role("button", name="Đăng xuất / Log out").click()
+    page.goto(f"{url}/admin/")
+    assert page.url.endswith("/admin/login")
+
+
+def test_staff_manage_only_their_departments_datasets(live: Hub) -> None:
+    password = add_staff(live.settings, "sgddt", "SGDDT")
+    with httpx.Client(base_url=live.url, follow_redirects=True) as browser:
+        page = browser.get("/admin/login").text
+        csrf = page.split('name="csrf" value="')[1].split('"')[0]
+        browser.post("/admin/login", data={"csrf": csrf, "username": "sgddt", "password": password})
+        csrf = browser.get("/admin/").text.split('name="csrf" value="')[1].split('"')[0]  # a new session's
+        data = browser.get("/admin/", params={"format": "json"}).json()
+        assert [d["id"] for d in data["datasets"]] == ["schools"]
+        assert all(g["dataset"] == "schools" for g in data["grants"])
+        refused = browser.post("/admin/grants", data={"csrf": csrf, "consumer": "TTPVHCC", "dataset": "driving_licences",
+                                                      "purpose": "x"})  # fmt: skip
+        assert "not one of your department" in refused.text
+        forged = browser.post("/admin/grants", data={"csrf": "forged", "consumer": "TTPVHCC", "dataset": "schools",
+                                                     "purpose": "x"})  # fmt: skip
+        assert "form expired" in forged.text
+    assert httpx.get(f"{live.url}/admin/", follow_redirects=False).status_code == 303  # not logged in
