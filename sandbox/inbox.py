@@ -87,7 +87,10 @@ def _fixed_zip(data: bytes, path: Path) -> None:
         for entry in source.infolist():
             fixed = zipfile.ZipInfo(entry.filename, date_time=(2024, 7, 15, 8, 0, 0))
             fixed.compress_type = zipfile.ZIP_DEFLATED
-            target.writestr(fixed, source.read(entry.filename))
+            data = source.read(entry.filename)
+            if entry.filename == "docProps/core.xml":  # openpyxl stamps the save time here
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2024-07-15T08:00:00Z", data)
+            target.writestr(fixed, data)
 
 
 def drop_ict_files(inbox: Path) -> list[Path]:

@@ -36,6 +36,16 @@ def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def make_home(home: Path, sandbox_dir: Path, catalogue: Path) -> None:
+    """A hub home with a private copy of the sandbox province (its connections pointing there)
+    and a warehouse that already holds the national units catalogue."""
+    shutil.copytree(sandbox_dir, home / "sandbox")
+    shutil.copy(catalogue, home / "warehouse.duckdb")
+    urls = {p.stem: f"sqlite:///{p}" for p in (home / "sandbox").glob("*.sqlite")}
+    urls["stttt_inbox"] = str(home / "sandbox" / "inbox" / "stttt")
+    (home / "sandbox" / "connections.json").write_text(json.dumps(urls))
+
+
 @pytest.fixture(scope="session")
 def catalogue(tmp_path_factory: pytest.TempPathFactory, national_api: Any) -> Path:
     """A warehouse holding the published national units catalogue, pulled once from the
@@ -57,11 +67,7 @@ def hub(tmp_path: Path, sandbox_dir: Path, catalogue: Path, monkeypatch: pytest.
     """A fresh hub home whose connections point at a private copy of the sandbox province; its
     warehouse already holds the national units catalogue."""
     home = tmp_path / "home"
-    shutil.copytree(sandbox_dir, home / "sandbox")
-    shutil.copy(catalogue, home / "warehouse.duckdb")
-    urls = {p.stem: f"sqlite:///{p}" for p in (home / "sandbox").glob("*.sqlite")}
-    urls["stttt_inbox"] = str(home / "sandbox" / "inbox" / "stttt")
-    (home / "sandbox" / "connections.json").write_text(json.dumps(urls))
+    make_home(home, sandbox_dir, catalogue)
     monkeypatch.setenv("LGSP_HOME", str(home))
     monkeypatch.setenv("LGSP_CONTRACTS", str(CONTRACTS))
     for key in list(os.environ):

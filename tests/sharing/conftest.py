@@ -21,7 +21,7 @@ from lgsp.pipeline import Pipeline
 from lgsp.settings import Settings
 from portal.app import create_app
 from sharing.exchange_log import entries
-from tests.conftest import CONTRACTS
+from tests.conftest import CONTRACTS, make_home
 
 DATASETS = ("driving_licences", "schools", "ict_indicators")
 
@@ -75,13 +75,11 @@ def serve(settings: Settings) -> Iterator[tuple[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory, sandbox_dir: Path) -> Settings:
+def published(tmp_path_factory: pytest.TempPathFactory, sandbox_dir: Path, catalogue: Path) -> Settings:
     """A hub home whose datasets have been run once (module-wide: the runs take seconds)."""
     root = tmp_path_factory.mktemp("sharing")
     home = root / "home"
-    shutil.copytree(sandbox_dir, home / "sandbox")
-    urls = {p.stem: f"sqlite:///{p}" for p in (home / "sandbox").glob("*.sqlite")}
-    (home / "sandbox" / "connections.json").write_text(__import__("json").dumps(urls))
+    make_home(home, sandbox_dir, catalogue)
     settings = make_settings(home, contracts_for_tests(root / "contracts"))
     pipeline = Pipeline(settings)
     for dataset_id in DATASETS:
