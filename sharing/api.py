@@ -26,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.convertors import Convertor, register_url_convertor
 
 from lgsp.settings import Settings
 from schemas.contract import Contract
@@ -47,6 +48,22 @@ from sharing.reading import (
 )
 from sharing.requests import add_request, list_requests
 from sharing.snapshots import Snapshots
+
+
+class _RecordKey(Convertor[str]):
+    """A record key is the rest of the path, whatever it holds: periods like 2023-01-01/2023-05-15,
+    JSON arrays, even line breaks (which Starlette's `path` converter refuses)."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("record_key", _RecordKey())
 
 PREFIX = "/api/share/v1"
 TAG = "Agency sharing / Chia sẻ dữ liệu"
@@ -337,7 +354,7 @@ def router(sharing: Sharing) -> APIRouter:
         return sharing.handle("rows", log, work)
 
     @api.get(
-        "/datasets/{dataset}/records/{key:path}",
+        "/datasets/{dataset}/records/{key:record_key}",
         summary="One record by its primary key (a JSON array when the key has several columns)",
         response_model=DataRecord,
         responses={204: NO_DATA, 403: NOT_PERMITTED, **ERRORS},
