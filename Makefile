@@ -34,6 +34,7 @@ bench: uv postgres
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_publish.py
 	$(BIN)/python benchmarks/bench_sharing.py
+	$(BIN)/python benchmarks/bench_rest.py
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
