@@ -337,7 +337,7 @@ def router(sharing: Sharing) -> APIRouter:
         return sharing.handle("rows", log, work)
 
     @api.get(
-        "/datasets/{dataset}/records/{key}",
+        "/datasets/{dataset}/records/{key:path}",
         summary="One record by its primary key (a JSON array when the key has several columns)",
         response_model=DataRecord,
         responses={204: NO_DATA, 403: NOT_PERMITTED, **ERRORS},
