@@ -12,7 +12,6 @@ from typing import Any
 
 import connectors
 from lgsp.errors import LgspError
-from lgsp.priority import lower_thread_priority
 from lgsp.settings import Settings
 from schemas.contract import Contract
 from schemas.loader import find_contract
@@ -55,7 +54,7 @@ class Pipeline:
         notes: dict[str, Any] = {}
         # Importing Great Expectations takes seconds: check the expectations in a thread while the
         # source streams in; a bad expectation still fails the step.
-        with ThreadPoolExecutor(max_workers=1, initializer=lower_thread_priority) as background:
+        with ThreadPoolExecutor(max_workers=1) as background:
             checked = background.submit(_check_expectations, contract)
             with self.warehouse.writer() as con:
                 staging.reset(con)

@@ -42,8 +42,12 @@ NFC_CHANGES = (
 
 
 def nfc(expr: str) -> str:
-    """SQL giving `expr` (text) in Unicode NFC."""
-    return f"(CASE WHEN regexp_matches({expr}, '{NFC_CHANGES}') THEN nfc_normalize({expr}) ELSE {expr} END)"
+    """SQL giving `expr` (text) in Unicode NFC: ASCII as it is (the cheapest test), other text
+    through nfc_normalize only when it holds a character NFC can change."""
+    return (
+        f"(CASE WHEN strlen({expr}) = length({expr}) THEN {expr} "
+        f"WHEN regexp_matches({expr}, '{NFC_CHANGES}') THEN nfc_normalize({expr}) ELSE {expr} END)"
+    )
 
 
 def needs_cast(column: Column, source_type: str) -> bool:
