@@ -516,8 +516,8 @@ def commit(config: FilesConfig, notes: dict[str, Any], run: dict[str, Any]) -> N
     with (archive / "manifest.jsonl").open("a", encoding="utf-8") as manifest:
         for entry in notes.get("files", []):
             path = inbox / entry["name"]
-            if not path.exists():
-                continue
+            if not path.exists() or sha256(path.read_bytes()) != entry["sha256"]:
+                continue  # gone, or replaced by a new version since the run read it: the next run takes that
             if run["status"] != "published":
                 reason = f"run {run['run_id']} was rejected ({run.get('error') or 'error-severity checks failed'})"
                 set_aside(inbox, path, entry["sha256"], [(None, reason)], config.dataset)
@@ -534,9 +534,11 @@ def commit(config: FilesConfig, notes: dict[str, Any], run: dict[str, Any]) -> N
                 "at": now,
             }
             manifest.write(json.dumps(record, ensure_ascii=False) + "\n")
+        manifest.flush()
+        archived = _archived(inbox)
         for entry in notes.get("duplicates", []):
             path = inbox / entry["name"]
-            if path.exists() and sha256(path.read_bytes()) == entry["sha256"]:
+            if entry["sha256"] in archived and path.exists() and sha256(path.read_bytes()) == entry["sha256"]:
                 path.unlink()  # byte-identical to an archived file: nothing in it is new
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from itertools import repeat
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import duckdb
 import orjson
@@ -77,7 +77,8 @@ def split_connection(url: str) -> tuple[str, str | None, str | None]:
         netloc += f":{parts.port}"
     login = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), parts.query, "")), login, password
+    # The query of a connection URL (Airflow puts a Connection's extras there) is not the API's.
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")), login, password
 
 
 def configure(contract: Contract, settings: Settings) -> RestConfig:
@@ -230,7 +231,13 @@ class Client:
             break
         status = response.status_code
         if status == 429 or status >= 500:
-            raise _Retryable(f"{status} {response.reason}", _retry_after(response))
+            wait = _retry_after(response)
+            if wait is not None and wait > MAX_RETRY_AFTER:
+                raise self._error(
+                    f"GET {urlsplit(url).path} answered {status} and asks to wait {wait:.0f} s: the source is down",
+                    transient=True,
+                )
+            raise _Retryable(f"{status} {response.reason}", wait)
         if status in (401, 403):
             raise self._error(f"the API refused access to {urlsplit(url).path} ({status}: {response.text[:200]})")
         if status >= 400:
@@ -288,6 +295,14 @@ def _iso(cursor: str) -> str:
     if re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?", cursor):
         return cursor.replace(" ", "T") + "Z"
     return cursor
+
+
+def _same_origin(client: Client, first: str, following: str) -> str:
+    """A `Link: rel="next"` URL, refused when it leaves the API's origin (it would get our secrets)."""
+    a, b = urlsplit(first), urlsplit(following)
+    if (a.scheme, a.netloc) != (b.scheme, b.netloc):
+        raise client._error(f"the next-page link leads to another server ({b.scheme}://{b.netloc}); refused")
+    return following
 
 
 @dataclass(frozen=True)
@@ -363,13 +378,14 @@ def pages(client: Client, state: dict[str, Any] | None) -> Iterator[Page]:
         if style is PagingStyle.none:
             return
         if style is PagingStyle.link:
-            next_url, params = response.links.get("next", {}).get("url"), None
+            link = response.links.get("next", {}).get("url")
+            next_url, params = (_same_origin(client, url, urljoin(response.url, link)) if link else None), None
         elif style is PagingStyle.cursor:
             token = _dig(body, paging.next_cursor)
             if not token:
                 return
             params = {**(params or {}), paging.cursor_param: token}
-        elif len(records) < size:
+        elif not records:  # a server may serve fewer than asked: only an empty page is the end
             return
         elif style is PagingStyle.page:
             assert params is not None
@@ -451,6 +467,20 @@ class Spooler:
         options += f", columns = {{'json': {duck.literal(kind)}}}"
         return f"read_json({listed}, {options})"
 
+    def _readable(self, path: str, unknown: list[str]) -> bool:
+        """Whether DuckDB can read an undeclared field by name: its parent must be a declared
+        object (a key with a dot in it would read as a path), and no sibling may differ from it
+        only in case (DuckDB's struct fields ignore case). Others are still counted as drift."""
+        *parents, name = path.split(".")
+        node = self.tree
+        for part in parents:
+            if part not in node or not node[part]:
+                return False
+            node = node[part]
+        prefix = ".".join(parents) + "." if parents else ""
+        siblings = set(node) | {u[len(prefix) :] for u in unknown if u.startswith(prefix) and u != path}
+        return not any(s.lower() == name.lower() for s in siblings)
+
     def _declared(self, node: dict[str, Any], unknown: set[str], prefix: str) -> str:
         """DuckDB type reading the declared paths as text, and undeclared ones (evolve) as JSON."""
         items = []
@@ -475,6 +505,7 @@ class Spooler:
         unknown = sorted({path for _, page in chunk for path in page.unknown})
         # an undeclared field inside an undeclared object is carried with its parent
         unknown = [u for u in unknown if not any(u.startswith(o + ".") for o in unknown)]
+        unknown = [u for u in unknown if self._readable(u, unknown)]
         kind = self._declared(self.tree, set(unknown) if self.policy is SchemaDrift.evolve else set(), "")
         body = kind + "[]"
         for part in reversed(self.config.source.records.split(".") if self.config.source.records else []):
@@ -495,7 +526,7 @@ class Spooler:
             f"r.{'.'.join(_ident(p) for p in path.split('.'))} AS {_ident(name)}" for name, path in self.config.columns
         ]
         if self.policy is SchemaDrift.evolve:
-            extra = "NULL"
+            extra = "CAST(NULL AS VARCHAR)"
             if unknown:
                 # only the fields a record has: {"extra": [1, 2]}, not {"extra": …, "other": null}
                 entries = ", ".join(

@@ -64,6 +64,11 @@ def unit_key(text: str) -> str:
     return words
 
 
+def _exact(text: str) -> str:
+    """A name as written, give or take case, spacing and Unicode form."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
 @dataclass(frozen=True)
 class Unit:
     code: str
@@ -120,12 +125,16 @@ class Catalogue:
                 legacy.append(Unit(r[0], r[1], r[2], successors))
         self.current = {r[0]: Unit(r[0], r[1], r[2], ()) for r in current}
         self.by_name: dict[str, list[Unit]] = defaultdict(list)
+        self.current_exact: dict[str, list[Unit]] = defaultdict(list)
         for unit in self.current.values():
             self.by_name[unit_key(unit.name)].append(unit)
+            self.current_exact[_exact(unit.name)].append(unit)
         self.legacy_by_name: dict[str, list[Unit]] = defaultdict(list)
+        self.legacy_exact: dict[str, list[Unit]] = defaultdict(list)
         self.legacy_by_code: dict[str, Unit] = {}
         for unit in legacy:
             self.legacy_by_name[unit_key(unit.name)].append(unit)
+            self.legacy_exact[_exact(unit.name)].append(unit)
             self.legacy_by_code.setdefault(unit.code, unit)
 
     def _of(self, unit: Unit) -> Mapping:
@@ -153,15 +162,28 @@ class Catalogue:
             if code in self.legacy_by_code:
                 return self._legacy(value, [self.legacy_by_code[code]])
             return Mapping(None, None, f"'{value}' is not the code of a {self.level.value}{where}, current or former")
+        # The name as written first (current, then former units): loose matching would take
+        # "Phường Chương Dương" (former) for "Xã Chương Dương" (current), another unit.
+        # A current unit's official name is read as that unit, even where a former unit that
+        # became another one had the same name: after the merger, sources use current names.
+        exact = _exact(value)
+        now, before = self.current_exact.get(exact, []), self.legacy_exact.get(exact, [])
+        if len(now) == 1:
+            return self._of(now[0])
+        if before:
+            return self._legacy(value, before)
         key = unit_key(value)
         found = self.by_name.get(key, [])
-        if len(found) == 1:
+        former = self.legacy_by_name.get(key, [])
+        if len(found) == 1 and all(code == found[0].code for u in former for code, _ in u.successors):
             return self._of(found[0])
-        if len(found) > 1:
+        if found:
             listed = ", ".join(f"{u.name} ({u.code})" for u in found)
-            return Mapping(None, None, f"'{value}' matches several current units: {listed}")
-        if key in self.legacy_by_name:
-            return self._legacy(value, self.legacy_by_name[key])
+            if former:
+                listed += ", or the former " + ", ".join(f"{u.name} ({u.code})" for u in former)
+            return Mapping(None, None, f"'{value}' could be several units: {listed}")
+        if former:
+            return self._legacy(value, former)
         return Mapping(None, None, f"'{value}' is not a {self.level.value}{where} in the national catalogue")
 
 

@@ -244,3 +244,18 @@ def test_a_rejected_runs_files_are_set_aside_with_the_reason(hub: Settings, inbo
     reports = list((inbox / "rejected").glob("*.report.txt"))
     assert len(reports) == 1 and "rejected" in reports[0].read_text(encoding="utf-8")
     assert list(inbox.glob("*.csv")) == []
+
+
+def test_a_file_replaced_during_the_run_is_not_archived_in_its_place(hub: Settings, inbox: Path) -> None:
+    path = inbox / "gia.csv"
+    path.write_bytes(csv_bytes(ROWS, "utf-8"))
+    pipeline = Pipeline(hub)
+    pipeline.extract("market_prices", "r1")
+    pipeline.validate("market_prices", "r1")
+    corrected = [r[:] for r in ROWS]
+    corrected[1][3] = "17.000"
+    path.write_bytes(csv_bytes(corrected, "utf-8"))  # the department sends a corrected file meanwhile
+    assert pipeline.publish("market_prices", "r1")["status"] == "published"
+    assert path.exists()  # the new version waits for the next run
+    second = pipeline.run("market_prices")
+    assert second["rows_extracted"] == 4 and prices(hub)["G01"][2] == 17000.0

@@ -272,3 +272,13 @@ def test_pages_are_flattened_by_duckdb_with_drift_counted(tmp_path: Path) -> Non
         ("3", None, "true", None),
     ]
     assert spooler.drift.as_notes()["unknown_fields"]["extra"] == {"records": 1, "first_page": 1}
+
+
+def test_a_connection_urls_query_is_not_part_of_the_api_address() -> None:
+    from connectors.rest import split_connection
+
+    assert split_connection("https://id:s%40cret@api.gov.vn/v1?verify=false") == (
+        "https://api.gov.vn/v1",
+        "id",
+        "s@cret",
+    )

@@ -131,3 +131,10 @@ def test_an_unknown_province_is_a_contract_error(catalogue_con: duckdb.DuckDBPyC
 
     with pytest.raises(LgspError, match="no province 'Atlantis'"):
         Catalogue(catalogue_con, column("name", province="Atlantis"), "Quảng Trị")
+
+
+def test_a_former_name_is_not_taken_for_a_similar_current_one(catalogue_con: duckdb.DuckDBPyConnection) -> None:
+    hanoi = Catalogue(catalogue_con, column("name", province="Hà Nội"), "Quảng Trị")
+    former = hanoi.map("Phường Chương Dương", UnitMatch.name)  # became Phường Hồng Hà
+    assert (former.code, former.name) == ("00097", "Phường Hồng Hà")
+    assert hanoi.map("Xã Chương Dương", UnitMatch.name).code == "10237"  # a current commune, another unit
