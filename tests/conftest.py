@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,3 +120,27 @@ def national(hub: Settings, national_api: Any) -> Iterator[Any]:
     add_connections(hub.sandbox_dir, national_connections(national_api))
     yield national_api
     national_api.clear_faults()
+
+
+def serve(settings: Settings) -> Iterator[tuple[str, Any]]:
+    """`lgsp serve` (uvicorn, in a thread) on a free loopback port until the generator closes."""
+    import uvicorn
+
+    from portal.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

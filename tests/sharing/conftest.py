@@ -5,23 +5,18 @@ personal data) and the ICT indicators (open, integer key)."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import yaml
 
 from lgsp.pipeline import Pipeline
 from lgsp.settings import Settings
-from portal.app import create_app
 from sharing.exchange_log import entries
-from tests.conftest import CONTRACTS, make_home
+from tests.conftest import CONTRACTS, make_home, serve
 
 DATASETS = ("driving_licences", "schools", "ict_indicators")
 
@@ -53,25 +48,6 @@ def contracts_for_tests(directory: Path) -> Path:
             column["personal_data"] = "basic"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return directory
-
-
-def serve(settings: Settings) -> Iterator[tuple[str, Any]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
