@@ -40,6 +40,7 @@ from connectors.registry import register
 from connectors.vietnamese import parse_date, parse_number, resolve_column
 from lgsp.connections import resolve
 from lgsp.settings import Settings
+from lgsp.text import plain_words
 from schemas.contract import ColumnType, Contract, FileFormat, FileSource, SchemaDrift
 from warehouse.projection import EXTRA, ORIGIN
 
@@ -119,9 +120,7 @@ class Unreadable(Exception):
 
 def header_key(text: str) -> str:
     """Headers match without case, diacritics or punctuation: 'Giá trị' = 'gia tri' = 'GIÁ TRỊ:'."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    plain = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").casefold()
-    return " ".join(re.findall(r"[0-9a-z]+", plain))
+    return plain_words(text)
 
 
 @dataclass
@@ -337,10 +336,10 @@ class FileReader:
             if c.header in missing and (c.name in self.config.key or not c.nullable)
         ]
         if required_missing or (self.policy is SchemaDrift.freeze and (missing or unknown)):
-            found = ", ".join(f"'{h}'" for h in sheet.headers)
+            headers = ", ".join(f"'{h}'" for h in sheet.headers)
             if missing:
                 problems.append(
-                    (None, f"missing column(s) {', '.join(repr(m) for m in missing)} (headers found: {found})")
+                    (None, f"missing column(s) {', '.join(repr(m) for m in missing)} (headers found: {headers})")
                 )
             if unknown and self.policy is SchemaDrift.freeze:
                 problems.append(

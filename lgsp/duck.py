@@ -67,6 +67,16 @@ def connect(
     return con
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """Whether `schema.name` exists in the connection's own database."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(found and found[0])
+
+
 def load_extension(con: duckdb.DuckDBPyConnection, name: str, cache_dir: Path) -> None:
     con.execute(f"LOAD {literal(str(extension_file(name, cache_dir)))}")
 

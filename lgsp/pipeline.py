@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import connectors
+from lgsp import duck
 from lgsp.errors import LgspError
 from lgsp.settings import Settings
 from schemas.contract import Contract
@@ -21,10 +22,6 @@ from warehouse.store import Warehouse, utcnow
 
 def new_run_id() -> str:
     return f"cli__{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.%f}Z"
-
-
-def _nothing(contract: Contract) -> None:
-    del contract
 
 
 def _check_expectations(contract: Contract) -> None:
@@ -61,11 +58,11 @@ class Pipeline:
         with ThreadPoolExecutor(max_workers=1) as background:
             # A connector that stages its own chunks keeps a request-response chain busy, and
             # the import would slow it: its expectations are checked by the validate step alone.
-            checked = background.submit(_check_expectations if connector.load is None else _nothing, contract)
+            checked = background.submit(_check_expectations, contract) if connector.load is None else None
             with self.warehouse.writer() as con:
                 staging.reset(con)
                 cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
-                merge = not connector.full_each_run and Warehouse.has_table(con, dataset_id)
+                merge = not connector.full_each_run and duck.table_exists(con, "main", dataset_id)
             state = {"cursor": cursor_from} if cursor_from else None
             plan = connector.scan(config, state) if connector.scan else None
             if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
@@ -80,7 +77,8 @@ class Pipeline:
                 spool = staging.spool(connector.extract(config, state, notes))
                 with self.warehouse.writer() as con:
                     rows = staging.load_spool(con, contract, spool)
-            checked.result()
+            if checked is not None:
+                checked.result()
         return staging.write_manifest(
             dataset_id=dataset_id,
             run_id=run_id,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import shlex
-import unicodedata
 from typing import Any
 
+from lgsp.text import without_diacritics
 from portal.access import Entry
 from portal.errors import ValidationError
 from publishing.releases import Distribution, Release
@@ -19,8 +19,7 @@ ALWAYS = {("capacity", "public"), ("dataset_type", "dataset"), ("state", "active
 
 def fold(text: str) -> str:
     """Lower-case without diacritics, so 'quan trac' finds 'quan trắc' (users type both)."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    return without_diacritics(text).lower()
 
 
 def _stamp(release: Release) -> str:

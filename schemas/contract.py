@@ -101,9 +101,9 @@ class Auth(Model):
     """How the hub authenticates to an API; the secrets themselves come from the connection."""
 
     type: AuthType = AuthType.none
-    token_path: str = Field("/oauth2/token", description="OAuth2 token endpoint, relative to the connection URL.")
+    token_path: str = Field(default="/oauth2/token", description="OAuth2 token endpoint, relative to the connection URL.")
     scope: str | None = None
-    header: str = Field("X-API-Key", description="Header that carries the API key.")
+    header: str = Field(default="X-API-Key", description="Header that carries the API key.")
 
 
 class PagingStyle(str, Enum):
@@ -116,14 +116,14 @@ class PagingStyle(str, Enum):
 
 class Paging(Model):
     style: PagingStyle = PagingStyle.cursor
-    page_size: int = Field(500, ge=1, le=100_000)
+    page_size: int = Field(default=500, ge=1, le=100_000)
     page_param: str = "page"
-    size_param: str = Field("page_size", description="Page-size parameter of the page style.")
+    size_param: str = Field(default="page_size", description="Page-size parameter of the page style.")
     first_page: int = 1
     offset_param: str = "offset"
-    limit_param: str = Field("limit", description="Page-size parameter of the offset, cursor and link styles.")
+    limit_param: str = Field(default="limit", description="Page-size parameter of the offset, cursor and link styles.")
     cursor_param: str = "cursor"
-    next_cursor: str = Field("next_cursor", description="Dotted path of the next cursor in the response body.")
+    next_cursor: str = Field(default="next_cursor", description="Dotted path of the next cursor in the response body.")
 
 
 class SchemaDrift(str, Enum):
@@ -416,10 +416,10 @@ class Contract(Model):
         if self.incremental and self.incremental.cursor not in known:
             raise ValueError(f"incremental.cursor: '{self.incremental.cursor}' is not a declared column")
         for i, expectation in enumerate(self.expectations):
-            for column in expectation.columns:
-                if column not in known:
+            for name in expectation.columns:
+                if name not in known:
                     raise ValueError(
-                        f"expectations[{i}] ({expectation.type}): column '{column}' is not a declared column"
+                        f"expectations[{i}] ({expectation.type}): column '{name}' is not a declared column"
                     )
         return self
 

@@ -11,7 +11,6 @@ and the unit-type word.
 from __future__ import annotations
 
 import json
-import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pyarrow as pa
 
 from lgsp.duck import quote
 from lgsp.errors import LgspError
+from lgsp.text import plain_words
 from schemas.contract import Column, Contract, UnitLevel, UnitMatch
 from validation.report import CheckResult
 
@@ -51,9 +51,7 @@ WITHHELD = "(withheld: personal data)"
 
 def unit_key(text: str) -> str:
     """A unit name reduced to what identifies it: 'X. Hải Thượng' → 'hai thuong', 'Phường 1' → 'phuong 1'."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    plain = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").casefold()
-    words = " ".join(re.findall(r"[0-9a-z]+", plain))
+    words = plain_words(text)
     head, _, rest = words.partition(" ")
     if head in _ABBREVIATIONS and rest:
         words = f"{_ABBREVIATIONS[head]} {rest}"

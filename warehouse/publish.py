@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from lgsp import duck
 from lgsp.duck import quote
 from schemas.contract import Contract
 from warehouse import projection
@@ -41,16 +42,6 @@ def _ensure_quarantine(con: duckdb.DuckDBPyConnection, contract: Contract, hub_c
         if name not in have:  # the contract gained a column since the table was made
             con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} VARCHAR")
     return table
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = ? AND table_name = ?",
-            [schema, name],
-        ).fetchone()[0]  # type: ignore[index]
-    )
 
 
 def _drop_leftovers(con: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
@@ -86,7 +77,7 @@ def publish(
     Raises WarehouseError if a step fails; the published table is unchanged then.
     """
     try:
-        if not _table_exists(con, "main", staging.quarantine):  # a retried publish did this already
+        if not duck.table_exists(con, "main", staging.quarantine):  # a retried publish did this already
             _set_aside(con, contract, staging, run, rejected_by)
         cursor_to = None
         if contract.incremental and not rejected_by:
@@ -145,7 +136,7 @@ def _set_aside(
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection, contract: Contract, hub_columns: list[str]) -> None:
     """An incremental dataset whose contract gained a column gets it (empty for older rows)."""
-    if not _table_exists(con, "main", contract.id):
+    if not duck.table_exists(con, "main", contract.id):
         return
     have = {r[0] for r in con.execute(f"DESCRIBE main.{quote(contract.id)}").fetchall()}
     wanted = [(c.name, c.duckdb_type) for c in contract.columns] + [(h, "VARCHAR") for h in hub_columns]
@@ -174,7 +165,7 @@ def _swap(
         if rejected_by:
             status, published, cursor_to = "rejected", 0, None
             con.execute(f"DROP TABLE {staging.stage}")
-        elif incremental and _table_exists(con, "main", contract.id):
+        elif incremental and duck.table_exists(con, "main", contract.id):
             status, published = "published", _count(con, f"SELECT count(*) FROM {staging.stage}")
             match = " AND ".join(f"t.{quote(k)} = d.{quote(k)}" for k in contract.primary_key)
             con.execute(f"DELETE FROM {target} AS t USING {staging.stage} AS d WHERE {match}")

@@ -134,20 +134,12 @@ class Staging:
                 con.execute("SET threads = 1")  # runs in the caller's thread: the connector sets its pace
                 types = duck.source_types(con, select)
                 typed = f"SELECT {projection.stage_select(contract, types)} FROM ({select})"
-                if not self._staged(con):
+                if not duck.table_exists(con, "main", self.table):
                     con.execute(f"CREATE TABLE {self.stage} AS {typed}")
                     return int(con.execute(f"SELECT count(*) FROM {self.stage}").fetchone()[0])  # type: ignore[index]
                 return int((con.execute(f"INSERT INTO {self.stage} {typed}").fetchone() or (0,))[0])
 
         return sink
-
-    def _staged(self, con: duckdb.DuckDBPyConnection) -> bool:
-        found = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = 'main' AND table_name = ?",
-            [self.table],
-        ).fetchone()
-        return bool(found and found[0])
 
     def finish(self, con: duckdb.DuckDBPyConnection) -> int:
         """Close a chunked load: the run's failures table, and the rows staged."""

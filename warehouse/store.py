@@ -107,16 +107,6 @@ class Warehouse:
         )
 
     @staticmethod
-    def has_table(con: duckdb.DuckDBPyConnection, dataset_id: str) -> bool:
-        """Whether the dataset has been published (main.<id> exists)."""
-        found = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = 'main' AND table_name = ?",
-            [dataset_id],
-        ).fetchone()
-        return bool(found and found[0])
-
-    @staticmethod
     def cursor(con: duckdb.DuckDBPyConnection, dataset_id: str) -> str | None:
         row = con.execute("SELECT cursor FROM meta.state WHERE dataset_id = ?", [dataset_id]).fetchone()
         return None if row is None else row[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -10,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 from faker import Faker
 
+from lgsp.text import without_diacritics
 from sandbox import dirt
 from sandbox.common import BUILD, DIRT, faker, rng, seconds, timestamp_text
 from sandbox.schema import TABLES
@@ -145,7 +145,7 @@ def _legacy_units(table: pa.Table, g: np.random.Generator, dirty_share: float) -
         old = options[int(g.integers(0, len(options)))]
         style = n % 3
         if style == 1:
-            old = _without_diacritics(old)
+            old = without_diacritics(old)
         elif style == 2:
             old = old.replace("Xã ", "X. ").replace("Phường ", "P. ").replace("Thị trấn ", "TT. ")
         values[i] = old
@@ -154,11 +154,6 @@ def _legacy_units(table: pa.Table, g: np.random.Generator, dirty_share: float) -
         values[i] = UNKNOWN_UNITS[n % len(UNKNOWN_UNITS)]
     position = table.schema.get_field_index("commune_name")
     return table.set_column(position, "commune_name", pa.array(values, type=pa.string()))
-
-
-def _without_diacritics(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
 
 
 def added(g: np.random.Generator, fake: Faker, first_seq: int, n: int, after: datetime) -> pa.Table:
