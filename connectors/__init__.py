@@ -1,5 +1,4 @@
-"""Connectors pull rows from sources as Arrow batches. Importing registers every kind."""
+"""Connectors pull rows from sources as Arrow batches; `registry.get(kind)` imports a kind's module
+when a run first needs it (a run of one kind does not pay for importing the others)."""
 
-from connectors import files as files
-from connectors import rest as rest
-from connectors import sql as sql
+from connectors import registry as registry

@@ -9,6 +9,7 @@ drop archives the files it took in).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ class Connector:
 
 
 _REGISTRY: dict[str, Connector] = {}
+# The module of each kind (the contract's source kinds); importing it registers the kind.
+MODULES = {"sql": "connectors.sql", "rest": "connectors.rest", "files": "connectors.files"}
 
 
 def register(
@@ -56,6 +59,8 @@ def register(
 
 
 def get(kind: str) -> Connector:
+    if kind not in _REGISTRY and kind in MODULES:
+        importlib.import_module(MODULES[kind])
     if kind not in _REGISTRY:
-        raise ConnectorError(f"no connector of kind '{kind}' (known: {', '.join(sorted(_REGISTRY))})")
+        raise ConnectorError(f"no connector of kind '{kind}' (known: {', '.join(sorted(MODULES))})")
     return _REGISTRY[kind]

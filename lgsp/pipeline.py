@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import connectors
@@ -22,12 +21,6 @@ from warehouse.store import Warehouse, utcnow
 
 def new_run_id() -> str:
     return f"cli__{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.%f}Z"
-
-
-def _check_expectations(contract: Contract) -> None:
-    from validation.expectations import build_checks
-
-    build_checks(contract)
 
 
 class Pipeline:
@@ -53,32 +46,26 @@ class Pipeline:
         connector = connectors.registry.get(contract.source.kind)
         config = connector.configure(contract, self.settings)
         notes: dict[str, Any] = {}
-        # Importing Great Expectations takes seconds: check the expectations in a thread while the
-        # source streams in; a bad expectation still fails the step.
-        with ThreadPoolExecutor(max_workers=1) as background:
-            # A connector that stages its own chunks keeps a request-response chain busy, and
-            # the import would slow it: its expectations are checked by the validate step alone.
-            checked = background.submit(_check_expectations, contract) if connector.load is None else None
+        # The expectations are checked by the validate step (and `lgsp check`): importing Great
+        # Expectations here would take CPU from the pull.
+        with self.warehouse.writer() as con:
+            staging.reset(con)
+            cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
+            merge = not connector.full_each_run and duck.table_exists(con, "main", dataset_id)
+        state = {"cursor": cursor_from} if cursor_from else None
+        plan = connector.scan(config, state) if connector.scan else None
+        if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
             with self.warehouse.writer() as con:
-                staging.reset(con)
-                cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
-                merge = not connector.full_each_run and duck.table_exists(con, "main", dataset_id)
-            state = {"cursor": cursor_from} if cursor_from else None
-            plan = connector.scan(config, state) if connector.scan else None
-            if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
-                with self.warehouse.writer() as con:
-                    rows = staging.load_scan(con, contract, plan)
-            elif connector.load is not None:  # chunks staged as they arrive, each under a short lock
-                sink = staging.chunk_sink(self.warehouse, contract)
-                connector.load(config, state, notes, sink, staging.dir)
-                with self.warehouse.writer() as con:
-                    rows = staging.finish(con)
-            else:  # a stream: spooled without the writer lock, then moved in one copy
-                spool = staging.spool(connector.extract(config, state, notes))
-                with self.warehouse.writer() as con:
-                    rows = staging.load_spool(con, contract, spool)
-            if checked is not None:
-                checked.result()
+                rows = staging.load_scan(con, contract, plan)
+        elif connector.load is not None:  # chunks staged as they arrive, each under a short lock
+            sink = staging.chunk_sink(self.warehouse, contract)
+            connector.load(config, state, notes, sink, staging.dir)
+            with self.warehouse.writer() as con:
+                rows = staging.finish(con)
+        else:  # a stream: spooled without the writer lock, then moved in one copy
+            spool = staging.spool(connector.extract(config, state, notes))
+            with self.warehouse.writer() as con:
+                rows = staging.load_spool(con, contract, spool)
         return staging.write_manifest(
             dataset_id=dataset_id,
             run_id=run_id,

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.contract import Contract, Expectation, Severity
+from validation import gx
 from validation.errors import ExpectationError
 from validation.report import label
 
-# Whole-run expectations: a batch cannot judge them alone.
-_RUN_SCOPE_MAP = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
+# Whole-run row-level expectations: a batch cannot judge them alone.
+UNIQUENESS = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
 _TABLE_LEVEL = {"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"}
 
 
@@ -49,7 +50,16 @@ def implied(contract: Contract) -> list[tuple[str, str, Expectation]]:
     return out
 
 
+def columns_used(contract: Contract, types: set[str] | None = None) -> list[str]:
+    """The columns the checks (of these `types`, or all) read, known without Great Expectations,
+    so that reading can start while it loads."""
+    expectations = list(contract.expectations) + [e for _, _, e in implied(contract)]
+    chosen = [e for e in expectations if types is None or e.type in types]
+    return list(dict.fromkeys(col for e in chosen for col in e.columns))
+
+
 def _gx_class(expectation: Expectation, where: str, dataset: str) -> type:
+    gx.load()
     from great_expectations.exceptions import ExpectationNotFoundError
     from great_expectations.expectations.registry import get_expectation_impl
 
@@ -65,6 +75,7 @@ def _gx_class(expectation: Expectation, where: str, dataset: str) -> type:
 
 def build_checks(contract: Contract) -> list[Check]:
     """Every check of a contract; raises ExpectationError naming the bad expectation and argument."""
+    gx.load()
     from great_expectations.expectations.expectation import (
         ColumnMapExpectation,
         ColumnPairMapExpectation,
@@ -100,7 +111,7 @@ def build_checks(contract: Contract) -> list[Check]:
                 origin=origin,
                 columns=tuple(expectation.columns),
                 row_level=row_level,
-                run_scope=(not row_level) or expectation.type in _RUN_SCOPE_MAP,
+                run_scope=(not row_level) or expectation.type in UNIQUENESS,
             )
         )
     return checks

@@ -10,7 +10,10 @@ uniqueness and aggregate expectations see the whole run, but only the columns th
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +24,13 @@ from lgsp.duck import quote
 from schemas.contract import Contract, Severity
 from validation.admin_units import standardise
 from validation.errors import ExpectationError
-from validation.expectations import Check, build_checks, to_gx
+from validation.expectations import UNIQUENESS, Check, build_checks, columns_used, to_gx
+from validation.gx import load as load_gx
 from validation.report import CheckResult, Report
-from warehouse import projection
 from warehouse.staging import Staging
 
 _SAMPLE = 10
+_AHEAD = 3  # frames alive at once: one checked by GX, the others read ahead
 WITHHELD = "(personal data withheld)"
 _RESULT_FORMAT = {
     "result_format": "COMPLETE",
@@ -80,7 +84,7 @@ class _Gx:
     """An ephemeral GX context with one pandas dataframe asset; quiet and offline."""
 
     def __init__(self) -> None:
-        import great_expectations as gx
+        gx = load_gx()
         from great_expectations.data_context.types.base import (
             DataContextConfig,
             InMemoryStoreBackendDefaults,
@@ -134,13 +138,6 @@ def _pandas(data: pa.RecordBatch | pa.Table) -> Any:
     return frame
 
 
-def _frames(con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int) -> Iterable[Any]:
-    reader = con.execute(sql).to_arrow_reader(max(batch_rows, 10_000))
-    for batch in reader:
-        if batch.num_rows:
-            yield _pandas(batch)
-
-
 def _raised(info: dict[str, Any] | None) -> str | None:
     """GX reports a failed evaluation either flat or keyed by metric; return its message."""
     if not info:
@@ -192,14 +189,113 @@ def _record(
             warned.update(int(x) for x in rows)
 
 
-def _whole(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
-    return _pandas(con.execute(sql).to_arrow_table())
+def _prepare(contract: Contract) -> tuple[_Gx, list[Check]]:
+    gx = _Gx()
+    return gx, build_checks(contract)
 
 
 def _row_bytes(con: duckdb.DuckDBPyConnection, sql: str) -> float:
     """Bytes one row takes in pandas, estimated from a sample (strings vary by dataset)."""
     sample = con.execute(f"{sql} LIMIT 10000").to_arrow_table()
     return max(sample.nbytes / max(sample.num_rows, 1), 1.0) * 1.5  # pandas keeps some extra per value
+
+
+class _Plan:
+    """What to read for GX, decided from the contract alone so reading can start before GX loads.
+
+    A run that fits the memory budget is one frame that every check sees ("all"). A larger run is
+    read whole for the uniqueness checks, in key order ("unique"), in batches for the other
+    row-level checks ("rows"), then whole again for any other whole-run check ("run"), each with
+    only the columns its checks need. Up to `_AHEAD` frames may be alive at once (one checked,
+    the others read ahead), so a batch takes that share of the budget.
+    """
+
+    def __init__(
+        self,
+        contract: Contract,
+        con: duckdb.DuckDBPyConnection,
+        stage: str,
+        rows: int,
+        memory_budget: int,
+        ready: Future[tuple[_Gx, list[Check]]],
+    ) -> None:
+        self.contract, self.stage, self.ready = contract, stage, ready
+        self.every_column = columns_used(contract)
+        per_row = _row_bytes(con, self.select(self.every_column))
+        self.whole = rows * per_row <= memory_budget
+        self.batch_rows = max(int(memory_budget // (_AHEAD * per_row)), 10_000)
+
+    def select(self, columns: Iterable[str]) -> str:
+        names = set(columns)
+        wanted = [quote(c.name) for c in self.contract.columns if c.name in names]
+        return f"SELECT {', '.join(['rowid AS __row', *wanted])} FROM {self.stage}"
+
+    def __iter__(self) -> Iterator[tuple[str, str, int | None]]:
+        """(kind, query, rows per batch or None for all at once)."""
+        if self.whole:  # empty runs too: a row-count check must see them
+            yield "all", self.select(self.every_column), None
+            return
+        unique = columns_used(self.contract, UNIQUENESS)
+        if unique:
+            # Keys in order make pandas' duplicate search twice as fast; DuckDB sorts on both cores.
+            order = ", ".join(quote(k) for k in self.contract.primary_key)
+            yield "unique", f"{self.select(unique)} ORDER BY {order}", None
+        yield "rows", self.select(self.every_column), self.batch_rows
+        _, checks = self.ready.result()
+        run = [c for c in checks if _kind(c) == "run"]
+        if run:
+            yield "run", self.select(col for c in run for col in c.columns), None
+
+
+def _kind(check: Check) -> str:
+    """Which frames of a large run a check sees (see _Plan)."""
+    if check.expectation.type in UNIQUENESS:
+        return "unique"
+    return "run" if check.run_scope else "rows"
+
+
+class _ReadAhead:
+    """Reads the plan's frames in a thread of its own, ahead of GX, so DuckDB's reading overlaps
+    GX's import and checking; at most `_AHEAD` frames are alive at once."""
+
+    _END = object()
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, plan: _Plan) -> None:
+        self.cursor = con.cursor()  # a connection of its own to the same database, for this thread
+        self.plan = plan
+        self.slots = threading.Semaphore(_AHEAD)
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for kind, sql, batch_rows in self.plan:
+                result = self.cursor.execute(sql)
+                batches = result.to_arrow_reader(batch_rows) if batch_rows else [result.to_arrow_table()]
+                for batch in batches:
+                    if batch_rows and not batch.num_rows:
+                        continue
+                    while not self.slots.acquire(timeout=0.1):
+                        if self.stopped.is_set():
+                            return
+                    if self.stopped.is_set():
+                        return
+                    self.queue.put((kind, _pandas(batch)))
+        except BaseException as exc:  # handed to the consumer, raised there
+            self.queue.put(exc)
+        finally:
+            self.queue.put(self._END)
+            self.cursor.close()
+
+    def frames(self) -> Iterator[tuple[str, Any]]:
+        while (item := self.queue.get()) is not self._END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            self.slots.release()
+
+    def stop(self) -> None:
+        self.stopped.set()
 
 
 def validate(
@@ -217,42 +313,36 @@ def validate(
     Raises ExpectationError when the contract's expectations are themselves invalid.
     """
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    checks = build_checks(contract)
-    gx = _Gx()
     stage, failures_table = staging.stage, staging.failures_table
-    rows = int(con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0])  # type: ignore[index]
-    con.execute(f"DELETE FROM {failures_table}")
-    results = _type_checks(con, contract, staging, rows)
-    results += standardise(con, contract, stage, failures_table, province, rows)
-    personal = set(contract.personal_columns)
-    tallies = {c.key: _Tally(c, personal=bool(personal & set(c.columns))) for c in checks}
-    failures: list[pa.Table] = []
-    warned: set[int] = set()
-
-    def select(columns: Iterable[str]) -> str:
-        names = set(columns)
-        wanted = [quote(c.name) for c in contract.columns if c.name in names]
-        return f"SELECT {', '.join(['rowid AS __row', *wanted])} FROM {stage}"
-
-    batched = [c for c in checks if not c.run_scope]
-    whole = [c for c in checks if c.run_scope]
-    every_column = [col for c in checks for col in c.columns]
-    frames: Iterable[Any]
-    if rows * _row_bytes(con, select(every_column)) <= memory_budget:
-        # The run fits in memory: one GX validation of every check (GX's fixed cost paid once).
-        frames = [_whole(con, select(every_column))]  # empty runs too: a row-count check must see them
-        batched, whole = checks, []
-    else:
-        per_row = _row_bytes(con, select(col for c in batched for col in c.columns))
-        frames = _frames(con, select(col for c in batched for col in c.columns), int(memory_budget // per_row))
-    if batched:
-        suite = gx.suite(f"{contract.id}.rows", batched)
-        for frame in frames:
-            _record(tallies, gx.validate(frame, suite), failures, warned)
-    if whole:
-        suite = gx.suite(f"{contract.id}.run", whole)
-        frame = _whole(con, select(col for c in whole for col in c.columns))
-        _record(tallies, gx.validate(frame, suite), failures, warned)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # Importing GX takes seconds of one core: it runs while DuckDB checks the declared types,
+        # standardises administrative units and reads the first rows for GX.
+        ready = pool.submit(_prepare, contract)
+        rows = int(con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0])  # type: ignore[index]
+        con.execute(f"DELETE FROM {failures_table}")
+        results = _type_checks(con, contract, staging, rows)
+        results += standardise(con, contract, stage, failures_table, province, rows)
+        # pandas keeps text in large_string arrays: DuckDB exports it so, sparing a copy of every value.
+        con.execute("SET arrow_large_buffer_size = true")
+        plan = _Plan(contract, con, stage, rows, memory_budget, ready)
+        reader = _ReadAhead(con, plan)
+        pool.submit(reader.run)
+        try:
+            gx, checks = ready.result()
+            personal = set(contract.personal_columns)
+            tallies = {c.key: _Tally(c, personal=bool(personal & set(c.columns))) for c in checks}
+            failures: list[pa.Table] = []
+            warned: set[int] = set()
+            suites: dict[str, list[Check]] = {"all": checks}
+            for check in checks:
+                suites.setdefault(_kind(check), []).append(check)
+            built = {kind: gx.suite(f"{contract.id}.{kind}", chosen) for kind, chosen in suites.items()}
+            for kind, frame in reader.frames():
+                if kind in built:
+                    _record(tallies, gx.validate(frame, built[kind]), failures, warned)
+        finally:
+            reader.stop()
+    con.execute("RESET arrow_large_buffer_size")
     for found in failures:
         con.register("found", found)
         con.execute(f"INSERT INTO {failures_table} SELECT * FROM found")
@@ -287,20 +377,20 @@ def validate(
 def _type_checks(con: duckdb.DuckDBPyConnection, contract: Contract, staging: Staging, rows: int) -> list[CheckResult]:
     """Values that did not fit the declared type are quarantined with the raw value in the reason."""
     results = []
-    present = set(projection.raw_columns(staging.columns(con)))
+    present = set(staging.misfit_columns(con))
     for i, column in enumerate(contract.columns):
-        raw = quote(projection.RAW_PREFIX + column.name)
-        if projection.RAW_PREFIX + column.name not in present:
+        if column.name not in present:
             continue
+        raw = quote(column.name)
         key = f"type:{column.name}"
         message = f" is not a valid {column.type.value} for {column.name}"
         con.execute(
-            f"INSERT INTO {staging.failures_table} SELECT rowid, ?, chr(39) || {raw} || chr(39) || ? "
-            f"FROM {staging.stage} WHERE {raw} IS NOT NULL",
+            f"INSERT INTO {staging.failures_table} SELECT row, ?, chr(39) || {raw} || chr(39) || ? "
+            f"FROM {staging.misfits_table} WHERE {raw} IS NOT NULL",
             [key, message],
         )
         bad = con.execute(
-            f"SELECT count(*), list({raw} ORDER BY rowid)[1:{_SAMPLE}] FROM {staging.stage} WHERE {raw} IS NOT NULL"
+            f"SELECT count(*), list({raw} ORDER BY row)[1:{_SAMPLE}] FROM {staging.misfits_table} WHERE {raw} IS NOT NULL"
         ).fetchone()
         assert bad is not None
         withheld = bad[0] and column.name in contract.personal_columns

@@ -1,13 +1,14 @@
-"""Publish a validated run: quarantine the failing rows, then swap the stage in atomically.
+"""Publish a validated run: quarantine the failing rows and swap the stage in, atomically.
 
 The stage already sits in the warehouse, typed, so publishing a full refresh is a rename, not a
-copy. The last transaction does everything readers can see (the table, the quarantine rows, the
+copy. One transaction does everything readers can see (the quarantine rows, the table, the
 cursor and the run record) at once: a run killed before it commits leaves the previous version,
 and DuckDB discards an uncommitted transaction when the process dies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +49,7 @@ def _drop_leftovers(con: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
     """Drop stage tables of this dataset's earlier runs that died (killed, machine lost) before
     they could clean up: they may hold personal data. A dataset runs one at a time (Airflow's
     max_active_runs=1), so any other stage of it is a leftover."""
-    pattern = f"_lgsp_(stage|failures|quarantine)__{re.escape(dataset_id)}__[0-9a-f]{{12}}"
+    pattern = f"_lgsp_(stage|failures|misfits|quarantine)__{re.escape(dataset_id)}__[0-9a-f]{{12}}"
     leftovers = con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
         "AND schema_name = 'main' AND regexp_full_match(table_name, ?)",
@@ -77,67 +78,64 @@ def publish(
     Raises WarehouseError if a step fails; the published table is unchanged then.
     """
     try:
-        if not duck.table_exists(con, "main", staging.quarantine):  # a retried publish did this already
-            _set_aside(con, contract, staging, run, rejected_by)
-        cursor_to = None
-        if contract.incremental and not rejected_by:
-            # The cursor moves to the last row published, never past a quarantined one.
-            cursor = quote(contract.incremental.cursor)
-            cursor_to = con.execute(f"SELECT CAST(max({cursor}) AS VARCHAR) FROM {staging.stage}").fetchone()[0]  # type: ignore[index]
-        if incremental and not rejected_by:
+        merge = incremental and not rejected_by and duck.table_exists(con, "main", contract.id)
+        if merge:
             _add_new_columns(con, contract, projection.hub_columns(staging.columns(con)))
-        return _swap(con, contract, staging, run, rejected_by, incremental, cursor_to)
+        return _swap(con, contract, staging, run, rejected_by, merge)
     except duckdb.Error as exc:
         raise WarehouseError(f"publish failed: {str(exc).splitlines()[0]}", dataset=contract.id) from exc
 
 
 def _set_aside(
-    con: duckdb.DuckDBPyConnection, contract: Contract, staging: Staging, run: dict[str, Any], rejected_by: list[str]
-) -> None:
-    """Copy the failing rows (raw values as text) to the run's quarantine table and take them out
-    of the stage. Only run-private tables change here."""
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    staging: Staging,
+    run: dict[str, Any],
+    rejected_by: list[str],
+    quarantine: str,
+) -> int:
+    """Copy the failing rows (raw values as text) to the quarantine table, with the checks they
+    failed and why, and take them out of the stage; returns how many."""
     stage, failures = staging.stage, staging.failures_table
-    raws = set(projection.raw_columns(staging.columns(con)))
+    misfits = set(staging.misfit_columns(con))
     texts = ", ".join(
-        f"COALESCE(s.{quote(projection.RAW_PREFIX + c.name)}, CAST(s.{quote(c.name)} AS VARCHAR)) AS {quote(c.name)}"
-        if projection.RAW_PREFIX + c.name in raws
+        f"COALESCE(m.{quote(c.name)}, CAST(s.{quote(c.name)} AS VARCHAR)) AS {quote(c.name)}"
+        if c.name in misfits
         else f"CAST(s.{quote(c.name)} AS VARCHAR) AS {quote(c.name)}"
         for c in contract.columns
     )
     texts += "".join(f", s.{quote(h)}" for h in projection.hub_columns(staging.columns(con)))
+    raw = f" LEFT JOIN {staging.misfits_table} m ON m.row = s._row" if misfits else ""
     # Sorting the lists after aggregating is much cheaper than ordered aggregates.
     findings = (
         "SELECT row, list_sort(list(DISTINCT check_key)) AS checks, "
         f"array_to_string(list_sort(list(reason)), '; ') AS reasons FROM {failures} GROUP BY row"
     )
-    con.execute("BEGIN TRANSACTION")
     if rejected_by:
-        con.execute(
-            f"CREATE OR REPLACE TABLE {staging.quarantine_table} AS SELECT ? AS _run_id, s.rowid AS _row, "
+        found = con.execute(
+            f"INSERT INTO {quarantine} BY NAME SELECT ? AS _run_id, s._row AS _row, "
             "list_concat(['rejected'], coalesce(f.checks, [])) AS _checks, "
             f"? || coalesce('; ' || f.reasons, '') AS _reasons, ? AS _quarantined_at, {texts} "
-            f"FROM {stage} s LEFT JOIN ({findings}) f ON s.rowid = f.row",
+            f"FROM (SELECT rowid AS _row, * FROM {stage}) s LEFT JOIN ({findings}) f ON s._row = f.row{raw}",
             [run["run_id"], "run rejected by " + ", ".join(rejected_by), utcnow()],
-        )
-    else:
-        # Pick the failing rows by row id first, so the join runs over them only.
-        con.execute(
-            f"CREATE OR REPLACE TABLE {staging.quarantine_table} AS SELECT ? AS _run_id, s._row AS _row, "
-            f"f.checks AS _checks, f.reasons AS _reasons, ? AS _quarantined_at, {texts} "
-            f"FROM (SELECT rowid AS _row, * FROM {stage} WHERE rowid IN (SELECT row FROM {failures})) s "
-            f"JOIN ({findings}) f ON s._row = f.row",
-            [run["run_id"], utcnow()],
-        )
+        ).fetchone()
+        con.execute(f"DROP TABLE {stage}")
+        return int(found[0]) if found else 0
+    # Pick the failing rows by row id first, so the join runs over them only.
+    found = con.execute(
+        f"INSERT INTO {quarantine} BY NAME SELECT ? AS _run_id, s._row AS _row, "
+        f"f.checks AS _checks, f.reasons AS _reasons, ? AS _quarantined_at, {texts} "
+        f"FROM (SELECT rowid AS _row, * FROM {stage} WHERE rowid IN (SELECT row FROM {failures})) s "
+        f"JOIN ({findings}) f ON s._row = f.row{raw}",
+        [run["run_id"], utcnow()],
+    ).fetchone()
+    if found and found[0]:
         con.execute(f"DELETE FROM {stage} WHERE rowid IN (SELECT row FROM {failures})")
-    con.execute("COMMIT")
-    for raw in sorted(raws):  # DuckDB alters a table only in a transaction of its own
-        con.execute(f"ALTER TABLE {stage} DROP COLUMN {quote(raw)}")
+    return int(found[0]) if found else 0
 
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection, contract: Contract, hub_columns: list[str]) -> None:
     """An incremental dataset whose contract gained a column gets it (empty for older rows)."""
-    if not duck.table_exists(con, "main", contract.id):
-        return
     have = {r[0] for r in con.execute(f"DESCRIBE main.{quote(contract.id)}").fetchall()}
     wanted = [(c.name, c.duckdb_type) for c in contract.columns] + [(h, "VARCHAR") for h in hub_columns]
     for name, kind in wanted:
@@ -151,37 +149,39 @@ def _swap(
     staging: Staging,
     run: dict[str, Any],
     rejected_by: list[str],
-    incremental: bool,
-    cursor_to: str | None,
+    merge: bool,
 ) -> Outcome:
-    """The one transaction readers see: quarantine rows, the new table, cursor and run record."""
+    """The one transaction readers see: quarantine rows, the new table, cursor and run record.
+    A run killed before it commits leaves everything as it was, stage included."""
     target = f"main.{quote(contract.id)}"
     con.execute("BEGIN TRANSACTION")
     try:
-        run_quarantine = [r[0] for r in con.execute(f"DESCRIBE {staging.quarantine_table}").fetchall()]
-        quarantine = _ensure_quarantine(con, contract, projection.hub_columns(run_quarantine))
-        con.execute(f"INSERT INTO {quarantine} BY NAME SELECT * FROM {staging.quarantine_table}")
-        quarantined = _count(con, f"SELECT count(*) FROM {staging.quarantine_table}")
+        quarantine = _ensure_quarantine(con, contract, projection.hub_columns(staging.columns(con)))
+        quarantined = _set_aside(con, contract, staging, run, rejected_by, quarantine)
+        cursor_to = None
         if rejected_by:
-            status, published, cursor_to = "rejected", 0, None
-            con.execute(f"DROP TABLE {staging.stage}")
-        elif incremental and duck.table_exists(con, "main", contract.id):
-            status, published = "published", _count(con, f"SELECT count(*) FROM {staging.stage}")
-            match = " AND ".join(f"t.{quote(k)} = d.{quote(k)}" for k in contract.primary_key)
-            con.execute(f"DELETE FROM {target} AS t USING {staging.stage} AS d WHERE {match}")
-            con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {staging.stage}")
-            con.execute(f"DROP TABLE {staging.stage}")
+            status, published = "rejected", 0
         else:
             status, published = "published", _count(con, f"SELECT count(*) FROM {staging.stage}")
-            con.execute(f"DROP TABLE IF EXISTS {target}")
-            con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(contract.id)}")
+            if contract.incremental:
+                # The cursor moves to the last row published.
+                cursor = quote(contract.incremental.cursor)
+                cursor_to = con.execute(f"SELECT CAST(max({cursor}) AS VARCHAR) FROM {staging.stage}").fetchone()[0]  # type: ignore[index]
+            if merge:
+                match = " AND ".join(f"t.{quote(k)} = d.{quote(k)}" for k in contract.primary_key)
+                con.execute(f"DELETE FROM {target} AS t USING {staging.stage} AS d WHERE {match}")
+                con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {staging.stage}")
+                con.execute(f"DROP TABLE {staging.stage}")
+            else:
+                con.execute(f"DROP TABLE IF EXISTS {target}")
+                con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(contract.id)}")
         if cursor_to is not None and contract.incremental:
             con.execute(
                 "INSERT OR REPLACE INTO meta.state VALUES (?, ?, ?, ?, ?)",
                 [contract.id, contract.incremental.cursor, cursor_to, run["run_id"], utcnow()],
             )
-        con.execute(f"DROP TABLE {staging.quarantine_table}")
         con.execute(f"DROP TABLE {staging.failures_table}")
+        con.execute(f"DROP TABLE {staging.misfits_table}")
         _drop_leftovers(con, contract.id)
         run.update(
             status=status,
@@ -193,6 +193,7 @@ def _swap(
         Warehouse.record_run(con, run)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT has rolled back already
+            con.execute("ROLLBACK")
         raise
     return Outcome(status, published, quarantined, cursor_to)

@@ -39,7 +39,7 @@ class Staging:
         self.dir = settings.staging_dir / dataset / key
         self.table = f"{STAGE_PREFIX}{dataset}__{key}"
         self.failures = f"_lgsp_failures__{dataset}__{key}"
-        self.quarantine = f"_lgsp_quarantine__{dataset}__{key}"
+        self.misfits = f"_lgsp_misfits__{dataset}__{key}"
 
     @property
     def stage(self) -> str:
@@ -50,8 +50,10 @@ class Staging:
         return f"main.{quote(self.failures)}"
 
     @property
-    def quarantine_table(self) -> str:
-        return f"main.{quote(self.quarantine)}"
+    def misfits_table(self) -> str:
+        """The raw text of values that did not fit their declared type: `row` (the stage's row
+        id) and one column per contract column that had any."""
+        return f"main.{quote(self.misfits)}"
 
     @property
     def manifest_path(self) -> Path:
@@ -146,15 +148,32 @@ class Staging:
         return self._finish(con)
 
     def _finish(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Move the raw text of misfit values out of the stage (which then holds only what it
+        will publish) and create the run's failures table; returns the rows staged."""
+        raws = projection.raw_columns(self.columns(con))
+        if raws:
+            texts = ", ".join(f"{quote(r)} AS {quote(r.removeprefix(projection.RAW_PREFIX))}" for r in raws)
+            any_raw = " OR ".join(f"{quote(r)} IS NOT NULL" for r in raws)
+            con.execute(
+                f"CREATE TABLE {self.misfits_table} AS SELECT rowid AS row, {texts} FROM {self.stage} WHERE {any_raw}"
+            )
+            for raw in raws:  # row ids stay as they are: the misfits table keeps pointing at its rows
+                con.execute(f"ALTER TABLE {self.stage} DROP COLUMN {quote(raw)}")
+        else:
+            con.execute(f"CREATE TABLE {self.misfits_table} (row BIGINT)")
         con.execute(f"CREATE TABLE {self.failures_table} (row BIGINT, check_key VARCHAR, reason VARCHAR)")
         return int(con.execute(f"SELECT count(*) FROM {self.stage}").fetchone()[0])  # type: ignore[index]
+
+    def misfit_columns(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        """Contract columns with values that did not fit their type in this run."""
+        return [r[0] for r in con.execute(f"DESCRIBE {self.misfits_table}").fetchall() if r[0] != "row"]
 
     def columns(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         return [r[0] for r in con.execute(f"DESCRIBE {self.stage}").fetchall()]
 
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
         """Remove the run's tables from the warehouse (they may hold personal data)."""
-        for table in (self.stage, self.failures_table, self.quarantine_table):
+        for table in (self.stage, self.failures_table, self.misfits_table):
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
     # -- the manifest ---------------------------------------------------------------------------
