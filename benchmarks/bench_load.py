@@ -27,6 +27,8 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from sandbox.postgres import PostgresServer  # noqa: E402
+
 console = Console(width=120)
 
 LGSP = """
@@ -83,6 +85,20 @@ def measure(name: str, code: str, args: list[str], env: dict[str, str]) -> dict:
     return {"name": name, "rows": rows, "seconds": seconds, "peak_mib": usage.ru_maxrss / 1024}
 
 
+def settle(server: PostgresServer) -> None:
+    """Vacuum and freeze the fresh table, as a production table would be: otherwise autovacuum
+    (and the first reads setting hint bits) take CPU during whichever runs come first."""
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres", dbname="environment")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("VACUUM (FREEZE, ANALYZE) env_readings")
+    finally:
+        conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -93,7 +109,6 @@ def main() -> None:
     opts = parser.parse_args()
 
     from sandbox.build import build_department
-    from sandbox.postgres import PostgresServer
 
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="lgsp-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -102,6 +117,8 @@ def main() -> None:
         with console.status(f"Loading {opts.rows:,} env_readings into PostgreSQL…"):
             started = time.perf_counter()
             build_department("environment", url, scale=opts.rows, dirty_share=opts.dirty_share)
+        with console.status("VACUUM (FREEZE, ANALYZE): a settled table, not autovacuum racing the first runs…"):
+            settle(server)
         console.print(f"Source ready: {opts.rows:,} rows in {time.perf_counter() - started:.0f} s")
         libpq = url.split("://", 1)[1]
         user_host, dbname = libpq.rsplit("/", 1)
@@ -110,8 +127,7 @@ def main() -> None:
         dsn = f"host={host} port={port} user={user} dbname={dbname}"
         env = dict(os.environ)
         env.update(LGSP_HOME=str(work / "home"), LGSP_CONN_ENVIRONMENT=url)
-        results = []
-        for name, code, args in [
+        contenders = [
             ("bare copy (DuckDB postgres scanner CTAS)", BARE, [str(work / "bare.duckdb"), dsn, str(work / "ext")]),
             ("lgsp (extract → GX validation → publish)", LGSP, []),
             *(
@@ -121,17 +137,26 @@ def main() -> None:
                     ("dlt sql_database (connectorx) → duckdb", DLT, [str(work / "dlt.duckdb"), url, str(work / "dlt")])
                 ]
             ),
-        ]:
-            runs = []
-            for i in range(opts.repeat):
-                with console.status(f"{name} ({i + 1}/{opts.repeat})…"):
-                    runs.append(measure(name, code, args, env))
+        ]
+        # Rounds alternate the contenders, so a machine that slows down or speeds up midway
+        # (other jobs on the host) weighs on all of them alike.
+        runs: dict[str, list[dict]] = {name: [] for name, _, _ in contenders}
+        for i in range(opts.repeat):
+            for name, code, args in contenders:
+                with console.status(f"{name} (round {i + 1}/{opts.repeat})…"):
+                    runs[name].append(measure(name, code, args, env))
                 for leftover in (work / "bare.duckdb", work / "dlt.duckdb", work / "home"):
                     shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(
                         missing_ok=True
                     )
-            runs.sort(key=lambda r: r["seconds"])
-            results.append({**runs[len(runs) // 2], "all_seconds": [round(r["seconds"], 2) for r in runs]})
+            console.print(
+                f"round {i + 1}: "
+                + ", ".join(f"{name.split(' (')[0]} {runs[name][-1]['seconds']:.1f} s" for name in runs)
+            )
+        results = []
+        for name, _, _ in contenders:
+            ordered = sorted(runs[name], key=lambda r: r["seconds"])
+            results.append({**ordered[len(ordered) // 2], "all_seconds": [round(r["seconds"], 2) for r in runs[name]]})
             console.print(f"{name}: {', '.join(f'{r:.1f}' for r in results[-1]['all_seconds'])} s")
     bare = results[0]["seconds"]
     table = Table(title=f"Full load of env_readings, {opts.rows:,} rows from PostgreSQL, median of {opts.repeat}")

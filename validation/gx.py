@@ -10,6 +10,7 @@ which makes LazyLoader load it at once.)
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import sys
@@ -59,6 +60,9 @@ def load() -> ModuleType:
                     spec = importlib.util.find_spec(name)
                     if spec is not None:  # not installed: GX says so itself when it needs it
                         sys.modules[name] = _Deferred(name, spec)
+            import great_expectations
+
+            gc.freeze()
         import great_expectations
 
     return great_expectations

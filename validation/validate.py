@@ -223,7 +223,8 @@ class _Plan:
         self.every_column = columns_used(contract)
         per_row = _row_bytes(con, self.select(self.every_column))
         self.whole = rows * per_row <= memory_budget
-        self.batch_rows = max(int(memory_budget // (_AHEAD * per_row)), 10_000)
+        most = max(int(memory_budget // (_AHEAD * per_row)), 10_000)
+        self.batch_rows = -(-rows // -(-rows // most)) if rows else most  # even batches, no small last one
 
     def select(self, columns: Iterable[str]) -> str:
         names = set(columns)

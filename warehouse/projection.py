@@ -41,8 +41,7 @@ NFC_CHANGES = (
 )
 
 
-# An ISO date or date and time with nothing after it: no offset, no zone name.
-NAIVE_TIMESTAMP = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?"
+PLAIN_TIMESTAMP = "%Y-%m-%d %H:%M:%S"  # date and time, nothing after: no offset, no zone
 
 
 def nfc(expr: str) -> str:
@@ -78,12 +77,12 @@ def typed(column: Column, source_type: str) -> str:
         return f"TRY_CAST(trim(CAST({ref} AS VARCHAR)) AS {column.duckdb_type})"
     if column.type is ColumnType.timestamp and source_type.upper() == "VARCHAR":
         # Text from APIs and files may carry an offset (…+07:00): convert to UTC, don't drop it.
-        # Parsing as TIMESTAMPTZ goes through ICU and costs seven times a plain TIMESTAMP cast, so
-        # text without an offset or zone (most of it) takes the plain cast.
-        text = f"trim({ref})"
+        # Parsing as TIMESTAMPTZ goes through ICU and costs several times a strict parse of the
+        # form databases export (`2024-05-01 13:00:00`), which cannot hold an offset: that form
+        # takes the strict parse, anything else ICU.
         return (
-            f"CASE WHEN regexp_full_match({text}, '{NAIVE_TIMESTAMP}') THEN TRY_CAST({text} AS TIMESTAMP) "
-            f"ELSE CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP) END"
+            f"COALESCE(TRY_STRPTIME({ref}, '{PLAIN_TIMESTAMP}'), "
+            f"CAST(TRY_CAST(trim({ref}) AS TIMESTAMPTZ) AS TIMESTAMP))"
         )
     return f"TRY_CAST({ref} AS {column.duckdb_type})"
 
