@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 from pathlib import Path
 
@@ -37,7 +38,11 @@ def extension_file(name: str, cache_dir: Path) -> Path:
     if not target.exists() or target.stat().st_size != shipped.stat().st_size:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")
-        shutil.copyfile(shipped, tmp)
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(shipped, tmp)  # a hard link costs nothing; a copy 20 MB
+        except OSError:  # another file system
+            shutil.copyfile(shipped, tmp)
         tmp.replace(target)
     return target
 

@@ -319,6 +319,9 @@ def validate(
         # Importing GX takes seconds of one core: it runs while DuckDB checks the declared types,
         # standardises administrative units and reads the first rows for GX.
         ready = pool.submit(_prepare, contract)
+        # While GX imports, DuckDB works on one thread, so the import keeps a core to itself.
+        threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])  # type: ignore[index]
+        con.execute("SET threads = 1")
         rows = int(con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0])  # type: ignore[index]
         con.execute(f"DELETE FROM {failures_table}")
         results = _type_checks(con, contract, staging, rows)
@@ -330,6 +333,7 @@ def validate(
         pool.submit(reader.run)
         try:
             gx, checks = ready.result()
+            con.execute(f"SET threads = {threads}")
             personal = set(contract.personal_columns)
             tallies = {c.key: _Tally(c, personal=bool(personal & set(c.columns))) for c in checks}
             failures: list[pa.Table] = []
@@ -344,8 +348,8 @@ def validate(
         finally:
             reader.stop()
     con.execute("RESET arrow_large_buffer_size")
-    for found in failures:
-        con.register("found", found)
+    if failures:
+        con.register("found", pa.concat_tables(failures))
         con.execute(f"INSERT INTO {failures_table} SELECT * FROM found")
         con.unregister("found")
     results += [tallies[c.key].result("run" if c.run_scope else "row") for c in checks]
@@ -359,7 +363,17 @@ def validate(
             dataset=contract.id,
             field=broken[0].origin,
         )
-    failing = {r[0] for r in con.execute(f"SELECT DISTINCT row FROM {failures_table}").fetchall()}
+    quarantined = int(con.execute(f"SELECT count(DISTINCT row) FROM {failures_table}").fetchone()[0])  # type: ignore[index]
+    if warned:  # a warned row that is also quarantined is not published, so it is not "warned"
+        con.register("warned", pa.table({"row": pa.array(sorted(warned), pa.int64())}))
+        rows_warned = int(
+            con.execute(f"SELECT count(*) FROM warned WHERE row NOT IN (SELECT row FROM {failures_table})").fetchone()[
+                0
+            ]  # type: ignore[index]
+        )
+        con.unregister("warned")
+    else:
+        rows_warned = 0
     return Report(
         dataset=contract.id,
         run_id=staging.run_id,
@@ -367,9 +381,8 @@ def validate(
         finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
         rows=rows,
         checks=results,
-        rows_quarantined=len(failing),
-        # a warned row that is also quarantined is not published, so it is not "warned"
-        rows_warned=len(warned - failing),
+        rows_quarantined=quarantined,
+        rows_warned=rows_warned,
         great_expectations_version=gx.version,
         source_notes=source_notes or {},
     )
