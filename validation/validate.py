@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lgsp.duck import quote
 from schemas.contract import Contract, Severity
@@ -30,7 +31,7 @@ from validation.report import CheckResult, Report
 from warehouse.staging import Staging
 
 _SAMPLE = 10
-_AHEAD = 3  # frames alive at once: one checked by GX, the others read ahead
+_AHEAD = 2  # frames alive at once: one checked by GX, one read ahead
 WITHHELD = "(personal data withheld)"
 _RESULT_FORMAT = {
     "result_format": "COMPLETE",
@@ -138,6 +139,18 @@ def _pandas(data: pa.RecordBatch | pa.Table) -> Any:
     return frame
 
 
+def _narrow(data: pa.Table) -> pa.Table:
+    """Integer keys that fit in 32 bits, as 32-bit integers: pandas finds duplicates among them
+    2.5 times faster (a smaller hash table), and a uniqueness check does not see the type."""
+    for i, spec in enumerate(data.schema):
+        if spec.name == "__row" or not pa.types.is_int64(spec.type) or not data.num_rows:
+            continue
+        low, high = pc.min_max(data.column(i)).values()
+        if low.is_valid and -(2**31) <= low.as_py() and high.as_py() < 2**31:
+            data = data.set_column(i, spec.name, data.column(i).cast(pa.int32()))
+    return data
+
+
 def _raised(info: dict[str, Any] | None) -> str | None:
     """GX reports a failed evaluation either flat or keyed by metric; return its message."""
     if not info:
@@ -206,8 +219,8 @@ class _Plan:
     A run that fits the memory budget is one frame that every check sees ("all"). A larger run is
     read whole for the uniqueness checks, in key order ("unique"), in batches for the other
     row-level checks ("rows"), then whole again for any other whole-run check ("run"), each with
-    only the columns its checks need. Up to `_AHEAD` frames may be alive at once (one checked,
-    the others read ahead), so a batch takes that share of the budget.
+    only the columns its checks need. `_AHEAD` frames may be alive at once (one checked, one read
+    ahead), so a batch takes that share of the budget.
     """
 
     def __init__(
@@ -281,7 +294,7 @@ class _ReadAhead:
                             return
                     if self.stopped.is_set():
                         return
-                    self.queue.put((kind, _pandas(batch)))
+                    self.queue.put((kind, _pandas(_narrow(batch) if kind == "unique" else batch)))
         except BaseException as exc:  # handed to the consumer, raised there
             self.queue.put(exc)
         finally:
