@@ -101,7 +101,9 @@ class Auth(Model):
     """How the hub authenticates to an API; the secrets themselves come from the connection."""
 
     type: AuthType = AuthType.none
-    token_path: str = Field(default="/oauth2/token", description="OAuth2 token endpoint, relative to the connection URL.")
+    token_path: str = Field(
+        default="/oauth2/token", description="OAuth2 token endpoint, relative to the connection URL."
+    )
     scope: str | None = None
     header: str = Field(default="X-API-Key", description="Header that carries the API key.")
 

@@ -274,7 +274,7 @@ class _ReadAhead:
 
     _END = object()
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, plan: _Plan) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, plan: Iterable[tuple[str, str, int | None]]) -> None:
         self.cursor = con.cursor()  # a connection of its own to the same database, for this thread
         self.plan = plan
         self.slots = threading.Semaphore(_AHEAD)

@@ -165,17 +165,20 @@ def test_an_incremental_table_gains_a_new_column(items) -> None:
     assert published(settings, "SELECT id, note FROM main.items ORDER BY id") == [(1, "một"), (2, "hai")]
 
 
-def test_a_check_gx_cannot_evaluate_fails_the_run(items) -> None:
+@pytest.mark.parametrize("memory", [512 * 2**20, 20_000], ids=["one frame", "batches read ahead"])
+def test_a_check_gx_cannot_evaluate_fails_the_run(items, memory: int) -> None:
+    """Also when the frames are read ahead in a thread: the error reaches the run, nothing hangs."""
     write, execute, settings = items
     write(
         incremental=False,
         extra="  - {name: note, type: string, description: {vi: Ghi chú, en: Note}}",
         expectations="  - {type: expect_column_values_to_be_between, kwargs: {column: note, min_value: 0}}",
     )
-    execute("INSERT INTO items VALUES ('1', '1', '1', 'abc')")
-    run = Pipeline(settings).run("items")
+    execute("INSERT INTO items VALUES (?, ?, ?, ?)", [(str(i), "1", "1", "abc") for i in range(5000)])
+    run = Pipeline(settings.model_copy(update={"validation_memory": memory})).run("items")
     assert run["status"] == "failed"
     assert "could not evaluate expect_column_values_to_be_between" in run["error"]
+    assert published(settings, "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_lgsp_%'") == [(0,)]
 
 
 def test_sqlalchemy_source_errors_keep_their_message(items) -> None:

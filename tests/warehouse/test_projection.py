@@ -43,7 +43,8 @@ def test_text_timestamps_keep_their_offset(text: str | None) -> None:
     column = Column.model_validate({"name": "seen", "type": "timestamp", "description": {"vi": "lúc", "en": "at"}})
     expr = projection.typed(column, "VARCHAR")
     fast, reference = con.execute(
-        f"SELECT {expr}, CAST(TRY_CAST(trim(seen) AS TIMESTAMPTZ) AS TIMESTAMP) FROM (SELECT ?::VARCHAR AS seen)", [text]
+        f"SELECT {expr}, CAST(TRY_CAST(trim(seen) AS TIMESTAMPTZ) AS TIMESTAMP) FROM (SELECT ?::VARCHAR AS seen)",
+        [text],
     ).fetchone()  # type: ignore[misc]
     assert fast == reference
 
