@@ -8,7 +8,9 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ByteSize, Field, ValidationError
+
+from lgsp.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,8 +21,9 @@ class Settings(BaseModel):
     home: Path = Field(description="Runtime data: warehouse, staging, reports ($LGSP_HOME).")
     contracts_dir: Path = Field(description="Folder of dataset contract YAML files.")
     batch_rows: int = Field(250_000, description="Rows per Arrow batch when streaming.")
-    validation_memory: int = Field(
-        512 * 2**20, description="Bytes of rows Great Expectations validates at once; larger runs go in batches."
+    validation_memory: ByteSize = Field(
+        ByteSize(512 * 2**20),
+        description="Memory for the rows Great Expectations validates at once (bytes, or 512MB, 1GiB); larger runs go in batches.",
     )
     duckdb_memory_limit: str = Field("1GB", description="DuckDB memory_limit for hub connections.")
     duckdb_threads: int | None = Field(None, description="DuckDB threads (default: all cores).")
@@ -67,26 +70,33 @@ class Settings(BaseModel):
             value = Path(env[name]) if env.get(name) else default
             return value if value.is_absolute() else (REPO_ROOT / value)
 
-        extra: dict[str, Any] = {}
-        if env.get("LGSP_BATCH_ROWS"):
-            extra["batch_rows"] = int(env["LGSP_BATCH_ROWS"])
-        if env.get("LGSP_PROVINCE"):
-            extra["province"] = unicodedata.normalize("NFC", env["LGSP_PROVINCE"])
-        if env.get("LGSP_BASE_URL"):
-            extra["base_url"] = env["LGSP_BASE_URL"].rstrip("/")
-        if env.get("LGSP_VALIDATION_MEMORY"):
-            extra["validation_memory"] = int(env["LGSP_VALIDATION_MEMORY"])
-        if env.get("LGSP_DUCKDB_MEMORY_LIMIT"):
-            extra["duckdb_memory_limit"] = env["LGSP_DUCKDB_MEMORY_LIMIT"]
-        if env.get("LGSP_EXCHANGE_LOG"):
-            extra["exchange_log"] = env["LGSP_EXCHANGE_LOG"].strip().lower() not in ("off", "0", "false", "no")
-        if env.get("LGSP_TOKEN_TTL"):
-            extra["token_ttl"] = int(env["LGSP_TOKEN_TTL"])
-        if env.get("LGSP_EXTRA_HOLIDAYS"):
-            days = [d.strip() for d in env["LGSP_EXTRA_HOLIDAYS"].split(",") if d.strip()]
-            extra["extra_holidays"] = tuple(dt.date.fromisoformat(d) for d in days)
-        return cls(
-            home=path("LGSP_HOME", REPO_ROOT / "var"),
-            contracts_dir=path("LGSP_CONTRACTS", REPO_ROOT / "schemas" / "datasets"),
-            **extra,
-        )
+        # Each field read from a variable: pydantic parses and checks the text.
+        variables = {
+            "batch_rows": "LGSP_BATCH_ROWS",
+            "province": "LGSP_PROVINCE",
+            "base_url": "LGSP_BASE_URL",
+            "validation_memory": "LGSP_VALIDATION_MEMORY",
+            "duckdb_memory_limit": "LGSP_DUCKDB_MEMORY_LIMIT",
+            "exchange_log": "LGSP_EXCHANGE_LOG",
+            "token_ttl": "LGSP_TOKEN_TTL",
+            "extra_holidays": "LGSP_EXTRA_HOLIDAYS",
+        }
+        extra: dict[str, Any] = {field: env[name].strip() for field, name in variables.items() if env.get(name)}
+        if "province" in extra:
+            extra["province"] = unicodedata.normalize("NFC", extra["province"])
+        if "base_url" in extra:
+            extra["base_url"] = extra["base_url"].rstrip("/")
+        if "exchange_log" in extra:
+            extra["exchange_log"] = extra["exchange_log"].lower() not in ("off", "0", "false", "no")
+        if "extra_holidays" in extra:
+            extra["extra_holidays"] = [d.strip() for d in extra["extra_holidays"].split(",") if d.strip()]
+        try:
+            return cls(
+                home=path("LGSP_HOME", REPO_ROOT / "var"),
+                contracts_dir=path("LGSP_CONTRACTS", REPO_ROOT / "schemas" / "datasets"),
+                **extra,
+            )
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            name = variables.get(str(problem["loc"][0]), str(problem["loc"][0]))
+            raise ConfigError(f"{name}={env.get(name, '')!r}: {problem['msg']}", field=name) from None
