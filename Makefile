@@ -38,7 +38,7 @@ bench: uv postgres
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	$(BIN)/mypy connectors schemas warehouse publishing portal sharing
+	$(BIN)/mypy connectors schemas validation warehouse publishing portal sharing
 
 clean:
 	rm -rf $(LGSP_HOME)

@@ -35,8 +35,8 @@ class CheckResult(BaseModel):
     unexpected: int = 0
     success: bool = True
     sample: list[str] = Field(default_factory=list, description="Some unexpected values, as text.")
-    error: str | None = Field(None, description="Why GX could not evaluate the check.")
-    changed: int = Field(0, description="Values the check rewrote (legacy administrative units made current).")
+    error: str | None = Field(default=None, description="Why GX could not evaluate the check.")
+    changed: int = Field(default=0, description="Values the check rewrote (legacy administrative units made current).")
 
     @property
     def label(self) -> str:

@@ -1,10 +1,12 @@
 """Validate a staged run with Great Expectations 1.x; failing rows are recorded, never dropped.
 
 GX has no DuckDB datasource, so the staged rows are read back as Arrow batches, typed by the
-contract, and validated as pandas frames indexed by the staged row id. Row-level expectations run
-in one frame when the run fits `memory_budget`, else batch by batch (memory stays flat) while
-uniqueness and aggregate expectations see the whole run, but only the columns they need. Rows that fail a `quarantine` check are written to the stage's
-`failures` table with the check and the reason; publishing leaves them out.
+contract, and validated as pandas frames indexed by the staged row id. A run that fits
+`memory_budget` is one frame; a larger one goes batch by batch (memory stays flat), while
+uniqueness and aggregate expectations see the whole run, but only the columns they need. A thread
+reads the frames one ahead of GX, starting while GX itself is still being imported. Rows that
+fail a `quarantine` check are written to the run's `failures` table with the check and the
+reason; publishing leaves them out.
 """
 
 from __future__ import annotations
@@ -202,6 +204,10 @@ def _record(
             warned.update(int(x) for x in rows)
 
 
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchone()[0])  # type: ignore[index]
+
+
 def _prepare(contract: Contract) -> tuple[_Gx, list[Check]]:
     gx = _Gx()
     return gx, build_checks(contract)
@@ -251,7 +257,7 @@ class _Plan:
             return
         unique = columns_used(self.contract, UNIQUENESS)
         if unique:
-            # Keys in order make pandas' duplicate search twice as fast; DuckDB sorts on both cores.
+            # Keys in order make pandas' duplicate search twice as fast; DuckDB sorts while GX loads.
             order = ", ".join(quote(k) for k in self.contract.primary_key)
             yield "unique", f"{self.select(unique)} ORDER BY {order}", None
         yield "rows", self.select(self.every_column), self.batch_rows
@@ -333,18 +339,18 @@ def validate(
         # standardises administrative units and reads the first rows for GX.
         ready = pool.submit(_prepare, contract)
         # While GX imports, DuckDB works on one thread, so the import keeps a core to itself.
-        threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])  # type: ignore[index]
+        threads = _count(con, "SELECT current_setting('threads')")
         con.execute("SET threads = 1")
-        rows = int(con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0])  # type: ignore[index]
-        con.execute(f"DELETE FROM {failures_table}")
-        results = _type_checks(con, contract, staging, rows)
-        results += standardise(con, contract, stage, failures_table, province, rows)
-        # pandas keeps text in large_string arrays: DuckDB exports it so, sparing a copy of every value.
-        con.execute("SET arrow_large_buffer_size = true")
-        plan = _Plan(contract, con, stage, rows, memory_budget, ready)
-        reader = _ReadAhead(con, plan)
-        pool.submit(reader.run)
+        reader = None
         try:
+            rows = _count(con, f"SELECT count(*) FROM {stage}")
+            con.execute(f"DELETE FROM {failures_table}")
+            results = _type_checks(con, contract, staging, rows)
+            results += standardise(con, contract, stage, failures_table, province, rows)
+            # pandas keeps text in large_string arrays: DuckDB exports it so, sparing a copy of every value.
+            con.execute("SET arrow_large_buffer_size = true")
+            reader = _ReadAhead(con, _Plan(contract, con, stage, rows, memory_budget, ready))
+            pool.submit(reader.run)
             gx, checks = ready.result()
             con.execute(f"SET threads = {threads}")
             personal = set(contract.personal_columns)
@@ -359,7 +365,9 @@ def validate(
                 if kind in built:
                     _record(tallies, gx.validate(frame, built[kind]), failures, warned)
         finally:
-            reader.stop()
+            if reader is not None:
+                reader.stop()
+            con.execute(f"SET threads = {threads}")
     con.execute("RESET arrow_large_buffer_size")
     if failures:
         con.register("found", pa.concat_tables(failures))
@@ -376,17 +384,12 @@ def validate(
             dataset=contract.id,
             field=broken[0].origin,
         )
-    quarantined = int(con.execute(f"SELECT count(DISTINCT row) FROM {failures_table}").fetchone()[0])  # type: ignore[index]
+    quarantined = _count(con, f"SELECT count(DISTINCT row) FROM {failures_table}")
+    rows_warned = 0
     if warned:  # a warned row that is also quarantined is not published, so it is not "warned"
         con.register("warned", pa.table({"row": pa.array(sorted(warned), pa.int64())}))
-        rows_warned = int(
-            con.execute(f"SELECT count(*) FROM warned WHERE row NOT IN (SELECT row FROM {failures_table})").fetchone()[
-                0
-            ]  # type: ignore[index]
-        )
+        rows_warned = _count(con, f"SELECT count(*) FROM warned WHERE row NOT IN (SELECT row FROM {failures_table})")
         con.unregister("warned")
-    else:
-        rows_warned = 0
     return Report(
         dataset=contract.id,
         run_id=staging.run_id,
