@@ -336,11 +336,14 @@ def validate(
     stage, failures_table = staging.stage, staging.failures_table
     with ThreadPoolExecutor(max_workers=2) as pool:
         # Importing GX takes seconds of one core: it runs while DuckDB checks the declared types,
-        # standardises administrative units and reads the first rows for GX.
-        ready = pool.submit(_prepare, contract)
-        # While GX imports, DuckDB works on one thread, so the import keeps a core to itself.
+        # standardises administrative units and reads the first rows for GX. Meanwhile DuckDB
+        # works on one thread, so the import keeps a core to itself; it has them all again as
+        # soon as GX is in (through a connection of the callback's own).
         threads = _count(con, "SELECT current_setting('threads')")
         con.execute("SET threads = 1")
+        setter = con.cursor()
+        ready = pool.submit(_prepare, contract)
+        ready.add_done_callback(lambda _: setter.execute(f"SET threads = {threads}"))
         reader = None
         try:
             rows = _count(con, f"SELECT count(*) FROM {stage}")
@@ -352,7 +355,6 @@ def validate(
             reader = _ReadAhead(con, _Plan(contract, con, stage, rows, memory_budget, ready))
             pool.submit(reader.run)
             gx, checks = ready.result()
-            con.execute(f"SET threads = {threads}")
             personal = set(contract.personal_columns)
             tallies = {c.key: _Tally(c, personal=bool(personal & set(c.columns))) for c in checks}
             failures: list[pa.Table] = []
@@ -368,6 +370,7 @@ def validate(
             if reader is not None:
                 reader.stop()
             con.execute(f"SET threads = {threads}")
+    setter.close()
     con.execute("RESET arrow_large_buffer_size")
     if failures:
         con.register("found", pa.concat_tables(failures))

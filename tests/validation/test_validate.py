@@ -76,3 +76,16 @@ def test_type_findings_keep_the_raw_value(hub: Settings, dataset_id: str) -> Non
         value = next(c for c in report.checks if c.key == "type:value")
         assert value.unexpected == 3 and set(value.sample) == {"C", "1-2", "3-4"}
         assert {k for _, k in failures} == {"type:value", "nn:value"}
+
+
+def test_duckdb_gets_its_threads_back(hub: Settings) -> None:
+    """DuckDB works on one thread while GX imports; the connection ends as it started."""
+    pipeline = Pipeline(hub)
+    pipeline.extract("schools", "threads")
+    staging = pipeline.staging("schools", "threads")
+    with pipeline.warehouse.writer() as con:
+        con.execute("SET threads = 3")
+        validate(pipeline.contract("schools"), con, staging, 100_000)
+        assert con.execute("SELECT current_setting('threads')").fetchone() == (3,)
+        staging.drop(con)
+    staging.remove_files()
