@@ -290,6 +290,15 @@ def _dig(body: Any, path: str) -> Any:
     return body
 
 
+def _reach_back(cursor: str, seconds: int) -> str:
+    """The cursor `seconds` earlier (the contract's lookback): a source that makes a record visible
+    late, with an updated_at at or before the last one published, still has it pulled."""
+    if not seconds:
+        return cursor
+    moved = dt.datetime.fromisoformat(cursor) - dt.timedelta(seconds=seconds)
+    return moved.isoformat(sep=" ")
+
+
 def _iso(cursor: str) -> str:
     """The warehouse's cursor text (UTC, '2026-01-02 03:04:05') as ISO 8601 for an API."""
     if re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?", cursor):
@@ -354,7 +363,7 @@ def pages(client: Client, state: dict[str, Any] | None) -> Iterator[Page]:
     params: dict[str, Any] | None = dict(source.params)
     assert params is not None
     if source.updated_since and state and state.get("cursor"):
-        params[source.updated_since] = _iso(str(state["cursor"]))
+        params[source.updated_since] = _iso(_reach_back(str(state["cursor"]), source.lookback))
     size = paging.page_size
     style = paging.style
     if style is PagingStyle.page:

@@ -149,6 +149,15 @@ class RestSource(Model):
     updated_since: str | None = Field(
         None, description="Query parameter for incremental pulls; it gets the last published cursor value."
     )
+    lookback: int = Field(
+        default=0,
+        ge=0,
+        le=7 * 86_400,
+        description=(
+            "Seconds an incremental pull reaches back before the last published cursor, for records the "
+            "source makes visible late; records pulled again are merged by key."
+        ),
+    )
     rate_limit: float | None = Field(None, gt=0, description="At most this many requests per second.")
     timeout: float = Field(30, gt=0, description="Seconds to wait for a response.")
     retries: int = Field(6, ge=0, le=20, description="Retries of a failed request before the run fails.")
@@ -417,6 +426,12 @@ class Contract(Model):
                 raise ValueError(f"primary_key: '{key}' is not a declared column")
         if self.incremental and self.incremental.cursor not in known:
             raise ValueError(f"incremental.cursor: '{self.incremental.cursor}' is not a declared column")
+        if isinstance(self.source, RestSource) and self.source.lookback:
+            cursor = self.column(self.incremental.cursor) if self.incremental else None
+            if not self.source.updated_since or cursor is None or cursor.type is not ColumnType.timestamp:
+                raise ValueError(
+                    "source.lookback: reaching back needs `updated_since` and an incremental cursor of type timestamp"
+                )
         for i, expectation in enumerate(self.expectations):
             for name in expectation.columns:
                 if name not in known:

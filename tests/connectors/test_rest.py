@@ -132,7 +132,7 @@ def test_spent_retries_fail_the_run_and_publish_nothing(hub: Settings, contracts
     pipeline = Pipeline(hub)
     first = pipeline.run("enterprises")
     assert first["status"] == "published"
-    edit(contracts_dir, "enterprises", lambda c: c["source"].update(retries=2, updated_since=None))
+    edit(contracts_dir, "enterprises", lambda c: c["source"].update(retries=2, updated_since=None, lookback=0))
     national.set_faults([{"kind": "503", "path": "/dkkd/v1/enterprises", "after": 2, "times": 100, "retry_after": 0}])
     run = pipeline.run("enterprises")
     assert run["status"] == "failed"
@@ -177,15 +177,33 @@ def test_incremental_pull_takes_only_changed_and_new_records(hub: Settings, nati
     pipeline = Pipeline(hub)
     first = pipeline.run("enterprises")
     assert first["status"] == "published" and first["mode"] == "full"
+    ((first_window,),) = published(
+        hub,
+        "SELECT count(*) FROM main.enterprises "
+        "WHERE updated_at > (SELECT max(updated_at) FROM main.enterprises) - INTERVAL 300 SECOND",
+    )
     national.advance(updated=40, new=15)
     second = pipeline.run("enterprises")
     assert second["status"] == "published", second.get("error")
     assert second["mode"] == "incremental"
-    assert second["rows_extracted"] == 55
+    # the 55 changed and new ones, and those of the 5 minutes before the first run's last one
+    window = "updated_at > (SELECT max(updated_at) FROM main.enterprises) - INTERVAL 300 SECOND"
+    assert second["rows_extracted"] == 55 + first_window
     ((count,),) = published(hub, "SELECT count(*) FROM main.enterprises")
-    assert count == first["rows_published"] + 15 - first["rows_quarantined"] * 0
+    assert count == first["rows_published"] + 15
     third = pipeline.run("enterprises")
-    assert third["rows_extracted"] == 0
+    ((again,),) = published(hub, f"SELECT count(*) FROM main.enterprises WHERE {window}")
+    assert third["rows_extracted"] == again > 0  # only the look-back window comes again, merged by key
+    assert published(hub, "SELECT count(*), count(DISTINCT tax_code) FROM main.enterprises") == [(count, count)]
+
+
+def test_no_lookback_pulls_nothing_twice(hub: Settings, contracts_dir: Path, national: Any) -> None:
+    edit(contracts_dir, "enterprises", lambda c: c["source"].update(lookback=0))
+    pipeline = Pipeline(hub)
+    pipeline.run("enterprises")
+    national.advance(updated=40, new=15)
+    assert pipeline.run("enterprises")["rows_extracted"] == 55
+    assert pipeline.run("enterprises")["rows_extracted"] == 0
 
 
 def test_client_rate_limit_keeps_below_the_servers(hub: Settings, contracts_dir: Path) -> None:

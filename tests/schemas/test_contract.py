@@ -100,6 +100,24 @@ def test_bad_contract_names_file_field_and_reason(
     assert str(path) in str(info.value) and reason in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c["source"].pop("updated_since"),
+        lambda c: c.pop("incremental"),
+        lambda c: c.update(incremental={"cursor": "tax_code"}),
+    ],
+    ids=["no updated_since", "not incremental", "cursor not a timestamp"],
+)
+def test_a_lookback_needs_a_timestamp_cursor_sent_to_the_api(tmp_path: Path, change) -> None:
+    data = yaml.safe_load((CONTRACTS / "enterprises.yaml").read_text(encoding="utf-8"))
+    change(data)
+    _, problems = problems_in(write(tmp_path, data, "enterprises"))
+    assert [(p.field, p.reason) for p in problems] == [
+        ("source.lookback", "reaching back needs `updated_since` and an incremental cursor of type timestamp")
+    ]
+
+
 def test_yaml_syntax_error_is_reported(tmp_path: Path) -> None:
     path = write(tmp_path, "id: schools\ntitle: [unclosed\n")
     _, problems = problems_in(path)
