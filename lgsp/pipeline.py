@@ -108,20 +108,26 @@ class Pipeline:
         contract = self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
         manifest = staging.read_manifest()
-        if "report" not in manifest:
-            raise LgspError(f"run {run_id} has not been validated", dataset=dataset_id)
-        run = self._run_record(manifest)
-        with self.warehouse.writer() as con:
-            publish(
-                con,
-                contract,
-                staging,
-                run,
-                rejected_by=manifest["rejected_by"],
-                incremental=manifest["mode"] == "incremental",
-            )
-            if release and run["status"] == "published" and contract.classification.value == "open":
-                run["release"] = self._release(con, contract, run_id)
+        finished = self.warehouse.run(dataset_id, run_id)
+        if finished and finished["status"] in ("published", "rejected"):
+            # A retried task whose transaction had committed (the source's side failed after it,
+            # e.g. archiving a file drop): only that side is left to do.
+            run = finished
+        else:
+            if "report" not in manifest:
+                raise LgspError(f"run {run_id} has not been validated", dataset=dataset_id)
+            run = self._run_record(manifest)
+            with self.warehouse.writer() as con:
+                publish(
+                    con,
+                    contract,
+                    staging,
+                    run,
+                    rejected_by=manifest["rejected_by"],
+                    incremental=manifest["mode"] == "incremental",
+                )
+                if release and run["status"] == "published" and contract.classification.value == "open":
+                    run["release"] = self._release(con, contract, run_id)
         connector = connectors.registry.get(contract.source.kind)
         if connector.commit and run["status"] in ("published", "rejected"):
             connector.commit(connector.configure(contract, self.settings), manifest.get("source_notes") or {}, run)

@@ -167,6 +167,32 @@ def test_archive_and_idempotent_redrop(hub: Settings, inbox: Path) -> None:
     assert len(table(hub, "SELECT * FROM main.market_prices")) == 4
 
 
+def test_a_publish_retried_after_archiving_failed_archives_and_publishes_nothing_twice(
+    hub: Settings, inbox: Path
+) -> None:
+    """The warehouse transaction committed, then moving the files failed: the retried task (as
+    Airflow retries it) archives them, and the data and the run record stay as they were."""
+    data = csv_bytes(ROWS, "utf-8")
+    (inbox / "gia.csv").write_bytes(data)
+    (inbox / "archive").write_text("not a folder")  # the archive cannot be made
+    pipeline = Pipeline(hub)
+    pipeline.extract("market_prices", "r1")
+    pipeline.validate("market_prices", "r1")
+    with pytest.raises(FileExistsError):
+        pipeline.publish("market_prices", "r1")
+    assert (inbox / "gia.csv").exists()
+    published = table(hub, "SELECT * FROM main.market_prices ORDER BY 1")
+    assert len(published) == 4
+
+    (inbox / "archive").unlink()
+    run = pipeline.publish("market_prices", "r1")
+    assert run["status"] == "published" and run["rows_published"] == 4
+    assert not (inbox / "gia.csv").exists() and len(list((inbox / "archive").glob("*gia.csv"))) == 1
+    assert table(hub, "SELECT * FROM main.market_prices ORDER BY 1") == published
+    assert table(hub, "SELECT count(*) FROM meta.runs WHERE run_id = 'r1'") == [(1,)]
+    assert pipeline.publish("market_prices", "r1")["status"] == "published"  # and again: nothing to do
+
+
 def test_unreadable_files_are_set_aside_with_a_report(hub: Settings, inbox: Path) -> None:
     (inbox / "a_good.csv").write_bytes(csv_bytes(ROWS, "utf-8"))
     missing_key = [[c for i, c in enumerate(r) if i != 0] for r in ROWS]
