@@ -27,7 +27,7 @@ from sharing.consumers import list_consumers
 from sharing.errors import RegistryError
 from sharing.grants import Grants, add_grant, list_grants, revoke_grant
 from sharing.requests import approve, list_requests, refuse
-from sharing.staff import Staff, login
+from sharing.staff import LockedOut, Staff, login
 from sharing.stats import operational
 from sharing.workdays import VIETNAM
 
@@ -97,7 +97,10 @@ def admin_app(settings: Settings) -> FastAPI:
             form = await posted(request)
         except PermissionError:
             return RedirectResponse("/admin/login?error=expired", status_code=303)
-        staff = login(settings, form.get("username", ""), form.get("password", ""))
+        try:
+            staff = login(settings, form.get("username", ""), form.get("password", ""))
+        except LockedOut:
+            return RedirectResponse("/admin/login?error=locked", status_code=303)
         if staff is None:
             return RedirectResponse("/admin/login?error=login", status_code=303)
         request.session.clear()

@@ -3,6 +3,7 @@ publisher code) and manages only that department's datasets."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -36,14 +37,50 @@ def add_staff(settings: Settings, username: str, department: str, password: str 
     return password
 
 
+# Failed logins a username may have within the window before its logins are refused: guessing
+# a password takes years, a user who mistyped waits a quarter of an hour.
+LOCKOUT_FAILURES = 5
+LOCKOUT_WINDOW = dt.timedelta(minutes=15)
+
+
+class LockedOut(RegistryError):
+    """Too many failed logins for this username lately; `until` is when it may try again."""
+
+    def __init__(self, username: str, until: dt.datetime) -> None:
+        super().__init__(
+            f"too many failed logins for '{username}'; try again after {until:%H:%M} UTC", field="username"
+        )
+        self.until = until
+
+
 def login(settings: Settings, username: str, password: str) -> Staff | None:
+    """The staff member, or None for a wrong username or password (the failure is counted).
+
+    Raises LockedOut after LOCKOUT_FAILURES failures within LOCKOUT_WINDOW, without checking
+    the password; the failures are counted by username, known or not, so the answer does not
+    tell which usernames exist.
+    """
+    moment = registry.now()
+    since = registry.stamp(moment - LOCKOUT_WINDOW)
     con = registry.connect(settings)
     try:
+        recent = [r["at"] for r in con.execute(
+            "SELECT at FROM login_failures WHERE username = ? AND at > ? ORDER BY at", [username, since]
+        )]  # fmt: skip
         row = con.execute("SELECT * FROM staff WHERE username = ?", [username]).fetchone()
     finally:
         con.close()
+    if len(recent) >= LOCKOUT_FAILURES:
+        oldest = registry.parse(recent[-LOCKOUT_FAILURES])
+        assert oldest is not None
+        raise LockedOut(username, oldest + LOCKOUT_WINDOW)
     if row is None or not verify_secret(password, row["hash"]):
+        with registry.transaction(settings) as con:
+            con.execute("DELETE FROM login_failures WHERE at <= ?", [since])
+            con.execute("INSERT INTO login_failures (username, at) VALUES (?, ?)", [username, registry.stamp(moment)])
         return None
+    with registry.transaction(settings) as con:
+        con.execute("DELETE FROM login_failures WHERE username = ?", [username])
     return Staff(row["username"], row["department"])
 
 

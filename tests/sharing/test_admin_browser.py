@@ -111,3 +111,35 @@ def test_staff_manage_only_their_departments_datasets(live: Hub) -> None:
                                                      "purpose": "x"})  # fmt: skip
         assert "form expired" in forged.text
     assert httpx.get(f"{live.url}/admin/", follow_redirects=False).status_code == 303  # not logged in
+
+
+def _try_login(browser: httpx.Client, username: str, password: str) -> httpx.Response:
+    csrf = browser.get("/admin/login").text.split('name="csrf" value="')[1].split('"')[0]
+    return browser.post("/admin/login", data={"csrf": csrf, "username": username, "password": password})
+
+
+def test_repeated_wrong_passwords_lock_the_login_for_a_while(live: Hub) -> None:
+    """Five wrong passwords within 15 minutes refuse even the right one, for that username only;
+    unknown usernames are counted alike, so the answer does not tell which exist."""
+    from sharing import registry
+    from sharing.staff import LOCKOUT_FAILURES, LOCKOUT_WINDOW
+
+    password = add_staff(live.settings, "sgddt", "SGDDT")
+    other = add_staff(live.settings, "stnmt", "STNMT")
+    with httpx.Client(base_url=live.url, follow_redirects=True) as browser:
+        for _ in range(LOCKOUT_FAILURES):
+            assert "Wrong username or password" in _try_login(browser, "sgddt", "guess").text
+            assert "Wrong username or password" in _try_login(browser, "nobody", "guess").text
+        for username in ("sgddt", "nobody"):
+            refused = _try_login(browser, username, password)
+            assert "Too many failed logins" in refused.text and refused.url.path == "/admin/login"
+        assert _try_login(browser, "stnmt", other).url.path == "/admin/"  # another login is untouched
+
+    # a quarter of an hour later the failures have aged out (moved back here, not waited for)
+    earlier = registry.stamp(registry.now() - LOCKOUT_WINDOW)
+    with registry.transaction(live.settings) as con:
+        con.execute("UPDATE login_failures SET at = ?", [earlier])
+    with httpx.Client(base_url=live.url, follow_redirects=True) as browser:
+        assert _try_login(browser, "sgddt", password).url.path == "/admin/"
+    with registry.transaction(live.settings) as con:
+        assert con.execute("SELECT count(*) FROM login_failures WHERE username = 'sgddt'").fetchone()[0] == 0
