@@ -108,16 +108,16 @@ class Pipeline:
         contract = self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
         manifest = staging.read_manifest()
-        finished = self.warehouse.run(dataset_id, run_id)
-        if finished and finished["status"] in ("published", "rejected"):
-            # A retried task whose transaction had committed (the source's side failed after it,
-            # e.g. archiving a file drop): only that side is left to do.
-            run = finished
-        else:
-            if "report" not in manifest:
-                raise LgspError(f"run {run_id} has not been validated", dataset=dataset_id)
-            run = self._run_record(manifest)
-            with self.warehouse.writer() as con:
+        with self.warehouse.writer() as con:
+            finished = Warehouse.run_record(con, dataset_id, run_id)
+            if finished and finished["status"] in ("published", "rejected"):
+                # A retried task whose transaction had committed (the source's side failed after
+                # it, e.g. archiving a file drop): only that side is left to do.
+                run = finished
+            else:
+                if "report" not in manifest:
+                    raise LgspError(f"run {run_id} has not been validated", dataset=dataset_id)
+                run = self._run_record(manifest)
                 publish(
                     con,
                     contract,

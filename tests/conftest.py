@@ -122,6 +122,17 @@ def national(hub: Settings, national_api: Any) -> Iterator[Any]:
     national_api.clear_faults()
 
 
+def warehouse_rows(settings: Settings, sql: str, params: list | None = None) -> list[tuple[Any, ...]]:
+    """Rows of a query on a hub's warehouse, read-only (as a consumer of the warehouse would)."""
+    import duckdb
+
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
 def serve(settings: Settings) -> Iterator[tuple[str, Any]]:
     """`lgsp serve` (uvicorn, in a thread) on a free loopback port until the generator closes."""
     import uvicorn

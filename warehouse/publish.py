@@ -79,9 +79,10 @@ def publish(
     """
     try:
         merge = incremental and not rejected_by and duck.table_exists(con, "main", contract.id)
+        hub_columns = projection.hub_columns(staging.columns(con))
         if merge:
-            _add_new_columns(con, contract, projection.hub_columns(staging.columns(con)))
-        return _swap(con, contract, staging, run, rejected_by, merge)
+            _add_new_columns(con, contract, hub_columns)
+        return _swap(con, contract, staging, run, rejected_by, merge, hub_columns)
     except duckdb.Error as exc:
         raise WarehouseError(f"publish failed: {str(exc).splitlines()[0]}", dataset=contract.id) from exc
 
@@ -93,6 +94,7 @@ def _set_aside(
     run: dict[str, Any],
     rejected_by: list[str],
     quarantine: str,
+    hub_columns: list[str],
 ) -> int:
     """Copy the failing rows (raw values as text) to the quarantine table, with the checks they
     failed and why, and take them out of the stage; returns how many."""
@@ -104,7 +106,7 @@ def _set_aside(
         else f"CAST(s.{quote(c.name)} AS VARCHAR) AS {quote(c.name)}"
         for c in contract.columns
     )
-    texts += "".join(f", s.{quote(h)}" for h in projection.hub_columns(staging.columns(con)))
+    texts += "".join(f", s.{quote(h)}" for h in hub_columns)
     raw = f" LEFT JOIN {staging.misfits_table} m ON m.row = s._row" if misfits else ""
     # Sorting the lists after aggregating is much cheaper than ordered aggregates.
     findings = (
@@ -150,14 +152,15 @@ def _swap(
     run: dict[str, Any],
     rejected_by: list[str],
     merge: bool,
+    hub_columns: list[str],
 ) -> Outcome:
     """The one transaction readers see: quarantine rows, the new table, cursor and run record.
     A run killed before it commits leaves everything as it was, stage included."""
     target = f"main.{quote(contract.id)}"
     con.execute("BEGIN TRANSACTION")
     try:
-        quarantine = _ensure_quarantine(con, contract, projection.hub_columns(staging.columns(con)))
-        quarantined = _set_aside(con, contract, staging, run, rejected_by, quarantine)
+        quarantine = _ensure_quarantine(con, contract, hub_columns)
+        quarantined = _set_aside(con, contract, staging, run, rejected_by, quarantine, hub_columns)
         cursor_to = None
         if rejected_by:
             status, published = "rejected", 0

@@ -125,10 +125,15 @@ class Warehouse:
     def run(self, dataset_id: str, run_id: str) -> dict[str, Any] | None:
         """One run's record, or None."""
         with self.reader() as con:
-            row = con.execute(
-                f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs WHERE dataset_id = ? AND run_id = ?",
-                [dataset_id, run_id],
-            ).fetchone()
+            return Warehouse.run_record(con, dataset_id, run_id)
+
+    @staticmethod
+    def run_record(con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str) -> dict[str, Any] | None:
+        """One run's record through an open connection, or None."""
+        row = con.execute(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs WHERE dataset_id = ? AND run_id = ?",
+            [dataset_id, run_id],
+        ).fetchone()
         return None if row is None else dict(zip(RUN_COLUMNS, row, strict=True))
 
     def latest_runs(self) -> dict[str, dict[str, Any]]:

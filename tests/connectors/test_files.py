@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 import yaml
 
@@ -15,6 +14,7 @@ from connectors.encodings import encode
 from lgsp.pipeline import Pipeline
 from lgsp.settings import Settings
 from sandbox.departments.ict import csv_path
+from tests.conftest import warehouse_rows
 
 PRICES = {
     "id": "market_prices",
@@ -77,12 +77,7 @@ def csv_bytes(rows: list[list[str]], encoding: str, delimiter: str = ",") -> byt
     return encode(text, encoding) if encoding not in ("utf-8", "utf-8-sig") else text.encode(encoding)
 
 
-def table(hub: Settings, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(hub.warehouse_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+table = warehouse_rows
 
 
 def prices(hub: Settings) -> dict[str, tuple[Any, ...]]:

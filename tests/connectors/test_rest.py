@@ -13,6 +13,7 @@ from connectors.rest import RestConfig
 from lgsp.pipeline import Pipeline
 from lgsp.settings import Settings
 from schemas.contract import RestSource
+from tests.conftest import warehouse_rows
 
 pytestmark = pytest.mark.usefixtures("national")
 
@@ -31,12 +32,7 @@ def edit(contracts_dir: Path, dataset: str, change: Any) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
-def published(hub: Settings, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(hub.warehouse_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+published = warehouse_rows
 
 
 def total(national: Any) -> int:
@@ -253,7 +249,6 @@ def test_schema_drift_policies(hub: Settings, contracts_dir: Path, national: Any
 
 
 def test_pages_are_flattened_by_duckdb_with_drift_counted(tmp_path: Path) -> None:
-    import duckdb
     import orjson
 
     from connectors.rest import Page, Spooler, _tree, fields_of

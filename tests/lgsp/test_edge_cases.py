@@ -5,13 +5,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import duckdb
 import pytest
 from sqlalchemy.engine import make_url
 
 from connectors.sql import _attach_string, _redact
 from lgsp.pipeline import Pipeline
 from lgsp.settings import Settings
+from tests.conftest import warehouse_rows
 
 CONTRACT = """\
 id: items
@@ -73,11 +73,7 @@ def items(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def published(settings: Settings, sql: str = "SELECT * FROM main.items ORDER BY id") -> list[tuple]:
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return warehouse_rows(settings, sql)
 
 
 def test_an_integer_cursor_kept_as_text_is_compared_as_a_number(items) -> None:

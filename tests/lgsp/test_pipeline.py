@@ -11,7 +11,6 @@ import textwrap
 import unicodedata
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -20,16 +19,12 @@ from lgsp.cli import app
 from lgsp.pipeline import Pipeline
 from lgsp.settings import REPO_ROOT, Settings
 from sandbox.build import mutate_department
+from tests.conftest import warehouse_rows
 
 DATASETS = ["price_observations", "schools", "driving_licences", "env_readings", "ict_indicators"]
 
 
-def query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+query = warehouse_rows
 
 
 def test_every_dataset_publishes_and_every_row_is_accounted_for(hub: Settings) -> None:

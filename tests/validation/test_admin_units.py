@@ -16,15 +16,10 @@ from sandbox.departments.education import UNKNOWN_UNITS
 from sandbox.national_api.data import build_units
 from sandbox.units import communes, legacy_names
 from schemas.contract import AdminUnit, Column, Text, UnitMatch
+from tests.conftest import warehouse_rows
 from validation.admin_units import Catalogue, unit_key
 
-
-def rows(hub: Settings, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(hub.warehouse_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+rows = warehouse_rows
 
 
 def test_unit_key_ignores_case_diacritics_punctuation_and_the_type_word() -> None:
