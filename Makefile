@@ -15,7 +15,7 @@ uv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
 
 venv: uv
-	@$(UV) sync --frozen --python 3.11 --extra dev -q
+	@$(UV) sync --frozen --python 3.11 -q
 
 demo: venv
 	$(BIN)/lgsp demo
@@ -30,7 +30,7 @@ test: venv postgres chromium
 	$(BIN)/pytest
 
 bench: uv postgres
-	@$(UV) sync --frozen --python 3.11 --extra dev --extra bench -q
+	@$(UV) sync --frozen --python 3.11 --group bench -q
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_publish.py
 	$(BIN)/python benchmarks/bench_sharing.py

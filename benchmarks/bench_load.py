@@ -24,10 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from lgsp_sandbox.postgres import PostgresServer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-
-from sandbox.postgres import PostgresServer  # noqa: E402
 
 console = Console(width=120)
 
@@ -44,7 +43,7 @@ print(run["rows_extracted"])
 BARE = """
 import os, sys
 from pathlib import Path
-from lgsp import duck
+from lgsp.core import duck
 con = duck.connect(sys.argv[1], memory_limit="1GB")
 duck.load_extension(con, "postgres", Path(sys.argv[3]))
 con.execute(f"ATTACH '{sys.argv[2]}' AS src (TYPE postgres, READ_ONLY)")
@@ -108,7 +107,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     opts = parser.parse_args()
 
-    from sandbox.build import build_department
+    from lgsp_sandbox.build import build_department
 
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="lgsp-bench-"))
     work.mkdir(parents=True, exist_ok=True)

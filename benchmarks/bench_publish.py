@@ -31,10 +31,10 @@ console = Console(width=120)
 
 def build_warehouse(home: Path, rows: int) -> None:
     """A warehouse whose env_readings holds `rows` readings (typed as the contract says)."""
-    from lgsp import duck
+    from lgsp.core import duck
 
     home.mkdir(parents=True, exist_ok=True)
-    con = duck.connect(home / "warehouse.duckdb")
+    con = duck.connect(home / "lgsp.warehouse.duckdb")
     con.execute(f"""
         CREATE OR REPLACE TABLE main.env_readings AS
         SELECT range AS reading_id,
@@ -47,12 +47,12 @@ def build_warehouse(home: Path, rows: int) -> None:
 
 
 def bench_export(home: Path, repeat: int) -> list[dict]:
-    from lgsp import duck
-    from publishing.releases import make_release
-    from schemas.loader import find_contract
+    from lgsp.core import duck
+    from lgsp.publishing.releases import make_release
+    from lgsp.schemas.loader import find_contract
 
     contract = find_contract(REPO / "schemas" / "datasets", "env_readings")
-    con = duck.connect(home / "warehouse.duckdb")
+    con = duck.connect(home / "lgsp.warehouse.duckdb")
     results = {"bare": [], "release": []}
     out = home / "bare"
     for i in range(repeat):
@@ -71,14 +71,14 @@ def bench_export(home: Path, repeat: int) -> list[dict]:
 
 
 def bench_load(home: Path, rate: float, seconds: float) -> dict[str, dict]:
-    from lgsp import duck
-    from lgsp.settings import Settings
-    from publishing.refresh import refresh
-    from schemas.loader import find_contract
+    from lgsp.core import duck
+    from lgsp.core.settings import Settings
+    from lgsp.publishing.refresh import refresh
+    from lgsp.schemas.loader import find_contract
 
     os.environ["LGSP_HOME"] = str(home)
     settings = Settings.from_env()
-    con = duck.connect(home / "warehouse.duckdb")
+    con = duck.connect(home / "lgsp.warehouse.duckdb")
     refresh(con, settings, find_contract(settings.contracts_dir, "env_readings"), "bench")  # all three formats
     con.close()
     with socket.socket() as s:

@@ -41,10 +41,10 @@ PATH = "/dkkd/v1/enterprises"
 def hub_home(base: Path, simulator: Any, page_size: int) -> Any:
     """A hub home whose contracts folder has the enterprises contract, paged as the reference pages."""
     import yaml
+    from lgsp_sandbox.build import add_connections
 
+    from lgsp.core.settings import Settings
     from lgsp.demo import national_connections
-    from lgsp.settings import Settings
-    from sandbox.build import add_connections
 
     home = base / "home"
     shutil.rmtree(home, ignore_errors=True)
@@ -60,11 +60,11 @@ def hub_home(base: Path, simulator: Any, page_size: int) -> Any:
 
 
 def stream_only(settings: Any) -> tuple[int, float]:
-    import connectors
-    from schemas.loader import find_contract
+    from lgsp.connectors import registry
+    from lgsp.schemas.loader import find_contract
 
     contract = find_contract(settings.contracts_dir, "enterprises")
-    connector = connectors.registry.get("rest")
+    connector = registry.get("rest")
     started = time.perf_counter()
     rows = sum(batch.num_rows for batch in connector.extract(connector.configure(contract, settings), None, {}))
     return rows, time.perf_counter() - started
@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     opts = parser.parse_args()
 
-    from sandbox.national_api.server import Simulator
+    from lgsp_sandbox.national_api.server import Simulator
 
     base = Path(tempfile.mkdtemp(prefix="lgsp-bench-rest-"))
     timings: dict[str, list[float]] = {"reference": [], "stream": [], "extract": [], "run": []}

@@ -39,11 +39,11 @@ ROWS_PATH = "/api/share/v1/datasets/driving_licences/rows?limit=100"
 
 def build(home: Path, rows: int) -> str:
     """The warehouse, and the agency granted one commune; returns its API key."""
-    from lgsp.settings import Settings
-    from sharing import consumers
-    from sharing.demo import GRANTED_COLUMNS
-    from sharing.grants import add_grant
-    from warehouse.store import Warehouse
+    from lgsp.core.settings import Settings
+    from lgsp.sharing import consumers
+    from lgsp.sharing.demo import GRANTED_COLUMNS
+    from lgsp.sharing.grants import add_grant
+    from lgsp.warehouse.store import Warehouse
 
     os.environ["LGSP_HOME"] = str(home)
     settings = Settings.from_env()

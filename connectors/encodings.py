@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from connectors.errors import ConnectorError
+from lgsp.connectors.errors import ConnectorError
 
 LEGACY = ("tcvn3", "vni", "windows-1258")  # the order breaks ties: ABC files are the most common
 ACCEPT = 0.7  # share of Vietnamese words a reading needs to be believed

@@ -34,15 +34,15 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
-from connectors.encodings import EncodingError, decode, fix_cells
-from connectors.errors import ConnectorError
-from connectors.registry import register
-from connectors.vietnamese import parse_date, parse_number, resolve_column
-from lgsp.connections import resolve
-from lgsp.settings import Settings
-from lgsp.text import plain_words
-from schemas.contract import ColumnType, Contract, FileFormat, FileSource, SchemaDrift
-from warehouse.projection import EXTRA, ORIGIN
+from lgsp.connectors.encodings import EncodingError, decode, fix_cells
+from lgsp.connectors.errors import ConnectorError
+from lgsp.connectors.registry import register
+from lgsp.connectors.vietnamese import parse_date, parse_number, resolve_column
+from lgsp.core.connections import resolve
+from lgsp.core.settings import Settings
+from lgsp.core.text import plain_words
+from lgsp.schemas.contract import ColumnType, Contract, FileFormat, FileSource, SchemaDrift
+from lgsp.warehouse.projection import EXTRA, ORIGIN
 
 ARCHIVE, REJECTED = "archive", "rejected"
 DECISIONS_KEPT = 200  # rows listed per run in the notes; the count is always complete

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.errors import ConnectorError
+from lgsp.connectors.errors import ConnectorError
 
 Configure = Callable[[Any, Any], Any]  # (contract, settings) -> config
 Extract = Callable[[Any, dict[str, Any] | None, dict[str, Any]], pa.RecordBatchReader]  # (config, state, notes)
@@ -39,7 +39,7 @@ class Connector:
 
 _REGISTRY: dict[str, Connector] = {}
 # The module of each kind (the contract's source kinds); importing it registers the kind.
-MODULES = {"sql": "connectors.sql", "rest": "connectors.rest", "files": "connectors.files"}
+MODULES = {"sql": "lgsp.connectors.sql", "rest": "lgsp.connectors.rest", "files": "lgsp.connectors.files"}
 
 
 def register(

@@ -36,14 +36,14 @@ import requests
 from pydantic import BaseModel, ConfigDict, SecretStr
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from connectors.errors import ConnectorError
-from connectors.registry import register
-from lgsp import duck
-from lgsp.connections import resolve
-from lgsp.priority import lower_thread_priority
-from lgsp.settings import Settings
-from schemas.contract import AuthType, Contract, PagingStyle, RestSource, SchemaDrift
-from warehouse.projection import EXTRA
+from lgsp.connectors.errors import ConnectorError
+from lgsp.connectors.registry import register
+from lgsp.core import duck
+from lgsp.core.connections import resolve
+from lgsp.core.priority import lower_thread_priority
+from lgsp.core.settings import Settings
+from lgsp.schemas.contract import AuthType, Contract, PagingStyle, RestSource, SchemaDrift
+from lgsp.warehouse.projection import EXTRA
 
 MAX_RETRY_AFTER = 300.0  # seconds: a server asking for longer is treated as down
 _MISSING = object()

@@ -19,12 +19,12 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from sqlalchemy.engine import URL, make_url
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from connectors.errors import ConnectorError
-from connectors.registry import register
-from lgsp import duck
-from lgsp.connections import resolve
-from lgsp.settings import Settings
-from schemas.contract import Contract, SqlSource
+from lgsp.connectors.errors import ConnectorError
+from lgsp.connectors.registry import register
+from lgsp.core import duck
+from lgsp.core.connections import resolve
+from lgsp.core.settings import Settings
+from lgsp.schemas.contract import Contract, SqlSource
 
 
 class SqlConfig(BaseModel):

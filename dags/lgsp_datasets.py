@@ -5,8 +5,8 @@ The DAGs are built by lgsp/dag_factory.py; this file holds no logic and imports 
 
 from airflow.sdk import DAG
 
+from lgsp.core.settings import Settings
 from lgsp.dag_factory import build_dags
-from lgsp.settings import Settings
 
 DAGS: dict[str, DAG] = build_dags(Settings.from_env().contracts_dir)
 globals().update(DAGS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from lgsp.settings import REPO_ROOT, Settings
+from lgsp.core.settings import DAGS_DIR, Settings
 
 WAREHOUSE_POOL = "lgsp_warehouse"
 
@@ -12,7 +12,7 @@ WAREHOUSE_POOL = "lgsp_warehouse"
 def defaults(settings: Settings) -> dict[str, str]:
     return {
         "AIRFLOW_HOME": str(settings.home / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",

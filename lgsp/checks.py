@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schemas.loader import problems_in
+from lgsp.schemas.loader import problems_in
 
 
 def check_contracts(paths: list[Path]) -> list[str]:
     """Problems found, as 'file: field: reason' lines; empty when every contract is valid."""
-    from validation.errors import ExpectationError
-    from validation.expectations import build_checks
+    from lgsp.validation.errors import ExpectationError
+    from lgsp.validation.expectations import build_checks
 
     out: list[str] = []
     seen: dict[str, Path] = {}

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lgsp.settings import Settings
+from lgsp.core.settings import Settings
 
 app = typer.Typer(help="lgsp-hub: the provincial data-sharing and integration hub.", no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -62,10 +62,10 @@ def run(datasets: Annotated[list[str], typer.Argument(help="Dataset ids (contrac
 @app.command()
 def datasets() -> None:
     """Every contract with its last run, its latest release and Decree 47 compliance."""
-    from publishing.compliance import check
-    from publishing.releases import latest_release
-    from schemas.loader import contract_files, problems_in
-    from warehouse.store import Warehouse
+    from lgsp.publishing.compliance import check
+    from lgsp.publishing.releases import latest_release
+    from lgsp.schemas.loader import contract_files, problems_in
+    from lgsp.warehouse.store import Warehouse
 
     settings = _settings()
     latest = Warehouse(settings).latest_runs()
@@ -146,7 +146,7 @@ def releases(dataset: Annotated[str, typer.Argument(help="Dataset id.")]) -> Non
 
 
 def _print_releases(settings: Settings, dataset: str) -> None:
-    from publishing.releases import list_releases
+    from lgsp.publishing.releases import list_releases
 
     table = Table(title=f"Releases / Phiên bản: {dataset}")
     for column in ("version", "created", "rows", "file", "bytes", "sha256"):
@@ -174,7 +174,7 @@ def serve(
     (/api/share/v1) and the admin pages (/admin)."""
     import uvicorn
 
-    from portal.app import create_app
+    from lgsp.portal.app import create_app
 
     settings = _settings()
     console.print(
@@ -187,7 +187,7 @@ def serve(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of dataset contracts (for editor autocompletion)."""
-    from schemas.contract import Contract
+    from lgsp.schemas.contract import Contract
 
     sys.stdout.write(json.dumps(Contract.model_json_schema(by_alias=True), ensure_ascii=False, indent=2) + "\n")
 
@@ -233,7 +233,7 @@ def _summary(results: list[dict[str, Any]], pipeline: Any) -> None:
 
 
 def _sharing_commands() -> None:
-    from sharing.cli import register
+    from lgsp.sharing.cli import register
 
     register(app)
 

@@ -13,8 +13,8 @@ from typing import Any
 from airflow.sdk import DAG, Asset, get_current_context, task
 
 from lgsp.airflow_env import WAREHOUSE_POOL
-from schemas.contract import Contract
-from schemas.loader import contract_files, problems_in
+from lgsp.schemas.contract import Contract
+from lgsp.schemas.loader import contract_files, problems_in
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 DEFAULT_ARGS: dict[str, Any] = {
@@ -135,7 +135,7 @@ def broken_dag(path: Path, problems: list[str]) -> DAG:
 
         @task(task_id="invalid_contract", retries=0)
         def invalid_contract() -> None:
-            from schemas.errors import ContractError
+            from lgsp.schemas.errors import ContractError
 
             raise ContractError("invalid contract:\n  " + text.replace("\n", "\n  "), file=str(path))
 

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from rich.console import Console
 
 from lgsp import airflow_env
-from lgsp.settings import Settings
+from lgsp.core.settings import Settings
 
 DEMO_ENTERPRISES = 20_000
 
@@ -44,8 +44,8 @@ def run_dags(
     """Run the generated DAGs with `dag.test()` and return each run's meta.runs record."""
     prepare_airflow(settings)
     from lgsp.dag_factory import build_dags
-    from publishing.releases import latest_release
-    from warehouse.store import Warehouse
+    from lgsp.publishing.releases import latest_release
+    from lgsp.warehouse.store import Warehouse
 
     dags = build_dags(settings.contracts_dir)
     warehouse = Warehouse(settings)
@@ -76,7 +76,7 @@ def run_dags(
 
 def _order(settings: Settings, dag_id: str) -> tuple[int, str]:
     """Catalogues first: datasets with administrative-unit columns are standardised against them."""
-    from schemas.loader import load_contracts
+    from lgsp.schemas.loader import load_contracts
 
     catalogues = {
         c.admin_unit.catalogue
@@ -102,8 +102,8 @@ def national_connections(simulator: Any) -> dict[str, str]:
 def run_demo(
     settings: Settings, *, scale: int, seed: int, dirty_share: float, console: Console
 ) -> list[dict[str, Any]]:
-    from sandbox.build import add_connections, build_province
-    from sandbox.national_api.server import Simulator
+    from lgsp_sandbox.build import add_connections, build_province
+    from lgsp_sandbox.national_api.server import Simulator
 
     with console.status(f"Building the sandbox province ({scale:,} environmental readings)…"):
         started = time.monotonic()
@@ -113,8 +113,8 @@ def run_demo(
     )
     with console.status("Preparing Airflow (metadata database, pool)…"):
         prepare_airflow(settings)
-    from schemas.loader import contract_files
-    from sharing import demo as sharing_demo
+    from lgsp.schemas.loader import contract_files
+    from lgsp.sharing import demo as sharing_demo
 
     with console.status("Starting the national-API simulator…"):
         api = Simulator(enterprises=DEMO_ENTERPRISES, seed=seed)

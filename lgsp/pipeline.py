@@ -9,14 +9,14 @@ import datetime as dt
 import traceback
 from typing import Any
 
-import connectors
-from lgsp import duck
-from lgsp.errors import LgspError
-from lgsp.settings import Settings
-from schemas.contract import Contract
-from schemas.loader import find_contract
-from warehouse.staging import Staging
-from warehouse.store import Warehouse, utcnow
+from lgsp.connectors import registry
+from lgsp.core import duck
+from lgsp.core.errors import LgspError
+from lgsp.core.settings import Settings
+from lgsp.schemas.contract import Contract
+from lgsp.schemas.loader import find_contract
+from lgsp.warehouse.staging import Staging
+from lgsp.warehouse.store import Warehouse, utcnow
 
 
 def new_run_id() -> str:
@@ -43,7 +43,7 @@ class Pipeline:
         started = utcnow()
         contract = self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
-        connector = connectors.registry.get(contract.source.kind)
+        connector = registry.get(contract.source.kind)
         config = connector.configure(contract, self.settings)
         notes: dict[str, Any] = {}
         # The expectations are checked by the validate step (and `lgsp check`): importing Great
@@ -78,7 +78,7 @@ class Pipeline:
 
     def validate(self, dataset_id: str, run_id: str) -> dict[str, Any]:
         """Validate the staged rows with Great Expectations; stores the report beside the run."""
-        from validation.validate import validate
+        from lgsp.validation.validate import validate
 
         contract = self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
@@ -103,7 +103,7 @@ class Pipeline:
         """Publish the validated run atomically; returns the meta.runs record. With `release`, an
         open dataset's release and the catalogue follow at once (Airflow leaves them to the
         publishing DAG that its Asset triggers)."""
-        from warehouse.publish import publish
+        from lgsp.warehouse.publish import publish
 
         contract = self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
@@ -128,7 +128,7 @@ class Pipeline:
                 )
                 if release and run["status"] == "published" and contract.classification.value == "open":
                     run["release"] = self._release(con, contract, run_id)
-        connector = connectors.registry.get(contract.source.kind)
+        connector = registry.get(contract.source.kind)
         if connector.commit and run["status"] in ("published", "rejected"):
             connector.commit(connector.configure(contract, self.settings), manifest.get("source_notes") or {}, run)
         staging.remove_files()
@@ -137,7 +137,7 @@ class Pipeline:
     def _release(self, con: Any, contract: Contract, run_id: str) -> int | str:
         """The open-data release of a freshly published run (its version), or why it failed:
         the data is published either way, and the release can be made again with `lgsp release`."""
-        from publishing.refresh import refresh
+        from lgsp.publishing.refresh import refresh
 
         try:
             return refresh(con, self.settings, contract, run_id).version
@@ -147,7 +147,7 @@ class Pipeline:
     def release(self, dataset_id: str) -> dict[str, Any]:
         """Release an open dataset's published table and regenerate the catalogue (a no-op for
         unchanged data); returns the release as a dict."""
-        from publishing.refresh import refresh
+        from lgsp.publishing.refresh import refresh
 
         contract = self.contract(dataset_id)
         with self.warehouse.writer() as con:

@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lgsp.settings import Settings
-from publishing.releases import Release, list_releases, public_columns, releases_dir
-from schemas.contract import Classification, Column, Contract
-from schemas.loader import contract_files, problems_in
+from lgsp.core.settings import Settings
+from lgsp.publishing.releases import Release, list_releases, public_columns, releases_dir
+from lgsp.schemas.contract import Classification, Column, Contract
+from lgsp.schemas.loader import contract_files, problems_in
 
 
 @dataclass(frozen=True)

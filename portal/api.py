@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lgsp.settings import Settings
-from portal import ckan
-from portal.access import Entry, OpenCatalogue
-from portal.datastore import Datastore
-from portal.errors import NotFound, UnknownAction, ValidationError, int_param
-from publishing.releases import releases_dir
+from lgsp.core.settings import Settings
+from lgsp.portal import ckan
+from lgsp.portal.access import Entry, OpenCatalogue
+from lgsp.portal.datastore import Datastore
+from lgsp.portal.errors import NotFound, UnknownAction, ValidationError, int_param
+from lgsp.publishing.releases import releases_dir
 
 CKAN_VERSION = "2.10.4"  # the API generation these answers follow
 

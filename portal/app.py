@@ -11,15 +11,15 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from lgsp.settings import Settings
-from portal.access import OpenCatalogue
-from portal.api import Actions
-from portal.datastore import RawJSON
-from portal.errors import ApiError, NotFound, ValidationError
-from portal.pages import router
-from publishing.dcat import catalogue_graph, serialise
-from publishing.dump import DUMP_NAME, dump_contents
-from sharing.api import install as install_sharing
+from lgsp.core.settings import Settings
+from lgsp.portal.access import OpenCatalogue
+from lgsp.portal.api import Actions
+from lgsp.portal.datastore import RawJSON
+from lgsp.portal.errors import ApiError, NotFound, ValidationError
+from lgsp.portal.pages import router
+from lgsp.publishing.dcat import catalogue_graph, serialise
+from lgsp.publishing.dump import DUMP_NAME, dump_contents
+from lgsp.sharing.api import install as install_sharing
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -7,10 +7,10 @@ import re
 import shlex
 from typing import Any
 
-from lgsp.text import without_diacritics
-from portal.access import Entry
-from portal.errors import ValidationError
-from publishing.releases import Distribution, Release
+from lgsp.core.text import without_diacritics
+from lgsp.portal.access import Entry
+from lgsp.portal.errors import ValidationError
+from lgsp.publishing.releases import Distribution, Release
 
 FACETS = ("organization", "tags", "res_format", "groups", "license_id", "update_frequency")
 SORTABLE = {"id", "name", "title", "title_string", "metadata_modified", "metadata_created", "score"}

@@ -14,11 +14,11 @@ from typing import Any
 import duckdb
 from filelock import FileLock
 
-from lgsp.duck import literal, quote
-from portal.access import Entry
-from portal.errors import ValidationError, int_param
-from publishing.releases import Release
-from schemas.contract import DUCKDB_TYPES
+from lgsp.core.duck import literal, quote
+from lgsp.portal.access import Entry
+from lgsp.portal.errors import ValidationError, int_param
+from lgsp.publishing.releases import Release
+from lgsp.schemas.contract import DUCKDB_TYPES
 
 MAX_LIMIT = 32000  # CKAN's ckan.datastore.search.rows_max default
 CKAN_TYPES = {

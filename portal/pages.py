@@ -12,14 +12,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from lgsp.settings import Settings
-from portal.access import Entry, OpenCatalogue
-from portal.api import Actions
-from portal.errors import NotFound
-from portal.i18n import size, texts
-from publishing.compliance import check
-from publishing.dcat import THEME_LABELS
-from validation.report import report_stem
+from lgsp.core.settings import Settings
+from lgsp.portal.access import Entry, OpenCatalogue
+from lgsp.portal.api import Actions
+from lgsp.portal.errors import NotFound
+from lgsp.portal.i18n import size, texts
+from lgsp.publishing.compliance import check
+from lgsp.publishing.dcat import THEME_LABELS
+from lgsp.validation.report import report_stem
 
 PREVIEW_ROWS = 20
 FACETS = [
@@ -28,7 +28,7 @@ FACETS = [
     ("format", "res_format"),
     ("frequency", "update_frequency"),
 ]
-_env = Environment(loader=PackageLoader("portal", "templates"), autoescape=select_autoescape(["html", "j2"]))
+_env = Environment(loader=PackageLoader("lgsp.portal", "templates"), autoescape=select_autoescape(["html", "j2"]))
 
 
 def _lang(request: Request) -> str:

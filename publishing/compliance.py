@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from schemas.contract import Contract, Frequency
+from lgsp.schemas.contract import Contract, Frequency
 
 THREE_MONTHS = dt.timedelta(days=92)
 EXPECTED = {  # longest gap the declared frequency allows (with a day of grace)

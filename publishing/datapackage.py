@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from schemas.contract import ColumnType, Contract, PersonalData
+from lgsp.schemas.contract import ColumnType, Contract, PersonalData
 
 if TYPE_CHECKING:
-    from publishing.releases import Release
+    from lgsp.publishing.releases import Release
 
 _TYPES = {
     ColumnType.string: "string",

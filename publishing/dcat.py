@@ -14,8 +14,8 @@ from typing import Any
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
-from publishing.releases import Release, latest_release, list_releases
-from schemas.contract import Classification, Contract
+from lgsp.publishing.releases import Release, latest_release, list_releases
+from lgsp.schemas.contract import Classification, Contract
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 DCAT_VERSION = URIRef(str(DCAT) + "version")  # DCAT 3 term missing from rdflib's closed namespace

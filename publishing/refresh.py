@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import duckdb
 
-from lgsp.settings import Settings
-from publishing.dcat import write_catalogue
-from publishing.dump import write_dump
-from publishing.releases import Release, make_release
-from schemas.contract import Contract
-from schemas.loader import load_contracts
+from lgsp.core.settings import Settings
+from lgsp.publishing.dcat import write_catalogue
+from lgsp.publishing.dump import write_dump
+from lgsp.publishing.releases import Release, make_release
+from lgsp.schemas.contract import Contract
+from lgsp.schemas.loader import load_contracts
 
 
 def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, contract: Contract, run_id: str) -> Release:

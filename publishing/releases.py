@@ -19,10 +19,10 @@ from typing import Any
 import duckdb
 from pydantic import BaseModel
 
-from lgsp.duck import literal, quote
-from lgsp.errors import LgspError
-from publishing.datapackage import datapackage
-from schemas.contract import Classification, Column, Contract, PersonalData
+from lgsp.core.duck import literal, quote
+from lgsp.core.errors import LgspError
+from lgsp.publishing.datapackage import datapackage
+from lgsp.schemas.contract import Classification, Column, Contract, PersonalData
 
 BOM = "\ufeff".encode()  # Excel needs it to read Vietnamese text in a CSV as UTF-8
 

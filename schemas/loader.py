@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from schemas.contract import Contract
-from schemas.errors import ContractError, ContractNotFound
+from lgsp.schemas.contract import Contract
+from lgsp.schemas.errors import ContractError, ContractNotFound
 
 
 @dataclass(frozen=True)

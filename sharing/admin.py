@@ -20,18 +20,18 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.middleware.sessions import SessionMiddleware
 
-from lgsp.settings import Settings
-from schemas.contract import Contract
-from sharing import exchange_log, registry
-from sharing.consumers import list_consumers
-from sharing.errors import RegistryError
-from sharing.grants import Grants, add_grant, list_grants, revoke_grant
-from sharing.requests import approve, list_requests, refuse
-from sharing.staff import LockedOut, Staff, login
-from sharing.stats import operational
-from sharing.workdays import VIETNAM
+from lgsp.core.settings import Settings
+from lgsp.schemas.contract import Contract
+from lgsp.sharing import exchange_log, registry
+from lgsp.sharing.consumers import list_consumers
+from lgsp.sharing.errors import RegistryError
+from lgsp.sharing.grants import Grants, add_grant, list_grants, revoke_grant
+from lgsp.sharing.requests import approve, list_requests, refuse
+from lgsp.sharing.staff import LockedOut, Staff, login
+from lgsp.sharing.stats import operational
+from lgsp.sharing.workdays import VIETNAM
 
-_env = Environment(loader=PackageLoader("sharing", "templates"), autoescape=select_autoescape(["html", "j2"]))
+_env = Environment(loader=PackageLoader("lgsp.sharing", "templates"), autoescape=select_autoescape(["html", "j2"]))
 
 
 def parse_row_filter(text: str) -> dict[str, list[str]]:

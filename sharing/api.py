@@ -28,14 +28,14 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBas
 from pydantic import BaseModel, Field
 from starlette.convertors import Convertor, register_url_convertor
 
-from lgsp.settings import Settings
-from schemas.contract import Contract
-from sharing import consumers
-from sharing.consumers import Authenticator, Caller
-from sharing.errors import BadRequest, RegistryError, SharingError, Unauthenticated, UnknownDataset
-from sharing.exchange_log import ExchangeLog
-from sharing.grants import Decision, Grants
-from sharing.reading import (
+from lgsp.core.settings import Settings
+from lgsp.schemas.contract import Contract
+from lgsp.sharing import consumers
+from lgsp.sharing.consumers import Authenticator, Caller
+from lgsp.sharing.errors import BadRequest, RegistryError, SharingError, Unauthenticated, UnknownDataset
+from lgsp.sharing.exchange_log import ExchangeLog
+from lgsp.sharing.grants import Decision, Grants
+from lgsp.sharing.reading import (
     MAX_LIMIT,
     Answer,
     check_request,
@@ -46,8 +46,8 @@ from sharing.reading import (
     read_record,
     read_rows,
 )
-from sharing.requests import add_request, list_requests
-from sharing.snapshots import Snapshots
+from lgsp.sharing.requests import add_request, list_requests
+from lgsp.sharing.snapshots import Snapshots
 
 
 class _RecordKey(Convertor[str]):
@@ -434,7 +434,7 @@ def install(app: FastAPI, settings: Settings) -> Sharing:
         return sharing.handle(operation, {"path": request.url.path}, refuse)
 
     app.add_exception_handler(RequestValidationError, invalid)
-    from sharing.admin import admin_app
+    from lgsp.sharing.admin import admin_app
 
     app.mount("/admin", admin_app(settings))
     return sharing

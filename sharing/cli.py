@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lgsp.settings import Settings
-from sharing.errors import RegistryError
+from lgsp.core.settings import Settings
+from lgsp.sharing.errors import RegistryError
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 consumers_app = typer.Typer(help="Agencies that read shared data, and their credentials.", no_args_is_help=True)
@@ -52,7 +52,7 @@ def _where(items: list[str] | None) -> dict[str, list[str]]:
 
 
 def _expiry(text: str | None) -> dt.datetime | None:
-    from sharing.admin import parse_expiry
+    from lgsp.sharing.admin import parse_expiry
 
     return parse_expiry(text or "")
 
@@ -82,7 +82,7 @@ def consumers_add(
     client: Annotated[bool, typer.Option(help="Also make OAuth2 client credentials.")] = False,
 ) -> None:
     """Register an agency as a consumer and print its API key (shown once)."""
-    from sharing import consumers
+    from lgsp.sharing import consumers
 
     settings = _settings()
     with _errors():
@@ -97,7 +97,7 @@ def consumers_add(
 @consumers_app.command("list")
 def consumers_list() -> None:
     """Every consumer with its active API keys and OAuth2 clients."""
-    from sharing.consumers import list_consumers
+    from lgsp.sharing.consumers import list_consumers
 
     rows = [[c["code"], c["name"], c["kind"], c["contact"], ", ".join(c["keys"]), ", ".join(c["clients"]),
              "revoked" if c["revoked_at"] else "active"] for c in list_consumers(_settings())]  # fmt: skip
@@ -107,7 +107,7 @@ def consumers_list() -> None:
 @consumers_app.command("rotate-key")
 def consumers_rotate_key(code: Annotated[str, typer.Argument(help="Consumer code.")]) -> None:
     """Issue a new API key and revoke the consumer's other keys at once."""
-    from sharing.consumers import issue_key
+    from lgsp.sharing.consumers import issue_key
 
     with _errors():
         _show_secret(
@@ -118,7 +118,7 @@ def consumers_rotate_key(code: Annotated[str, typer.Argument(help="Consumer code
 @consumers_app.command("add-client")
 def consumers_add_client(code: Annotated[str, typer.Argument(help="Consumer code.")]) -> None:
     """New OAuth2 client credentials for a consumer (POST /api/share/v1/token)."""
-    from sharing.consumers import issue_client
+    from lgsp.sharing.consumers import issue_client
 
     with _errors():
         client_id, secret = issue_client(_settings(), code)
@@ -131,7 +131,7 @@ def consumers_revoke(
     what: Annotated[str, typer.Argument(help="A consumer code (everything it has), a key id or a client id.")],
 ) -> None:
     """Revoke a consumer, an API key or an OAuth2 client (and its tokens), with immediate effect."""
-    from sharing.consumers import revoke
+    from lgsp.sharing.consumers import revoke
 
     with _errors():
         console.print(f"Revoked {revoke(_settings(), what)}")
@@ -168,7 +168,7 @@ def grants_add(
     expires: Annotated[str | None, typer.Option(help="Last day of the grant (YYYY-MM-DD).")] = None,
 ) -> None:
     """Grant a consumer a dataset (replaces its earlier grant on it). Personal-data columns must be named."""
-    from sharing.grants import add_grant
+    from lgsp.sharing.grants import add_grant
 
     with _errors():
         grant = add_grant(_settings(), consumer, dataset, purpose=purpose, granted_by=by, columns=column,
@@ -183,7 +183,7 @@ def grants_list(
     all_: Annotated[bool, typer.Option("--all", help="Include revoked and expired grants.")] = False,
 ) -> None:
     """Grants in force (or all of them)."""
-    from sharing.grants import list_grants
+    from lgsp.sharing.grants import list_grants
 
     grants = list_grants(_settings(), consumer=consumer, dataset=dataset, include_inactive=all_)
     _table("Grants / Quyền khai thác", GRANT_COLUMNS, _grant_rows(grants))
@@ -192,7 +192,7 @@ def grants_list(
 @grants_app.command("revoke")
 def grants_revoke(grant_id: Annotated[int, typer.Argument(help="Grant id.")]) -> None:
     """Revoke a grant, with immediate effect."""
-    from sharing.grants import revoke_grant
+    from lgsp.sharing.grants import revoke_grant
 
     with _errors():
         grant = revoke_grant(_settings(), grant_id)
@@ -221,7 +221,7 @@ def requests_add(
     column: Annotated[list[str] | None, typer.Option(help="A column asked for (repeat).")] = None,
 ) -> None:
     """Record a consumer's access request; the answer is due within 2 working days."""
-    from sharing.requests import add_request
+    from lgsp.sharing.requests import add_request
 
     with _errors():
         made = add_request(_settings(), consumer, dataset, purpose, column)
@@ -231,7 +231,7 @@ def requests_add(
 @requests_app.command("list")
 def requests_list(status: Annotated[str | None, typer.Option(help="pending, approved or refused.")] = None) -> None:
     """Access requests with their due dates; overdue ones are flagged."""
-    from sharing.requests import list_requests
+    from lgsp.sharing.requests import list_requests
 
     _table(
         "Access requests / Yêu cầu truy cập", REQUEST_COLUMNS, _request_rows(list_requests(_settings(), status=status))
@@ -246,7 +246,7 @@ def requests_approve(
     expires: Annotated[str | None, typer.Option(help="Last day of the grant (YYYY-MM-DD).")] = None,
 ) -> None:
     """Approve a request: the grant is made with its purpose and columns."""
-    from sharing.requests import approve
+    from lgsp.sharing.requests import approve
 
     with _errors():
         grant = approve(_settings(), request_id, by, row_filter=_where(where), expires_at=_expiry(expires))
@@ -260,7 +260,7 @@ def requests_refuse(
     reason: Annotated[str, typer.Option(help="Why it is refused (the consumer reads this).")],
 ) -> None:
     """Refuse a request with a reason."""
-    from sharing.requests import refuse
+    from lgsp.sharing.requests import refuse
 
     with _errors():
         refused = refuse(_settings(), request_id, by, reason)
@@ -273,7 +273,7 @@ def requests_refuse(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the exchange log's hash chain and head; exit 1 naming the first bad line."""
-    from sharing.exchange_log import verify
+    from lgsp.sharing.exchange_log import verify
 
     verdict = verify(_settings().sharing_dir)
     if verdict.ok:
@@ -289,8 +289,8 @@ def audit_export(
     output: Annotated[Path | None, typer.Option(help="File to write (default: standard output).")] = None,
 ) -> None:
     """Export the exchange-log entries of one department's datasets (JSON Lines) for an audit."""
-    from sharing import exchange_log, registry
-    from sharing.grants import Grants
+    from lgsp.sharing import exchange_log, registry
+    from lgsp.sharing.grants import Grants
 
     settings = _settings()
     datasets = {k for k, c in Grants(settings, None).contracts().items() if c.publisher.code == publisher}
@@ -308,8 +308,8 @@ def audit_export(
 def audit_stats() -> None:
     """Requests, rows, errors and p95 latency per consumer and dataset; also rewrites the anonymised
     statistics that the open `exchange_stats` dataset publishes."""
-    from sharing.grants import Grants
-    from sharing.stats import operational, stats_path, write_open_stats
+    from lgsp.sharing.grants import Grants
+    from lgsp.sharing.stats import operational, stats_path, write_open_stats
 
     settings = _settings()
     found = operational(settings)
@@ -332,7 +332,7 @@ def staff_add(
     department: Annotated[str, typer.Option(help="Department (publisher) code, e.g. SGTVT.")],
 ) -> None:
     """Add a staff login for the admin pages (or reset its password); the password is shown once."""
-    from sharing.staff import add_staff
+    from lgsp.sharing.staff import add_staff
 
     with _errors():
         _show_secret(f"Password for {username} (shown once)", add_staff(_settings(), username, department))
@@ -341,7 +341,7 @@ def staff_add(
 @staff_app.command("list")
 def staff_list() -> None:
     """Staff logins and their departments."""
-    from sharing.staff import list_staff
+    from lgsp.sharing.staff import list_staff
 
     _table("Staff / Cán bộ", ["username", "department"], [[s.username, s.department] for s in list_staff(_settings())])
 

@@ -15,10 +15,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from lgsp.settings import Settings
-from sharing import registry
-from sharing.credentials import fast_hash, hash_secret, new_id, new_secret, verify_secret
-from sharing.errors import RegistryError
+from lgsp.core.settings import Settings
+from lgsp.sharing import registry
+from lgsp.sharing.credentials import fast_hash, hash_secret, new_id, new_secret, verify_secret
+from lgsp.sharing.errors import RegistryError
 
 KINDS = ("provincial", "commune", "ministry", "national", "other")
 """Agency types: what the anonymised exchange statistics show instead of the consumer."""

@@ -11,12 +11,12 @@ from typing import Any
 
 from rich.console import Console
 
-from lgsp.settings import Settings
-from sharing import consumers, registry
-from sharing.grants import add_grant, list_grants
-from sharing.requests import add_request, list_requests
-from sharing.staff import add_staff
-from sharing.stats import write_open_stats
+from lgsp.core.settings import Settings
+from lgsp.sharing import consumers, registry
+from lgsp.sharing.grants import add_grant, list_grants
+from lgsp.sharing.requests import add_request, list_requests
+from lgsp.sharing.staff import add_staff
+from lgsp.sharing.stats import write_open_stats
 
 ONE_STOP_SHOP = "TTPVHCC"
 WARD_OFFICE = "UBND_DONGHA"
@@ -39,7 +39,7 @@ GRANTED_COLUMNS = [
 
 
 def _busiest_commune(settings: Settings) -> tuple[str, str]:
-    from warehouse.store import Warehouse
+    from lgsp.warehouse.store import Warehouse
 
     with Warehouse(settings).reader() as con:
         row = con.execute(
@@ -87,7 +87,7 @@ def sample_exchanges(settings: Settings, credentials: dict[str, Any]) -> list[tu
     """The acceptance scenario, through the real app in-process: returns (what, status) pairs."""
     from fastapi.testclient import TestClient
 
-    from portal.app import create_app
+    from lgsp.portal.app import create_app
 
     keys = credentials["api_keys"]
     commune = credentials["grant"]["commune_code"]
@@ -108,7 +108,7 @@ def sample_exchanges(settings: Settings, credentials: dict[str, Any]) -> list[tu
 
 def run(settings: Settings, console: Console) -> None:
     """Seed, exchange, write the statistics and tell the user how to call the API."""
-    from sharing.grants import Grants
+    from lgsp.sharing.grants import Grants
 
     credentials = seed(settings)
     for what, status in sample_exchanges(settings, credentials):

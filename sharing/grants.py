@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lgsp.settings import Settings
-from schemas.contract import Contract, PersonalData
-from schemas.loader import contract_files, problems_in
-from sharing import registry
-from sharing.consumers import get_consumer
-from sharing.errors import RegistryError
+from lgsp.core.settings import Settings
+from lgsp.schemas.contract import Contract, PersonalData
+from lgsp.schemas.loader import contract_files, problems_in
+from lgsp.sharing import registry
+from lgsp.sharing.consumers import get_consumer
+from lgsp.sharing.errors import RegistryError
 
 
 @dataclass(frozen=True)

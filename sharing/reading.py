@@ -18,11 +18,11 @@ from typing import Any
 import numpy
 import orjson
 
-from lgsp.duck import quote
-from schemas.contract import DUCKDB_TYPES, ColumnType, Contract
-from sharing.errors import BadRequest
-from sharing.grants import Decision
-from sharing.snapshots import Snapshot, Snapshots
+from lgsp.core.duck import quote
+from lgsp.schemas.contract import DUCKDB_TYPES, ColumnType, Contract
+from lgsp.sharing.errors import BadRequest
+from lgsp.sharing.grants import Decision
+from lgsp.sharing.snapshots import Snapshot, Snapshots
 
 MAX_LIMIT = 1000
 FIRST_WINDOW = 4096  # rows of `_id` scanned first; grows ×4 while a sparse filter finds too few

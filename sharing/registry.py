@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from lgsp.settings import Settings
+from lgsp.core.settings import Settings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS consumers (

@@ -8,12 +8,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lgsp.settings import Settings
-from sharing import registry
-from sharing.consumers import get_consumer
-from sharing.errors import RegistryError
-from sharing.grants import Grant, add_grant, load_contract
-from sharing.workdays import answer_due, is_overdue, local_date
+from lgsp.core.settings import Settings
+from lgsp.sharing import registry
+from lgsp.sharing.consumers import get_consumer
+from lgsp.sharing.errors import RegistryError
+from lgsp.sharing.grants import Grant, add_grant, load_contract
+from lgsp.sharing.workdays import answer_due, is_overdue, local_date
 
 
 @dataclass(frozen=True)

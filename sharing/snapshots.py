@@ -25,11 +25,11 @@ import duckdb
 import pyarrow as pa
 from filelock import FileLock
 
-from lgsp.duck import literal, quote
-from lgsp.settings import Settings
-from schemas.contract import Contract
-from warehouse.errors import WarehouseBusy
-from warehouse.store import Warehouse
+from lgsp.core.duck import literal, quote
+from lgsp.core.settings import Settings
+from lgsp.schemas.contract import Contract
+from lgsp.warehouse.errors import WarehouseBusy
+from lgsp.warehouse.store import Warehouse
 
 VIEW_ROWS = 200_000  # a grant letting more rows through is read with queries, not held in memory
 MAX_VIEWS = 64

@@ -7,10 +7,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from lgsp.settings import Settings
-from sharing import registry
-from sharing.credentials import hash_secret, new_secret, verify_secret
-from sharing.errors import RegistryError
+from lgsp.core.settings import Settings
+from lgsp.sharing import registry
+from lgsp.sharing.credentials import hash_secret, new_secret, verify_secret
+from lgsp.sharing.errors import RegistryError
 
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
 

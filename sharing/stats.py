@@ -11,10 +11,10 @@ from typing import Any
 
 import duckdb
 
-from lgsp.duck import literal
-from lgsp.settings import Settings
-from sharing import registry
-from sharing.exchange_log import log_paths
+from lgsp.core.duck import literal
+from lgsp.core.settings import Settings
+from lgsp.sharing import registry
+from lgsp.sharing.exchange_log import log_paths
 
 ANSWERS = ("data", "no_data", "not_permitted")
 STATS_TABLE = "exchange_stats"

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lgsp_sandbox.build import build_province
 
-from lgsp.settings import REPO_ROOT, Settings
-from sandbox.build import build_province
+from lgsp.core.settings import Settings
+from tests.paths import REPO_ROOT
 
 CONTRACTS = REPO_ROOT / "schemas" / "datasets"
 SANDBOX_SCALE = 20_000
@@ -43,7 +44,7 @@ def make_home(home: Path, sandbox_dir: Path, catalogue: Path) -> None:
     """A hub home with a private copy of the sandbox province (its connections pointing there)
     and a warehouse that already holds the national units catalogue."""
     shutil.copytree(sandbox_dir, home / "sandbox")
-    shutil.copy(catalogue, home / "warehouse.duckdb")
+    shutil.copy(catalogue, home / "lgsp.warehouse.duckdb")
     urls = {p.stem: f"sqlite:///{p}" for p in (home / "sandbox").glob("*.sqlite")}
     urls["stttt_inbox"] = str(home / "sandbox" / "inbox" / "stttt")
     (home / "sandbox" / "connections.json").write_text(json.dumps(urls))
@@ -53,9 +54,10 @@ def make_home(home: Path, sandbox_dir: Path, catalogue: Path) -> None:
 def catalogue(tmp_path_factory: pytest.TempPathFactory, national_api: Any) -> Path:
     """A warehouse holding the published national units catalogue, pulled once from the
     simulator: every hub starts with it, as an installed hub has it."""
+    from lgsp_sandbox.build import add_connections
+
     from lgsp.demo import national_connections
     from lgsp.pipeline import Pipeline
-    from sandbox.build import add_connections
 
     home = tmp_path_factory.mktemp("catalogue")
     add_connections(home / "sandbox", national_connections(national_api))
@@ -91,7 +93,7 @@ def contracts_dir(hub: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A real PostgreSQL server on loopback, started from the machine's binaries."""
-    from sandbox.postgres import PostgresServer
+    from lgsp_sandbox.postgres import PostgresServer
 
     server = PostgresServer(tmp_path_factory.mktemp("pg"))
     server.start()
@@ -104,7 +106,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def national_api() -> Iterator[Any]:
     """The national-API simulator (a real uvicorn server in a subprocess), shared by the session."""
-    from sandbox.national_api.server import Simulator
+    from lgsp_sandbox.national_api.server import Simulator
 
     with Simulator(enterprises=NATIONAL_ENTERPRISES, seed=11) as simulator:
         yield simulator
@@ -113,8 +115,9 @@ def national_api() -> Iterator[Any]:
 @pytest.fixture
 def national(hub: Settings, national_api: Any) -> Iterator[Any]:
     """The simulator, free of faults, with the hub's national connections pointing at it."""
+    from lgsp_sandbox.build import add_connections
+
     from lgsp.demo import national_connections
-    from sandbox.build import add_connections
 
     national_api.clear_faults()
     add_connections(hub.sandbox_dir, national_connections(national_api))
@@ -137,7 +140,7 @@ def serve(settings: Settings) -> Iterator[tuple[str, Any]]:
     """`lgsp serve` (uvicorn, in a thread) on a free loopback port until the generator closes."""
     import uvicorn
 
-    from portal.app import create_app
+    from lgsp.portal.app import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,8 +7,9 @@ import re
 from pydantic import BaseModel
 
 from lgsp.cli import app
-from lgsp.settings import REPO_ROOT, Settings
-from schemas.contract import Contract
+from lgsp.core.settings import Settings
+from lgsp.schemas.contract import Contract
+from tests.paths import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -39,7 +40,7 @@ def test_every_contract_field_is_documented() -> None:
 
 
 def test_every_setting_variable_is_documented() -> None:
-    source = (REPO_ROOT / "lgsp" / "settings.py").read_text(encoding="utf-8")
+    source = (REPO_ROOT / "lgsp" / "core" / "settings.py").read_text(encoding="utf-8")
     for variable in set(re.findall(r'"(LGSP_[A-Z_]+)"', source)):
         assert variable in README, variable
     assert Settings.model_fields  # the model exists

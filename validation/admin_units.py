@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from lgsp.duck import quote
-from lgsp.errors import LgspError
-from lgsp.text import plain_words
-from schemas.contract import Column, Contract, UnitLevel, UnitMatch
-from validation.report import CheckResult
+from lgsp.core.duck import quote
+from lgsp.core.errors import LgspError
+from lgsp.core.text import plain_words
+from lgsp.schemas.contract import Column, Contract, UnitLevel, UnitMatch
+from lgsp.validation.report import CheckResult
 
 _TYPES = (
     "thanh pho trung uong",

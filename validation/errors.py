@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lgsp.errors import LgspError
+from lgsp.core.errors import LgspError
 
 
 class ExpectationError(LgspError):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.contract import Contract, Expectation, Severity
-from validation import gx
-from validation.errors import ExpectationError
-from validation.report import label
+from lgsp.schemas.contract import Contract, Expectation, Severity
+from lgsp.validation import gx
+from lgsp.validation.errors import ExpectationError
+from lgsp.validation.report import label
 
 # Whole-run row-level expectations: a batch cannot judge them alone.
 UNIQUENESS = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}

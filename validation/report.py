@@ -79,7 +79,7 @@ class Report(BaseModel):
         return html
 
 
-_env = Environment(loader=PackageLoader("validation", "templates"), autoescape=select_autoescape(["html"]))
+_env = Environment(loader=PackageLoader("lgsp.validation", "templates"), autoescape=select_autoescape(["html"]))
 
 
 def render_html(report: Report) -> str:

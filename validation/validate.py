@@ -23,14 +23,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lgsp.duck import quote
-from schemas.contract import Contract, Severity
-from validation.admin_units import standardise
-from validation.errors import ExpectationError
-from validation.expectations import UNIQUENESS, Check, build_checks, columns_used, to_gx
-from validation.gx import load as load_gx
-from validation.report import CheckResult, Report
-from warehouse.staging import Staging
+from lgsp.core.duck import quote
+from lgsp.schemas.contract import Contract, Severity
+from lgsp.validation.admin_units import standardise
+from lgsp.validation.errors import ExpectationError
+from lgsp.validation.expectations import UNIQUENESS, Check, build_checks, columns_used, to_gx
+from lgsp.validation.gx import load as load_gx
+from lgsp.validation.report import CheckResult, Report
+from lgsp.warehouse.staging import Staging
 
 _SAMPLE = 10
 _AHEAD = 2  # frames alive at once: one checked by GX, one read ahead

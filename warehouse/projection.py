@@ -7,8 +7,8 @@ does not fit its declared type becomes NULL there, and its raw text is kept besi
 
 from __future__ import annotations
 
-from lgsp.duck import quote
-from schemas.contract import Column, ColumnType, Contract
+from lgsp.core.duck import quote
+from lgsp.schemas.contract import Column, ColumnType, Contract
 
 RAW_PREFIX = "__raw__"
 # Columns a connector adds for the hub itself: kept with the rows (published and quarantined) but

@@ -15,13 +15,13 @@ from typing import Any
 
 import duckdb
 
-from lgsp import duck
-from lgsp.duck import quote
-from schemas.contract import Contract
-from warehouse import projection
-from warehouse.errors import WarehouseError
-from warehouse.staging import Staging
-from warehouse.store import Warehouse, utcnow
+from lgsp.core import duck
+from lgsp.core.duck import quote
+from lgsp.schemas.contract import Contract
+from lgsp.warehouse import projection
+from lgsp.warehouse.errors import WarehouseError
+from lgsp.warehouse.staging import Staging
+from lgsp.warehouse.store import Warehouse, utcnow
 
 QUARANTINE_COLUMNS = "_run_id VARCHAR, _row BIGINT, _checks VARCHAR[], _reasons VARCHAR, _quarantined_at TIMESTAMP"
 

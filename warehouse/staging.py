@@ -18,11 +18,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from lgsp import duck
-from lgsp.duck import quote
-from lgsp.settings import Settings
-from schemas.contract import Contract
-from warehouse import projection
+from lgsp.core import duck
+from lgsp.core.duck import quote
+from lgsp.core.settings import Settings
+from lgsp.schemas.contract import Contract
+from lgsp.warehouse import projection
 
 STAGE_PREFIX = "_lgsp_stage__"
 

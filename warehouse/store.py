@@ -10,9 +10,9 @@ from typing import Any
 import duckdb
 from filelock import FileLock, Timeout
 
-from lgsp import duck
-from lgsp.settings import Settings
-from warehouse.errors import WarehouseBusy
+from lgsp.core import duck
+from lgsp.core.settings import Settings
+from lgsp.warehouse.errors import WarehouseBusy
 
 _META = """
 CREATE SCHEMA IF NOT EXISTS meta;

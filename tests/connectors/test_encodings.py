@@ -10,7 +10,7 @@ import unicodedata
 
 import pytest
 
-from connectors.encodings import (
+from lgsp.connectors.encodings import (
     SAMPLE_BYTES,
     EncodingError,
     decode,

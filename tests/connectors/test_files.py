@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
+from lgsp_sandbox.departments.ict import csv_path
 
-from connectors.encodings import encode
+from lgsp.connectors.encodings import encode
+from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.settings import Settings
-from sandbox.departments.ict import csv_path
 from tests.conftest import warehouse_rows
 
 PRICES = {

@@ -9,10 +9,10 @@ import duckdb
 import pytest
 import yaml
 
-from connectors.rest import RestConfig
+from lgsp.connectors.rest import RestConfig
+from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.settings import Settings
-from schemas.contract import RestSource
+from lgsp.schemas.contract import RestSource
 from tests.conftest import warehouse_rows
 
 pytestmark = pytest.mark.usefixtures("national")
@@ -139,8 +139,9 @@ def test_spent_retries_fail_the_run_and_publish_nothing(hub: Settings, contracts
 
 
 def test_wrong_client_secret_fails_clearly_without_retrying(hub: Settings, national: Any) -> None:
+    from lgsp_sandbox.build import add_connections
+
     from lgsp.demo import national_connections
-    from sandbox.build import add_connections
 
     good = national_connections(national)["national_dkkd"]
     add_connections(hub.sandbox_dir, {"national_dkkd": good.replace(national.client_secret, "s3cr3t-guess-42")})
@@ -160,8 +161,9 @@ def test_api_key_auth_and_a_wrong_key(hub: Settings, national: Any) -> None:
     invariant(run)
     titles = published(hub, "SELECT number FROM main.legal_documents WHERE number = '47/2020/NĐ-CP'")
     assert titles == [("47/2020/NĐ-CP",)]
+    from lgsp_sandbox.build import add_connections
+
     from lgsp.demo import national_connections
-    from sandbox.build import add_connections
 
     good = national_connections(national)["national_vbpl"]
     add_connections(hub.sandbox_dir, {"national_vbpl": good.replace(national.api_key, "not-the-key")})
@@ -203,9 +205,10 @@ def test_no_lookback_pulls_nothing_twice(hub: Settings, contracts_dir: Path, nat
 
 
 def test_client_rate_limit_keeps_below_the_servers(hub: Settings, contracts_dir: Path) -> None:
+    from lgsp_sandbox.build import add_connections
+    from lgsp_sandbox.national_api.server import Simulator
+
     from lgsp.demo import national_connections
-    from sandbox.build import add_connections
-    from sandbox.national_api.server import Simulator
 
     edit(
         contracts_dir,
@@ -251,7 +254,7 @@ def test_schema_drift_policies(hub: Settings, contracts_dir: Path, national: Any
 def test_pages_are_flattened_by_duckdb_with_drift_counted(tmp_path: Path) -> None:
     import orjson
 
-    from connectors.rest import Page, Spooler, _tree, fields_of
+    from lgsp.connectors.rest import Page, Spooler, _tree, fields_of
 
     columns = [("code", "code"), ("ward", "address.ward"), ("n", "n")]
     config = RestConfig(
@@ -288,7 +291,7 @@ def test_pages_are_flattened_by_duckdb_with_drift_counted(tmp_path: Path) -> Non
 
 
 def test_a_connection_urls_query_is_not_part_of_the_api_address() -> None:
-    from connectors.rest import split_connection
+    from lgsp.connectors.rest import split_connection
 
     assert split_connection("https://id:s%40cret@api.gov.vn/v1?verify=false") == (
         "https://api.gov.vn/v1",

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from lgsp_sandbox.build import build_department
 
-from connectors.errors import ConnectorError
-from connectors.sql import SqlConfig, engine_for, extract
-from sandbox.build import build_department
+from lgsp.connectors.errors import ConnectorError
+from lgsp.connectors.sql import SqlConfig, engine_for, extract
 
 COLUMNS = ["school_code", "name", "level", "pupils", "updated_at"]
 
@@ -120,7 +120,7 @@ def test_missing_sqlite_file_is_reported(tmp_path: Path) -> None:
 def test_unreachable_server_is_transient_and_retried(
     engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import connectors.sql as sql
+    import lgsp.connectors.sql as sql
 
     monkeypatch.setattr(sql._retry_wait, "multiplier", 0.01)
     monkeypatch.setattr(sql._retry_wait, "jitter", 0.01)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from connectors.vietnamese import parse_date, parse_number, resolve_column
+from lgsp.connectors.vietnamese import parse_date, parse_number, resolve_column
 
 
 @pytest.mark.parametrize(

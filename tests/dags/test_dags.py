@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from lgsp.airflow_env import WAREHOUSE_POOL
-from lgsp.settings import REPO_ROOT, Settings
-from schemas.loader import contract_files, load_contracts
+from lgsp.core.settings import Settings
+from lgsp.schemas.loader import contract_files, load_contracts
 from tests.conftest import CONTRACTS
+from tests.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

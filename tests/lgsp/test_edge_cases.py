@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from connectors.sql import _attach_string, _redact
+from lgsp.connectors.sql import _attach_string, _redact
+from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.settings import Settings
 from tests.conftest import warehouse_rows
 
 CONTRACT = """\
@@ -134,7 +134,7 @@ def test_a_retried_publish_keeps_the_quarantine(items, monkeypatch: pytest.Monke
     pipeline = Pipeline(settings)
     pipeline.extract("items", "r1")
     pipeline.validate("items", "r1")
-    import warehouse.publish as publish
+    import lgsp.warehouse.publish as publish
 
     def crash(*args, **kwargs):
         raise RuntimeError("machine lost between the two publish transactions")
@@ -198,7 +198,7 @@ def test_connection_strings_are_quoted_and_keep_tls_options() -> None:
 
 
 def test_reserved_and_unsafe_contract_values_are_refused(tmp_path: Path) -> None:
-    from schemas.loader import problems_in
+    from lgsp.schemas.loader import problems_in
 
     path = tmp_path / "items.yaml"
     text = CONTRACT.format(cursor_type="integer", incremental="", expectations="  []", extra="", engine="")

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from lgsp_sandbox.build import mutate_department
 from typer.testing import CliRunner
 
 from lgsp.cli import app
+from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.settings import REPO_ROOT, Settings
-from sandbox.build import mutate_department
 from tests.conftest import warehouse_rows
+from tests.paths import REPO_ROOT
 
 DATASETS = ["price_observations", "schools", "driving_licences", "env_readings", "ict_indicators"]
 
@@ -198,7 +199,7 @@ def test_restricted_personal_data_lives_only_in_the_warehouse(hub: Settings) -> 
         if v
     ]
     for path in hub.home.rglob("*"):
-        if not path.is_file() or path.name.startswith("warehouse.duckdb") or hub.sandbox_dir in path.parents:
+        if not path.is_file() or path.name.startswith("lgsp.warehouse.duckdb") or hub.sandbox_dir in path.parents:
             continue
         text = path.read_bytes().decode("utf-8", errors="ignore")
         leaked = [s for s in secrets if s in text]
@@ -207,7 +208,7 @@ def test_restricted_personal_data_lives_only_in_the_warehouse(hub: Settings) -> 
 
 KILL_SCRIPT = """
 import sys, time
-import warehouse.store as store
+import lgsp.warehouse.store as store
 from lgsp.pipeline import Pipeline
 
 real = store.Warehouse.record_run
@@ -249,7 +250,7 @@ def test_the_same_run_from_postgresql(
 ) -> None:
     """A real PostgreSQL source, read by DuckDB's scanner or by SQLAlchemy, publishes what the
     SQLite copy of the same department publishes, and increments the same way."""
-    from sandbox.build import build_department
+    from lgsp_sandbox.build import build_department
 
     from_sqlite = Pipeline(Settings.from_env()).run("price_observations")
     url = postgres.create_database(f"finance_{engine}")

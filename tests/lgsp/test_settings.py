@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from lgsp.errors import ConfigError
-from lgsp.settings import Settings
+from lgsp.core.errors import ConfigError
+from lgsp.core.settings import Settings
 
 
 def test_sizes_take_units_and_values_are_normalised() -> None:

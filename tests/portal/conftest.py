@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.settings import Settings
 from tests.conftest import serve
 
 

@@ -9,8 +9,8 @@ import ckanapi
 import pytest
 import requests
 
-from lgsp.settings import Settings
-from publishing.releases import latest_release
+from lgsp.core.settings import Settings
+from lgsp.publishing.releases import latest_release
 
 OPEN = ["ict_indicators", "price_observations", "schools"]
 

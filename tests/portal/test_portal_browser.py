@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lgsp.settings import Settings
+from lgsp.core.settings import Settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is installed by .ci/install-chromium")

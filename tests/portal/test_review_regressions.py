@@ -12,9 +12,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.settings import REPO_ROOT, Settings
-from portal.app import create_app
+from lgsp.portal.app import create_app
+from tests.paths import REPO_ROOT
 
 
 def _edit(contracts_dir: Path, dataset_id: str, change) -> None:

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from publishing.compliance import check
-from schemas.loader import load_contracts
+from lgsp.publishing.compliance import check
+from lgsp.schemas.loader import load_contracts
 from tests.conftest import CONTRACTS
 
 NOW = dt.datetime(2026, 11, 23, 12, 0)

@@ -10,15 +10,16 @@ from rdflib import Graph, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import DCAT, RDF
 
+from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.settings import REPO_ROOT, Settings
-from publishing.dcat import SPDX, catalogue_graph
-from publishing.releases import Distribution, Release, latest_release
-from schemas.loader import load_contracts
+from lgsp.publishing.dcat import SPDX, catalogue_graph
+from lgsp.publishing.releases import Distribution, Release, latest_release
+from lgsp.schemas.loader import load_contracts
 from tests.conftest import CONTRACTS
+from tests.paths import REPO_ROOT
 
 GOLDEN = REPO_ROOT / "tests" / "publishing" / "golden" / "catalog.ttl"
-SHAPES = REPO_ROOT.parent / "shared" / "standards" / "dcat-ap-3.0.0-SHACL.ttl"
+SHAPES = REPO_ROOT / "tests" / "publishing" / "standards" / "dcat-ap-3.0.0-SHACL.ttl"
 
 
 def _release(dataset: str, version: int, day: int) -> Release:

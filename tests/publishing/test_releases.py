@@ -10,13 +10,13 @@ from pathlib import Path
 
 import duckdb
 import yaml
+from lgsp_sandbox.build import mutate_department
 from typer.testing import CliRunner
 
 from lgsp.cli import app
+from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.settings import Settings
-from publishing.releases import BOM, latest_release, list_releases, releases_dir
-from sandbox.build import mutate_department
+from lgsp.publishing.releases import BOM, latest_release, list_releases, releases_dir
 
 
 def _files(settings: Settings, dataset_id: str, version: int) -> dict[str, bytes]:
@@ -116,7 +116,7 @@ def test_the_data_package_passes_frictionless_validation(hub: Settings) -> None:
 def test_the_bulk_dump_holds_the_catalogue_and_every_latest_release(hub: Settings) -> None:
     import zipfile
 
-    from publishing.dump import DUMP_NAME
+    from lgsp.publishing.dump import DUMP_NAME
 
     pipeline = Pipeline(hub)
     for dataset_id in ("schools", "ict_indicators", "driving_licences"):
@@ -139,9 +139,9 @@ def test_the_bulk_dump_holds_the_catalogue_and_every_latest_release(hub: Setting
 def test_rows_come_out_in_key_order_whatever_the_storage_order(hub: Settings) -> None:
     import duckdb as ddb
 
-    from lgsp import duck
-    from publishing.releases import make_release
-    from schemas.loader import find_contract
+    from lgsp.core import duck
+    from lgsp.publishing.releases import make_release
+    from lgsp.schemas.loader import find_contract
 
     contract = find_contract(hub.contracts_dir, "schools")
     hub.home.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from sandbox.postgres import PostgresServer
+from lgsp_sandbox.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,9 @@ from contextlib import closing
 import orjson
 import pytest
 import requests
-
-from sandbox.national_api.data import Enterprises, build_documents, build_units
-from sandbox.national_api.server import Simulator
-from sandbox.units import dataset_path
+from lgsp_sandbox.catalogue import dataset_path
+from lgsp_sandbox.national_api.data import Enterprises, build_documents, build_units
+from lgsp_sandbox.national_api.server import Simulator
 
 SEED, ENTERPRISES, DOCUMENTS = 7, 2_500, 1_500
 UNITS, REGISTER, DOCS = "/dvhc/v1/units", "/dkkd/v1/enterprises", "/vbpl/v1/documents"

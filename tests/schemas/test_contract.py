@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from lgsp.checks import check_contracts
 from lgsp.cli import app
-from schemas.contract import Contract
-from schemas.errors import ContractError
-from schemas.loader import contract_files, load_contract, load_contracts, problems_in
+from lgsp.schemas.contract import Contract
+from lgsp.schemas.errors import ContractError
+from lgsp.schemas.loader import contract_files, load_contract, load_contracts, problems_in
 from tests.conftest import CONTRACTS
 
 runner = CliRunner()

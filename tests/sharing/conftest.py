@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.settings import Settings
-from sharing.exchange_log import entries
+from lgsp.sharing.exchange_log import entries
 from tests.conftest import CONTRACTS, make_home, serve
 
 DATASETS = ("driving_licences", "schools", "ict_indicators")

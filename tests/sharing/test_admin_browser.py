@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from sharing import consumers
-from sharing.requests import add_request
-from sharing.staff import add_staff
+from lgsp.sharing import consumers
+from lgsp.sharing.requests import add_request
+from lgsp.sharing.staff import add_staff
+from lgsp.warehouse.store import Warehouse
 from tests.sharing.conftest import Hub
-from warehouse.store import Warehouse
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is installed by .ci/install-chromium")
@@ -121,8 +121,8 @@ def _try_login(browser: httpx.Client, username: str, password: str) -> httpx.Res
 def test_repeated_wrong_passwords_lock_the_login_for_a_while(live: Hub) -> None:
     """Five wrong passwords within 15 minutes refuse even the right one, for that username only;
     unknown usernames are counted alike, so the answer does not tell which exist."""
-    from sharing import registry
-    from sharing.staff import LOCKOUT_FAILURES, LOCKOUT_WINDOW
+    from lgsp.sharing import registry
+    from lgsp.sharing.staff import LOCKOUT_FAILURES, LOCKOUT_WINDOW
 
     password = add_staff(live.settings, "sgddt", "SGDDT")
     other = add_staff(live.settings, "stnmt", "STNMT")

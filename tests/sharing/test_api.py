@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from sharing import consumers, registry
-from sharing.exchange_log import verify
-from sharing.grants import add_grant, revoke_grant
+from lgsp.sharing import consumers, registry
+from lgsp.sharing.exchange_log import verify
+from lgsp.sharing.grants import add_grant, revoke_grant
+from lgsp.warehouse.store import Warehouse
 from tests.sharing.conftest import Hub, make_settings
-from warehouse.store import Warehouse
 
 ROWS = "/api/share/v1/datasets/driving_licences/rows"
 

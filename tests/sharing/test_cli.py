@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from lgsp.cli import app
-from lgsp.settings import Settings
-from sharing import registry
-from sharing.exchange_log import ExchangeLog
+from lgsp.core.settings import Settings
+from lgsp.sharing import registry
+from lgsp.sharing.exchange_log import ExchangeLog
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lgsp.cli import app
-from sharing.exchange_log import ExchangeLog, entry_hash, export, log_paths, verify
+from lgsp.sharing.exchange_log import ExchangeLog, entry_hash, export, log_paths, verify
 
 N = 10
 

@@ -16,8 +16,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from sharing import consumers
-from sharing.grants import add_grant
+from lgsp.sharing import consumers
+from lgsp.sharing.grants import add_grant
 from tests.sharing.conftest import Hub
 
 

@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from lgsp.duck import quote
-from schemas.contract import PersonalData
-from schemas.loader import load_contracts
-from sharing import consumers, registry
-from sharing.grants import add_grant, revoke_grant
+from lgsp.core.duck import quote
+from lgsp.schemas.contract import PersonalData
+from lgsp.schemas.loader import load_contracts
+from lgsp.sharing import consumers, registry
+from lgsp.sharing.grants import add_grant, revoke_grant
+from lgsp.warehouse.store import Warehouse
 from tests.sharing.conftest import DATASETS, Hub
-from warehouse.store import Warehouse
 
 PAGE = 97  # not a divisor of anything: pages end mid-way
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from sharing.workdays import VIETNAM, add_working_days, answer_due, is_overdue, is_working_day
+from lgsp.sharing.workdays import VIETNAM, add_working_days, answer_due, is_overdue, is_working_day
 
 
 def at(day: str, hour: int = 9) -> dt.datetime:

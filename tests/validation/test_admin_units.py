@@ -9,15 +9,15 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+from lgsp_sandbox.departments.education import UNKNOWN_UNITS
+from lgsp_sandbox.national_api.data import build_units
+from lgsp_sandbox.units import communes, legacy_names
 
+from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.settings import Settings
-from sandbox.departments.education import UNKNOWN_UNITS
-from sandbox.national_api.data import build_units
-from sandbox.units import communes, legacy_names
-from schemas.contract import AdminUnit, Column, Text, UnitMatch
+from lgsp.schemas.contract import AdminUnit, Column, Text, UnitMatch
+from lgsp.validation.admin_units import Catalogue, unit_key
 from tests.conftest import warehouse_rows
-from validation.admin_units import Catalogue, unit_key
 
 rows = warehouse_rows
 
@@ -122,7 +122,7 @@ def test_a_split_legacy_unit_cannot_be_chosen(catalogue_con: duckdb.DuckDBPyConn
 
 
 def test_an_unknown_province_is_a_contract_error(catalogue_con: duckdb.DuckDBPyConnection) -> None:
-    from lgsp.errors import LgspError
+    from lgsp.core.errors import LgspError
 
     with pytest.raises(LgspError, match="no province 'Atlantis'"):
         Catalogue(catalogue_con, column("name", province="Atlantis"), "Quảng Trị")

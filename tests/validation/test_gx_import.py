@@ -24,7 +24,7 @@ def test_deferred_modules_load_on_first_use() -> None:
     out = _run(
         """
         import gc, sys
-        from validation import gx
+        from lgsp.validation import gx
         gx.load()
         print(type(sys.modules["scipy.stats"]).__name__, type(sys.modules["altair"]).__name__, gc.isenabled())
         from great_expectations.expectations.core import expect_column_kl_divergence_to_be_less_than as kl
@@ -39,7 +39,7 @@ def test_a_distribution_expectation_runs_through_the_deferred_scipy() -> None:
     out = _run(
         """
         import pandas as pd
-        from validation import gx
+        from lgsp.validation import gx
         g = gx.load()
         context = g.get_context(mode="ephemeral")
         batch = context.data_sources.add_pandas("p").add_dataframe_asset("a").add_batch_definition_whole_dataframe("b")
@@ -59,7 +59,7 @@ def test_gc_stays_off_if_the_caller_had_it_off() -> None:
         """
         import gc
         gc.disable()
-        from validation import gx
+        from lgsp.validation import gx
         gx.load()
         print(gc.isenabled())
         """

@@ -7,8 +7,8 @@ import threading
 import duckdb
 import pytest
 
-from lgsp import duck
-from validation.validate import _AHEAD, _narrow, _ReadAhead
+from lgsp.core import duck
+from lgsp.validation.validate import _AHEAD, _narrow, _ReadAhead
 
 
 @pytest.fixture

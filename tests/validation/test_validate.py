@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.settings import Settings
-from validation.report import Report
-from validation.validate import WITHHELD, validate
+from lgsp.validation.report import Report
+from lgsp.validation.validate import WITHHELD, validate
 
 
 def _report(settings: Settings, dataset_id: str, memory: int) -> tuple[Report, list[tuple]]:

@@ -6,7 +6,7 @@ import unicodedata
 
 import duckdb
 
-from warehouse.projection import nfc
+from lgsp.warehouse.projection import nfc
 
 
 def test_the_nfc_guard_changes_nothing_for_any_code_point() -> None:

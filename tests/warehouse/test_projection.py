@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from lgsp import duck
-from schemas.contract import Column
-from warehouse import projection
+from lgsp.core import duck
+from lgsp.schemas.contract import Column
+from lgsp.warehouse import projection
 
 TIMESTAMPS = [
     "2024-01-01 10:00:00",

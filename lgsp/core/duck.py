@@ -1,0 +1,102 @@
+"""DuckDB connections with the hub's settings and the scanner extensions shipped as PyPI wheels."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from lgsp.core.errors import ConfigError
+
+# DuckDB's extension server is out of reach, so extensions come from the duckdb-extension-* wheels.
+# The postgres extension's internal name is postgres_scanner: its file must carry that name.
+_WHEELS = {
+    "postgres": ("duckdb_extension_postgres", "postgres_scanner"),
+    "mysql": ("duckdb_extension_mysql", "mysql_scanner"),
+    "sqlite": ("duckdb_extension_sqlite", "sqlite_scanner"),
+}
+
+
+def extension_file(name: str, cache_dir: Path) -> Path:
+    """Path of a loadable extension file, copied once from its wheel under its internal name."""
+    module_name, internal = _WHEELS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ConfigError(f"DuckDB extension wheel {module_name} is not installed") from exc
+    root = Path(module.__file__ or "").parent / "extensions" / f"v{duckdb.__version__}"
+    shipped = next(root.glob("*.duckdb_extension"), None)
+    if shipped is None:
+        raise ConfigError(
+            f"{module_name} has no extension for DuckDB {duckdb.__version__} in {root}: "
+            "the duckdb pin and the extension wheels must match"
+        )
+    target = cache_dir / f"v{duckdb.__version__}" / f"{internal}.duckdb_extension"
+    if not target.exists() or target.stat().st_size != shipped.stat().st_size:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(shipped, tmp)  # a hard link costs nothing; a copy 20 MB
+        except OSError:  # another file system
+            shutil.copyfile(shipped, tmp)
+        tmp.replace(target)
+    return target
+
+
+def connect(
+    path: Path | str = ":memory:",
+    *,
+    memory_limit: str = "1GB",
+    threads: int | None = None,
+    temp_dir: Path | None = None,
+    read_only: bool = False,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection bounded in memory, spilling to `temp_dir` rather than growing."""
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": memory_limit,
+        "autoinstall_known_extensions": False,
+    }
+    if threads:
+        config["threads"] = threads
+    if temp_dir is not None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(temp_dir)
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    con.execute("SET enable_progress_bar = false")  # a library prints nothing of its own
+    con.execute("SET preserve_insertion_order = false")  # rows are ordered by key where order matters
+    con.execute("SET TimeZone = 'UTC'")  # the warehouse keeps timestamps in UTC, whatever the machine's zone
+    return con
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """Whether `schema.name` exists in the connection's own database."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, name: str, cache_dir: Path) -> None:
+    con.execute(f"LOAD {literal(str(extension_file(name, cache_dir)))}")
+
+
+def quote(identifier: str) -> str:
+    """Quote an SQL identifier for DuckDB."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def source_types(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, str]:
+    """DuckDB type of each column a query returns (run with LIMIT 0: no rows are read)."""
+    described = con.execute(f"SELECT * FROM ({sql}) LIMIT 0").description or []
+    return {d[0]: str(d[1]) for d in described}
+
+
+def literal(text: str) -> str:
+    """Quote a string literal for DuckDB (paths in ATTACH, for one)."""
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,109 @@
+"""Typed settings of a hub installation, read from the environment in this one place."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ByteSize, Field, ValidationError
+
+from lgsp.core.errors import ConfigError
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# A source checkout (the package beside its pyproject.toml) keeps its runtime data in var/ and reads
+# relative paths from the checkout; an installed hub uses ~/lgsp and the working directory.
+CHECKOUT: Path | None = PACKAGE_ROOT.parent if (PACKAGE_ROOT.parent / "pyproject.toml").is_file() else None
+CONTRACTS_DIR = (PACKAGE_ROOT / "schemas" / "datasets").resolve()  # the example province's contracts
+DAGS_DIR = (PACKAGE_ROOT / "dags").resolve()
+
+
+class Settings(BaseModel):
+    """Where the hub keeps its data and where its contracts live."""
+
+    home: Path = Field(description="Runtime data: warehouse, staging, reports ($LGSP_HOME).")
+    contracts_dir: Path = Field(description="Folder of dataset contract YAML files.")
+    batch_rows: int = Field(250_000, description="Rows per Arrow batch when streaming.")
+    validation_memory: ByteSize = Field(
+        ByteSize(512 * 2**20),
+        description="Memory for the rows Great Expectations validates at once (bytes, or 512MB, 1GiB); larger runs go in batches.",
+    )
+    duckdb_memory_limit: str = Field("1GB", description="DuckDB memory_limit for hub connections.")
+    duckdb_threads: int | None = Field(None, description="DuckDB threads (default: all cores).")
+    province: str = Field("Quảng Trị", description="The province running the hub ($LGSP_PROVINCE).")
+    base_url: str = Field(
+        "http://localhost:8000", description="Public address of the portal and APIs ($LGSP_BASE_URL)."
+    )
+    exchange_log: bool = Field(
+        True,
+        description="Append every sharing-API request to the exchange log ($LGSP_EXCHANGE_LOG=off only to benchmark).",
+    )
+    token_ttl: int = Field(300, description="Lifetime of OAuth2 bearer tokens in seconds ($LGSP_TOKEN_TTL).")
+    extra_holidays: tuple[dt.date, ...] = Field(
+        (), description="Days off decided yearly (Tết bridging days), not working days ($LGSP_EXTRA_HOLIDAYS)."
+    )
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "lgsp.warehouse.duckdb"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.home / "staging"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.home / "sandbox"
+
+    @property
+    def sharing_dir(self) -> Path:
+        """Agency sharing: the registry, the exchange log and its statistics."""
+        return self.home / "sharing"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Settings from `LGSP_*` variables; relative paths are taken from the checkout (or, for an
+        installed hub, the working directory)."""
+        env = os.environ if environ is None else environ
+        base = CHECKOUT or Path.cwd()
+
+        def path(name: str, default: Path) -> Path:
+            value = Path(env[name]) if env.get(name) else default
+            return value if value.is_absolute() else (base / value)
+
+        # Each field read from a variable: pydantic parses and checks the text.
+        variables = {
+            "batch_rows": "LGSP_BATCH_ROWS",
+            "province": "LGSP_PROVINCE",
+            "base_url": "LGSP_BASE_URL",
+            "validation_memory": "LGSP_VALIDATION_MEMORY",
+            "duckdb_memory_limit": "LGSP_DUCKDB_MEMORY_LIMIT",
+            "exchange_log": "LGSP_EXCHANGE_LOG",
+            "token_ttl": "LGSP_TOKEN_TTL",
+            "extra_holidays": "LGSP_EXTRA_HOLIDAYS",
+        }
+        extra: dict[str, Any] = {field: env[name].strip() for field, name in variables.items() if env.get(name)}
+        if "province" in extra:
+            extra["province"] = unicodedata.normalize("NFC", extra["province"])
+        if "base_url" in extra:
+            extra["base_url"] = extra["base_url"].rstrip("/")
+        if "exchange_log" in extra:
+            extra["exchange_log"] = extra["exchange_log"].lower() not in ("off", "0", "false", "no")
+        if "extra_holidays" in extra:
+            extra["extra_holidays"] = [d.strip() for d in extra["extra_holidays"].split(",") if d.strip()]
+        try:
+            return cls(
+                home=path("LGSP_HOME", CHECKOUT / "var" if CHECKOUT else Path.home() / "lgsp"),
+                contracts_dir=path("LGSP_CONTRACTS", CONTRACTS_DIR),
+                **extra,
+            )
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            name = variables.get(str(problem["loc"][0]), str(problem["loc"][0]))
+            raise ConfigError(f"{name}={env.get(name, '')!r}: {problem['msg']}", field=name) from None
