@@ -63,7 +63,7 @@ def run(datasets: Annotated[list[str], typer.Argument(help="Dataset ids (contrac
 def datasets() -> None:
     """Every contract with its last run, its latest release and Decree 47 compliance."""
     from lgsp.publishing.compliance import check
-    from lgsp.publishing.releases import latest_release
+    from lgsp.publishing.versions import latest_release
     from lgsp.schemas.loader import contract_files, problems_in
     from lgsp.warehouse.store import Warehouse
 
@@ -146,7 +146,7 @@ def releases(dataset: Annotated[str, typer.Argument(help="Dataset id.")]) -> Non
 
 
 def _print_releases(settings: Settings, dataset: str) -> None:
-    from lgsp.publishing.releases import list_releases
+    from lgsp.publishing.versions import list_releases
 
     table = Table(title=f"Releases / Phiên bản: {dataset}")
     for column in ("version", "created", "rows", "file", "bytes", "sha256"):
@@ -174,7 +174,7 @@ def serve(
     (/api/share/v1) and the admin pages (/admin)."""
     import uvicorn
 
-    from lgsp.portal.app import create_app
+    from lgsp.app import create_app
 
     settings = _settings()
     console.print(

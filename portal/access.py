@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lgsp.core.settings import Settings
-from lgsp.publishing.releases import Release, list_releases, public_columns, releases_dir
+from lgsp.publishing.versions import Release, list_releases, public_columns, releases_dir
 from lgsp.schemas.contract import Classification, Column, Contract
 from lgsp.schemas.loader import contract_files, problems_in
 

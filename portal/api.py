@@ -9,8 +9,9 @@ from lgsp.core.settings import Settings
 from lgsp.portal import ckan
 from lgsp.portal.access import Entry, OpenCatalogue
 from lgsp.portal.datastore import Datastore
-from lgsp.portal.errors import NotFound, UnknownAction, ValidationError, int_param
-from lgsp.publishing.releases import releases_dir
+from lgsp.portal.params import int_param
+from lgsp.publishing.versions import releases_dir
+from lgsp.web.problems import Invalid, NotFound, UnknownAction
 
 CKAN_VERSION = "2.10.4"  # the API generation these answers follow
 
@@ -38,7 +39,7 @@ class Actions:
     def _entry(self, params: dict[str, Any], key: str = "id") -> Entry:
         dataset_id = params.get(key) or params.get("name")
         if not dataset_id:
-            raise ValidationError({key: ["Missing value"]})
+            raise Invalid({key: ["Missing value"]})
         entry = self.catalogue.get(str(dataset_id))
         if entry is None:  # unknown and non-open datasets look the same: they do not exist here
             raise NotFound("Not found")
@@ -81,7 +82,7 @@ class Actions:
             try:
                 facet_fields = json.loads(facet_fields)
             except json.JSONDecodeError:
-                raise ValidationError({"facet.field": ["Cannot parse JSON"]}) from None
+                raise Invalid({"facet.field": ["Cannot parse JSON"]}) from None
         rows = int_param(params, "rows", 10, 1000)
         return ckan.search(
             self._packages(),
@@ -104,7 +105,7 @@ class Actions:
         key = str(params.get("id") or "").lower()
         orgs = self._orgs()
         if not key:
-            raise ValidationError({"id": ["Missing value"]})
+            raise Invalid({"id": ["Missing value"]})
         if key not in orgs:
             raise NotFound("Not found")
         entry, count = orgs[key]
@@ -124,7 +125,7 @@ class Actions:
 
     def resource_show(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("id"):
-            raise ValidationError({"id": ["Missing value"]})
+            raise Invalid({"id": ["Missing value"]})
         entry, release, distribution = self._resource(str(params["id"]))
         position = [d.format for d in release.distributions].index(distribution.format)
         return ckan.resource_dict(entry, release, distribution, self.settings.base_url, position)
@@ -132,7 +133,7 @@ class Actions:
     def datastore_search(self, params: dict[str, Any]) -> dict[str, Any]:
         resource = params.get("resource_id") or params.get("id")
         if not resource:
-            raise ValidationError({"resource_id": ["Missing value"]})
+            raise Invalid({"resource_id": ["Missing value"]})
         entry = self.catalogue.get(str(resource))  # a dataset id means its latest release
         if entry is not None:
             release, resource = entry.latest, ckan.resource_id(entry.latest, "parquet")

@@ -1,6 +1,5 @@
-"""The FastAPI application of `lgsp serve`: CKAN API, DCAT catalogue, release downloads, and the
-agency-sharing API with its admin pages (mounted from `sharing/`).
-Errors become HTTP here, in one place."""
+"""The open-data side of `lgsp serve`: the CKAN API, the DCAT catalogue, release downloads and the
+portal's pages, installed on the app that `lgsp.app` assembles."""
 
 from __future__ import annotations
 
@@ -15,24 +14,22 @@ from lgsp.core.settings import Settings
 from lgsp.portal.access import OpenCatalogue
 from lgsp.portal.api import Actions
 from lgsp.portal.datastore import RawJSON
-from lgsp.portal.errors import ApiError, NotFound, ValidationError
 from lgsp.portal.pages import router
 from lgsp.publishing.dcat import catalogue_graph, serialise
 from lgsp.publishing.dump import DUMP_NAME, dump_contents
-from lgsp.sharing.api import install as install_sharing
+from lgsp.web.problems import Invalid, NotFound, Problem
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings.from_env()
+async def ckan_problem(request: Request, problem: Problem) -> Response:
+    """An error in CKAN's envelope, as ckanapi and harvesters read it (also for downloads and pages)."""
+    body = {"help": str(request.url), "success": False, "error": problem.ckan_error()}
+    return JSONResponse(body, status_code=problem.status)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add the CKAN API, the release downloads, the catalogue and the portal's pages to `app`."""
     catalogue = OpenCatalogue(settings)
     actions = Actions(settings, catalogue)
-    app = FastAPI(title=f"lgsp-hub: {settings.province}", docs_url="/api/docs", openapi_url="/api/openapi.json")
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"help": str(request.url), "success": False, "error": exc.body()}, status_code=exc.status)
-
-    app.state.sharing = install_sharing(app, settings)  # the agency-sharing API and its admin pages
 
     async def _params(request: Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query_params)
@@ -42,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 try:
                     body = await request.json()
                 except ValueError:
-                    raise ValidationError({"body": ["Cannot parse the JSON request body"]}) from None
+                    raise Invalid({"body": ["Cannot parse the JSON request body"]}) from None
                 if isinstance(body, dict):
                     params.update(body)
             elif "form" in content_type:
@@ -112,8 +109,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/catalog.jsonld")
     async def catalog_jsonld() -> Response:
         return Response(serialise(_graph(), "json-ld"), media_type="application/ld+json")
-
-    return app
 
 
 _SPLICE = "\u0000raw\u0000"

@@ -9,8 +9,8 @@ from typing import Any
 
 from lgsp.core.text import without_diacritics
 from lgsp.portal.access import Entry
-from lgsp.portal.errors import ValidationError
-from lgsp.publishing.releases import Distribution, Release
+from lgsp.publishing.versions import Distribution, Release
+from lgsp.web.problems import Invalid
 
 FACETS = ("organization", "tags", "res_format", "groups", "license_id", "update_frequency")
 SORTABLE = {"id", "name", "title", "title_string", "metadata_modified", "metadata_created", "score"}
@@ -130,7 +130,7 @@ def _facet_values(package: dict[str, Any], field: str) -> list[str]:
         return [e["value"] for e in package["extras"] if e["key"] == "update_frequency"]
     if field == "name":
         return [package["name"]]
-    raise ValidationError({"fq": [f"cannot filter on '{field}' (use one of {', '.join((*FACETS, 'name'))})"]})
+    raise Invalid({"fq": [f"cannot filter on '{field}' (use one of {', '.join((*FACETS, 'name'))})"]})
 
 
 _RANGE = re.compile(r"^\[(\S+) TO (\S+)\]$")
@@ -143,7 +143,7 @@ def _parse_fq(fq: str) -> list[tuple[str, str, bool]]:
     try:
         terms = shlex.split(fq)
     except ValueError as exc:
-        raise ValidationError({"fq": [f"cannot parse fq: {exc}"]}) from None
+        raise Invalid({"fq": [f"cannot parse fq: {exc}"]}) from None
     out = []
     for term in terms:
         if term == "*:*":
@@ -151,7 +151,7 @@ def _parse_fq(fq: str) -> list[tuple[str, str, bool]]:
         negated = term.startswith("-")
         field, sep, value = term.lstrip("+-").partition(":")
         if not sep:
-            raise ValidationError({"fq": [f"'{term}' is not field:value"]})
+            raise Invalid({"fq": [f"'{term}' is not field:value"]})
         if (field, value.strip('"').lower()) in ALWAYS:
             continue
         out.append((field, value.strip('"'), negated))
@@ -174,7 +174,7 @@ def _sort_key(sort: str) -> list[tuple[str, bool]]:
         bits = part.split()
         field, order = bits[0], (bits[1].lower() if len(bits) > 1 else "asc")
         if field not in SORTABLE or order not in ("asc", "desc") or len(bits) > 2:
-            raise ValidationError({"sort": [f"cannot sort by '{part}'"]})
+            raise Invalid({"sort": [f"cannot sort by '{part}'"]})
         keys.append((field, order == "desc"))
     return keys
 
@@ -219,7 +219,7 @@ def search(
     facets: dict[str, dict[str, int]] = {}
     for field in facet_fields or []:
         if field not in FACETS:
-            raise ValidationError({"facet.field": [f"cannot facet on '{field}' (use one of {', '.join(FACETS)})"]})
+            raise Invalid({"facet.field": [f"cannot facet on '{field}' (use one of {', '.join(FACETS)})"]})
         counts: dict[str, int] = {}
         for _, package in matched:
             for value in _facet_values(package, field):

@@ -16,9 +16,10 @@ from filelock import FileLock
 
 from lgsp.core.duck import literal, quote
 from lgsp.portal.access import Entry
-from lgsp.portal.errors import ValidationError, int_param
-from lgsp.publishing.releases import Release
+from lgsp.portal.params import int_param
+from lgsp.publishing.versions import Release
 from lgsp.schemas.contract import DUCKDB_TYPES
+from lgsp.web.problems import Invalid
 
 MAX_LIMIT = 32000  # CKAN's ckan.datastore.search.rows_max default
 CKAN_TYPES = {
@@ -37,7 +38,7 @@ def _json(params: dict[str, Any], name: str) -> Any:
         try:
             return json.loads(raw)
         except json.JSONDecodeError:
-            raise ValidationError({name: ["Cannot parse JSON"]}) from None
+            raise Invalid({name: ["Cannot parse JSON"]}) from None
     return raw
 
 
@@ -105,14 +106,14 @@ class Datastore:
         fields = list(dict.fromkeys(fields or ["_id", *names]))  # each once, in the order asked
         unknown = [f for f in fields if f != "_id" and f not in names]
         if unknown:
-            raise ValidationError({"fields": [f'field "{f}" not in resource' for f in unknown]})
+            raise Invalid({"fields": [f'field "{f}" not in resource' for f in unknown]})
         where, args = [], []
         filters = _json(params, "filters") or {}
         if not isinstance(filters, dict):
-            raise ValidationError({"filters": ["Not a JSON object"]})
+            raise Invalid({"filters": ["Not a JSON object"]})
         for column, value in filters.items():
             if column not in names:
-                raise ValidationError({"filters": [f'field "{column}" not in resource']})
+                raise Invalid({"filters": [f'field "{column}" not in resource']})
             values = value if isinstance(value, list) else [value]
             # Compare in the column's own type: 15800 matches 15800.0, 'T' or ' ' in timestamps.
             kind = DUCKDB_TYPES[column_types[column]]
@@ -122,7 +123,7 @@ class Datastore:
         if isinstance(q, dict):
             for column, text in q.items():
                 if column not in names:
-                    raise ValidationError({"q": [f'field "{column}" not in resource']})
+                    raise Invalid({"q": [f'field "{column}" not in resource']})
                 where.append(
                     f"contains(strip_accents(lower(CAST({quote(column)} AS VARCHAR))), strip_accents(lower(?)))"
                 )
@@ -144,7 +145,7 @@ class Datastore:
                     or len(bits) > 2
                     or (len(bits) == 2 and bits[1].lower() not in ("asc", "desc"))
                 ):
-                    raise ValidationError({"sort": [f'field "{part.strip()}" not in resource']})
+                    raise Invalid({"sort": [f'field "{part.strip()}" not in resource']})
                 parts.append(f"{quote(bits[0].strip(chr(34)))} {bits[1] if len(bits) == 2 else 'asc'}")
             order = "ORDER BY " + ", ".join(parts)
         source = self._table(release, path)
@@ -172,7 +173,7 @@ class Datastore:
             sql = f"SELECT coalesce(CAST(to_json(list(struct_pack({pack}) ORDER BY _n)) AS VARCHAR), '[]') FROM ({numbered})"
             records = cur.execute(sql, page_args).fetchone()[0]  # type: ignore[index]
         except duckdb.Error as exc:
-            raise ValidationError({"query": [str(exc).splitlines()[0]]}) from None
+            raise Invalid({"query": [str(exc).splitlines()[0]]}) from None
         finally:
             cur.close()
         link = f"/api/3/action/datastore_search?resource_id={resource_id}"

@@ -15,11 +15,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from lgsp.core.settings import Settings
 from lgsp.portal.access import Entry, OpenCatalogue
 from lgsp.portal.api import Actions
-from lgsp.portal.errors import NotFound
 from lgsp.portal.i18n import size, texts
 from lgsp.publishing.compliance import check
 from lgsp.publishing.dcat import THEME_LABELS
 from lgsp.validation.report import report_stem
+from lgsp.web.problems import NotFound
 
 PREVIEW_ROWS = 20
 FACETS = [

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from lgsp.publishing.versions import Release
 from lgsp.schemas.contract import ColumnType, Contract, PersonalData
-
-if TYPE_CHECKING:
-    from lgsp.publishing.releases import Release
 
 _TYPES = {
     ColumnType.string: "string",

@@ -14,7 +14,7 @@ from typing import Any
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
-from lgsp.publishing.releases import Release, latest_release, list_releases
+from lgsp.publishing.versions import Release, latest_release, list_releases
 from lgsp.schemas.contract import Classification, Contract
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")

@@ -9,7 +9,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from lgsp.publishing.releases import latest_release, releases_dir
+from lgsp.publishing.versions import latest_release, releases_dir
 
 DUMP_NAME = "lgsp-open-data.zip"
 _FIXED_DATE = (2020, 1, 1, 0, 0, 0)

@@ -7,7 +7,8 @@ import duckdb
 from lgsp.core.settings import Settings
 from lgsp.publishing.dcat import write_catalogue
 from lgsp.publishing.dump import write_dump
-from lgsp.publishing.releases import Release, make_release
+from lgsp.publishing.releases import make_release
+from lgsp.publishing.versions import Release
 from lgsp.schemas.contract import Contract
 from lgsp.schemas.loader import load_contracts
 

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from pydantic import BaseModel
 
 from lgsp.core.duck import literal, quote
-from lgsp.core.errors import LgspError
 from lgsp.publishing.datapackage import datapackage
-from lgsp.schemas.contract import Classification, Column, Contract, PersonalData
+from lgsp.publishing.versions import Distribution, Release, ReleaseError, latest_release, public_columns, releases_dir
+from lgsp.schemas.contract import Classification, Contract
 
 BOM = "\ufeff".encode()  # Excel needs it to read Vietnamese text in a CSV as UTF-8
 
@@ -33,57 +32,6 @@ FORMATS: dict[str, tuple[str, str]] = {
     "parquet": ("application/vnd.apache.parquet", "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 16384"),
     "json": ("application/json", "FORMAT json, ARRAY true"),
 }
-
-
-class ReleaseError(LgspError):
-    """A release could not be made (or must not be: the dataset is not open)."""
-
-
-class Distribution(BaseModel):
-    format: str
-    media_type: str
-    file: str
-    bytes: int
-    sha256: str
-
-
-class Release(BaseModel):
-    dataset: str
-    version: int
-    run_id: str
-    created_at: dt.datetime
-    rows: int
-    columns: list[str]
-    distributions: list[Distribution]
-    temporal_start: dt.date | None = None  # coverage: the first date or timestamp column's range
-    temporal_end: dt.date | None = None
-
-    def distribution(self, fmt: str) -> Distribution:
-        return next(d for d in self.distributions if d.format == fmt)
-
-
-def public_columns(contract: Contract) -> list[Column]:
-    """Columns that may leave the warehouse: no personal data, basic or sensitive."""
-    return [c for c in contract.columns if c.personal_data is PersonalData.none]
-
-
-def releases_dir(home: Path, dataset_id: str) -> Path:
-    return home / "releases" / dataset_id
-
-
-def list_releases(home: Path, dataset_id: str) -> list[Release]:
-    """Every release of a dataset, oldest first."""
-    found = []
-    for manifest in sorted(releases_dir(home, dataset_id).glob("v*/release.json")):
-        found.append(Release.model_validate_json(manifest.read_text(encoding="utf-8")))
-    return sorted(found, key=lambda r: r.version)
-
-
-def latest_release(home: Path, dataset_id: str) -> Release | None:
-    pointer = releases_dir(home, dataset_id) / "latest.json"
-    if not pointer.exists():
-        return None
-    return Release.model_validate_json(pointer.read_text(encoding="utf-8"))
 
 
 def _coverage(con: duckdb.DuckDBPyConnection, contract: Contract) -> tuple[dt.date | None, dt.date | None]:

@@ -16,13 +16,11 @@ Every request, answered or refused, is appended to the exchange log with its lat
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Form, Path, Query, Request, Security
-from fastapi.exception_handlers import request_validation_exception_handler
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -32,7 +30,7 @@ from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Contract
 from lgsp.sharing import consumers
 from lgsp.sharing.consumers import Authenticator, Caller
-from lgsp.sharing.errors import BadRequest, RegistryError, SharingError, Unauthenticated, UnknownDataset
+from lgsp.sharing.errors import BadRequest, RegistryError, Unauthenticated, UnknownDataset
 from lgsp.sharing.exchange_log import ExchangeLog
 from lgsp.sharing.grants import Decision, Grants
 from lgsp.sharing.reading import (
@@ -48,6 +46,7 @@ from lgsp.sharing.reading import (
 )
 from lgsp.sharing.requests import add_request, list_requests
 from lgsp.sharing.snapshots import Snapshots
+from lgsp.web.problems import Problem, problem_of
 
 
 class _RecordKey(Convertor[str]):
@@ -144,8 +143,8 @@ def _json(status: int, body: dict[str, Any], result: str, headers: dict[str, str
     )  # fmt: skip
 
 
-def _error(exc: SharingError) -> Response:
-    body = {"result": "error", "error": {"code": exc.code, "message": exc.message, "field": exc.field}}
+def _error(exc: Problem) -> Response:
+    body = {"result": "error", "error": exc.body()}
     headers = {"WWW-Authenticate": 'Bearer realm="lgsp", ApiKey header="X-API-Key"'} if exc.status == 401 else None
     return _json(exc.status, body, "error", headers)
 
@@ -210,14 +209,13 @@ class Sharing:
                 entry.update(outcome=result.result, rows=result.rows)
                 if result.reason:
                     entry["reason"] = result.reason
-        except SharingError as exc:
-            response = _error(exc)
-            entry.update(outcome=exc.code, error=exc.message)
-        except Exception as exc:  # logged, then answered as a server error
-            entry.update(outcome="error", error=type(exc).__name__)
-            response = _json(
-                500, {"result": "error", "error": {"code": "server_error", "message": "internal error"}}, "error"
-            )
+        except Exception as exc:  # lgsp.web.problems decides the status; logged either way
+            problem = problem_of(exc)
+            response = _error(problem)
+            if problem is exc:
+                entry.update(outcome=problem.code, error=problem.message)
+            else:
+                entry.update(outcome="error", error=type(exc).__name__)
         entry["status"] = response.status_code
         self.record(entry, started)
         return response
@@ -416,25 +414,25 @@ def _request_dict(r: Any) -> dict[str, Any]:
 
 
 def install(app: FastAPI, settings: Settings) -> Sharing:
-    """Mount the sharing API and the admin pages on `lgsp serve`'s app."""
+    """Mount the sharing API and the admin pages on `lgsp serve`'s app; `problem_response` renders
+    the errors of its routes (lgsp.app routes them here)."""
     sharing = Sharing(settings)
     app.include_router(router(sharing))
+    from lgsp.sharing.admin import admin_app
 
-    async def invalid(request: Request, exc: Exception) -> Response:
-        if not request.url.path.startswith(PREFIX):
-            return await request_validation_exception_handler(request, exc)  # type: ignore[arg-type]
-        first = exc.errors()[0] if isinstance(exc, RequestValidationError) and exc.errors() else {}
-        name = str(first.get("loc", ["", "request"])[-1])
-        problem = BadRequest(f"{name}: {first.get('msg', 'invalid')}", field=name)
+    app.mount("/admin", admin_app(settings))
+    return sharing
 
+
+def problem_response(sharing: Sharing) -> Callable[[Request, Problem], Awaitable[Response]]:
+    """Errors raised before a handler ran (a parameter FastAPI could not parse) are answered and
+    logged like every other sharing request."""
+
+    async def render(request: Request, problem: Problem) -> Response:
         def refuse(entry: dict[str, Any]) -> Answer:
             raise problem
 
         operation = request.url.path.removeprefix(PREFIX).strip("/").split("/")[0] or "unknown"
         return sharing.handle(operation, {"path": request.url.path}, refuse)
 
-    app.add_exception_handler(RequestValidationError, invalid)
-    from lgsp.sharing.admin import admin_app
-
-    app.mount("/admin", admin_app(settings))
-    return sharing
+    return render

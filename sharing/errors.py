@@ -1,32 +1,17 @@
-"""Errors of agency sharing, each with the HTTP status the sharing API answers it with."""
+"""Errors of agency sharing: the hub's HTTP problems (lgsp.web.problems), with sharing's codes."""
 
 from __future__ import annotations
 
-from lgsp.core.errors import LgspError
+from lgsp.web.problems import BadRequest, NotFound, Problem, Unauthenticated
+
+__all__ = ["BadRequest", "Problem", "RegistryError", "Unauthenticated", "UnknownDataset"]
 
 
-class SharingError(LgspError):
-    """Root of sharing errors: `status` and `code` are what the API answers."""
-
-    status = 400
-    code = "bad_request"
-
-
-class BadRequest(SharingError):
-    """A malformed request: an unknown column, a bad cursor, a bad filter. Names the field."""
-
-
-class UnknownDataset(SharingError):
-    status = 404
+class UnknownDataset(NotFound):
     code = "unknown_dataset"
 
 
-class Unauthenticated(SharingError):
-    status = 401
-    code = "unauthenticated"
-
-
-class RegistryError(SharingError):
+class RegistryError(BadRequest):
     """A registry operation that cannot be done (unknown consumer, a grant that breaks a rule)."""
 
     code = "invalid"

@@ -140,7 +140,7 @@ def serve(settings: Settings) -> Iterator[tuple[str, Any]]:
     """`lgsp serve` (uvicorn, in a thread) on a free loopback port until the generator closes."""
     import uvicorn
 
-    from lgsp.portal.app import create_app
+    from lgsp.app import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -47,8 +47,8 @@ def _the_demo_agencies_get_the_three_answers(hub: Settings) -> None:
 
     from fastapi.testclient import TestClient
 
-    from lgsp.portal.app import create_app
-    from lgsp.sharing.demo import GRANTED_COLUMNS, ONE_STOP_SHOP, WARD_OFFICE
+    from lgsp.app import create_app
+    from lgsp.demo.sharing import GRANTED_COLUMNS, ONE_STOP_SHOP, WARD_OFFICE
 
     credentials = json.loads((hub.sharing_dir / "demo-credentials.json").read_text(encoding="utf-8"))
     commune = credentials["grant"]["commune_code"]

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from lgsp.core.settings import Settings
-from lgsp.publishing.releases import latest_release
+from lgsp.publishing.versions import latest_release
 
 OPEN = ["ict_indicators", "price_observations", "schools"]
 

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from lgsp.app import create_app
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.portal.app import create_app
 from tests.paths import REPO_ROOT
 
 
@@ -112,7 +112,7 @@ def test_every_error_has_ckan_shape(client: TestClient) -> None:
 
 def test_json_ld_is_byte_stable_across_processes(client: TestClient, hub: Settings) -> None:
     code = (
-        "from portal.app import create_app; from fastapi.testclient import TestClient; "
+        "from lgsp.app import create_app; from fastapi.testclient import TestClient; "
         "import sys; sys.stdout.write(TestClient(create_app()).get('/catalog.jsonld').text)"
     )
     digests = set()

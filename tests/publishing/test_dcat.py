@@ -13,7 +13,7 @@ from rdflib.namespace import DCAT, RDF
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
 from lgsp.publishing.dcat import SPDX, catalogue_graph
-from lgsp.publishing.releases import Distribution, Release, latest_release
+from lgsp.publishing.versions import Distribution, Release, latest_release
 from lgsp.schemas.loader import load_contracts
 from tests.conftest import CONTRACTS
 from tests.paths import REPO_ROOT

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from lgsp.cli import app
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.publishing.releases import BOM, latest_release, list_releases, releases_dir
+from lgsp.publishing.releases import BOM
+from lgsp.publishing.versions import latest_release, list_releases, releases_dir
 
 
 def _files(settings: Settings, dataset_id: str, version: int) -> dict[str, bytes]:

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from rich.console import Console
 
 from lgsp import airflow_env
+from lgsp.core.errors import ConfigError
 from lgsp.core.settings import Settings
 
 DEMO_ENTERPRISES = 20_000
@@ -44,7 +45,7 @@ def run_dags(
     """Run the generated DAGs with `dag.test()` and return each run's meta.runs record."""
     prepare_airflow(settings)
     from lgsp.dag_factory import build_dags
-    from lgsp.publishing.releases import latest_release
+    from lgsp.publishing.versions import latest_release
     from lgsp.warehouse.store import Warehouse
 
     dags = build_dags(settings.contracts_dir)
@@ -102,8 +103,14 @@ def national_connections(simulator: Any) -> dict[str, str]:
 def run_demo(
     settings: Settings, *, scale: int, seed: int, dirty_share: float, console: Console
 ) -> list[dict[str, Any]]:
-    from lgsp_sandbox.build import add_connections, build_province
-    from lgsp_sandbox.national_api.server import Simulator
+    try:
+        from lgsp_sandbox.build import add_connections, build_province
+        from lgsp_sandbox.national_api.server import Simulator
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            "Tỉnh mẫu là một gói riêng, chưa được cài đặt / the demo province is a separate distribution "
+            f"and is not installed ({exc.name}): `pip install lgsp-sandbox`, or run `make demo` in a checkout"
+        ) from None
 
     with console.status(f"Building the sandbox province ({scale:,} environmental readings)…"):
         started = time.monotonic()
@@ -113,8 +120,8 @@ def run_demo(
     )
     with console.status("Preparing Airflow (metadata database, pool)…"):
         prepare_airflow(settings)
+    from lgsp.demo import sharing as sharing_demo
     from lgsp.schemas.loader import contract_files
-    from lgsp.sharing import demo as sharing_demo
 
     with console.status("Starting the national-API simulator…"):
         api = Simulator(enterprises=DEMO_ENTERPRISES, seed=seed)

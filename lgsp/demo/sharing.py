@@ -87,7 +87,7 @@ def sample_exchanges(settings: Settings, credentials: dict[str, Any]) -> list[tu
     """The acceptance scenario, through the real app in-process: returns (what, status) pairs."""
     from fastapi.testclient import TestClient
 
-    from lgsp.portal.app import create_app
+    from lgsp.app import create_app
 
     keys = credentials["api_keys"]
     commune = credentials["grant"]["commune_code"]

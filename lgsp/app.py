@@ -1,0 +1,20 @@
+"""The FastAPI application of `lgsp serve`: the open-data portal and CKAN API (lgsp.portal), the
+agency-sharing API and its admin pages (lgsp.sharing), and one error model for all of them."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from lgsp.core.settings import Settings
+from lgsp.portal import app as portal
+from lgsp.sharing import api as sharing
+from lgsp.web import problems
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    app = FastAPI(title=f"lgsp-hub: {settings.province}", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.sharing = sharing.install(app, settings)
+    portal.install(app, settings)
+    problems.install(app, {sharing.PREFIX: sharing.problem_response(app.state.sharing)}, default=portal.ckan_problem)
+    return app

@@ -1,0 +1,1 @@
+"""What every HTTP API of the hub shares: one error model and one place that maps errors to HTTP."""

@@ -1,0 +1,18 @@
+"""Parameters of the CKAN API as CKAN reads them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lgsp.web.problems import Invalid
+
+
+def int_param(params: dict[str, Any], name: str, default: int, maximum: int | None = None) -> int:
+    """A non-negative integer parameter, capped at `maximum` as CKAN caps rows and limits."""
+    try:
+        value = int(params.get(name, default))
+    except (TypeError, ValueError):
+        raise Invalid({name: ["Invalid integer"]}) from None
+    if value < 0:
+        raise Invalid({name: ["Must be a positive integer"]})
+    return min(value, maximum) if maximum is not None else value

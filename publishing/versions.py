@@ -1,0 +1,65 @@
+"""A dataset's releases on disk: the typed release record, every version, the latest one.
+
+Read by the portal, the catalogue and the dump; written by `releases.make_release`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from lgsp.core.errors import LgspError
+from lgsp.schemas.contract import Column, Contract, PersonalData
+
+
+class ReleaseError(LgspError):
+    """A release could not be made (or must not be: the dataset is not open)."""
+
+
+class Distribution(BaseModel):
+    format: str
+    media_type: str
+    file: str
+    bytes: int
+    sha256: str
+
+
+class Release(BaseModel):
+    dataset: str
+    version: int
+    run_id: str
+    created_at: dt.datetime
+    rows: int
+    columns: list[str]
+    distributions: list[Distribution]
+    temporal_start: dt.date | None = None  # coverage: the first date or timestamp column's range
+    temporal_end: dt.date | None = None
+
+    def distribution(self, fmt: str) -> Distribution:
+        return next(d for d in self.distributions if d.format == fmt)
+
+
+def public_columns(contract: Contract) -> list[Column]:
+    """Columns that may leave the warehouse: no personal data, basic or sensitive."""
+    return [c for c in contract.columns if c.personal_data is PersonalData.none]
+
+
+def releases_dir(home: Path, dataset_id: str) -> Path:
+    return home / "releases" / dataset_id
+
+
+def list_releases(home: Path, dataset_id: str) -> list[Release]:
+    """Every release of a dataset, oldest first."""
+    found = []
+    for manifest in sorted(releases_dir(home, dataset_id).glob("v*/release.json")):
+        found.append(Release.model_validate_json(manifest.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda r: r.version)
+
+
+def latest_release(home: Path, dataset_id: str) -> Release | None:
+    pointer = releases_dir(home, dataset_id) / "latest.json"
+    if not pointer.exists():
+        return None
+    return Release.model_validate_json(pointer.read_text(encoding="utf-8"))
