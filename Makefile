@@ -36,9 +36,12 @@ bench: uv postgres
 	$(BIN)/python benchmarks/bench_sharing.py
 	$(BIN)/python benchmarks/bench_rest.py
 
+# ruff, the floors (import-linter contracts in pyproject.toml), and mypy over every package: lgsp
+# (all its parts and dags/, through lgsp/<part>) and the sandbox.
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	$(BIN)/mypy connectors schemas validation warehouse publishing portal sharing
+	$(BIN)/lint-imports
+	$(BIN)/mypy lgsp sandbox/lgsp_sandbox
 
 clean:
 	rm -rf $(LGSP_HOME)

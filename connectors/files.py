@@ -43,6 +43,7 @@ from lgsp.core.settings import Settings
 from lgsp.core.text import plain_words
 from lgsp.schemas.contract import ColumnType, Contract, FileFormat, FileSource, SchemaDrift
 from lgsp.warehouse.projection import EXTRA, ORIGIN
+from lgsp.warehouse.runs import RunRecord, RunStatus
 
 ARCHIVE, REJECTED = "archive", "rejected"
 DECISIONS_KEPT = 200  # rows listed per run in the notes; the count is always complete
@@ -505,7 +506,7 @@ def extract(config: FilesConfig, state: dict[str, Any] | None, notes: dict[str, 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
-def commit(config: FilesConfig, notes: dict[str, Any], run: dict[str, Any]) -> None:
+def commit(config: FilesConfig, notes: dict[str, Any], run: RunRecord) -> None:
     """After the run: archive what was published (and drop re-sent copies); a rejected run's files
     are set aside with the reason, so the department sees what to fix."""
     inbox = config.inbox
@@ -517,8 +518,8 @@ def commit(config: FilesConfig, notes: dict[str, Any], run: dict[str, Any]) -> N
             path = inbox / entry["name"]
             if not path.exists() or sha256(path.read_bytes()) != entry["sha256"]:
                 continue  # gone, or replaced by a new version since the run read it: the next run takes that
-            if run["status"] != "published":
-                reason = f"run {run['run_id']} was rejected ({run.get('error') or 'error-severity checks failed'})"
+            if run.status != RunStatus.PUBLISHED:
+                reason = f"run {run.run_id} was rejected ({run.error or 'error-severity checks failed'})"
                 set_aside(inbox, path, entry["sha256"], [(None, reason)], config.dataset)
                 continue
             target = _unique(archive / f"{entry['sha256'][:16]}__{entry['name']}")
@@ -528,7 +529,7 @@ def commit(config: FilesConfig, notes: dict[str, Any], run: dict[str, Any]) -> N
                 "name": entry["name"],
                 "archived_as": target.name,
                 "dataset": config.dataset,
-                "run_id": run["run_id"],
+                "run_id": run.run_id,
                 "rows": entry["rows"],
                 "at": now,
             }

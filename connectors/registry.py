@@ -17,13 +17,14 @@ from typing import Any
 import pyarrow as pa
 
 from lgsp.connectors.errors import ConnectorError
+from lgsp.warehouse.runs import RunRecord
 
 Configure = Callable[[Any, Any], Any]  # (contract, settings) -> config
 Extract = Callable[[Any, dict[str, Any] | None, dict[str, Any]], pa.RecordBatchReader]  # (config, state, notes)
 Scan = Callable[[Any, dict[str, Any] | None], Any]
 # (config, state, notes, sink, folder): hands the rows to `sink` as SELECTs, chunk by chunk
 Load = Callable[[Any, dict[str, Any] | None, dict[str, Any], Callable[[str], int], Any], None]
-Commit = Callable[[Any, dict[str, Any], dict[str, Any]], None]  # (config, notes, run record) once the run finished
+Commit = Callable[[Any, dict[str, Any], RunRecord], None]  # (config, notes, run record) once the run finished
 
 
 @dataclass(frozen=True)

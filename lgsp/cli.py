@@ -6,13 +6,17 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from lgsp.core.settings import Settings
+
+if TYPE_CHECKING:  # the commands import what they use when they run, so `lgsp --help` stays quick
+    from lgsp.pipeline import Pipeline
+    from lgsp.warehouse.runs import RunRecord
 
 app = typer.Typer(help="lgsp-hub: the provincial data-sharing and integration hub.", no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -52,10 +56,10 @@ def run(datasets: Annotated[list[str], typer.Argument(help="Dataset ids (contrac
         with console.status(f"{dataset_id}: extract → validate → publish"):
             started = time.monotonic()
             record = pipeline.run(dataset_id)
-            record["seconds"] = time.monotonic() - started
+            record.seconds = time.monotonic() - started
         results.append(record)
     _summary(results, pipeline)
-    if any(r["status"] != "published" for r in results):
+    if any(r.status != "published" for r in results):
         raise typer.Exit(1)
 
 
@@ -88,7 +92,7 @@ def datasets() -> None:
         if contract is None:
             table.add_row(path.stem, "", "", "", "", "[red]invalid contract[/red]", "", "", "", "")
             continue
-        run = latest.get(contract.id, {})
+        run = latest.get(contract.id)
         release, compliance = "", ""
         if contract.classification.value == "open":
             released = latest_release(settings.home, contract.id)
@@ -100,10 +104,10 @@ def datasets() -> None:
             contract.publisher.code,
             contract.classification.value,
             contract.schedule or "manual",
-            f"{run['ended_at']:%Y-%m-%d %H:%M}" if run.get("ended_at") else "never",
-            _status(run.get("status", "")),
-            _n(run.get("rows_published")),
-            _n(run.get("rows_quarantined")),
+            f"{run.ended_at:%Y-%m-%d %H:%M}" if run and run.ended_at else "never",
+            _status(run.status if run and run.status else ""),
+            _n(run.rows_published if run else None),
+            _n(run.rows_quarantined if run else None),
             release,
             compliance,
         )
@@ -123,7 +127,7 @@ def demo(
     from lgsp.pipeline import Pipeline
 
     _summary(results, Pipeline(_settings()))
-    if any(r.get("status") != "published" for r in results):
+    if any(r.status != "published" for r in results):
         raise typer.Exit(1)
 
 
@@ -135,7 +139,7 @@ def release(dataset: Annotated[str, typer.Argument(help="Dataset id of an open d
 
     settings = _settings()
     made = Pipeline(settings).release(dataset)
-    console.print(f"{dataset}: release v{made['version']} ({made['rows']:,} rows)")
+    console.print(f"{dataset}: release v{made.version} ({made.rows:,} rows)")
     _print_releases(settings, dataset)
 
 
@@ -201,7 +205,7 @@ def _status(status: str) -> str:
     return f"[{colour}]{status}[/{colour}]" if status else ""
 
 
-def _summary(results: list[dict[str, Any]], pipeline: Any) -> None:
+def _summary(results: list[RunRecord], pipeline: Pipeline) -> None:
     table = Table(title="Runs / Lần chạy")
     for column in ("dataset", "publisher", "extracted", "published", "quarantined", "status", "release", "time"):
         table.add_column(
@@ -209,27 +213,27 @@ def _summary(results: list[dict[str, Any]], pipeline: Any) -> None:
         )
     for r in results:
         try:
-            publisher = pipeline.contract(r["dataset_id"]).publisher.code
+            publisher = pipeline.contract(r.dataset_id).publisher.code
         except Exception:
             publisher = "?"
         table.add_row(
-            r["dataset_id"],
+            r.dataset_id,
             publisher,
-            _n(r.get("rows_extracted")),
-            _n(r.get("rows_published")),
-            _n(r.get("rows_quarantined")),
-            _status(r.get("status", "")),
-            f"v{r['release']}" if isinstance(r.get("release"), int) else "",
-            f"{r.get('seconds', 0):.1f} s",
+            _n(r.rows_extracted),
+            _n(r.rows_published),
+            _n(r.rows_quarantined),
+            _status(r.status or ""),
+            f"v{r.release}" if isinstance(r.release, int) else "",
+            f"{r.seconds or 0:.1f} s",
         )
     console.print(table)
     for r in results:
-        if r.get("error"):
-            typer.echo(f"{r['dataset_id']}: {r['error']}", err=True)
-        if isinstance(r.get("release"), str):
-            typer.echo(f"{r['dataset_id']}: {r['release']}", err=True)
-        elif r.get("report"):
-            console.print(f"[dim]{r['dataset_id']}: report {r['report']}[/dim]", soft_wrap=True)
+        if r.error:
+            typer.echo(f"{r.dataset_id}: {r.error}", err=True)
+        if isinstance(r.release, str):
+            typer.echo(f"{r.dataset_id}: {r.release}", err=True)
+        elif r.report:
+            console.print(f"[dim]{r.dataset_id}: report {r.report}[/dim]", soft_wrap=True)
 
 
 def _sharing_commands() -> None:

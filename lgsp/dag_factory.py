@@ -15,6 +15,7 @@ from airflow.sdk import DAG, Asset, get_current_context, task
 from lgsp.airflow_env import WAREHOUSE_POOL
 from lgsp.schemas.contract import Contract
 from lgsp.schemas.loader import contract_files, problems_in
+from lgsp.warehouse.runs import Step
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 DEFAULT_ARGS: dict[str, Any] = {
@@ -31,7 +32,7 @@ def asset_for(contract: Contract) -> Asset:
     return Asset(name=f"lgsp.{contract.id}", uri=f"lgsp://warehouse/main/{contract.id}", group="lgsp")
 
 
-def _step(step: str, dataset_id: str, **options: Any) -> dict[str, Any]:
+def _step(step: Step, dataset_id: str, **options: Any) -> dict[str, Any]:
     """Run one pipeline step for the current DAG run.
 
     A terminal error (bad contract, wrong password) fails the task without retries; a transient
@@ -41,12 +42,13 @@ def _step(step: str, dataset_id: str, **options: Any) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from lgsp.pipeline import Pipeline
+    from lgsp.warehouse.runs import RunRecord, RunStatus
 
     context = get_current_context()
     run_id = context["run_id"]
     pipeline = Pipeline()
     try:
-        result: dict[str, Any] = getattr(pipeline, step)(dataset_id, run_id, **options)
+        result = pipeline.step(step)(dataset_id, run_id, **options)
     except Exception as exc:
         transient = bool(getattr(exc, "transient", False)) or not hasattr(exc, "transient")
         ti = context["ti"]
@@ -55,11 +57,13 @@ def _step(step: str, dataset_id: str, **options: Any) -> dict[str, Any]:
         if not transient:
             raise AirflowFailException(str(exc)) from exc
         raise
-    if result.get("status") == "rejected":
+    if isinstance(result, RunRecord) and result.status == RunStatus.REJECTED:
         raise AirflowFailException(
-            f"{dataset_id}: run rejected, nothing published ({result['rows_quarantined']} rows quarantined)"
+            f"{dataset_id}: run rejected, nothing published ({result.rows_quarantined} rows quarantined)"
         )
-    return {k: v for k, v in result.items() if k in ("status", "rows_extracted", "rows_published", "rows_quarantined")}
+    # What the task shows in Airflow (XCom): counts, never data.
+    summary = ("status", "rows_extracted", "rows_published", "rows_quarantined")
+    return result.model_dump(mode="json", include={k for k in summary if k in type(result).model_fields})
 
 
 def build_dag(contract: Contract) -> DAG:
@@ -79,15 +83,15 @@ def build_dag(contract: Contract) -> DAG:
 
         @task(task_id="extract")
         def extract() -> dict[str, Any]:
-            return _step("extract", dataset_id)
+            return _step(Step.EXTRACT, dataset_id)
 
         @task(task_id="validate")
         def validate() -> dict[str, Any]:
-            return _step("validate", dataset_id)
+            return _step(Step.VALIDATE, dataset_id)
 
         @task(task_id="publish", pool=WAREHOUSE_POOL, outlets=[asset_for(contract)])
         def publish() -> dict[str, Any]:
-            return _step("publish", dataset_id, release=False)  # the Asset triggers the release
+            return _step(Step.PUBLISH, dataset_id, release=False)  # the Asset triggers the release
 
         extract() >> validate() >> publish()
     return dag
@@ -114,7 +118,7 @@ def build_release_dag(contract: Contract) -> DAG:
             from lgsp.pipeline import Pipeline
 
             made = Pipeline().release(dataset_id)
-            return {"version": made["version"], "rows": made["rows"]}
+            return {"version": made.version, "rows": made.rows}
 
         release()
     return dag

@@ -1,20 +1,25 @@
 """A dataset run in three steps (extract, validate, publish) that pass only the run id between them.
 
-The Airflow tasks and the CLI call these same functions, so a DAG holds no business logic.
+The Airflow tasks and the CLI call these same functions, so a DAG holds no business logic. What
+a step tells the next is the run manifest (lgsp.warehouse.runs), kept beside the staged rows: it
+carries the contract as extract loaded it, once per run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from lgsp.connectors import registry
 from lgsp.core import duck
 from lgsp.core.errors import LgspError
 from lgsp.core.settings import Settings
-from lgsp.schemas.contract import Contract
+from lgsp.publishing.versions import Release
+from lgsp.schemas.contract import Classification, Contract
 from lgsp.schemas.loader import find_contract
+from lgsp.warehouse.runs import RunManifest, RunRecord, RunStatus, Step, Validated
 from lgsp.warehouse.staging import Staging
 from lgsp.warehouse.store import Warehouse, utcnow
 
@@ -38,10 +43,20 @@ class Pipeline:
 
     # -- the three steps --------------------------------------------------------------------------
 
-    def extract(self, dataset_id: str, run_id: str) -> dict[str, Any]:
-        """Pull the source into the run's staging; returns the run manifest."""
+    def step(self, step: Step) -> Callable[..., RunManifest | RunRecord]:
+        """The function that runs `step`: (dataset id, run id, options) -> manifest or run record."""
+        steps: dict[Step, Callable[..., RunManifest | RunRecord]] = {
+            Step.EXTRACT: self.extract,
+            Step.VALIDATE: self.validate,
+            Step.PUBLISH: self.publish,
+        }
+        return steps[step]
+
+    def extract(self, dataset_id: str, run_id: str, contract: Contract | None = None) -> RunManifest:
+        """Pull the source into the run's staging; returns the run manifest, which carries the
+        contract to the later steps."""
         started = utcnow()
-        contract = self.contract(dataset_id)
+        contract = contract or self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
         connector = registry.get(contract.source.kind)
         config = connector.configure(contract, self.settings)
@@ -66,71 +81,75 @@ class Pipeline:
             spool = staging.spool(connector.extract(config, state, notes))
             with self.warehouse.writer() as con:
                 rows = staging.load_spool(con, contract, spool)
-        return staging.write_manifest(
+        manifest = RunManifest(
             dataset_id=dataset_id,
             run_id=run_id,
-            started_at=started.isoformat(),
+            contract=contract,
+            started_at=started,
             mode="incremental" if cursor_from or merge else "full",
             cursor_from=cursor_from,
             rows_extracted=rows,
             source_notes=notes,
         )
+        return staging.write_manifest(manifest)
 
-    def validate(self, dataset_id: str, run_id: str) -> dict[str, Any]:
+    def validate(self, dataset_id: str, run_id: str) -> RunManifest:
         """Validate the staged rows with Great Expectations; stores the report beside the run."""
         from lgsp.validation.validate import validate
 
-        contract = self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
+        manifest = self._manifest(staging)
         with self.warehouse.writer() as con:
             report = validate(
-                contract,
+                manifest.contract,
                 con,
                 staging,
                 self.settings.validation_memory,
                 province=self.settings.province,
-                source_notes=staging.read_manifest().get("source_notes"),
+                source_notes=manifest.source_notes,
             )
         html = report.save(self.settings.reports_dir / dataset_id)
-        return staging.write_manifest(
+        manifest.validated = Validated(
             report=str(html),
             rejected_by=[c.label for c in report.rejected_by],
             rows_warned=report.rows_warned,
             rows_failing=report.rows_quarantined,
         )
+        return staging.write_manifest(manifest)
 
-    def publish(self, dataset_id: str, run_id: str, release: bool = True) -> dict[str, Any]:
+    def publish(self, dataset_id: str, run_id: str, release: bool = True) -> RunRecord:
         """Publish the validated run atomically; returns the meta.runs record. With `release`, an
         open dataset's release and the catalogue follow at once (Airflow leaves them to the
         publishing DAG that its Asset triggers)."""
         from lgsp.warehouse.publish import publish
 
-        contract = self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
         manifest = staging.read_manifest()
+        contract = manifest.contract if manifest else self.contract(dataset_id)
         with self.warehouse.writer() as con:
             finished = Warehouse.run_record(con, dataset_id, run_id)
-            if finished and finished["status"] in ("published", "rejected"):
+            if finished and finished.finished:
                 # A retried task whose transaction had committed (the source's side failed after
                 # it, e.g. archiving a file drop): only that side is left to do.
                 run = finished
             else:
-                if "report" not in manifest:
+                if manifest is None or manifest.validated is None:
                     raise LgspError(f"run {run_id} has not been validated", dataset=dataset_id)
-                run = self._run_record(manifest)
+                run = RunRecord.start(manifest, dataset_id, run_id)
                 publish(
                     con,
                     contract,
                     staging,
                     run,
-                    rejected_by=manifest["rejected_by"],
-                    incremental=manifest["mode"] == "incremental",
+                    rejected_by=manifest.validated.rejected_by,
+                    incremental=manifest.mode == "incremental",
                 )
-                if release and run["status"] == "published" and contract.classification.value == "open":
-                    run["release"] = self._release(con, contract, run_id)
+                if release and run.status == RunStatus.PUBLISHED and contract.classification is Classification.open:
+                    run.release = self._release(con, contract, run_id)
         connector = registry.get(contract.source.kind)
-        if connector.commit and run["status"] in ("published", "rejected"):
-            connector.commit(connector.configure(contract, self.settings), manifest.get("source_notes") or {}, run)
+        if connector.commit and run.finished:
+            notes = manifest.source_notes if manifest else {}
+            connector.commit(connector.configure(contract, self.settings), notes, run)
         staging.remove_files()
         return run
 
@@ -144,16 +163,16 @@ class Pipeline:
         except Exception as exc:
             return f"release failed: {exc}"
 
-    def release(self, dataset_id: str) -> dict[str, Any]:
+    def release(self, dataset_id: str) -> Release:
         """Release an open dataset's published table and regenerate the catalogue (a no-op for
-        unchanged data); returns the release as a dict."""
+        unchanged data); returns the release."""
         from lgsp.publishing.refresh import refresh
 
         contract = self.contract(dataset_id)
         with self.warehouse.writer() as con:
-            return refresh(con, self.settings, contract, f"release__{new_run_id()}").model_dump(mode="json")
+            return refresh(con, self.settings, contract, f"release__{new_run_id()}")
 
-    def fail(self, dataset_id: str, run_id: str, error: BaseException) -> dict[str, Any]:
+    def fail(self, dataset_id: str, run_id: str, error: BaseException) -> RunRecord:
         """Record a run that could not finish. Nothing was published and the cursor did not move.
 
         A run that already finished (published or rejected) keeps its record: clearing a finished
@@ -161,24 +180,24 @@ class Pipeline:
         """
         staging = self.staging(dataset_id, run_id)
         finished = self.warehouse.run(dataset_id, run_id)
-        if finished and finished["status"] in ("published", "rejected"):
+        if finished and finished.finished:
             return finished
-        manifest = staging.read_manifest() or {"dataset_id": dataset_id, "run_id": run_id}
-        run = self._run_record(manifest)
+        run = RunRecord.start(staging.read_manifest(), dataset_id, run_id)
         message = (
             str(error)
             if isinstance(error, LgspError)
             else "".join(traceback.format_exception_only(type(error), error)).strip()
         )
-        run.update(status="failed", ended_at=utcnow(), rows_published=0, rows_quarantined=0, error=message)
-        run["started_at"] = run["started_at"] or run["ended_at"]
+        run.status, run.ended_at, run.rows_published, run.rows_quarantined = RunStatus.FAILED, utcnow(), 0, 0
+        run.error = message
+        run.started_at = run.started_at or run.ended_at
         with self.warehouse.writer() as con:
             staging.drop(con)  # staged rows may be personal data: they never outlive the run
             Warehouse.record_run(con, run)
         staging.remove_files()
         return run
 
-    def run(self, dataset_id: str, run_id: str | None = None, release: bool = True) -> dict[str, Any]:
+    def run(self, dataset_id: str, run_id: str | None = None, release: bool = True) -> RunRecord:
         """Extract, validate and publish in this process (and release, for an open dataset);
         returns the meta.runs record (never raises for a failed run: the record says why)."""
         run_id = run_id or new_run_id()
@@ -192,15 +211,8 @@ class Pipeline:
     # -- helpers ----------------------------------------------------------------------------------
 
     @staticmethod
-    def _run_record(manifest: dict[str, Any]) -> dict[str, Any]:
-        started = manifest.get("started_at")
-        return {
-            "run_id": manifest["run_id"],
-            "dataset_id": manifest["dataset_id"],
-            "mode": manifest.get("mode"),
-            "started_at": dt.datetime.fromisoformat(started) if started else None,
-            "rows_extracted": manifest.get("rows_extracted", 0),
-            "rows_warned": manifest.get("rows_warned", 0),
-            "cursor_from": manifest.get("cursor_from"),
-            "report": manifest.get("report"),
-        }
+    def _manifest(staging: Staging) -> RunManifest:
+        manifest = staging.read_manifest()
+        if manifest is None:
+            raise LgspError(f"run {staging.run_id} has not been extracted", dataset=staging.dataset)
+        return manifest

@@ -63,7 +63,7 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory, national_api: Any) -> Pa
     add_connections(home / "sandbox", national_connections(national_api))
     settings = Settings(home=home, contracts_dir=CONTRACTS)
     run = Pipeline(settings).run("admin_units", release=False)
-    assert run["status"] == "published", run.get("error")
+    assert run.status == "published", run.error
     return settings.warehouse_path
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import typer
 from pydantic import BaseModel
 
 from lgsp.cli import app
@@ -27,11 +29,18 @@ def _fields(model: type[BaseModel], seen: set[type] | None = None) -> set[str]:
     return names
 
 
-def test_every_cli_command_is_documented() -> None:
-    commands = [c.name or c.callback.__name__ for c in app.registered_commands]
-    assert commands
-    for command in commands:
-        assert f"`lgsp {command}" in README, f"README does not document `lgsp {command}`"
+def _command_lines(command: Any, prefix: str) -> list[str]:
+    """`lgsp run`, `lgsp consumers add`, …: every command and subcommand as it is typed."""
+    if not getattr(command, "commands", None):
+        return [prefix]
+    return [line for name, sub in sorted(command.commands.items()) for line in _command_lines(sub, f"{prefix} {name}")]
+
+
+def test_every_cli_command_and_subcommand_is_documented() -> None:
+    lines = _command_lines(typer.main.get_command(app), "lgsp")
+    assert "lgsp run" in lines and "lgsp consumers add" in lines and "lgsp audit verify" in lines
+    missing = [line for line in lines if f"`{line}" not in README]
+    assert not missing, f"README does not document: {missing}"
 
 
 def test_every_contract_field_is_documented() -> None:

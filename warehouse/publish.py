@@ -20,6 +20,7 @@ from lgsp.core.duck import quote
 from lgsp.schemas.contract import Contract
 from lgsp.warehouse import projection
 from lgsp.warehouse.errors import WarehouseError
+from lgsp.warehouse.runs import RunRecord, RunStatus
 from lgsp.warehouse.staging import Staging
 from lgsp.warehouse.store import Warehouse, utcnow
 
@@ -28,7 +29,7 @@ QUARANTINE_COLUMNS = "_run_id VARCHAR, _row BIGINT, _checks VARCHAR[], _reasons 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # published | rejected
+    status: RunStatus  # published | rejected
     rows_published: int
     rows_quarantined: int
     cursor_to: str | None
@@ -67,7 +68,7 @@ def publish(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
     staging: Staging,
-    run: dict[str, Any],
+    run: RunRecord,
     *,
     rejected_by: list[str],
     incremental: bool,
@@ -91,7 +92,7 @@ def _set_aside(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
     staging: Staging,
-    run: dict[str, Any],
+    run: RunRecord,
     rejected_by: list[str],
     quarantine: str,
     hub_columns: list[str],
@@ -119,7 +120,7 @@ def _set_aside(
             "list_concat(['rejected'], coalesce(f.checks, [])) AS _checks, "
             f"? || coalesce('; ' || f.reasons, '') AS _reasons, ? AS _quarantined_at, {texts} "
             f"FROM (SELECT rowid AS _row, * FROM {stage}) s LEFT JOIN ({findings}) f ON s._row = f.row{raw}",
-            [run["run_id"], "run rejected by " + ", ".join(rejected_by), utcnow()],
+            [run.run_id, "run rejected by " + ", ".join(rejected_by), utcnow()],
         ).fetchone()
         con.execute(f"DROP TABLE {stage}")
         return int(found[0]) if found else 0
@@ -129,7 +130,7 @@ def _set_aside(
         f"f.checks AS _checks, f.reasons AS _reasons, ? AS _quarantined_at, {texts} "
         f"FROM (SELECT rowid AS _row, * FROM {stage} WHERE rowid IN (SELECT row FROM {failures})) s "
         f"JOIN ({findings}) f ON s._row = f.row{raw}",
-        [run["run_id"], utcnow()],
+        [run.run_id, utcnow()],
     ).fetchone()
     if found and found[0]:
         con.execute(f"DELETE FROM {stage} WHERE rowid IN (SELECT row FROM {failures})")
@@ -149,7 +150,7 @@ def _swap(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
     staging: Staging,
-    run: dict[str, Any],
+    run: RunRecord,
     rejected_by: list[str],
     merge: bool,
     hub_columns: list[str],
@@ -163,9 +164,9 @@ def _swap(
         quarantined = _set_aside(con, contract, staging, run, rejected_by, quarantine, hub_columns)
         cursor_to = None
         if rejected_by:
-            status, published = "rejected", 0
+            status, published = RunStatus.REJECTED, 0
         else:
-            status, published = "published", _count(con, f"SELECT count(*) FROM {staging.stage}")
+            status, published = RunStatus.PUBLISHED, _count(con, f"SELECT count(*) FROM {staging.stage}")
             if contract.incremental:
                 # The cursor moves to the last row published.
                 cursor = quote(contract.incremental.cursor)
@@ -181,18 +182,13 @@ def _swap(
         if cursor_to is not None and contract.incremental:
             con.execute(
                 "INSERT OR REPLACE INTO meta.state VALUES (?, ?, ?, ?, ?)",
-                [contract.id, contract.incremental.cursor, cursor_to, run["run_id"], utcnow()],
+                [contract.id, contract.incremental.cursor, cursor_to, run.run_id, utcnow()],
             )
         con.execute(f"DROP TABLE {staging.failures_table}")
         con.execute(f"DROP TABLE {staging.misfits_table}")
         _drop_leftovers(con, contract.id)
-        run.update(
-            status=status,
-            rows_published=published,
-            rows_quarantined=quarantined,
-            cursor_to=cursor_to,
-            ended_at=utcnow(),
-        )
+        run.status, run.rows_published, run.rows_quarantined = status, published, quarantined
+        run.cursor_to, run.ended_at = cursor_to, utcnow()
         Warehouse.record_run(con, run)
         con.execute("COMMIT")
     except BaseException:

@@ -17,6 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from lgsp.schemas.contract import Contract
 
 
+class Step(StrEnum):
+    """The steps of a run, in order; each is one Airflow task."""
+
+    EXTRACT = "extract"
+    VALIDATE = "validate"
+    PUBLISH = "publish"
+
+
 class RunStatus(StrEnum):
     PUBLISHED = "published"
     REJECTED = "rejected"  # an error-severity check failed: nothing published, every row quarantined
@@ -74,8 +82,8 @@ class RunRecord(BaseModel):
     cursor_to: str | None = None
     report: str | None = None
     error: str | None = None
-    release: int | str | None = Field(None, description="The open-data release made, or why it failed.")
-    seconds: float | None = Field(None, description="Wall time, as the CLI and the demo report it.")
+    release: int | str | None = Field(default=None, description="The open-data release made, or why it failed.")
+    seconds: float | None = Field(default=None, description="Wall time, as the CLI and the demo report it.")
 
     @property
     def finished(self) -> bool:

@@ -9,7 +9,6 @@ in, and are then moved in one fast copy. A manifest file carries what each step 
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from lgsp.core.duck import quote
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Contract
 from lgsp.warehouse import projection
+from lgsp.warehouse.runs import RunManifest
 
 STAGE_PREFIX = "_lgsp_stage__"
 
@@ -178,20 +178,19 @@ class Staging:
 
     # -- the manifest ---------------------------------------------------------------------------
 
-    def write_manifest(self, **fields: Any) -> dict[str, Any]:
-        """Merge fields into the run's manifest (what each step tells the next)."""
-        manifest = self.read_manifest()
-        manifest.update(fields)
+    def write_manifest(self, manifest: RunManifest) -> RunManifest:
+        """Keep the run's manifest (what each step tells the next), replacing it atomically."""
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        tmp.write_text(manifest.model_dump_json(indent=1, by_alias=True), encoding="utf-8")
         tmp.replace(self.manifest_path)
         return manifest
 
-    def read_manifest(self) -> dict[str, Any]:
+    def read_manifest(self) -> RunManifest | None:
+        """The run's manifest, or None before extract wrote it."""
         if not self.manifest_path.exists():
-            return {}
-        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            return None
+        return RunManifest.model_validate_json(self.manifest_path.read_text(encoding="utf-8"))
 
     def remove_files(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator
+from enum import Enum
 from typing import Any
 
 import duckdb
@@ -13,6 +14,7 @@ from filelock import FileLock, Timeout
 from lgsp.core import duck
 from lgsp.core.settings import Settings
 from lgsp.warehouse.errors import WarehouseBusy
+from lgsp.warehouse.runs import STORED, RunRecord
 
 _META = """
 CREATE SCHEMA IF NOT EXISTS meta;
@@ -43,10 +45,7 @@ CREATE TABLE IF NOT EXISTS meta.state (
 );
 """
 
-RUN_COLUMNS = (
-    "run_id", "dataset_id", "mode", "started_at", "ended_at", "status", "rows_extracted",
-    "rows_published", "rows_quarantined", "rows_warned", "cursor_from", "cursor_to", "report", "error",
-)  # fmt: skip
+RUN_COLUMNS = STORED  # meta.runs holds the stored fields of RunRecord, in its order
 
 
 def utcnow() -> dt.datetime:
@@ -98,8 +97,8 @@ class Warehouse:
     # -- runs and state -------------------------------------------------------------------------
 
     @staticmethod
-    def record_run(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> None:
-        values = [run.get(c) for c in RUN_COLUMNS]
+    def record_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
+        values = [v.value if isinstance(v, Enum) else v for v in (getattr(run, c) for c in RUN_COLUMNS)]
         con.execute(
             f"INSERT OR REPLACE INTO meta.runs ({', '.join(RUN_COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)})",
@@ -111,7 +110,7 @@ class Warehouse:
         row = con.execute("SELECT cursor FROM meta.state WHERE dataset_id = ?", [dataset_id]).fetchone()
         return None if row is None else row[0]
 
-    def runs(self, dataset_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def runs(self, dataset_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         with self.reader() as con:
             sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs"
             params: list[Any] = []
@@ -120,27 +119,31 @@ class Warehouse:
                 params.append(dataset_id)
             sql += " ORDER BY started_at DESC LIMIT ?"
             params.append(limit)
-            return [dict(zip(RUN_COLUMNS, r, strict=True)) for r in con.execute(sql, params).fetchall()]
+            return [_record(r) for r in con.execute(sql, params).fetchall()]
 
-    def run(self, dataset_id: str, run_id: str) -> dict[str, Any] | None:
+    def run(self, dataset_id: str, run_id: str) -> RunRecord | None:
         """One run's record, or None."""
         with self.reader() as con:
             return Warehouse.run_record(con, dataset_id, run_id)
 
     @staticmethod
-    def run_record(con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str) -> dict[str, Any] | None:
+    def run_record(con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str) -> RunRecord | None:
         """One run's record through an open connection, or None."""
         row = con.execute(
             f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs WHERE dataset_id = ? AND run_id = ?",
             [dataset_id, run_id],
         ).fetchone()
-        return None if row is None else dict(zip(RUN_COLUMNS, row, strict=True))
+        return None if row is None else _record(row)
 
-    def latest_runs(self) -> dict[str, dict[str, Any]]:
+    def latest_runs(self) -> dict[str, RunRecord]:
         """The most recent run of every dataset, by dataset id."""
         with self.reader() as con:
             rows = con.execute(
                 f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs "
                 "QUALIFY row_number() OVER (PARTITION BY dataset_id ORDER BY started_at DESC) = 1"
             ).fetchall()
-        return {r[1]: dict(zip(RUN_COLUMNS, r, strict=True)) for r in rows}
+        return {r[1]: _record(r) for r in rows}
+
+
+def _record(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord.model_validate(dict(zip(RUN_COLUMNS, row, strict=True)))

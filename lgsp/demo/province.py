@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.console import Console
 from lgsp import airflow_env
 from lgsp.core.errors import ConfigError
 from lgsp.core.settings import Settings
+
+if TYPE_CHECKING:
+    from lgsp.warehouse.runs import RunRecord
 
 DEMO_ENTERPRISES = 20_000
 
@@ -41,11 +44,12 @@ def prepare_airflow(settings: Settings) -> None:
 
 def run_dags(
     settings: Settings, dataset_ids: list[str] | None = None, console: Console | None = None
-) -> list[dict[str, Any]]:
+) -> list[RunRecord]:
     """Run the generated DAGs with `dag.test()` and return each run's meta.runs record."""
     prepare_airflow(settings)
     from lgsp.dag_factory import build_dags
     from lgsp.publishing.versions import latest_release
+    from lgsp.warehouse.runs import RunRecord, RunStatus
     from lgsp.warehouse.store import Warehouse
 
     dags = build_dags(settings.contracts_dir)
@@ -61,16 +65,16 @@ def run_dags(
         if console:
             console.print(f"[bold]{dag_id}[/bold]: extract → validate → publish")
         dag_run = dag.test()
-        record = warehouse.run(dataset_id, dag_run.run_id) or {
-            "dataset_id": dataset_id, "run_id": dag_run.run_id, "status": "failed",
-            "error": f"DAG run ended {dag_run.state} without a run record",
-        }  # fmt: skip
+        record = warehouse.run(dataset_id, dag_run.run_id) or RunRecord(
+            dataset_id=dataset_id, run_id=dag_run.run_id, status=RunStatus.FAILED,
+            error=f"DAG run ended {dag_run.state} without a run record",
+        )  # fmt: skip
         releasing = dags.get(f"lgsp_release_{dataset_id}")
-        if releasing is not None and record.get("status") == "published":
+        if releasing is not None and record.status == RunStatus.PUBLISHED:
             releasing.test()
             made = latest_release(settings.home, dataset_id)
-            record["release"] = made.version if made else "release failed: see the lgsp_release DAG's log"
-        record["seconds"] = time.monotonic() - started
+            record.release = made.version if made else "release failed: see the lgsp_release DAG's log"
+        record.seconds = time.monotonic() - started
         results.append(record)
     return results
 
@@ -100,9 +104,7 @@ def national_connections(simulator: Any) -> dict[str, str]:
     }
 
 
-def run_demo(
-    settings: Settings, *, scale: int, seed: int, dirty_share: float, console: Console
-) -> list[dict[str, Any]]:
+def run_demo(settings: Settings, *, scale: int, seed: int, dirty_share: float, console: Console) -> list[RunRecord]:
     try:
         from lgsp_sandbox.build import add_connections, build_province
         from lgsp_sandbox.national_api.server import Simulator

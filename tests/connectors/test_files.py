@@ -96,10 +96,10 @@ def test_each_encoding_and_number_format_loads_correctly(
 ) -> None:
     (inbox / f"gia_{encoding}.csv").write_bytes(csv_bytes(ROWS, encoding, delimiter))
     run = Pipeline(hub).run("market_prices")
-    assert run["status"] == "published", run.get("error")
-    assert run["rows_extracted"] == 4 and run["rows_quarantined"] == 0
+    assert run.status == "published", run.error
+    assert run.rows_extracted == 4 and run.rows_quarantined == 0
     assert prices(hub) == EXPECTED
-    report = json.loads(Path(run["report"]).with_suffix(".json").read_text(encoding="utf-8"))
+    report = json.loads(Path(run.report).with_suffix(".json").read_text(encoding="utf-8"))
     files = report["source_notes"]["files"]
     assert files[0]["encoding"].replace("_", "-").lower().startswith(encoding.split("-sig")[0].lower()[:4])
     # 96,876 in a column whose other values write decimals with ',' was read as 96.876, and said so
@@ -113,7 +113,7 @@ def test_nfd_text_becomes_nfc(hub: Settings, inbox: Path) -> None:
     nfd = [[unicodedata.normalize("NFD", c) for c in row] for row in ROWS]
     (inbox / "gia_nfd.csv").write_bytes(csv_bytes(nfd, "utf-8"))
     run = Pipeline(hub).run("market_prices")
-    assert run["status"] == "published", run.get("error")
+    assert run.status == "published", run.error
     assert prices(hub) == EXPECTED
 
 
@@ -129,7 +129,7 @@ def test_xlsx_with_legacy_font_cells(hub: Settings, inbox: Path) -> None:
         sheet.append(cells)
     book.save(inbox / "gia.xlsx")
     run = Pipeline(hub).run("market_prices")
-    assert run["status"] == "published", run.get("error")
+    assert run.status == "published", run.error
     assert prices(hub) == EXPECTED
 
 
@@ -138,7 +138,7 @@ def test_archive_and_idempotent_redrop(hub: Settings, inbox: Path) -> None:
     (inbox / "gia_thang_3.csv").write_bytes(data)
     pipeline = Pipeline(hub)
     first = pipeline.run("market_prices")
-    assert first["status"] == "published" and first["rows_published"] == 4
+    assert first.status == "published" and first.rows_published == 4
     assert not (inbox / "gia_thang_3.csv").exists()
     archived = [p for p in (inbox / "archive").iterdir() if p.name.endswith("gia_thang_3.csv")]
     assert len(archived) == 1 and archived[0].read_bytes() == data
@@ -148,7 +148,7 @@ def test_archive_and_idempotent_redrop(hub: Settings, inbox: Path) -> None:
 
     (inbox / "gia_gui_lai.csv").write_bytes(data)  # the same file sent again, under another name
     second = pipeline.run("market_prices")
-    assert second["status"] == "published" and second["rows_extracted"] == 0
+    assert second.status == "published" and second.rows_extracted == 0
     assert table(hub, "SELECT * FROM main.market_prices ORDER BY 1") == before
     assert not (inbox / "gia_gui_lai.csv").exists()
     assert len(list((inbox / "archive").glob("*.csv"))) == 1
@@ -157,7 +157,7 @@ def test_archive_and_idempotent_redrop(hub: Settings, inbox: Path) -> None:
     changed[1][3] = "16.000"
     (inbox / "gia_thang_3_sua.csv").write_bytes(csv_bytes(changed, "utf-8"))
     third = pipeline.run("market_prices")
-    assert third["mode"] == "incremental" and third["rows_extracted"] == 4
+    assert third.mode == "incremental" and third.rows_extracted == 4
     assert prices(hub)["G01"][2] == 16000.0
     assert len(table(hub, "SELECT * FROM main.market_prices")) == 4
 
@@ -181,11 +181,11 @@ def test_a_publish_retried_after_archiving_failed_archives_and_publishes_nothing
 
     (inbox / "archive").unlink()
     run = pipeline.publish("market_prices", "r1")
-    assert run["status"] == "published" and run["rows_published"] == 4
+    assert run.status == "published" and run.rows_published == 4
     assert not (inbox / "gia.csv").exists() and len(list((inbox / "archive").glob("*gia.csv"))) == 1
     assert table(hub, "SELECT * FROM main.market_prices ORDER BY 1") == published
     assert table(hub, "SELECT count(*) FROM meta.runs WHERE run_id = 'r1'") == [(1,)]
-    assert pipeline.publish("market_prices", "r1")["status"] == "published"  # and again: nothing to do
+    assert pipeline.publish("market_prices", "r1").status == "published"  # and again: nothing to do
 
 
 def test_unreadable_files_are_set_aside_with_a_report(hub: Settings, inbox: Path) -> None:
@@ -197,8 +197,8 @@ def test_unreadable_files_are_set_aside_with_a_report(hub: Settings, inbox: Path
     (inbox / "c_ragged.csv").write_bytes(csv_bytes(ragged, "utf-8"))
     (inbox / "d_broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
     run = Pipeline(hub).run("market_prices")
-    assert run["status"] == "published", run.get("error")
-    assert run["rows_extracted"] == 4  # the good file only
+    assert run.status == "published", run.error
+    assert run.rows_extracted == 4  # the good file only
     rejected = inbox / "rejected"
     reports = {p.name.split("__", 1)[1]: p.read_text(encoding="utf-8") for p in rejected.glob("*.report.txt")}
     assert set(reports) == {"b_no_key.csv.report.txt", "c_ragged.csv.report.txt", "d_broken.xlsx.report.txt"}
@@ -216,8 +216,8 @@ def test_values_that_are_not_numbers_are_quarantined_with_file_and_line(hub: Set
     rows[4][4] = "1-2"
     (inbox / "gia.csv").write_bytes(csv_bytes(rows, "utf-8"))
     run = Pipeline(hub).run("market_prices")
-    assert run["status"] == "published"
-    assert (run["rows_published"], run["rows_quarantined"]) == (2, 2)
+    assert run.status == "published"
+    assert (run.rows_published, run.rows_quarantined) == (2, 2)
     quarantined = table(
         hub, "SELECT ma_mat_hang, gia, so_luong, _lgsp_origin, _reasons FROM quarantine.market_prices ORDER BY 1"
     )
@@ -230,9 +230,9 @@ def test_values_that_are_not_numbers_are_quarantined_with_file_and_line(hub: Set
 
 def test_the_ict_department_drop_loads_the_real_indicators(hub: Settings) -> None:
     run = Pipeline(hub).run("ict_indicators")
-    assert run["status"] == "published", run.get("error")
-    assert run["rows_extracted"] == 345
-    assert run["rows_extracted"] == run["rows_published"] + run["rows_quarantined"]
+    assert run.status == "published", run.error
+    assert run.rows_extracted == 345
+    assert run.rows_extracted == run.rows_published + run.rows_quarantined
     with csv_path().open(encoding="utf-8", newline="") as handle:
         original = {(r["province"], r["period"], r["indicator_vi"]): r for r in csv.DictReader(handle)}
     loaded = table(hub, "SELECT province, period, indicator_vi, value, value_qualifier, unit FROM main.ict_indicators")
@@ -261,7 +261,7 @@ def test_a_rejected_runs_files_are_set_aside_with_the_reason(hub: Settings, inbo
     (contracts_dir / "market_prices.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     (inbox / "gia.csv").write_bytes(csv_bytes(ROWS, "utf-8"))
     run = Pipeline(hub).run("market_prices")
-    assert run["status"] == "rejected"
+    assert run.status == "rejected"
     reports = list((inbox / "rejected").glob("*.report.txt"))
     assert len(reports) == 1 and "rejected" in reports[0].read_text(encoding="utf-8")
     assert list(inbox.glob("*.csv")) == []
@@ -276,7 +276,7 @@ def test_a_file_replaced_during_the_run_is_not_archived_in_its_place(hub: Settin
     corrected = [r[:] for r in ROWS]
     corrected[1][3] = "17.000"
     path.write_bytes(csv_bytes(corrected, "utf-8"))  # the department sends a corrected file meanwhile
-    assert pipeline.publish("market_prices", "r1")["status"] == "published"
+    assert pipeline.publish("market_prices", "r1").status == "published"
     assert path.exists()  # the new version waits for the next run
     second = pipeline.run("market_prices")
-    assert second["rows_extracted"] == 4 and prices(hub)["G01"][2] == 17000.0
+    assert second.rows_extracted == 4 and prices(hub)["G01"][2] == 17000.0

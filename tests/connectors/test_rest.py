@@ -49,16 +49,16 @@ def total(national: Any) -> int:
 
 
 def invariant(run: dict[str, Any]) -> None:
-    assert run["rows_extracted"] == run["rows_published"] + run["rows_quarantined"], run
+    assert run.rows_extracted == run.rows_published + run.rows_quarantined, run
 
 
 def test_pull_every_enterprise_exactly_once(hub: Settings, national: Any) -> None:
     run = Pipeline(hub).run("enterprises")
-    assert run["status"] == "published", run.get("error")
+    assert run.status == "published", run.error
     invariant(run)
-    assert run["rows_extracted"] == total(national)
+    assert run.rows_extracted == total(national)
     ((count, distinct),) = published(hub, "SELECT count(*), count(DISTINCT tax_code) FROM main.enterprises")
-    assert count == distinct == run["rows_published"]
+    assert count == distinct == run.rows_published
     # nested fields were flattened and typed
     ((ward, rep, updated),) = published(
         hub,
@@ -81,8 +81,8 @@ def test_every_paging_style_walks_every_record_once(
 ) -> None:
     edit(contracts_dir, "enterprises", lambda c: c["source"].update(paging=paging))
     run = Pipeline(hub).run("enterprises")
-    assert run["status"] == "published", run.get("error")
-    assert run["rows_extracted"] == total(national)
+    assert run.status == "published", run.error
+    assert run.rows_extracted == total(national)
     ((count, distinct),) = published(hub, "SELECT count(*), count(DISTINCT tax_code) FROM main.enterprises")
     assert count == distinct == total(national)
 
@@ -104,9 +104,9 @@ def test_429_503_and_token_expiry_are_survived_with_every_record_once(
     )
     pipeline = Pipeline(hub)
     run = pipeline.run("enterprises")
-    assert run["status"] == "published", run.get("error")
+    assert run.status == "published", run.error
     invariant(run)
-    assert run["rows_extracted"] == total(national)
+    assert run.rows_extracted == total(national)
     ((count, distinct),) = published(hub, "SELECT count(*), count(DISTINCT tax_code) FROM main.enterprises")
     assert count == distinct == total(national)
     stats = national.stats()
@@ -118,24 +118,24 @@ def test_a_slow_answer_times_out_and_is_asked_again(hub: Settings, contracts_dir
     edit(contracts_dir, "legal_documents", lambda c: c["source"].update(timeout=0.5))
     national.set_faults([{"kind": "slow", "path": "/vbpl/v1/documents", "after": 1, "times": 1, "delay": 3}])
     run = Pipeline(hub).run("legal_documents")
-    assert run["status"] == "published", run.get("error")
-    assert run["rows_extracted"] == 3000
-    report = Path(run["report"]).with_suffix(".json").read_text(encoding="utf-8")
+    assert run.status == "published", run.error
+    assert run.rows_extracted == 3000
+    report = Path(run.report).with_suffix(".json").read_text(encoding="utf-8")
     assert '"retries": 1' in report
 
 
 def test_spent_retries_fail_the_run_and_publish_nothing(hub: Settings, contracts_dir: Path, national: Any) -> None:
     pipeline = Pipeline(hub)
     first = pipeline.run("enterprises")
-    assert first["status"] == "published"
+    assert first.status == "published"
     edit(contracts_dir, "enterprises", lambda c: c["source"].update(retries=2, updated_since=None, lookback=0))
     national.set_faults([{"kind": "503", "path": "/dkkd/v1/enterprises", "after": 2, "times": 100, "retry_after": 0}])
     run = pipeline.run("enterprises")
-    assert run["status"] == "failed"
-    assert "failed after 3 attempts" in run["error"] and "503" in run["error"], run["error"]
-    assert run["rows_published"] == 0
+    assert run.status == "failed"
+    assert "failed after 3 attempts" in run.error and "503" in run.error, run.error
+    assert run.rows_published == 0
     ((count,),) = published(hub, "SELECT count(*) FROM main.enterprises")
-    assert count == first["rows_published"]  # the previous version stays
+    assert count == first.rows_published  # the previous version stays
 
 
 def test_wrong_client_secret_fails_clearly_without_retrying(hub: Settings, national: Any) -> None:
@@ -147,9 +147,9 @@ def test_wrong_client_secret_fails_clearly_without_retrying(hub: Settings, natio
     add_connections(hub.sandbox_dir, {"national_dkkd": good.replace(national.client_secret, "s3cr3t-guess-42")})
     before = national.stats()["requests"].get("/oauth2/token", {})
     run = Pipeline(hub).run("enterprises")
-    assert run["status"] == "failed"
-    assert "refused the client credentials" in run["error"]
-    assert "s3cr3t-guess-42" not in run["error"]  # secrets never reach messages
+    assert run.status == "failed"
+    assert "refused the client credentials" in run.error
+    assert "s3cr3t-guess-42" not in run.error  # secrets never reach messages
     after = national.stats()["requests"].get("/oauth2/token", {})
     assert sum(after.values()) - sum(before.values()) == 1
 
@@ -157,7 +157,7 @@ def test_wrong_client_secret_fails_clearly_without_retrying(hub: Settings, natio
 def test_api_key_auth_and_a_wrong_key(hub: Settings, national: Any) -> None:
     pipeline = Pipeline(hub)
     run = pipeline.run("legal_documents")
-    assert run["status"] == "published", run.get("error")
+    assert run.status == "published", run.error
     invariant(run)
     titles = published(hub, "SELECT number FROM main.legal_documents WHERE number = '47/2020/NĐ-CP'")
     assert titles == [("47/2020/NĐ-CP",)]
@@ -168,13 +168,13 @@ def test_api_key_auth_and_a_wrong_key(hub: Settings, national: Any) -> None:
     good = national_connections(national)["national_vbpl"]
     add_connections(hub.sandbox_dir, {"national_vbpl": good.replace(national.api_key, "not-the-key")})
     failed = pipeline.run("legal_documents")
-    assert failed["status"] == "failed" and "refused access" in failed["error"]
+    assert failed.status == "failed" and "refused access" in failed.error
 
 
 def test_incremental_pull_takes_only_changed_and_new_records(hub: Settings, national: Any) -> None:
     pipeline = Pipeline(hub)
     first = pipeline.run("enterprises")
-    assert first["status"] == "published" and first["mode"] == "full"
+    assert first.status == "published" and first.mode == "full"
     ((first_window,),) = published(
         hub,
         "SELECT count(*) FROM main.enterprises "
@@ -182,16 +182,16 @@ def test_incremental_pull_takes_only_changed_and_new_records(hub: Settings, nati
     )
     national.advance(updated=40, new=15)
     second = pipeline.run("enterprises")
-    assert second["status"] == "published", second.get("error")
-    assert second["mode"] == "incremental"
+    assert second.status == "published", second.error
+    assert second.mode == "incremental"
     # the 55 changed and new ones, and those of the 5 minutes before the first run's last one
     window = "updated_at > (SELECT max(updated_at) FROM main.enterprises) - INTERVAL 300 SECOND"
-    assert second["rows_extracted"] == 55 + first_window
+    assert second.rows_extracted == 55 + first_window
     ((count,),) = published(hub, "SELECT count(*) FROM main.enterprises")
-    assert count == first["rows_published"] + 15
+    assert count == first.rows_published + 15
     third = pipeline.run("enterprises")
     ((again,),) = published(hub, f"SELECT count(*) FROM main.enterprises WHERE {window}")
-    assert third["rows_extracted"] == again > 0  # only the look-back window comes again, merged by key
+    assert third.rows_extracted == again > 0  # only the look-back window comes again, merged by key
     assert published(hub, "SELECT count(*), count(DISTINCT tax_code) FROM main.enterprises") == [(count, count)]
 
 
@@ -200,8 +200,8 @@ def test_no_lookback_pulls_nothing_twice(hub: Settings, contracts_dir: Path, nat
     pipeline = Pipeline(hub)
     pipeline.run("enterprises")
     national.advance(updated=40, new=15)
-    assert pipeline.run("enterprises")["rows_extracted"] == 55
-    assert pipeline.run("enterprises")["rows_extracted"] == 0
+    assert pipeline.run("enterprises").rows_extracted == 55
+    assert pipeline.run("enterprises").rows_extracted == 0
 
 
 def test_client_rate_limit_keeps_below_the_servers(hub: Settings, contracts_dir: Path) -> None:
@@ -219,8 +219,8 @@ def test_client_rate_limit_keeps_below_the_servers(hub: Settings, contracts_dir:
         add_connections(hub.sandbox_dir, national_connections(strict))
         run = Pipeline(hub).run("legal_documents")
         answered = strict.stats()["requests"].get("/vbpl/v1/documents", {})
-    assert run["status"] == "published", run.get("error")
-    assert run["rows_extracted"] == 600
+    assert run.status == "published", run.error
+    assert run.rows_extracted == 600
     assert answered.get("429", 0) == 0, answered  # never throttled by the server: the client kept its pace
 
 
@@ -237,11 +237,11 @@ def test_schema_drift_policies(hub: Settings, contracts_dir: Path, national: Any
     pipeline = Pipeline(hub)
     run = pipeline.run("enterprises")
     if policy == "freeze":
-        assert run["status"] == "failed"
-        assert "undeclared field 'name_en'" in run["error"] and "missing field 'charter_capital'" in run["error"]
+        assert run.status == "failed"
+        assert "undeclared field 'name_en'" in run.error and "missing field 'charter_capital'" in run.error
         return
-    assert run["status"] == "published", run.get("error")
-    report = Path(run["report"]).with_suffix(".json").read_text(encoding="utf-8")
+    assert run.status == "published", run.error
+    report = Path(run.report).with_suffix(".json").read_text(encoding="utf-8")
     assert "name_en" in report and "charter_capital" in report  # always reported
     columns = {r[0] for r in published(hub, "DESCRIBE main.enterprises")}
     if policy == "evolve":

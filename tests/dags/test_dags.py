@@ -84,6 +84,6 @@ def test_generated_dag_runs_with_dag_test(hub: Settings, airflow_db: None) -> No
     from lgsp.demo import run_dags
 
     [record] = run_dags(hub, ["schools"])
-    assert record["status"] == "published", record
-    assert record["run_id"].startswith("manual__")
-    assert record["rows_extracted"] == record["rows_published"] + record["rows_quarantined"] > 0
+    assert record.status == "published", record
+    assert record.run_id.startswith("manual__")
+    assert record.rows_extracted == record.rows_published + record.rows_quarantined > 0

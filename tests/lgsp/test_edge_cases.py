@@ -79,11 +79,11 @@ def published(settings: Settings, sql: str = "SELECT * FROM main.items ORDER BY 
 def test_an_integer_cursor_kept_as_text_is_compared_as_a_number(items) -> None:
     _write, execute, settings = items
     execute("INSERT INTO items VALUES (?, ?, ?, '')", [(str(i), "1", str(i)) for i in range(1, 10)])
-    assert Pipeline(settings).run("items")["cursor_to"] == "9"
+    assert Pipeline(settings).run("items").cursor_to == "9"
     execute("INSERT INTO items VALUES (?, ?, ?, '')", [("10", "1", "10"), ("11", "1", "11")])
     second = Pipeline(settings).run("items")
-    assert second["rows_extracted"] == 3  # the boundary row 9, then 10 and 11 ('10' < '9' as text)
-    assert second["cursor_to"] == "11"
+    assert second.rows_extracted == 3  # the boundary row 9, then 10 and 11 ('10' < '9' as text)
+    assert second.cursor_to == "11"
     assert published(settings, "SELECT count(*) FROM main.items") == [(11,)]
 
 
@@ -92,10 +92,10 @@ def test_the_cursor_never_moves_past_a_quarantined_row(items) -> None:
     write(expectations="  - {type: expect_column_values_to_be_between, kwargs: {column: changed, max_value: 1000}}")
     execute("INSERT INTO items VALUES (?, ?, ?, '')", [("1", "5", "10"), ("2", "5", "20"), ("3", "5", "999999")])
     first = Pipeline(settings).run("items")
-    assert (first["rows_published"], first["rows_quarantined"], first["cursor_to"]) == (2, 1, "20")
+    assert (first.rows_published, first.rows_quarantined, first.cursor_to) == (2, 1, "20")
     execute("UPDATE items SET amount = '6', changed = '30' WHERE id = '1'")
     second = Pipeline(settings).run("items")
-    assert second["status"] == "published"
+    assert second.status == "published"
     assert published(settings, "SELECT amount FROM main.items WHERE id = 1") == [(6,)]
 
 
@@ -104,7 +104,7 @@ def test_integers_with_a_fraction_are_quarantined_not_rounded(items) -> None:
     write(incremental=False)
     execute("INSERT INTO items VALUES (?, ?, ?, '')", [("1", "1.5", "1"), ("2", " 7 ", "1"), ("3", "2,0", "1")])
     run = Pipeline(settings).run("items")
-    assert (run["rows_published"], run["rows_quarantined"]) == (1, 2)
+    assert (run.rows_published, run.rows_quarantined) == (1, 2)
     assert published(settings) == [(2, 7, 1)]
     reasons = published(settings, "SELECT amount, _reasons FROM quarantine.items ORDER BY _row")
     assert reasons == [
@@ -120,10 +120,10 @@ def test_an_empty_source_is_validated_and_can_be_rejected(items) -> None:
         expectations="  - {type: expect_table_row_count_to_be_between, kwargs: {min_value: 1}, severity: error}",
     )
     execute("INSERT INTO items VALUES ('1', '1', '1', '')")
-    assert Pipeline(settings).run("items")["status"] == "published"
+    assert Pipeline(settings).run("items").status == "published"
     execute("DELETE FROM items")
     emptied = Pipeline(settings).run("items")
-    assert emptied["status"] == "rejected" and emptied["rows_extracted"] == 0
+    assert emptied.status == "rejected" and emptied.rows_extracted == 0
     assert published(settings, "SELECT count(*) FROM main.items") == [(1,)]
 
 
@@ -144,10 +144,10 @@ def test_a_retried_publish_keeps_the_quarantine(items, monkeypatch: pytest.Monke
         with pytest.raises(RuntimeError):
             pipeline.publish("items", "r1")
     run = pipeline.publish("items", "r1")
-    assert (run["rows_extracted"], run["rows_published"], run["rows_quarantined"]) == (3, 1, 2)
+    assert (run.rows_extracted, run.rows_published, run.rows_quarantined) == (3, 1, 2)
     assert published(settings, "SELECT count(*) FROM quarantine.items") == [(2,)]
     # A late failure report for the finished run does not overwrite it.
-    assert pipeline.fail("items", "r1", RuntimeError("task cleared"))["status"] == "published"
+    assert pipeline.fail("items", "r1", RuntimeError("task cleared")).status == "published"
 
 
 def test_an_incremental_table_gains_a_new_column(items) -> None:
@@ -157,7 +157,7 @@ def test_an_incremental_table_gains_a_new_column(items) -> None:
     write(extra="  - {name: note, type: string, description: {vi: Ghi chú, en: Note}}")
     execute("INSERT INTO items VALUES ('2', '2', '2', 'hai')")
     run = Pipeline(settings).run("items")
-    assert run["status"] == "published", run
+    assert run.status == "published", run
     assert published(settings, "SELECT id, note FROM main.items ORDER BY id") == [(1, "một"), (2, "hai")]
 
 
@@ -172,8 +172,8 @@ def test_a_check_gx_cannot_evaluate_fails_the_run(items, memory: int) -> None:
     )
     execute("INSERT INTO items VALUES (?, ?, ?, ?)", [(str(i), "1", "1", "abc") for i in range(5000)])
     run = Pipeline(settings.model_copy(update={"validation_memory": memory})).run("items")
-    assert run["status"] == "failed"
-    assert "could not evaluate expect_column_values_to_be_between" in run["error"]
+    assert run.status == "failed"
+    assert "could not evaluate expect_column_values_to_be_between" in run.error
     assert published(settings, "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_lgsp_%'") == [(0,)]
 
 
@@ -182,9 +182,9 @@ def test_sqlalchemy_source_errors_keep_their_message(items) -> None:
     write(engine="sqlalchemy", incremental=False)
     execute("DROP TABLE items")
     run = Pipeline(settings).run("items")
-    assert run["status"] == "failed"
-    assert run["error"].startswith("cannot read from 'items': (sqlite3.OperationalError) no such table: items") or (
-        "no such table: items" in run["error"] and "InvalidInput" not in run["error"]
+    assert run.status == "failed"
+    assert run.error.startswith("cannot read from 'items': (sqlite3.OperationalError) no such table: items") or (
+        "no such table: items" in run.error and "InvalidInput" not in run.error
     )
 
 

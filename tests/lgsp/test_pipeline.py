@@ -32,15 +32,15 @@ def test_every_dataset_publishes_and_every_row_is_accounted_for(hub: Settings) -
     pipeline = Pipeline(hub)
     for dataset_id in DATASETS:
         run = pipeline.run(dataset_id)
-        assert run["status"] == "published", run
-        assert run["rows_extracted"] > 0
-        assert run["rows_extracted"] == run["rows_published"] + run["rows_quarantined"]
-        assert query(hub, f"SELECT count(*) FROM main.{dataset_id}") == [(run["rows_published"],)]
+        assert run.status == "published", run
+        assert run.rows_extracted > 0
+        assert run.rows_extracted == run.rows_published + run.rows_quarantined
+        assert query(hub, f"SELECT count(*) FROM main.{dataset_id}") == [(run.rows_published,)]
         quarantined = query(
-            hub, f"SELECT count(*), count(_reasons) FROM quarantine.{dataset_id} WHERE _run_id = ?", [run["run_id"]]
+            hub, f"SELECT count(*), count(_reasons) FROM quarantine.{dataset_id} WHERE _run_id = ?", [run.run_id]
         )
-        assert quarantined == [(run["rows_quarantined"], run["rows_quarantined"])]
-        assert Path(run["report"]).exists()
+        assert quarantined == [(run.rows_quarantined, run.rows_quarantined)]
+        assert Path(run.report).exists()
     # The sandbox's dirt is really caught: duplicate keys, bad dates, negative values, nulls.
     reasons = " ".join(r[0] for r in query(hub, "SELECT _reasons FROM quarantine.price_observations"))
     assert "is not a valid date" in reasons
@@ -68,21 +68,19 @@ def test_published_text_is_nfc(hub: Settings) -> None:
 def test_incremental_run_upserts_and_advances_the_cursor(hub: Settings) -> None:
     pipeline = Pipeline(hub)
     first = pipeline.run("price_observations")
-    assert first["mode"] == "full" and first["cursor_to"]
+    assert first.mode == "full" and first.cursor_to
     before = query(hub, "SELECT count(*) FROM main.price_observations")[0][0]
     mutate_department("finance", f"sqlite:///{hub.sandbox_dir / 'finance.sqlite'}", seed=7, changed=10, added=5)
     second = pipeline.run("price_observations")
-    assert second["status"] == "published" and second["mode"] == "incremental"
-    assert second["cursor_from"] == first["cursor_to"] and second["cursor_to"] > first["cursor_to"]
+    assert second.status == "published" and second.mode == "incremental"
+    assert second.cursor_from == first.cursor_to and second.cursor_to > first.cursor_to
     # Only rows at or past the cursor are pulled: the changes, the additions and the boundary rows.
-    assert 15 <= second["rows_extracted"] < 100
-    assert second["rows_extracted"] == second["rows_published"] + second["rows_quarantined"]
+    assert 15 <= second.rows_extracted < 100
+    assert second.rows_extracted == second.rows_published + second.rows_quarantined
     after = query(hub, "SELECT count(*) FROM main.price_observations")[0][0]
-    assert after == before + 5 - _quarantined_new(hub, second["run_id"])
+    assert after == before + 5 - _quarantined_new(hub, second.run_id)
     assert query(hub, "SELECT count(*) - count(DISTINCT id) FROM main.price_observations") == [(0,)]
-    assert query(hub, "SELECT cursor FROM meta.state WHERE dataset_id = 'price_observations'") == [
-        (second["cursor_to"],)
-    ]
+    assert query(hub, "SELECT cursor FROM meta.state WHERE dataset_id = 'price_observations'") == [(second.cursor_to,)]
 
 
 def _quarantined_new(settings: Settings, run_id: str) -> int:
@@ -115,14 +113,14 @@ def test_error_severity_rejects_the_run_and_keeps_the_previous_version(hub: Sett
         ],
     )
     second = pipeline.run("schools")
-    assert second["status"] == "rejected"
-    assert second["rows_published"] == 0
-    assert second["rows_quarantined"] == second["rows_extracted"] == first["rows_extracted"]
-    assert query(hub, "SELECT count(*) FROM main.schools") == [(first["rows_published"],)]
+    assert second.status == "rejected"
+    assert second.rows_published == 0
+    assert second.rows_quarantined == second.rows_extracted == first.rows_extracted
+    assert query(hub, "SELECT count(*) FROM main.schools") == [(first.rows_published,)]
     reasons = query(
         hub,
         "SELECT DISTINCT split_part(_reasons, ';', 1) FROM quarantine.schools WHERE _run_id = ?",
-        [second["run_id"]],
+        [second.run_id],
     )
     assert reasons == [("run rejected by expect_table_row_count_to_be_between(max_value=10)",)]
     result = CliRunner().invoke(app, ["run", "schools"])
@@ -142,10 +140,10 @@ def test_warn_severity_publishes_and_reports(hub: Settings, contracts_dir: Path)
         ],
     )
     run = Pipeline(Settings.from_env()).run("schools")
-    assert run["status"] == "published" and run["rows_warned"] > 0
+    assert run.status == "published" and run.rows_warned > 0
     over = query(hub, "SELECT count(*) FROM main.schools WHERE pupils > 300")[0][0]
-    assert over == run["rows_warned"]
-    html = Path(run["report"]).read_text(encoding="utf-8")
+    assert over == run.rows_warned
+    html = Path(run.report).read_text(encoding="utf-8")
     assert "expect_column_values_to_be_between" in html and "warn" in html
 
 
@@ -183,14 +181,14 @@ def test_a_new_contract_needs_no_code(hub: Settings, contracts_dir: Path) -> Non
 def test_unconfigured_connection_fails_clearly_and_publishes_nothing(hub: Settings, contracts_dir: Path) -> None:
     _edit(contracts_dir, "schools", source={"kind": "sql", "connection": "nowhere", "table": "schools"})
     run = Pipeline(Settings.from_env()).run("schools")
-    assert run["status"] == "failed"
-    assert "LGSP_CONN_NOWHERE" in run["error"]
+    assert run.status == "failed"
+    assert "LGSP_CONN_NOWHERE" in run.error
     assert query(hub, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'") == [("admin_units",)]
 
 
 def test_restricted_personal_data_lives_only_in_the_warehouse(hub: Settings) -> None:
     run = Pipeline(hub).run("driving_licences")
-    assert run["status"] == "published"
+    assert run.status == "published"
     source = sqlite3.connect(hub.sandbox_dir / "transport.sqlite")
     secrets = [
         v
@@ -235,11 +233,11 @@ def test_a_run_killed_mid_publish_leaves_the_previous_version(hub: Settings, tmp
     # The new table, the quarantine rows and the run record are written but not committed.
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    assert query(hub, "SELECT count(*) FROM main.schools") == [(first["rows_published"],)]
+    assert query(hub, "SELECT count(*) FROM main.schools") == [(first.rows_published,)]
     assert query(hub, "SELECT count(*) FROM meta.runs WHERE run_id = 'killed-run'") == [(0,)]
     assert query(hub, "SELECT count(*) FROM quarantine.schools WHERE _run_id = 'killed-run'") == [(0,)]
     # The writer lock died with the process: the next run goes through, and clears the leftovers.
-    assert Pipeline(hub).run("schools")["status"] == "published"
+    assert Pipeline(hub).run("schools").status == "published"
     assert query(hub, "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '%lgsp%'") == []
 
 
@@ -265,14 +263,14 @@ def test_the_same_run_from_postgresql(
     monkeypatch.setenv("LGSP_HOME", str(settings.home.parent / "pg-home"))
     settings = Settings.from_env()
     first = Pipeline(settings).run("price_observations")
-    assert first["status"] == "published", first
-    assert (first["rows_extracted"], first["rows_published"], first["rows_quarantined"]) == (
-        from_sqlite["rows_extracted"],
-        from_sqlite["rows_published"],
-        from_sqlite["rows_quarantined"],
+    assert first.status == "published", first
+    assert (first.rows_extracted, first.rows_published, first.rows_quarantined) == (
+        from_sqlite.rows_extracted,
+        from_sqlite.rows_published,
+        from_sqlite.rows_quarantined,
     )
     mutate_department("finance", url, seed=11, changed=10, added=5)
     second = Pipeline(settings).run("price_observations")
-    assert second["mode"] == "incremental" and second["status"] == "published"
-    assert second["rows_extracted"] == second["rows_published"] + second["rows_quarantined"] >= 15
+    assert second.mode == "incremental" and second.status == "published"
+    assert second.rows_extracted == second.rows_published + second.rows_quarantined >= 15
     assert query(settings, "SELECT count(*) - count(DISTINCT id) FROM main.price_observations") == [(0,)]

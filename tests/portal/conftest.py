@@ -15,6 +15,6 @@ from tests.conftest import serve
 def served(hub: Settings) -> Iterator[tuple[str, Settings]]:
     pipeline = Pipeline(hub)
     for dataset_id in ("schools", "price_observations", "ict_indicators", "driving_licences"):
-        assert pipeline.run(dataset_id)["status"] == "published"
+        assert pipeline.run(dataset_id).status == "published"
     for url, _app in serve(hub):
         yield url, hub

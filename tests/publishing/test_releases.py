@@ -27,9 +27,9 @@ def _files(settings: Settings, dataset_id: str, version: int) -> dict[str, bytes
 
 def test_an_open_run_is_released_in_three_formats_with_checksums(hub: Settings) -> None:
     run = Pipeline(hub).run("schools")
-    assert run["release"] == 1
+    assert run.release == 1
     release = latest_release(hub.home, "schools")
-    assert release is not None and release.rows == run["rows_published"]
+    assert release is not None and release.rows == run.rows_published
     files = _files(hub, "schools", 1)
     for d in release.distributions:
         data = files[d.file]
@@ -48,11 +48,11 @@ def test_an_open_run_is_released_in_three_formats_with_checksums(hub: Settings) 
 
 def test_unchanged_data_makes_no_new_release_and_changed_data_does(hub: Settings) -> None:
     pipeline = Pipeline(hub)
-    assert pipeline.run("price_observations")["release"] == 1
+    assert pipeline.run("price_observations").release == 1
     before = _files(hub, "price_observations", 1)
-    assert pipeline.run("price_observations")["release"] == 1  # same data: same bytes, same version
+    assert pipeline.run("price_observations").release == 1  # same data: same bytes, same version
     mutate_department("finance", f"sqlite:///{hub.sandbox_dir / 'finance.sqlite'}", seed=5, changed=3, added=2)
-    assert pipeline.run("price_observations")["release"] == 2
+    assert pipeline.run("price_observations").release == 2
     assert [r.version for r in list_releases(hub.home, "price_observations")] == [1, 2]
     assert _files(hub, "price_observations", 1) == before, "a release never changes once made"
     v1, v2 = list_releases(hub.home, "price_observations")
@@ -66,7 +66,7 @@ def test_personal_columns_never_leave_the_warehouse(hub: Settings, contracts_dir
     data["classification"] = "open"  # a mistake in a contract must not leak personal data
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     run = Pipeline(Settings.from_env()).run("driving_licences")
-    assert run["release"] == 1
+    assert run.release == 1
     release = latest_release(hub.home, "driving_licences")
     assert release is not None
     assert not {"citizen_id", "full_name", "birth_date"} & set(release.columns)
@@ -82,7 +82,7 @@ def test_personal_columns_never_leave_the_warehouse(hub: Settings, contracts_dir
 
 def test_non_open_datasets_are_never_released(hub: Settings) -> None:
     run = Pipeline(hub).run("driving_licences")
-    assert run["status"] == "published" and "release" not in run
+    assert run.status == "published" and "release" not in run
     assert not releases_dir(hub.home, "driving_licences").exists()
     result = CliRunner().invoke(app, ["release", "driving_licences"])
     assert result.exit_code != 0

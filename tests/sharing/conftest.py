@@ -59,7 +59,7 @@ def published(tmp_path_factory: pytest.TempPathFactory, sandbox_dir: Path, catal
     settings = make_settings(home, contracts_for_tests(root / "contracts"))
     pipeline = Pipeline(settings)
     for dataset_id in DATASETS:
-        assert pipeline.run(dataset_id, release=False)["status"] == "published", dataset_id
+        assert pipeline.run(dataset_id, release=False).status == "published", dataset_id
     return settings
 
 

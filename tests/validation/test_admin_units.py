@@ -32,11 +32,11 @@ def test_unit_key_ignores_case_diacritics_punctuation_and_the_type_word() -> Non
 def test_schools_are_standardised_and_unknown_units_quarantined(hub: Settings, national: Any) -> None:
     pipeline = Pipeline(hub)
     catalogue = pipeline.run("admin_units")  # again: a full refresh replaces the catalogue
-    assert catalogue["status"] == "published", catalogue.get("error")
-    assert catalogue["rows_extracted"] == len(build_units())
+    assert catalogue.status == "published", catalogue.error
+    assert catalogue.rows_extracted == len(build_units())
     run = pipeline.run("schools")
-    assert run["status"] == "published", run.get("error")
-    assert run["rows_extracted"] == run["rows_published"] + run["rows_quarantined"]
+    assert run.status == "published", run.error
+    assert run.rows_extracted == run.rows_published + run.rows_quarantined
     current = {c.name for c in communes()}
     names = {r[0] for r in rows(hub, "SELECT DISTINCT commune_name FROM main.schools")}
     assert names <= current | {None}, names - current  # every published commune is a current unit
@@ -53,7 +53,7 @@ def test_schools_are_standardised_and_unknown_units_quarantined(hub: Settings, n
     )
     assert {q[0] for q in quarantined} == set(UNKNOWN_UNITS)
     assert all("is not a ward of Tỉnh Quảng Trị in the national catalogue" in q[1] for q in quarantined)
-    report = json.loads(Path(run["report"]).with_suffix(".json").read_text(encoding="utf-8"))
+    report = json.loads(Path(run.report).with_suffix(".json").read_text(encoding="utf-8"))
     check = next(c for c in report["checks"] if c["key"] == "admin_unit:commune_name")
     assert check["changed"] > 20 and check["unexpected"] == len(quarantined)
     assert set(check["sample"]) == set(UNKNOWN_UNITS)
@@ -62,10 +62,8 @@ def test_schools_are_standardised_and_unknown_units_quarantined(hub: Settings, n
 def test_a_missing_catalogue_fails_the_run_clearly(hub: Settings) -> None:
     hub.warehouse_path.unlink()  # a hub that never pulled the national catalogue
     run = Pipeline(hub).run("schools")
-    assert run["status"] == "failed"
-    assert (
-        "catalogue 'admin_units' has not been published yet" in run["error"] and "lgsp run admin_units" in run["error"]
-    )
+    assert run.status == "failed"
+    assert "catalogue 'admin_units' has not been published yet" in run.error and "lgsp run admin_units" in run.error
 
 
 @pytest.fixture(scope="module")

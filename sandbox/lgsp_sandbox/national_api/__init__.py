@@ -16,11 +16,13 @@ class SimulatorConfig(BaseModel):
 
     host: str = "127.0.0.1"
     seed: int = DEFAULT_SEED
-    enterprises: int = Field(20_000, ge=0, le=50_000_000, description="size of the business register at start")
-    documents: int = Field(3_000, ge=10, le=200_000, description="legal documents, the real national ones included")
-    token_ttl: int = Field(3600, ge=1, description="seconds an OAuth2 access token stays valid")
-    rate_limit: float | None = Field(None, gt=0, description="requests per second per client; None: unlimited")
+    enterprises: int = Field(default=20_000, ge=0, le=50_000_000, description="size of the business register at start")
+    documents: int = Field(
+        default=3_000, ge=10, le=200_000, description="legal documents, the real national ones included"
+    )
+    token_ttl: int = Field(default=3600, ge=1, description="seconds an OAuth2 access token stays valid")
+    rate_limit: float | None = Field(default=None, gt=0, description="requests per second per client; None: unlimited")
     client_id: str = "lgsp-quangtri"
     client_secret: SecretStr = SecretStr("sandbox-secret")
     api_key: SecretStr = SecretStr("sandbox-api-key")
-    province_code: str = Field("44", description="GSO code of the province whose enterprises are served")
+    province_code: str = Field(default="44", description="GSO code of the province whose enterprises are served")

@@ -428,11 +428,9 @@ def build_documents(seed: int, count: int) -> list[dict]:
     rng = random.Random(_h64(seed * 1_000_003 + 4242))
     today = CLOCK_START // 86_400
     out = []
-    for k, (number, kind, issuer, signed, start, end, status, title, fields, changed) in enumerate(
-        pools.REAL_DOCUMENTS
-    ):
-        stamp = _days(changed) * 86_400 + 3_600 + 37 * k
-        out.append(_document(900_001 + k, number, kind, issuer, signed, start, end, status, title, fields, stamp))
+    for k, real in enumerate(pools.REAL_DOCUMENTS):  # number, kind, issuer, dates, status, title, fields; changed
+        stamp = _days(real[9]) * 86_400 + 3_600 + 37 * k
+        out.append(_document(900_001 + k, *real[:9], stamp))
     merger = _days(MERGER_DAY)
     signed_days = sorted(rng.randrange(_days("2012-01-01"), today - 2) for _ in range(max(0, count - len(out))))
     serials: dict[tuple[str, int, str], int] = {}

@@ -1,0 +1,60 @@
+"""The floors hold: imports run only downward, no circles, the sandbox stays apart from the hub.
+
+The contracts live in pyproject.toml ([tool.importlinter]); `make lint` runs them too. The
+planted cases prove the check can fail: each copies the package, adds one bad import and expects
+import-linter to name it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.paths import REPO_ROOT
+
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter over the packages found first on the path at `root`."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), str(REPO_ROOT / "pyproject.toml"), "--no-cache"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_the_floors_hold() -> None:
+    result = lint_imports(REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 kept, 0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "planted", "broken"),
+    [
+        ("lgsp/core/text.py", "from lgsp.cli import app", "lgsp.core is not allowed to import lgsp.cli"),
+        (
+            "lgsp/schemas/loader.py",
+            "import lgsp.warehouse.store",
+            "lgsp.schemas is not allowed to import lgsp.warehouse",
+        ),
+        ("lgsp/portal/ckan.py", "import lgsp.sharing.grants", "lgsp.portal is not allowed to import lgsp.sharing"),
+        ("lgsp/publishing/versions.py", "import lgsp.publishing.dcat", "No cycles are allowed in lgsp.publishing"),
+        ("lgsp_sandbox/units.py", "import lgsp.core.text", "lgsp_sandbox is not allowed to import lgsp"),
+        ("lgsp/pipeline.py", "import lgsp_sandbox.build", "lgsp.pipeline is not allowed to import lgsp_sandbox"),
+    ],
+)
+def test_a_planted_bad_import_is_caught(tmp_path: Path, module: str, planted: str, broken: str) -> None:
+    shutil.copytree(REPO_ROOT / "lgsp", tmp_path / "lgsp", symlinks=False)  # the parts, not links to them
+    shutil.copytree(REPO_ROOT / "sandbox" / "lgsp_sandbox", tmp_path / "lgsp_sandbox")
+    target = tmp_path / module
+    target.write_text(target.read_text(encoding="utf-8") + f"\n{planted}  # noqa\n", encoding="utf-8")
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert broken in result.stdout, result.stdout
