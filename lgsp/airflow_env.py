@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 from lgsp.core.settings import DAGS_DIR, Settings
 
@@ -24,3 +27,23 @@ def apply(settings: Settings) -> None:
     """Set Airflow's variables where the user has not; the user's own settings win."""
     for key, value in defaults(settings).items():
         os.environ.setdefault(key, value)
+
+
+def prepare(settings: Settings) -> None:
+    """Migrate Airflow's metadata database (SQLite by default) and create the warehouse pool, once."""
+    apply(settings)
+    home = Path(os.environ["AIRFLOW_HOME"])
+    marker = home / ".lgsp-ready"
+    if marker.exists():
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    airflow = [sys.executable, "-m", "airflow"]
+    env = dict(os.environ)
+    subprocess.run([*airflow, "db", "migrate"], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [*airflow, "pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writer"],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    marker.write_text("migrated\n")

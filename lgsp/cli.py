@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -186,6 +188,18 @@ def serve(
         "/api/share/v1/, admin pages at /admin/)"
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command("airflow-setup")
+def airflow_setup() -> None:
+    """Prepare Airflow for the hub (migrate its metadata database, create the warehouse pool) and
+    print the variables that point Airflow at the hub's DAGs."""
+    from lgsp import airflow_env
+
+    settings = _settings()
+    airflow_env.prepare(settings)
+    for key, value in airflow_env.defaults(settings).items():
+        typer.echo(f"export {key}={shlex.quote(os.environ.get(key, value))}")
 
 
 @app.command()

@@ -4,6 +4,6 @@ The only part of the hub that imports the sandbox, and only when the demo runs, 
 wheel works without it.
 """
 
-from lgsp.demo.province import national_connections, prepare_airflow, run_dags, run_demo
+from lgsp.demo.province import national_connections, run_dags, run_demo
 
-__all__ = ["national_connections", "prepare_airflow", "run_dags", "run_demo"]
+__all__ = ["national_connections", "run_dags", "run_demo"]

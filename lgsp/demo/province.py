@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -22,31 +18,11 @@ if TYPE_CHECKING:
 DEMO_ENTERPRISES = 20_000
 
 
-def prepare_airflow(settings: Settings) -> None:
-    """Migrate Airflow's metadata database (SQLite) and create the warehouse pool, once."""
-    airflow_env.apply(settings)
-    home = Path(os.environ["AIRFLOW_HOME"])
-    marker = home / ".lgsp-ready"
-    if marker.exists():
-        return
-    home.mkdir(parents=True, exist_ok=True)
-    airflow = [sys.executable, "-m", "airflow"]
-    env = dict(os.environ)
-    subprocess.run([*airflow, "db", "migrate"], check=True, env=env, capture_output=True)
-    subprocess.run(
-        [*airflow, "pools", "set", airflow_env.WAREHOUSE_POOL, "1", "DuckDB allows one writer"],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
-    marker.write_text("migrated\n")
-
-
 def run_dags(
     settings: Settings, dataset_ids: list[str] | None = None, console: Console | None = None
 ) -> list[RunRecord]:
     """Run the generated DAGs with `dag.test()` and return each run's meta.runs record."""
-    prepare_airflow(settings)
+    airflow_env.prepare(settings)
     from lgsp.dag_factory import build_dags
     from lgsp.publishing.versions import latest_release
     from lgsp.warehouse.runs import RunRecord, RunStatus
@@ -121,7 +97,7 @@ def run_demo(settings: Settings, *, scale: int, seed: int, dirty_share: float, c
         f"Sandbox: {len(urls)} departmental databases in {settings.sandbox_dir} ({time.monotonic() - started:.1f} s)"
     )
     with console.status("Preparing Airflow (metadata database, pool)…"):
-        prepare_airflow(settings)
+        airflow_env.prepare(settings)
     from lgsp.demo import sharing as sharing_demo
     from lgsp.schemas.loader import contract_files
 

@@ -74,9 +74,9 @@ def test_an_invalid_contract_becomes_a_failing_dag_not_an_import_error(tmp_path:
 
 @pytest.fixture(scope="module")
 def airflow_db() -> None:
-    from lgsp.demo import prepare_airflow
+    from lgsp.airflow_env import prepare
 
-    prepare_airflow(Settings.from_env())
+    prepare(Settings.from_env())
 
 
 @pytest.mark.airflow
