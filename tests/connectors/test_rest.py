@@ -9,7 +9,7 @@ import duckdb
 import pytest
 import yaml
 
-from lgsp.connectors.rest import RestConfig
+from lgsp.connectors.rest.config import RestConfig
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
 from lgsp.schemas.contract import RestSource
@@ -254,7 +254,9 @@ def test_schema_drift_policies(hub: Settings, contracts_dir: Path, national: Any
 def test_pages_are_flattened_by_duckdb_with_drift_counted(tmp_path: Path) -> None:
     import orjson
 
-    from lgsp.connectors.rest import Page, Spooler, _tree, fields_of
+    from lgsp.connectors.rest.drift import path_tree
+    from lgsp.connectors.rest.paging import Page, fields_of
+    from lgsp.connectors.rest.spool import Spooler
 
     columns = [("code", "code"), ("ward", "address.ward"), ("n", "n")]
     config = RestConfig(
@@ -269,7 +271,7 @@ def test_pages_are_flattened_by_duckdb_with_drift_counted(tmp_path: Path) -> Non
         {"code": "2", "address": None, "n": 4.5, "extra": [1, 2]},
         {"code": "3", "n": True},
     ]
-    unknown, missing = fields_of(records, _tree([path for _, path in columns]))
+    unknown, missing = fields_of(records, path_tree([path for _, path in columns]))
     assert unknown == {"address.street": 1, "extra": 1} and missing == {"address": 1}
     saved = tmp_path / "1.json"
     saved.write_bytes(orjson.dumps({"data": records, "next_cursor": None}))
@@ -291,7 +293,7 @@ def test_pages_are_flattened_by_duckdb_with_drift_counted(tmp_path: Path) -> Non
 
 
 def test_a_connection_urls_query_is_not_part_of_the_api_address() -> None:
-    from lgsp.connectors.rest import split_connection
+    from lgsp.connectors.rest.config import split_connection
 
     assert split_connection("https://id:s%40cret@api.gov.vn/v1?verify=false") == (
         "https://api.gov.vn/v1",

@@ -1,0 +1,138 @@
+"""Reading one dropped file into a sheet of text cells: CSV in any encoding and delimiter, or XLSX."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lgsp.connectors.encodings import EncodingError, decode, fix_cells
+from lgsp.core.text import plain_words
+from lgsp.schemas.contract import FileFormat, FileSource
+
+
+class Unreadable(Exception):
+    """The file cannot be ingested; `problems` name the rows (None for the whole file) and reasons."""
+
+    def __init__(self, problems: list[tuple[int | None, str]]) -> None:
+        super().__init__("; ".join(f"row {r}: {m}" if r else m for r, m in problems))
+        self.problems = problems
+
+
+def header_key(text: str) -> str:
+    """Headers match without case, diacritics or punctuation: 'Giá trị' = 'gia tri' = 'GIÁ TRỊ:'."""
+    return plain_words(text)
+
+
+@dataclass
+class Sheet:
+    """A file's cells as text, with the line (CSV) or row (XLSX) number of each data row."""
+
+    headers: list[str]
+    rows: list[tuple[int, list[str | None]]]
+    encoding: str | None = None
+    delimiter: str | None = None
+    repaired_cells: int = 0
+
+
+def _sniff_delimiter(text: str, declared: str | None) -> str:
+    if declared:
+        return declared
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_csv(data: bytes, source: FileSource) -> Sheet:
+    try:
+        decoded = decode(data, source.encoding)
+    except EncodingError as exc:
+        raise Unreadable([(None, f"cannot decode the text: {exc}")]) from None
+    text = decoded.text
+    delimiter = _sniff_delimiter(text, source.delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    headers: list[str] | None = None
+    rows: list[tuple[int, list[str | None]]] = []
+    try:
+        for record in reader:
+            line = reader.line_num
+            if headers is None:
+                if line >= source.header_row:
+                    headers = [h.strip() for h in record]
+                continue
+            rows.append((line, [c for c in record]))
+    except csv.Error as exc:
+        raise Unreadable([(reader.line_num, f"not valid CSV: {exc}")]) from None
+    if headers is None:
+        raise Unreadable([(None, f"no header row (expected on line {source.header_row})")])
+    return Sheet(headers, rows, encoding=decoded.encoding, delimiter=delimiter)
+
+
+def _cell_text(value: Any) -> str | None:
+    """An XLSX cell as text; numbers as typed, dates in ISO."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return format(value, ".15g")
+    return str(value)
+
+
+def _repair_columns(rows: list[list[Any]]) -> tuple[list[list[str | None]], int]:
+    """Text cells typed in a legacy font (TCVN3/VNI shown as Windows-1252) repaired column by
+    column: a column that was clearly typed so has its short, ambiguous cells repaired too."""
+    width = max((len(r) for r in rows), default=0)
+    out = [[_cell_text(v) for v in r] for r in rows]
+    repaired = 0
+    for j in range(width):
+        where = [i for i, r in enumerate(rows) if j < len(r) and isinstance(r[j], str)]
+        if not where:
+            continue
+        fixed, _ = fix_cells([rows[i][j] for i in where])
+        for i, text in zip(where, fixed, strict=True):
+            if text != out[i][j]:
+                repaired += 1
+            out[i][j] = text
+    return out, repaired
+
+
+def read_xlsx(data: bytes, source: FileSource) -> Sheet:
+    import openpyxl  # only file drops need it
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # zipfile, XML and openpyxl's own errors alike
+        raise Unreadable([(None, f"not a readable XLSX workbook: {type(exc).__name__}: {exc}")]) from None
+    try:
+        if source.sheet and source.sheet not in book.sheetnames:
+            raise Unreadable([(None, f"no sheet '{source.sheet}' (sheets: {', '.join(book.sheetnames)})")])
+        sheet = book[source.sheet] if source.sheet else book.worksheets[0]
+        raw = [list(values) for values in sheet.iter_rows(values_only=True)]
+    finally:
+        book.close()
+    if len(raw) < source.header_row:
+        raise Unreadable([(None, f"no header row (expected on row {source.header_row})")])
+    headers = [(_cell_text(c) or "").strip() for c in raw[source.header_row - 1]]
+    body, repaired = _repair_columns(raw[source.header_row :])
+    rows = [(number, cells) for number, cells in enumerate(body, start=source.header_row + 1)]
+    if headers is None:
+        raise Unreadable([(None, f"no header row (expected on row {source.header_row})")])
+    while headers and not headers[-1]:
+        headers.pop()
+    return Sheet(headers, rows, encoding="xlsx", repaired_cells=repaired)
+
+
+def file_format(path: Path, source: FileSource) -> str:
+    if source.format is not FileFormat.auto:
+        return source.format.value
+    return "xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") else "csv"
