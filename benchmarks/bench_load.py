@@ -21,12 +21,11 @@ import textwrap
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from lgsp_sandbox.postgres import PostgresServer
+from rich.console import Console
+from rich.table import Table
 
-from lgsp_sandbox.postgres import PostgresServer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 console = Console(width=120)
 
@@ -34,10 +33,10 @@ LGSP = """
 import os, sys
 from lgsp.pipeline import Pipeline
 run = Pipeline().run("env_readings", "bench", release=False)  # the load itself; releases: bench_publish.py
-print(run["status"], run["rows_extracted"], run["rows_published"], run["rows_quarantined"], run.get("error"), file=sys.stderr)
-assert run["status"] == "published", run
-assert run["rows_extracted"] == run["rows_published"] + run["rows_quarantined"]
-print(run["rows_extracted"])
+print(run.status, run.rows_extracted, run.rows_published, run.rows_quarantined, run.error, file=sys.stderr)
+assert run.status == "published", run
+assert run.rows_extracted == run.rows_published + run.rows_quarantined
+print(run.rows_extracted)
 """
 
 BARE = """

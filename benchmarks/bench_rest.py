@@ -20,19 +20,16 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from paging_reference import plain_paging_loop  # beside this script
+from rich.console import Console
+from rich.table import Table
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from benchmarks.paging_reference import plain_paging_loop  # noqa: E402
 
 console = Console(width=120)
 PATH = "/dkkd/v1/enterprises"
@@ -79,7 +76,7 @@ def extract_step(settings: Any, run: int) -> tuple[int, float]:
     seconds = time.perf_counter() - started
     with pipeline.warehouse.writer() as con:
         pipeline.staging("enterprises", f"bench__{run}").drop(con)
-    return manifest["rows_extracted"], seconds
+    return manifest.rows_extracted, seconds
 
 
 def whole_run(settings: Any) -> tuple[int, float]:
@@ -87,9 +84,9 @@ def whole_run(settings: Any) -> tuple[int, float]:
 
     started = time.perf_counter()
     run = Pipeline(settings).run("enterprises", release=False)
-    if run["status"] != "published":
-        raise SystemExit(f"the run did not publish: {run.get('error')}")
-    return run["rows_extracted"], time.perf_counter() - started
+    if run.status != "published":
+        raise SystemExit(f"the run did not publish: {run.error}")
+    return run.rows_extracted, time.perf_counter() - started
 
 
 def main() -> None:

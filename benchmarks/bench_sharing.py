@@ -27,11 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from rich.console import Console
+from rich.table import Table
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 console = Console(width=120)
 ROWS_PATH = "/api/share/v1/datasets/driving_licences/rows?limit=100"
@@ -39,9 +38,10 @@ ROWS_PATH = "/api/share/v1/datasets/driving_licences/rows?limit=100"
 
 def build(home: Path, rows: int) -> str:
     """The warehouse, and the agency granted one commune; returns its API key."""
+    from lgsp.sharing.demo import GRANTED_COLUMNS
+
     from lgsp.core.settings import Settings
     from lgsp.sharing import consumers
-    from lgsp.sharing.demo import GRANTED_COLUMNS
     from lgsp.sharing.grants import add_grant
     from lgsp.warehouse.store import Warehouse
 
