@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from lgsp.core.files import keep_private
 from lgsp.core.settings import Settings
 from lgsp.portal import app as portal
 from lgsp.sharing import api as sharing
@@ -13,6 +14,7 @@ from lgsp.web import problems
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    keep_private(settings)  # the registry, the caches and the session key are the hub's alone
     app = FastAPI(title=f"lgsp-hub: {settings.province}", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.sharing = sharing.install(app, settings)
     portal.install(app, settings)

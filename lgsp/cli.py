@@ -28,6 +28,13 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
+@app.callback()
+def _before_every_command() -> None:
+    from lgsp.core.files import keep_private
+
+    keep_private(_settings())  # the hub's files are readable by its user only
+
+
 @app.command()
 def check(
     paths: Annotated[list[Path] | None, typer.Argument(help="Contract files (default: every contract).")] = None,

@@ -41,12 +41,16 @@ def _step(step: Step, dataset_id: str, **options: Any) -> dict[str, Any]:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
+    from lgsp.core.files import keep_private
+    from lgsp.core.settings import Settings
     from lgsp.pipeline import Pipeline
     from lgsp.warehouse.runs import RunRecord, RunStatus
 
     context = get_current_context()
     run_id = context["run_id"]
-    pipeline = Pipeline()
+    settings = Settings.from_env()
+    keep_private(settings)
+    pipeline = Pipeline(settings)
     try:
         result = pipeline.step(step)(dataset_id, run_id, **options)
     except Exception as exc:
@@ -115,9 +119,13 @@ def build_release_dag(contract: Contract) -> DAG:
 
         @task(task_id="release", pool=WAREHOUSE_POOL)
         def release() -> dict[str, Any]:
+            from lgsp.core.files import keep_private
+            from lgsp.core.settings import Settings
             from lgsp.pipeline import Pipeline
 
-            made = Pipeline().release(dataset_id)
+            settings = Settings.from_env()
+            keep_private(settings)
+            made = Pipeline(settings).release(dataset_id)
             return {"version": made.version, "rows": made.rows}
 
         release()

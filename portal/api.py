@@ -81,8 +81,10 @@ class Actions:
         if isinstance(facet_fields, str):
             try:
                 facet_fields = json.loads(facet_fields)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 raise Invalid({"facet.field": ["Cannot parse JSON"]}) from None
+        if not isinstance(facet_fields, list) or not all(isinstance(f, str) for f in facet_fields):
+            raise Invalid({"facet.field": ['Give a JSON list of field names, e.g. ["organization"]']})
         rows = int_param(params, "rows", 10, 1000)
         return ckan.search(
             self._packages(),

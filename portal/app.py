@@ -38,7 +38,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             if "json" in content_type:
                 try:
                     body = await request.json()
-                except ValueError:
+                except (ValueError, RecursionError):  # malformed, or nested deeper than Python parses
                     raise Invalid({"body": ["Cannot parse the JSON request body"]}) from None
                 if isinstance(body, dict):
                     params.update(body)

@@ -37,7 +37,7 @@ def _json(params: dict[str, Any], name: str) -> Any:
     if isinstance(raw, str) and raw.strip().startswith(("{", "[")):
         try:
             return json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # malformed, or nested deeper than Python parses
             raise Invalid({name: ["Cannot parse JSON"]}) from None
     return raw
 

@@ -27,7 +27,7 @@ from lgsp.sharing.consumers import list_consumers
 from lgsp.sharing.errors import RegistryError
 from lgsp.sharing.grants import Grants, add_grant, list_grants, revoke_grant
 from lgsp.sharing.requests import approve, list_requests, refuse
-from lgsp.sharing.staff import LockedOut, Staff, login
+from lgsp.sharing.staff import LockedOut, Staff, current_staff, login
 from lgsp.sharing.stats import operational
 from lgsp.sharing.workdays import VIETNAM
 
@@ -66,8 +66,13 @@ def admin_app(settings: Settings) -> FastAPI:
     )  # fmt: skip
 
     def staff_of(request: Request) -> Staff | None:
+        """Who is logged in, checked against the staff record at every request: a session ends
+        when its login is disabled, its password reset or its department changed."""
         user = request.session.get("user")
-        return Staff(user["username"], user["department"]) if user else None
+        staff = current_staff(settings, user.get("username", ""), user.get("version")) if user else None
+        if user and staff is None:
+            request.session.clear()
+        return staff
 
     def csrf(request: Request) -> str:
         if "csrf" not in request.session:
@@ -76,7 +81,9 @@ def admin_app(settings: Settings) -> FastAPI:
 
     async def posted(request: Request) -> dict[str, str]:
         form = {k: str(v) for k, v in (await request.form()).items()}
-        if not hmac.compare_digest(form.get("csrf", ""), request.session.get("csrf", "-")):
+        expected = str(request.session.get("csrf") or "")
+        # A session without a token (e.g. one that just logged in) accepts no form at all.
+        if not expected or not hmac.compare_digest(form.get("csrf", "").encode(), expected.encode()):
             raise PermissionError("the form expired; reload the page")
         return form
 
@@ -104,7 +111,8 @@ def admin_app(settings: Settings) -> FastAPI:
         if staff is None:
             return RedirectResponse("/admin/login?error=login", status_code=303)
         request.session.clear()
-        request.session["user"] = {"username": staff.username, "department": staff.department}
+        request.session["user"] = {"username": staff.username, "version": staff.session_version}
+        request.session["csrf"] = secrets.token_urlsafe(24)  # a new session, a new token
         return RedirectResponse("/admin/", status_code=303)
 
     @app.post("/logout")

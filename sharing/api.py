@@ -31,7 +31,7 @@ from lgsp.schemas.contract import Contract
 from lgsp.sharing import consumers
 from lgsp.sharing.consumers import Authenticator, Caller
 from lgsp.sharing.errors import BadRequest, RegistryError, Unauthenticated, UnknownDataset
-from lgsp.sharing.exchange_log import ExchangeLog
+from lgsp.sharing.exchange_log import ExchangeLog, escaped
 from lgsp.sharing.grants import Decision, Grants
 from lgsp.sharing.reading import (
     MAX_LIMIT,
@@ -137,15 +137,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _json(status: int, body: dict[str, Any], result: str, headers: dict[str, str] | None = None) -> Response:
+    try:
+        content = orjson.dumps(body)
+    except TypeError:  # a message that echoes text that is not Unicode: answered escaped, like the log
+        content = orjson.dumps(escaped(body))
     return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json",
+        content, status_code=status, media_type="application/json",
         headers={"LGSP-Result": result, **(headers or {})},
     )  # fmt: skip
 
 
 def _error(exc: Problem) -> Response:
     body = {"result": "error", "error": exc.body()}
-    headers = {"WWW-Authenticate": 'Bearer realm="lgsp", ApiKey header="X-API-Key"'} if exc.status == 401 else None
+    headers = {"WWW-Authenticate": 'Bearer realm="lgsp", ApiKey header="X-API-Key"'} if exc.status == 401 else {}
+    if exc.status == 503:
+        headers["Retry-After"] = "5"
     return _json(exc.status, body, "error", headers)
 
 
@@ -200,6 +206,8 @@ class Sharing:
         started = time.perf_counter()
         entry = {"operation": operation, "consumer": None, "credential": None, "dataset": None, **entry}
         try:
+            if self.log is not None:
+                self.log.check()  # fail closed: nothing is answered that the log cannot record
             result = work(entry)
             if isinstance(result, Response):
                 response = result
@@ -339,6 +347,7 @@ def router(sharing: Sharing) -> APIRouter:
             decision = _decision(sharing, caller, contract)
             if isinstance(decision, Answer):
                 return decision
+            entry["filters"] = filters  # as sent, until it parses (a refused request is logged with it)
             parsed = parse_filters(filters)
             entry["filters"] = parsed or None
             refused = check_request(contract, decision, asked_fields, parsed)

@@ -331,11 +331,22 @@ def staff_add(
     username: Annotated[str, typer.Argument(help="Login name.")],
     department: Annotated[str, typer.Option(help="Department (publisher) code, e.g. SGTVT.")],
 ) -> None:
-    """Add a staff login for the admin pages (or reset its password); the password is shown once."""
+    """Add a staff login for the admin pages, or reset one (password, department; enabled again; its
+    open sessions end); the password is shown once."""
     from lgsp.sharing.staff import add_staff
 
     with _errors():
         _show_secret(f"Password for {username} (shown once)", add_staff(_settings(), username, department))
+
+
+@staff_app.command("disable")
+def staff_disable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Refuse a staff login from now on; its open sessions end at their next request."""
+    from lgsp.sharing.staff import disable_staff
+
+    with _errors():
+        disable_staff(_settings(), username)
+    typer.echo(f"{username}: disabled / đã khóa")
 
 
 @staff_app.command("list")

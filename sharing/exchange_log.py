@@ -21,6 +21,8 @@ from typing import Any, TextIO
 
 import orjson
 
+from lgsp.web.problems import Unavailable
+
 GENESIS = "0" * 64
 HEAD_BYTES = 160  # the head is rewritten in place, padded to a fixed width: one write per entry
 
@@ -28,6 +30,27 @@ HEAD_BYTES = 160  # the head is rewritten in place, padded to a fixed width: one
 def canonical(entry: dict[str, Any]) -> bytes:
     """The bytes an entry's hash covers: sorted keys, no spaces, UTF-8 (orjson, as when written)."""
     return orjson.dumps({k: v for k, v in entry.items() if k != "hash"}, option=orjson.OPT_SORT_KEYS)
+
+
+def escaped(value: Any) -> Any:
+    """`value` made writable as JSON whatever a request put in it: text that is not valid Unicode
+    (a lone surrogate such as \\ud800) is kept as its escape sequence, keys become text, and
+    anything JSON has no type for is written as its repr. What is logged is what was asked."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {escaped(k if isinstance(k, str) else repr(k)): escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [escaped(v) for v in value]
+    if value is None or isinstance(value, bool | float) or (isinstance(value, int) and -(2**63) <= value < 2**64):
+        return value
+    return escaped(repr(value))
+
+
+class LogUnavailable(Unavailable):
+    """The exchange log cannot be written: the sharing API refuses to serve until it can."""
+
+    code = "log_unavailable"
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
@@ -46,6 +69,8 @@ def read_head(path: Path) -> tuple[int, str]:
 
 
 GROUP_WINDOW = 0.05  # seconds between the writer's batches
+RETRY_WINDOW = 1.0  # seconds between tries while the log cannot be written
+MAX_PENDING = 100_000  # entries kept in memory while the log cannot be written; beyond, refusals are counted
 
 
 class ExchangeLog:
@@ -58,6 +83,11 @@ class ExchangeLog:
     the writer seldom competes with the requests for the GIL. `flush()` returns once everything handed over before it is on
     disk (the server flushes when it stops).
     The writer takes flock on the log and re-reads the head, so two servers can share one log.
+
+    It fails closed: if a batch cannot be written (disk full, a file gone read-only, anything),
+    the writer keeps the entries, tries again every RETRY_WINDOW, and `healthy` is False until it
+    succeeds; the API asks `check()` before every request and answers 503 meanwhile. No input
+    can stop it: an entry JSON cannot encode is written `escaped`.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -66,6 +96,8 @@ class ExchangeLog:
         self._log = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         self._head = os.open(self.head_path, os.O_RDWR | os.O_CREAT, 0o640)
         self._queue: queue.SimpleQueue[dict[str, Any] | threading.Event | None] = queue.SimpleQueue()
+        self._failure: BaseException | None = None  # why the last write failed; None while writing works
+        self._unlogged = 0  # refusals beyond MAX_PENDING during an outage, written as one entry after it
         self._writer = threading.Thread(target=self._write_loop, name="exchange-log", daemon=True)
         self._writer.start()
         atexit.register(self.flush)
@@ -74,8 +106,23 @@ class ExchangeLog:
         """Hand one entry to the writer (seq, prev_hash and hash are added as it is written)."""
         self._queue.put(entry)
 
+    @property
+    def healthy(self) -> bool:
+        """Entries are being written: the writer runs and its last write succeeded."""
+        return self._failure is None and self._writer.is_alive()
+
+    def check(self) -> None:
+        """Raise LogUnavailable while entries cannot be written, so nothing is served unlogged."""
+        if not self.healthy:
+            why = f"{type(self._failure).__name__}: {self._failure}" if self._failure else "its writer stopped"
+            raise LogUnavailable(
+                "Nhật ký trao đổi tạm thời không ghi được; thử lại sau / the exchange log cannot be written "
+                f"({why}); try again later"
+            )
+
     def flush(self, timeout: float = 10) -> bool:
-        """Wait until every entry handed over so far is written; False if that took too long."""
+        """Wait until every entry handed over so far is written; False if that took too long (or
+        the log cannot be written now)."""
         if not self._writer.is_alive():
             return True
         written = threading.Event()
@@ -83,23 +130,49 @@ class ExchangeLog:
         return written.wait(timeout)
 
     def _write_loop(self) -> None:
-        while True:
-            batch = [self._queue.get()]  # blocks only while nothing arrives at all
-            if isinstance(batch[0], dict):
+        pending: list[dict[str, Any]] = []  # entries not written yet (kept while writing fails)
+        waiting: list[threading.Event] = []  # flushes to release once `pending` is written
+        stop = False
+        while not stop or pending:
+            try:
+                first = self._queue.get(timeout=RETRY_WINDOW) if pending else self._queue.get()
+            except queue.Empty:
+                first = None if stop else threading.Event()  # nothing new: try the pending entries again
+            batch = [first]
+            if isinstance(first, dict) and not pending:
                 time.sleep(GROUP_WINDOW)
             while len(batch) < 100_000:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            entries = [e for e in batch if isinstance(e, dict)]
-            if entries:
-                self._write(entries)
+            stop = stop or None in batch
             for item in batch:
-                if isinstance(item, threading.Event):
-                    item.set()
-            if None in batch:
-                return
+                if isinstance(item, dict):
+                    if len(pending) < MAX_PENDING:
+                        pending.append(item)
+                    else:
+                        self._unlogged += 1
+                elif isinstance(item, threading.Event):
+                    waiting.append(item)
+            if pending:
+                try:
+                    self._write(pending)
+                except Exception as exc:  # fail closed: keep the entries, refuse service, try again
+                    self._failure = exc
+                    if stop:
+                        return
+                    continue
+                pending, self._failure = [], None
+                if self._unlogged:  # requests refused during a long outage, beyond what memory kept
+                    pending, self._unlogged = (
+                        [{"operation": "log_outage", "outcome": "unlogged", "rows": self._unlogged}],
+                        0,
+                    )
+                    continue
+            for event in waiting:
+                event.set()
+            waiting.clear()
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         fcntl.flock(self._log, fcntl.LOCK_EX)
@@ -110,7 +183,10 @@ class ExchangeLog:
             lines = []
             for entry in batch:
                 count += 1
-                body = canonical({**entry, "seq": count, "prev_hash": previous})
+                try:
+                    body = canonical({**entry, "seq": count, "prev_hash": previous})
+                except TypeError:  # orjson's encode error: text that is not Unicode, a type JSON lacks
+                    body = canonical(escaped({**entry, "seq": count, "prev_hash": previous}))
                 previous = hashlib.sha256(body).hexdigest()
                 lines.append(body[:-1] + b',"hash":"' + previous.encode() + b'"}\n')
             os.write(self._log, b"".join(lines))

@@ -89,12 +89,16 @@ def parse_filters(raw: str | None) -> dict[str, list[str]]:
         return {}
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # malformed, or nested deeper than Python parses
         raise BadRequest(
             'filters: not JSON; give an object such as {"commune_code": "19333"}', field="filters"
         ) from None
     if not isinstance(parsed, dict):
         raise BadRequest("filters: give a JSON object of column: value (or [values])", field="filters")
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except UnicodeError:  # JSON's \ud800 escapes decode to text that is not Unicode
+        raise BadRequest("filters: holds text that is not valid Unicode (a lone surrogate)", field="filters") from None
     out = {}
     for name, value in parsed.items():
         values = value if isinstance(value, list) else [value]
@@ -283,7 +287,7 @@ def read_record(
     else:
         try:
             values = json.loads(key)
-        except ValueError:
+        except (ValueError, RecursionError):
             values = []
         if not isinstance(values, list) or len(values) != len(contract.primary_key):
             raise BadRequest(

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from lgsp.core import files
 from lgsp.core.settings import Settings
 
 SCHEMA = """
@@ -40,8 +41,10 @@ CREATE TABLE IF NOT EXISTS access_requests (
     reason TEXT, grant_id INTEGER
 );
 CREATE TABLE IF NOT EXISTS staff (
-    username TEXT PRIMARY KEY, department TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL
+    username TEXT PRIMARY KEY, department TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL,
+    session_version INTEGER NOT NULL DEFAULT 1, disabled_at TEXT
 );
+-- Older versions kept the hub's secrets here; hub_secret moves them to key files.
 CREATE TABLE IF NOT EXISTS hub_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS login_failures (username TEXT NOT NULL, at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS login_failures_by_user ON login_failures (username, at);
@@ -75,7 +78,21 @@ def connect(settings: Settings) -> sqlite3.Connection:
     con.execute("PRAGMA synchronous = NORMAL")
     con.execute("PRAGMA foreign_keys = ON")
     con.executescript(SCHEMA)
+    _add_columns(con)
     return con
+
+
+# Columns added since a registry was first made: (table, column, definition).
+_ADDED = (
+    ("staff", "session_version", "INTEGER NOT NULL DEFAULT 1"),
+    ("staff", "disabled_at", "TEXT"),
+)
+
+
+def _add_columns(con: sqlite3.Connection) -> None:
+    for table, column, definition in _ADDED:
+        if column not in {r["name"] for r in con.execute(f"PRAGMA table_info({table})")}:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 @contextlib.contextmanager
@@ -96,13 +113,11 @@ def transaction(settings: Settings) -> Iterator[sqlite3.Connection]:
 
 
 def hub_secret(settings: Settings, name: str) -> str:
-    """A random secret the hub makes once and keeps (session signing, the statistics salt)."""
-    import secrets
-
+    """A secret the hub keeps (lgsp.core.files.hub_secret: environment or a 0600 key file). Older
+    versions kept them in the registry, which other users could read: such a secret moves to its
+    key file (so sessions stay valid) and leaves the registry."""
     with transaction(settings) as con:
         row = con.execute("SELECT value FROM hub_secrets WHERE name = ?", [name]).fetchone()
-        if row:
-            return str(row["value"])
-        value = secrets.token_urlsafe(32)
-        con.execute("INSERT INTO hub_secrets (name, value) VALUES (?, ?)", [name, value])
+        value = files.hub_secret(settings, name, initial=str(row["value"]) if row else None)
+        con.execute("DELETE FROM hub_secrets WHERE name = ?", [name])
         return value

@@ -19,10 +19,12 @@ USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
 class Staff:
     username: str
     department: str
+    session_version: int = 1  # raised by a password reset, a department move or disabling: old sessions end
 
 
 def add_staff(settings: Settings, username: str, department: str, password: str | None = None) -> str:
-    """Add (or reset) a staff login; returns the password, generated unless given (shown once)."""
+    """Add a staff login, or reset one (password and department, enabled again, its sessions
+    ended); returns the password, generated unless given (shown once)."""
     if not USERNAME.match(username):
         raise RegistryError("username: lower-case letters, digits, . _ -", field="username")
     if not re.match(r"^[A-Z][A-Z0-9_]*$", department):
@@ -31,7 +33,8 @@ def add_staff(settings: Settings, username: str, department: str, password: str 
     with registry.transaction(settings) as con:
         con.execute(
             "INSERT INTO staff (username, department, hash, created_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (username) DO UPDATE SET department = excluded.department, hash = excluded.hash",
+            "ON CONFLICT (username) DO UPDATE SET department = excluded.department, hash = excluded.hash, "
+            "session_version = staff.session_version + 1, disabled_at = NULL",
             [username, department, hash_secret(password), registry.stamp(registry.now())],
         )
     return password
@@ -74,19 +77,45 @@ def login(settings: Settings, username: str, password: str) -> Staff | None:
         oldest = registry.parse(recent[-LOCKOUT_FAILURES])
         assert oldest is not None
         raise LockedOut(username, oldest + LOCKOUT_WINDOW)
-    if row is None or not verify_secret(password, row["hash"]):
+    if row is None or row["disabled_at"] or not verify_secret(password, row["hash"]):
         with registry.transaction(settings) as con:
             con.execute("DELETE FROM login_failures WHERE at <= ?", [since])
             con.execute("INSERT INTO login_failures (username, at) VALUES (?, ?)", [username, registry.stamp(moment)])
         return None
     with registry.transaction(settings) as con:
         con.execute("DELETE FROM login_failures WHERE username = ?", [username])
-    return Staff(row["username"], row["department"])
+    return Staff(row["username"], row["department"], row["session_version"])
+
+
+def current_staff(settings: Settings, username: str, session_version: object) -> Staff | None:
+    """The staff member a session was opened for, as the registry has them now; None if the login
+    was disabled or reset (password, department) since, which ends the session."""
+    con = registry.connect(settings)
+    try:
+        row = con.execute("SELECT * FROM staff WHERE username = ?", [username]).fetchone()
+    finally:
+        con.close()
+    if row is None or row["disabled_at"] or row["session_version"] != session_version:
+        return None
+    return Staff(row["username"], row["department"], row["session_version"])
+
+
+def disable_staff(settings: Settings, username: str) -> None:
+    """Refuse a staff login from now on and end its sessions (`lgsp staff add` enables it again)."""
+    with registry.transaction(settings) as con:
+        found = con.execute(
+            "UPDATE staff SET disabled_at = ?, session_version = session_version + 1 WHERE username = ?",
+            [registry.stamp(registry.now()), username],
+        ).rowcount
+    if not found:
+        raise RegistryError(f"no staff login '{username}'", field="username")
 
 
 def list_staff(settings: Settings) -> list[Staff]:
+    """Every staff login that may log in (disabled ones are left out)."""
     con = registry.connect(settings)
     try:
-        return [Staff(r["username"], r["department"]) for r in con.execute("SELECT * FROM staff ORDER BY username")]
+        rows = con.execute("SELECT * FROM staff WHERE disabled_at IS NULL ORDER BY username").fetchall()
+        return [Staff(r["username"], r["department"], r["session_version"]) for r in rows]
     finally:
         con.close()

@@ -8,7 +8,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ByteSize, Field, ValidationError
+from pydantic import BaseModel, ByteSize, Field, SecretStr, ValidationError
 
 from lgsp.core.errors import ConfigError
 
@@ -41,6 +41,10 @@ class Settings(BaseModel):
         description="Append every sharing-API request to the exchange log ($LGSP_EXCHANGE_LOG=off only to benchmark).",
     )
     token_ttl: int = Field(300, description="Lifetime of OAuth2 bearer tokens in seconds ($LGSP_TOKEN_TTL).")
+    secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Secrets given in the environment ($LGSP_SECRET_<NAME>, e.g. LGSP_SECRET_SESSION) instead of key files.",
+    )
     extra_holidays: tuple[dt.date, ...] = Field(
         (), description="Days off decided yearly (Tết bridging days), not working days ($LGSP_EXTRA_HOLIDAYS)."
     )
@@ -97,6 +101,8 @@ class Settings(BaseModel):
             extra["exchange_log"] = extra["exchange_log"].lower() not in ("off", "0", "false", "no")
         if "extra_holidays" in extra:
             extra["extra_holidays"] = [d.strip() for d in extra["extra_holidays"].split(",") if d.strip()]
+        prefix = "LGSP_SECRET_"
+        extra["secrets"] = {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix) and v}
         try:
             return cls(
                 home=path("LGSP_HOME", CHECKOUT / "var" if CHECKOUT else Path.home() / "lgsp"),

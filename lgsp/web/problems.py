@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
 from lgsp.core.errors import LgspError
 
@@ -70,6 +71,12 @@ class NotFound(Problem):
     ckan_type = "Not Found Error"
 
 
+class MethodNotAllowed(Problem):
+    status = 405
+    code = "method_not_allowed"
+    ckan_type = "Method Not Allowed"
+
+
 class Invalid(Problem):
     """A well-formed request whose values do not fit (CKAN's 409 Validation Error)."""
 
@@ -97,6 +104,11 @@ def problem_of(exc: BaseException) -> Problem:
         first = exc.errors()[0] if exc.errors() else {}
         name = str(first.get("loc", ["", "request"])[-1])
         return BadRequest(f"{name}: {first.get('msg', 'invalid')}", field=name)
+    if isinstance(exc, HTTPException):  # the router's own answers: no such path, wrong method, bad credentials
+        known: dict[int, type[Problem]] = {401: Unauthenticated, 404: NotFound, 405: MethodNotAllowed}
+        problem = known.get(exc.status_code, BadRequest if exc.status_code < 500 else Problem)(str(exc.detail))
+        problem.status = exc.status_code
+        return problem
     if isinstance(exc, LgspError) and exc.transient:
         return Unavailable(exc.message)
     return Problem("internal error")
@@ -107,8 +119,8 @@ Render = Callable[[Request, Problem], Awaitable[Response]]
 
 def install(app: FastAPI, renderers: dict[str, Render], default: Render) -> None:
     """Route every error of `app` through `problem_of`, then to the envelope of the API whose path
-    prefix it was raised under (`default` for the rest). A request FastAPI could not parse outside
-    those APIs keeps FastAPI's own 422 answer."""
+    prefix it was raised under (`default` for the rest). Outside those APIs, a request FastAPI
+    could not parse keeps FastAPI's own 422 answer, and the router's 404 and 405 theirs."""
 
     def chosen(request: Request) -> Render | None:
         return next((render for prefix, render in renderers.items() if request.url.path.startswith(prefix)), None)
@@ -122,5 +134,12 @@ def install(app: FastAPI, renderers: dict[str, Render], default: Render) -> None
             return await request_validation_exception_handler(request, exc)  # type: ignore[arg-type]
         return await render(request, problem_of(exc))
 
+    async def on_http(request: Request, exc: Exception) -> Response:
+        render = chosen(request)
+        if render is None:
+            return await http_exception_handler(request, exc)  # type: ignore[arg-type]
+        return await render(request, problem_of(exc))
+
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(HTTPException, on_http)

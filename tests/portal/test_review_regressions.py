@@ -121,3 +121,18 @@ def test_json_ld_is_byte_stable_across_processes(client: TestClient, hub: Settin
         out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, check=True)
         digests.add(hashlib.sha256(out.stdout).hexdigest())
     assert len(digests) == 1
+
+
+def test_deep_or_mistyped_json_is_a_validation_error_not_a_crash(client: TestClient) -> None:
+    """Issue 14, point 9: a deeply nested JSON body and a numeric facet.field were 500s."""
+    nested = "[" * 5_000 + "]" * 5_000  # deeper than Python's recursion limit
+    deep_body = client.post(
+        "/api/3/action/package_search", content=nested, headers={"content-type": "application/json"}
+    )
+    assert deep_body.status_code == 409 and deep_body.json()["error"]["__type"] == "Validation Error"
+    for facet in ("5", "[5]", '{"a": 1}', nested):
+        answer = client.get("/api/3/action/package_search", params={"facet.field": facet})
+        assert answer.status_code == 409, (facet[:10], answer.text[:200])
+        assert "facet.field" in answer.json()["error"]
+    deep_filters = client.get("/api/3/action/datastore_search", params={"resource_id": "x", "filters": nested})
+    assert deep_filters.status_code in (404, 409)

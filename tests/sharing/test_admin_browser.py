@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from lgsp.sharing import consumers
+from lgsp.sharing.grants import list_grants
 from lgsp.sharing.requests import add_request
 from lgsp.sharing.staff import add_staff
 from lgsp.warehouse.store import Warehouse
@@ -111,6 +112,18 @@ def test_staff_manage_only_their_departments_datasets(live: Hub) -> None:
                                                      "purpose": "x"})  # fmt: skip
         assert "form expired" in forged.text
     assert httpx.get(f"{live.url}/admin/", follow_redirects=False).status_code == 303  # not logged in
+
+
+def test_a_form_needs_the_sessions_own_token_right_after_login(live: Hub) -> None:
+    """Issue 14, point 5: right after login the session had no token and the fallback `-` passed."""
+    password = add_staff(live.settings, "sgddt2", "SGDDT")
+    with httpx.Client(base_url=live.url, follow_redirects=True) as browser:
+        assert _try_login(browser, "sgddt2", password).url.path == "/admin/"
+        for forged in ("-", "", "forged"):
+            answer = browser.post("/admin/grants", data={"csrf": forged, "consumer": "TTPVHCC", "dataset": "schools",
+                                                         "purpose": "x"})  # fmt: skip
+            assert "form expired" in answer.text, forged
+        assert not [g for g in list_grants(live.settings) if g.granted_by == "sgddt2"]
 
 
 def _try_login(browser: httpx.Client, username: str, password: str) -> httpx.Response:

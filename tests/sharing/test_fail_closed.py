@@ -1,0 +1,129 @@
+"""The exchange log cannot be stopped by a request, and nothing is served that it cannot record.
+
+Issue 14, point 1: a lone UTF-16 surrogate in `filters` used to kill the log's writer thread, after
+which the API served unlogged and `lgsp audit verify` still said intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from lgsp.sharing import consumers
+from lgsp.sharing.exchange_log import ExchangeLog, entries, log_paths, verify
+from lgsp.sharing.grants import add_grant
+from tests.sharing.conftest import Hub
+
+ROWS = "/api/share/v1/datasets/driving_licences/rows"
+
+
+@pytest.fixture(scope="module")
+def agency(live: Hub) -> Iterator[dict[str, Any]]:
+    settings = live.settings
+    consumers.add_consumer(settings, "TTPVHCC", "Trung tâm Phục vụ hành chính công", "a@example.gov.vn", "provincial")
+    add_grant(settings, "TTPVHCC", "driving_licences", purpose="thủ tục hành chính", granted_by="sgtvt")
+    with httpx.Client(
+        base_url=live.url, timeout=30, headers={"X-API-Key": consumers.issue_key(settings, "TTPVHCC")}
+    ) as http:
+        yield {"http": http, "live": live, "log": live.app.state.sharing.log}
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        '{"commune_code": "\\ud800"}',  # a lone high surrogate, as JSON escapes it
+        '{"commune_code": ["\\udfff", "19333"]}',
+        '{"\\ud83d": "x"}',  # in a key
+        '{"commune_code": "' + "\\ud800" * 2000 + '"}',
+    ],
+)
+def test_text_that_is_not_unicode_is_logged_escaped_and_the_log_goes_on(agency: dict[str, Any], filters: str) -> None:
+    http, live = agency["http"], agency["live"]
+    answered = http.get(ROWS, params={"filters": filters, "limit": 1})
+    assert answered.status_code < 500, answered.text
+    after = http.get(ROWS, params={"limit": 1})
+    assert after.status_code == 200  # the API still serves, because the log still writes
+    logged = live.logged()
+    assert verify(live.settings.sharing_dir).ok
+    odd, last = logged[-2], logged[-1]
+    assert "\\ud" in json.dumps(odd["filters"]) or "\\\\ud" in json.dumps(odd)  # kept as its escape
+    assert last["outcome"] == "data" and last["seq"] == odd["seq"] + 1
+
+
+def test_a_log_that_cannot_be_written_stops_the_api_until_it_can(agency: dict[str, Any]) -> None:
+    """The disk fills up (writes to the log fail with ENOSPC, from /dev/full): every sharing request
+    is refused with 503 and a Retry-After; once writing works again the API serves, and every
+    request of the outage, refused ones included, is in the chain, which verifies."""
+    http, live, log = agency["http"], agency["live"], agency["log"]
+    before = len(live.logged())
+    full = os.open("/dev/full", os.O_WRONLY)
+    saved = os.dup(log._log)
+    os.dup2(full, log._log)  # the log's own descriptor now writes to a full disk
+    try:
+        first = http.get(ROWS, params={"limit": 1})  # answered before the writer noticed
+        assert not log.flush(timeout=2) and not log.healthy
+        refused = [http.get(ROWS, params={"limit": 1}) for _ in range(3)]
+        assert {r.status_code for r in refused} == {503}
+        body = refused[0].json()
+        assert body["result"] == "error" and body["error"]["code"] == "log_unavailable"
+        assert "No space left" in body["error"]["message"] and refused[0].headers["retry-after"] == "5"
+        assert http.get("/api/share/v1/datasets").status_code == 503  # every operation, not only rows
+    finally:
+        os.dup2(saved, log._log)  # space again
+        os.close(full)
+        os.close(saved)
+    assert log.flush(timeout=10) and log.healthy
+    assert http.get(ROWS, params={"limit": 1}).status_code == 200
+    logged = live.logged()
+    assert verify(live.settings.sharing_dir).ok
+    outcomes = [e["outcome"] for e in logged[before:]]
+    assert outcomes[0] == "data" and first.status_code == 200  # the answer given before is logged too
+    assert outcomes.count("log_unavailable") == 4 and outcomes[-1] == "data"
+    assert [e["seq"] for e in logged] == list(range(1, len(logged) + 1))
+
+
+def test_the_writer_survives_anything_a_caller_can_put_in_an_entry(tmp_path: Any) -> None:
+    log = ExchangeLog(tmp_path)
+    odd: list[Any] = [b"bytes", {1: "int key"}, 2**70, float("nan"), object(), "\ud800", {"\udfff": ["\ud83d"]}]
+    for value in odd:
+        log.append({"operation": "rows", "filters": value})
+    log.append({"operation": "rows", "filters": {"commune_code": "19333"}})
+    assert log.flush() and log.healthy
+    log.close()
+    written = list(entries(tmp_path))
+    assert len(written) == len(odd) + 1 and verify(tmp_path).ok
+    assert written[-1]["filters"] == {"commune_code": "19333"}
+    assert log_paths(tmp_path)[0].read_bytes().decode("utf-8")  # the file is valid UTF-8 throughout
+
+
+def test_requests_the_router_refuses_are_logged_too(agency: dict[str, Any]) -> None:
+    """Issue 14, point 8: no such path, a wrong method and a malformed Basic header on /token
+    reached the sharing prefix without a log entry."""
+    http, live = agency["http"], agency["live"]
+    before = len(live.logged())
+    missing = http.get("/api/share/v1/no-such-endpoint")
+    wrong_method = http.delete("/api/share/v1/datasets")
+    bad_basic = httpx.post(f"{live.url}/api/share/v1/token", headers={"Authorization": "Basic !!!not-base64"})
+    assert (missing.status_code, wrong_method.status_code, bad_basic.status_code) == (404, 405, 401)
+    for answer, code in ((missing, "not_found"), (wrong_method, "method_not_allowed"), (bad_basic, "unauthenticated")):
+        assert answer.headers["lgsp-result"] == "error" and answer.json()["error"]["code"] == code
+    logged = live.logged()[before:]
+    assert [(e["operation"], e["outcome"], e["status"]) for e in logged] == [
+        ("no-such-endpoint", "not_found", 404),
+        ("datasets", "method_not_allowed", 405),
+        ("token", "unauthenticated", 401),
+    ]
+    assert verify(live.settings.sharing_dir).ok
+    assert httpx.get(f"{live.url}/no-such-page").status_code == 404  # outside the sharing API: as before
+
+
+def test_deeply_nested_filters_are_a_bad_request(agency: dict[str, Any]) -> None:
+    """Issue 14, point 9: JSON nested deeper than Python parses was a 500."""
+    nested = "[" * 5_000 + "]" * 5_000  # deeper than Python's recursion limit
+    answer = agency["http"].get(ROWS, params={"filters": '{"commune_code": ' + nested + "}"})
+    assert answer.status_code == 400 and answer.json()["error"]["field"] == "filters"

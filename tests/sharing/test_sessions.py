@@ -1,0 +1,77 @@
+"""Admin sessions are checked against the staff record at every request (issue 14, points 3 and 4):
+a disabled login, a password reset or a department move ends the sessions opened before it, and
+a cookie signed with the hub's key but naming another user or an old session is refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import itsdangerous
+import pytest
+
+from lgsp.sharing import registry
+from lgsp.sharing.staff import add_staff, disable_staff
+from tests.sharing.conftest import Hub
+
+
+def logged_in(live: Hub, username: str, password: str) -> httpx.Client:
+    browser = httpx.Client(base_url=live.url, follow_redirects=True)
+    csrf = browser.get("/admin/login").text.split('name="csrf" value="')[1].split('"')[0]
+    assert (
+        browser.post("/admin/login", data={"csrf": csrf, "username": username, "password": password}).url.path
+        == "/admin/"
+    )
+    return browser
+
+
+def still_in(browser: httpx.Client) -> bool:
+    return browser.get("/admin/", follow_redirects=False).status_code == 200
+
+
+@pytest.mark.parametrize("change", ["disable", "reset_password", "move_department"])
+def test_a_change_to_the_login_ends_its_open_sessions(live: Hub, change: str) -> None:
+    username = f"staff_{change.replace('_', '')}"[:30]
+    password = add_staff(live.settings, username, "SGDDT")
+    browser, other = (
+        logged_in(live, username, password),
+        logged_in(live, "sgtvt_keep", add_staff(live.settings, "sgtvt_keep", "SGTVT")),
+    )
+    assert still_in(browser) and still_in(other)
+    if change == "disable":
+        disable_staff(live.settings, username)
+    elif change == "reset_password":
+        password = add_staff(live.settings, username, "SGDDT")
+    else:
+        add_staff(live.settings, username, "STNMT", password=password)
+    assert not still_in(browser)  # ended at its next request
+    assert still_in(other)  # another login's session is untouched
+    if change == "disable":
+        with httpx.Client(base_url=live.url, follow_redirects=True) as again:
+            csrf = again.get("/admin/login").text.split('name="csrf" value="')[1].split('"')[0]
+            refused = again.post("/admin/login", data={"csrf": csrf, "username": username, "password": password})
+            assert refused.url.path == "/admin/login"
+    else:
+        assert still_in(logged_in(live, username, password))  # a new login works
+    if change == "move_department":
+        data = logged_in(live, username, password).get("/admin/", params={"format": "json"}).json()
+        assert data["staff"]["department"] == "STNMT"  # from the record, not the cookie
+
+
+def test_a_cookie_forged_with_the_key_names_no_one(live: Hub) -> None:
+    """Even with the session key (which now lives in a 0600 key file, not the registry), a cookie
+    for a user or session version the registry does not have opens nothing."""
+    key = registry.hub_secret(live.settings, "session")
+    signer = itsdangerous.TimestampSigner(key)
+
+    def opens(user: dict[str, object]) -> bool:
+        cookie = signer.sign(base64.b64encode(json.dumps({"user": user, "csrf": "t"}).encode())).decode()
+        answer = httpx.get(f"{live.url}/admin/", cookies={"lgsp_admin": cookie}, follow_redirects=False)
+        return answer.status_code == 200
+
+    add_staff(live.settings, "forged_target", "SGTVT")
+    assert opens({"username": "forged_target", "version": 1})  # the forging itself works (the key is the key)
+    assert not opens({"username": "forged_target", "department": "SGTVT"})  # the old cookie shape: no version
+    assert not opens({"username": "forged_target", "version": 0})
+    assert not opens({"username": "nobody", "version": 1})
