@@ -80,7 +80,9 @@ def admin_app(settings: Settings) -> FastAPI:
         return str(request.session["csrf"])
 
     async def posted(request: Request) -> dict[str, str]:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        data = await request.form()
+        # A field sent several times (the column checkboxes) comes as its values joined by commas.
+        form = {k: ",".join(str(v) for v in data.getlist(k)) for k in data}
         expected = str(request.session.get("csrf") or "")
         # A session without a token (e.g. one that just logged in) accepts no form at all.
         if not expected or not hmac.compare_digest(form.get("csrf", "").encode(), expected.encode()):
@@ -165,6 +167,16 @@ def admin_app(settings: Settings) -> FastAPI:
                     "due_on": r.due_on.isoformat(),
                     "overdue": r.overdue(),
                     "reason": r.reason,
+                    # What approving grants: every column, its personal-data class, whether it is
+                    # ticked at first (asked for, or, when the request named none, not personal).
+                    "columns": [
+                        {
+                            "name": col.name,
+                            "personal_data": col.personal_data.value,
+                            "asked": col.name in r.columns if r.columns else col.personal_data.value == "none",
+                        }
+                        for col in mine[r.dataset].columns
+                    ],
                 }
                 for r in requests
             ],
@@ -226,9 +238,12 @@ def admin_app(settings: Settings) -> FastAPI:
             if not found:
                 raise RegistryError(f"no access request {request_id}")
             _own(found[0].dataset, mine)
+            ticked = [c for c in form.get("column", "").split(",") if c]
+            if not ticked:
+                raise RegistryError("Hãy đánh dấu các cột được cấp / tick the columns to grant", field="columns")
             grant = approve(
-                settings, request_id, staff.username, row_filter=parse_row_filter(form.get("row_filter", "")),
-                expires_at=parse_expiry(form.get("expires", "")),
+                settings, request_id, staff.username, columns=ticked,
+                row_filter=parse_row_filter(form.get("row_filter", "")), expires_at=parse_expiry(form.get("expires", "")),
             )  # fmt: skip
             return f"Đã chấp thuận / approved: request #{request_id} → grant #{grant.id}"
 

@@ -1,6 +1,7 @@
-"""Admin sessions are checked against the staff record at every request (issue 14, points 3 and 4):
-a disabled login, a password reset or a department move ends the sessions opened before it, and
-a cookie signed with the hub's key but naming another user or an old session is refused."""
+"""The admin pages, attacked (issue 14, points 2 to 4): sessions are checked against the staff
+record at every request, so a disabled login, a password reset or a department move ends the
+sessions opened before it, and a cookie signed with the hub's key but naming another user or an
+old session is refused; approving a request grants exactly the columns ticked on the page."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import httpx
 import itsdangerous
 import pytest
 
-from lgsp.sharing import registry
+from lgsp.sharing import consumers, registry
+from lgsp.sharing.grants import list_grants
+from lgsp.sharing.requests import add_request
 from lgsp.sharing.staff import add_staff, disable_staff
 from tests.sharing.conftest import Hub
 
@@ -75,3 +78,32 @@ def test_a_cookie_forged_with_the_key_names_no_one(live: Hub) -> None:
     assert not opens({"username": "forged_target", "department": "SGTVT"})  # the old cookie shape: no version
     assert not opens({"username": "forged_target", "version": 0})
     assert not opens({"username": "nobody", "version": 1})
+
+
+def test_approving_a_request_grants_only_the_columns_ticked_on_the_page(live: Hub) -> None:
+    """Issue 14, point 2: approving granted the personal columns a request asked for, though the
+    approve form never showed them. Now the form lists every column with its personal-data class,
+    ticks what was asked, and the grant holds exactly what is ticked when it is sent."""
+    consumers.add_consumer(live.settings, "BCA_X", "Công an X", "x@example.gov.vn", "provincial")
+    asked = add_request(live.settings, "BCA_X", "driving_licences", "Đối chiếu", columns=["licence_no", "citizen_id"])
+    browser = logged_in(live, "sgtvt_approver", add_staff(live.settings, "sgtvt_approver", "SGTVT"))
+    page = browser.get("/admin/").text
+    form = page[page.index(f'action="/admin/requests/{asked.id}/approve"') :].split("</form>")[0]
+    for column in ("licence_no", "citizen_id", "full_name", "birth_date", "licence_class", "commune_code"):
+        assert f'name="column" value="{column}"' in form, column
+    assert "citizen_id</code> <strong>dữ liệu cá nhân cơ bản / basic personal data" in form
+    ticked = [line.split('value="')[1].split('"')[0] for line in form.splitlines() if " checked>" in line]
+    assert ticked == ["licence_no", "citizen_id"]  # what was asked, shown and marked
+    twin = browser.get("/admin/", params={"format": "json"}).json()
+    [shown] = [r for r in twin["requests"] if r["id"] == asked.id]
+    assert {c["name"]: c["personal_data"] for c in shown["columns"]}["citizen_id"] == "basic"
+
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    nothing = browser.post(f"/admin/requests/{asked.id}/approve", data={"csrf": csrf})
+    assert "tick the columns to grant" in nothing.text  # nothing ticked grants nothing
+    done = browser.post(
+        f"/admin/requests/{asked.id}/approve", data={"csrf": csrf, "column": ["licence_no", "licence_class"]}
+    )  # citizen_id unticked
+    assert "approved" in done.text
+    [grant] = [g for g in list_grants(live.settings) if g.consumer == "BCA_X"]
+    assert grant.columns == ("licence_no", "licence_class")
