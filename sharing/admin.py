@@ -12,9 +12,12 @@ import datetime as dt
 import hmac
 import io
 import secrets
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -58,8 +61,18 @@ def parse_expiry(text: str) -> dt.datetime | None:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), VIETNAM)
 
 
+MAX_WAITING_LOGINS = 16  # logins queued for a hashing thread; more are turned away at once
+
+
+@dataclass
+class _Logins:
+    limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
+    waiting: int = 0
+
+
 def admin_app(settings: Settings) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    logins = _Logins()
     app.add_middleware(
         SessionMiddleware, secret_key=registry.hub_secret(settings, "session"), session_cookie="lgsp_admin",
         max_age=8 * 3600, same_site="strict", https_only=settings.base_url.startswith("https"),
@@ -106,10 +119,18 @@ def admin_app(settings: Settings) -> FastAPI:
             form = await posted(request)
         except PermissionError:
             return RedirectResponse("/admin/login?error=expired", status_code=303)
-        try:
-            staff = login(settings, form.get("username", ""), form.get("password", ""))
+        if logins.waiting >= MAX_WAITING_LOGINS:  # a flood of logins waits no longer: tried again later
+            return RedirectResponse("/admin/login?error=busy", status_code=303)
+        address = request.client.host if request.client else ""
+        logins.waiting += 1
+        try:  # scrypt in a worker thread, two at a time: a login never stalls other requests
+            staff = await anyio.to_thread.run_sync(
+                login, settings, form.get("username", ""), form.get("password", ""), address, limiter=logins.limiter
+            )
         except LockedOut:
             return RedirectResponse("/admin/login?error=locked", status_code=303)
+        finally:
+            logins.waiting -= 1
         if staff is None:
             return RedirectResponse("/admin/login?error=login", status_code=303)
         request.session.clear()

@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS staff (
 );
 -- Older versions kept the hub's secrets here; hub_secret moves them to key files.
 CREATE TABLE IF NOT EXISTS hub_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS login_failures (username TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS login_failures (username TEXT NOT NULL, at TEXT NOT NULL, address TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS login_failures_by_user ON login_failures (username, at);
 """
 
@@ -79,6 +79,7 @@ def connect(settings: Settings) -> sqlite3.Connection:
     con.execute("PRAGMA foreign_keys = ON")
     con.executescript(SCHEMA)
     _add_columns(con)
+    con.execute("CREATE INDEX IF NOT EXISTS login_failures_by_address ON login_failures (address, at)")
     return con
 
 
@@ -86,6 +87,7 @@ def connect(settings: Settings) -> sqlite3.Connection:
 _ADDED = (
     ("staff", "session_version", "INTEGER NOT NULL DEFAULT 1"),
     ("staff", "disabled_at", "TEXT"),
+    ("login_failures", "address", "TEXT NOT NULL DEFAULT ''"),
 )
 
 

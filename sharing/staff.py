@@ -40,10 +40,16 @@ def add_staff(settings: Settings, username: str, department: str, password: str 
     return password
 
 
-# Failed logins a username may have within the window before its logins are refused: guessing
-# a password takes years, a user who mistyped waits a quarter of an hour.
+# Failed logins within the window before logins are refused: a user who mistyped waits a quarter of
+# an hour, guessing a password takes years. Counted per username from one address (so one
+# attacker cannot lock a user out everywhere), per address (whatever usernames it tries), and
+# per username from anywhere (a guess spread over many addresses is slowed too).
 LOCKOUT_FAILURES = 5
+ADDRESS_FAILURES = 20
+USERNAME_FAILURES = 50
 LOCKOUT_WINDOW = dt.timedelta(minutes=15)
+# An unknown username is checked against this hash, so it takes the same work as a known one.
+_NOBODY = hash_secret(new_secret())
 
 
 class LockedOut(RegistryError):
@@ -56,34 +62,46 @@ class LockedOut(RegistryError):
         self.until = until
 
 
-def login(settings: Settings, username: str, password: str) -> Staff | None:
+def login(settings: Settings, username: str, password: str, address: str = "") -> Staff | None:
     """The staff member, or None for a wrong username or password (the failure is counted).
 
-    Raises LockedOut after LOCKOUT_FAILURES failures within LOCKOUT_WINDOW, without checking
-    the password; the failures are counted by username, known or not, so the answer does not
-    tell which usernames exist.
+    Raises LockedOut, without checking the password, while `username` has LOCKOUT_FAILURES
+    failures from `address` within LOCKOUT_WINDOW, `address` ADDRESS_FAILURES for any usernames,
+    or `username` USERNAME_FAILURES from anywhere. Failures are counted for usernames known or
+    not, and an unknown one costs the same scrypt work, so neither answer nor time tells which
+    usernames exist. It hashes (~50 ms): call it off the event loop.
     """
     moment = registry.now()
     since = registry.stamp(moment - LOCKOUT_WINDOW)
     con = registry.connect(settings)
     try:
-        recent = [r["at"] for r in con.execute(
-            "SELECT at FROM login_failures WHERE username = ? AND at > ? ORDER BY at", [username, since]
-        )]  # fmt: skip
+        recent = con.execute(
+            "SELECT username, address, at FROM login_failures WHERE at > ? AND (username = ? OR address = ?) ORDER BY at",
+            [since, username, address],
+        ).fetchall()
         row = con.execute("SELECT * FROM staff WHERE username = ?", [username]).fetchone()
     finally:
         con.close()
-    if len(recent) >= LOCKOUT_FAILURES:
-        oldest = registry.parse(recent[-LOCKOUT_FAILURES])
-        assert oldest is not None
-        raise LockedOut(username, oldest + LOCKOUT_WINDOW)
-    if row is None or row["disabled_at"] or not verify_secret(password, row["hash"]):
+    for limit, counted in (
+        (LOCKOUT_FAILURES, [r["at"] for r in recent if r["username"] == username and r["address"] == address]),
+        (ADDRESS_FAILURES, [r["at"] for r in recent if r["address"] == address]),
+        (USERNAME_FAILURES, [r["at"] for r in recent if r["username"] == username]),
+    ):
+        if len(counted) >= limit:
+            oldest = registry.parse(counted[-limit])
+            assert oldest is not None
+            raise LockedOut(username, oldest + LOCKOUT_WINDOW)
+    matches = verify_secret(password, row["hash"] if row is not None else _NOBODY)
+    if row is None or row["disabled_at"] or not matches:
         with registry.transaction(settings) as con:
             con.execute("DELETE FROM login_failures WHERE at <= ?", [since])
-            con.execute("INSERT INTO login_failures (username, at) VALUES (?, ?)", [username, registry.stamp(moment)])
+            con.execute(
+                "INSERT INTO login_failures (username, address, at) VALUES (?, ?, ?)",
+                [username, address, registry.stamp(moment)],
+            )
         return None
     with registry.transaction(settings) as con:
-        con.execute("DELETE FROM login_failures WHERE username = ?", [username])
+        con.execute("DELETE FROM login_failures WHERE username = ? AND address = ?", [username, address])
     return Staff(row["username"], row["department"], row["session_version"])
 
 

@@ -107,3 +107,30 @@ def test_approving_a_request_grants_only_the_columns_ticked_on_the_page(live: Hu
     assert "approved" in done.text
     [grant] = [g for g in list_grants(live.settings) if g.consumer == "BCA_X"]
     assert grant.columns == ("licence_no", "licence_class")
+
+
+def _from(live: Hub, address: str) -> httpx.Client:
+    """A browser at another loopback address (the server sees it as another client)."""
+    return httpx.Client(base_url=live.url, follow_redirects=True, transport=httpx.HTTPTransport(local_address=address))
+
+
+def _attempt(browser: httpx.Client, username: str, password: str) -> str:
+    csrf = browser.get("/admin/login").text.split('name="csrf" value="')[1].split('"')[0]
+    answer = browser.post("/admin/login", data={"csrf": csrf, "username": username, "password": password})
+    return "in" if answer.url.path == "/admin/" else "locked" if "Too many failed" in answer.text else "wrong"
+
+
+def test_a_guesser_locks_out_only_itself(live: Hub) -> None:
+    """Issue 14, point 7: failed logins counted by username alone let anyone lock a user out.
+    Now five wrong passwords lock that username from that address; the user at another address
+    still logs in, and an address that guesses many usernames is stopped too."""
+    from lgsp.sharing.staff import ADDRESS_FAILURES, LOCKOUT_FAILURES
+
+    password = add_staff(live.settings, "target_user", "SGTVT")
+    with _from(live, "127.0.0.2") as attacker, _from(live, "127.0.0.3") as user, _from(live, "127.0.0.4") as sprayer:
+        assert [_attempt(attacker, "target_user", "guess") for _ in range(LOCKOUT_FAILURES)] == ["wrong"] * 5
+        assert _attempt(attacker, "target_user", password) == "locked"  # even the right password, from there
+        assert _attempt(user, "target_user", password) == "in"  # the user, elsewhere, is not locked out
+        for n in range(ADDRESS_FAILURES):
+            assert _attempt(sprayer, f"user{n}", "guess") == "wrong"
+        assert _attempt(sprayer, "target_user", password) == "locked"  # the address is stopped
