@@ -28,7 +28,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Contract
-from lgsp.sharing import consumers
+from lgsp.sharing import consumers, registry
 from lgsp.sharing.consumers import Authenticator, Caller
 from lgsp.sharing.errors import BadRequest, RegistryError, Unauthenticated, UnknownDataset
 from lgsp.sharing.exchange_log import ExchangeLog, escaped
@@ -36,6 +36,7 @@ from lgsp.sharing.grants import Decision, Grants
 from lgsp.sharing.reading import (
     MAX_LIMIT,
     Answer,
+    CursorSeal,
     check_request,
     no_data,
     not_permitted,
@@ -173,6 +174,7 @@ class Sharing:
         self.auth.on_change(self.grants.forget)
         self.snapshots = Snapshots(settings)
         self.log = ExchangeLog(settings.sharing_dir) if settings.exchange_log else None
+        self.seal = CursorSeal(registry.hub_secret(settings, "cursor").encode())
 
     def caller(self, api_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> Caller:
         found = None
@@ -356,7 +358,9 @@ def router(sharing: Sharing) -> APIRouter:
             snapshot = sharing.snapshots.get(contract)
             if snapshot is None:
                 return no_data(contract.id)
-            return read_rows(sharing.snapshots, snapshot, contract, decision, asked_fields, parsed, limit, after)
+            return read_rows(
+                sharing.snapshots, snapshot, contract, decision, asked_fields, parsed, limit, after, sharing.seal
+            )
 
         return sharing.handle("rows", log, work)
 

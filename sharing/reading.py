@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +51,29 @@ def no_data(dataset: str) -> Answer:
     return Answer("no_data", {"result": "no_data", "dataset": dataset})
 
 
+@dataclass(frozen=True)
+class CursorSeal:
+    """Cursors are signed with the hub's `cursor` key (HMAC-SHA256) and bound to the grant and
+    dataset they were given under: a caller cannot forge one to start a page at a key of its
+    choosing, nor carry one over to another grant."""
+
+    key: bytes
+
+    def _mac(self, payload: str, binding: str) -> str:
+        digest = hmac.new(self.key, f"{binding}|{payload}".encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def seal(self, payload: str, binding: str) -> str:
+        return f"{payload}.{self._mac(payload, binding)}"
+
+    def open(self, cursor: str, binding: str) -> str:
+        """The payload of a cursor this API gave out under `binding`; raises BadRequest otherwise."""
+        payload, _, mac = cursor.rpartition(".")
+        if not payload or not hmac.compare_digest(mac.encode(), self._mac(payload, binding).encode()):
+            raise BadRequest("after: not a cursor this API gave out for this grant", field="after")
+        return payload
+
+
 def encode_cursor(values: list[Any], position: int | None = None, copy: str | None = None) -> str:
     """An opaque cursor: the last row's key, and (as a shortcut valid only for the same copy of
     the table) its position in key order."""
@@ -59,7 +84,7 @@ def encode_cursor(values: list[Any], position: int | None = None, copy: str | No
 
 
 def decode_cursor(cursor: str, width: int) -> tuple[list[Any], int | None, str | None]:
-    """The key, position and copy of a cursor; raises BadRequest for anything else."""
+    """The key, position and copy of a cursor's payload; raises BadRequest for anything else."""
     try:
         decoded = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error):
@@ -200,11 +225,13 @@ def _share(snapshots: Snapshots, snapshot: Snapshot, where: list[str], args: lis
     return found
 
 
-def _start(snapshots: Snapshots, snapshot: Snapshot, contract: Contract, after: str | None) -> int:
+def _start(
+    snapshots: Snapshots, snapshot: Snapshot, contract: Contract, after: str | None, seal: CursorSeal, binding: str
+) -> int:
     """The `_id` a page starts at: just after the cursor's row."""
     if after is None:
         return 1
-    values, position, copy = decode_cursor(after, len(contract.primary_key))
+    values, position, copy = decode_cursor(seal.open(after, binding), len(contract.primary_key))
     typed = _typed_key(contract, values, "after")
     if position is not None and copy == snapshot.tag:
         return position + 1  # the same copy: the position is the key's
@@ -227,6 +254,7 @@ def read_rows(
     filters: dict[str, list[str]],
     limit: int,
     after: str | None,
+    seal: CursorSeal,
 ) -> Answer:
     """A page of rows in key order: at most `limit`, after the cursor, within the grant.
 
@@ -242,7 +270,8 @@ def read_rows(
     more_where, more_args = _condition(contract, filters)
     where, args = grant_where + more_where, grant_args + more_args
     key = contract.primary_key
-    start = _start(snapshots, snapshot, contract, after)
+    binding = f"{decision.grant.id}:{contract.id}"  # a cursor serves only the grant it was given under
+    start = _start(snapshots, snapshot, contract, after, seal, binding)
     names = list(dict.fromkeys(["_id", *chosen, *key]))
     rows: list[tuple[Any, ...]] = []
     view = None if filters else snapshots.view(snapshot, decision.columns, grant_where, grant_args)
@@ -273,7 +302,8 @@ def read_rows(
     picked = [names.index(c) for c in chosen]
     out = [{c: r[i] for c, i in zip(chosen, picked, strict=True)} for r in rows]
     last = rows[-1]
-    next_cursor = encode_cursor([last[p] for p in positions], last[0], snapshot.tag) if more else None
+    payload = encode_cursor([last[p] for p in positions], last[0], snapshot.tag) if more else None
+    next_cursor = seal.seal(payload, binding) if payload else None
     body = {"result": "data", "dataset": contract.id, "fields": chosen, "rows": out, "next": next_cursor}
     return Answer("data", body, rows=len(out))
 
@@ -301,12 +331,13 @@ def read_record(
         selected = ", ".join(quote(c) for c in decision.columns)
         with snapshots.reading() as cur:
             # The key's index finds the row; the grant's filter is then checked on that row alone.
+            # Both queries run whether the key exists or not (`_id` -1 matches nothing), so the time
+            # an answer takes does not tell whether a record outside the grant exists.
             position = cur.execute(f"SELECT _id FROM {snapshot.table} WHERE {_key_match(contract)}", typed).fetchone()
-            if position is not None:
-                found = cur.execute(
-                    f"SELECT {selected} FROM {snapshot.table} WHERE _id BETWEEN ? AND ?{condition}",
-                    [position[0], position[0], *args],
-                ).fetchone()
+            at = position[0] if position is not None else -1
+            found = cur.execute(
+                f"SELECT {selected} FROM {snapshot.table} WHERE _id BETWEEN ? AND ?{condition}", [at, at, *args]
+            ).fetchone()
     if found is not None:
         record = dict(zip(decision.columns, found, strict=True))
         return Answer(

@@ -127,3 +127,24 @@ def test_deeply_nested_filters_are_a_bad_request(agency: dict[str, Any]) -> None
     nested = "[" * 5_000 + "]" * 5_000  # deeper than Python's recursion limit
     answer = agency["http"].get(ROWS, params={"filters": '{"commune_code": ' + nested + "}"})
     assert answer.status_code == 400 and answer.json()["error"]["field"] == "filters"
+
+
+def test_cursors_are_signed_and_bound_to_the_grant(agency: dict[str, Any]) -> None:
+    """Issue 14, point 6: a cursor was base64 JSON anyone could write, to start a page at any key."""
+    import base64
+
+    http, live = agency["http"], agency["live"]
+    first = http.get(ROWS, params={"limit": 2}).json()
+    second = http.get(ROWS, params={"limit": 2, "after": first["next"]})
+    assert second.status_code == 200 and second.json()["rows"][0] != first["rows"][0]
+    payload, _, mac = first["next"].rpartition(".")
+    decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    decoded["k"] = ["000000000000"]  # a key of the caller's choosing
+    forged = base64.urlsafe_b64encode(json.dumps(decoded).encode()).decode().rstrip("=")
+    for cursor in (f"{forged}.{mac}", forged, payload, f"{payload}.{mac[:-1]}A"):
+        refused = http.get(ROWS, params={"limit": 2, "after": cursor})
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == "after", cursor
+    # under another grant (the same consumer, the grant replaced), yesterday's cursor opens nothing
+    add_grant(live.settings, "TTPVHCC", "driving_licences", purpose="thủ tục khác", granted_by="sgtvt")
+    stale = http.get(ROWS, params={"limit": 2, "after": first["next"]})
+    assert stale.status_code == 400 and "for this grant" in stale.json()["error"]["message"]
