@@ -309,7 +309,7 @@ def audit_stats() -> None:
     """Requests, rows, errors and p95 latency per consumer and dataset; also rewrites the anonymised
     statistics that the open `exchange_stats` dataset publishes."""
     from lgsp.sharing.grants import Grants
-    from lgsp.sharing.stats import operational, stats_path, write_open_stats
+    from lgsp.sharing.stats import nameable, operational, stats_path, write_open_stats
 
     settings = _settings()
     found = operational(settings)
@@ -319,7 +319,7 @@ def audit_stats() -> None:
         [[s["consumer"], s["dataset"], f"{s['requests']:,}", f"{s['rows']:,}", s["not_permitted"], s["errors"],
           s["p50_ms"], s["p95_ms"]] for s in found],
     )  # fmt: skip
-    written = write_open_stats(settings, set(Grants(settings, None).contracts()))
+    written = write_open_stats(settings, nameable(Grants(settings, None).contracts()))
     console.print(f"Anonymised daily statistics: {written:,} rows → {stats_path(settings)} (lgsp run exchange_stats)")
 
 

@@ -1,6 +1,8 @@
 """Operational statistics of the exchange log, per consumer and dataset (requests, rows, errors,
 p95 latency), and their anonymised daily form published as open data, as Estonia publishes
-X-Road's: consumers appear only as their agency type, and no filter, key or value appears.
+X-Road's: consumers appear only as their agency type, no filter, key or value appears, only open
+and shared datasets are named, and a cell of fewer than K_ANONYMITY requests (which could point
+at one agency) is merged into the day's `(other)` row.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import duckdb
 
 from lgsp.core.duck import literal
 from lgsp.core.settings import Settings
+from lgsp.schemas.contract import Classification, Contract
 from lgsp.sharing import registry
 from lgsp.sharing.exchange_log import log_paths
 
 ANSWERS = ("data", "no_data", "not_permitted")
+K_ANONYMITY = 5  # a published cell counts at least this many requests
+OTHER = "(other)"
 STATS_TABLE = "exchange_stats"
 COLUMNS = {
     "seq": "BIGINT", "at": "VARCHAR", "operation": "VARCHAR", "consumer": "VARCHAR", "dataset": "VARCHAR",
@@ -70,9 +75,16 @@ def operational(settings: Settings, datasets: set[str] | None = None) -> list[di
         con.close()
 
 
-def write_open_stats(settings: Settings, known_datasets: set[str]) -> int:
+def nameable(contracts: dict[str, Contract]) -> set[str]:
+    """The datasets whose names the statistics may show: the open and shared ones."""
+    return {k for k, c in contracts.items() if c.classification in (Classification.open, Classification.shared)}
+
+
+def write_open_stats(settings: Settings, named_datasets: set[str]) -> int:
     """Rewrite the anonymised daily statistics that the `exchange_stats` dataset publishes; returns
-    the row count. Consumers become their agency type; unknown dataset names become `(unknown)`."""
+    the row count. Consumers become their agency type; a dataset is named only when it is in
+    `named_datasets` (the open and shared ones: a restricted dataset's name is not public), else
+    `(restricted or unknown)`; cells of fewer than K_ANONYMITY requests become one `(other)` row a day."""
     con = registry.connect(settings)
     try:
         kinds = {r["code"]: r["kind"] for r in con.execute("SELECT code, kind FROM consumers")}
@@ -86,15 +98,26 @@ def write_open_stats(settings: Settings, known_datasets: set[str]) -> int:
             duck.execute("CREATE TEMP TABLE kinds (code VARCHAR, kind VARCHAR)")
             if kinds:
                 duck.executemany("INSERT INTO kinds VALUES (?, ?)", list(kinds.items()))
-            duck.execute("CREATE TEMP TABLE known (dataset VARCHAR)")
-            if known_datasets:
-                duck.executemany("INSERT INTO known VALUES (?)", [[d] for d in sorted(known_datasets)])
+            duck.execute("CREATE TEMP TABLE named (dataset VARCHAR)")
+            if named_datasets:
+                duck.executemany("INSERT INTO named VALUES (?)", [[d] for d in sorted(named_datasets)])
+            other = literal(OTHER)
             rows = duck.execute(
-                f"""SELECT CAST(CAST("at" AS TIMESTAMP) AS DATE)::VARCHAR AS day,
-                           coalesce(k.kind, CASE WHEN l.consumer IS NULL THEN 'unauthenticated' ELSE 'other' END) AS agency_type,
-                           CASE WHEN l.dataset IS NULL THEN '(catalogue)'
-                                WHEN l.dataset IN (SELECT dataset FROM known) THEN l.dataset ELSE '(unknown)' END AS dataset_id,
-                           operation,
+                f"""WITH entries AS (
+                        SELECT CAST(CAST("at" AS TIMESTAMP) AS DATE)::VARCHAR AS day,
+                               coalesce(k.kind, CASE WHEN l.consumer IS NULL THEN 'unauthenticated' ELSE 'other' END) AS agency_type,
+                               CASE WHEN l.dataset IS NULL THEN '(catalogue)'
+                                    WHEN l.dataset IN (SELECT dataset FROM named) THEN l.dataset
+                                    ELSE '(restricted or unknown)' END AS dataset_id,
+                               operation, outcome, "rows", latency_ms
+                        FROM {relation} l LEFT JOIN kinds k ON k.code = l.consumer),
+                    cells AS (
+                        SELECT *, count(*) OVER (PARTITION BY day, agency_type, dataset_id, operation) < {K_ANONYMITY} AS small
+                        FROM entries)
+                    SELECT day,
+                           CASE WHEN small THEN {other} ELSE agency_type END AS agency_type,
+                           CASE WHEN small THEN {other} ELSE dataset_id END AS dataset_id,
+                           CASE WHEN small THEN {other} ELSE operation END AS operation,
                            count(*) AS requests,
                            count(*) FILTER (WHERE outcome = 'data') AS answered_data,
                            count(*) FILTER (WHERE outcome = 'no_data') AS answered_no_data,
@@ -102,7 +125,7 @@ def write_open_stats(settings: Settings, known_datasets: set[str]) -> int:
                            count(*) FILTER (WHERE outcome NOT IN {ANSWERS}) AS errors,
                            coalesce(sum("rows"), 0) AS rows_returned,
                            round(quantile_cont(latency_ms, 0.95), 2) AS p95_latency_ms
-                    FROM {relation} l LEFT JOIN kinds k ON k.code = l.consumer
+                    FROM cells
                     GROUP BY ALL ORDER BY ALL"""
             ).fetchall()
     finally:

@@ -16,7 +16,7 @@ from lgsp.sharing import consumers, registry
 from lgsp.sharing.grants import add_grant, list_grants
 from lgsp.sharing.requests import add_request, list_requests
 from lgsp.sharing.staff import add_staff
-from lgsp.sharing.stats import write_open_stats
+from lgsp.sharing.stats import nameable, write_open_stats
 
 ONE_STOP_SHOP = "TTPVHCC"
 WARD_OFFICE = "UBND_DONGHA"
@@ -113,7 +113,7 @@ def run(settings: Settings, console: Console) -> None:
     credentials = seed(settings)
     for what, status in sample_exchanges(settings, credentials):
         console.print(f"  sample exchange: {what} → HTTP {status}")
-    write_open_stats(settings, set(Grants(settings, None).contracts()))
+    write_open_stats(settings, nameable(Grants(settings, None).contracts()))
     grant, keys = credentials["grant"], credentials["api_keys"]
     console.print(
         f"Agency sharing: {ONE_STOP_SHOP} may read driving_licences of {grant['commune_name']} "

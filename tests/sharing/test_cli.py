@@ -16,6 +16,7 @@ from lgsp.cli import app
 from lgsp.core.settings import Settings
 from lgsp.sharing import registry
 from lgsp.sharing.exchange_log import ExchangeLog
+from lgsp.sharing.stats import K_ANONYMITY
 
 runner = CliRunner()
 
@@ -110,14 +111,39 @@ def test_audit_export_and_stats(home: Settings, tmp_path: Path) -> None:
     assert exported[0]["publisher"] == "SGTVT" and exported[0]["chain_ok"]
     assert {e["dataset"] for e in exported[1:]} == {"driving_licences"}
     printed = lgsp("audit", "stats")
-    assert "TTPVHCC" in printed and "3 rows" in printed
+    assert "TTPVHCC" in printed and "Anonymised daily statistics: 1 rows" in printed
     con = sqlite3.connect(home.sharing_dir / "exchange_stats.sqlite")
     rows = con.execute("SELECT * FROM exchange_stats ORDER BY dataset_id").fetchall()
     con.close()
     text = json.dumps(rows, ensure_ascii=False)
     assert "TTPVHCC" not in text and "19333" not in text  # anonymised: agency type, no filters
-    assert [r[1:5] for r in rows] == [("provincial", "(unknown)", "rows", 1), ("provincial", "driving_licences", "rows", 2),
-                                      ("provincial", "schools", "rows", 1)]  # fmt: skip
+    # Four requests: every cell is smaller than K_ANONYMITY, so the day has one (other) row.
+    assert [r[1:5] for r in rows] == [("(other)", "(other)", "(other)", 4)]
+
+
+def test_open_statistics_name_no_restricted_dataset_and_no_small_cell(home: Settings) -> None:
+    """Issue 14, point 11: the statistics named restricted datasets, and a cell of one request
+    pointed at one agency."""
+    lgsp("consumers", "add", "TTPVHCC", "--name", "x", "--contact", "y", "--kind", "provincial")
+    lgsp("consumers", "add", "UBND_X", "--name", "x", "--contact", "y", "--kind", "commune")
+    log = ExchangeLog(home.sharing_dir)
+    entries = (
+        [("TTPVHCC", "driving_licences")] * 6 + [("TTPVHCC", "ict_indicators")] * 7 + [("UBND_X", "ict_indicators")] * 2
+    )
+    for consumer, dataset in entries:
+        log.append({"operation": "rows", "consumer": consumer, "dataset": dataset, "rows": 1, "outcome": "data",
+                    "latency_ms": 2.0, "at": "2026-11-20T03:00:00.000Z"})  # fmt: skip
+    log.close()
+    lgsp("audit", "stats")
+    con = sqlite3.connect(home.sharing_dir / "exchange_stats.sqlite")
+    rows = con.execute("SELECT agency_type, dataset_id, requests FROM exchange_stats ORDER BY 1, 2").fetchall()
+    con.close()
+    assert rows == [
+        ("(other)", "(other)", 2),
+        ("provincial", "(restricted or unknown)", 6),
+        ("provincial", "ict_indicators", 7),
+    ]
+    assert all(r[2] >= K_ANONYMITY for r in rows if r[0] != "(other)")
 
 
 def test_staff_passwords_are_shown_once(home: Settings) -> None:
