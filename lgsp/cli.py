@@ -182,19 +182,30 @@ def _print_releases(settings: Settings, dataset: str) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM): serve HTTPS.")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM, mode 0600).")] = None,
 ) -> None:
     """Serve the CKAN-compatible API, the DCAT catalogue, the release downloads, the sharing API
-    (/api/share/v1) and the admin pages (/admin)."""
+    (/api/share/v1) and the admin pages (/admin), over HTTPS with a certificate and key, or behind
+    a reverse proxy whose address is in $LGSP_TRUSTED_PROXIES."""
     import uvicorn
 
     from lgsp.app import create_app
 
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise typer.BadParameter("give both --ssl-certfile and --ssl-keyfile, or neither")
     settings = _settings()
+    scheme = "https" if ssl_certfile else "http"
     console.print(
-        f"Serving {settings.home} on http://{host}:{port} (CKAN API at /api/3/action/, sharing API at "
+        f"Serving {settings.home} on {scheme}://{host}:{port} (CKAN API at /api/3/action/, sharing API at "
         "/api/share/v1/, admin pages at /admin/)"
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level="warning",
+        # X-Forwarded-For/-Proto are believed only from the proxies named in the settings.
+        proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=list(settings.trusted_proxies) or None,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+    )  # fmt: skip
 
 
 @app.command("airflow-setup")

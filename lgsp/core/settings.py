@@ -40,6 +40,10 @@ class Settings(BaseModel):
         True,
         description="Append every sharing-API request to the exchange log ($LGSP_EXCHANGE_LOG=off only to benchmark).",
     )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="Addresses of reverse proxies whose X-Forwarded-For/-Proto `lgsp serve` believes ($LGSP_TRUSTED_PROXIES); none by default.",
+    )
     token_ttl: int = Field(300, description="Lifetime of OAuth2 bearer tokens in seconds ($LGSP_TOKEN_TTL).")
     secrets: dict[str, SecretStr] = Field(
         default_factory=dict,
@@ -91,6 +95,7 @@ class Settings(BaseModel):
             "exchange_log": "LGSP_EXCHANGE_LOG",
             "token_ttl": "LGSP_TOKEN_TTL",
             "extra_holidays": "LGSP_EXTRA_HOLIDAYS",
+            "trusted_proxies": "LGSP_TRUSTED_PROXIES",
         }
         extra: dict[str, Any] = {field: env[name].strip() for field, name in variables.items() if env.get(name)}
         if "province" in extra:
@@ -99,6 +104,8 @@ class Settings(BaseModel):
             extra["base_url"] = extra["base_url"].rstrip("/")
         if "exchange_log" in extra:
             extra["exchange_log"] = extra["exchange_log"].lower() not in ("off", "0", "false", "no")
+        if "trusted_proxies" in extra:
+            extra["trusted_proxies"] = [a.strip() for a in extra["trusted_proxies"].split(",") if a.strip()]
         if "extra_holidays" in extra:
             extra["extra_holidays"] = [d.strip() for d in extra["extra_holidays"].split(",") if d.strip()]
         prefix = "LGSP_SECRET_"
