@@ -25,7 +25,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Contract
-from lgsp.sharing import exchange_log, registry
+from lgsp.sharing import audit, registry
 from lgsp.sharing.consumers import list_consumers
 from lgsp.sharing.errors import RegistryError
 from lgsp.sharing.grants import Grants, add_grant, list_grants, revoke_grant
@@ -288,7 +288,7 @@ def admin_app(settings: Settings) -> FastAPI:
         if staff is None:
             return RedirectResponse("/admin/login", status_code=303)
         out = io.BytesIO()
-        exchange_log.export(
+        audit.export(
             settings.sharing_dir, set(own_datasets(staff)), out,
             {"publisher": staff.department, "exported_by": staff.username,
              "exported_at": registry.stamp(registry.now())},

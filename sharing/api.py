@@ -28,7 +28,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Contract
-from lgsp.sharing import consumers, registry
+from lgsp.sharing import checkpoints, consumers, registry
 from lgsp.sharing.consumers import Authenticator, Caller
 from lgsp.sharing.errors import BadRequest, RegistryError, Unauthenticated, UnknownDataset
 from lgsp.sharing.exchange_log import ExchangeLog, escaped
@@ -173,7 +173,8 @@ class Sharing:
         self.grants = Grants(settings, self.auth.query)
         self.auth.on_change(self.grants.forget)
         self.snapshots = Snapshots(settings)
-        self.log = ExchangeLog(settings.sharing_dir) if settings.exchange_log else None
+        signer = checkpoints.private_key(registry.hub_secret(settings, checkpoints.KEY_NAME))
+        self.log = ExchangeLog(settings.sharing_dir, signer) if settings.exchange_log else None
         self.seal = CursorSeal(registry.hub_secret(settings, "cursor").encode())
 
     def caller(self, api_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> Caller:

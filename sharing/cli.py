@@ -271,16 +271,50 @@ def requests_refuse(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the exchange log's hash chain and head; exit 1 naming the first bad line."""
-    from lgsp.sharing.exchange_log import verify
+def audit_verify(
+    anchors: Annotated[
+        Path | None,
+        typer.Option(help="Published anchors to check against (the exchange_log_anchors release, CSV or JSON)."),
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="The hub's published verifying key (default: derived from its own).")
+    ] = None,
+) -> None:
+    """Check the exchange log's chain and head, its signed checkpoints and any published anchors;
+    exit 1 naming the first problem."""
+    from lgsp.core.files import existing_secret
+    from lgsp.sharing import checkpoints
+    from lgsp.sharing.audit import verify
 
-    verdict = verify(_settings().sharing_dir)
+    settings = _settings()
+    seed = existing_secret(settings, checkpoints.KEY_NAME)
+    verifying = checkpoints.verifying_key(key) if key else checkpoints.private_key(seed).public_key() if seed else None
+    claims = checkpoints.read(anchors) if anchors else None
+    if anchors and not claims:
+        console.print(f"[red]{anchors}: no anchors found[/red]")
+        raise typer.Exit(1)
+    verdict = verify(settings.sharing_dir, key=verifying, anchors=claims)
     if verdict.ok:
-        console.print(f"[green]{verdict}[/green]")
+        signed = "; every checkpoint signed by the hub's key" if verifying else ""
+        anchored = f"; {len(claims)} published anchors agree" if claims else ""
+        console.print(f"[green]{verdict}{signed}{anchored}[/green]")
         return
     console.print(f"[red]{verdict}[/red]", soft_wrap=True)
     raise typer.Exit(1)
+
+
+@audit_app.command("public-key")
+def audit_public_key() -> None:
+    """Print the verifying key of the exchange log's signatures, to publish beside the anchors."""
+    from lgsp.sharing import checkpoints
+
+    typer.echo(checkpoints.public_text(checkpoints.private_key(registry_secret(checkpoints.KEY_NAME))))
+
+
+def registry_secret(name: str) -> str:
+    from lgsp.sharing import registry
+
+    return registry.hub_secret(_settings(), name)
 
 
 @audit_app.command("export")
@@ -289,18 +323,18 @@ def audit_export(
     output: Annotated[Path | None, typer.Option(help="File to write (default: standard output).")] = None,
 ) -> None:
     """Export the exchange-log entries of one department's datasets (JSON Lines) for an audit."""
-    from lgsp.sharing import exchange_log, registry
+    from lgsp.sharing import audit, registry
     from lgsp.sharing.grants import Grants
 
     settings = _settings()
     datasets = {k for k, c in Grants(settings, None).contracts().items() if c.publisher.code == publisher}
     header = {"publisher": publisher, "exported_at": registry.stamp(registry.now())}
     if output is None:
-        written = exchange_log.export(settings.sharing_dir, datasets, sys.stdout.buffer, header)
+        written = audit.export(settings.sharing_dir, datasets, sys.stdout.buffer, header)
         sys.stdout.flush()
         return
     with output.open("wb") as handle:
-        written = exchange_log.export(settings.sharing_dir, datasets, handle, header)
+        written = audit.export(settings.sharing_dir, datasets, handle, header)
     console.print(f"{written:,} entries about {', '.join(sorted(datasets)) or 'no dataset'} → {output}")
 
 

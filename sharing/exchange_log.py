@@ -15,12 +15,13 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from lgsp.sharing import checkpoints
 from lgsp.web.problems import Unavailable
 
 GENESIS = "0" * 64
@@ -90,11 +91,19 @@ class ExchangeLog:
     can stop it: an entry JSON cannot encode is written `escaped`.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, signer: Ed25519PrivateKey | None = None) -> None:
+        """`signer` signs checkpoints of the head (lgsp.sharing.checkpoints); the server passes the hub's."""
         directory.mkdir(parents=True, exist_ok=True)
         self.path, self.head_path = log_paths(directory)
         self._log = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         self._head = os.open(self.head_path, os.O_RDWR | os.O_CREAT, 0o640)
+        self._signer = signer
+        self._checkpoints = (
+            os.open(checkpoints.checkpoints_path(directory), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            if signer is not None
+            else None
+        )
+        self._signed_at, self._unsigned = 0.0, False
         self._queue: queue.SimpleQueue[dict[str, Any] | threading.Event | None] = queue.SimpleQueue()
         self._failure: BaseException | None = None  # why the last write failed; None while writing works
         self._unlogged = 0  # refusals beyond MAX_PENDING during an outage, written as one entry after it
@@ -135,7 +144,8 @@ class ExchangeLog:
         stop = False
         while not stop or pending:
             try:
-                first = self._queue.get(timeout=RETRY_WINDOW) if pending else self._queue.get()
+                # While something failed (or waits), wake to try again even if nothing new arrives.
+                first = self._queue.get(timeout=RETRY_WINDOW) if pending or self._failure else self._queue.get()
             except queue.Empty:
                 first = None if stop else threading.Event()  # nothing new: try the pending entries again
             batch = [first]
@@ -170,11 +180,18 @@ class ExchangeLog:
                         0,
                     )
                     continue
+            if waiting and self._unsigned:
+                try:
+                    self._sign_head()
+                except Exception as exc:  # as for entries: refuse service until it works
+                    self._failure = exc
+                    continue
             for event in waiting:
                 event.set()
             waiting.clear()
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
+        """Chain and append `batch`, update the head, and sign a checkpoint when one is due."""
         fcntl.flock(self._log, fcntl.LOCK_EX)
         try:
             raw = os.pread(self._head, HEAD_BYTES, 0).strip()
@@ -192,6 +209,28 @@ class ExchangeLog:
             os.write(self._log, b"".join(lines))
             new_head = orjson.dumps({"count": count, "hash": previous})
             os.pwrite(self._head, new_head.ljust(HEAD_BYTES - 1) + b"\n", 0)
+            self._unsigned = True
+            if time.time() - self._signed_at >= checkpoints.SIGN_EVERY:
+                self._checkpoint(count, previous)
+        finally:
+            fcntl.flock(self._log, fcntl.LOCK_UN)
+
+    def _checkpoint(self, count: int, last_hash: str) -> None:
+        """Sign the head (count, last hash) into the checkpoint file; the caller holds the lock."""
+        if self._signer is None or self._checkpoints is None:
+            return
+        now = time.time()
+        at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+        checkpoints.append(self._checkpoints, checkpoints.sign(self._signer, count, last_hash, at))
+        self._signed_at, self._unsigned = now, False
+
+    def _sign_head(self) -> None:
+        """A checkpoint of the head as it is now (at a flush, so the last entries are signed too)."""
+        fcntl.flock(self._log, fcntl.LOCK_EX)
+        try:
+            raw = os.pread(self._head, HEAD_BYTES, 0).strip()
+            head: dict[str, Any] = orjson.loads(raw) if raw else {"count": 0, "hash": GENESIS}
+            self._checkpoint(int(head["count"]), str(head["hash"]))
         finally:
             fcntl.flock(self._log, fcntl.LOCK_UN)
 
@@ -201,76 +240,8 @@ class ExchangeLog:
         self._writer.join(timeout=10)
         os.close(self._log)
         os.close(self._head)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The result of checking the chain: ok, how many entries, and the first problem."""
-
-    ok: bool
-    entries: int
-    line: int | None = None
-    reason: str | None = None
-
-    def __str__(self) -> str:
-        if self.ok:
-            return f"exchange log intact: {self.entries:,} entries, chain and head agree"
-        where = f"line {self.line}: " if self.line else ""
-        return f"exchange log TAMPERED: {where}{self.reason}"
-
-
-def _lines(handle: TextIO) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(handle, start=1):
-        yield number, line.rstrip("\n")
-
-
-def verify(directory: Path) -> Verdict:
-    """Check every line's hash, its link to the line before and its sequence number, then the
-    head. Returns the first problem, naming the line."""
-    path, head_path = log_paths(directory)
-    if not path.exists():
-        count, _ = read_head(head_path)
-        return Verdict(count == 0, 0, 1 if count else None, None if count == 0 else "the log file is gone")
-    with path.open(encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH)  # a live server appends under LOCK_EX: read a settled log
-        try:
-            return _verify(handle, *read_head(head_path))
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _verify(handle: TextIO, expected_count: int, expected_hash: str) -> Verdict:
-    previous, count = GENESIS, 0
-    for number, line in _lines(handle):
-        try:
-            entry = orjson.loads(line)
-            if not isinstance(entry, dict):
-                raise ValueError
-        except ValueError:
-            return Verdict(False, count, number, "not a JSON entry (edited or corrupted)")
-        if entry.get("seq") != number:
-            seq = entry.get("seq")
-            if isinstance(seq, int) and seq > number:
-                missing = f"entry {number}" if seq == number + 1 else f"entries {number}–{seq - 1}"
-                return Verdict(False, count, number, f"{missing} deleted (this line holds entry {seq})")
-            return Verdict(False, count, number, f"holds entry {seq!r}, expected {number} (lines moved or inserted)")
-        if entry.get("prev_hash") != previous:
-            return Verdict(
-                False, count, number,
-                f"prev_hash does not match line {number - 1}'s hash (line {number - 1} was edited and re-hashed)",
-            )  # fmt: skip
-        if entry.get("hash") != entry_hash(entry):
-            return Verdict(False, count, number, "content does not match its hash (edited)")
-        previous, count = entry["hash"], number
-    if count < expected_count:
-        gone = f"line {count + 1}" if expected_count == count + 1 else f"lines {count + 1}–{expected_count}"
-        return Verdict(
-            False, count, count + 1, f"{gone} deleted from the end (the head records {expected_count:,} entries)"
-        )
-    if count > expected_count or previous != expected_hash:
-        return Verdict(False, count, count or None, f"the head records {expected_count:,} entries ending in "
-                       f"{expected_hash[:12]}…, the log has {count:,} ending in {previous[:12]}…")  # fmt: skip
-    return Verdict(True, count)
+        if self._checkpoints is not None:
+            os.close(self._checkpoints)
 
 
 def entries(directory: Path) -> Iterator[dict[str, Any]]:
@@ -287,19 +258,3 @@ def entries(directory: Path) -> Iterator[dict[str, Any]]:
     for line in lines:
         if line.strip():
             yield orjson.loads(line)
-
-
-def export(directory: Path, datasets: set[str], out: Any, header: dict[str, Any]) -> int:
-    """Write the entries about `datasets` as JSON Lines (each with its seq, prev_hash and hash, so
-    an auditor can check every entry's own hash against the full log), after a header line with
-    the chain's verdict and head. Returns the number of entries written."""
-    verdict = verify(directory)
-    count, last = read_head(log_paths(directory)[1])
-    out.write(orjson.dumps({**header, "datasets": sorted(datasets), "chain_ok": verdict.ok,
-                            "chain": str(verdict), "head": {"count": count, "hash": last}}) + b"\n")  # fmt: skip
-    written = 0
-    for entry in entries(directory):
-        if entry.get("dataset") in datasets:
-            out.write(orjson.dumps(entry) + b"\n")
-            written += 1
-    return written

@@ -14,15 +14,17 @@ from typing import Any
 import duckdb
 
 from lgsp.core.duck import literal
+from lgsp.core.files import existing_secret
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Classification, Contract
-from lgsp.sharing import registry
+from lgsp.sharing import checkpoints, registry
 from lgsp.sharing.exchange_log import log_paths
 
 ANSWERS = ("data", "no_data", "not_permitted")
 K_ANONYMITY = 5  # a published cell counts at least this many requests
 OTHER = "(other)"
 STATS_TABLE = "exchange_stats"
+ANCHORS_TABLE = "log_anchors"
 COLUMNS = {
     "seq": "BIGINT", "at": "VARCHAR", "operation": "VARCHAR", "consumer": "VARCHAR", "dataset": "VARCHAR",
     "rows": "BIGINT", "outcome": "VARCHAR", "status": "INTEGER", "latency_ms": "DOUBLE",
@@ -73,6 +75,23 @@ def operational(settings: Settings, datasets: set[str] | None = None) -> list[di
         return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
     finally:
         con.close()
+
+
+def daily_anchors(settings: Settings) -> list[tuple[str, int, str, str, str, str]]:
+    """Each day's last signed checkpoint of the exchange log (day, count, hash, at, signature,
+    verifying key), for the open dataset `exchange_log_anchors`: published, they let anyone show
+    that the log was later cut, rewritten or deleted."""
+    seed = existing_secret(settings, checkpoints.KEY_NAME)
+    if seed is None:
+        return []
+    public = checkpoints.public_text(checkpoints.private_key(seed))
+    last: dict[str, dict[str, Any]] = {}
+    for claim in checkpoints.read(checkpoints.checkpoints_path(settings.sharing_dir)):
+        if "at" in claim and "count" in claim:
+            day = str(claim["at"])[:10]
+            if day not in last or int(claim["count"]) >= int(last[day]["count"]):
+                last[day] = claim
+    return [(day, int(c["count"]), c["hash"], c["at"], c["signature"], public) for day, c in sorted(last.items())]
 
 
 def nameable(contracts: dict[str, Contract]) -> set[str]:
@@ -143,6 +162,11 @@ def write_open_stats(settings: Settings, named_datasets: set[str]) -> int:
             "PRIMARY KEY (day, agency_type, dataset_id, operation))"
         )
         out.executemany(f"INSERT INTO {STATS_TABLE} VALUES ({', '.join('?' for _ in range(11))})", rows)
+        out.execute(
+            f"CREATE TABLE {ANCHORS_TABLE} (day TEXT PRIMARY KEY, count INTEGER NOT NULL, hash TEXT NOT NULL, "
+            "at TEXT NOT NULL, signature TEXT NOT NULL, public_key TEXT NOT NULL)"
+        )
+        out.executemany(f"INSERT INTO {ANCHORS_TABLE} VALUES (?, ?, ?, ?, ?, ?)", daily_anchors(settings))
         out.commit()
     finally:
         out.close()

@@ -51,3 +51,11 @@ def hub_secret(settings: Settings, name: str, *, initial: str | None = None) -> 
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value + "\n")
     return value
+
+
+def existing_secret(settings: Settings, name: str) -> str | None:
+    """A hub secret if the hub has made or been given one (never makes one)."""
+    if name in settings.secrets:
+        return settings.secrets[name].get_secret_value()
+    path = secret_path(settings, name)
+    return hub_secret(settings, name) if path.exists() else None

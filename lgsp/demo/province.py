@@ -99,7 +99,7 @@ def run_demo(settings: Settings, *, scale: int, seed: int, dirty_share: float, c
     with console.status("Preparing Airflow (metadata database, pool)…"):
         airflow_env.prepare(settings)
     from lgsp.demo import sharing as sharing_demo
-    from lgsp.schemas.loader import contract_files
+    from lgsp.schemas.loader import load_contracts
 
     with console.status("Starting the national-API simulator…"):
         api = Simulator(enterprises=DEMO_ENTERPRISES, seed=seed)
@@ -107,12 +107,14 @@ def run_demo(settings: Settings, *, scale: int, seed: int, dirty_share: float, c
     try:
         add_connections(settings.sandbox_dir, national_connections(api))
         console.print(f"National-API simulator at {api.base_url} (administrative units, enterprises, legal documents)")
-        # The exchange statistics are published from the exchange log: sample exchanges come first.
-        everything = [p.stem for p in contract_files(settings.contracts_dir)]
-        results = run_dags(settings, [d for d in everything if d != "exchange_stats"], console=console)
+        # The exchange statistics and the log's anchors are published from the exchange log:
+        # sample exchanges come first.
+        contracts = load_contracts(settings.contracts_dir)
+        from_the_log = sorted(k for k, c in contracts.items() if c.source.connection == "exchange_stats")
+        results = run_dags(settings, [d for d in contracts if d not in from_the_log], console=console)
     finally:
         api.stop()
     sharing_demo.run(settings, console)
-    if "exchange_stats" in everything:
-        results += run_dags(settings, ["exchange_stats"], console=console)
+    if from_the_log:
+        results += run_dags(settings, from_the_log, console=console)
     return results

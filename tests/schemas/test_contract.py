@@ -35,6 +35,7 @@ def test_shipped_contracts_are_valid() -> None:
         "driving_licences",
         "enterprises",
         "env_readings",
+        "exchange_log_anchors",
         "exchange_stats",
         "ict_indicators",
         "legal_documents",

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from lgsp.sharing import consumers, registry
-from lgsp.sharing.exchange_log import verify
+from lgsp.sharing.audit import verify
 from lgsp.sharing.grants import add_grant, revoke_grant
 from lgsp.warehouse.store import Warehouse
 from tests.sharing.conftest import Hub, make_settings

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from lgsp.cli import app
-from lgsp.sharing.exchange_log import ExchangeLog, entry_hash, export, log_paths, verify
+from lgsp.sharing.audit import export, verify
+from lgsp.sharing.exchange_log import ExchangeLog, entry_hash, log_paths
 
 N = 10
 

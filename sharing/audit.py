@@ -1,0 +1,162 @@
+"""Checking the exchange log: its chain, its head, its signed checkpoints and the anchors
+published outside it (lgsp.sharing.checkpoints); and a department's export for an audit.
+`lgsp audit verify` names the first problem it finds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from lgsp.sharing import checkpoints
+from lgsp.sharing.exchange_log import GENESIS, entries, entry_hash, log_paths, read_head
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The result of checking the chain: ok, how many entries, and the first problem."""
+
+    ok: bool
+    entries: int
+    line: int | None = None
+    reason: str | None = None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"exchange log intact: {self.entries:,} entries, chain and head agree"
+        where = f"line {self.line}: " if self.line else ""
+        return f"exchange log TAMPERED: {where}{self.reason}"
+
+
+def _lines(handle: TextIO) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(handle, start=1):
+        yield number, line.rstrip("\n")
+
+
+def verify(
+    directory: Path, *, key: Ed25519PublicKey | None = None, anchors: list[dict[str, Any]] | None = None
+) -> Verdict:
+    """Check every line's hash, its link to the line before and its sequence number, then the
+    head; then the signed checkpoints (with the hub's verifying `key`, which also makes a missing
+    checkpoint file a finding) and any published `anchors`: a line rewritten since it was signed,
+    entries cut off below a signed count, a log deleted whole. Returns the first problem."""
+    path, head_path = log_paths(directory)
+    signed, problem = _signed_heads(directory, key, anchors or [])
+    if problem is not None:
+        return problem
+    if not path.exists():
+        count, _ = read_head(head_path)
+        if signed and max(signed) > 0:
+            top = max(signed)
+            return Verdict(False, 0, 1, f"the log file is gone, but {top:,} entries were signed ({signed[top][1]})")
+        return Verdict(count == 0, 0, 1 if count else None, None if count == 0 else "the log file is gone")
+    with path.open(encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)  # a live server appends under LOCK_EX: read a settled log
+        try:
+            verdict = _verify(handle, *read_head(head_path), signed)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    if (
+        verdict.ok
+        and key is not None
+        and verdict.entries
+        and not checkpoints.read(checkpoints.checkpoints_path(directory))
+    ):
+        return Verdict(
+            False,
+            verdict.entries,
+            None,
+            "no signed checkpoints, though the hub signs its log: the checkpoint file was deleted",
+        )
+    return verdict
+
+
+def _signed_heads(
+    directory: Path, key: Ed25519PublicKey | None, anchors: list[dict[str, Any]]
+) -> tuple[dict[int, tuple[str, str]], Verdict | None]:
+    """Count → (hash, where it was signed) from the checkpoint file and the anchors, or the first
+    checkpoint or anchor that is unreadable, not signed by `key`, or contradicts another."""
+    signed: dict[int, tuple[str, str]] = {}
+    found = [(f"checkpoint {i}", c) for i, c in enumerate(checkpoints.read(checkpoints.checkpoints_path(directory)), 1)]
+    found += [(f"anchor of {a.get('day') or a.get('at', '?')}", a) for a in anchors]
+    for label, claim in found:
+        try:
+            count, last_hash, at = int(claim["count"]), str(claim["hash"]), str(claim["at"])
+        except (KeyError, ValueError, TypeError):
+            return signed, Verdict(False, 0, None, f"{label} is unreadable (edited)")
+        if key is not None and not checkpoints.signed_by(key, claim):
+            return signed, Verdict(
+                False, 0, None, f"{label} ({at}) is not signed by the hub's audit key (forged or edited)"
+            )
+        if count in signed and signed[count][0] != last_hash:
+            return signed, Verdict(False, 0, count, f"{label} and {signed[count][1]} disagree on entry {count:,}")
+        signed.setdefault(count, (last_hash, f"{label}, {at}"))
+    return signed, None
+
+
+def _verify(handle: TextIO, expected_count: int, expected_hash: str, signed: dict[int, tuple[str, str]]) -> Verdict:
+    previous, count = GENESIS, 0
+    for number, line in _lines(handle):
+        try:
+            entry = orjson.loads(line)
+            if not isinstance(entry, dict):
+                raise ValueError
+        except ValueError:
+            return Verdict(False, count, number, "not a JSON entry (edited or corrupted)")
+        if entry.get("seq") != number:
+            seq = entry.get("seq")
+            if isinstance(seq, int) and seq > number:
+                missing = f"entry {number}" if seq == number + 1 else f"entries {number}–{seq - 1}"
+                return Verdict(False, count, number, f"{missing} deleted (this line holds entry {seq})")
+            return Verdict(False, count, number, f"holds entry {seq!r}, expected {number} (lines moved or inserted)")
+        if entry.get("prev_hash") != previous:
+            return Verdict(
+                False, count, number,
+                f"prev_hash does not match line {number - 1}'s hash (line {number - 1} was edited and re-hashed)",
+            )  # fmt: skip
+        if entry.get("hash") != entry_hash(entry):
+            return Verdict(False, count, number, "content does not match its hash (edited)")
+        if number in signed and entry["hash"] != signed[number][0]:
+            return Verdict(
+                False, count, number, f"rewritten since it was signed ({signed[number][1]}); the chain was re-hashed"
+            )
+        previous, count = entry["hash"], number
+    if signed and max(signed) > count:
+        top = max(signed)
+        return Verdict(
+            False,
+            count,
+            count + 1,
+            f"entries {count + 1:,}–{top:,} were signed ({signed[top][1]}) but are gone (cut off)",
+        )
+    if count < expected_count:
+        gone = f"line {count + 1}" if expected_count == count + 1 else f"lines {count + 1}–{expected_count}"
+        return Verdict(
+            False, count, count + 1, f"{gone} deleted from the end (the head records {expected_count:,} entries)"
+        )
+    if count > expected_count or previous != expected_hash:
+        return Verdict(False, count, count or None, f"the head records {expected_count:,} entries ending in "
+                       f"{expected_hash[:12]}…, the log has {count:,} ending in {previous[:12]}…")  # fmt: skip
+    return Verdict(True, count)
+
+
+def export(directory: Path, datasets: set[str], out: Any, header: dict[str, Any]) -> int:
+    """Write the entries about `datasets` as JSON Lines (each with its seq, prev_hash and hash, so
+    an auditor can check every entry's own hash against the full log), after a header line with
+    the chain's verdict and head. Returns the number of entries written."""
+    verdict = verify(directory)
+    count, last = read_head(log_paths(directory)[1])
+    out.write(orjson.dumps({**header, "datasets": sorted(datasets), "chain_ok": verdict.ok,
+                            "chain": str(verdict), "head": {"count": count, "hash": last}}) + b"\n")  # fmt: skip
+    written = 0
+    for entry in entries(directory):
+        if entry.get("dataset") in datasets:
+            out.write(orjson.dumps(entry) + b"\n")
+            written += 1
+    return written
