@@ -33,7 +33,7 @@ def build_warehouse(home: Path, rows: int) -> None:
     from lgsp.core import duck
 
     home.mkdir(parents=True, exist_ok=True)
-    con = duck.connect(home / "lgsp.warehouse.duckdb")
+    con = duck.connect(home / "warehouse.duckdb")
     con.execute(f"""
         CREATE OR REPLACE TABLE main.env_readings AS
         SELECT range AS reading_id,
@@ -51,7 +51,7 @@ def bench_export(home: Path, repeat: int) -> list[dict]:
     from lgsp.schemas.loader import find_contract
 
     contract = find_contract(REPO / "schemas" / "datasets", "env_readings")
-    con = duck.connect(home / "lgsp.warehouse.duckdb")
+    con = duck.connect(home / "warehouse.duckdb")
     results = {"bare": [], "release": []}
     out = home / "bare"
     for i in range(repeat):
@@ -77,7 +77,7 @@ def bench_load(home: Path, rate: float, seconds: float) -> dict[str, dict]:
 
     os.environ["LGSP_HOME"] = str(home)
     settings = Settings.from_env()
-    con = duck.connect(home / "lgsp.warehouse.duckdb")
+    con = duck.connect(home / "warehouse.duckdb")
     refresh(con, settings, find_contract(settings.contracts_dir, "env_readings"), "bench")  # all three formats
     con.close()
     with socket.socket() as s:

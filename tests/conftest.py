@@ -44,7 +44,7 @@ def make_home(home: Path, sandbox_dir: Path, catalogue: Path) -> None:
     """A hub home with a private copy of the sandbox province (its connections pointing there)
     and a warehouse that already holds the national units catalogue."""
     shutil.copytree(sandbox_dir, home / "sandbox")
-    shutil.copy(catalogue, home / "lgsp.warehouse.duckdb")
+    shutil.copy(catalogue, home / "warehouse.duckdb")
     urls = {p.stem: f"sqlite:///{p}" for p in (home / "sandbox").glob("*.sqlite")}
     urls["stttt_inbox"] = str(home / "sandbox" / "inbox" / "stttt")
     (home / "sandbox" / "connections.json").write_text(json.dumps(urls))

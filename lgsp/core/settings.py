@@ -55,7 +55,7 @@ class Settings(BaseModel):
 
     @property
     def warehouse_path(self) -> Path:
-        return self.home / "lgsp.warehouse.duckdb"
+        return self.home / "warehouse.duckdb"
 
     @property
     def staging_dir(self) -> Path:

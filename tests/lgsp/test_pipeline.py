@@ -197,7 +197,7 @@ def test_restricted_personal_data_lives_only_in_the_warehouse(hub: Settings) -> 
         if v
     ]
     for path in hub.home.rglob("*"):
-        if not path.is_file() or path.name.startswith("lgsp.warehouse.duckdb") or hub.sandbox_dir in path.parents:
+        if not path.is_file() or path.name.startswith("warehouse.duckdb") or hub.sandbox_dir in path.parents:
             continue
         text = path.read_bytes().decode("utf-8", errors="ignore")
         leaked = [s for s in secrets if s in text]

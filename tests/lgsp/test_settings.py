@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +44,10 @@ def test_a_bad_value_names_the_variable(name: str, value: str, reason: str) -> N
         Settings.from_env({name: value})
     assert caught.value.field == name
     assert str(caught.value).startswith(f"{name}={value!r}: ") and reason in str(caught.value)
+
+
+def test_the_files_keep_the_names_existing_installations_have(tmp_path: Path) -> None:
+    """A hub upgraded in place finds its warehouse where the README says it is."""
+    settings = Settings(home=tmp_path, contracts_dir=tmp_path)  # type: ignore[call-arg]
+    assert settings.warehouse_path == tmp_path / "warehouse.duckdb"
+    assert settings.sharing_dir == tmp_path / "sharing" and settings.staging_dir == tmp_path / "staging"
