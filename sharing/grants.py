@@ -130,29 +130,43 @@ def add_grant(
     if expires_at is not None and expires_at <= registry.now():
         raise RegistryError("expires: the expiry is in the past", field="expires")
     cols, rows = check_grant(contract, columns, row_filter or {})
-    moment = registry.stamp(registry.now())
     with registry.transaction(settings) as con:
-        get_consumer(con, consumer)
-        con.execute(
-            "UPDATE grants SET revoked_at = ? WHERE consumer = ? AND dataset = ? AND revoked_at IS NULL",
-            [moment, consumer, dataset],
-        )
-        cursor = con.execute(
-            "INSERT INTO grants (consumer, dataset, columns, row_filter, purpose, expires_at, granted_by, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                consumer,
-                dataset,
-                json.dumps(list(cols)) if cols is not None else None,
-                json.dumps({k: list(v) for k, v in rows.items()}, ensure_ascii=False),
-                purpose.strip(),
-                registry.stamp(expires_at),
-                granted_by,
-                moment,
-            ],
-        )
-        row = con.execute("SELECT * FROM grants WHERE id = ?", [cursor.lastrowid]).fetchone()
-    return Grant.from_row(row)
+        return insert_grant(con, consumer, dataset, cols, rows, purpose, granted_by, expires_at)
+
+
+def insert_grant(
+    con: Any,
+    consumer: str,
+    dataset: str,
+    columns: tuple[str, ...] | None,
+    row_filter: dict[str, tuple[str, ...]],
+    purpose: str,
+    granted_by: str,
+    expires_at: dt.datetime | None,
+) -> Grant:
+    """The grant, checked (`check_grant`), written inside the caller's registry transaction in
+    place of the consumer's earlier grant on the dataset."""
+    moment = registry.stamp(registry.now())
+    get_consumer(con, consumer)
+    con.execute(
+        "UPDATE grants SET revoked_at = ? WHERE consumer = ? AND dataset = ? AND revoked_at IS NULL",
+        [moment, consumer, dataset],
+    )
+    cursor = con.execute(
+        "INSERT INTO grants (consumer, dataset, columns, row_filter, purpose, expires_at, granted_by, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            consumer,
+            dataset,
+            json.dumps(list(columns)) if columns is not None else None,
+            json.dumps({k: list(v) for k, v in row_filter.items()}, ensure_ascii=False),
+            purpose.strip(),
+            registry.stamp(expires_at),
+            granted_by,
+            moment,
+        ],
+    )
+    return Grant.from_row(con.execute("SELECT * FROM grants WHERE id = ?", [cursor.lastrowid]).fetchone())
 
 
 def list_grants(
@@ -194,11 +208,15 @@ class Grants:
         self._query = query  # the Authenticator's reader, so one data_version governs both caches
         self._lock = threading.Lock()
         self._grants: dict[str, dict[str, Grant]] | None = None
+        self._epoch = 0  # moved by forget(): a read that began before it is not cached
         self._contracts: dict[str, Contract] = {}
         self._contract_stamp: tuple[Any, ...] = ()
         self._contracts_checked = 0.0
 
     def forget(self) -> None:
+        """The registry changed: the next decision reads the grants again. A read already under
+        way when this is called must not put its (older) grants back in the cache."""
+        self._epoch += 1
         self._grants = None
 
     def contracts(self) -> dict[str, Contract]:
@@ -222,35 +240,44 @@ class Grants:
         grants = self._grants
         if grants is None:
             with self._lock:
+                epoch = self._epoch
                 rows = self._query("SELECT * FROM grants WHERE revoked_at IS NULL", [])
                 grants = {}
                 for row in rows:
                     grant = Grant.from_row(row)
                     grants.setdefault(grant.consumer, {})[grant.dataset] = grant
-                self._grants = grants
+                if self._epoch == epoch:  # nothing changed while reading: keep them
+                    self._grants = grants
         return grants
 
     def decision(self, consumer: str, contract: Contract) -> Decision | None:
         """What `consumer` may read of the dataset, or None: no grant, or it expired."""
-        grant = self._active().get(consumer, {}).get(contract.id)
-        if grant is None or not grant.active():
-            return None
-        known = {c.name for c in contract.columns}
-        # A contract edited after the grant: a dropped column simply disappears from it.
-        columns = tuple(c for c in readable_columns(contract, grant.columns) if c in known)
-        if any(k not in columns for k in contract.primary_key):
-            return None
-        row_filter = {k: v for k, v in grant.row_filter.items() if k in known}
-        if len(row_filter) != len(grant.row_filter):
-            return None  # a filter on a column that no longer exists: fail closed
-        return Decision(grant, columns, row_filter)
+        return _decide(self._active().get(consumer, {}).get(contract.id), contract)
 
     def readable(self, consumer: str) -> list[tuple[Contract, Decision]]:
+        """Every dataset `consumer` may read, decided from one reading of the grants (never half
+        before and half after a change)."""
         contracts = self.contracts()
+        mine = self._active().get(consumer, {})
         out = []
-        for dataset_id in sorted(self._active().get(consumer, {})):
+        for dataset_id in sorted(mine):
             contract = contracts.get(dataset_id)
-            decision = self.decision(consumer, contract) if contract else None
+            decision = _decide(mine[dataset_id], contract) if contract else None
             if contract is not None and decision is not None:
                 out.append((contract, decision))
         return out
+
+
+def _decide(grant: Grant | None, contract: Contract) -> Decision | None:
+    """What a grant lets its consumer read of a dataset as its contract is now, or None."""
+    if grant is None or not grant.active():
+        return None
+    known = {c.name for c in contract.columns}
+    # A contract edited after the grant: a dropped column simply disappears from it.
+    columns = tuple(c for c in readable_columns(contract, grant.columns) if c in known)
+    if any(k not in columns for k in contract.primary_key):
+        return None
+    row_filter = {k: v for k, v in grant.row_filter.items() if k in known}
+    if len(row_filter) != len(grant.row_filter):
+        return None  # a filter on a column that no longer exists: fail closed
+    return Decision(grant, columns, row_filter)

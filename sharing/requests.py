@@ -12,7 +12,7 @@ from lgsp.core.settings import Settings
 from lgsp.sharing import registry
 from lgsp.sharing.consumers import get_consumer
 from lgsp.sharing.errors import RegistryError
-from lgsp.sharing.grants import Grant, add_grant, load_contract
+from lgsp.sharing.grants import Grant, check_grant, insert_grant, load_contract
 from lgsp.sharing.workdays import answer_due, is_overdue, local_date
 
 
@@ -127,22 +127,19 @@ def approve(
     expires_at: dt.datetime | None = None,
 ) -> Grant:
     """Approve a pending request: the grant is made with the request's purpose (and its columns
-    unless others are given)."""
+    unless others are given). One transaction checks the request is still pending, makes the
+    grant and answers the request, so two answers at once give one grant or none, never two."""
     request = get_request(settings, request_id)
-    if request.status != "pending":
-        raise RegistryError(f"request {request_id} was already {request.status}", field="request")
-    grant = add_grant(
-        settings,
-        request.consumer,
-        request.dataset,
-        purpose=request.purpose,
-        granted_by=answered_by,
-        columns=columns if columns is not None else (list(request.columns) if request.columns else None),
-        row_filter=row_filter,
-        expires_at=expires_at,
-    )
+    contract = load_contract(settings, request.dataset)
+    chosen = columns if columns is not None else (list(request.columns) if request.columns else None)
+    cols, rows = check_grant(contract, chosen, row_filter or {})
+    if expires_at is not None and expires_at <= registry.now():
+        raise RegistryError("expires: the expiry is in the past", field="expires")
     with registry.transaction(settings) as con:
-        _pending(con, request_id)
+        _pending(con, request_id)  # under the registry's write lock: a second answer sees the first
+        grant = insert_grant(
+            con, request.consumer, request.dataset, cols, rows, request.purpose, answered_by, expires_at
+        )
         con.execute(
             "UPDATE access_requests SET status = 'approved', answered_at = ?, answered_by = ?, grant_id = ? "
             "WHERE id = ?",
