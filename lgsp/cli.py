@@ -276,5 +276,18 @@ def _sharing_commands() -> None:
 
 _sharing_commands()  # lgsp consumers|grants|requests|audit|staff
 
+
+def main() -> None:
+    """The `lgsp` command: an error the hub raises on purpose is said plainly (what, which file or
+    field, what to do), with exit code 1; anything else shows its traceback."""
+    from lgsp.core.errors import LgspError
+
+    try:
+        app()
+    except LgspError as exc:
+        Console(stderr=True, width=console.width).print(f"[red]lgsp: {exc}[/red]", soft_wrap=True, highlight=False)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -7,10 +7,14 @@ carries the contract as extract loaded it, once per run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import secrets
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from lgsp.connectors import registry
 from lgsp.core import duck
@@ -23,9 +27,13 @@ from lgsp.warehouse.runs import RunManifest, RunRecord, RunStatus, Step, Validat
 from lgsp.warehouse.staging import Staging
 from lgsp.warehouse.store import Warehouse, utcnow
 
+RUN_WAIT = 3600.0  # seconds a run waits for another run of the same dataset to finish
+
 
 def new_run_id() -> str:
-    return f"cli__{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.%f}Z"
+    """A run id for a run outside Airflow: its start time, and a random part, since two runs can
+    start within the clock's resolution (two `lgsp run` at once did, and one took the other's record)."""
+    return f"cli__{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.%f}Z_{secrets.token_hex(3)}"
 
 
 class Pipeline:
@@ -202,11 +210,29 @@ class Pipeline:
         returns the meta.runs record (never raises for a failed run: the record says why)."""
         run_id = run_id or new_run_id()
         try:
-            self.extract(dataset_id, run_id)
-            self.validate(dataset_id, run_id)
-            return self.publish(dataset_id, run_id, release=release)
+            with self.running(dataset_id):
+                self.extract(dataset_id, run_id)
+                self.validate(dataset_id, run_id)
+                return self.publish(dataset_id, run_id, release=release)
         except Exception as exc:
             return self.fail(dataset_id, run_id, exc)
+
+    @contextlib.contextmanager
+    def running(self, dataset_id: str, timeout: float = RUN_WAIT) -> Iterator[None]:
+        """One run of a dataset at a time on this hub: a second `lgsp run` of it waits for the first
+        (its stage would otherwise be dropped as a dead run's). Airflow runs a DAG once at a time."""
+        self.settings.staging_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.settings.staging_dir / f"{dataset_id}.run.lock"))
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise LgspError(
+                f"another run of {dataset_id} is under way; waited {timeout:.0f} s", dataset=dataset_id, transient=True
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     # -- helpers ----------------------------------------------------------------------------------
 

@@ -20,7 +20,15 @@ import duckdb
 
 from lgsp.core.duck import literal, quote
 from lgsp.publishing.datapackage import datapackage
-from lgsp.publishing.versions import Distribution, Release, ReleaseError, latest_release, public_columns, releases_dir
+from lgsp.publishing.versions import (
+    Distribution,
+    Release,
+    ReleaseError,
+    latest_release,
+    list_releases,
+    public_columns,
+    releases_dir,
+)
 from lgsp.schemas.contract import Classification, Contract
 
 BOM = "\ufeff".encode()  # Excel needs it to read Vietnamese text in a CSV as UTF-8
@@ -123,6 +131,12 @@ def make_release(
         rows, distributions = _export(con, contract, work, formats)
         start, end = _coverage(con, contract)
         latest = latest_release(home, contract.id)
+        newest = max(list_releases(home, contract.id), key=lambda r: r.version, default=None)
+        if newest is not None and (latest is None or newest.version > latest.version):
+            # A run killed after its release directory appeared (whole: it appears by one rename)
+            # but before latest.json moved to it: finish that run's release instead of colliding.
+            _write_json(root / "latest.json", newest.model_dump(mode="json"))
+            latest = newest
         if latest and [d.sha256 for d in latest.distributions] == [d.sha256 for d in distributions]:
             return latest  # same data, same bytes: nothing new to release
         version = (latest.version if latest else 0) + 1

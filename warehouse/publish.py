@@ -191,6 +191,10 @@ def _swap(
         run.cursor_to, run.ended_at = cursor_to, utcnow()
         Warehouse.record_run(con, run)
         con.execute("COMMIT")
+        # Fold the write-ahead log into the file now: a process killed after this (say, while it
+        # writes the release) leaves nothing to replay. DuckDB 1.5 failed to replay this
+        # transaction's WAL ("Conflict on tuple deletion") after a SIGKILL.
+        con.execute("CHECKPOINT")
     except BaseException:
         with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT has rolled back already
             con.execute("ROLLBACK")

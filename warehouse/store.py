@@ -13,7 +13,7 @@ from filelock import FileLock, Timeout
 
 from lgsp.core import duck
 from lgsp.core.settings import Settings
-from lgsp.warehouse.errors import WarehouseBusy
+from lgsp.warehouse.errors import WarehouseBusy, WarehouseError
 from lgsp.warehouse.runs import STORED, RunRecord
 
 _META = """
@@ -62,13 +62,25 @@ class Warehouse:
 
     def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return duck.connect(
-            self.path,
-            memory_limit=self.settings.duckdb_memory_limit,
-            threads=self.settings.duckdb_threads,
-            temp_dir=self.settings.home / "tmp",
-            read_only=read_only,
-        )
+        try:
+            return duck.connect(
+                self.path,
+                memory_limit=self.settings.duckdb_memory_limit,
+                threads=self.settings.duckdb_threads,
+                temp_dir=self.settings.home / "tmp",
+                read_only=read_only,
+            )
+        except (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException) as exc:
+            reason = str(exc).splitlines()[0]
+            if "lock" in reason.lower():
+                raise WarehouseBusy(f"{self.path} is held by another process: {reason}", file=str(self.path)) from None
+            raise WarehouseError(
+                f"không mở được kho dữ liệu / the warehouse cannot be opened ({reason}). Khôi phục từ bản "
+                "sao lưu, hoặc chuyển tệp sang chỗ khác rồi chạy lại các bộ dữ liệu / Restore it from a backup "
+                "copy, or move it aside and run every dataset again (lgsp run …) to rebuild it from the sources; "
+                f"the releases in {self.settings.home / 'releases'} are not affected",
+                file=str(self.path),
+            ) from None
 
     @contextlib.contextmanager
     def writer(self, timeout: float = 600) -> Iterator[duckdb.DuckDBPyConnection]:
