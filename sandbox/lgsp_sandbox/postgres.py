@@ -210,6 +210,24 @@ class PostgresServer:
             conn.close()
         return self.url(name)
 
+    def crash(self) -> None:
+        """Stop at once, as a power cut or a killed server would (pg_ctl -m immediate); the cluster
+        stays and `restart` brings it back on the same port. For fault tests."""
+        if self.port is None:
+            raise PostgresError("the server is not running")
+        self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+
+    def restart(self) -> None:
+        """Start again on the same port after `crash` (PostgreSQL recovers from its WAL)."""
+        if self.port is None:
+            raise PostgresError("the server was never started")
+        started = self._run(
+            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60", "-o", f"-p {self.port}",
+            "start",
+        )  # fmt: skip
+        if started.returncode != 0:
+            raise PostgresError(f"PostgreSQL did not restart: {self._log_tail() or started.stderr}")
+
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete the cluster unless keep=True; safe to call twice."""
         atexit.unregister(self.stop)

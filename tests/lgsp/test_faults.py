@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,3 +190,72 @@ def test_airflow_retries_of_each_step_finish_one_run(hub: Settings) -> None:
         (run.rows_quarantined,)
     ]
     assert warehouse_rows(hub, "SELECT count(*) FROM main.schools") == [(run.rows_published,)]
+
+
+BIG = """
+id: big_readings
+title: {vi: Số liệu lớn, en: Many readings}
+description: {vi: Một bảng lớn để thử lỗi nguồn., en: A large table to test a failing source.}
+publisher: {code: STNMT, name: {vi: Sở Tài nguyên và Môi trường, en: Department of Natural Resources and Environment}}
+source: {kind: sql, connection: big, table: big_readings}
+primary_key: [id]
+columns:
+  - {name: id, type: integer, description: {vi: Mã, en: Id}}
+  - {name: value, type: number, description: {vi: Giá trị, en: Value}}
+  - {name: note, type: string, description: {vi: Ghi chú, en: Note}}
+classification: shared
+licence: {id: CC-BY-4.0, title: Creative Commons Attribution 4.0, url: https://creativecommons.org/licenses/by/4.0/}
+update_frequency: daily
+theme: [ENVI]
+schedule: "@daily"
+"""
+
+
+@pytest.mark.postgres
+def test_a_source_that_goes_down_mid_extract_fails_the_run_and_keeps_the_last_version(
+    hub: Settings, contracts_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import psycopg2
+    from lgsp_sandbox.postgres import PostgresServer
+
+    server = PostgresServer(tmp_path / "pg").start()  # a server of its own: this test crashes it
+    try:
+        url = server.create_database("big")
+        with psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres", dbname="big") as conn:
+            conn.cursor().execute(
+                "CREATE TABLE big_readings AS SELECT g AS id, g * 0.5 AS value, md5(g::text) AS note "
+                "FROM generate_series(1, 3000000) g"
+            )
+        monkeypatch.setenv("LGSP_CONN_BIG", url)
+        (contracts_dir / "big_readings.yaml").write_text(BIG, encoding="utf-8")
+        settings = Settings.from_env()
+        first = Pipeline(settings).run("big_readings")
+        assert first.status == "published" and first.rows_published == 3_000_000, first.error
+
+        result: dict[str, object] = {}
+        run = threading.Thread(target=lambda: result.update(run=Pipeline(settings).run("big_readings", "crashed")))
+        run.start()
+        watcher = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres", dbname="big")
+        watcher.autocommit = True
+        for _ in range(3000):  # until the hub's scan of the table is under way on the server
+            with watcher.cursor() as cur:
+                cur.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%big_readings%' AND pid <> pg_backend_pid()"
+                )
+                if cur.fetchone()[0]:
+                    break
+            time.sleep(0.005)
+        watcher.close()
+        server.crash()
+        run.join(120)
+        crashed = result["run"]
+        assert crashed.status == "failed" and crashed.rows_published == 0, crashed  # type: ignore[attr-defined]
+        assert "big" in (crashed.error or "")  # type: ignore[attr-defined]
+        assert warehouse_rows(settings, "SELECT count(*) FROM main.big_readings") == [(3_000_000,)]  # the last version
+        server.restart()
+        again = Pipeline(settings).run("big_readings")
+        assert again.status == "published" and again.rows_extracted == again.rows_published == 3_000_000
+    finally:
+        server.stop()

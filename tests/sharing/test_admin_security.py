@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import httpx
 import itsdangerous
@@ -134,3 +135,28 @@ def test_a_guesser_locks_out_only_itself(live: Hub) -> None:
         for n in range(ADDRESS_FAILURES):
             assert _attempt(sprayer, f"user{n}", "guess") == "wrong"
         assert _attempt(sprayer, "target_user", password) == "locked"  # the address is stopped
+
+
+def test_a_login_hashes_off_the_event_loop_and_an_unknown_user_costs_the_same(
+    live: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14, point 7: scrypt ran on the event loop (one login held up every request) and an
+    unknown username skipped it (its answer came faster, telling which usernames exist)."""
+    import hashlib
+    import threading
+
+    real, calls = hashlib.scrypt, []
+
+    def counting(*args: Any, **kwargs: Any) -> bytes:
+        calls.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hashlib, "scrypt", counting)
+    add_staff(live.settings, "known_user", "SGTVT", password="the-right-one")
+    calls.clear()
+    with _from(live, "127.0.0.5") as browser:
+        assert _attempt(browser, "known_user", "a-wrong-one") == "wrong"
+        known = len(calls)
+        assert _attempt(browser, "no_such_user", "a-wrong-one") == "wrong"
+    assert known == 1 and len(calls) == 2  # one scrypt each, known or not
+    assert all(name.startswith("AnyIO worker thread") for name in calls), calls  # never the loop's thread

@@ -149,3 +149,57 @@ def test_cursors_are_signed_and_bound_to_the_grant(agency: dict[str, Any]) -> No
     add_grant(live.settings, "TTPVHCC", "driving_licences", purpose="thủ tục khác", granted_by="sgtvt")
     stale = http.get(ROWS, params={"limit": 2, "after": first["next"]})
     assert stale.status_code == 400 and "for this grant" in stale.json()["error"]["message"]
+
+
+class _CountingCursor:
+    """A DuckDB cursor that counts the statements a request runs on it."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor, self.statements = cursor, 0
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self.statements += 1
+        return self._cursor.execute(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+def test_a_record_outside_the_grant_costs_the_same_whether_or_not_it_exists(
+    agency: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14, point 6: a key outside a limited grant that exists ran one more query than one
+    that does not, so the time of a `not_permitted` answer told whether the record exists."""
+    from contextlib import contextmanager
+
+    from lgsp.warehouse.store import Warehouse
+
+    live = agency["live"]
+    settings = live.settings
+    with Warehouse(settings).reader() as con:
+        commune, outside = con.execute(
+            "SELECT a.commune_code, b.licence_no FROM main.driving_licences a, main.driving_licences b "
+            "WHERE a.commune_code <> b.commune_code LIMIT 1"
+        ).fetchone()
+    consumers.add_consumer(settings, "UBND_Y", "UBND phường Y", "y@example.gov.vn", "commune")
+    add_grant(
+        settings, "UBND_Y", "driving_licences", purpose="x", granted_by="sgtvt", row_filter={"commune_code": [commune]}
+    )
+    key = consumers.issue_key(settings, "UBND_Y")
+    snapshots = live.app.state.sharing.snapshots
+    real, counts = snapshots.reading, []
+
+    @contextmanager
+    def counting() -> Iterator[Any]:
+        with real() as cur:
+            counted = _CountingCursor(cur)
+            yield counted
+            counts.append(counted.statements)
+
+    monkeypatch.setattr(snapshots, "reading", counting)
+    answers = [
+        httpx.get(f"{live.url}/api/share/v1/datasets/driving_licences/records/{k}", headers={"X-API-Key": key})
+        for k in (outside, "NO-SUCH-LICENCE")
+    ]
+    assert [a.status_code for a in answers] == [403, 403] and answers[0].json() == answers[1].json()
+    assert counts == [2, 2]  # the same statements for an existing record and a missing one
