@@ -20,6 +20,7 @@ from lgsp_sandbox.build import mutate_department
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
 from lgsp.publishing.versions import latest_release, list_releases, releases_dir
+from lgsp.sharing.audit import verify
 from tests.conftest import warehouse_rows
 
 # Each pauses the run at one point (printing STOPPED) so the test can kill it there.
@@ -75,7 +76,9 @@ def killed_at(phase: str, run_id: str, tmp_path: Path) -> None:
 
 
 def assert_releases_whole(hub: Settings) -> list[int]:
-    """Every release's files match the checksums its release.json states; returns the versions."""
+    """Every release's files match the checksums its release.json states, and the exchange log
+    still verifies; returns the versions."""
+    assert verify(hub.sharing_dir).ok
     versions = []
     for release in list_releases(hub.home, "schools"):
         for d in release.distributions:
