@@ -23,7 +23,6 @@ import orjson
 from fastapi import APIRouter, FastAPI, Form, Path, Query, Request, Security
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
-from pydantic import BaseModel, Field
 from starlette.convertors import Convertor, register_url_convertor
 
 from lgsp.core.settings import Settings
@@ -46,6 +45,16 @@ from lgsp.sharing.reading import (
     read_rows,
 )
 from lgsp.sharing.requests import add_request, list_requests
+from lgsp.sharing.shapes import (
+    ERRORS,
+    NO_DATA,
+    NOT_PERMITTED,
+    AccessRequestIn,
+    DataRecord,
+    DataRows,
+    DatasetsAnswer,
+    TokenAnswer,
+)
 from lgsp.sharing.snapshots import Snapshots
 from lgsp.web.problems import Problem, problem_of
 
@@ -73,68 +82,6 @@ bearer_header = HTTPBearer(auto_error=False, description="A token from POST /api
 basic_header = HTTPBasic(auto_error=False, description="client_id and client_secret, for the token endpoint")
 Key = Annotated[str | None, Security(api_key_header)]
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_header)]
-
-
-# -- documented shapes (the handlers write JSON themselves, with orjson) -------------------------
-
-
-class DataRows(BaseModel):
-    result: str = Field("data", description="Always `data`.")
-    dataset: str
-    fields: list[str] = Field(description="The columns of each row, all granted to the caller.")
-    rows: list[dict[str, Any]]
-    next: str | None = Field(description="Cursor for the next page (`after=`), null on the last page.")
-
-
-class DataRecord(BaseModel):
-    result: str = Field("data", description="Always `data`.")
-    dataset: str
-    fields: list[str]
-    record: dict[str, Any]
-
-
-class DatasetsAnswer(BaseModel):
-    result: str = Field("data", description="Always `data`.")
-    datasets: list[dict[str, Any]]
-
-
-class NotPermitted(BaseModel):
-    result: str = Field("not_permitted", description="Always `not_permitted`.")
-    dataset: str
-    reason: str = Field(description="`no_grant`, `column_not_granted` or `outside_grant`.")
-    message: str
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="`unauthenticated`, `unknown_dataset`, `bad_request`.")
-    message: str
-    field: str | None = None
-
-
-class ErrorAnswer(BaseModel):
-    result: str = Field("error", description="Always `error`.")
-    error: ErrorDetail
-
-
-class TokenAnswer(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int
-
-
-class AccessRequestIn(BaseModel):
-    dataset: str = Field(min_length=1, max_length=63)
-    purpose: str = Field(min_length=1, max_length=2000)
-    columns: list[str] | None = None
-
-
-NO_DATA = {"description": "No data: the dataset exists and the caller may read it, but nothing matches (no body)."}
-NOT_PERMITTED = {"model": NotPermitted, "description": "Not permitted: it exists, but is not granted to the caller."}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorAnswer, "description": "Malformed request; `error.field` names the parameter."},
-    401: {"model": ErrorAnswer, "description": "No valid API key or bearer token."},
-    404: {"model": ErrorAnswer, "description": "Unknown dataset."},
-}
 
 
 def _json(status: int, body: dict[str, Any], result: str, headers: dict[str, str] | None = None) -> Response:
