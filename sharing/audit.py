@@ -40,14 +40,18 @@ def _lines(handle: TextIO) -> Iterator[tuple[int, str]]:
 
 
 def verify(
-    directory: Path, *, key: Ed25519PublicKey | None = None, anchors: list[dict[str, Any]] | None = None
+    directory: Path,
+    *,
+    key: Ed25519PublicKey | list[Ed25519PublicKey] | None = None,
+    anchors: list[dict[str, Any]] | None = None,
 ) -> Verdict:
     """Check every line's hash, its link to the line before and its sequence number, then the
     head; then the signed checkpoints (with the hub's verifying `key`, which also makes a missing
     checkpoint file a finding) and any published `anchors`: a line rewritten since it was signed,
     entries cut off below a signed count, a log deleted whole. Returns the first problem."""
+    keys = key if isinstance(key, list) else [key] if key is not None else []
     path, head_path = log_paths(directory)
-    signed, problem = _signed_heads(directory, key, anchors or [])
+    signed, problem = _signed_heads(directory, keys, anchors or [])
     if problem is not None:
         return problem
     if not path.exists():
@@ -78,7 +82,7 @@ def verify(
 
 
 def _signed_heads(
-    directory: Path, key: Ed25519PublicKey | None, anchors: list[dict[str, Any]]
+    directory: Path, keys: list[Ed25519PublicKey], anchors: list[dict[str, Any]]
 ) -> tuple[dict[int, tuple[str, str]], Verdict | None]:
     """Count → (hash, where it was signed) from the checkpoint file and the anchors, or the first
     checkpoint or anchor that is unreadable, not signed by `key`, or contradicts another."""
@@ -90,7 +94,7 @@ def _signed_heads(
             count, last_hash, at = int(claim["count"]), str(claim["hash"]), str(claim["at"])
         except (KeyError, ValueError, TypeError):
             return signed, Verdict(False, 0, None, f"{label} is unreadable (edited)")
-        if key is not None and not checkpoints.signed_by(key, claim):
+        if keys and not any(checkpoints.signed_by(k, claim) for k in keys):  # a rotated key still counts
             return signed, Verdict(
                 False, 0, None, f"{label} ({at}) is not signed by the hub's audit key (forged or edited)"
             )

@@ -13,6 +13,7 @@ below a signed count, and a deleted checkpoint file is noticed while a signing k
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import json
 import os
@@ -79,8 +80,16 @@ def signed_by(key: Ed25519PublicKey, checkpoint: dict[str, Any]) -> bool:
 
 
 def append(fd: int, checkpoint: dict[str, Any]) -> None:
-    """One checkpoint line, appended (the caller holds the log's lock)."""
-    os.write(fd, orjson.dumps(checkpoint) + b"\n")
+    """One checkpoint line, appended whole or not at all (the caller holds the log's lock)."""
+    end = os.lseek(fd, 0, os.SEEK_END)
+    line = memoryview(orjson.dumps(checkpoint) + b"\n")
+    try:
+        while line:
+            line = line[os.write(fd, line) :]
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, end)
+        raise
 
 
 def read(path: Path) -> list[dict[str, Any]]:

@@ -277,7 +277,8 @@ def audit_verify(
         typer.Option(help="Published anchors to check against (the exchange_log_anchors release, CSV or JSON)."),
     ] = None,
     key: Annotated[
-        str | None, typer.Option(help="The hub's published verifying key (default: derived from its own).")
+        list[str] | None,
+        typer.Option(help="A published verifying key (again for each key the log was signed with, after a rotation)."),
     ] = None,
 ) -> None:
     """Check the exchange log's chain and head, its signed checkpoints and any published anchors;
@@ -288,12 +289,19 @@ def audit_verify(
 
     settings = _settings()
     seed = existing_secret(settings, checkpoints.KEY_NAME)
-    verifying = checkpoints.verifying_key(key) if key else checkpoints.private_key(seed).public_key() if seed else None
+    verifying = [checkpoints.verifying_key(k) for k in key or []]
+    if seed:
+        verifying.append(checkpoints.private_key(seed).public_key())
+    signed_before = checkpoints.read(checkpoints.checkpoints_path(settings.sharing_dir))
+    if signed_before and not verifying:  # the key was deleted: the signatures must not go unchecked
+        console.print("[red]the log has signed checkpoints but no key to check them: the audit key is gone; "
+                      "give the published one with --key (lgsp audit public-key printed it)[/red]")  # fmt: skip
+        raise typer.Exit(1)
     claims = checkpoints.read(anchors) if anchors else None
     if anchors and not claims:
         console.print(f"[red]{anchors}: no anchors found[/red]")
         raise typer.Exit(1)
-    verdict = verify(settings.sharing_dir, key=verifying, anchors=claims)
+    verdict = verify(settings.sharing_dir, key=verifying or None, anchors=claims)
     if verdict.ok:
         signed = "; every checkpoint signed by the hub's key" if verifying else ""
         anchored = f"; {len(claims)} published anchors agree" if claims else ""

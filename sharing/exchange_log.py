@@ -8,6 +8,7 @@ department its datasets' entries for an audit.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -58,6 +59,13 @@ def entry_hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(entry)).hexdigest()
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (a full disk may take part of it, then refuse)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def log_paths(directory: Path) -> tuple[Path, Path]:
     return directory / "exchange-log.jsonl", directory / "exchange-log.head"
 
@@ -95,7 +103,7 @@ class ExchangeLog:
         """`signer` signs checkpoints of the head (lgsp.sharing.checkpoints); the server passes the hub's."""
         directory.mkdir(parents=True, exist_ok=True)
         self.path, self.head_path = log_paths(directory)
-        self._log = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._log = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)  # read: its last line
         self._head = os.open(self.head_path, os.O_RDWR | os.O_CREAT, 0o640)
         self._signer = signer
         self._checkpoints = (
@@ -106,6 +114,7 @@ class ExchangeLog:
         self._signed_at, self._unsigned = 0.0, False
         self._queue: queue.SimpleQueue[dict[str, Any] | threading.Event | None] = queue.SimpleQueue()
         self._failure: BaseException | None = None  # why the last write failed; None while writing works
+        self._sign_error: BaseException | None = None  # why the last checkpoint failed
         self._unlogged = 0  # refusals beyond MAX_PENDING during an outage, written as one entry after it
         self._writer = threading.Thread(target=self._write_loop, name="exchange-log", daemon=True)
         self._writer.start()
@@ -118,12 +127,13 @@ class ExchangeLog:
     @property
     def healthy(self) -> bool:
         """Entries are being written: the writer runs and its last write succeeded."""
-        return self._failure is None and self._writer.is_alive()
+        return self._failure is None and self._sign_error is None and self._writer.is_alive()
 
     def check(self) -> None:
         """Raise LogUnavailable while entries cannot be written, so nothing is served unlogged."""
         if not self.healthy:
-            why = f"{type(self._failure).__name__}: {self._failure}" if self._failure else "its writer stopped"
+            failure = self._failure or self._sign_error
+            why = f"{type(failure).__name__}: {failure}" if failure else "its writer stopped"
             raise LogUnavailable(
                 "Nhật ký trao đổi tạm thời không ghi được; thử lại sau / the exchange log cannot be written "
                 f"({why}); try again later"
@@ -145,7 +155,8 @@ class ExchangeLog:
         while not stop or pending:
             try:
                 # While something failed (or waits), wake to try again even if nothing new arrives.
-                first = self._queue.get(timeout=RETRY_WINDOW) if pending or self._failure else self._queue.get()
+                retrying = pending or self._failure or self._sign_error
+                first = self._queue.get(timeout=RETRY_WINDOW) if retrying else self._queue.get()
             except queue.Empty:
                 first = None if stop else threading.Event()  # nothing new: try the pending entries again
             batch = [first]
@@ -180,23 +191,25 @@ class ExchangeLog:
                         0,
                     )
                     continue
-            if waiting and self._unsigned:
+            if (waiting or self._sign_error) and self._unsigned:
                 try:
                     self._sign_head()
                 except Exception as exc:  # as for entries: refuse service until it works
-                    self._failure = exc
+                    self._sign_error = exc
+                    if stop:
+                        return
                     continue
             for event in waiting:
                 event.set()
             waiting.clear()
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
-        """Chain and append `batch`, update the head, and sign a checkpoint when one is due."""
+        """Chain and append `batch`, update the head, and sign a checkpoint when one is due. The
+        batch is written whole or not at all (a failed write is cut back off), so a retry never
+        appends it twice; a checkpoint that cannot be written fails closed without re-writing it."""
         fcntl.flock(self._log, fcntl.LOCK_EX)
         try:
-            raw = os.pread(self._head, HEAD_BYTES, 0).strip()
-            head: dict[str, Any] = orjson.loads(raw) if raw else {"count": 0, "hash": GENESIS}
-            count, previous = int(head["count"]), str(head["hash"])
+            count, previous, end = self._settled_head()
             lines = []
             for entry in batch:
                 count += 1
@@ -206,31 +219,62 @@ class ExchangeLog:
                     body = canonical(escaped({**entry, "seq": count, "prev_hash": previous}))
                 previous = hashlib.sha256(body).hexdigest()
                 lines.append(body[:-1] + b',"hash":"' + previous.encode() + b'"}\n')
-            os.write(self._log, b"".join(lines))
-            new_head = orjson.dumps({"count": count, "hash": previous})
-            os.pwrite(self._head, new_head.ljust(HEAD_BYTES - 1) + b"\n", 0)
+            try:
+                _write_all(self._log, b"".join(lines))
+                head = orjson.dumps({"count": count, "hash": previous}).ljust(HEAD_BYTES - 1) + b"\n"
+                if os.pwrite(self._head, head, 0) != len(head):
+                    raise OSError("the head was written short")
+            except BaseException:
+                with contextlib.suppress(OSError):  # as if this batch was never written: it is tried again
+                    os.ftruncate(self._log, end)
+                raise
             self._unsigned = True
             if time.time() - self._signed_at >= checkpoints.SIGN_EVERY:
-                self._checkpoint(count, previous)
+                try:
+                    self._checkpoint(count, previous)
+                except Exception as exc:  # the entries stand; refuse service until a checkpoint is written
+                    self._sign_error = exc
         finally:
             fcntl.flock(self._log, fcntl.LOCK_UN)
+
+    def _settled_head(self) -> tuple[int, str, int]:
+        """(count, last hash, file size) of the log as its last complete line has it. A line cut
+        short by a crash is removed, and a head file that lags behind the log (a crash between
+        the two writes) is not trusted, so the chain goes on from what is really there."""
+        end = os.fstat(self._log).st_size
+        if end == 0:
+            return 0, GENESIS, 0
+        tail, start = b"", end
+        while start > 0 and tail.count(b"\n") < 2:  # read back until a whole last line is in hand
+            step = min(start, 64 * 1024)
+            start -= step
+            tail = os.pread(self._log, step, start) + tail
+        if not tail.endswith(b"\n"):  # a partial last line: cut it off
+            cut = tail.rfind(b"\n") + 1
+            end = start + cut
+            os.ftruncate(self._log, end)
+            tail = tail[:cut]
+            if not tail:
+                return 0, GENESIS, end
+        last = orjson.loads(tail[:-1].rsplit(b"\n", 1)[-1])
+        return int(last["seq"]), str(last["hash"]), end
 
     def _checkpoint(self, count: int, last_hash: str) -> None:
         """Sign the head (count, last hash) into the checkpoint file; the caller holds the lock."""
         if self._signer is None or self._checkpoints is None:
+            self._unsigned = False  # nothing to sign with
             return
         now = time.time()
         at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
         checkpoints.append(self._checkpoints, checkpoints.sign(self._signer, count, last_hash, at))
-        self._signed_at, self._unsigned = now, False
+        self._signed_at, self._unsigned, self._sign_error = now, False, None
 
     def _sign_head(self) -> None:
         """A checkpoint of the head as it is now (at a flush, so the last entries are signed too)."""
         fcntl.flock(self._log, fcntl.LOCK_EX)
         try:
-            raw = os.pread(self._head, HEAD_BYTES, 0).strip()
-            head: dict[str, Any] = orjson.loads(raw) if raw else {"count": 0, "hash": GENESIS}
-            self._checkpoint(int(head["count"]), str(head["hash"]))
+            count, last_hash, _ = self._settled_head()
+            self._checkpoint(count, last_hash)
         finally:
             fcntl.flock(self._log, fcntl.LOCK_UN)
 

@@ -206,7 +206,7 @@ class Grants:
     def __init__(self, settings: Settings, query: Any) -> None:
         self.settings = settings
         self._query = query  # the Authenticator's reader, so one data_version governs both caches
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._grants: dict[str, dict[str, Grant]] | None = None
         self._epoch = 0  # moved by forget(): a read that began before it is not cached
         self._contracts: dict[str, Contract] = {}
@@ -216,8 +216,9 @@ class Grants:
     def forget(self) -> None:
         """The registry changed: the next decision reads the grants again. A read already under
         way when this is called must not put its (older) grants back in the cache."""
-        self._epoch += 1
-        self._grants = None
+        with self._lock:  # never between a read's epoch check and its store
+            self._epoch += 1
+            self._grants = None
 
     def contracts(self) -> dict[str, Contract]:
         """Every valid contract by id, re-read when a file changes (looked at once a second)."""

@@ -331,13 +331,17 @@ def read_record(
         selected = ", ".join(quote(c) for c in decision.columns)
         with snapshots.reading() as cur:
             # The key's index finds the row; the grant's filter is then checked on that row alone.
-            # Both queries run whether the key exists or not (`_id` -1 matches nothing), so the time
-            # an answer takes does not tell whether a record outside the grant exists.
+            # Both queries run, on a real row, whether the key exists or not: a missing key reads a
+            # decoy row (chosen by the key) and drops it, so the time an answer takes does not tell
+            # whether a record outside the grant exists.
             position = cur.execute(f"SELECT _id FROM {snapshot.table} WHERE {_key_match(contract)}", typed).fetchone()
-            at = position[0] if position is not None else -1
+            decoy = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8]) % max(snapshot.rows, 1) + 1
+            at = position[0] if position is not None else decoy
             found = cur.execute(
                 f"SELECT {selected} FROM {snapshot.table} WHERE _id BETWEEN ? AND ?{condition}", [at, at, *args]
             ).fetchone()
+            if position is None:
+                found = None
     if found is not None:
         record = dict(zip(decision.columns, found, strict=True))
         return Answer(

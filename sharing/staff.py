@@ -4,6 +4,7 @@ publisher code) and manages only that department's datasets."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -62,6 +63,16 @@ class LockedOut(RegistryError):
         self.until = until
 
 
+def client_network(address: str) -> str:
+    """Whom failures are counted against: an IPv4 address, or an IPv6 address's /64 (one host
+    holds a whole /64, so counting single IPv6 addresses would let it guess without end)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False)) if parsed.version == 6 else str(parsed)
+
+
 def login(settings: Settings, username: str, password: str, address: str = "") -> Staff | None:
     """The staff member, or None for a wrong username or password (the failure is counted).
 
@@ -71,6 +82,7 @@ def login(settings: Settings, username: str, password: str, address: str = "") -
     not, and an unknown one costs the same scrypt work, so neither answer nor time tells which
     usernames exist. It hashes (~50 ms): call it off the event loop.
     """
+    address = client_network(address)
     moment = registry.now()
     since = registry.stamp(moment - LOCKOUT_WINDOW)
     con = registry.connect(settings)

@@ -72,7 +72,7 @@ class Warehouse:
             )
         except (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException) as exc:
             reason = str(exc).splitlines()[0]
-            if "lock" in reason.lower():
+            if "could not set lock" in reason.lower() or "conflicting lock" in reason.lower():
                 raise WarehouseBusy(f"{self.path} is held by another process: {reason}", file=str(self.path)) from None
             raise WarehouseError(
                 f"không mở được kho dữ liệu / the warehouse cannot be opened ({reason}). Khôi phục từ bản "

@@ -135,9 +135,11 @@ def test_two_runs_of_one_dataset_at_once_publish_it_once_each(hub: Settings) -> 
     assert assert_releases_whole(hub) == [1]  # the same data twice: one release
 
 
-def test_a_corrupted_warehouse_is_named_with_a_way_back(hub: Settings) -> None:
+@pytest.mark.parametrize("where", [0, 4096 * 3])  # the file's header, a data block
+def test_a_corrupted_warehouse_is_named_with_a_way_back(hub: Settings, where: int) -> None:
     assert Pipeline(hub).run("schools").status == "published"
     with hub.warehouse_path.open("r+b") as handle:
+        handle.seek(where)
         handle.write(b"\0not a warehouse\0" * 64)
     env = {**os.environ, "LGSP_HOME": str(hub.home)}
     done = subprocess.run([sys.executable, "-m", "lgsp.cli", "run", "schools"], env=env, capture_output=True, text=True)

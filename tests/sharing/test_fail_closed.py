@@ -203,3 +203,45 @@ def test_a_record_outside_the_grant_costs_the_same_whether_or_not_it_exists(
     ]
     assert [a.status_code for a in answers] == [403, 403] and answers[0].json() == answers[1].json()
     assert counts == [2, 2]  # the same statements for an existing record and a missing one
+
+
+def test_a_failed_checkpoint_neither_repeats_entries_nor_serves_unsigned(tmp_path: Any) -> None:
+    """Review of issue 14: a checkpoint that could not be written made the writer append its
+    batch again (the same entries under new numbers), and the log still verified."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    log = ExchangeLog(tmp_path, key)
+    log.append({"operation": "rows", "n": 0})
+    assert log.flush()
+    full, saved = os.open("/dev/full", os.O_WRONLY), os.dup(log._checkpoints)  # type: ignore[arg-type]
+    os.dup2(full, log._checkpoints)  # type: ignore[arg-type]
+    try:
+        for n in range(1, 4):
+            log.append({"operation": "rows", "n": n})
+        assert not log.flush(timeout=3) and not log.healthy  # refused until it can sign again
+    finally:
+        os.dup2(saved, log._checkpoints)  # type: ignore[arg-type]
+        os.close(full)
+        os.close(saved)
+    assert log.flush(timeout=10) and log.healthy
+    log.close()
+    assert [e["n"] for e in entries(tmp_path)] == [0, 1, 2, 3]  # each once, in order
+    assert verify(tmp_path, key=key.public_key()).ok
+
+
+def test_a_crash_between_the_log_and_its_head_does_not_break_the_chain(tmp_path: Any) -> None:
+    """The head written after the lines is lost (or a line is cut short) when the process dies
+    between the writes: the next writer goes on from the log's last whole line."""
+    log = ExchangeLog(tmp_path)
+    for n in range(3):
+        log.append({"operation": "rows", "n": n})
+    log.close()
+    path, head = log_paths(tmp_path)
+    head.write_bytes(b'{"count":2,"hash":"stale"}'.ljust(159) + b"\n")  # the last head write was lost
+    with path.open("ab") as handle:
+        handle.write(b'{"seq":4,"operation":"rows","n":3,"prev_ha')  # a line cut short by the crash
+    log = ExchangeLog(tmp_path)
+    log.append({"operation": "rows", "n": 4})
+    log.close()
+    assert [e["n"] for e in entries(tmp_path)] == [0, 1, 2, 4] and verify(tmp_path).ok

@@ -163,3 +163,28 @@ def test_the_anchors_dataset_and_lgsp_audit_verify_anchors(
     checkpoints.checkpoints_path(hub.sharing_dir).unlink()
     bad = runner.invoke(app, ["audit", "verify", "--anchors", str(kept)])
     assert bad.exit_code == 1 and "were signed" in bad.output
+
+
+def test_a_deleted_key_does_not_turn_the_signature_check_off(hub: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of issue 14: deleting secrets/audit.key made `lgsp audit verify` skip signatures."""
+    from lgsp.core.files import secret_path
+
+    seed = registry.hub_secret(hub, checkpoints.KEY_NAME)
+    old_public = checkpoints.public_text(checkpoints.private_key(seed))
+    log = ExchangeLog(hub.sharing_dir, checkpoints.private_key(seed))
+    log.append({"operation": "list", "outcome": "data"})
+    log.close()
+    secret_path(hub, checkpoints.KEY_NAME).unlink()
+    monkeypatch.setenv("LGSP_HOME", str(hub.home))
+    runner = CliRunner()
+    refused = runner.invoke(app, ["audit", "verify"])
+    assert refused.exit_code == 1 and "no key to check them" in refused.output
+    assert runner.invoke(app, ["audit", "verify", "--key", old_public]).exit_code == 0
+    # After a rotation the old key's checkpoints still verify, given its published key.
+    new_seed = registry.hub_secret(hub, checkpoints.KEY_NAME)
+    log = ExchangeLog(hub.sharing_dir, checkpoints.private_key(new_seed))
+    log.append({"operation": "list", "outcome": "data"})
+    log.close()
+    assert runner.invoke(app, ["audit", "verify"]).exit_code == 1  # the old checkpoint: another key
+    ok = runner.invoke(app, ["audit", "verify", "--key", old_public])
+    assert ok.exit_code == 0, ok.output

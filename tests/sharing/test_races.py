@@ -73,9 +73,12 @@ def test_a_revocation_during_a_read_of_the_grants_is_not_undone(hub: Settings) -
     in_flight.start()
     assert reading.wait(10)
     revoke_grant(hub, grant.id)
-    grants.forget()  # what the Authenticator does when it sees the registry change
+    # What the Authenticator does when it sees the registry change, from another request's thread.
+    noticing = threading.Thread(target=grants.forget)
+    noticing.start()
     revoked.set()
     in_flight.join(10)
+    noticing.join(10)
     grants._query = lambda sql, args: con.execute(sql, args).fetchall()  # reads are fast again
     assert grants.decision("TTPVHCC", contract) is None  # the next request sees the revocation
     assert grants.readable("TTPVHCC") == []
