@@ -60,11 +60,11 @@ class Pipeline:
         }
         return steps[step]
 
-    def extract(self, dataset_id: str, run_id: str, contract: Contract | None = None) -> RunManifest:
+    def extract(self, dataset_id: str, run_id: str) -> RunManifest:
         """Pull the source into the run's staging; returns the run manifest, which carries the
-        contract to the later steps."""
+        contract (loaded here, once per run) to the later steps."""
         started = utcnow()
-        contract = contract or self.contract(dataset_id)
+        contract = self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
         connector = registry.get(contract.source.kind)
         config = connector.configure(contract, self.settings)

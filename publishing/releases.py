@@ -25,7 +25,6 @@ from lgsp.publishing.versions import (
     Release,
     ReleaseError,
     latest_release,
-    list_releases,
     public_columns,
     releases_dir,
 )
@@ -131,12 +130,12 @@ def make_release(
         rows, distributions = _export(con, contract, work, formats)
         start, end = _coverage(con, contract)
         latest = latest_release(home, contract.id)
-        newest = max(list_releases(home, contract.id), key=lambda r: r.version, default=None)
-        if newest is not None and (latest is None or newest.version > latest.version):
+        orphan = root / f"v{(latest.version if latest else 0) + 1}" / "release.json"
+        if orphan.exists():
             # A run killed after its release directory appeared (whole: it appears by one rename)
             # but before latest.json moved to it: finish that run's release instead of colliding.
-            _write_json(root / "latest.json", newest.model_dump(mode="json"))
-            latest = newest
+            latest = Release.model_validate_json(orphan.read_text(encoding="utf-8"))
+            _write_json(root / "latest.json", latest.model_dump(mode="json"))
         if latest and [d.sha256 for d in latest.distributions] == [d.sha256 for d in distributions]:
             return latest  # same data, same bytes: nothing new to release
         version = (latest.version if latest else 0) + 1

@@ -30,7 +30,7 @@ from lgsp.schemas.contract import Contract
 from lgsp.sharing import checkpoints, consumers, registry
 from lgsp.sharing.consumers import Authenticator, Caller
 from lgsp.sharing.errors import BadRequest, RegistryError, Unauthenticated, UnknownDataset
-from lgsp.sharing.exchange_log import ExchangeLog, escaped
+from lgsp.sharing.exchange_log import ExchangeLog, escaped, stamp
 from lgsp.sharing.grants import Decision, Grants
 from lgsp.sharing.reading import (
     MAX_LIMIT,
@@ -145,8 +145,7 @@ class Sharing:
     def record(self, entry: dict[str, Any], started: float) -> None:
         if self.log is not None:
             entry["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            now = time.time()
-            entry["at"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+            entry["at"] = stamp(time.time())
             self.log.append(entry)
 
     def handle(

@@ -51,7 +51,8 @@ def verify(
     entries cut off below a signed count, a log deleted whole. Returns the first problem."""
     keys = key if isinstance(key, list) else [key] if key is not None else []
     path, head_path = log_paths(directory)
-    signed, problem = _signed_heads(directory, keys, anchors or [])
+    kept = checkpoints.read(checkpoints.checkpoints_path(directory))
+    signed, problem = _signed_heads(kept, keys, anchors or [])
     if problem is not None:
         return problem
     if not path.exists():
@@ -66,12 +67,7 @@ def verify(
             verdict = _verify(handle, *read_head(head_path), signed)
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-    if (
-        verdict.ok
-        and key is not None
-        and verdict.entries
-        and not checkpoints.read(checkpoints.checkpoints_path(directory))
-    ):
+    if verdict.ok and keys and verdict.entries and not kept:
         return Verdict(
             False,
             verdict.entries,
@@ -82,12 +78,12 @@ def verify(
 
 
 def _signed_heads(
-    directory: Path, keys: list[Ed25519PublicKey], anchors: list[dict[str, Any]]
+    kept: list[dict[str, Any]], keys: list[Ed25519PublicKey], anchors: list[dict[str, Any]]
 ) -> tuple[dict[int, tuple[str, str]], Verdict | None]:
-    """Count → (hash, where it was signed) from the checkpoint file and the anchors, or the first
-    checkpoint or anchor that is unreadable, not signed by `key`, or contradicts another."""
+    """Count → (hash, where it was signed) from the kept checkpoints and the anchors, or the first
+    checkpoint or anchor that is unreadable, not signed by one of `keys`, or contradicts another."""
     signed: dict[int, tuple[str, str]] = {}
-    found = [(f"checkpoint {i}", c) for i, c in enumerate(checkpoints.read(checkpoints.checkpoints_path(directory)), 1)]
+    found = [(f"checkpoint {i}", c) for i, c in enumerate(kept, 1)]
     found += [(f"anchor of {a.get('day') or a.get('at', '?')}", a) for a in anchors]
     for label, claim in found:
         try:

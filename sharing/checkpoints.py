@@ -13,10 +13,8 @@ below a signed count, and a deleted checkpoint file is noticed while a signing k
 from __future__ import annotations
 
 import base64
-import contextlib
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,8 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from lgsp.core.files import append_whole
 
 SIGN_EVERY = 1.0  # seconds between checkpoints under load (and one at every flush)
 KEY_NAME = "audit"  # the hub secret holding the signing key's 32-byte seed (base64url)
@@ -81,15 +81,7 @@ def signed_by(key: Ed25519PublicKey, checkpoint: dict[str, Any]) -> bool:
 
 def append(fd: int, checkpoint: dict[str, Any]) -> None:
     """One checkpoint line, appended whole or not at all (the caller holds the log's lock)."""
-    end = os.lseek(fd, 0, os.SEEK_END)
-    line = memoryview(orjson.dumps(checkpoint) + b"\n")
-    try:
-        while line:
-            line = line[os.write(fd, line) :]
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, end)
-        raise
+    append_whole(fd, orjson.dumps(checkpoint) + b"\n")
 
 
 def read(path: Path) -> list[dict[str, Any]]:

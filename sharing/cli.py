@@ -314,15 +314,10 @@ def audit_verify(
 @audit_app.command("public-key")
 def audit_public_key() -> None:
     """Print the verifying key of the exchange log's signatures, to publish beside the anchors."""
-    from lgsp.sharing import checkpoints
+    from lgsp.sharing import checkpoints, registry
 
-    typer.echo(checkpoints.public_text(checkpoints.private_key(registry_secret(checkpoints.KEY_NAME))))
-
-
-def registry_secret(name: str) -> str:
-    from lgsp.sharing import registry
-
-    return registry.hub_secret(_settings(), name)
+    seed = registry.hub_secret(_settings(), checkpoints.KEY_NAME)
+    typer.echo(checkpoints.public_text(checkpoints.private_key(seed)))
 
 
 @audit_app.command("export")

@@ -1,8 +1,8 @@
 """The exchange log: every sharing-API request, appended as one JSON line that carries the hash of
 the line before it (SHA-256 over a canonical serialisation), so editing or deleting any line
-breaks the chain. The head (entry count and last hash) is kept in a second file, so cutting lines
-off the end is detected too. `verify` names the first bad line and why; `export` gives a
-department its datasets' entries for an audit.
+breaks the chain. The head (entry count, last hash, file size) is kept in a second file, so
+cutting lines off the end is detected too; its signed checkpoints are lgsp.sharing.checkpoints,
+and checking all of it is lgsp.sharing.audit.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from lgsp.core.files import append_whole
 from lgsp.sharing import checkpoints
 from lgsp.web.problems import Unavailable
 
@@ -59,11 +60,9 @@ def entry_hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(entry)).hexdigest()
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """os.write until every byte is written (a full disk may take part of it, then refuse)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def stamp(moment: float) -> str:
+    """A time as the log writes it: UTC, to the millisecond (`2026-12-07T06:30:30.385Z`)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment * 1000) % 1000:03d}Z"
 
 
 def log_paths(directory: Path) -> tuple[Path, Path]:
@@ -219,13 +218,15 @@ class ExchangeLog:
                     body = canonical(escaped({**entry, "seq": count, "prev_hash": previous}))
                 previous = hashlib.sha256(body).hexdigest()
                 lines.append(body[:-1] + b',"hash":"' + previous.encode() + b'"}\n')
+            data = b"".join(lines)
+            append_whole(self._log, data)  # as if never written, if it fails: the batch is tried again
+            head = orjson.dumps({"count": count, "hash": previous, "size": end + len(data)})
+            head = head.ljust(HEAD_BYTES - 1) + b"\n"
             try:
-                _write_all(self._log, b"".join(lines))
-                head = orjson.dumps({"count": count, "hash": previous}).ljust(HEAD_BYTES - 1) + b"\n"
                 if os.pwrite(self._head, head, 0) != len(head):
                     raise OSError("the head was written short")
             except BaseException:
-                with contextlib.suppress(OSError):  # as if this batch was never written: it is tried again
+                with contextlib.suppress(OSError):
                     os.ftruncate(self._log, end)
                 raise
             self._unsigned = True
@@ -238,15 +239,19 @@ class ExchangeLog:
             fcntl.flock(self._log, fcntl.LOCK_UN)
 
     def _settled_head(self) -> tuple[int, str, int]:
-        """(count, last hash, file size) of the log as its last complete line has it. A line cut
-        short by a crash is removed, and a head file that lags behind the log (a crash between
-        the two writes) is not trusted, so the chain goes on from what is really there."""
+        """(count, last hash, file size) of the log. The head file says, when it matches the log's
+        size (one small read per batch). Otherwise the process died between writing lines and
+        head: the log's last whole line says, and a line cut short by the crash is removed."""
         end = os.fstat(self._log).st_size
+        raw = os.pread(self._head, HEAD_BYTES, 0).strip()
+        head: dict[str, Any] = orjson.loads(raw) if raw else {"count": 0, "hash": GENESIS, "size": 0}
+        if head.get("size") == end:
+            return int(head["count"]), str(head["hash"]), end
         if end == 0:
             return 0, GENESIS, 0
         tail, start = b"", end
         while start > 0 and tail.count(b"\n") < 2:  # read back until a whole last line is in hand
-            step = min(start, 64 * 1024)
+            step = min(start, 8192)
             start -= step
             tail = os.pread(self._log, step, start) + tail
         if not tail.endswith(b"\n"):  # a partial last line: cut it off
@@ -265,8 +270,7 @@ class ExchangeLog:
             self._unsigned = False  # nothing to sign with
             return
         now = time.time()
-        at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-        checkpoints.append(self._checkpoints, checkpoints.sign(self._signer, count, last_hash, at))
+        checkpoints.append(self._checkpoints, checkpoints.sign(self._signer, count, last_hash, stamp(now)))
         self._signed_at, self._unsigned, self._sign_error = now, False, None
 
     def _sign_head(self) -> None:

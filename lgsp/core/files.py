@@ -1,5 +1,6 @@
-"""The hub's files are its own: warehouse, registry, caches of citizen data and key files are
-readable by the hub's user only.
+"""The hub's files: its own (readable by the hub's user only) and appended whole or not at all.
+
+Warehouse, registry, caches of citizen data and key files are readable by the hub's user only.
 
 Every entry point (the `lgsp` command, `lgsp serve`, the Airflow tasks) calls `keep_private`
 first: files are created 0600 and folders 0700 from then on, and `$LGSP_HOME` itself is 0700,
@@ -8,6 +9,7 @@ so files an older version made 0644 cannot be reached by other local users eithe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -29,7 +31,7 @@ def secret_path(settings: Settings, name: str) -> Path:
 
 
 def hub_secret(settings: Settings, name: str, *, initial: str | None = None) -> str:
-    """A secret the hub keeps (the admin session key, the statistics salt): `$LGSP_SECRET_<NAME>`
+    """A secret the hub keeps (the admin session key, the cursor key, the audit key): `$LGSP_SECRET_<NAME>`
     when set, else the key file `$LGSP_HOME/secrets/<name>.key` (mode 0600), made once from
     `initial` or at random. A key file others can read is refused, naming the file."""
     if name in settings.secrets:
@@ -59,3 +61,18 @@ def existing_secret(settings: Settings, name: str) -> str | None:
         return settings.secrets[name].get_secret_value()
     path = secret_path(settings, name)
     return hub_secret(settings, name) if path.exists() else None
+
+
+def append_whole(fd: int, data: bytes) -> int:
+    """Append `data` to the file open at `fd`, all of it or none: a write a full disk refuses part
+    way is cut back off. Returns where the file ended before (the caller may cut back to it too)."""
+    end = os.lseek(fd, 0, os.SEEK_END)
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        with contextlib.suppress(OSError):  # /dev/full and the like cannot be cut: the error stands
+            os.ftruncate(fd, end)
+        raise
+    return end
