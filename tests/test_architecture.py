@@ -58,3 +58,27 @@ def test_a_planted_bad_import_is_caught(tmp_path: Path, module: str, planted: st
     result = lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout
     assert broken in result.stdout, result.stdout
+
+
+def test_every_import_of_the_hub_in_benchmarks_and_tests_resolves() -> None:
+    """The benchmarks are not run by the suite; an import of a module that moved would rot there
+    unnoticed (it did once: lgsp.sharing.demo). Imports inside functions are checked too."""
+    import ast
+    import importlib
+
+    missing = []
+    for path in sorted([*(REPO_ROOT / "benchmarks").glob("*.py"), *(REPO_ROOT / "tests").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.split(".")[0] in ("lgsp", "lgsp_sandbox")
+            ):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if not hasattr(module, alias.name):
+                        try:
+                            importlib.import_module(f"{node.module}.{alias.name}")
+                        except ImportError:
+                            missing.append(f"{path.relative_to(REPO_ROOT)}: {node.module}.{alias.name}")
+    assert not missing, missing
