@@ -38,9 +38,8 @@ ROWS_PATH = "/api/share/v1/datasets/driving_licences/rows?limit=100"
 
 def build(home: Path, rows: int) -> str:
     """The warehouse, and the agency granted one commune; returns its API key."""
-    from lgsp.demo.sharing import GRANTED_COLUMNS
-
     from lgsp.core.settings import Settings
+    from lgsp.demo.sharing import GRANTED_COLUMNS
     from lgsp.sharing import consumers
     from lgsp.sharing.grants import add_grant
     from lgsp.warehouse.store import Warehouse
