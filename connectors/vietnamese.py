@@ -13,6 +13,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 QUALIFIERS = {  # longest first when matching
     "ước tính": "estimated",
@@ -25,15 +26,22 @@ QUALIFIERS = {  # longest first when matching
     "tối thiểu": "at_least",
     "tối đa": "at_most",
 }
+# Words of scale report writers put after a number: `1,2 triệu` is 1 200 000.
+SCALES = {"nghìn": 3, "ngàn": 3, "triệu": 6, "tr": 6, "tỷ": 9, "tỉ": 9}
 PLACEHOLDERS = {"", "...", "…", "(blank)", "-", "--", "—", "n/a", "na", "x", "không có"}
 _NUMBER = re.compile(r"^([+-]?)(\d[\d.,\s]*\d|\d)(.*)$")
 _FRACTION = re.compile(r"^(\d+)\s*/\s*(\d+)$")
+_SCALE = re.compile(r"^\s*(" + "|".join(sorted(SCALES, key=len, reverse=True)) + r")\.?(?=\s|$)(.*)$")
+_RANGE = re.compile(r"^\s*([-–—~÷]|đến\b|tới\b)\s*\d")
+_FOOTNOTE = re.compile(r"^\s*(\*+|\(\s*\w{1,2}\s*\)|\[\s*\w{1,3}\s*\]|[¹²³⁴⁵⁶⁷⁸⁹⁰]+)")
 
 
 @dataclass(frozen=True)
 class ParsedNumber:
     """A number read from text. `value` is the Vietnamese reading; `alternative` is the other
-    reading when the text is ambiguous (e.g. `96,876`), else None."""
+    reading when the text is ambiguous (e.g. `96,876`), else None. `scale` is the word of scale
+    that multiplied the digits (`triệu`), which a contract must allow. `error` says, in
+    Vietnamese and English, why the text cannot be read as one exact number."""
 
     text: str
     value: float | None
@@ -42,46 +50,55 @@ class ParsedNumber:
     alternative: float | None = None
     fraction: tuple[int, int] | None = None
     error: str | None = None
+    scale: str | None = None
 
     @property
     def ambiguous(self) -> bool:
         return self.alternative is not None
 
 
-def _digits(text: str, decimal: str | None) -> float:
+def _digits(text: str, decimal: str | None) -> Decimal:
     thousands = {".", ","} - ({decimal} if decimal else set())
     cleaned = text
     for mark in thousands:
         cleaned = cleaned.replace(mark, "")
     if decimal:
         cleaned = cleaned.replace(decimal, ".")
-    return float(cleaned)
+    return Decimal(cleaned)
 
 
-def _read(body: str) -> tuple[float, float | None]:
-    """(Vietnamese reading, other reading or None) of digits with . and , marks."""
+def _read(body: str) -> tuple[Decimal, Decimal | None]:
+    """(Vietnamese reading, other reading or None) of digits with . and , marks, exactly."""
     body = re.sub(r"\s+", "", body)
     dots, commas = body.count("."), body.count(",")
     if dots and commas:  # both: the last one is the decimal mark
         return _digits(body, "," if body.rfind(",") > body.rfind(".") else "."), None
     if dots + commas == 0:
-        return float(body), None
+        return Decimal(body), None
     mark = "." if dots else ","
     head, _, tail = body.rpartition(mark)
     groups_ok = all(len(g) == 3 for g in body.split(mark)[1:]) and len(body.split(mark)[0]) <= 3
     if dots + commas > 1:  # 1.305.471 or 1,305,471: thousands groups
         if not groups_ok:
-            raise ValueError(f"'{body}' has misplaced thousands separators")
+            raise ValueError(f"'{body}' có dấu phân cách hàng nghìn đặt sai chỗ / has misplaced thousands separators")
         return _digits(body, None), None
     if len(tail) != 3 or not groups_ok:  # 103,97 or 38.05: a decimal either way
-        return float(head + "." + tail), None
+        return Decimal(head + "." + tail), None
     # One mark followed by three digits: 9.748 or 96,876. Vietnamese: '.' groups, ',' decimals.
-    grouped, decimal = float(head + tail), float(head + "." + tail)
+    grouped, decimal = Decimal(head + tail), Decimal(head + "." + tail)
     return (grouped, decimal) if mark == "." else (decimal, grouped)
 
 
+def _not_a_number(raw: str) -> str:
+    return f"'{raw}' không phải là số / is not a number"
+
+
+def _range(raw: str) -> str:
+    return f"'{raw}' là một khoảng giá trị, không phải một số / is a range, not one number"
+
+
 def parse_number(text: str | None) -> ParsedNumber:
-    """Read one cell; never raises (a value that cannot be read has `error`)."""
+    """Read one cell; never raises (a value that cannot be read exactly has `error`)."""
     raw = "" if text is None else unicodedata.normalize("NFC", str(text)).strip()
     lowered = raw.lower()
     if lowered in PLACEHOLDERS:
@@ -91,24 +108,62 @@ def parse_number(text: str | None) -> ParsedNumber:
         if lowered.startswith(word + " ") or lowered == word:
             qualifier, lowered = meaning, lowered[len(word) :].strip()
             break
+    if lowered.startswith("từ ") and re.search(r"\b(đến|tới)\b", lowered):
+        return ParsedNumber(raw, None, qualifier, error=_range(raw))
     if match := _FRACTION.match(lowered):
         num, den = int(match.group(1)), int(match.group(2))
         if den == 0:
-            return ParsedNumber(raw, None, qualifier, error=f"'{raw}' divides by zero")
+            return ParsedNumber(raw, None, qualifier, error=f"'{raw}' chia cho 0 / divides by zero")
         return ParsedNumber(raw, num / den, qualifier, fraction=(num, den))
     match = _NUMBER.match(lowered)
     if not match:
-        return ParsedNumber(raw, None, qualifier, error=f"'{raw}' is not a number")
+        return ParsedNumber(raw, None, qualifier, error=_not_a_number(raw))
     sign, body, rest = match.groups()
-    if rest and not re.match(r"^(\s|%|[^\W\d_])", rest):  # 1-2 is a range, 3x4 a product: not a number
-        return ParsedNumber(raw, None, qualifier, error=f"'{raw}' is not a number")
+    if _RANGE.match(rest):
+        return ParsedNumber(raw, None, qualifier, error=_range(raw))
+    if _FOOTNOTE.match(rest):
+        return ParsedNumber(
+            raw, None, qualifier, error=f"'{raw}' có dấu chú thích sau số / has a footnote mark after the number"
+        )
+    scale = None
+    if scaled := _SCALE.match(rest):
+        scale, rest = scaled.group(1), scaled.group(2)
+    if rest and not re.match(r"^(\s|%|[^\W\d_])", rest):  # 3x4 is a product, 5/7/2024 a date: not a number
+        return ParsedNumber(raw, None, qualifier, error=_not_a_number(raw))
     try:
         value, other = _read(body)
     except ValueError as exc:
         return ParsedNumber(raw, None, qualifier, error=str(exc))
-    factor = -1.0 if sign == "-" else 1.0
+    except InvalidOperation:
+        return ParsedNumber(raw, None, qualifier, error=_not_a_number(raw))
+    factor = Decimal(-1 if sign == "-" else 1)
     unit = rest.strip() or None
-    return ParsedNumber(raw, factor * value, qualifier, unit, None if other is None else factor * other)
+    if scale is not None:
+        power = Decimal(10) ** SCALES[scale]
+        if other is not None:  # '1.200 triệu': 1 200 triệu or 1,2 triệu, a thousandfold apart
+            return ParsedNumber(
+                raw,
+                None,
+                qualifier,
+                unit,
+                scale=scale,
+                error=f"'{raw}' đọc được hai cách ({_plain(value * power)} hoặc {_plain(other * power)}) / "
+                "can be read two ways",
+            )
+        value = value * power
+    return ParsedNumber(
+        raw,
+        float(factor * value),
+        qualifier,
+        unit,
+        None if other is None else float(factor * other),
+        scale=scale,
+    )
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal without exponent or trailing zeros: 1200000, 1.5."""
+    return format(value.normalize(), "f")
 
 
 def resolve_column(cells: list[ParsedNumber], declared: str) -> tuple[list[float | None], list[int]]:

@@ -38,19 +38,32 @@ def _before_every_command() -> None:
 @app.command()
 def check(
     paths: Annotated[list[Path] | None, typer.Argument(help="Contract files (default: every contract).")] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail on warnings too (a connection not configured here).")
+    ] = False,
 ) -> None:
-    """Validate dataset contracts: fields, references and Great Expectations arguments."""
-    from lgsp.checks import check_contracts
+    """Validate dataset contracts: fields, references, Great Expectations arguments and file
+    headers; warn about connections not configured here and file contracts that no longer fit
+    the files their department sends."""
+    from lgsp.checks import check_contracts, connection_warnings, submission_warnings
+    from lgsp.schemas.loader import problems_in
 
     settings = _settings()
     files = paths or sorted(settings.contracts_dir.glob("*.yaml"))
     problems = check_contracts(files)
+    valid = [c for c in (problems_in(path)[0] for path in files) if c is not None]
+    warnings = connection_warnings(valid, settings) + submission_warnings(valid, settings)
+    ids = {path: contract.id for path in files if (contract := problems_in(path)[0]) is not None}
     for path in files:
         mine = [p for p in problems if p.startswith(f"{path}:")]
-        status = "[red]invalid[/red]" if mine else "[green]ok[/green]"
+        warned = [w for w in warnings if path in ids and w.startswith(f"{ids[path]}:")]
+        status = "[red]invalid[/red]" if mine else "[yellow]ok[/yellow]" if warned else "[green]ok[/green]"
         console.print(f"{status}  {path}")
     if problems:
         typer.echo("\n".join(problems), err=True)
+    if warnings:
+        typer.echo("\n".join(f"warning: {w}" for w in warnings), err=True)
+    if problems or (strict and warnings):
         raise typer.Exit(1)
 
 
@@ -68,8 +81,17 @@ def run(datasets: Annotated[list[str], typer.Argument(help="Dataset ids (contrac
             record.seconds = time.monotonic() - started
         results.append(record)
     _summary(results, pipeline)
-    if any(r.status != "published" for r in results):
-        raise typer.Exit(1)
+    raise typer.Exit(exit_code(results))
+
+
+def exit_code(results: list[Any]) -> int:
+    """0: everything published (or nothing new); 1: a run failed or published nothing it was sent;
+    3: a run published, but a file was rejected or the run waits for review."""
+    if any(r.status in ("failed", "rejected") for r in results):
+        return 1
+    if any(not r.succeeded for r in results):
+        return 3
+    return 0
 
 
 @app.command()
@@ -136,8 +158,7 @@ def demo(
     from lgsp.pipeline import Pipeline
 
     _summary(results, Pipeline(_settings()))
-    if any(r.status != "published" for r in results):
-        raise typer.Exit(1)
+    raise typer.Exit(exit_code(results))
 
 
 @app.command()
@@ -233,16 +254,22 @@ def _n(value: Any) -> str:
 
 
 def _status(status: str) -> str:
-    colour = {"published": "green", "rejected": "yellow", "failed": "red"}.get(status, "white")
+    colour = {
+        "published": "green",
+        "unchanged": "green",
+        "partial": "yellow",
+        "held": "yellow",
+        "rejected": "red",
+        "failed": "red",
+    }.get(status, "white")
     return f"[{colour}]{status}[/{colour}]" if status else ""
 
 
 def _summary(results: list[RunRecord], pipeline: Pipeline) -> None:
     table = Table(title="Runs / Lần chạy")
-    for column in ("dataset", "publisher", "extracted", "published", "quarantined", "status", "release", "time"):
-        table.add_column(
-            column, justify="right" if column in ("extracted", "published", "quarantined", "time") else "left"
-        )
+    counts = ("extracted", "published", "quarantined", "rejected", "time")
+    for column in ("dataset", "publisher", *counts[:-1], "status", "release", "time"):
+        table.add_column(column, justify="right" if column in counts else "left")
     for r in results:
         try:
             publisher = pipeline.contract(r.dataset_id).publisher.code
@@ -254,11 +281,13 @@ def _summary(results: list[RunRecord], pipeline: Pipeline) -> None:
             _n(r.rows_extracted),
             _n(r.rows_published),
             _n(r.rows_quarantined),
+            _n(r.rows_rejected),
             _status(r.status or ""),
             f"v{r.release}" if isinstance(r.release, int) else "",
             f"{r.seconds or 0:.1f} s",
         )
     console.print(table)
+    _submissions_of(results, pipeline)
     for r in results:
         if r.error:
             typer.echo(f"{r.dataset_id}: {r.error}", err=True)
@@ -268,6 +297,26 @@ def _summary(results: list[RunRecord], pipeline: Pipeline) -> None:
             console.print(f"[dim]{r.dataset_id}: report {r.report}[/dim]", soft_wrap=True)
 
 
+def _submissions_of(results: list[RunRecord], pipeline: Pipeline) -> None:
+    """One line per file a run took in: what became of it, and where its receipt is."""
+    from lgsp.submissions import ledger
+
+    with pipeline.warehouse.reader() as con:
+        taken = [s for r in results for s in ledger.of_run(con, r.dataset_id, r.run_id)]
+    for s in taken:
+        counts = (
+            f"{_n(s.rows_published)} published, {_n(s.rows_quarantined)} quarantined, "
+            f"{_n(s.rows_rejected)} rejected, {_n(s.rows_superseded)} superseded"
+        )
+        console.print(
+            f"{s.dataset_id}: submission {s.id} {s.name}: {_status(s.status.value)} ({counts})", soft_wrap=True
+        )
+        for reason in s.reasons[:5]:
+            typer.echo(f"    {reason['reason']}", err=True)
+        if s.receipt:
+            console.print(f"[dim]    receipt {s.receipt}[/dim]", soft_wrap=True)
+
+
 def _sharing_commands() -> None:
     from lgsp.sharing.cli import register
 
@@ -275,6 +324,58 @@ def _sharing_commands() -> None:
 
 
 _sharing_commands()  # lgsp consumers|grants|requests|audit|staff
+
+
+def _submission_commands() -> None:
+    from lgsp.submissions.cli import register
+
+    register(app)
+
+
+_submission_commands()  # lgsp submissions|inbox
+
+
+@app.command()
+def review(
+    dataset: Annotated[str | None, typer.Argument(help="Dataset id (default: every dataset).")] = None,
+    run_id: Annotated[str | None, typer.Argument(help="The held run to decide.")] = None,
+    publish: Annotated[
+        bool, typer.Option("--publish", help="Publish the held run: its rows replace the dataset's.")
+    ] = False,
+    discard: Annotated[bool, typer.Option("--discard", help="Drop the held run; the dataset stays as it is.")] = False,
+    by: Annotated[str, typer.Option(help="Who decides (kept in the run's history).")] = os.environ.get(
+        "USER", "operator"
+    ),
+) -> None:
+    """Runs held because they would remove too many published rows: list them, publish or discard one."""
+    from lgsp.pipeline import Pipeline
+
+    pipeline = Pipeline(_settings())
+    if run_id is None:
+        if publish or discard:
+            typer.echo("give the dataset and the run id to decide", err=True)
+            raise typer.Exit(2)
+        held = pipeline.held(dataset)
+        table = Table(title="Held for review / Chờ xem xét")
+        for column in ("dataset", "run", "ended (UTC)", "would publish", "why"):
+            table.add_column(column)
+        for r in held:
+            table.add_row(
+                r.dataset_id,
+                r.run_id,
+                f"{r.ended_at:%Y-%m-%d %H:%M}" if r.ended_at else "",
+                _n(r.rows_extracted),
+                r.error or "",
+            )
+        console.print(table)
+        return
+    if publish == discard:
+        typer.echo("choose --publish or --discard", err=True)
+        raise typer.Exit(2)
+    if dataset is None:
+        raise typer.Exit(2)
+    record = pipeline.review(dataset, run_id, publish=publish, by=by)
+    _summary([record], pipeline)
 
 
 def main() -> None:

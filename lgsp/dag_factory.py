@@ -6,6 +6,7 @@ pipeline (DuckDB, Great Expectations) only when they run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -61,13 +62,25 @@ def _step(step: Step, dataset_id: str, **options: Any) -> dict[str, Any]:
         if not transient:
             raise AirflowFailException(str(exc)) from exc
         raise
-    if isinstance(result, RunRecord) and result.status == RunStatus.REJECTED:
-        raise AirflowFailException(
-            f"{dataset_id}: run rejected, nothing published ({result.rows_quarantined} rows quarantined)"
-        )
+    if isinstance(result, RunRecord) and not result.succeeded:
+        if result.status is RunStatus.PARTIAL and result.published:
+            # What was published is released now: a failed task announces no Asset event.
+            with contextlib.suppress(Exception):
+                pipeline.release(dataset_id)
+        raise AirflowFailException(f"{dataset_id}: run {result.status}: {_why(result)}")
     # What the task shows in Airflow (XCom): counts, never data.
     summary = ("status", "rows_extracted", "rows_published", "rows_quarantined")
     return result.model_dump(mode="json", include={k for k in summary if k in type(result).model_fields})
+
+
+def _why(run: Any) -> str:
+    """What the failed task says: the run's own reason, or its counts."""
+    if run.error:
+        return str(run.error)
+    return (
+        f"{run.rows_published} rows published, {run.rows_quarantined} quarantined, "
+        f"{run.rows_rejected} in rejected files (lgsp submissions {run.dataset_id})"
+    )
 
 
 def build_dag(contract: Contract) -> DAG:

@@ -23,6 +23,8 @@ from lgsp.core.settings import Settings
 from lgsp.publishing.versions import Release
 from lgsp.schemas.contract import Classification, Contract
 from lgsp.schemas.loader import find_contract
+from lgsp.submissions import ledger
+from lgsp.warehouse.publish import Settle
 from lgsp.warehouse.runs import RunManifest, RunRecord, RunStatus, Step, Validated
 from lgsp.warehouse.staging import Staging
 from lgsp.warehouse.store import Warehouse, utcnow
@@ -34,6 +36,26 @@ def new_run_id() -> str:
     """A run id for a run outside Airflow: its start time, and a random part, since two runs can
     start within the clock's resolution (two `lgsp run` at once did, and one took the other's record)."""
     return f"cli__{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.%f}Z_{secrets.token_hex(3)}"
+
+
+def _settle(manifest: RunManifest) -> Settle | None:
+    """For a run of submissions, what writes their outcome in the publishing transaction."""
+    if "submissions" not in manifest.source_notes:
+        return None
+    superseded = {int(k): int(v) for k, v in manifest.source_notes.get("superseded", {}).items()}
+
+    def settle(con: Any, stage: str | None, quarantine: str, held: bool) -> None:
+        ledger.settle(
+            con,
+            dataset_id=manifest.dataset_id,
+            run_id=manifest.run_id,
+            stage=stage,
+            quarantine=quarantine,
+            held=held,
+            superseded=superseded,
+        )
+
+    return settle
 
 
 class Pipeline:
@@ -68,13 +90,13 @@ class Pipeline:
         staging = self.staging(dataset_id, run_id)
         connector = registry.get(contract.source.kind)
         config = connector.configure(contract, self.settings)
-        notes: dict[str, Any] = {}
+        notes: dict[str, Any] = {"run_id": run_id}  # a source that records submissions names them after the run
         # The expectations are checked by the validate step (and `lgsp check`): importing Great
         # Expectations here would take CPU from the pull.
         with self.warehouse.writer() as con:
             staging.reset(con)
             cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
-            merge = not connector.full_each_run and duck.table_exists(con, "main", dataset_id)
+            merge = contract.merges(connector.full_each_run) and duck.table_exists(con, "main", dataset_id)
         state = {"cursor": cursor_from} if cursor_from else None
         plan = connector.scan(config, state) if connector.scan else None
         if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
@@ -89,6 +111,9 @@ class Pipeline:
             spool = staging.spool(connector.extract(config, state, notes))
             with self.warehouse.writer() as con:
                 rows = staging.load_spool(con, contract, spool)
+        # Rows of files rejected whole, and rows a newer submission replaced, were sent too.
+        rejected = int(notes.get("rows_rejected", 0))
+        superseded = sum(int(n) for n in notes.get("superseded", {}).values())
         manifest = RunManifest(
             dataset_id=dataset_id,
             run_id=run_id,
@@ -96,7 +121,9 @@ class Pipeline:
             started_at=started,
             mode="incremental" if cursor_from or merge else "full",
             cursor_from=cursor_from,
-            rows_extracted=rows,
+            rows_extracted=rows + rejected + superseded,
+            rows_rejected=rejected,
+            rows_superseded=superseded,
             source_notes=notes,
         )
         return staging.write_manifest(manifest)
@@ -151,8 +178,10 @@ class Pipeline:
                     run,
                     rejected_by=manifest.validated.rejected_by,
                     incremental=manifest.mode == "incremental",
+                    files_rejected=len(manifest.source_notes.get("rejected", [])),
+                    settle=_settle(manifest),
                 )
-                if release and run.status == RunStatus.PUBLISHED and contract.classification is Classification.open:
+                if release and run.published and contract.classification is Classification.open:
                     run.release = self._release(con, contract, run_id)
         connector = registry.get(contract.source.kind)
         if connector.commit and run.finished:
@@ -179,6 +208,37 @@ class Pipeline:
         contract = self.contract(dataset_id)
         with self.warehouse.writer() as con:
             return refresh(con, self.settings, contract, f"release__{new_run_id()}")
+
+    def held(self, dataset_id: str | None = None) -> list[RunRecord]:
+        """Runs held for review (they would have removed too many published rows)."""
+        from lgsp.warehouse.review import held_runs
+
+        with self.warehouse.reader() as con:
+            return held_runs(con, dataset_id)
+
+    def review(self, dataset_id: str, run_id: str, *, publish: bool, by: str) -> RunRecord:
+        """Publish (and release) or discard a held run, with its submissions, in one transaction."""
+        from lgsp.warehouse.review import discard_held, publish_held
+
+        contract = self.contract(dataset_id)
+        with self.running(dataset_id), self.warehouse.writer() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                if publish:
+                    run = publish_held(con, contract, run_id, by)
+                else:
+                    run = discard_held(con, dataset_id, run_id, by)
+                ledger.confirm(con, dataset_id, run_id, published=publish, by=by)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            if run.published and contract.classification is Classification.open:
+                run.release = self._release(con, contract, run_id)
+        connector = registry.get(contract.source.kind)
+        if connector.commit:
+            connector.commit(connector.configure(contract, self.settings), {}, run)
+        return run
 
     def fail(self, dataset_id: str, run_id: str, error: BaseException) -> RunRecord:
         """Record a run that could not finish. Nothing was published and the cursor did not move.

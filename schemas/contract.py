@@ -170,6 +170,11 @@ class FileFormat(str, Enum):
     xlsx = "xlsx"
 
 
+class Duplicates(str, Enum):
+    latest = "latest"
+    reject = "reject"
+
+
 class FileSource(Model):
     """Files a department drops into its inbox folder (CSV or XLSX), read by Vietnamese conventions."""
 
@@ -185,8 +190,15 @@ class FileSource(Model):
         None, min_length=1, max_length=1, description="CSV delimiter; sniffed when not given."
     )
     sheet: str | None = Field(None, description="XLSX sheet; the first when not given.")
-    header_row: int = Field(1, ge=1, description="Line (CSV) or row (XLSX) holding the column headers.")
+    header_row: int = Field(
+        1, ge=1, description="Line (CSV) or row (XLSX) of the column headers; title rows above it are skipped."
+    )
     schema_drift: SchemaDrift = SchemaDrift.evolve
+    duplicates: Duplicates = Field(
+        Duplicates.latest,
+        description="The same key in two submissions of one run: the newest submission's row wins (latest), "
+        "or both rows are quarantined (reject). Twice in one file is always quarantined.",
+    )
 
 
 Source = Annotated[SqlSource | RestSource | FileSource, Field(discriminator="kind")]
@@ -277,6 +289,20 @@ class Column(Model):
         None,
         description="The column names an administrative unit: legacy names and codes are mapped to the current unit.",
     )
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="File drops: other headers departments use for this column (matched like the header: "
+        "without case, diacritics or spacing).",
+    )
+    scale_words: bool = Field(
+        False,
+        description="File drops: numbers may carry words of scale (nghìn/ngàn, triệu/tr, tỷ/tỉ), read exactly "
+        "(`1,2 triệu` → 1200000); without it such a cell is quarantined.",
+    )
+
+    _aliases_nfc = field_validator("aliases", mode="before")(
+        classmethod(lambda cls, v: [_nfc(a) for a in v] if isinstance(v, list) else v)
+    )
 
     @property
     def duckdb_type(self) -> str:
@@ -362,6 +388,25 @@ class Incremental(Model):
     cursor: str = Field(pattern=IDENTIFIER, description="Column that grows when a row changes.")
 
 
+class RefreshMode(str, Enum):
+    AUTO = "auto"  # the source's way: a full pull replaces the dataset, file drops and incremental pulls merge
+    MERGE = "merge"  # rows are merged by key: a run adds and updates rows, never removes them
+    REPLACE = "replace"  # each run's rows are the whole dataset
+
+
+class Refresh(Model):
+    """How a run's rows become the dataset, and when a run must wait for a person instead."""
+
+    mode: RefreshMode = RefreshMode.AUTO
+    max_shrink: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="A run that would remove more than this share of the published rows (all of them, for an "
+        "empty result) is held for review instead of published (lgsp review).",
+    )
+
+
 class Contract(Model):
     """A dataset contract."""
 
@@ -382,6 +427,7 @@ class Contract(Model):
         None, description="Airflow schedule: a cron expression or preset such as @daily; null for manual."
     )
     expectations: list[Expectation] = Field(default_factory=list)
+    refresh: Refresh = Field(default_factory=lambda: Refresh())
 
     @field_validator("schedule")
     @classmethod
@@ -415,6 +461,10 @@ class Contract(Model):
                     )
                 if column.type is not ColumnType.string:
                     raise ValueError(f"columns.{column.name}.qualifier_of: a qualifier column must be a string")
+            if (column.aliases or column.scale_words) and self.source.kind != "files":
+                raise ValueError(f"columns.{column.name}: aliases and scale_words are for file drops")
+            if column.scale_words and column.type not in (ColumnType.number, ColumnType.integer):
+                raise ValueError(f"columns.{column.name}.scale_words: only number and integer columns have scale")
             if column.admin_unit is not None and column.type is not ColumnType.string:
                 raise ValueError(f"columns.{column.name}.admin_unit: unit codes and names are strings")
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -424,6 +474,8 @@ class Contract(Model):
         for key in self.primary_key:
             if key not in known:
                 raise ValueError(f"primary_key: '{key}' is not a declared column")
+        if self.refresh.mode is RefreshMode.REPLACE and self.incremental:
+            raise ValueError("refresh.mode: an incremental pull brings only changed rows, so it cannot replace")
         if self.incremental and self.incremental.cursor not in known:
             raise ValueError(f"incremental.cursor: '{self.incremental.cursor}' is not a declared column")
         if isinstance(self.source, RestSource) and self.source.lookback:
@@ -439,6 +491,12 @@ class Contract(Model):
                         f"expectations[{i}] ({expectation.type}): column '{name}' is not a declared column"
                     )
         return self
+
+    def merges(self, full_each_run: bool) -> bool:
+        """Whether a run's rows are merged by key into the published ones (else they replace them)."""
+        if self.refresh.mode is RefreshMode.AUTO:
+            return not full_each_run or self.incremental is not None
+        return self.refresh.mode is RefreshMode.MERGE
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)

@@ -61,6 +61,7 @@ def test_installed_wheel_runs_the_cli_and_the_dags(wheel: Path, tmp_path: Path) 
     assert "airflow-setup" in _run([lgsp, "--help"], work, env)
     checked = _run([lgsp, "check"], work, env).splitlines()  # the example contracts, from the package
     assert len(checked) == len(list((REPO_ROOT / "schemas" / "datasets").glob("*.yaml")))
+    # valid, though nothing is connected in a bare install: warnings say so, not errors
     assert all(line.startswith("ok  ") and str(venv) in line for line in checked), checked
     broken = work / "contracts"
     broken.mkdir()

@@ -26,18 +26,18 @@ import pyarrow.compute as pc
 from lgsp.core.duck import quote
 from lgsp.schemas.contract import Contract, Severity
 from lgsp.validation.admin_units import standardise
+from lgsp.validation.declared import SAMPLE, WITHHELD, name_other_rows, shown_sample, type_checks
 from lgsp.validation.errors import ExpectationError
 from lgsp.validation.expectations import UNIQUENESS, Check, build_checks, columns_used, to_gx
 from lgsp.validation.gx import load as load_gx
+from lgsp.validation.reasons import reason
 from lgsp.validation.report import CheckResult, Report
 from lgsp.warehouse.staging import Staging
 
-_SAMPLE = 10
 _AHEAD = 2  # frames alive at once: one checked by GX, one read ahead
-WITHHELD = "(personal data withheld)"
 _RESULT_FORMAT = {
     "result_format": "COMPLETE",
-    "partial_unexpected_count": _SAMPLE,
+    "partial_unexpected_count": SAMPLE,
     "include_unexpected_rows": False,
     "return_unexpected_index_query": False,
 }
@@ -74,13 +74,6 @@ class _Tally:
             sample=self.sample,
             error=self.error,
         )
-
-
-def _text(value: Any) -> str:
-    if hasattr(value, "item"):  # numpy scalars print as np.int64(5); users want 5
-        value = value.item()
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class _Gx:
@@ -186,15 +179,17 @@ def _record(
             pass  # the unexpected values are all nulls: nothing to show
         elif tally.personal:
             tally.sample = [WITHHELD]
-        elif len(tally.sample) < _SAMPLE:
-            tally.sample.extend(_text(v) for v in values[: _SAMPLE - len(tally.sample)])
+        elif len(tally.sample) < SAMPLE:
+            tally.sample.extend(shown_sample(v) for v in values[: SAMPLE - len(tally.sample)])
         rows = res.get("unexpected_index_list") or []
         if not rows or not tally.check.row_level:
             continue
         severity = tally.check.expectation.severity
         if severity is Severity.quarantine:
-            label = tally.check.label
-            reasons = [f"{_text(v)}: {label}" for v in values] if len(values) == len(rows) else [label] * len(rows)
+            e = tally.check.expectation
+            if len(values) != len(rows):
+                values = [None] * len(rows)
+            reasons = [reason(e.type, e.kwargs, v, tally.check.label) for v in values]
             failures.append(
                 pa.table(
                     {"row": pa.array(rows, pa.int64()), "check_key": [tally.check.key] * len(rows), "reason": reasons}
@@ -348,7 +343,7 @@ def validate(
         try:
             rows = _count(con, f"SELECT count(*) FROM {stage}")
             con.execute(f"DELETE FROM {failures_table}")
-            results = _type_checks(con, contract, staging, rows)
+            results = type_checks(con, contract, staging, rows)
             results += standardise(con, contract, stage, failures_table, province, rows)
             # pandas keeps text in large_string arrays: DuckDB exports it so, sparing a copy of every value.
             con.execute("SET arrow_large_buffer_size = true")
@@ -387,6 +382,7 @@ def validate(
             dataset=contract.id,
             field=broken[0].origin,
         )
+    name_other_rows(con, contract, staging)
     quarantined = _count(con, f"SELECT count(DISTINCT row) FROM {failures_table}")
     rows_warned = 0
     if warned:  # a warned row that is also quarantined is not published, so it is not "warned"
@@ -405,40 +401,3 @@ def validate(
         great_expectations_version=gx.version,
         source_notes=source_notes or {},
     )
-
-
-def _type_checks(con: duckdb.DuckDBPyConnection, contract: Contract, staging: Staging, rows: int) -> list[CheckResult]:
-    """Values that did not fit the declared type are quarantined with the raw value in the reason."""
-    results = []
-    present = set(staging.misfit_columns(con))
-    for i, column in enumerate(contract.columns):
-        if column.name not in present:
-            continue
-        raw = quote(column.name)
-        key = f"type:{column.name}"
-        message = f" is not a valid {column.type.value} for {column.name}"
-        con.execute(
-            f"INSERT INTO {staging.failures_table} SELECT row, ?, chr(39) || {raw} || chr(39) || ? "
-            f"FROM {staging.misfits_table} WHERE {raw} IS NOT NULL",
-            [key, message],
-        )
-        bad = con.execute(
-            f"SELECT count(*), list({raw} ORDER BY row)[1:{_SAMPLE}] FROM {staging.misfits_table} WHERE {raw} IS NOT NULL"
-        ).fetchone()
-        assert bad is not None
-        withheld = bad[0] and column.name in contract.personal_columns
-        results.append(
-            CheckResult(
-                key=key,
-                expectation="declared_type",
-                kwargs={"column": column.name, "type": column.type.value},
-                severity=Severity.quarantine.value,
-                origin=f"columns[{i}].type",
-                scope="row",
-                evaluated=rows,
-                unexpected=int(bad[0]),
-                success=int(bad[0]) == 0,
-                sample=[WITHHELD] if withheld else [_text(v) for v in (bad[1] or [])],
-            )
-        )
-    return results

@@ -15,7 +15,10 @@ RAW_PREFIX = "__raw__"
 # never released or shared, because no contract declares them.
 EXTRA = "_lgsp_extra"  # undeclared source fields, as JSON, under the `evolve` drift policy
 ORIGIN = "_lgsp_origin"  # where a row came from, e.g. the file and line of a file drop
-HUB_COLUMNS = (EXTRA, ORIGIN)
+TYPED = "_lgsp_typed"  # file drops: the cells as typed, as JSON, where the hub's reading differs (20.738 → 20738)
+PROBLEMS = "_lgsp_problems"  # file drops: why a cell could not be read exactly, as JSON; never published
+SUBMISSION = "_lgsp_submission"  # file drops: the submission a row came from
+HUB_COLUMNS = (EXTRA, ORIGIN, TYPED, PROBLEMS, SUBMISSION)
 
 _NATIVE = {
     ColumnType.integer: {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"},

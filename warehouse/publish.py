@@ -9,8 +9,11 @@ and DuckDB discards an uncommitted transaction when the process dies.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +34,23 @@ QUARANTINE_COLUMNS = "_run_id VARCHAR, _row BIGINT, _checks VARCHAR[], _reasons 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: RunStatus  # published | rejected
+    status: RunStatus
     rows_published: int
     rows_quarantined: int
     cursor_to: str | None
+
+
+# Called inside the publishing transaction once the quarantine is written and before the stage
+# becomes the table (or is held): (connection, stage table or None when nothing is left of it,
+# quarantine table, held). Submissions write their outcome here, so the ledger never disagrees
+# with what readers see.
+Settle = Callable[[duckdb.DuckDBPyConnection, str | None, str, bool], None]
+HELD_PREFIX = "_lgsp_held__"
+
+
+def held_table(dataset_id: str, run_id: str) -> str:
+    """Where a held run's rows wait for review (in the warehouse, like the stage: personal data stays there)."""
+    return f"{HELD_PREFIX}{dataset_id}__{hashlib.sha1(run_id.encode()).hexdigest()[:12]}"
 
 
 def _ensure_quarantine(con: duckdb.DuckDBPyConnection, contract: Contract, hub_columns: list[str]) -> str:
@@ -62,6 +78,19 @@ def _drop_leftovers(con: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
         con.execute(f"DROP TABLE main.{quote(name)}")
 
 
+def _drop_older_held(con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str) -> None:
+    """A newer run decided the dataset: runs held before it can no longer be confirmed."""
+    held = con.execute(
+        "SELECT run_id FROM meta.runs WHERE dataset_id = ? AND status = 'held' AND run_id <> ?", [dataset_id, run_id]
+    ).fetchall()
+    for (older,) in held:
+        con.execute(f"DROP TABLE IF EXISTS main.{quote(held_table(dataset_id, older))}")
+        con.execute(
+            "UPDATE meta.runs SET status = 'rejected', rows_published = 0, error = ? WHERE dataset_id = ? AND run_id = ?",
+            ["bỏ vì có lần chạy mới hơn / discarded: a newer run decided the dataset", dataset_id, older],
+        )
+
+
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
     return int(con.execute(sql, params or []).fetchone()[0])  # type: ignore[index]
 
@@ -74,10 +103,15 @@ def publish(
     *,
     rejected_by: list[str],
     incremental: bool,
+    files_rejected: int = 0,
+    settle: Settle | None = None,
 ) -> Outcome:
     """Publish (or, when `rejected_by` names failed error-severity checks, quarantine) a staged run.
 
-    `run` is the meta.runs record to write; its counts and status are filled in here.
+    `run` is the meta.runs record to write; its counts and status are filled in here. A run that
+    would remove more of the published rows than the contract's `refresh.max_shrink` is held for
+    review instead (lgsp.warehouse.review). `files_rejected` counts submitted files refused
+    whole: with other rows published the run is `partial`, with none `rejected`.
     Raises WarehouseError if a step fails; the published table is unchanged then.
     """
     try:
@@ -85,9 +119,48 @@ def publish(
         hub_columns = projection.hub_columns(staging.columns(con))
         if merge:
             _add_new_columns(con, contract, hub_columns)
-        return _swap(con, contract, staging, run, rejected_by, merge, hub_columns)
+        return _swap(con, contract, staging, run, rejected_by, merge, hub_columns, files_rejected, settle)
     except duckdb.Error as exc:
         raise WarehouseError(f"publish failed: {str(exc).splitlines()[0]}", dataset=contract.id) from exc
+
+
+def _decide(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    staging: Staging,
+    run: RunRecord,
+    rejected_by: list[str],
+    merge: bool,
+    files_rejected: int,
+) -> tuple[RunStatus, str | None]:
+    """What the run comes to once its failing rows are out: the status and, if not published, why."""
+    if rejected_by:
+        return RunStatus.REJECTED, None
+    staged = _count(con, f"SELECT count(*) FROM {staging.stage}")
+    if not run.rows_extracted and not files_rejected and (merge or incremental_source(contract)):
+        return RunStatus.UNCHANGED, None
+    if staged == 0 and (run.rows_extracted or files_rejected):
+        why = (
+            "không công bố được gì: mọi tệp bị từ chối hoặc mọi dòng bị cách ly / nothing could be published: "
+            "every file was rejected or every row quarantined"
+        )
+        return RunStatus.REJECTED, why
+    if not merge and duck.table_exists(con, "main", contract.id):
+        before = _count(con, f"SELECT count(*) FROM main.{quote(contract.id)}")
+        removed = before - staged
+        if before and removed / before > contract.refresh.max_shrink:
+            why = (
+                f"lần chạy sẽ bỏ {removed} trong {before} dòng đã công bố, quá ngưỡng "
+                f"{contract.refresh.max_shrink:.0%}; chờ xác nhận / the run would remove {removed} of the "
+                f"{before} published rows, more than refresh.max_shrink ({contract.refresh.max_shrink:.0%}): "
+                f"held for review (lgsp review {contract.id})"
+            )
+            return RunStatus.HELD, why
+    return (RunStatus.PARTIAL if files_rejected else RunStatus.PUBLISHED), None
+
+
+def incremental_source(contract: Contract) -> bool:
+    return contract.incremental is not None or contract.source.kind == "files"
 
 
 def _set_aside(
@@ -103,12 +176,19 @@ def _set_aside(
     failed and why, and take them out of the stage; returns how many."""
     stage, failures = staging.stage, staging.failures_table
     misfits = set(staging.misfit_columns(con))
-    texts = ", ".join(
-        f"COALESCE(m.{quote(c.name)}, CAST(s.{quote(c.name)} AS VARCHAR)) AS {quote(c.name)}"
-        if c.name in misfits
-        else f"CAST(s.{quote(c.name)} AS VARCHAR) AS {quote(c.name)}"
-        for c in contract.columns
-    )
+    typed = projection.TYPED in hub_columns  # a file drop's cells as typed: 20.738, not 20738.0
+
+    def text(name: str) -> str:
+        value = f"CAST(s.{quote(name)} AS VARCHAR)"
+        if name in misfits:
+            value = f"m.{quote(name)}, {value}"
+        if typed:
+            value = (
+                f"json_extract_string(s.{quote(projection.TYPED)}, '$.' || {duck.literal(json.dumps(name))}), {value}"
+            )
+        return f"COALESCE({value}) AS {quote(name)}" if "," in value else f"{value} AS {quote(name)}"
+
+    texts = ", ".join(text(c.name) for c in contract.columns)
     texts += "".join(f", s.{quote(h)}" for h in hub_columns)
     raw = f" LEFT JOIN {staging.misfits_table} m ON m.row = s._row" if misfits else ""
     # Sorting the lists after aggregating is much cheaper than ordered aggregates.
@@ -142,7 +222,8 @@ def _set_aside(
 def _add_new_columns(con: duckdb.DuckDBPyConnection, contract: Contract, hub_columns: list[str]) -> None:
     """An incremental dataset whose contract gained a column gets it (empty for older rows)."""
     have = {r[0] for r in con.execute(f"DESCRIBE main.{quote(contract.id)}").fetchall()}
-    wanted = [(c.name, c.duckdb_type) for c in contract.columns] + [(h, "VARCHAR") for h in hub_columns]
+    kept = [h for h in hub_columns if h != projection.PROBLEMS]
+    wanted = [(c.name, c.duckdb_type) for c in contract.columns] + [(h, "VARCHAR") for h in kept]
     for name, kind in wanted:
         if name not in have:
             con.execute(f"ALTER TABLE main.{quote(contract.id)} ADD COLUMN {quote(name)} {kind}")
@@ -156,6 +237,8 @@ def _swap(
     rejected_by: list[str],
     merge: bool,
     hub_columns: list[str],
+    files_rejected: int,
+    settle: Settle | None,
 ) -> Outcome:
     """The one transaction readers see: quarantine rows, the new table, cursor and run record.
     A run killed before it commits leaves everything as it was, stage included."""
@@ -165,22 +248,35 @@ def _swap(
         quarantine = _ensure_quarantine(con, contract, hub_columns)
         quarantined = _set_aside(con, contract, staging, run, rejected_by, quarantine, hub_columns)
         cursor_to = None
-        if rejected_by:
-            status, published = RunStatus.REJECTED, 0
+        status, why = _decide(con, contract, staging, run, rejected_by, merge, files_rejected)
+        if settle is not None:
+            settle(con, None if rejected_by else staging.stage, quarantine, status is RunStatus.HELD)
+        published = 0
+        if status in (RunStatus.REJECTED, RunStatus.UNCHANGED):
+            con.execute(f"DROP TABLE IF EXISTS {staging.stage}")
+        elif status is RunStatus.HELD:
+            published = _count(con, f"SELECT count(*) FROM {staging.stage}")
+            con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(held_table(contract.id, run.run_id))}")
         else:
-            status, published = RunStatus.PUBLISHED, _count(con, f"SELECT count(*) FROM {staging.stage}")
+            published = _count(con, f"SELECT count(*) FROM {staging.stage}")
             if contract.incremental:
                 # The cursor moves to the last row published.
                 cursor = quote(contract.incremental.cursor)
                 cursor_to = con.execute(f"SELECT CAST(max({cursor}) AS VARCHAR) FROM {staging.stage}").fetchone()[0]  # type: ignore[index]
+            # A file drop's reasons for unreadable cells are in the quarantine now: not published.
+            rows = f"SELECT * EXCLUDE ({quote(projection.PROBLEMS)})" if projection.PROBLEMS in hub_columns else ""
             if merge:
                 match = " AND ".join(f"t.{quote(k)} = d.{quote(k)}" for k in contract.primary_key)
                 con.execute(f"DELETE FROM {target} AS t USING {staging.stage} AS d WHERE {match}")
-                con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {staging.stage}")
+                con.execute(f"INSERT INTO {target} BY NAME {rows or 'SELECT *'} FROM {staging.stage}")
                 con.execute(f"DROP TABLE {staging.stage}")
             else:
                 con.execute(f"DROP TABLE IF EXISTS {target}")
-                con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(contract.id)}")
+                if rows:  # a file drop: small, copied without the column
+                    con.execute(f"CREATE TABLE {target} AS {rows} FROM {staging.stage}")
+                    con.execute(f"DROP TABLE {staging.stage}")
+                else:  # the stage becomes the table: a rename, not a copy
+                    con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(contract.id)}")
         if cursor_to is not None and contract.incremental:
             con.execute(
                 "INSERT OR REPLACE INTO meta.state VALUES (?, ?, ?, ?, ?)",
@@ -189,8 +285,11 @@ def _swap(
         con.execute(f"DROP TABLE {staging.failures_table}")
         con.execute(f"DROP TABLE {staging.misfits_table}")
         _drop_leftovers(con, contract.id)
-        run.status, run.rows_published, run.rows_quarantined = status, published, quarantined
-        run.cursor_to, run.ended_at = cursor_to, utcnow()
+        if status in (RunStatus.PUBLISHED, RunStatus.PARTIAL, RunStatus.HELD):
+            _drop_older_held(con, contract.id, run.run_id)
+        run.status, run.rows_quarantined = status, quarantined
+        run.rows_published = published if status in (RunStatus.PUBLISHED, RunStatus.PARTIAL) else 0
+        run.cursor_to, run.ended_at, run.error = cursor_to, utcnow(), why
         Warehouse.record_run(con, run)
         con.execute("COMMIT")
     except BaseException:

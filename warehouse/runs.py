@@ -27,11 +27,18 @@ class Step(StrEnum):
 
 class RunStatus(StrEnum):
     PUBLISHED = "published"
-    REJECTED = "rejected"  # an error-severity check failed: nothing published, every row quarantined
+    PARTIAL = "partial"  # published, but a submitted file was rejected whole
+    UNCHANGED = "unchanged"  # nothing new arrived (no file in the inbox): nothing to publish
+    HELD = "held"  # it would remove too many published rows: kept for review, nothing published yet
+    REJECTED = (
+        "rejected"  # nothing could be published: an error-severity check failed, or every file or row was refused
+    )
     FAILED = "failed"  # the run could not finish: nothing published, the cursor did not move
 
 
-FINISHED = (RunStatus.PUBLISHED, RunStatus.REJECTED)
+FINISHED = (RunStatus.PUBLISHED, RunStatus.PARTIAL, RunStatus.UNCHANGED, RunStatus.HELD, RunStatus.REJECTED)
+PUBLISHED = (RunStatus.PUBLISHED, RunStatus.PARTIAL)  # the run's rows are what readers see
+SUCCEEDED = (RunStatus.PUBLISHED, RunStatus.UNCHANGED)  # exit code 0: nothing sent was refused
 
 
 class Validated(BaseModel):
@@ -56,7 +63,9 @@ class RunManifest(BaseModel):
     started_at: dt.datetime
     mode: Literal["full", "incremental"]
     cursor_from: str | None = None
-    rows_extracted: int = 0
+    rows_extracted: int = Field(default=0, description="Rows the source sent, those of rejected files included.")
+    rows_rejected: int = Field(default=0, description="Rows of submitted files that were rejected whole.")
+    rows_superseded: int = Field(default=0, description="Rows replaced by a newer submission in the same run.")
     source_notes: dict[str, Any] = Field(
         default_factory=dict, description="What the connector noticed: drift, decisions, files taken in."
     )
@@ -78,6 +87,8 @@ class RunRecord(BaseModel):
     rows_published: int | None = None
     rows_quarantined: int | None = None
     rows_warned: int | None = 0
+    rows_rejected: int | None = Field(default=0, description="Rows of submitted files that were rejected whole.")
+    rows_superseded: int | None = Field(default=0, description="Rows replaced by a newer submission in the same run.")
     cursor_from: str | None = None
     cursor_to: str | None = None
     report: str | None = None
@@ -87,8 +98,18 @@ class RunRecord(BaseModel):
 
     @property
     def finished(self) -> bool:
-        """Published or rejected: the run's transaction committed."""
+        """Published, held, unchanged or rejected: the run's transaction committed."""
         return self.status in FINISHED
+
+    @property
+    def published(self) -> bool:
+        """The run's rows are what readers see now."""
+        return self.status in PUBLISHED
+
+    @property
+    def succeeded(self) -> bool:
+        """Nothing sent was refused and nothing waits: what exit code 0 and a green Airflow task mean."""
+        return self.status in SUCCEEDED
 
     @classmethod
     def start(cls, manifest: RunManifest | None, dataset_id: str, run_id: str) -> RunRecord:
@@ -102,6 +123,8 @@ class RunRecord(BaseModel):
             mode=manifest.mode,
             started_at=manifest.started_at,
             rows_extracted=manifest.rows_extracted,
+            rows_rejected=manifest.rows_rejected,
+            rows_superseded=manifest.rows_superseded,
             rows_warned=validated.rows_warned if validated else 0,
             cursor_from=manifest.cursor_from,
             report=validated.report if validated else None,

@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS meta.runs (
     error VARCHAR,
     PRIMARY KEY (dataset_id, run_id)
 );
+ALTER TABLE meta.runs ADD COLUMN IF NOT EXISTS rows_rejected BIGINT;
+ALTER TABLE meta.runs ADD COLUMN IF NOT EXISTS rows_superseded BIGINT;
 CREATE TABLE IF NOT EXISTS meta.state (
     dataset_id VARCHAR PRIMARY KEY,
     cursor_column VARCHAR,

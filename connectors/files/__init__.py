@@ -1,61 +1,193 @@
-"""File-drop connector: CSV and XLSX files a department drops into its inbox folder.
+"""File-drop connector: CSV and XLSX files a department sends, dropped into its inbox folder or
+uploaded on the department pages.
 
-Departments type numbers the Vietnamese way (`9.748`, `103,97`, `hơn 2.000`), save CSV in
-whatever their office suite offers (UTF-8, Windows-1258, or the TCVN3/VNI of older machines)
-and send the same file twice. So each file is decoded to NFC Unicode, its numbers and dates are
-read by Vietnamese conventions (`connectors.vietnamese`), and every row keeps its origin
-(`file:line`). What happens to each file is visible in the inbox itself:
-
-- `archive/` — ingested files, named by checksum, once their run has published
-  (`archive/manifest.jsonl` lists them); a file whose checksum is already there changes nothing;
-- `rejected/` — files that cannot be ingested (unreadable, missing columns, ragged rows), each
-  with a `.report.txt` naming the rows and the reasons. Nothing is deleted.
-
-Rows of an ingested file whose values do not fit their type go to the dataset's quarantine like
-any other source's. Each run brings only new files, merged into the dataset by its key.
+Departments type numbers the Vietnamese way (`9.748`, `103,97`, `1,2 triệu`), save CSV in
+whatever their office suite offers (UTF-8, Windows-1258, or the TCVN3/VNI of older machines),
+put a title above the header and send the same file twice. Every file is a submission
+(lgsp.submissions): its bytes are archived and recorded before it leaves the inbox, and the
+run reads the dataset's waiting submissions from the archive, oldest first. Each is decoded to
+NFC Unicode, its header found and matched to the contract, its numbers and dates read by
+Vietnamese conventions (`connectors.vietnamese`), and every row keeps its origin (`file:line`)
+and its submission. A file that cannot be read is rejected whole, with the reason, in its
+receipt; a cell that cannot be read exactly sends its row to the quarantine with the reason.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from lgsp.connectors.files.archive import commit, set_aside
+from lgsp.connectors.errors import ConnectorError
 from lgsp.connectors.files.config import FilesConfig, configure
-from lgsp.connectors.files.inbox import new_files
 from lgsp.connectors.files.reading import FileReader
 from lgsp.connectors.files.sheets import Unreadable
 from lgsp.connectors.registry import register
+from lgsp.schemas.contract import Duplicates
+from lgsp.submissions import inbox, ledger, receipts
+from lgsp.submissions.archive import Archive
+from lgsp.submissions.errors import SubmissionError
+from lgsp.submissions.ledger import Submission, SubmissionStatus
+from lgsp.warehouse.projection import ORIGIN, SUBMISSION
+from lgsp.warehouse.runs import RunRecord
+from lgsp.warehouse.store import Warehouse
 
 DECISIONS_KEPT = 200  # rows listed per run in the notes; the count is always complete
 
 
 def extract(config: FilesConfig, state: dict[str, Any] | None, notes: dict[str, Any]) -> pa.RecordBatchReader:
-    """Stream the rows of every new file in the inbox; files that cannot be read are set aside."""
-    del state  # the archive is the state: a file is new until its checksum is archived
+    """Take the inbox's new files in, then stream the rows of every waiting submission."""
+    del state  # the ledger is the state: a submission waits until a run settles it
+    run_id = notes.get("run_id") or "unknown"
+    warehouse, archive = Warehouse(config.settings), Archive(config.settings)
+    if not config.inbox.is_dir():
+        raise ConnectorError(
+            f"thư mục hộp thư không tồn tại / the inbox folder {config.inbox} does not exist",
+            dataset=config.dataset,
+            connector=config.connection,
+        )
+    inbox.take(
+        warehouse,
+        archive,
+        dataset_id=config.dataset,
+        inbox=config.inbox,
+        patterns=config.source.pattern,
+        connection=config.connection,
+        run_id=run_id,
+    )
+    with warehouse.writer() as con:
+        waiting = ledger.pending(con, config.dataset)
+        for submission in waiting:
+            con.execute("UPDATE meta.submissions SET run_id = ? WHERE id = ?", [run_id, submission.id])
     reader = FileReader(config)
-    notes.update(files=[], duplicates=[], rejected=[], decisions=[], decisions_total=0)
+    notes.update(submissions=[], rejected=[], decisions=[], decisions_total=0, rows_rejected=0)
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for path, data, checksum in new_files(config, notes):
+        read: list[tuple[Submission, pa.RecordBatch]] = []
+        for submission in waiting:
             try:
-                ingested = reader.read(path, data)
-            except Unreadable as exc:
-                moved = set_aside(config.inbox, path, checksum, exc.problems, config.dataset)
-                notes["rejected"].append(
-                    {"name": path.name, "sha256": checksum, "moved_to": str(moved), "reasons": str(exc)}
+                data = archive.get(submission.sha256)
+                ingested = reader.read(_path(submission), data)
+            except (Unreadable, SubmissionError) as exc:
+                problems: list[tuple[int | None, str]] = (
+                    exc.problems if isinstance(exc, Unreadable) else [(None, exc.message)]
                 )
+                rows = exc.rows if isinstance(exc, Unreadable) else 0
+                if isinstance(exc, Unreadable) and exc.headers:
+                    problems += _blame(warehouse, submission, exc.headers)
+                _reject(warehouse, submission, run_id, problems, rows)
+                notes["rejected"].append({"submission": submission.id, "name": submission.name, "reasons": str(exc)})
+                notes["rows_rejected"] += rows
                 continue
-            notes["files"].append({**ingested.info, "sha256": checksum})
+            notes["submissions"].append({**ingested.info, "submission": submission.id, "sha256": submission.sha256})
             notes["decisions_total"] += len(ingested.decisions)
             room = DECISIONS_KEPT - len(notes["decisions"])
             notes["decisions"].extend(ingested.decisions[: max(room, 0)])
-            if ingested.batch.num_rows:
-                yield ingested.batch
+            with warehouse.writer() as con:
+                con.execute(
+                    "UPDATE meta.submissions SET rows_total = ?, info = ? WHERE id = ?",
+                    [ingested.batch.num_rows, _info_json(ingested.info), submission.id],
+                )
+            read.append((submission, ingested.batch))
+        yield from _newest_wins(read, config, notes)
 
-    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+    schema = reader.schema.append(pa.field(SUBMISSION, pa.string()))
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _newest_wins(
+    read: list[tuple[Submission, pa.RecordBatch]], config: FilesConfig, notes: dict[str, Any]
+) -> Iterator[pa.RecordBatch]:
+    """The rows of the run's submissions, newest submission first. Under `duplicates: latest`, a
+    row whose key a newer submission of the run also sends is superseded by it (counted per
+    submission in the notes; its bytes stay in the archive); the same key twice in one file stays,
+    for the key check to quarantine both."""
+    latest = config.source.duplicates is Duplicates.latest
+    seen: dict[tuple[Any, ...], str] = {}
+    superseded: dict[str, int] = {}
+    examples: list[dict[str, str]] = []
+    for submission, batch in reversed(read):
+        keys = list(zip(*(batch.column(k).to_pylist() for k in config.key), strict=True))
+        origins = batch.column(ORIGIN).to_pylist()
+        keep = [True] * batch.num_rows
+        if latest:
+            for i, key in enumerate(keys):
+                if any(part is None for part in key):
+                    continue
+                newer = seen.get(key)
+                if newer is not None and not newer.startswith(f"{submission.id}|"):
+                    keep[i] = False
+                    superseded[str(submission.id)] = superseded.get(str(submission.id), 0) + 1
+                    if len(examples) < DECISIONS_KEPT:
+                        examples.append({"row": origins[i], "by": newer.split("|", 1)[1]})
+            for i, key in enumerate(keys):
+                if keep[i] and all(part is not None for part in key):
+                    seen.setdefault(key, f"{submission.id}|{origins[i]}")
+        if not all(keep):
+            batch = batch.filter(pa.array(keep))
+        if batch.num_rows:
+            yield batch.append_column(SUBMISSION, pa.array([str(submission.id)] * batch.num_rows, pa.string()))
+    notes["superseded"], notes["superseded_rows"] = superseded, examples
+
+
+def _blame(warehouse: Warehouse, submission: Submission, headers: list[str]) -> list[tuple[int | None, str]]:
+    """A file whose header was accepted before and is refused now: the contract changed, not the
+    department's file. Say so, so the department does not hunt for a mistake it did not make."""
+    with warehouse.reader() as con:
+        earlier = ledger.accepted_with_headers(con, submission.dataset_id, headers)
+    if earlier is None:
+        return []
+    return [
+        (
+            None,
+            f"Tiêu đề giống hệt lần nộp {earlier.id} ({earlier.name}, {earlier.received_at:%Y-%m-%d}) đã được "
+            "chấp nhận: hợp đồng dữ liệu đã thay đổi, không phải lỗi của Sở; kỹ sư dữ liệu cần sửa hợp đồng / "
+            f"The header is exactly that of submission {earlier.id}, which was accepted: the dataset's contract "
+            "changed since. This is not the department's mistake; the data engineer must fix the contract "
+            "(lgsp check shows it).",
+        )
+    ]
+
+
+def _path(submission: Submission) -> Path:
+    return Path(submission.name)
+
+
+def _info_json(info: dict[str, Any]) -> str:
+    return json.dumps(info, ensure_ascii=False, sort_keys=True)
+
+
+def _reject(
+    warehouse: Warehouse, submission: Submission, run_id: str, problems: list[tuple[int | None, str]], rows: int
+) -> None:
+    """A file that cannot be read is settled at once: rejected whole, every row of it counted."""
+    with warehouse.writer() as con:
+        ledger.save(
+            con,
+            submission.model_copy(
+                update={
+                    "run_id": run_id,
+                    "status": SubmissionStatus.REJECTED,
+                    "rows_total": rows,
+                    "rows_rejected": rows,
+                    "rows_published": 0,
+                    "rows_quarantined": 0,
+                    "rows_superseded": 0,
+                    "reasons": [{"row": row, "reason": reason} for row, reason in problems],
+                    "settled_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                }
+            ),
+        )
+
+
+def commit(config: FilesConfig, notes: dict[str, Any], run: RunRecord) -> None:
+    """After the run: a receipt in the inbox for each of its settled submissions."""
+    del notes
+    receipts.write_for_run(config.settings, config.dataset, run.run_id, config.inbox, release=run.release)
 
 
 register("files", configure=configure, commit=commit, full_each_run=False)(extract)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
@@ -12,6 +10,7 @@ from lgsp.connectors.errors import ConnectorError
 from lgsp.core.connections import resolve
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Contract, FileSource
+from lgsp.submissions.inbox import inbox_path
 
 
 class FileColumn(BaseModel):
@@ -22,6 +21,9 @@ class FileColumn(BaseModel):
     type: str
     nullable: bool = True
     qualifier_of: str | None = None
+    aliases: tuple[str, ...] = ()
+    scale_words: bool = False
+    qualified: bool = False  # another column takes the qualifier (gần, hơn…) written before this one's numbers
 
 
 class FilesConfig(BaseModel):
@@ -35,15 +37,7 @@ class FilesConfig(BaseModel):
     source: FileSource
     columns: list[FileColumn]
     key: list[str]
-
-
-def inbox_path(url: str) -> Path:
-    """A connection's inbox folder: a plain path or a file:// URL."""
-    if url.startswith("file:"):
-        return Path(unquote(urlsplit(url).path))
-    if re.match(r"^[a-z][a-z0-9+.-]*://", url):
-        raise ValueError(f"a file-drop connection must be a folder path or a file:// URL, not '{url.split(':')[0]}:'")
-    return Path(url)
+    settings: Settings
 
 
 def configure(contract: Contract, settings: Settings) -> FilesConfig:
@@ -66,8 +60,12 @@ def configure(contract: Contract, settings: Settings) -> FilesConfig:
                 type=c.type.value,
                 nullable=c.nullable,
                 qualifier_of=c.qualifier_of,
+                aliases=tuple(c.aliases),
+                scale_words=c.scale_words,
+                qualified=any(q.qualifier_of == c.name for q in contract.columns),
             )
             for c in contract.columns
         ],
         key=list(contract.primary_key),
+        settings=settings,
     )

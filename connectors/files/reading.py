@@ -12,22 +12,19 @@ from typing import Any
 import pyarrow as pa
 
 from lgsp.connectors.files.config import FileColumn, FilesConfig
-from lgsp.connectors.files.sheets import Unreadable, file_format, header_key, read_csv, read_xlsx
-from lgsp.connectors.vietnamese import parse_date, parse_number, resolve_column
+from lgsp.connectors.files.headers import HeaderMatch, find_header, match
+from lgsp.connectors.files.sheets import Sheet, Unreadable, file_format, read_csv, read_xlsx
+from lgsp.connectors.vietnamese import ParsedNumber, parse_date, parse_number, resolve_column
 from lgsp.schemas.contract import ColumnType, SchemaDrift
-from lgsp.warehouse.projection import EXTRA, ORIGIN
+from lgsp.warehouse.projection import EXTRA, ORIGIN, PROBLEMS, TYPED
 
 _TRUE = {"true", "1", "có", "co", "x", "yes", "đúng", "✓"}
 _FALSE = {"false", "0", "không", "khong", "no", "sai"}
 _TIMESTAMP_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 
-def _number_text(value: float | None, raw: str | None, integer: bool) -> str | None:
-    if value is None:
-        return raw if raw and raw.strip() and parse_number(raw).error else None
-    if integer:
-        return str(int(value)) if float(value).is_integer() else raw
-    return format(value, ".15g")
+def _canonical(value: float, integer: bool) -> str:
+    return str(int(value)) if integer else format(value, ".15g")
 
 
 def _timestamp_text(raw: str) -> str:
@@ -40,24 +37,62 @@ def _timestamp_text(raw: str) -> str:
     return date.isoformat() if date else raw
 
 
-def _convert(
-    column: FileColumn, cells: list[str | None]
-) -> tuple[list[str | None], list[tuple[int, float, float]], list[Any]]:
-    """Typed text of a column (the staging types it); unreadable values stay as written, so their
-    raw text reaches the quarantine. Returns the values, the decisions taken on ambiguous cells
-    (row index, reading taken, reading not taken) and the parsed numbers."""
+def _number_problem(column: FileColumn, parsed: ParsedNumber, value: float | None) -> str | None:
+    """Why a number cell cannot be taken as one exact value of this column (vi / en), or None."""
+    raw = parsed.text
+    if parsed.error:
+        return parsed.error
+    if parsed.scale and not column.scale_words:
+        return (
+            f"'{raw}': hợp đồng dữ liệu không cho phép từ chỉ quy mô '{parsed.scale}' ở cột này / "
+            "the contract does not allow words of scale in this column (scale_words)"
+        )
+    if parsed.qualifier and not column.qualified:
+        word = raw.split()[0] if raw else raw
+        return (
+            f"'{raw}': '{word}' làm giá trị không chính xác và hợp đồng dữ liệu không có cột ghi lại / "
+            "makes the value inexact, and the contract has no column for it (qualifier_of)"
+        )
+    if value is not None and column.type == ColumnType.integer.value and not float(value).is_integer():
+        return f"'{raw}' không phải số nguyên / is not a whole number"
+    return None
+
+
+@dataclass
+class Converted:
+    """One column's cells, read: the text staging types, why cells could not be read (row index →
+    reason), the decisions taken on ambiguous cells, and the parsed numbers."""
+
+    texts: list[str | None]
+    problems: dict[int, str]
+    decisions: list[tuple[int, float, float]]
+    parsed: list[ParsedNumber]
+
+
+def _convert(column: FileColumn, cells: list[str | None]) -> Converted:
+    """Typed text of a column (the staging types it). A cell that cannot be read exactly keeps its
+    text as written (so staging cannot type it and it reaches the quarantine as typed) and gets
+    a reason."""
     kind = column.type
     if kind in (ColumnType.integer.value, ColumnType.number.value):
         parsed = [parse_number(c) for c in cells]
         values, decided = resolve_column(parsed, kind)
-        texts = [_number_text(v, c, kind == "integer") for v, c in zip(values, cells, strict=True)]
+        texts: list[str | None] = []
+        problems: dict[int, str] = {}
+        for i, (cell, reading, value) in enumerate(zip(cells, parsed, values, strict=True)):
+            problem = _number_problem(column, reading, value)
+            if problem:
+                problems[i] = problem
+                texts.append(cell.strip() if cell else cell)
+            else:
+                texts.append(None if value is None else _canonical(value, kind == ColumnType.integer.value))
         decisions = []
         for i in decided:
             taken, readings = values[i], (parsed[i].value, parsed[i].alternative)
             other = next((r for r in readings if r != taken), None)
-            if taken is not None and other is not None:
+            if taken is not None and other is not None and i not in problems:
                 decisions.append((i, taken, other))
-        return texts, decisions, parsed
+        return Converted(texts, problems, decisions, parsed)
     out: list[str | None] = []
     for cell in cells:
         text = None if cell is None else cell.strip()
@@ -73,7 +108,7 @@ def _convert(
             out.append("true" if low in _TRUE else "false" if low in _FALSE else text)
         else:
             out.append(unicodedata.normalize("NFC", text))
-    return out, [], []
+    return Converted(out, {}, [], [])
 
 
 @dataclass
@@ -85,64 +120,95 @@ class Ingested:
     decisions: list[dict[str, Any]]
 
 
+def _blank(cells: list[str | None]) -> bool:
+    return not any(c is not None and str(c).strip() for c in cells)
+
+
 class FileReader:
     def __init__(self, config: FilesConfig) -> None:
         self.config = config
         self.policy = config.source.schema_drift
-        names = [c.name for c in config.columns] + [ORIGIN] + ([EXTRA] if self.policy is SchemaDrift.evolve else [])
+        names = [c.name for c in config.columns] + [ORIGIN, TYPED, PROBLEMS]
+        names += [EXTRA] if self.policy is SchemaDrift.evolve else []
         self.schema = pa.schema([(n, pa.string()) for n in names])
+
+    def _header(self, sheet: Sheet) -> HeaderMatch:
+        """The header row, or Unreadable naming what is missing (with a did-you-mean)."""
+        config, declared = self.config, self.config.source.header_row
+        data_lines = [n for n, cells in sheet.lines if n > declared and not _blank(cells)]
+        if not any(not _blank(cells) for _, cells in sheet.lines):
+            raise Unreadable([(None, "tệp trống / the file is empty")])
+        found = find_header(sheet.lines, declared, config.columns, config.key)
+        if found is None:
+            first = next(((n, c) for n, c in sheet.lines if n >= declared and not _blank(c)), None)
+            if first is None:
+                raise Unreadable([(None, f"không có dòng tiêu đề / no header row (expected on row {declared})")])
+            tried = match([("" if c is None else str(c)).strip() for c in first[1]], first[0], config.columns)
+            missing = tried.explain_missing(tried.required_missing(config.key))
+            headers = ", ".join(f"'{h}'" for h in tried.headers if h)
+            raise Unreadable(
+                [
+                    (
+                        first[0],
+                        f"thiếu cột / missing column(s) {', '.join(missing)}; "
+                        f"tiêu đề trong tệp / headers found: {headers}",
+                    )
+                ],
+                rows=len(data_lines),
+                headers=tried.headers,
+            )
+        if self.policy is SchemaDrift.freeze and (found.missing or found.unknown):
+            problems: list[tuple[int | None, str]] = []
+            if found.missing:
+                problems.append(
+                    (found.row, f"thiếu cột / missing column(s) {', '.join(found.explain_missing(found.missing))}")
+                )
+            if found.unknown:
+                unknown = ", ".join(repr(h) for _, h in found.unknown)
+                problems.append(
+                    (found.row, f"cột không khai báo / undeclared column(s) {unknown} (schema_drift: freeze)")
+                )
+            raise Unreadable(problems, rows=len([n for n in data_lines if n > found.row]), headers=found.headers)
+        return found
 
     def read(self, path: Path, data: bytes) -> Ingested:
         source = self.config.source
         fmt = file_format(path, source)
+        if not data.strip():
+            raise Unreadable([(None, "tệp trống / the file is empty")])
         sheet = read_xlsx(data, source) if fmt == "xlsx" else read_csv(data, source)
-        keys = [header_key(h) for h in sheet.headers]
-        positions: dict[str, int] = {}
-        missing: list[str] = []
-        for column in self.config.columns:
-            if column.qualifier_of is not None:
-                continue  # filled from its number column, not from a header
-            wanted = {header_key(column.header), header_key(column.name)}
-            found = [i for i, k in enumerate(keys) if k in wanted]
-            if found:
-                positions[column.name] = found[0]
-            else:
-                missing.append(column.header)
-        used = set(positions.values())
-        unknown = [(i, sheet.headers[i]) for i, k in enumerate(keys) if i not in used and k]
-        problems: list[tuple[int | None, str]] = []
-        required_missing = [
-            c.header
-            for c in self.config.columns
-            if c.header in missing and (c.name in self.config.key or not c.nullable)
+        header = self._header(sheet)
+        width = len(header.headers)
+        rows = [(line, cells) for line, cells in sheet.lines if line > header.row and not _blank(cells)]
+        ragged = [
+            (line, f"{len(cells)} giá trị cho {width} cột / values for {width} columns")
+            for line, cells in rows
+            if len(cells) > width and not _blank(cells[width:])
         ]
-        if required_missing or (self.policy is SchemaDrift.freeze and (missing or unknown)):
-            headers = ", ".join(f"'{h}'" for h in sheet.headers)
-            if missing:
-                problems.append(
-                    (None, f"missing column(s) {', '.join(repr(m) for m in missing)} (headers found: {headers})")
-                )
-            if unknown and self.policy is SchemaDrift.freeze:
-                problems.append(
-                    (None, f"undeclared column(s) {', '.join(repr(h) for _, h in unknown)} and schema_drift is freeze")
-                )
-        width = len(sheet.headers)
-        rows = [(line, cells) for line, cells in sheet.rows if any(c is not None and str(c).strip() for c in cells)]
-        for line, cells in rows:
-            if len(cells) > width and any(c is not None and str(c).strip() for c in cells[width:]):
-                problems.append((line, f"{len(cells)} values for {width} columns"))
-        if problems:
-            raise Unreadable(problems)
-        cells_of = {name: [cells[i] if i < len(cells) else None for _, cells in rows] for name, i in positions.items()}
+        if ragged:
+            raise Unreadable(ragged, rows=len(rows))
+        if not rows:
+            raise Unreadable([(None, "tệp chỉ có dòng tiêu đề, không có dòng dữ liệu / only a header, no data rows")])
+        cells_of = {
+            name: [cells[i] if i < len(cells) else None for _, cells in rows] for name, i in header.positions.items()
+        }
         arrays: dict[str, list[str | None]] = {}
+        problems: list[dict[str, str]] = [{} for _ in rows]
+        typed: list[dict[str, str]] = [{} for _ in rows]
         decisions: list[dict[str, Any]] = []
-        parsed_of: dict[str, list[Any]] = {}
+        parsed_of: dict[str, list[ParsedNumber]] = {}
         for column in self.config.columns:
             if column.qualifier_of is not None:
                 continue
             cells = cells_of.get(column.name, [None] * len(rows))
-            values, decided, parsed = _convert(column, cells)
-            arrays[column.name], parsed_of[column.name] = values, parsed
+            converted = _convert(column, cells)
+            arrays[column.name], parsed_of[column.name] = converted.texts, converted.parsed
+            for i, reason in converted.problems.items():
+                problems[i][column.name] = reason
+            for i, (cell, text) in enumerate(zip(cells, converted.texts, strict=True)):
+                written = None if cell is None else str(cell).strip()
+                if written and written != text:
+                    typed[i][column.name] = written
             decisions.extend(
                 {
                     "file": path.name,
@@ -152,7 +218,7 @@ class FileReader:
                     "read_as": format(taken, ".15g"),
                     "not": format(other, ".15g"),
                 }
-                for i, taken, other in decided
+                for i, taken, other in converted.decisions
             )
         for column in self.config.columns:
             if column.qualifier_of is not None:
@@ -160,22 +226,28 @@ class FileReader:
                 arrays[column.name] = [p.qualifier for p in parsed] if parsed else [None] * len(rows)
         columns = [pa.array(arrays[c.name], type=pa.string()) for c in self.config.columns]
         columns.append(pa.array([f"{path.name}:{line}" for line, _ in rows], type=pa.string()))
+        columns.append(pa.array([_json(t) for t in typed], type=pa.string()))
+        columns.append(pa.array([_json(p) for p in problems], type=pa.string()))
         if self.policy is SchemaDrift.evolve:
             extras = [
-                json.dumps({h: cells[i] for i, h in unknown if i < len(cells) and cells[i]}, ensure_ascii=False)
-                if unknown
-                else None
-                for _, cells in rows
+                _json({h: cells[i] for i, h in header.unknown if i < len(cells) and cells[i]}) for _, cells in rows
             ]
-            columns.append(pa.array([e if e and e != "{}" else None for e in extras], type=pa.string()))
+            columns.append(pa.array(extras, type=pa.string()))
         info = {
             "name": path.name,
             "format": fmt,
             "encoding": sheet.encoding,
             "delimiter": sheet.delimiter,
             "rows": len(rows),
+            "header_row": header.row,
+            "headers": header.headers,
             "repaired_cells": sheet.repaired_cells,
-            "unknown_columns": [h for _, h in unknown],
-            "missing_columns": missing,
+            "unknown_columns": [h for _, h in header.unknown],
+            "missing_columns": [c.header for c in header.missing],
+            "unreadable_cells": sum(len(p) for p in problems),
         }
         return Ingested(pa.RecordBatch.from_arrays(columns, schema=self.schema), info, decisions)
+
+
+def _json(values: dict[str, Any]) -> str | None:
+    return json.dumps(values, ensure_ascii=False, sort_keys=True) if values else None

@@ -5,34 +5,34 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lgsp.connectors.encodings import EncodingError, decode, fix_cells
-from lgsp.core.text import plain_words
 from lgsp.schemas.contract import FileFormat, FileSource
 
 
 class Unreadable(Exception):
-    """The file cannot be ingested; `problems` name the rows (None for the whole file) and reasons."""
+    """The file cannot be ingested; `problems` name the rows (None for the whole file) and reasons
+    (Vietnamese / English); `rows` counts the data rows it held, which are rejected with it."""
 
-    def __init__(self, problems: list[tuple[int | None, str]]) -> None:
-        super().__init__("; ".join(f"row {r}: {m}" if r else m for r, m in problems))
-        self.problems = problems
-
-
-def header_key(text: str) -> str:
-    """Headers match without case, diacritics or punctuation: 'Giá trị' = 'gia tri' = 'GIÁ TRỊ:'."""
-    return plain_words(text)
+    def __init__(
+        self, problems: Sequence[tuple[int | None, str]], rows: int = 0, headers: list[str] | None = None
+    ) -> None:
+        super().__init__("; ".join(f"dòng / row {r}: {m}" if r else m for r, m in problems))
+        self.problems = list(problems)
+        self.rows = rows
+        self.headers = headers  # the header row found, when the header is what does not fit
 
 
 @dataclass
 class Sheet:
-    """A file's cells as text, with the line (CSV) or row (XLSX) number of each data row."""
+    """A file's cells as text, every row with its line (CSV) or row (XLSX) number; which row is
+    the header is decided by the reader (lgsp.connectors.files.headers)."""
 
-    headers: list[str]
-    rows: list[tuple[int, list[str | None]]]
+    lines: list[tuple[int, list[str | None]]]
     encoding: str | None = None
     delimiter: str | None = None
     repaired_cells: int = 0
@@ -52,25 +52,17 @@ def read_csv(data: bytes, source: FileSource) -> Sheet:
     try:
         decoded = decode(data, source.encoding)
     except EncodingError as exc:
-        raise Unreadable([(None, f"cannot decode the text: {exc}")]) from None
+        raise Unreadable([(None, f"không giải mã được văn bản / cannot decode the text: {exc}")]) from None
     text = decoded.text
     delimiter = _sniff_delimiter(text, source.delimiter)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    headers: list[str] | None = None
-    rows: list[tuple[int, list[str | None]]] = []
+    lines: list[tuple[int, list[str | None]]] = []
     try:
         for record in reader:
-            line = reader.line_num
-            if headers is None:
-                if line >= source.header_row:
-                    headers = [h.strip() for h in record]
-                continue
-            rows.append((line, [c for c in record]))
+            lines.append((reader.line_num, list(record)))
     except csv.Error as exc:
-        raise Unreadable([(reader.line_num, f"not valid CSV: {exc}")]) from None
-    if headers is None:
-        raise Unreadable([(None, f"no header row (expected on line {source.header_row})")])
-    return Sheet(headers, rows, encoding=decoded.encoding, delimiter=delimiter)
+        raise Unreadable([(reader.line_num, f"CSV không hợp lệ / not valid CSV: {exc}")]) from None
+    return Sheet(lines, encoding=decoded.encoding, delimiter=delimiter)
 
 
 def _cell_text(value: Any) -> str | None:
@@ -112,24 +104,20 @@ def read_xlsx(data: bytes, source: FileSource) -> Sheet:
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # zipfile, XML and openpyxl's own errors alike
-        raise Unreadable([(None, f"not a readable XLSX workbook: {type(exc).__name__}: {exc}")]) from None
+        raise Unreadable(
+            [(None, f"không đọc được tệp XLSX / not a readable XLSX workbook: {type(exc).__name__}: {exc}")]
+        ) from None
     try:
         if source.sheet and source.sheet not in book.sheetnames:
-            raise Unreadable([(None, f"no sheet '{source.sheet}' (sheets: {', '.join(book.sheetnames)})")])
+            raise Unreadable(
+                [(None, f"không có trang tính / no sheet '{source.sheet}' (sheets: {', '.join(book.sheetnames)})")]
+            )
         sheet = book[source.sheet] if source.sheet else book.worksheets[0]
         raw = [list(values) for values in sheet.iter_rows(values_only=True)]
     finally:
         book.close()
-    if len(raw) < source.header_row:
-        raise Unreadable([(None, f"no header row (expected on row {source.header_row})")])
-    headers = [(_cell_text(c) or "").strip() for c in raw[source.header_row - 1]]
-    body, repaired = _repair_columns(raw[source.header_row :])
-    rows = [(number, cells) for number, cells in enumerate(body, start=source.header_row + 1)]
-    if headers is None:
-        raise Unreadable([(None, f"no header row (expected on row {source.header_row})")])
-    while headers and not headers[-1]:
-        headers.pop()
-    return Sheet(headers, rows, encoding="xlsx", repaired_cells=repaired)
+    cells, repaired = _repair_columns(raw)
+    return Sheet(list(enumerate(cells, start=1)), encoding="xlsx", repaired_cells=repaired)
 
 
 def file_format(path: Path, source: FileSource) -> str:

@@ -70,6 +70,11 @@ class Settings(BaseModel):
         return self.home / "sandbox"
 
     @property
+    def submissions_dir(self) -> Path:
+        """Every file departments sent, by content (archive/), and the receipts."""
+        return self.home / "submissions"
+
+    @property
     def sharing_dir(self) -> Path:
         """Agency sharing: the registry, the exchange log and its statistics."""
         return self.home / "sharing"

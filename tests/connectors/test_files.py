@@ -14,6 +14,9 @@ from lgsp_sandbox.departments.ict import csv_path
 from lgsp.connectors.encodings import encode
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
+from lgsp.submissions import ledger
+from lgsp.submissions.archive import Archive, sha256
+from lgsp.warehouse.store import Warehouse
 from tests.conftest import warehouse_rows
 
 PRICES = {
@@ -100,7 +103,7 @@ def test_each_encoding_and_number_format_loads_correctly(
     assert run.rows_extracted == 4 and run.rows_quarantined == 0
     assert prices(hub) == EXPECTED
     report = json.loads(Path(run.report).with_suffix(".json").read_text(encoding="utf-8"))
-    files = report["source_notes"]["files"]
+    files = report["source_notes"]["submissions"]
     assert files[0]["encoding"].replace("_", "-").lower().startswith(encoding.split("-sig")[0].lower()[:4])
     # 96,876 in a column whose other values write decimals with ',' was read as 96.876, and said so
     decided = report["source_notes"]["decisions"]
@@ -133,25 +136,27 @@ def test_xlsx_with_legacy_font_cells(hub: Settings, inbox: Path) -> None:
     assert prices(hub) == EXPECTED
 
 
-def test_archive_and_idempotent_redrop(hub: Settings, inbox: Path) -> None:
+def test_every_file_is_archived_by_content_and_a_resent_file_is_read_again(hub: Settings, inbox: Path) -> None:
     data = csv_bytes(ROWS, "windows-1258", ";")
     (inbox / "gia_thang_3.csv").write_bytes(data)
     pipeline = Pipeline(hub)
     first = pipeline.run("market_prices")
     assert first.status == "published" and first.rows_published == 4
     assert not (inbox / "gia_thang_3.csv").exists()
-    archived = [p for p in (inbox / "archive").iterdir() if p.name.endswith("gia_thang_3.csv")]
-    assert len(archived) == 1 and archived[0].read_bytes() == data
-    manifest = [json.loads(line) for line in (inbox / "archive" / "manifest.jsonl").read_text().splitlines()]
-    assert manifest[0]["name"] == "gia_thang_3.csv" and manifest[0]["rows"] == 4
-    before = table(hub, "SELECT * FROM main.market_prices ORDER BY 1")
+    assert Archive(hub).get(sha256(data)) == data
+    with Warehouse(hub).reader() as con:
+        (taken,) = ledger.of_run(con, "market_prices", first.run_id)
+    assert (taken.name, taken.status, taken.rows_total, taken.rows_published) == ("gia_thang_3.csv", "published", 4, 4)
+    before = table(hub, "SELECT * EXCLUDE (_lgsp_submission, _lgsp_origin) FROM main.market_prices ORDER BY 1")
 
     (inbox / "gia_gui_lai.csv").write_bytes(data)  # the same file sent again, under another name
     second = pipeline.run("market_prices")
-    assert second.status == "published" and second.rows_extracted == 0
-    assert table(hub, "SELECT * FROM main.market_prices ORDER BY 1") == before
-    assert not (inbox / "gia_gui_lai.csv").exists()
-    assert len(list((inbox / "archive").glob("*.csv"))) == 1
+    assert second.status == "published" and second.rows_extracted == 4  # a submission, read again
+    assert table(hub, "SELECT * EXCLUDE (_lgsp_submission, _lgsp_origin) FROM main.market_prices ORDER BY 1") == before
+    with Warehouse(hub).reader() as con:
+        (again,) = ledger.of_run(con, "market_prices", second.run_id)
+    assert again.same_as == taken.id and again.id > taken.id
+    assert len(list((hub.submissions_dir / "archive").rglob("*"))) == 2  # one folder, one copy of the bytes
 
     changed = [r[:] for r in ROWS]
     changed[1][3] = "16.000"
@@ -160,35 +165,33 @@ def test_archive_and_idempotent_redrop(hub: Settings, inbox: Path) -> None:
     assert third.mode == "incremental" and third.rows_extracted == 4
     assert prices(hub)["G01"][2] == 16000.0
     assert len(table(hub, "SELECT * FROM main.market_prices")) == 4
+    receipts = sorted((inbox / "receipts").iterdir())
+    assert len(receipts) == 3 and "ĐÃ CÔNG BỐ / PUBLISHED" in receipts[-1].read_text(encoding="utf-8")
 
 
-def test_a_publish_retried_after_archiving_failed_archives_and_publishes_nothing_twice(
-    hub: Settings, inbox: Path
-) -> None:
-    """The warehouse transaction committed, then moving the files failed: the retried task (as
-    Airflow retries it) archives them, and the data and the run record stay as they were."""
-    data = csv_bytes(ROWS, "utf-8")
-    (inbox / "gia.csv").write_bytes(data)
-    (inbox / "archive").write_text("not a folder")  # the archive cannot be made
+def test_a_publish_retried_after_the_receipt_failed_publishes_nothing_twice(hub: Settings, inbox: Path) -> None:
+    """The warehouse transaction committed, then writing the receipt failed: the retried task (as
+    Airflow retries it) writes it, and the data and the run record stay as they were."""
+    (inbox / "gia.csv").write_bytes(csv_bytes(ROWS, "utf-8"))
     pipeline = Pipeline(hub)
     pipeline.extract("market_prices", "r1")
     pipeline.validate("market_prices", "r1")
+    (inbox / "receipts").write_text("not a folder")  # the receipts folder cannot be made
     with pytest.raises(FileExistsError):
         pipeline.publish("market_prices", "r1")
-    assert (inbox / "gia.csv").exists()
     published = table(hub, "SELECT * FROM main.market_prices ORDER BY 1")
     assert len(published) == 4
 
-    (inbox / "archive").unlink()
+    (inbox / "receipts").unlink()
     run = pipeline.publish("market_prices", "r1")
     assert run.status == "published" and run.rows_published == 4
-    assert not (inbox / "gia.csv").exists() and len(list((inbox / "archive").glob("*gia.csv"))) == 1
+    assert len(list((inbox / "receipts").iterdir())) == 1
     assert table(hub, "SELECT * FROM main.market_prices ORDER BY 1") == published
     assert table(hub, "SELECT count(*) FROM meta.runs WHERE run_id = 'r1'") == [(1,)]
     assert pipeline.publish("market_prices", "r1").status == "published"  # and again: nothing to do
 
 
-def test_unreadable_files_are_set_aside_with_a_report(hub: Settings, inbox: Path) -> None:
+def test_unreadable_files_are_rejected_with_a_receipt(hub: Settings, inbox: Path) -> None:
     (inbox / "a_good.csv").write_bytes(csv_bytes(ROWS, "utf-8"))
     missing_key = [[c for i, c in enumerate(r) if i != 0] for r in ROWS]
     (inbox / "b_no_key.csv").write_bytes(csv_bytes(missing_key, "utf-8"))
@@ -196,18 +199,19 @@ def test_unreadable_files_are_set_aside_with_a_report(hub: Settings, inbox: Path
     ragged[3] = ragged[3] + ["thừa", "nữa"]
     (inbox / "c_ragged.csv").write_bytes(csv_bytes(ragged, "utf-8"))
     (inbox / "d_broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    dropped = {p.name: p.read_bytes() for p in inbox.iterdir()}
     run = Pipeline(hub).run("market_prices")
-    assert run.status == "published", run.error
-    assert run.rows_extracted == 4  # the good file only
-    rejected = inbox / "rejected"
-    reports = {p.name.split("__", 1)[1]: p.read_text(encoding="utf-8") for p in rejected.glob("*.report.txt")}
-    assert set(reports) == {"b_no_key.csv.report.txt", "c_ragged.csv.report.txt", "d_broken.xlsx.report.txt"}
-    assert "missing column(s) 'Mã mặt hàng'" in reports["b_no_key.csv.report.txt"]
-    assert "row 4: 8 values for 6 columns" in reports["c_ragged.csv.report.txt"]
-    assert "not a readable XLSX workbook" in reports["d_broken.xlsx.report.txt"]
-    # nothing lost: every dropped file is in the archive or set aside, byte for byte
-    kept = [p for p in rejected.iterdir() if not p.name.endswith(".report.txt")]
-    assert len(kept) == 3 and list(inbox.glob("*.csv")) == []
+    assert run.status == "partial", run.error  # the good file is published, three were rejected
+    assert (run.rows_extracted, run.rows_published, run.rows_rejected) == (12, 4, 8)
+    receipts = {p.name.split("__", 2)[2]: p.read_text(encoding="utf-8") for p in (inbox / "receipts").iterdir()}
+    assert set(receipts) == {"a_good.csv.txt", "b_no_key.csv.txt", "c_ragged.csv.txt", "d_broken.xlsx.txt"}
+    assert "missing column(s) 'Mã mặt hàng'" in receipts["b_no_key.csv.txt"]
+    assert "dòng / row 4: 8 giá trị cho 6 cột / values for 6 columns" in receipts["c_ragged.csv.txt"]
+    assert "not a readable XLSX workbook" in receipts["d_broken.xlsx.txt"]
+    assert "BỊ TỪ CHỐI / REJECTED" in receipts["d_broken.xlsx.txt"]
+    # nothing lost: every dropped file is in the archive, byte for byte
+    assert all(Archive(hub).get(sha256(data)) == data for data in dropped.values())
+    assert [p for p in inbox.iterdir() if p.is_file()] == []
 
 
 def test_values_that_are_not_numbers_are_quarantined_with_file_and_line(hub: Settings, inbox: Path) -> None:
@@ -216,16 +220,17 @@ def test_values_that_are_not_numbers_are_quarantined_with_file_and_line(hub: Set
     rows[4][4] = "1-2"
     (inbox / "gia.csv").write_bytes(csv_bytes(rows, "utf-8"))
     run = Pipeline(hub).run("market_prices")
-    assert run.status == "published"
+    assert run.status == "published"  # rows quarantined, every file read
     assert (run.rows_published, run.rows_quarantined) == (2, 2)
     quarantined = table(
         hub, "SELECT ma_mat_hang, gia, so_luong, _lgsp_origin, _reasons FROM quarantine.market_prices ORDER BY 1"
     )
     assert [(q[0], q[1], q[2], q[3]) for q in quarantined] == [
-        ("G02", "C", "2000", "gia.csv:3"),
-        ("G04", "45000.0", "1-2", "gia.csv:5"),
+        ("G02", "C", "hơn 2.000", "gia.csv:3"),
+        ("G04", "45.000", "1-2", "gia.csv:5"),  # as typed
     ]
-    assert "'C' is not a valid number for gia" in quarantined[0][4]
+    assert "'C' không phải là số / is not a number" in quarantined[0][4]
+    assert "'1-2' là một khoảng giá trị, không phải một số / is a range, not one number" in quarantined[1][4]
 
 
 def test_the_ict_department_drop_loads_the_real_indicators(hub: Settings) -> None:
@@ -250,10 +255,12 @@ def test_the_ict_department_drop_loads_the_real_indicators(hub: Settings) -> Non
         )
         assert qualifier == expected
     inbox = hub.sandbox_dir / "inbox" / "stttt"
-    assert len(list((inbox / "archive").glob("*__chi_tieu_*"))) == 3
+    assert len(list((inbox / "receipts").glob("*__chi_tieu_*"))) == 3
 
 
-def test_a_rejected_runs_files_are_set_aside_with_the_reason(hub: Settings, inbox: Path, contracts_dir: Path) -> None:
+def test_a_rejected_runs_submissions_are_rejected_with_the_reason(
+    hub: Settings, inbox: Path, contracts_dir: Path
+) -> None:
     data = dict(PRICES)
     data["expectations"] = [
         {"type": "expect_column_values_to_be_between", "kwargs": {"column": "gia", "max_value": 1}, "severity": "error"}
@@ -262,20 +269,21 @@ def test_a_rejected_runs_files_are_set_aside_with_the_reason(hub: Settings, inbo
     (inbox / "gia.csv").write_bytes(csv_bytes(ROWS, "utf-8"))
     run = Pipeline(hub).run("market_prices")
     assert run.status == "rejected"
-    reports = list((inbox / "rejected").glob("*.report.txt"))
-    assert len(reports) == 1 and "rejected" in reports[0].read_text(encoding="utf-8")
+    (receipt,) = (inbox / "receipts").iterdir()
+    text = receipt.read_text(encoding="utf-8")
+    assert "BỊ TỪ CHỐI / REJECTED" in text and "4 cách ly / quarantined" in text
     assert list(inbox.glob("*.csv")) == []
 
 
-def test_a_file_replaced_during_the_run_is_not_archived_in_its_place(hub: Settings, inbox: Path) -> None:
+def test_a_file_replaced_during_the_run_is_a_new_submission(hub: Settings, inbox: Path) -> None:
     path = inbox / "gia.csv"
     path.write_bytes(csv_bytes(ROWS, "utf-8"))
     pipeline = Pipeline(hub)
     pipeline.extract("market_prices", "r1")
-    pipeline.validate("market_prices", "r1")
     corrected = [r[:] for r in ROWS]
     corrected[1][3] = "17.000"
     path.write_bytes(csv_bytes(corrected, "utf-8"))  # the department sends a corrected file meanwhile
+    pipeline.validate("market_prices", "r1")
     assert pipeline.publish("market_prices", "r1").status == "published"
     assert path.exists()  # the new version waits for the next run
     second = pipeline.run("market_prices")

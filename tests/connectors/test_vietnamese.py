@@ -44,7 +44,7 @@ def test_fractions_keep_both_parts() -> None:
     parsed = parse_number("14/17")
     assert parsed.fraction == (14, 17) and parsed.value == pytest.approx(14 / 17)
     assert parse_number("45/45").value == 1.0
-    assert parse_number("3/0").error == "'3/0' divides by zero"
+    assert parse_number("3/0").error == "'3/0' chia cho 0 / divides by zero"
 
 
 @pytest.mark.parametrize("text", ["C", "1-2", "abc", "1.23.4"])

@@ -108,8 +108,8 @@ def test_integers_with_a_fraction_are_quarantined_not_rounded(items) -> None:
     assert published(settings) == [(2, 7, 1)]
     reasons = published(settings, "SELECT amount, _reasons FROM quarantine.items ORDER BY _row")
     assert reasons == [
-        ("1.5", "'1.5' is not a valid integer for amount"),
-        ("2,0", "'2,0' is not a valid integer for amount"),
+        ("1.5", "'1.5' không phải số nguyên hợp lệ cho cột amount / is not a valid whole number for amount"),
+        ("2,0", "'2,0' không phải số nguyên hợp lệ cho cột amount / is not a valid whole number for amount"),
     ]
 
 

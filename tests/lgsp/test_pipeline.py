@@ -44,8 +44,10 @@ def test_every_dataset_publishes_and_every_row_is_accounted_for(hub: Settings) -
     # The sandbox's dirt is really caught: duplicate keys, bad dates, negative values, nulls.
     reasons = " ".join(r[0] for r in query(hub, "SELECT _reasons FROM quarantine.price_observations"))
     assert "is not a valid date" in reasons
-    assert "expect_column_values_to_be_between" in reasons
-    assert "expect_column_values_to_be_unique" in reasons
+    assert "outside the allowed range" in reasons and "nan" not in reasons
+    assert "khoá trùng / duplicate key (id = " in reasons
+    checks = {c for r in query(hub, "SELECT _checks FROM quarantine.price_observations") for c in r[0]}
+    assert {"pk", "type:observed_on"} <= checks
     # Published keys are unique and present.
     assert query(hub, "SELECT count(*) - count(DISTINCT id) FROM main.price_observations") == [(0,)]
     # Staging never outlives a run.
