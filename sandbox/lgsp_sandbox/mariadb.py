@@ -181,7 +181,7 @@ class MariaDbServer:
                 raise MariaDbError(f"mariadbd exited: {self._log_tail()}")
             if self.socket.exists():
                 try:
-                    self._admin().close()
+                    self.admin().close()
                     return
                 except pymysql.err.OperationalError:
                     pass
@@ -189,14 +189,14 @@ class MariaDbServer:
         self._kill()
         raise MariaDbError(f"mariadbd did not answer within {timeout:.0f}s: {self._log_tail()}")
 
-    def _admin(self, database: str | None = None) -> Any:
+    def admin(self, database: str | None = None) -> Any:
         """A root connection over the server's own socket (root has no TCP password)."""
         return pymysql.connect(
             unix_socket=str(self.socket), user="root", database=database, charset="utf8mb4", autocommit=True
         )
 
     def _add_account(self) -> None:
-        with self._admin() as conn, conn.cursor() as cur:
+        with self.admin() as conn, conn.cursor() as cur:
             cur.execute(f"CREATE USER IF NOT EXISTS '{USER}'@'127.0.0.1' IDENTIFIED BY %s", (self.password,))
             cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'127.0.0.1'")
 
@@ -218,14 +218,14 @@ class MariaDbServer:
         if self.port is None:
             raise MariaDbError("the server is not running")
         quoted = "`" + name.replace("`", "``") + "`"
-        with self._admin() as conn, conn.cursor() as cur:
+        with self.admin() as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {quoted}")
             cur.execute(f"CREATE DATABASE {quoted} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
         return self.url(name)
 
     def execute(self, database: str, *statements: str | tuple[str, Any]) -> None:
         """Run statements (SQL, or (SQL, parameters) for executemany with a list) as root in `database`."""
-        with self._admin(database) as conn, conn.cursor() as cur:
+        with self.admin(database) as conn, conn.cursor() as cur:
             for statement in statements:
                 if isinstance(statement, tuple):
                     sql, params = statement
