@@ -9,7 +9,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 UV := $(PYTHON) -m uv
 
-.PHONY: demo test bench lint uv venv postgres chromium clean
+.PHONY: demo test bench lint uv venv postgres mariadb chromium clean
 
 uv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
@@ -23,10 +23,13 @@ demo: venv
 postgres:
 	@bash .ci/install-postgres
 
+mariadb:
+	@bash .ci/install-mariadb
+
 chromium:
 	@bash .ci/install-chromium
 
-test: venv postgres chromium
+test: venv postgres mariadb chromium
 	$(BIN)/pytest
 
 bench: uv postgres

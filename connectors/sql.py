@@ -3,12 +3,16 @@
 PostgreSQL, MySQL/MariaDB and SQLite are read with DuckDB's scanners (the fast path); other
 databases (SQL Server, Oracle, ...) through SQLAlchemy with server-side cursors. Either way the
 rows arrive as a `pyarrow.RecordBatchReader`, so memory stays flat whatever the table size.
+MySQL/MariaDB and SQLite values arrive as text, as SQLAlchemy's do: their legacy dates and
+booleans ('0000-00-00', '2024-05-00', a TINYINT(1) holding 2) are typed, and quarantined with
+their raw text, by the hub rather than nulled or refused by a scanner.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +56,14 @@ def _scanner(url: URL) -> str | None:
     return {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}.get(backend)
 
 
+def _with_driver(url: URL) -> URL:
+    """`mysql://` and `mariadb://` (as Airflow writes them) name no driver, and SQLAlchemy's default,
+    mysqlclient, is not installed: read them with PyMySQL, which the hub ships."""
+    if url.drivername in ("mysql", "mariadb"):
+        return url.set(drivername=f"{url.drivername}+pymysql")
+    return url
+
+
 def engine_for(config: SqlConfig) -> str:
     """'duckdb' when a DuckDB scanner can read this source, else 'sqlalchemy'."""
     url = make_url(config.url.get_secret_value())
@@ -76,15 +88,84 @@ def _libpq_value(value: object) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _mysql_value(value: object) -> str:
+    """Quote a value for DuckDB's MySQL scanner: double quotes, where a backslash escapes \\ and "
+    (it reads single quotes as part of the value)."""
+    text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# URL query parameters DuckDB's MySQL scanner understands; `charset` is left out because the
+# scanner always reads utf8mb4. Any other (PyMySQL's ssl_verify_identity, read_timeout, …) is
+# refused rather than dropped: leaving out a TLS setting would weaken the connection unseen.
+MYSQL_OPTIONS = {
+    "unix_socket": "socket", "socket": "socket", "compress": "compress", "ssl_mode": "ssl_mode", "ssl_ca": "ssl_ca",
+    "ssl_capath": "ssl_capath", "ssl_cert": "ssl_cert", "ssl_cipher": "ssl_cipher", "ssl_crl": "ssl_crl",
+    "ssl_crlpath": "ssl_crlpath", "ssl_key": "ssl_key",
+}  # fmt: skip
+MYSQL_IGNORED = {"charset"}
+
+
 def _attach_string(url: URL, scanner: str) -> str:
-    """The connection string DuckDB's scanner takes; the URL's query (sslmode, ssl_ca, …) is kept."""
+    """The connection string DuckDB's scanner takes; the URL's query (sslmode, ssl_ca, …) is kept.
+
+    Raises ValueError for a MySQL URL parameter the scanner cannot take.
+    """
     if scanner == "sqlite":
         return url.database or ""
     parts: dict[str, object] = {"host": url.host, "port": url.port, "user": url.username, "password": url.password}
     parts["dbname" if scanner == "postgres" else "database"] = url.database
     for key, value in url.query.items():
+        if scanner == "mysql":
+            if key in MYSQL_IGNORED:
+                continue
+            if key not in MYSQL_OPTIONS:
+                raise ValueError(
+                    f"URL parameter '{key}' is not understood by DuckDB's MySQL scanner (it takes "
+                    f"{', '.join(sorted(MYSQL_OPTIONS))}); remove it, or read the source with engine: sqlalchemy"
+                )
+            key = MYSQL_OPTIONS[key]
         parts[key] = value if isinstance(value, str) else value[-1]
-    return " ".join(f"{k}={_libpq_value(v)}" for k, v in parts.items() if v not in (None, ""))
+    quoted = _mysql_value if scanner == "mysql" else _libpq_value
+    return " ".join(f"{k}={quoted(v)}" for k, v in parts.items() if v not in (None, ""))
+
+
+def _refused(message: str) -> bool:
+    """Whether a connection error says the credentials were refused (PostgreSQL, MySQL/MariaDB)."""
+    return any(s in message.lower() for s in ("authentication failed", "access denied for user"))
+
+
+def _mysql_name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+# The pushed-down cursor comparison, for the cursor types where MySQL and DuckDB read the same
+# instant from the same text. Numbers and text are compared by DuckDB alone: MySQL converts
+# '0x10' or a collation-ordered string differently, and a narrower pre-filter would lose rows.
+MYSQL_CURSOR_TYPES = {"TIMESTAMP": "DATETIME(6)", "DATE": "DATE"}
+CURSOR_TEXT = re.compile(r"[0-9][0-9 :.T-]*")
+
+
+def _mysql_select(config: SqlConfig, cursor_value: Any) -> str:
+    """The MySQL SELECT the scanner runs: the contract's columns as utf8mb4 text, from the table
+    or the contract's query, with rows before the cursor left on the server.
+
+    The filter there only narrows what is sent; DuckDB applies the exact one after. A value MySQL
+    cannot read as the cursor's type is sent, so that DuckDB decides on it.
+    """
+    columns = ", ".join(
+        f"CAST({_mysql_name(c)} AS CHAR CHARACTER SET utf8mb4) AS {_mysql_name(c)}" for c in config.columns
+    )
+    if config.query:
+        source = f"({config.query}) AS q"
+    else:
+        source = ".".join(_mysql_name(p) for p in (config.db_schema, config.table) if p)
+    sql = f"SELECT {columns} FROM {source}"
+    kind = MYSQL_CURSOR_TYPES.get(config.cursor_type)
+    if config.cursor and kind and cursor_value is not None and CURSOR_TEXT.fullmatch(str(cursor_value)):
+        column = _mysql_name(config.cursor)
+        sql += f" WHERE {column} >= CAST('{cursor_value}' AS {kind}) OR CAST({column} AS {kind}) IS NULL"
+    return sql
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -141,13 +222,12 @@ class Scan:
             con.execute(f"ATTACH '{target}' AS src (TYPE {self.scanner}, READ_ONLY)")
         except duckdb.Error as exc:
             message = str(exc).splitlines()[0]
-            # Wrong credentials will not pass on retry, and retrying them can lock the account.
-            refused = any(s in message.lower() for s in ("authentication failed", "access denied for user"))
             raise ConnectorError(
                 f"cannot connect to '{self.config.connection}': {_redact(message, self.url)}",
                 dataset=self.config.dataset,
                 connector=self.config.connection,
-                transient=not refused,
+                # Wrong credentials will not pass on retry, and retrying them can lock the account.
+                transient=not _refused(message),
             ) from exc
 
     def error(self, exc: Exception) -> ConnectorError:
@@ -172,13 +252,21 @@ def scan(config: SqlConfig, state: dict[str, Any] | None) -> Scan | None:
         raise ConnectorError(
             f"SQLite database {url.database!r} does not exist", dataset=config.dataset, connector=config.connection
         )
+    try:
+        _attach_string(url, scanner)
+    except ValueError as exc:
+        raise ConnectorError(
+            f"connection '{config.connection}': {exc}", dataset=config.dataset, connector=config.connection
+        ) from None
     columns = ", ".join(duck.quote(c) for c in config.columns)
-    if config.query:
+    cursor_value = state.get("cursor") if (config.cursor and state) else None
+    if scanner == "mysql":
+        base = f"(SELECT * FROM mysql_query('src', {duck.literal(_mysql_select(config, cursor_value))}))"
+    elif config.query:
         base = f"(SELECT * FROM {scanner}_query('src', {duck.literal(config.query)}))"
     else:
         schema = config.db_schema or ("public" if scanner == "postgres" else None)
         base = ".".join(duck.quote(p) for p in ("src", schema, config.table) if p)
-    cursor_value = state.get("cursor") if (config.cursor and state) else None
     return Scan(
         config=config,
         scanner=scanner,
@@ -212,10 +300,13 @@ def _duckdb_reader(plan: Scan) -> pa.RecordBatchReader:
 
 
 def _redact(message: str, url: URL) -> str:
-    """Drivers echo the connection string in their errors; no part of the password may reach a log."""
+    """Drivers echo the connection string in their errors; no part of the password may reach a log,
+    as written or as quoted in the scanners' connection strings."""
     if not url.password:
         return message
-    for secret in sorted({url.password, *url.password.split()}, key=len, reverse=True):
+    password = str(url.password)
+    forms = {password, _libpq_value(password)[1:-1], _mysql_value(password)[1:-1]}
+    for secret in sorted({p for form in forms for p in (form, *form.split())}, key=len, reverse=True):
         if len(secret) >= 3:
             message = message.replace(secret, "***")
     return message
@@ -241,7 +332,16 @@ def _text(value: Any) -> str | None:
 def _sqlalchemy_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.RecordBatchReader:
     import sqlalchemy as sa
 
-    engine = sa.create_engine(config.url.get_secret_value())
+    url = _with_driver(make_url(config.url.get_secret_value()))
+    try:
+        engine = sa.create_engine(url)
+    except (ImportError, sa.exc.NoSuchModuleError) as exc:  # a dialect or driver not installed
+        raise ConnectorError(
+            f"cannot read from '{config.connection}': the SQLAlchemy dialect or driver for {url.drivername} "
+            f"is not installed ({exc})",
+            dataset=config.dataset,
+            connector=config.connection,
+        ) from None
     if config.query:
         base: Any = sa.text(config.query).columns(*(sa.column(c) for c in config.columns)).subquery("q")
         selectable = sa.select(*(base.c[c] for c in config.columns))
@@ -265,10 +365,11 @@ def _sqlalchemy_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.Re
 
     @_retry
     def open_result() -> tuple[Any, Any]:
-        try:  # failing to connect may pass; a bad query will not
+        try:  # failing to connect may pass (wrong credentials will not); a bad query will not
             conn = engine.connect().execution_options(stream_results=True, yield_per=config.batch_rows)
         except sa.exc.SQLAlchemyError as exc:
-            raise failure(exc, transient=isinstance(exc, sa.exc.OperationalError)) from exc
+            refused = _refused(str(getattr(exc, "orig", None) or exc))
+            raise failure(exc, transient=isinstance(exc, sa.exc.OperationalError) and not refused) from exc
         try:
             return conn, conn.execute(selectable)
         except sa.exc.SQLAlchemyError as exc:
@@ -283,6 +384,8 @@ def _sqlalchemy_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.Re
                 yield pa.RecordBatch.from_arrays(
                     [pa.array([_text(v) for v in col], type=pa.string()) for col in columns], schema=schema
                 )
+        except sa.exc.SQLAlchemyError as exc:  # the source went away mid-read: the next run may pass
+            raise failure(exc, transient=isinstance(exc, sa.exc.OperationalError)) from exc
         finally:
             conn.close()
             engine.dispose()

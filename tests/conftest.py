@@ -1,4 +1,4 @@
-"""Shared fixtures: isolated hub homes, the sandbox province, a real PostgreSQL server."""
+"""Shared fixtures: isolated hub homes, the sandbox province, real PostgreSQL and MariaDB servers."""
 
 from __future__ import annotations
 
@@ -101,6 +101,16 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real MariaDB server on loopback, started from the machine's binaries (its own data
+    directory and port; no system service)."""
+    from lgsp_sandbox.mariadb import MariaDbServer
+
+    with MariaDbServer(tmp_path_factory.mktemp("mariadb")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

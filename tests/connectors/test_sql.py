@@ -140,3 +140,20 @@ def test_unreachable_server_is_transient_and_retried(
     assert "secret" not in str(info.value)
     if engine == "duckdb":
         assert len(attempts) == 4
+
+
+@pytest.mark.parametrize(
+    ("url", "missing"),
+    [
+        ("mssql+pyodbc://hub:secret@db.sct.local/thongke?driver=ODBC+Driver+18+for+SQL+Server", "pyodbc"),
+        ("oracle+oracledb://hub:secret@db.sxd.local:1521/?service_name=CAPPHEP", "oracledb"),
+    ],
+)
+def test_a_dialect_whose_driver_is_not_installed_says_which(url: str, missing: str, tmp_path: Path) -> None:
+    """SQL Server and Oracle go through SQLAlchemy; their drivers are installed beside the hub."""
+    cfg = config(url, tmp_path)
+    assert engine_for(cfg) == "sqlalchemy"
+    with pytest.raises(ConnectorError, match=f"dialect or driver for .* is not installed.*{missing}") as info:
+        extract(cfg, None)
+    assert "education" in str(info.value) and not info.value.transient
+    assert "secret" not in str(info.value)
