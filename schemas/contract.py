@@ -47,6 +47,11 @@ class Publisher(Model):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="Short department code, e.g. STC.")
     name: Text
     email: str | None = Field(None, description="Contact point for questions about the data.")
+    former_names: list[Text] = Field(
+        default_factory=list,
+        description="Names the department had before a reorganisation (e.g. the departments merged in 2025), "
+        "which its data and users may still use.",
+    )
 
 
 class SourceKind(str, Enum):

@@ -49,6 +49,15 @@ def test_shipped_contracts_are_valid() -> None:
     assert licences.personal_columns == ["citizen_id", "full_name", "birth_date"]
 
 
+def test_former_names_are_bilingual_and_nfc(tmp_path: Path) -> None:
+    data = base()
+    data["publisher"]["former_names"] = [{"vi": "So\u031b\u0309 Tho\u0302ng tin", "en": "Department of Information"}]
+    assert load_contract(write(tmp_path, data)).publisher.former_names[0].vi == "Sở Thông tin"
+    data["publisher"]["former_names"] = [{"vi": "Sở Thông tin và Truyền thông"}]
+    with pytest.raises(ContractError, match=r"publisher\.former_names\[0\]\.en: required field is missing"):
+        load_contract(write(tmp_path, data))
+
+
 def test_text_is_normalised_to_nfc(tmp_path: Path) -> None:
     data = base()
     data["title"]["vi"] = "Tr\u01b0\u01a1\u0300ng ho\u0323c"  # NFD: combining marks
