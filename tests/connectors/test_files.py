@@ -249,7 +249,7 @@ def test_the_ict_department_drop_loads_the_real_indicators(hub: Settings) -> Non
             else None
         )
         assert qualifier == expected
-    inbox = hub.sandbox_dir / "inbox" / "stttt"
+    inbox = hub.sandbox_dir / "inbox" / "skhcn"
     assert len(list((inbox / "archive").glob("*__chi_tieu_*"))) == 3
 
 
