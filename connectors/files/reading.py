@@ -12,8 +12,8 @@ from typing import Any
 import pyarrow as pa
 
 from lgsp.connectors.files.config import FileColumn, FilesConfig
-from lgsp.connectors.files.sheets import Unreadable, file_format, header_key, read_csv, read_xlsx
-from lgsp.connectors.vietnamese import parse_date, parse_number, resolve_column
+from lgsp.connectors.files.sheets import NumberCell, Unreadable, file_format, header_key, read_csv, read_xlsx
+from lgsp.connectors.vietnamese import ParsedNumber, parse_date, parse_number, resolve_column
 from lgsp.schemas.contract import ColumnType, SchemaDrift
 from lgsp.warehouse.projection import EXTRA, ORIGIN
 
@@ -48,7 +48,7 @@ def _convert(
     (row index, reading taken, reading not taken) and the parsed numbers."""
     kind = column.type
     if kind in (ColumnType.integer.value, ColumnType.number.value):
-        parsed = [parse_number(c) for c in cells]
+        parsed = [ParsedNumber(c, c.value) if isinstance(c, NumberCell) else parse_number(c) for c in cells]
         values, decided = resolve_column(parsed, kind)
         texts = [_number_text(v, c, kind == "integer") for v, c in zip(values, cells, strict=True)]
         decisions = []
