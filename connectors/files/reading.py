@@ -48,7 +48,7 @@ def _convert(
     (row index, reading taken, reading not taken) and the parsed numbers."""
     kind = column.type
     if kind in (ColumnType.integer.value, ColumnType.number.value):
-        parsed = [ParsedNumber(c, c.value) if isinstance(c, NumberCell) else parse_number(c) for c in cells]
+        parsed = [ParsedNumber(c, c.value, typed=True) if isinstance(c, NumberCell) else parse_number(c) for c in cells]
         values, decided = resolve_column(parsed, kind)
         texts = [_number_text(v, c, kind == "integer") for v, c in zip(values, cells, strict=True)]
         decisions = []

@@ -135,7 +135,8 @@ def test_xlsx_with_legacy_font_cells(hub: Settings, inbox: Path) -> None:
 
 def test_xlsx_numbers_typed_as_numbers_are_read_as_they_are(hub: Settings, inbox: Path) -> None:
     """A workbook cell holding the number 9.748 is nine point seven four eight: only text is read
-    the Vietnamese way (where `9.748` would be 9748)."""
+    the Vietnamese way (where `9.748` would be 9748), and numbers held as numbers are no evidence
+    of how the file writes its text (`2.000` beside them is still two thousand)."""
     import datetime as dt
 
     import openpyxl
@@ -143,13 +144,14 @@ def test_xlsx_numbers_typed_as_numbers_are_read_as_they_are(hub: Settings, inbox
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(ROWS[0])
-    typed = [("G01", 9.748, 14), ("G02", 0.125, 1305471), ("G03", 1e-05, 3), ("G04", 45000, 2)]
-    for code, price, quantity in typed:
+    typed = [("G01", 9.748, 14), ("G02", 0.125, 1305471), ("G03", 1e-05, 3), ("G04", 45000, 2), ("G05", 12.5, 1)]
+    for code, price, quantity in [*typed, ("G06", "2.000", 6)]:
         sheet.append([code, "Gạo", "Xã Hải Lăng", price, quantity, dt.date(2024, 3, 5)])
     book.save(inbox / "gia.xlsx")
     run = Pipeline(hub).run("market_prices")
     assert run.status == "published", run.error
-    assert {k: (v[2], v[3]) for k, v in prices(hub).items()} == {c: (p, q) for c, p, q in typed}
+    expected = {c: (p, q) for c, p, q in typed} | {"G06": (2000.0, 6)}
+    assert {k: (v[2], v[3]) for k, v in prices(hub).items()} == expected
 
 
 def test_archive_and_idempotent_redrop(hub: Settings, inbox: Path) -> None:
