@@ -264,6 +264,9 @@ class Column(Model):
 
     type: ColumnType
     description: Text
+    unit: str | None = Field(
+        None, min_length=1, description="Unit of the values, e.g. đồng, %, µg/m³ (shown in submission templates)."
+    )
     nullable: bool = True
     personal_data: PersonalData = PersonalData.none
     source: str | None = Field(
@@ -282,6 +285,8 @@ class Column(Model):
         None,
         description="The column names an administrative unit: legacy names and codes are mapped to the current unit.",
     )
+
+    _normalise = field_validator("unit", mode="before")(_nfc)
 
     @property
     def duckdb_type(self) -> str:
