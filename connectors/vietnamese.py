@@ -51,6 +51,8 @@ class ParsedNumber:
     fraction: tuple[int, int] | None = None
     error: str | None = None
     scale: str | None = None
+    typed: bool = False
+    """Held as a number by a workbook, not written: it says nothing of how the file writes numbers."""
 
     @property
     def ambiguous(self) -> bool:
@@ -174,8 +176,9 @@ def resolve_column(cells: list[ParsedNumber], declared: str) -> tuple[list[float
     the Vietnamese reading stands. Returns the values and the row indexes that needed a decision.
     """
     decided: list[int] = []
-    comma_decimal = sum(1 for c in cells if not c.ambiguous and re.search(r"\d,\d{1,2}(?!\d)", c.text))
-    dot_decimal = sum(1 for c in cells if not c.ambiguous and re.search(r"\d\.\d{1,2}(?!\d)", c.text))
+    written = [c for c in cells if not c.ambiguous and not c.typed]
+    comma_decimal = sum(1 for c in written if re.search(r"\d,\d{1,2}(?!\d)", c.text))
+    dot_decimal = sum(1 for c in written if re.search(r"\d\.\d{1,2}(?!\d)", c.text))
     values: list[float | None] = []
     for i, cell in enumerate(cells):
         if not cell.ambiguous or cell.value is None or cell.alternative is None:

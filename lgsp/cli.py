@@ -58,7 +58,7 @@ def check(
         mine = [p for p in problems if p.startswith(f"{path}:")]
         warned = [w for w in warnings if path in ids and w.startswith(f"{ids[path]}:")]
         status = "[red]invalid[/red]" if mine else "[yellow]ok[/yellow]" if warned else "[green]ok[/green]"
-        console.print(f"{status}  {path}")
+        console.print(f"{status}  {path}", soft_wrap=True)
     if problems:
         typer.echo("\n".join(problems), err=True)
     if warnings:

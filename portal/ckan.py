@@ -39,6 +39,7 @@ def organization_dict(entry: Entry, package_count: int | None = None) -> dict[st
         "title_translated": {"vi": publisher.name.vi, "en": publisher.name.en},
         "display_name": publisher.name.vi,
         "description": f"{publisher.name.vi} / {publisher.name.en}",
+        "former_names": [{"vi": f.vi, "en": f.en} for f in publisher.former_names],
         "type": "organization",
         "is_organization": True,
         "state": "active",
@@ -197,6 +198,7 @@ def search(
         text = fold(
             " ".join(
                 [package["name"], package["title"], package["notes"], package["organization"]["title"]]
+                + [name for former in package["organization"]["former_names"] for name in former.values()]
                 + [t["name"] for t in package["tags"]]
                 + list(package["title_translated"].values())
             )

@@ -27,7 +27,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "downloads": "Tải xuống", "size": "Dung lượng", "preview": "Xem trước",
         "rows_of": "Dòng {first}–{last} trên {total}", "pages": "Trang", "prev": "Trang trước", "next": "Trang sau",
         "history": "Các phiên bản", "rows": "dòng", "passed": "đạt mọi kiểm tra",
-        "quarantined": "{n} dòng bị cách ly", "no_report": "chưa có báo cáo",
+        "quarantined": "{n} dòng bị cách ly", "no_report": "chưa có báo cáo", "formerly": "trước đây",
     },
     "en": {
         "site": "Open-data portal", "switch": "Tiếng Việt", "skip": "Skip to main content",
@@ -39,7 +39,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "downloads": "Downloads", "size": "Size", "preview": "Preview",
         "rows_of": "Rows {first}–{last} of {total}", "pages": "Pages", "prev": "Previous", "next": "Next",
         "history": "Releases", "rows": "rows", "passed": "passed every check",
-        "quarantined": "{n} rows quarantined", "no_report": "no report yet",
+        "quarantined": "{n} rows quarantined", "no_report": "no report yet", "formerly": "formerly",
     },
 }  # fmt: skip
 

@@ -137,7 +137,8 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
         org = actions.organization_show({"id": code, "include_datasets": "true"})
         if request.query_params.get("format") == "json":
             return JSONResponse(org)
-        return _render("publisher.html.j2", request, lang, name=org["title_translated"][lang], packages=org["packages"])
+        name, former = org["title_translated"][lang], [f[lang] for f in org["former_names"]]
+        return _render("publisher.html.j2", request, lang, name=name, former=former, packages=org["packages"])
 
     @pages.get("/reports/{dataset_id}/{stem}.html")
     async def report(dataset_id: str, stem: str) -> Response:
@@ -185,6 +186,7 @@ def _describe(settings: Settings, entry: Entry, lang: str) -> dict[str, Any]:
         "description": {"vi": c.description.vi, "en": c.description.en},
         "publisher": {"vi": c.publisher.name.vi, "en": c.publisher.name.en},
         "publisher_code": c.publisher.code.lower(),
+        "publisher_former": [getattr(f, lang) for f in c.publisher.former_names],
         "licence": c.licence.title,
         "licence_url": c.licence.url,
         "frequency": c.update_frequency.value,
@@ -238,7 +240,7 @@ def schema_org(settings: Settings, entry: Entry) -> dict[str, Any]:
         "creator": {
             "@type": "GovernmentOrganization",
             "name": c.publisher.name.vi,
-            "alternateName": c.publisher.name.en,
+            "alternateName": [c.publisher.name.en, *(n for f in c.publisher.former_names for n in (f.vi, f.en))],
         },
         "spatialCoverage": {"@type": "Place", "name": f"Tỉnh {settings.province}"},
         "distribution": [

@@ -155,6 +155,8 @@ def _dataset(
     publisher = URIRef(f"{base_url}/publisher/{contract.publisher.code}")
     g.add((publisher, RDF.type, FOAF.Agent))
     _text(g, publisher, FOAF.name, contract.publisher.name.vi, contract.publisher.name.en)
+    for former in contract.publisher.former_names:  # e.g. a department merged into this one in 2025
+        _text(g, publisher, SKOS.altLabel, former.vi, former.en)
     g.add((dataset, DCTERMS.publisher, publisher))
     contact = URIRef(f"{base_url}/publisher/{contract.publisher.code}#contact")
     g.add((contact, RDF.type, VCARD.Organization))

@@ -47,6 +47,11 @@ class Publisher(Model):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="Short department code, e.g. STC.")
     name: Text
     email: str | None = Field(None, description="Contact point for questions about the data.")
+    former_names: list[Text] = Field(
+        default_factory=list,
+        description="Names the department had before a reorganisation (e.g. the departments merged in 2025), "
+        "which its data and users may still use.",
+    )
 
 
 class SourceKind(str, Enum):
@@ -271,6 +276,9 @@ class Column(Model):
 
     type: ColumnType
     description: Text
+    unit: str | None = Field(
+        None, min_length=1, description="Unit of the values, e.g. đồng, %, µg/m³ (shown in submission templates)."
+    )
     nullable: bool = True
     personal_data: PersonalData = PersonalData.none
     source: str | None = Field(
@@ -303,6 +311,8 @@ class Column(Model):
     _aliases_nfc = field_validator("aliases", mode="before")(
         classmethod(lambda cls, v: [_nfc(a) for a in v] if isinstance(v, list) else v)
     )
+
+    _normalise = field_validator("unit", mode="before")(_nfc)
 
     @property
     def duckdb_type(self) -> str:

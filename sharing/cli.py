@@ -366,7 +366,7 @@ def audit_stats() -> None:
 @staff_app.command("add")
 def staff_add(
     username: Annotated[str, typer.Argument(help="Login name.")],
-    department: Annotated[str, typer.Option(help="Department (publisher) code, e.g. SGTVT.")],
+    department: Annotated[str, typer.Option(help="Department (publisher) code, e.g. SXD.")],
 ) -> None:
     """Add a staff login for the admin pages, or reset one (password, department; enabled again; its
     open sessions end); the password is shown once."""

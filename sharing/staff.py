@@ -29,7 +29,7 @@ def add_staff(settings: Settings, username: str, department: str, password: str 
     if not USERNAME.match(username):
         raise RegistryError("username: lower-case letters, digits, . _ -", field="username")
     if not re.match(r"^[A-Z][A-Z0-9_]*$", department):
-        raise RegistryError("department: a publisher code such as SGTVT", field="department")
+        raise RegistryError("department: a publisher code such as SXD", field="department")
     password = password or new_secret()[:20]
     with registry.transaction(settings) as con:
         con.execute(

@@ -46,7 +46,7 @@ def make_home(home: Path, sandbox_dir: Path, catalogue: Path) -> None:
     shutil.copytree(sandbox_dir, home / "sandbox")
     shutil.copy(catalogue, home / "warehouse.duckdb")
     urls = {p.stem: f"sqlite:///{p}" for p in (home / "sandbox").glob("*.sqlite")}
-    urls["stttt_inbox"] = str(home / "sandbox" / "inbox" / "stttt")
+    urls["skhcn_inbox"] = str(home / "sandbox" / "inbox" / "skhcn")
     (home / "sandbox" / "connections.json").write_text(json.dumps(urls))
 
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from lgsp.connectors.files.config import FileColumn, FilesConfig
 from lgsp.connectors.files.headers import HeaderMatch, find_header, match
-from lgsp.connectors.files.sheets import Sheet, Unreadable, file_format, read_csv, read_xlsx
+from lgsp.connectors.files.sheets import NumberCell, Sheet, Unreadable, file_format, read_csv, read_xlsx
 from lgsp.connectors.vietnamese import ParsedNumber, parse_date, parse_number, resolve_column
 from lgsp.schemas.contract import ColumnType, SchemaDrift
 from lgsp.warehouse.projection import EXTRA, ORIGIN, PROBLEMS, TYPED
@@ -75,7 +75,7 @@ def _convert(column: FileColumn, cells: list[str | None]) -> Converted:
     a reason."""
     kind = column.type
     if kind in (ColumnType.integer.value, ColumnType.number.value):
-        parsed = [parse_number(c) for c in cells]
+        parsed = [ParsedNumber(c, c.value, typed=True) if isinstance(c, NumberCell) else parse_number(c) for c in cells]
         values, decided = resolve_column(parsed, kind)
         texts: list[str | None] = []
         problems: dict[int, str] = {}

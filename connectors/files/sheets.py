@@ -65,8 +65,21 @@ def read_csv(data: bytes, source: FileSource) -> Sheet:
     return Sheet(lines, encoding=decoded.encoding, delimiter=delimiter)
 
 
+class NumberCell(str):
+    """An XLSX cell the workbook holds as a number: its text for text columns, its `value` for
+    number columns. The value is read as it is: a number typed as 9.748 (or 0.125, or 1E-05) is
+    not the Vietnamese way of writing 9748 (or 125, or 1), which the text alone would suggest."""
+
+    value: float
+
+    def __new__(cls, value: float) -> NumberCell:
+        cell = super().__new__(cls, format(value, ".15g") if isinstance(value, float) else str(value))
+        cell.value = value
+        return cell
+
+
 def _cell_text(value: Any) -> str | None:
-    """An XLSX cell as text; numbers as typed, dates in ISO."""
+    """An XLSX cell as text; numbers as typed (a NumberCell), dates in ISO."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -75,8 +88,8 @@ def _cell_text(value: Any) -> str | None:
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, float):
-        return format(value, ".15g")
+    if isinstance(value, int | float):
+        return NumberCell(value)
     return str(value)
 
 

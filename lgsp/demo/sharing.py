@@ -64,17 +64,17 @@ def seed(settings: Settings) -> dict[str, Any]:
     grant = add_grant(
         settings, ONE_STOP_SHOP, "driving_licences", columns=GRANTED_COLUMNS, row_filter={"commune_code": [commune_code]},
         purpose="Kiểm tra giấy phép lái xe khi giải quyết thủ tục hành chính của công dân cư trú tại " + commune_name,
-        granted_by="sgtvt", expires_at=registry.now() + dt.timedelta(days=365),
+        granted_by="sxd", expires_at=registry.now() + dt.timedelta(days=365),
     )  # fmt: skip
     if not any(r.consumer == POLICE and r.status == "pending" for r in list_requests(settings)):
         add_request(settings, POLICE, "driving_licences", "Đối chiếu giấy phép khi xử lý vi phạm giao thông")
-    password = add_staff(settings, "sgtvt", "SGTVT")
+    password = add_staff(settings, "sxd", "SXD")
     credentials = {
         "api_keys": keys,
         "oauth2_client": {"consumer": ONE_STOP_SHOP, "client_id": client_id, "client_secret": client_secret},
         "grant": {"id": grant.id, "consumer": ONE_STOP_SHOP, "dataset": "driving_licences",
                   "commune_code": commune_code, "commune_name": commune_name, "columns": GRANTED_COLUMNS},
-        "staff": {"username": "sgtvt", "password": password, "department": "SGTVT"},
+        "staff": {"username": "sxd", "password": password, "department": "SXD"},
     }  # fmt: skip
     path = settings.sharing_dir / "demo-credentials.json"
     path.write_text(json.dumps(credentials, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -123,6 +123,6 @@ def run(settings: Settings, console: Console) -> None:
         f"  lgsp serve, then:\n"
         f"  curl -H 'X-API-Key: {keys[ONE_STOP_SHOP]}' "
         f"'http://127.0.0.1:8000/api/share/v1/datasets/driving_licences/rows?limit=5'\n"
-        f"  admin pages: http://127.0.0.1:8000/admin/ (user sgtvt, password {credentials['staff']['password']})",
+        f"  admin pages: http://127.0.0.1:8000/admin/ (user sxd, password {credentials['staff']['password']})",
         soft_wrap=True,
     )

@@ -26,6 +26,8 @@ __all__ = [
 DEFAULT_SEED = 2026
 DEFAULT_SCALE = 100_000
 DEFAULT_DIRTY_SHARE = 0.02
+INBOX = DEPARTMENTS["ict"].code.lower()
+"""The ICT indicators' inbox (`inbox/skhcn/`, connection `skhcn_inbox`), named for the department that receives them."""
 
 
 def department(name: str) -> Department:
@@ -87,11 +89,11 @@ def build_province(
             stale.unlink(missing_ok=True)  # a fresh file, so the same seed gives the same bytes
         urls[name] = sqlite_url(path)
         build_department(name, urls[name], seed=seed, scale=scale, dirty_share=dirty_share, progress=progress)
-    inbox = directory / "inbox" / "stttt"
+    inbox = directory / "inbox" / INBOX
     shutil.rmtree(inbox, ignore_errors=True)  # a fresh province: no archive of earlier drops either
     drop_ict_files(inbox)
     (directory / "connections.json").write_text(
-        json.dumps({**urls, "stttt_inbox": str(inbox)}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        json.dumps({**urls, f"{INBOX}_inbox": str(inbox)}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     return urls
 

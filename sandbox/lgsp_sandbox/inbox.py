@@ -1,9 +1,10 @@
-"""Department file drops: the ICT indicators as Sở TT&TT staff would send them.
+"""Department file drops: the ICT indicators as Sở KH&CN staff would send them.
 
 The real indicators (`lgsp_sandbox/data/ict_indicators/`) are written the way provincial offices write
 them: Vietnamese headers, `9.748` and `103,97`, `hơn 2.000` where the report said "more than",
 one province's file saved as Windows-1258 CSV with semicolons, another typed on an old machine in
-TCVN3 (ABC), the third an Excel workbook whose indicator names were typed in a .VnTime font.
+TCVN3 (ABC), the third an Excel workbook whose indicator names were typed in a .VnTime font and whose
+author is still the department's name before the 2025 merger (Sở Thông tin và Truyền thông).
 """
 
 from __future__ import annotations

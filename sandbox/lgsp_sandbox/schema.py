@@ -42,8 +42,18 @@ class TableSpec:
 
 
 @dataclass(frozen=True)
+class Former:
+    """A department as it was before the 2025 reorganisation; its name is still in files and documents."""
+
+    code: str
+    name_vi: str
+    name_en: str
+
+
+@dataclass(frozen=True)
 class Department:
-    """A provincial department (Sở) that owns one source system of the sandbox."""
+    """A provincial department (Sở) that owns one source system of the sandbox, named as it is
+    after the 2025 reorganisation of the provincial departments."""
 
     name: str
     code: str
@@ -51,6 +61,8 @@ class Department:
     name_en: str
     system_vi: str
     tables: tuple[str, ...]
+    former: tuple[Former, ...] = ()
+    """The departments merged into this one whose names the source's data may still carry."""
 
 
 def _cols(spec: str) -> tuple[Column, ...]:
@@ -124,29 +136,32 @@ DEPARTMENTS: Mapping[str, Department] = MappingProxyType(
             "CSDL Giáo dục",
             ("schools",),
         ),
-        "transport": Department(
+        "transport": Department(  # the transport department's register, now the construction department's
             "transport",
-            "SGTVT",
-            "Sở Giao thông vận tải",
-            "Department of Transport",
+            "SXD",
+            "Sở Xây dựng",
+            "Department of Construction",
             "CSDL Giấy phép lái xe",
             ("driving_licences",),
+            (Former("SGTVT", "Sở Giao thông vận tải", "Department of Transport"),),
         ),
         "environment": Department(
             "environment",
-            "STNMT",
-            "Sở Tài nguyên và Môi trường",
-            "Department of Natural Resources and Environment",
+            "SNNMT",
+            "Sở Nông nghiệp và Môi trường",
+            "Department of Agriculture and Environment",
             "Hệ thống quan trắc môi trường tự động",
             ("env_readings",),
+            (Former("STNMT", "Sở Tài nguyên và Môi trường", "Department of Natural Resources and Environment"),),
         ),
         "ict": Department(
             "ict",
-            "STTTT",
-            "Sở Thông tin và Truyền thông",
-            "Department of Information and Communications",
+            "SKHCN",
+            "Sở Khoa học và Công nghệ",
+            "Department of Science and Technology",
             "Báo cáo chỉ tiêu chuyển đổi số",
             ("ict_indicators",),
+            (Former("STTTT", "Sở Thông tin và Truyền thông", "Department of Information and Communications"),),
         ),
     }
 )

@@ -136,6 +136,27 @@ def test_xlsx_with_legacy_font_cells(hub: Settings, inbox: Path) -> None:
     assert prices(hub) == EXPECTED
 
 
+def test_xlsx_numbers_typed_as_numbers_are_read_as_they_are(hub: Settings, inbox: Path) -> None:
+    """A workbook cell holding the number 9.748 is nine point seven four eight: only text is read
+    the Vietnamese way (where `9.748` would be 9748), and numbers held as numbers are no evidence
+    of how the file writes its text (`2.000` beside them is still two thousand)."""
+    import datetime as dt
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(ROWS[0])
+    typed = [("G01", 9.748, 14), ("G02", 0.125, 1305471), ("G03", 1e-05, 3), ("G04", 45000, 2), ("G05", 12.5, 1)]
+    for code, price, quantity in [*typed, ("G06", "2.000", 6)]:
+        sheet.append([code, "Gạo", "Xã Hải Lăng", price, quantity, dt.date(2024, 3, 5)])
+    book.save(inbox / "gia.xlsx")
+    run = Pipeline(hub).run("market_prices")
+    assert run.status == "published", run.error
+    expected = {c: (p, q) for c, p, q in typed} | {"G06": (2000.0, 6)}
+    assert {k: (v[2], v[3]) for k, v in prices(hub).items()} == expected
+
+
 def test_every_file_is_archived_by_content_and_a_resent_file_is_read_again(hub: Settings, inbox: Path) -> None:
     data = csv_bytes(ROWS, "windows-1258", ";")
     (inbox / "gia_thang_3.csv").write_bytes(data)
@@ -254,7 +275,7 @@ def test_the_ict_department_drop_loads_the_real_indicators(hub: Settings) -> Non
             else None
         )
         assert qualifier == expected
-    inbox = hub.sandbox_dir / "inbox" / "stttt"
+    inbox = hub.sandbox_dir / "inbox" / "skhcn"
     assert len(list((inbox / "receipts").glob("*__chi_tieu_*"))) == 3
 
 

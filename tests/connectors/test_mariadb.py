@@ -247,10 +247,16 @@ def test_a_full_refresh_publishes_the_clean_rows_and_quarantines_the_dirt_with_i
     assert (run.rows_extracted, run.rows_published, run.rows_quarantined) == (total, total - 4, 4)
     reasons = dict(warehouse_rows(settings, "SELECT so_giay_phep, _reasons FROM quarantine.giay_phep_xay_dung"))
     assert set(reasons) == {*DIRTY, OUT_OF_RANGE}
-    assert "'0000-00-00' is not a valid date for ngay_cap" in reasons["GPXD-0006/2023"]
-    assert "'2023-07-00' is not a valid date for ngay_cap" in reasons["GPXD-0007/2023"]
-    assert "'2' is not a valid boolean for da_khoi_cong" in reasons["GPXD-0008/2024"]
-    assert "expect_column_values_to_be_between" in reasons[OUT_OF_RANGE]
+    assert (
+        "'0000-00-00' không phải ngày hợp lệ cho cột ngay_cap / is not a valid date for ngay_cap"
+        in reasons["GPXD-0006/2023"]
+    )
+    assert (
+        "'2023-07-00' không phải ngày hợp lệ cho cột ngay_cap / is not a valid date for ngay_cap"
+        in reasons["GPXD-0007/2023"]
+    )
+    assert "'2' không phải giá trị đúng/sai hợp lệ cho cột da_khoi_cong" in reasons["GPXD-0008/2024"]
+    assert "ngoài khoảng cho phép" in reasons[OUT_OF_RANGE] and "outside the allowed range" in reasons[OUT_OF_RANGE]
 
     published = {
         r[0]: r for r in warehouse_rows(settings, f"SELECT {PERMIT_COLUMNS} FROM main.giay_phep_xay_dung ORDER BY 1")

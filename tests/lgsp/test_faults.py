@@ -201,7 +201,7 @@ BIG = """
 id: big_readings
 title: {vi: Số liệu lớn, en: Many readings}
 description: {vi: Một bảng lớn để thử lỗi nguồn., en: A large table to test a failing source.}
-publisher: {code: STNMT, name: {vi: Sở Tài nguyên và Môi trường, en: Department of Natural Resources and Environment}}
+publisher: {code: SNNMT, name: {vi: Sở Nông nghiệp và Môi trường, en: Department of Agriculture and Environment}}
 source: {kind: sql, connection: big, table: big_readings}
 primary_key: [id]
 columns:

@@ -27,14 +27,42 @@ def test_ckanapi_lists_shows_and_searches(served: tuple[str, Settings]) -> None:
     found = ckan.action.package_search(q="giao duc", rows=5)  # without diacritics, as people type
     assert found["count"] == 1 and found["results"][0]["name"] == "schools"
     faceted = ckan.action.package_search(q="*:*", fq="res_format:CSV", **{"facet.field": ["organization", "groups"]})
-    assert faceted["count"] == 3 and faceted["facets"]["organization"] == {"sgddt": 1, "stc": 1, "stttt": 1}
+    assert faceted["count"] == 3 and faceted["facets"]["organization"] == {"sgddt": 1, "skhcn": 1, "stc": 1}
     paged = ckan.action.package_search(rows=1, start=1, sort="name asc")
     assert [p["name"] for p in paged["results"]] == ["price_observations"] and paged["count"] == 3
-    assert ckan.action.organization_list() == ["sgddt", "stc", "stttt"]
+    assert ckan.action.organization_list() == ["sgddt", "skhcn", "stc"]
     org = ckan.action.organization_show(id="stc", include_datasets=True)
     assert org["package_count"] == 1 and org["packages"][0]["name"] == "price_observations"
     resource = ckan.action.resource_show(id=schools["resources"][0]["id"])
     assert resource["url"].endswith("/releases/schools/v1/schools.csv")
+
+
+def test_a_merged_departments_former_names_are_shown_and_found(served: tuple[str, Settings]) -> None:
+    """The ICT indicators' publisher is the Department of Science and Technology since the 2025
+    merger; the portal still knows it as the Department of Information and Communications."""
+    url, _ = served
+    ckan = ckanapi.RemoteCKAN(url)
+    ict = ckan.action.package_show(id="ict_indicators")
+    assert ict["organization"]["name"] == "skhcn" and ict["organization"]["title"] == "Sở Khoa học và Công nghệ"
+    assert ict["organization"]["former_names"] == [
+        {"vi": "Sở Thông tin và Truyền thông", "en": "Department of Information and Communications"}
+    ]
+    found = ckan.action.package_search(
+        q="ke hoach va dau tu"
+    )  # the finance department absorbed planning and investment
+    assert [p["name"] for p in found["results"]] == ["price_observations"]
+    page = requests.get(f"{url}/dataset/ict_indicators", timeout=30).text
+    assert (
+        'Sở Khoa học và Công nghệ</a> <span class="meta" id="former-names">(trước đây: Sở Thông tin và Truyền thông)'
+        in page
+    )
+    assert (
+        "(formerly: Department of Information and Communications)"
+        in requests.get(f"{url}/dataset/ict_indicators", params={"lang": "en"}, timeout=30).text
+    )
+    assert "Trước đây: Sở Thông tin và Truyền thông" in requests.get(f"{url}/publisher/skhcn", timeout=30).text
+    assert "former-names" not in requests.get(f"{url}/dataset/schools", timeout=30).text
+    assert requests.get(f"{url}/dataset/ict_indicators.json", timeout=30).json()["organization"]["former_names"]
 
 
 def test_ckanapi_errors_have_ckan_shapes(served: tuple[str, Settings]) -> None:
@@ -130,7 +158,7 @@ def test_no_personal_column_and_no_non_open_dataset_is_reachable(served: tuple[s
         "/releases/driving_licences/v1/driving_licences.csv",
         "/dataset/driving_licences",
         "/dataset/driving_licences.json",
-        "/publisher/sgtvt",
+        "/publisher/sxd",
         "/api/3/action/datastore_search?resource_id=schools&fields=citizen_id",
     ]:
         response = requests.get(f"{url}{path}", timeout=30)

@@ -6,9 +6,9 @@ import datetime as dt
 import os
 
 import pytest
-from rdflib import Graph, URIRef
+from rdflib import Graph, Literal, URIRef
 from rdflib.compare import isomorphic
-from rdflib.namespace import DCAT, RDF
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS
 
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
@@ -55,6 +55,23 @@ def test_catalogue_matches_the_golden_file() -> None:
     golden = Graph().parse(GOLDEN, format="turtle")
     assert isomorphic(graph, golden), "set LGSP_UPDATE_GOLDEN=1 to accept a deliberate change"
     assert "driving_licences" not in GOLDEN.read_text(encoding="utf-8")
+
+
+def test_a_merged_departments_former_names_are_alternative_labels() -> None:
+    contracts = list(load_contracts(CONTRACTS).values())
+    graph = catalogue_graph(
+        contracts, {"ict_indicators": [_release("ict_indicators", 1, 1)]}, "https://d.example", "QT"
+    )
+    publisher = URIRef("https://d.example/publisher/SKHCN")
+    assert graph.value(URIRef("https://d.example/dataset/ict_indicators"), DCTERMS.publisher) == publisher
+    assert set(graph.objects(publisher, FOAF.name)) == {
+        Literal("Sở Khoa học và Công nghệ", lang="vi"),
+        Literal("Department of Science and Technology", lang="en"),
+    }
+    assert set(graph.objects(publisher, SKOS.altLabel)) == {
+        Literal("Sở Thông tin và Truyền thông", lang="vi"),
+        Literal("Department of Information and Communications", lang="en"),
+    }
 
 
 def test_json_ld_and_turtle_say_the_same_thing() -> None:

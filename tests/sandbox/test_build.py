@@ -68,8 +68,8 @@ def test_province_has_one_sqlite_file_per_department_and_the_promised_rows(provi
     assert list(province) == list(DEPARTMENTS)
     directory = Path(sa.make_url(province["finance"]).database).parent
     connections = json.loads((directory / "connections.json").read_text(encoding="utf-8"))
-    assert connections == {**province, "stttt_inbox": str(directory / "inbox" / "stttt")}
-    assert sorted(p.name for p in (directory / "inbox" / "stttt").iterdir()) == [
+    assert connections == {**province, "skhcn_inbox": str(directory / "inbox" / "skhcn")}
+    assert sorted(p.name for p in (directory / "inbox" / "skhcn").iterdir()) == [
         "chi_tieu_ha_tinh_2024.csv",
         "chi_tieu_lang_son_2024.xlsx",
         "chi_tieu_quang_tri_2024.csv",
@@ -85,9 +85,9 @@ def test_same_seed_gives_the_same_bytes(province: dict[str, str], tmp_path: Path
     for name in DEPARTMENTS:
         first, second = (Path(sa.make_url(u[name]).database).read_bytes() for u in (province, again))
         assert first == second, name
-    dropped = Path(sa.make_url(province["finance"]).database).parent / "inbox" / "stttt"
+    dropped = Path(sa.make_url(province["finance"]).database).parent / "inbox" / "skhcn"
     for path in dropped.iterdir():  # the department's files too, workbook included
-        assert path.read_bytes() == (tmp_path / "inbox" / "stttt" / path.name).read_bytes(), path.name
+        assert path.read_bytes() == (tmp_path / "inbox" / "skhcn" / path.name).read_bytes(), path.name
 
 
 def test_another_seed_gives_other_data(province: dict[str, str], tmp_path: Path) -> None:

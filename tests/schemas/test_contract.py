@@ -49,6 +49,41 @@ def test_shipped_contracts_are_valid() -> None:
     assert licences.personal_columns == ["citizen_id", "full_name", "birth_date"]
 
 
+def test_publishers_are_the_departments_after_the_2025_reorganisation() -> None:
+    """The contracts name each sandbox department as it is now, one name per code, and keep the
+    names of the departments merged into it (which its data still carries) as former names."""
+    from lgsp_sandbox.build import DEPARTMENTS, INBOX
+
+    contracts = load_contracts(CONTRACTS).values()
+    by_connection = {**DEPARTMENTS, f"{INBOX}_inbox": DEPARTMENTS["ict"]}
+    checked = set()
+    for contract in contracts:
+        department = by_connection.get(contract.source.connection)
+        if department is None:
+            continue
+        publisher = contract.publisher
+        assert (publisher.code, publisher.name.vi, publisher.name.en) == (
+            department.code, department.name_vi, department.name_en
+        ), contract.id  # fmt: skip
+        former = {(f.vi, f.en) for f in publisher.former_names}
+        assert {(f.name_vi, f.name_en) for f in department.former} <= former, contract.id
+        checked.add(contract.id)
+    assert checked == {"driving_licences", "env_readings", "ict_indicators", "price_observations", "schools"}
+    publishers = {(c.publisher.code, c.publisher.name, tuple(c.publisher.former_names)) for c in contracts}
+    assert len(publishers) == len({code for code, _, _ in publishers}), "a code with two names or histories"
+    assert {code for code, _, _ in publishers} == {"TCTK", "SXD", "STC", "SNNMT", "SKHCN", "STP", "SGDDT"}
+    assert not {f.code for d in DEPARTMENTS.values() for f in d.former} & {code for code, _, _ in publishers}
+
+
+def test_former_names_are_bilingual_and_nfc(tmp_path: Path) -> None:
+    data = base()
+    data["publisher"]["former_names"] = [{"vi": "So\u031b\u0309 Tho\u0302ng tin", "en": "Department of Information"}]
+    assert load_contract(write(tmp_path, data)).publisher.former_names[0].vi == "Sở Thông tin"
+    data["publisher"]["former_names"] = [{"vi": "Sở Thông tin và Truyền thông"}]
+    with pytest.raises(ContractError, match=r"publisher\.former_names\[0\]\.en: required field is missing"):
+        load_contract(write(tmp_path, data))
+
+
 def test_text_is_normalised_to_nfc(tmp_path: Path) -> None:
     data = base()
     data["title"]["vi"] = "Tr\u01b0\u01a1\u0300ng ho\u0323c"  # NFD: combining marks

@@ -48,16 +48,16 @@ def log_in(page: Any, url: str, username: str, password: str) -> None:
 
 def test_login_grant_read_revoke_refuse(live: Hub, page: Any) -> None:
     settings, url = live.settings, live.url
-    password = add_staff(settings, "sgtvt", "SGTVT")
+    password = add_staff(settings, "sxd", "SXD")
     consumers.add_consumer(settings, "TTPVHCC", "Trung tâm Phục vụ hành chính công", "a@example.gov.vn", "provincial")
     key = consumers.issue_key(settings, "TTPVHCC")
     with Warehouse(settings).reader() as con:
         commune = con.execute("SELECT min(commune_code) FROM main.driving_licences").fetchone()[0]
 
-    log_in(page, url, "sgtvt", "wrong password")
+    log_in(page, url, "sxd", "wrong password")
     assert "Sai tên đăng nhập" in page.get_by_role("alert").inner_text()
-    log_in(page, url, "sgtvt", password)
-    assert "SGTVT" in page.locator("header").inner_text()
+    log_in(page, url, "sxd", password)
+    assert "SXD" in page.locator("header").inner_text()
     assert "driving_licences" in page.locator("#datasets").inner_text()
     assert "schools" not in page.locator("#datasets").inner_text()  # another department's
 
@@ -138,7 +138,7 @@ def test_repeated_wrong_passwords_lock_the_login_for_a_while(live: Hub) -> None:
     from lgsp.sharing.staff import LOCKOUT_FAILURES, LOCKOUT_WINDOW
 
     password = add_staff(live.settings, "sgddt", "SGDDT")
-    other = add_staff(live.settings, "stnmt", "STNMT")
+    other = add_staff(live.settings, "snnmt", "SNNMT")
     with httpx.Client(base_url=live.url, follow_redirects=True) as browser:
         for _ in range(LOCKOUT_FAILURES):
             assert "Wrong username or password" in _try_login(browser, "sgddt", "guess").text
@@ -146,7 +146,7 @@ def test_repeated_wrong_passwords_lock_the_login_for_a_while(live: Hub) -> None:
         for username in ("sgddt", "nobody"):
             refused = _try_login(browser, username, password)
             assert "Too many failed logins" in refused.text and refused.url.path == "/admin/login"
-        assert _try_login(browser, "stnmt", other).url.path == "/admin/"  # another login is untouched
+        assert _try_login(browser, "snnmt", other).url.path == "/admin/"  # another login is untouched
 
     # a quarter of an hour later the failures have aged out (moved back here, not waited for)
     earlier = registry.stamp(registry.now() - LOCKOUT_WINDOW)

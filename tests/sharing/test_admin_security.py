@@ -40,7 +40,7 @@ def test_a_change_to_the_login_ends_its_open_sessions(live: Hub, change: str) ->
     password = add_staff(live.settings, username, "SGDDT")
     browser, other = (
         logged_in(live, username, password),
-        logged_in(live, "sgtvt_keep", add_staff(live.settings, "sgtvt_keep", "SGTVT")),
+        logged_in(live, "sxd_keep", add_staff(live.settings, "sxd_keep", "SXD")),
     )
     assert still_in(browser) and still_in(other)
     if change == "disable":
@@ -48,7 +48,7 @@ def test_a_change_to_the_login_ends_its_open_sessions(live: Hub, change: str) ->
     elif change == "reset_password":
         password = add_staff(live.settings, username, "SGDDT")
     else:
-        add_staff(live.settings, username, "STNMT", password=password)
+        add_staff(live.settings, username, "SNNMT", password=password)
     assert not still_in(browser)  # ended at its next request
     assert still_in(other)  # another login's session is untouched
     if change == "disable":
@@ -60,7 +60,7 @@ def test_a_change_to_the_login_ends_its_open_sessions(live: Hub, change: str) ->
         assert still_in(logged_in(live, username, password))  # a new login works
     if change == "move_department":
         data = logged_in(live, username, password).get("/admin/", params={"format": "json"}).json()
-        assert data["staff"]["department"] == "STNMT"  # from the record, not the cookie
+        assert data["staff"]["department"] == "SNNMT"  # from the record, not the cookie
 
 
 def test_a_cookie_forged_with_the_key_names_no_one(live: Hub) -> None:
@@ -74,9 +74,9 @@ def test_a_cookie_forged_with_the_key_names_no_one(live: Hub) -> None:
         answer = httpx.get(f"{live.url}/admin/", cookies={"lgsp_admin": cookie}, follow_redirects=False)
         return answer.status_code == 200
 
-    add_staff(live.settings, "forged_target", "SGTVT")
+    add_staff(live.settings, "forged_target", "SXD")
     assert opens({"username": "forged_target", "version": 1})  # the forging itself works (the key is the key)
-    assert not opens({"username": "forged_target", "department": "SGTVT"})  # the old cookie shape: no version
+    assert not opens({"username": "forged_target", "department": "SXD"})  # the old cookie shape: no version
     assert not opens({"username": "forged_target", "version": 0})
     assert not opens({"username": "nobody", "version": 1})
 
@@ -87,7 +87,7 @@ def test_approving_a_request_grants_only_the_columns_ticked_on_the_page(live: Hu
     ticks what was asked, and the grant holds exactly what is ticked when it is sent."""
     consumers.add_consumer(live.settings, "BCA_X", "Công an X", "x@example.gov.vn", "provincial")
     asked = add_request(live.settings, "BCA_X", "driving_licences", "Đối chiếu", columns=["licence_no", "citizen_id"])
-    browser = logged_in(live, "sgtvt_approver", add_staff(live.settings, "sgtvt_approver", "SGTVT"))
+    browser = logged_in(live, "sxd_approver", add_staff(live.settings, "sxd_approver", "SXD"))
     page = browser.get("/admin/").text
     form = page[page.index(f'action="/admin/requests/{asked.id}/approve"') :].split("</form>")[0]
     for column in ("licence_no", "citizen_id", "full_name", "birth_date", "licence_class", "commune_code"):
@@ -127,7 +127,7 @@ def test_a_guesser_locks_out_only_itself(live: Hub) -> None:
     still logs in, and an address that guesses many usernames is stopped too."""
     from lgsp.sharing.staff import ADDRESS_FAILURES, LOCKOUT_FAILURES
 
-    password = add_staff(live.settings, "target_user", "SGTVT")
+    password = add_staff(live.settings, "target_user", "SXD")
     with _from(live, "127.0.0.2") as attacker, _from(live, "127.0.0.3") as user, _from(live, "127.0.0.4") as sprayer:
         assert [_attempt(attacker, "target_user", "guess") for _ in range(LOCKOUT_FAILURES)] == ["wrong"] * 5
         assert _attempt(attacker, "target_user", password) == "locked"  # even the right password, from there
@@ -152,7 +152,7 @@ def test_a_login_hashes_off_the_event_loop_and_an_unknown_user_costs_the_same(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(hashlib, "scrypt", counting)
-    add_staff(live.settings, "known_user", "SGTVT", password="the-right-one")
+    add_staff(live.settings, "known_user", "SXD", password="the-right-one")
     calls.clear()
     with _from(live, "127.0.0.5") as browser:
         assert _attempt(browser, "known_user", "a-wrong-one") == "wrong"

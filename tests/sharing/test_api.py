@@ -32,7 +32,7 @@ def agency(live: Hub) -> Iterator[dict[str, Any]]:
         ).fetchone()[0]
     consumers.add_consumer(settings, "TTPVHCC", "Trung tâm Phục vụ hành chính công", "a@example.gov.vn", "provincial")
     consumers.add_consumer(settings, "UBND_X", "UBND phường X", "b@example.gov.vn", "commune")
-    grant = add_grant(settings, "TTPVHCC", "driving_licences", purpose="thủ tục hành chính", granted_by="sgtvt",
+    grant = add_grant(settings, "TTPVHCC", "driving_licences", purpose="thủ tục hành chính", granted_by="sxd",
                       row_filter={"commune_code": [commune]})  # fmt: skip
     client_id, secret = consumers.issue_client(settings, "TTPVHCC")
     with httpx.Client(base_url=live.url, timeout=30) as http:

@@ -52,7 +52,7 @@ def test_consumers_keys_rotation_and_revocation(home: Settings) -> None:
 
 def test_grants_need_the_key_and_name_personal_columns(home: Settings) -> None:
     lgsp("consumers", "add", "AGENCY", "--name", "Agency", "--contact", "a@example.gov.vn")
-    common = ["--purpose", "kiểm tra", "--by", "sgtvt"]
+    common = ["--purpose", "kiểm tra", "--by", "sxd"]
     out = lgsp("grants", "add", "AGENCY", "driving_licences", *common, "--column", "licence_no", "--column",
                "full_name", "--where", "commune_code=19333", "--where", "commune_code=19334", "--expires", "2099-12-31")  # fmt: skip
     assert "licence_no, full_name" in out and "19333, 19334" in out
@@ -84,9 +84,9 @@ def test_requests_are_answered_and_overdue_ones_flagged(home: Settings) -> None:
     assert listed.count("OVERDUE") == 1
     assert "a refusal says why" in lgsp("requests", "refuse", "2", "--by", "sgddt", "--reason", " ", ok=False)
     assert "refused: không cần" in lgsp("requests", "refuse", "2", "--by", "sgddt", "--reason", "không cần")
-    out = lgsp("requests", "approve", "1", "--by", "sgtvt", "--where", "commune_code=19333")
+    out = lgsp("requests", "approve", "1", "--by", "sxd", "--where", "commune_code=19333")
     assert "đối chiếu vi phạm" in out and "19333" in out
-    assert "already approved" in lgsp("requests", "approve", "1", "--by", "sgtvt", ok=False)
+    assert "already approved" in lgsp("requests", "approve", "1", "--by", "sxd", ok=False)
     assert "BCA_CSGT" not in lgsp("requests", "list", "--status", "pending")
     assert "OVERDUE" in lgsp("requests", "list", "--status", "approved")  # answered late stays flagged
 
@@ -105,10 +105,10 @@ def test_audit_export_and_stats(home: Settings, tmp_path: Path) -> None:
                     "filters": {"commune_code": ["19333"]}})  # fmt: skip
     log.close()
     assert "4 entries" in lgsp("audit", "verify")
-    out = tmp_path / "sgtvt.jsonl"
-    assert "2 entries" in lgsp("audit", "export", "--publisher", "SGTVT", "--output", str(out))
+    out = tmp_path / "sxd.jsonl"
+    assert "2 entries" in lgsp("audit", "export", "--publisher", "SXD", "--output", str(out))
     exported = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert exported[0]["publisher"] == "SGTVT" and exported[0]["chain_ok"]
+    assert exported[0]["publisher"] == "SXD" and exported[0]["chain_ok"]
     assert {e["dataset"] for e in exported[1:]} == {"driving_licences"}
     printed = lgsp("audit", "stats")
     assert "TTPVHCC" in printed and "Anonymised daily statistics: 1 rows" in printed
@@ -147,7 +147,7 @@ def test_open_statistics_name_no_restricted_dataset_and_no_small_cell(home: Sett
 
 
 def test_staff_passwords_are_shown_once(home: Settings) -> None:
-    out = lgsp("staff", "add", "sgtvt", "--department", "SGTVT")
-    assert "Password for sgtvt" in out
-    assert "sgtvt" in lgsp("staff", "list") and "SGTVT" in lgsp("staff", "list")
+    out = lgsp("staff", "add", "sxd", "--department", "SXD")
+    assert "Password for sxd" in out
+    assert "sxd" in lgsp("staff", "list") and "SXD" in lgsp("staff", "list")
     assert "publisher code" in lgsp("staff", "add", "x1", "--department", "lower", ok=False)

@@ -113,7 +113,7 @@ def test_lgsp_audit_verify_exits_1_and_names_the_line(log_dir: Path, monkeypatch
 def test_export_holds_only_the_departments_datasets(log_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "export.jsonl"
     with out.open("wb") as handle:
-        written = export(log_dir, {"driving_licences"}, handle, {"publisher": "SGTVT"})
+        written = export(log_dir, {"driving_licences"}, handle, {"publisher": "SXD"})
     header, *rest = (json.loads(line) for line in out.read_text(encoding="utf-8").splitlines())
     assert written == len(rest) == N // 2 and header["chain_ok"] and header["head"]["count"] == N
     assert {e["dataset"] for e in rest} == {"driving_licences"}

@@ -27,7 +27,7 @@ ROWS = "/api/share/v1/datasets/driving_licences/rows"
 def agency(live: Hub) -> Iterator[dict[str, Any]]:
     settings = live.settings
     consumers.add_consumer(settings, "TTPVHCC", "Trung tâm Phục vụ hành chính công", "a@example.gov.vn", "provincial")
-    add_grant(settings, "TTPVHCC", "driving_licences", purpose="thủ tục hành chính", granted_by="sgtvt")
+    add_grant(settings, "TTPVHCC", "driving_licences", purpose="thủ tục hành chính", granted_by="sxd")
     with httpx.Client(
         base_url=live.url, timeout=30, headers={"X-API-Key": consumers.issue_key(settings, "TTPVHCC")}
     ) as http:
@@ -146,7 +146,7 @@ def test_cursors_are_signed_and_bound_to_the_grant(agency: dict[str, Any]) -> No
         refused = http.get(ROWS, params={"limit": 2, "after": cursor})
         assert refused.status_code == 400 and refused.json()["error"]["field"] == "after", cursor
     # under another grant (the same consumer, the grant replaced), yesterday's cursor opens nothing
-    add_grant(live.settings, "TTPVHCC", "driving_licences", purpose="thủ tục khác", granted_by="sgtvt")
+    add_grant(live.settings, "TTPVHCC", "driving_licences", purpose="thủ tục khác", granted_by="sxd")
     stale = http.get(ROWS, params={"limit": 2, "after": first["next"]})
     assert stale.status_code == 400 and "for this grant" in stale.json()["error"]["message"]
 
@@ -183,7 +183,7 @@ def test_a_record_outside_the_grant_costs_the_same_whether_or_not_it_exists(
         ).fetchone()
     consumers.add_consumer(settings, "UBND_Y", "UBND phường Y", "y@example.gov.vn", "commune")
     add_grant(
-        settings, "UBND_Y", "driving_licences", purpose="x", granted_by="sgtvt", row_filter={"commune_code": [commune]}
+        settings, "UBND_Y", "driving_licences", purpose="x", granted_by="sxd", row_filter={"commune_code": [commune]}
     )
     key = consumers.issue_key(settings, "UBND_Y")
     snapshots = live.app.state.sharing.snapshots

@@ -1,4 +1,5 @@
-"""Sở TN&MT's automatic monitoring stations: hourly air and surface-water readings, the high-volume source."""
+"""Sở NN&MT's automatic monitoring stations (Sở TN&MT's until the 2025 merger): hourly air and surface-water
+readings, the high-volume source."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Sở TT&TT's digital-transformation indicators: the real CSV published by three provinces, loaded as-is."""
+"""Sở KH&CN's digital-transformation indicators (Sở TT&TT's until the 2025 merger): the real CSV published by
+three provinces, loaded as-is."""
 
 from __future__ import annotations
 

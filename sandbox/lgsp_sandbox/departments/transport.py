@@ -1,4 +1,5 @@
-"""Sở GTVT's driving-licence register (personal data: names, CCCD numbers, birth dates)."""
+"""The driving-licence register of Sở Xây dựng (Sở GTVT's until the 2025 merger; personal data: names, CCCD
+numbers, birth dates)."""
 
 from __future__ import annotations
 
