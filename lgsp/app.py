@@ -1,5 +1,6 @@
 """The FastAPI application of `lgsp serve`: the open-data portal and CKAN API (lgsp.portal), the
-agency-sharing API and its admin pages (lgsp.sharing), and one error model for all of them."""
+agency-sharing API and its admin pages (lgsp.sharing), the department pages (lgsp.departments),
+and one error model for all of them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from fastapi import FastAPI
 
 from lgsp.core.files import keep_private
 from lgsp.core.settings import Settings
+from lgsp.departments import pages as departments
 from lgsp.portal import app as portal
 from lgsp.sharing import api as sharing
 from lgsp.web import problems
@@ -18,5 +20,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title=f"lgsp-hub: {settings.province}", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.sharing = sharing.install(app, settings)
     portal.install(app, settings)
+    app.mount(departments.PREFIX, departments.department_app(settings))
     problems.install(app, {sharing.PREFIX: sharing.problem_response(app.state.sharing)}, default=portal.ckan_problem)
     return app

@@ -61,6 +61,11 @@ def parse_expiry(text: str) -> dt.datetime | None:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), VIETNAM)
 
 
+def _local(path: str) -> str:
+    """Where to go after logging in: only the hub's own staff pages, never another site."""
+    return path if path.startswith(("/admin/", "/department/")) and "//" not in path and "\\" not in path else ""
+
+
 MAX_WAITING_LOGINS = 16  # logins queued for a hashing thread; more are turned away at once
 
 
@@ -110,8 +115,8 @@ def admin_app(settings: Settings) -> FastAPI:
         return {k: c for k, c in sorted(contracts.items()) if c.publisher.code == staff.department}
 
     @app.get("/login", response_class=HTMLResponse)
-    async def login_page(request: Request, error: str = "") -> Response:
-        return render("login.html.j2", csrf=csrf(request), error=error)
+    async def login_page(request: Request, error: str = "", next: str = "") -> Response:
+        return render("login.html.j2", csrf=csrf(request), error=error, next=_local(next))
 
     @app.post("/login")
     async def do_login(request: Request) -> Response:
@@ -136,7 +141,7 @@ def admin_app(settings: Settings) -> FastAPI:
         request.session.clear()
         request.session["user"] = {"username": staff.username, "version": staff.session_version}
         request.session["csrf"] = secrets.token_urlsafe(24)  # a new session, a new token
-        return RedirectResponse("/admin/", status_code=303)
+        return RedirectResponse(_local(form.get("next", "")) or "/admin/", status_code=303)
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:

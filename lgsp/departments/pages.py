@@ -1,0 +1,253 @@
+"""The department pages' routes: a dashboard, uploads and receipts, templates, held runs.
+
+Every route finds the staff member from the admin pages' signed session (the same cookie and
+key), and answers only for datasets whose publisher is the staff member's department: another
+department's dataset or submission is "not found", whatever its id. `?format=json` is the JSON
+twin of each page. Forms carry the session's CSRF token, as on the admin pages.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote as urlquote
+from urllib.parse import urlencode
+
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.middleware.sessions import SessionMiddleware
+
+from lgsp.core.errors import LgspError
+from lgsp.core.settings import Settings
+from lgsp.departments import uploads
+from lgsp.departments.status import statuses
+from lgsp.pipeline import Pipeline
+from lgsp.schemas.contract import Contract, FileSource
+from lgsp.schemas.loader import load_contracts
+from lgsp.sharing import registry
+from lgsp.sharing.staff import Staff, current_staff
+from lgsp.submissions import inbox, ledger, receipts
+from lgsp.submissions.archive import Archive
+from lgsp.submissions.ledger import Channel, Submission
+from lgsp.submissions.template import template
+
+PREFIX = "/department"
+_env = Environment(loader=PackageLoader("lgsp.departments", "templates"), autoescape=select_autoescape(["j2"]))
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class NotYours(LookupError):
+    """Not found, as far as this staff member may know."""
+
+
+def department_app(settings: Settings) -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(
+        SessionMiddleware, secret_key=registry.hub_secret(settings, "session"), session_cookie="lgsp_admin",
+        max_age=8 * 3600, same_site="strict", https_only=settings.base_url.startswith("https"),
+    )  # fmt: skip
+    pipeline = Pipeline(settings)
+
+    def staff_of(request: Request) -> Staff | None:
+        user = request.session.get("user")
+        staff = current_staff(settings, user.get("username", ""), user.get("version")) if user else None
+        if user and staff is None:
+            request.session.clear()
+        return staff
+
+    def lang(request: Request) -> str:
+        chosen = request.query_params.get("lang")
+        if chosen in ("vi", "en"):
+            request.session["lang"] = chosen
+        return str(request.session.get("lang", "vi"))
+
+    def csrf(request: Request) -> str:
+        if "csrf" not in request.session:
+            request.session["csrf"] = secrets.token_urlsafe(24)
+        return str(request.session["csrf"])
+
+    def checked(request: Request, token: str) -> None:
+        expected = str(request.session.get("csrf") or "")
+        if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise PermissionError("biểu mẫu đã hết hạn, hãy tải lại trang / the form expired; reload the page")
+
+    def own(staff: Staff) -> dict[str, Contract]:
+        contracts = load_contracts(settings.contracts_dir)
+        return {k: c for k, c in sorted(contracts.items()) if c.publisher.code == staff.department}
+
+    def own_contract(staff: Staff, dataset_id: str) -> Contract:
+        contract = own(staff).get(dataset_id)
+        if contract is None:
+            raise NotYours(dataset_id)
+        return contract
+
+    def own_submission(staff: Staff, submission_id: int) -> tuple[Submission, list[receipts.QuarantinedRow]]:
+        with pipeline.warehouse.reader() as con:
+            submission = ledger.get(con, submission_id)
+            if submission is None or submission.dataset_id not in own(staff):
+                raise NotYours(str(submission_id))
+            return submission, receipts.quarantined_rows(con, submission)
+
+    def page(request: Request, name: str, staff: Staff, data: dict[str, Any], **extra: Any) -> Response:
+        if request.query_params.get("format") == "json":
+            return JSONResponse(data)
+        language = lang(request)
+
+        def t(vi: str, en: str) -> str:
+            return vi if language == "vi" else en
+
+        html = _env.get_template(name).render(
+            t=t, lang=language, staff=staff, csrf=csrf(request), path=request.url.path, prefix=PREFIX,
+            message=request.query_params.get("message", ""), error=request.query_params.get("error", ""),
+            outcomes=receipts.OUTCOMES, **data, **extra,
+        )  # fmt: skip
+        return HTMLResponse(html)
+
+    def login_first(request: Request) -> Response:
+        return RedirectResponse("/admin/login?" + urlencode({"next": str(request.url.path)}), status_code=303)
+
+    def not_found(request: Request) -> Response:
+        return JSONResponse({"error": "không tìm thấy / not found"}, status_code=404)
+
+    def back(to: str, **query: str) -> Response:
+        return RedirectResponse(f"{PREFIX}{to}?{urlencode(query)}", status_code=303)
+
+    @app.get("/")
+    async def dashboard(request: Request) -> Response:
+        staff = staff_of(request)
+        if staff is None:
+            return login_first(request)
+        mine = own(staff)
+        with pipeline.warehouse.reader() as con:
+            found = statuses(con, settings, list(mine.values()))
+            sent = ledger.listing(con, dataset_ids=list(mine), limit=50)
+        data = {
+            "department": staff.department,
+            "datasets": [s.as_json() for s in found],
+            "submissions": [_submission_json(s) for s in sent],
+        }
+        return page(request, "dashboard.html.j2", staff, data, statuses=found, sent=sent)
+
+    @app.post("/upload")
+    async def upload(request: Request) -> Response:
+        staff = staff_of(request)
+        if staff is None:
+            return login_first(request)
+        form = await request.form()
+        try:
+            checked(request, str(form.get("csrf", "")))
+            contract = own_contract(staff, str(form.get("dataset", "")))
+            if not isinstance(contract.source, FileSource):
+                raise uploads.Refused(
+                    "bộ dữ liệu này lấy từ hệ thống của Sở, không nhận tệp / this dataset comes from a database "
+                    "or an API: it takes no files"
+                )
+            sent = form.get("file")
+            if sent is None or isinstance(sent, str) or not sent.filename:
+                raise uploads.Refused("hãy chọn một tệp / choose a file")
+            data = await sent.read(uploads.limit() + 1)
+            uploads.check(sent.filename, data)
+        except (uploads.Refused, PermissionError) as exc:
+            return back("/", error=str(exc))
+        except NotYours:
+            return not_found(request)
+        corrects = str(form.get("corrects", "")).strip()
+        name = sent.filename or "upload"
+
+        def keep() -> Submission:
+            return inbox.receive_bytes(
+                pipeline.warehouse,
+                Archive(settings),
+                dataset_id=contract.id,
+                name=name,
+                data=data,
+                sender=f"staff:{staff.username}",
+                channel=Channel.CORRECTION if corrects.isdigit() else Channel.UPLOAD,
+                corrects=int(corrects) if corrects.isdigit() else None,
+            )
+
+        submission = await anyio.to_thread.run_sync(keep)
+        try:  # the same run as a file dropped into the inbox: it takes this upload with the rest
+            await anyio.to_thread.run_sync(pipeline.run, contract.id)
+        except LgspError as exc:  # the run records its own failure; this is only for the page
+            return back(f"/submissions/{submission.id}", error=str(exc))
+        return RedirectResponse(f"{PREFIX}/submissions/{submission.id}", status_code=303)
+
+    @app.get("/submissions/{submission_id}")
+    async def receipt(request: Request, submission_id: int) -> Response:
+        staff = staff_of(request)
+        if staff is None:
+            return login_first(request)
+        try:
+            submission, rows = own_submission(staff, submission_id)
+        except NotYours:
+            return not_found(request)
+        data = receipts.as_json(submission, rows)
+        return page(request, "receipt.html.j2", staff, data, submission=submission, rows=rows)
+
+    @app.get("/datasets/{dataset_id}/template.xlsx")
+    async def template_download(request: Request, dataset_id: str) -> Response:
+        staff = staff_of(request)
+        if staff is None:
+            return login_first(request)
+        try:
+            contract = own_contract(staff, dataset_id)
+        except NotYours:
+            return not_found(request)
+        return _xlsx(template(contract), f"mau_{dataset_id}.xlsx")
+
+    @app.post("/datasets/{dataset_id}/review/{run_id}")
+    async def review(request: Request, dataset_id: str, run_id: str) -> Response:
+        staff = staff_of(request)
+        if staff is None:
+            return login_first(request)
+        form = await request.form()
+        try:
+            checked(request, str(form.get("csrf", "")))
+            own_contract(staff, dataset_id)
+            publish = form.get("decision") == "publish"
+            run = await anyio.to_thread.run_sync(
+                lambda: pipeline.review(dataset_id, run_id, publish=publish, by=f"staff:{staff.username}")
+            )
+        except NotYours:
+            return not_found(request)
+        except (PermissionError, LgspError) as exc:
+            return back("/", error=str(exc))
+        done = "Đã công bố / published" if publish else "Đã bỏ / discarded"
+        return back("/", message=f"{done}: {dataset_id} ({run.run_id})")
+
+    app.state.extend = _Extend(app, staff_of, own_contract, own_submission, page, login_first, not_found, back, checked)
+    return app
+
+
+class _Extend:
+    """What further routes (corrections, row edits) need from the app, so they live in their own modules."""
+
+    def __init__(self, app: FastAPI, *helpers: Callable[..., Any]) -> None:
+        self.app = app
+        (self.staff_of, self.own_contract, self.own_submission, self.page, self.login_first, self.not_found,
+         self.back, self.checked) = helpers  # fmt: skip
+
+
+def _xlsx(data: bytes, name: str) -> Response:
+    return Response(
+        data, media_type=XLSX, headers={"Content-Disposition": f"attachment; filename*=UTF-8''{urlquote(name)}"}
+    )
+
+
+def _submission_json(s: Submission) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "dataset": s.dataset_id,
+        "name": s.name,
+        "sender": s.sender,
+        "received_at": s.received_at.isoformat(),
+        "status": s.status.value,
+        "rows_published": s.rows_published,
+        "rows_quarantined": s.rows_quarantined,
+        "rows_rejected": s.rows_rejected,
+    }
