@@ -27,13 +27,14 @@ QUALIFIERS = {  # longest first when matching
     "tối đa": "at_most",
 }
 # Words of scale report writers put after a number: `1,2 triệu` is 1 200 000.
-SCALES = {"nghìn": 3, "ngàn": 3, "triệu": 6, "tr": 6, "tỷ": 9, "tỉ": 9}
+SCALES = {"trăm": 2, "nghìn": 3, "ngàn": 3, "triệu": 6, "tr": 6, "tỷ": 9, "tỉ": 9}
+_SCIENTIFIC = re.compile(r"^([+-]?)(\d+(?:[.,]\d+)?)e([+-]?\d{1,3})$")  # 1,23E+11: Excel's CSV in a Vietnamese locale
 PLACEHOLDERS = {"", "...", "…", "(blank)", "-", "--", "—", "n/a", "na", "x", "không có"}
 _NUMBER = re.compile(r"^([+-]?)(\d[\d.,\s]*\d|\d)(.*)$")
 _FRACTION = re.compile(r"^(\d+)\s*/\s*(\d+)$")
 _SCALE = re.compile(r"^\s*(" + "|".join(sorted(SCALES, key=len, reverse=True)) + r")\.?(?=\s|$)(.*)$")
 _RANGE = re.compile(r"^\s*([-–—~÷]|đến\b|tới\b)\s*\d")
-_FOOTNOTE = re.compile(r"^\s*(\*+|\(\s*\w{1,2}\s*\)|\[\s*\w{1,3}\s*\]|[¹²³⁴⁵⁶⁷⁸⁹⁰]+)")
+_FOOTNOTE = re.compile(r"^\s*(\*+|\(\s*[\w*]{1,3}\s*\)|\[\s*\w{1,3}\s*\]|[¹²³⁴⁵⁶⁷⁸⁹⁰]+)")
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,21 @@ class ParsedNumber:
     fraction: tuple[int, int] | None = None
     error: str | None = None
     scale: str | None = None
+    exact: Decimal | None = None  # `value` without the float's rounding (BIGINT keys and counts stay exact)
+    exact_alternative: Decimal | None = None
     typed: bool = False
     """Held as a number by a workbook, not written: it says nothing of how the file writes numbers."""
 
     @property
     def ambiguous(self) -> bool:
         return self.alternative is not None
+
+    def decimal(self, alternative: bool = False) -> Decimal | None:
+        """A reading as an exact decimal."""
+        exact, value = (self.exact_alternative, self.alternative) if alternative else (self.exact, self.value)
+        if exact is not None:
+            return exact
+        return None if value is None else Decimal(repr(value))
 
 
 def _digits(text: str, decimal: str | None) -> Decimal:
@@ -71,7 +81,14 @@ def _digits(text: str, decimal: str | None) -> Decimal:
 
 def _read(body: str) -> tuple[Decimal, Decimal | None]:
     """(Vietnamese reading, other reading or None) of digits with . and , marks, exactly."""
-    body = re.sub(r"\s+", "", body)
+    if re.search(r"\s", body):  # 1 305 471: a space groups thousands, and nothing else
+        whole = re.split(r"[.,]", body)[0] if not re.fullmatch(r"[\d\s]+", body) else body
+        groups = whole.split()
+        if len(groups[0]) > 3 or any(len(g) != 3 for g in groups[1:]):
+            raise ValueError(
+                f"'{body}' có khoảng trắng giữa các chữ số / has spaces between digits that are not thousands groups"
+            )
+        body = re.sub(r"\s+", "", body)
     dots, commas = body.count("."), body.count(",")
     if dots and commas:  # both: the last one is the decimal mark
         return _digits(body, "," if body.rfind(",") > body.rfind(".") else "."), None
@@ -117,6 +134,10 @@ def parse_number(text: str | None) -> ParsedNumber:
         if den == 0:
             return ParsedNumber(raw, None, qualifier, error=f"'{raw}' chia cho 0 / divides by zero")
         return ParsedNumber(raw, num / den, qualifier, fraction=(num, den))
+    if science := _SCIENTIFIC.match(lowered):
+        sign, mantissa, exponent = science.groups()
+        exact = Decimal(mantissa.replace(",", ".")).scaleb(int(exponent)) * (-1 if sign == "-" else 1)
+        return ParsedNumber(raw, float(exact), qualifier, exact=exact)
     match = _NUMBER.match(lowered)
     if not match:
         return ParsedNumber(raw, None, qualifier, error=_not_a_number(raw))
@@ -130,6 +151,12 @@ def parse_number(text: str | None) -> ParsedNumber:
     scale = None
     if scaled := _SCALE.match(rest):
         scale, rest = scaled.group(1), scaled.group(2)
+        if re.search(r"\d", rest) or _SCALE.match(rest):  # 1 tỷ 500 triệu, 1 triệu 2, 1,5 nghìn tỷ
+            return ParsedNumber(
+                raw, None, qualifier, scale=scale,
+                error=f"'{raw}' ghép nhiều từ chỉ quy mô, không đọc chính xác được / combines words of scale "
+                "and cannot be read exactly: write the whole number",
+            )  # fmt: skip
     if rest and not re.match(r"^(\s|%|[^\W\d_])", rest):  # 3x4 is a product, 5/7/2024 a date: not a number
         return ParsedNumber(raw, None, qualifier, error=_not_a_number(raw))
     try:
@@ -160,6 +187,8 @@ def parse_number(text: str | None) -> ParsedNumber:
         unit,
         None if other is None else float(factor * other),
         scale=scale,
+        exact=factor * value,
+        exact_alternative=None if other is None else factor * other,
     )
 
 
@@ -168,31 +197,39 @@ def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def resolve_column(cells: list[ParsedNumber], declared: str) -> tuple[list[float | None], list[int]]:
-    """Decide ambiguous cells by the declared type and the column's other values.
+def resolve_column(cells: list[ParsedNumber], declared: str) -> tuple[list[Decimal | None], list[int], list[int]]:
+    """Decide ambiguous cells (`9.748`, `96,876`) by the declared type and the column's other values.
 
-    An integer column takes the grouped reading. Otherwise the file's own convention wins: if its
-    unambiguous cells use ',' as the decimal mark, or '.', ambiguous cells follow; with no evidence
-    the Vietnamese reading stands. Returns the values and the row indexes that needed a decision.
+    An integer column takes the grouped reading (9748, 96876). Otherwise the file's own convention
+    decides, when it is clear: decimals written with ',' (103,97) or none written at all keep the
+    Vietnamese reading; two or more decimals written with '.' (38.05) and none with ',' take the
+    other one. A single '.' decimal, or both kinds, is not evidence enough: those cells cannot be
+    read exactly. Returns the exact values, the row indexes that needed a decision, and those that
+    could not be decided (their value is None).
     """
     decided: list[int] = []
+    unsure: list[int] = []
     written = [c for c in cells if not c.ambiguous and not c.typed]
     comma_decimal = sum(1 for c in written if re.search(r"\d,\d{1,2}(?!\d)", c.text))
     dot_decimal = sum(1 for c in written if re.search(r"\d\.\d{1,2}(?!\d)", c.text))
-    values: list[float | None] = []
+    english = dot_decimal >= 2 and comma_decimal == 0
+    clear = english or dot_decimal == 0
+    values: list[Decimal | None] = []
     for i, cell in enumerate(cells):
         if not cell.ambiguous or cell.value is None or cell.alternative is None:
-            values.append(cell.value)
+            values.append(cell.decimal())
             continue
-        decided.append(i)
-        integral = [v for v in (cell.value, cell.alternative) if float(v).is_integer()]
-        if declared == "integer" and integral:
-            values.append(integral[0])
-        elif dot_decimal > comma_decimal:  # the file writes decimals the English way: the other reading
-            values.append(cell.alternative)
+        readings = [r for r in (cell.decimal(), cell.decimal(alternative=True)) if r is not None]
+        if declared == "integer":
+            decided.append(i)
+            values.append(max(readings))  # the grouped reading: 15,000 is fifteen thousand
+        elif clear:
+            decided.append(i)
+            values.append(cell.decimal(alternative=english))
         else:
-            values.append(cell.value)
-    return values, decided
+            unsure.append(i)
+            values.append(None)
+    return values, decided, unsure
 
 
 _DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y")

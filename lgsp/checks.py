@@ -37,7 +37,7 @@ def check_contracts(paths: list[Path]) -> list[str]:
 
 def header_problems(contract: Contract) -> list[str]:
     """A file contract whose columns cannot all be told apart in a header can match no file."""
-    from lgsp.connectors.files.headers import header_key
+    from lgsp.connectors.files.headers import exact_key, header_key
 
     if not isinstance(contract.source, FileSource):
         return []
@@ -48,12 +48,12 @@ def header_problems(contract: Contract) -> list[str]:
             continue
         names = [column.source or column.name, *column.aliases]
         for name in names:
-            key = header_key(name)
-            if not key:
+            key = exact_key(name)
+            if not header_key(name):
                 out.append(f"columns[{i}] ({column.name}): header '{name}' has no letters or digits to match")
             elif owner.get(key, column.name) != column.name:
                 out.append(
-                    f"columns[{i}] ({column.name}): header '{name}' is the same, without case and diacritics, "
+                    f"columns[{i}] ({column.name}): header '{name}' is the same, without case and spacing, "
                     f"as a header of column '{owner[key]}': no file can fill both"
                 )
             owner.setdefault(key, column.name)

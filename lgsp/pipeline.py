@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import secrets
 import traceback
 from collections.abc import Callable, Iterator
@@ -24,11 +25,13 @@ from lgsp.publishing.versions import Release
 from lgsp.schemas.contract import Classification, Contract
 from lgsp.schemas.loader import find_contract
 from lgsp.submissions import ledger
+from lgsp.submissions.ledger import SubmissionStatus
 from lgsp.warehouse.publish import Settle
 from lgsp.warehouse.runs import RunManifest, RunRecord, RunStatus, Step, Validated
 from lgsp.warehouse.staging import Staging
 from lgsp.warehouse.store import Warehouse, utcnow
 
+log = logging.getLogger(__name__)
 RUN_WAIT = 3600.0  # seconds a run waits for another run of the same dataset to finish
 
 
@@ -44,16 +47,17 @@ def _settle(manifest: RunManifest) -> Settle | None:
         return None
     superseded = {int(k): int(v) for k, v in manifest.source_notes.get("superseded", {}).items()}
 
-    def settle(con: Any, stage: str | None, quarantine: str, held: bool) -> None:
-        ledger.settle(
+    def settle(con: Any, stage: str | None, quarantine: str, status: RunStatus) -> bool:
+        settled = ledger.settle(
             con,
             dataset_id=manifest.dataset_id,
             run_id=manifest.run_id,
             stage=stage,
             quarantine=quarantine,
-            held=held,
+            status=status.value,
             superseded=superseded,
         )
+        return any(s.status is SubmissionStatus.REJECTED for s in settled)
 
     return settle
 
@@ -263,7 +267,18 @@ class Pipeline:
             staging.drop(con)  # staged rows may be personal data: they never outlive the run
             Warehouse.record_run(con, run)
         staging.remove_files()
+        self._commit_quietly(dataset_id, run)
         return run
+
+    def _commit_quietly(self, dataset_id: str, run: RunRecord) -> None:
+        """A failed run's source side, as far as it goes: files it rejected get their receipts."""
+        try:
+            contract = self.contract(dataset_id)
+            connector = registry.get(contract.source.kind)
+            if connector.commit:
+                connector.commit(connector.configure(contract, self.settings), {}, run)
+        except Exception as exc:  # the run has failed already; this must not hide why
+            log.warning("%s: receipts of failed run %s not written: %s", dataset_id, run.run_id, exc)
 
     def run(self, dataset_id: str, run_id: str | None = None, release: bool = True) -> RunRecord:
         """Extract, validate and publish in this process (and release, for an open dataset);
@@ -276,6 +291,14 @@ class Pipeline:
                 return self.publish(dataset_id, run_id, release=release)
         except Exception as exc:
             return self.fail(dataset_id, run_id, exc)
+
+    def under_way(self, dataset_id: str) -> bool:
+        """Whether a run of the dataset is between its steps (an Airflow run: its tasks are three
+        processes, so the lock below cannot see it): a stage with a manifest less than RUN_WAIT old."""
+        folder = self.settings.staging_dir / dataset_id
+        now = dt.datetime.now(dt.UTC).timestamp()
+        manifests = folder.glob("*/manifest.json") if folder.is_dir() else []
+        return any(now - m.stat().st_mtime < RUN_WAIT for m in manifests)
 
     @contextlib.contextmanager
     def running(self, dataset_id: str, timeout: float = RUN_WAIT) -> Iterator[None]:

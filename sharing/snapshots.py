@@ -111,7 +111,7 @@ class Snapshots:
             try:
                 with Warehouse(self.settings).reader(timeout=30 if blocking else 0.2) as con:
                     rows = con.execute(
-                        "SELECT dataset_id, run_id FROM meta.runs WHERE status = 'published' "
+                        "SELECT dataset_id, run_id FROM meta.runs WHERE status IN ('published', 'partial') "
                         "QUALIFY row_number() OVER (PARTITION BY dataset_id ORDER BY ended_at DESC) = 1"
                     ).fetchall()
             except WarehouseBusy:

@@ -20,7 +20,6 @@ from lgsp.submissions.ledger import Channel, Submission
 from lgsp.warehouse.store import Warehouse
 
 RECEIPTS = "receipts"  # the inbox's subfolder where receipts are written for the department
-_LEGACY = ("archive", "rejected")  # subfolders earlier versions of the hub kept in the inbox
 
 
 def inbox_path(url: str) -> Path:
@@ -33,8 +32,14 @@ def inbox_path(url: str) -> Path:
 
 
 def is_drop(path: Path) -> bool:
-    """Office lock files, hidden and half-copied files are not drops."""
-    return path.is_file() and not path.name.startswith(("~$", ".")) and not path.name.endswith((".part", ".tmp"))
+    """Office lock files, hidden and half-copied files are not drops, and neither is a link: a
+    link in a shared folder could point the hub at any file it can read."""
+    return (
+        path.is_file()
+        and not path.is_symlink()
+        and not path.name.startswith(("~$", "."))
+        and not path.name.endswith((".part", ".tmp"))
+    )
 
 
 def matches(name: str, patterns: list[str]) -> bool:
@@ -42,10 +47,12 @@ def matches(name: str, patterns: list[str]) -> bool:
 
 
 def drops(inbox: Path) -> list[Path]:
-    """Every file waiting in the inbox folder (not its receipts), in name order."""
+    """Every file waiting in the inbox folder (not its receipts), in the order they arrived (by
+    modification time, then name): the newest submission is the one that arrived last."""
     if not inbox.is_dir():
         return []
-    return sorted(p for p in inbox.iterdir() if is_drop(p))
+    found = [p for p in inbox.iterdir() if is_drop(p)]
+    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 
 @dataclass(frozen=True)

@@ -226,12 +226,15 @@ def settle(
     run_id: str,
     stage: str | None,
     quarantine: str,
-    held: bool,
+    status: str,
     superseded: dict[int, int],
 ) -> list[Submission]:
     """Write what became of each of the run's submissions that were read (rows published from
     the stage, quarantined, superseded by a newer submission), inside the publishing
-    transaction. Rejected ones were settled when they were read."""
+    transaction. Rejected ones were settled when they were read. `status` is the run's: a held
+    run's submissions are held; a run that decides the dataset (published, partial or held)
+    discards what older runs held."""
+    held = status == "held"
     column = quote(SUBMISSION)
     published = (
         dict(con.execute(f"SELECT CAST({column} AS BIGINT), count(*) FROM {stage} GROUP BY ALL").fetchall())
@@ -271,12 +274,14 @@ def settle(
         )
         save(con, submission)
         settled.append(submission)
-    # A newer run decided the dataset: what an older run held can no longer be confirmed.
-    con.execute(
-        "UPDATE meta.submissions SET status = 'rejected', settled_at = ?, reasons = ? "
-        "WHERE dataset_id = ? AND status = 'held' AND run_id <> ?",
-        [now, json.dumps([{"row": None, "reason": _REPLACED}], ensure_ascii=False), dataset_id, run_id],
-    )
+    if status in ("published", "partial", "held"):
+        # A newer run decided the dataset: what an older run held can no longer be confirmed.
+        con.execute(
+            "UPDATE meta.submissions SET status = 'rejected', settled_at = ?, reasons = ?, "
+            "rows_rejected = coalesce(rows_published, 0), rows_published = 0 "
+            "WHERE dataset_id = ? AND status = 'held' AND run_id <> ?",
+            [now, json.dumps([{"row": None, "reason": _REPLACED}], ensure_ascii=False), dataset_id, run_id],
+        )
     return settled
 
 
@@ -303,6 +308,7 @@ def confirm(
                 "status": SubmissionStatus.REJECTED,
                 "settled_at": now,
                 "rows_published": 0,
+                "rows_rejected": (submission.rows_rejected or 0) + (submission.rows_published or 0),
                 "reasons": [*submission.reasons, {"row": None, "reason": reason}],
             }
         submission = submission.model_copy(update=update)

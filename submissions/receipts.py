@@ -8,7 +8,9 @@ so that published + quarantined + rejected (+ superseded) is every row the file 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.core.settings import Settings
 from lgsp.submissions import ledger
+from lgsp.submissions.errors import SubmissionError
 from lgsp.submissions.inbox import RECEIPTS
 from lgsp.submissions.ledger import Submission, SubmissionStatus
 from lgsp.warehouse.projection import HUB_COLUMNS, ORIGIN, SUBMISSION
@@ -138,20 +141,45 @@ def text(submission: Submission, rows: list[QuarantinedRow], release: Any = None
     return "\n".join(lines) + "\n"
 
 
-def write_for_run(settings: Settings, dataset_id: str, run_id: str, inbox: Path, release: Any = None) -> list[Path]:
-    """Write the receipts of a run's settled submissions into the inbox's receipts/ folder."""
+def write_for_run(
+    settings: Settings,
+    dataset_id: str,
+    run_id: str,
+    inbox: Path,
+    release: Any = None,
+    since: dt.datetime | None = None,
+) -> list[Path]:
+    """Write the receipts of a run's settled submissions into the inbox's receipts/ folder, and
+    rewrite those of earlier submissions the run settled otherwise (a held file it discarded)."""
     written = []
     with Warehouse(settings).writer() as con:
-        for submission in ledger.of_run(con, dataset_id, run_id):
+        changed = [
+            s
+            for s in ledger.listing(con, dataset_ids=[dataset_id], limit=500)
+            if since and s.run_id != run_id and s.receipt and s.settled_at and s.settled_at >= since
+        ]
+        for submission in [*ledger.of_run(con, dataset_id, run_id), *changed]:
             if not submission.settled:
                 continue
             folder = inbox / RECEIPTS
             folder.mkdir(parents=True, exist_ok=True)
+            if folder.is_symlink() or not folder.is_dir():
+                raise SubmissionError(
+                    f"thư mục biên nhận không phải thư mục thật / the receipts folder {folder} is a link or a file",
+                    file=str(folder),
+                )
             path = folder / f"{submission.received_at:%Y%m%dT%H%M%S}__{submission.id}__{submission.name}.txt"
-            path.write_text(text(submission, quarantined_rows(con, submission), release), encoding="utf-8")
+            _write(path, text(submission, quarantined_rows(con, submission), release))
             con.execute("UPDATE meta.submissions SET receipt = ? WHERE id = ?", [str(path), submission.id])
             written.append(path)
     return written
+
+
+def _write(path: Path, content: str) -> None:
+    """Write a receipt without following a link planted in its place."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(content)
 
 
 def as_json(submission: Submission, rows: list[QuarantinedRow]) -> dict[str, Any]:

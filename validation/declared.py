@@ -100,4 +100,37 @@ def type_checks(con: duckdb.DuckDBPyConnection, contract: Contract, staging: Sta
                 sample=[WITHHELD] if withheld else [shown_sample(v) for v in (bad[1] or [])],
             )
         )
+    if explained:
+        results += _unread_cells(con, contract, staging, rows)
+    return results
+
+
+def _unread_cells(con: duckdb.DuckDBPyConnection, contract: Contract, staging: Staging, rows: int) -> list[CheckResult]:
+    """Cells the connector could not read exactly although DuckDB could type their text (`nan`,
+    `Infinity`, `1_000`): quarantined with the connector's reason all the same."""
+    results = []
+    for i, column in enumerate(contract.columns):
+        path = "$." + json.dumps(column.name)
+        key = f"type:{column.name}"
+        found = con.execute(
+            f"INSERT INTO {staging.failures_table} SELECT rowid, ?, json_extract_string({quote(PROBLEMS)}, '{path}') "
+            f"FROM {staging.stage} WHERE json_extract_string({quote(PROBLEMS)}, '{path}') IS NOT NULL "
+            f"AND rowid NOT IN (SELECT row FROM {staging.failures_table} WHERE check_key = ?)",
+            [key, key],
+        ).fetchone()
+        count = int(found[0]) if found else 0
+        if count:
+            results.append(
+                CheckResult(
+                    key=f"read:{column.name}",
+                    expectation="readable_value",
+                    kwargs={"column": column.name},
+                    severity=Severity.quarantine.value,
+                    origin=f"columns[{i}]",
+                    scope="row",
+                    evaluated=rows,
+                    unexpected=count,
+                    success=False,
+                )
+            )
     return results

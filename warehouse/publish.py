@@ -42,9 +42,10 @@ class Outcome:
 
 # Called inside the publishing transaction once the quarantine is written and before the stage
 # becomes the table (or is held): (connection, stage table or None when nothing is left of it,
-# quarantine table, held). Submissions write their outcome here, so the ledger never disagrees
-# with what readers see.
-Settle = Callable[[duckdb.DuckDBPyConnection, str | None, str, bool], None]
+# quarantine table, the run's status). Submissions write their outcome here, so the ledger never
+# disagrees with what readers see; it answers True when a submission of the run was refused
+# whole (every row quarantined), which makes a published run `partial`.
+Settle = Callable[[duckdb.DuckDBPyConnection, str | None, str, RunStatus], bool]
 HELD_PREFIX = "_lgsp_held__"
 
 
@@ -250,7 +251,9 @@ def _swap(
         cursor_to = None
         status, why = _decide(con, contract, staging, run, rejected_by, merge, files_rejected)
         if settle is not None:
-            settle(con, None if rejected_by else staging.stage, quarantine, status is RunStatus.HELD)
+            refused = settle(con, None if rejected_by else staging.stage, quarantine, status)
+            if refused and status is RunStatus.PUBLISHED:
+                status = RunStatus.PARTIAL
         published = 0
         if status in (RunStatus.REJECTED, RunStatus.UNCHANGED):
             con.execute(f"DROP TABLE IF EXISTS {staging.stage}")

@@ -63,8 +63,16 @@ def extract(config: FilesConfig, state: dict[str, Any] | None, notes: dict[str, 
         waiting = ledger.pending(con, config.dataset)
         for submission in waiting:
             con.execute("UPDATE meta.submissions SET run_id = ? WHERE id = ?", [run_id, submission.id])
+        # A retried extract (same run id) finds the files its first try rejected already settled.
+        rejected_before = [
+            s for s in ledger.of_run(con, config.dataset, run_id) if s.status is SubmissionStatus.REJECTED
+        ]
     reader = FileReader(config)
     notes.update(submissions=[], rejected=[], decisions=[], decisions_total=0, rows_rejected=0)
+    for s in rejected_before:
+        reasons = "; ".join(r["reason"] for r in s.reasons)
+        notes["rejected"].append({"submission": s.id, "name": s.name, "reasons": reasons})
+        notes["rows_rejected"] += s.rows_rejected or 0
 
     def batches() -> Iterator[pa.RecordBatch]:
         read: list[tuple[Submission, pa.RecordBatch]] = []
@@ -72,9 +80,13 @@ def extract(config: FilesConfig, state: dict[str, Any] | None, notes: dict[str, 
             try:
                 data = archive.get(submission.sha256)
                 ingested = reader.read(_path(submission), data)
-            except (Unreadable, SubmissionError) as exc:
+            except Exception as exc:  # a damaged file is rejected with the reason; it never blocks the dataset
                 problems: list[tuple[int | None, str]] = (
-                    exc.problems if isinstance(exc, Unreadable) else [(None, exc.message)]
+                    exc.problems
+                    if isinstance(exc, Unreadable)
+                    else [(None, exc.message)]
+                    if isinstance(exc, SubmissionError)
+                    else [(None, f"không đọc được tệp / the file cannot be read: {type(exc).__name__}: {exc}")]
                 )
                 rows = exc.rows if isinstance(exc, Unreadable) else 0
                 if isinstance(exc, Unreadable) and exc.headers:
@@ -187,7 +199,9 @@ def _reject(
 def commit(config: FilesConfig, notes: dict[str, Any], run: RunRecord) -> None:
     """After the run: a receipt in the inbox for each of its settled submissions."""
     del notes
-    receipts.write_for_run(config.settings, config.dataset, run.run_id, config.inbox, release=run.release)
+    receipts.write_for_run(
+        config.settings, config.dataset, run.run_id, config.inbox, release=run.release, since=run.started_at
+    )
 
 
 register("files", configure=configure, commit=commit, full_each_run=False)(extract)

@@ -23,6 +23,7 @@ class FileColumn(BaseModel):
     qualifier_of: str | None = None
     aliases: tuple[str, ...] = ()
     scale_words: bool = False
+    unit: str | None = None
     qualified: bool = False  # another column takes the qualifier (gần, hơn…) written before this one's numbers
 
 
@@ -62,6 +63,7 @@ def configure(contract: Contract, settings: Settings) -> FilesConfig:
                 qualifier_of=c.qualifier_of,
                 aliases=tuple(c.aliases),
                 scale_words=c.scale_words,
+                unit=c.unit,
                 qualified=any(q.qualifier_of == c.name for q in contract.columns),
             )
             for c in contract.columns

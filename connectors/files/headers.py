@@ -10,6 +10,8 @@ so the department (or the data engineer, if the contract is wrong) knows what to
 from __future__ import annotations
 
 import difflib
+import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from lgsp.connectors.files.config import FileColumn
@@ -21,6 +23,11 @@ TITLE_ROWS = 30  # rows looked at for the header when the declared row does not 
 def header_key(text: str) -> str:
     """Headers match without case, diacritics or punctuation: 'Giá trị' = 'gia tri' = 'GIÁ TRỊ:'."""
     return plain_words(text)
+
+
+def exact_key(text: str) -> str:
+    """Without case, punctuation or spacing, but with diacritics: 'Năm' and 'Nam' stay apart."""
+    return " ".join(re.findall(r"\w+", unicodedata.normalize("NFC", text).casefold()))
 
 
 @dataclass
@@ -36,34 +43,50 @@ class HeaderMatch:
     def required_missing(self, key: list[str]) -> list[FileColumn]:
         return [c for c in self.missing if c.name in key or not c.nullable]
 
+    def closest(self, column: FileColumn) -> str | None:
+        """The unmatched header of the file that looks most like `column`'s, if one does."""
+        found = {header_key(h): h for _, h in self.unknown}
+        for wanted in (header_key(column.header), *(header_key(a) for a in column.aliases)):
+            close = difflib.get_close_matches(wanted, list(found), n=1, cutoff=0.6)
+            if close:
+                return found[close[0]]
+        return None
+
+    def misspelled(self) -> list[FileColumn]:
+        """Columns missing because their header was typed differently: a file with 'Gía cả' for
+        'Giá' must not publish empty prices over good ones."""
+        return [c for c in self.missing if self.closest(c) is not None]
+
     def explain_missing(self, columns: list[FileColumn]) -> list[str]:
         """'Giá trị' (có phải / did you mean 'Gia tri VND'?) for each missing column."""
-        found = {header_key(h): h for _, h in self.unknown}
         out = []
         for column in columns:
-            wanted = [header_key(column.header), *(header_key(a) for a in column.aliases)]
-            close = difflib.get_close_matches(wanted[0], list(found), n=1, cutoff=0.6)
-            for alias in wanted[1:]:
-                close = close or difflib.get_close_matches(alias, list(found), n=1, cutoff=0.6)
-            hint = f" (có phải / did you mean '{found[close[0]]}'?)" if close else ""
+            close = self.closest(column)
+            hint = f" (có phải / did you mean '{close}'?)" if close else ""
             out.append(f"'{column.header}'{hint}")
         return out
 
 
 def match(headers: list[str], row: int, columns: list[FileColumn]) -> HeaderMatch:
-    keys = [header_key(h) for h in headers]
+    """Each column's header: first exactly (without case and spacing, with diacritics), then,
+    for the columns left, without diacritics where that is unambiguous: a file with both 'Năm'
+    (year) and 'Nam' (men) never has them swapped."""
     found = HeaderMatch(row=row, headers=headers)
-    for column in columns:
-        if column.qualifier_of is not None:
-            continue  # filled from its number column, not from a header
-        wanted = {header_key(column.header), header_key(column.name), *(header_key(a) for a in column.aliases)}
-        where = [i for i, k in enumerate(keys) if k in wanted and i not in found.positions.values()]
-        if where:
-            found.positions[column.name] = where[0]
-        else:
-            found.missing.append(column)
+    wanted = [c for c in columns if c.qualifier_of is None]  # qualifiers are filled from their number column
+    names = {c.name: [c.header, c.name, *c.aliases] for c in wanted}
+    for key in (exact_key, header_key):
+        keys = [key(h) for h in headers]
+        left = [c for c in wanted if c.name not in found.positions]
+        claims = {c.name: {key(n) for n in names[c.name]} for c in left}
+        for column in left:
+            used = set(found.positions.values())
+            where = [i for i, k in enumerate(keys) if k in claims[column.name] and i not in used]
+            rivals = [o for o in left if o.name != column.name and claims[o.name] & {keys[i] for i in where}]
+            if where and (key is exact_key or (len(where) == 1 and not rivals)):
+                found.positions[column.name] = where[0]
+    found.missing = [c for c in wanted if c.name not in found.positions]
     used = set(found.positions.values())
-    found.unknown = [(i, headers[i]) for i, k in enumerate(keys) if i not in used and k]
+    found.unknown = [(i, headers[i]) for i, h in enumerate(headers) if i not in used and header_key(h)]
     return found
 
 

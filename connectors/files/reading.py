@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,15 @@ _FALSE = {"false", "0", "không", "khong", "no", "sai"}
 _TIMESTAMP_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 
-def _canonical(value: float, integer: bool) -> str:
-    return str(int(value)) if integer else format(value, ".15g")
+CURRENCY = {"đ", "đồng", "vnđ", "vnd"}  # written after amounts of money; read as the number
+
+
+def _canonical(value: Decimal, integer: bool) -> str:
+    """The exact text staging types: no float on the way, so a 19-digit count stays exact."""
+    if integer:
+        return str(int(value))
+    text = format(value.normalize(), "f")
+    return text if text not in ("-0",) else "0"
 
 
 def _timestamp_text(raw: str) -> str:
@@ -37,11 +45,23 @@ def _timestamp_text(raw: str) -> str:
     return date.isoformat() if date else raw
 
 
-def _number_problem(column: FileColumn, parsed: ParsedNumber, value: float | None) -> str | None:
+def _number_problem(column: FileColumn, parsed: ParsedNumber, value: Decimal | None, unsure: bool) -> str | None:
     """Why a number cell cannot be taken as one exact value of this column (vi / en), or None."""
     raw = parsed.text
     if parsed.error:
         return parsed.error
+    if unsure:
+        return (
+            f"'{raw}' đọc được hai cách ({_canonical(parsed.decimal() or Decimal(0), False)} hoặc "
+            f"{_canonical(parsed.decimal(alternative=True) or Decimal(0), False)}) và tệp không cho biết cách nào / "
+            "can be read two ways, and the file's other numbers do not say which"
+        )
+    allowed = {"%", *CURRENCY, *([column.unit.casefold()] if column.unit else [])}
+    if parsed.unit and parsed.unit.casefold() not in allowed:
+        return (
+            f"'{raw}': không đọc được phần '{parsed.unit}' sau số / the text after the number ('{parsed.unit}') "
+            "cannot be read" + (f" (the column's unit is {column.unit})" if column.unit else "")
+        )
     if parsed.scale and not column.scale_words:
         return (
             f"'{raw}': hợp đồng dữ liệu không cho phép từ chỉ quy mô '{parsed.scale}' ở cột này / "
@@ -53,7 +73,7 @@ def _number_problem(column: FileColumn, parsed: ParsedNumber, value: float | Non
             f"'{raw}': '{word}' làm giá trị không chính xác và hợp đồng dữ liệu không có cột ghi lại / "
             "makes the value inexact, and the contract has no column for it (qualifier_of)"
         )
-    if value is not None and column.type == ColumnType.integer.value and not float(value).is_integer():
+    if value is not None and column.type == ColumnType.integer.value and value != value.to_integral_value():
         return f"'{raw}' không phải số nguyên / is not a whole number"
     return None
 
@@ -65,7 +85,7 @@ class Converted:
 
     texts: list[str | None]
     problems: dict[int, str]
-    decisions: list[tuple[int, float, float]]
+    decisions: list[tuple[int, Decimal, Decimal]]
     parsed: list[ParsedNumber]
 
 
@@ -76,11 +96,11 @@ def _convert(column: FileColumn, cells: list[str | None]) -> Converted:
     kind = column.type
     if kind in (ColumnType.integer.value, ColumnType.number.value):
         parsed = [ParsedNumber(c, c.value, typed=True) if isinstance(c, NumberCell) else parse_number(c) for c in cells]
-        values, decided = resolve_column(parsed, kind)
+        values, decided, unsure = resolve_column(parsed, kind)
         texts: list[str | None] = []
         problems: dict[int, str] = {}
         for i, (cell, reading, value) in enumerate(zip(cells, parsed, values, strict=True)):
-            problem = _number_problem(column, reading, value)
+            problem = _number_problem(column, reading, value, i in unsure)
             if problem:
                 problems[i] = problem
                 texts.append(cell.strip() if cell else cell)
@@ -88,7 +108,7 @@ def _convert(column: FileColumn, cells: list[str | None]) -> Converted:
                 texts.append(None if value is None else _canonical(value, kind == ColumnType.integer.value))
         decisions = []
         for i in decided:
-            taken, readings = values[i], (parsed[i].value, parsed[i].alternative)
+            taken, readings = values[i], (parsed[i].decimal(), parsed[i].decimal(alternative=True))
             other = next((r for r in readings if r != taken), None)
             if taken is not None and other is not None and i not in problems:
                 decisions.append((i, taken, other))
@@ -145,7 +165,8 @@ class FileReader:
                 raise Unreadable([(None, f"không có dòng tiêu đề / no header row (expected on row {declared})")])
             tried = match([("" if c is None else str(c)).strip() for c in first[1]], first[0], config.columns)
             missing = tried.explain_missing(tried.required_missing(config.key))
-            headers = ", ".join(f"'{h}'" for h in tried.headers if h)
+            shown = [h if len(h) <= 60 else h[:57] + "..." for h in tried.headers if h][:30]
+            headers = ", ".join(f"'{h}'" for h in shown)
             raise Unreadable(
                 [
                     (
@@ -156,6 +177,12 @@ class FileReader:
                 ],
                 rows=len(data_lines),
                 headers=tried.headers,
+            )
+        if found.misspelled():
+            raise Unreadable(
+                [(found.row, f"thiếu cột / missing column(s) {', '.join(found.explain_missing(found.misspelled()))}")],
+                rows=len([n for n in data_lines if n > found.row]),
+                headers=found.headers,
             )
         if self.policy is SchemaDrift.freeze and (found.missing or found.unknown):
             problems: list[tuple[int | None, str]] = []
@@ -215,8 +242,8 @@ class FileReader:
                     "row": rows[i][0],
                     "column": column.name,
                     "text": cells[i],
-                    "read_as": format(taken, ".15g"),
-                    "not": format(other, ".15g"),
+                    "read_as": _canonical(taken, False),
+                    "not": _canonical(other, False),
                 }
                 for i, taken, other in converted.decisions
             )

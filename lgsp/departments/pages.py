@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote as urlquote
 from urllib.parse import urlencode
@@ -156,6 +155,13 @@ def department_app(settings: Settings) -> FastAPI:
         except NotYours:
             return not_found(request)
         corrects = str(form.get("corrects", "")).strip()
+        if corrects.isdigit():  # it may only correct a submission of the same dataset
+            try:
+                corrected, _ = own_submission(staff, int(corrects))
+            except NotYours:
+                return not_found(request)
+            if corrected.dataset_id != contract.id:
+                return back("/", error="lần nộp được sửa thuộc bộ dữ liệu khác / that submission is of another dataset")
         name = sent.filename or "upload"
 
         def keep() -> Submission:
@@ -171,6 +177,12 @@ def department_app(settings: Settings) -> FastAPI:
             )
 
         submission = await anyio.to_thread.run_sync(keep)
+        if pipeline.under_way(contract.id):  # an Airflow run is between its steps: the next run takes it
+            return back(
+                f"/submissions/{submission.id}",
+                message="Đã nhận tệp; một lần chạy của bộ dữ liệu đang diễn ra, tệp sẽ được đọc ở lần chạy sau / "
+                "The file is received; a run of this dataset is under way, and the next run reads it",
+            )
         try:  # the same run as a file dropped into the inbox: it takes this upload with the rest
             await anyio.to_thread.run_sync(pipeline.run, contract.id)
         except LgspError as exc:  # the run records its own failure; this is only for the page
@@ -220,17 +232,7 @@ def department_app(settings: Settings) -> FastAPI:
         done = "Đã công bố / published" if publish else "Đã bỏ / discarded"
         return back("/", message=f"{done}: {dataset_id} ({run.run_id})")
 
-    app.state.extend = _Extend(app, staff_of, own_contract, own_submission, page, login_first, not_found, back, checked)
     return app
-
-
-class _Extend:
-    """What further routes (corrections, row edits) need from the app, so they live in their own modules."""
-
-    def __init__(self, app: FastAPI, *helpers: Callable[..., Any]) -> None:
-        self.app = app
-        (self.staff_of, self.own_contract, self.own_submission, self.page, self.login_first, self.not_found,
-         self.back, self.checked) = helpers  # fmt: skip
 
 
 def _xlsx(data: bytes, name: str) -> Response:

@@ -294,7 +294,7 @@ def test_the_same_key_in_two_files_rejected_when_the_contract_says_so(dept: Dept
     dept.contract(source={**PRICES["source"], "duplicates": "reject"})
     dept.drop("a_cu.csv", ROWS)
     dept.drop("b_moi.csv", [HEADER, ["G01", "Gạo", "Xã A", "16.000", "1", "05/03/2024"]])
-    run, (older, newer) = dept.run(expected_exit=0)
+    run, (older, newer) = dept.run(expected_exit=3)  # b_moi.csv is refused whole: the run is partial
     assert (run.rows_published, run.rows_quarantined) == (3, 2)
     (row,) = receipts_rows(dept, newer)
     assert "same key as a_cu.csv:2" in row.reasons
@@ -457,3 +457,121 @@ def test_a_run_killed_between_archive_and_publish_loses_nothing(dept: Dept, wher
         every = ledger.listing(con, dataset_ids=["market_prices"])
     assert len(every) == 1 and every[0].status == "published"  # one submission, not two
     assert not (dept.inbox / "gia.csv").exists()
+
+
+# -- found in review: each was a way to lose a file, publish wrong numbers or look successful ---
+
+
+def test_a_held_files_receipt_survives_a_run_with_nothing_new(dept: Dept) -> None:
+    dept.contract(refresh={"mode": "replace"})
+    dept.drop("day_du.csv", ROWS)
+    dept.run(expected_exit=0)
+    dept.drop("mot_dong.csv", ROWS[:2])
+    held, (submission,) = dept.run(expected_exit=3)
+    assert dept.run(expected_exit=0)[0].status == "unchanged"
+    CliRunner().invoke(app, ["review", "market_prices", held.run_id, "--publish"])
+    with Warehouse(dept.hub).reader() as con:
+        assert ledger.get(con, submission.id).status == "published"  # type: ignore[union-attr]
+
+
+def test_a_newer_run_discards_what_an_older_run_held_and_says_so(dept: Dept) -> None:
+    dept.contract(refresh={"mode": "replace"})
+    dept.drop("day_du.csv", ROWS)
+    dept.run(expected_exit=0)
+    dept.drop("mot_dong.csv", ROWS[:2])
+    _, (held,) = dept.run(expected_exit=3)
+    dept.drop("day_du_moi.csv", with_cell(1, 3, "16.000"))
+    dept.run(expected_exit=0)
+    with Warehouse(dept.hub).reader() as con:
+        discarded = ledger.get(con, held.id)
+    assert discarded is not None and discarded.status == "rejected"
+    assert (discarded.rows_published, discarded.rows_rejected) == (0, 1)
+    assert "a newer run decided the dataset" in Path(discarded.receipt or "").read_text(encoding="utf-8")
+
+
+def test_an_extract_retried_after_a_rejection_keeps_the_rejection(dept: Dept) -> None:
+    from lgsp.pipeline import Pipeline
+
+    dept.drop("a_tot.csv", ROWS)
+    dept.drop("b_hong.csv", [HEADER])
+    pipeline = Pipeline(dept.hub)
+    pipeline.extract("market_prices", "r1")
+    pipeline.extract("market_prices", "r1")  # Airflow retries the task with the same run id
+    pipeline.validate("market_prices", "r1")
+    run = pipeline.publish("market_prices", "r1")
+    assert run.status == "partial" and not run.succeeded
+
+
+def test_a_damaged_workbook_is_rejected_and_blocks_nothing(dept: Dept, tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(HEADER)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    damaged = io.BytesIO()
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(damaged, "w") as out:
+        for item in src.infolist():
+            data = src.read(item)
+            out.writestr(item, data[: len(data) // 2] if item.filename.endswith("sheet1.xml") else data)
+    dept.drop("hong.xlsx", damaged.getvalue())
+    dept.drop("tot.csv", ROWS)
+    run, (broken, good) = dept.run(expected_exit=3)
+    assert (broken.status, good.status, run.rows_published) == ("rejected", "published", 4)
+    assert "the file cannot be read" in dept.receipt(broken)
+
+
+def test_links_in_the_inbox_are_not_followed(dept: Dept) -> None:
+    secret = dept.hub.home / "secrets" / "canary.key"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text("Mã mặt hàng\nbí mật\n", encoding="utf-8")
+    (dept.inbox / "bao_cao.csv").symlink_to(secret)
+    run, taken = dept.run(expected_exit=0)
+    assert run.status == "unchanged" and taken == []
+    (dept.inbox / "receipts").symlink_to(dept.hub.home / "reports", target_is_directory=True)
+    dept.drop("gia.csv", ROWS)
+    CliRunner().invoke(app, ["run", "market_prices"])
+    assert not any((dept.hub.home / "reports").glob("*.txt"))  # the receipt is not written through the link
+    with Warehouse(dept.hub).reader() as con:
+        assert [s.receipt for s in ledger.listing(con, dataset_ids=["market_prices"])] == [None]
+
+
+def test_the_file_that_arrived_last_is_the_newest(dept: Dept) -> None:
+    import os
+
+    dept.drop("gia_T9.csv", [HEADER, ["G01", "Gạo", "Xã A", "15.000", "1", "30/09/2024"]])
+    dept.drop("gia_T10.csv", [HEADER, ["G01", "Gạo", "Xã A", "16.000", "1", "31/10/2024"]])
+    os.utime(dept.inbox / "gia_T9.csv", (1, 1))  # September's was written first
+    dept.run(expected_exit=0)
+    assert dept.published()["G01"][0] == 16000.0
+
+
+def test_a_misspelled_optional_header_rejects_the_file_not_the_values(dept: Dept) -> None:
+    dept.drop("tot.csv", ROWS)
+    dept.run(expected_exit=0)
+    dept.drop("go_sai.csv", [[*HEADER[:3], "Gía cả (đồng)", *HEADER[4:]], *GOOD])
+    _, (submission,) = dept.run(expected_exit=1)
+    assert "did you mean 'Gía cả (đồng)'?" in dept.receipt(submission)
+    assert dept.published()["G01"][0] == 15500.0  # the published prices are not blanked
+
+
+def test_vietnamese_minimal_pairs_in_headers_are_not_swapped(dept: Dept) -> None:
+    columns = [*[dict(c) for c in PRICES["columns"]], {"name": "nam", "type": "integer", "source": "Nam",
+               "description": {"vi": "Nam", "en": "Men"}}, {"name": "so_nam", "type": "integer", "source": "Năm",
+               "description": {"vi": "Năm", "en": "Year"}}]  # fmt: skip
+    dept.contract(columns=columns)
+    dept.drop("nam.csv", [[*HEADER, "Năm", "Nam"], *[[*r, "2024", "7"] for r in GOOD]])
+    dept.run(expected_exit=0)
+    assert warehouse_rows(dept.hub, "SELECT DISTINCT so_nam, nam FROM main.market_prices") == [(2024, 7)]
+
+
+@pytest.mark.parametrize(
+    "value", ["nan", "Infinity", "1_000", "150 trđ", "2 triệu/tháng", "100 (ước tính)", "2.000 trở lên"]
+)
+def test_text_duckdb_could_read_is_still_quarantined(dept: Dept, value: str) -> None:
+    dept.drop("gia.csv", with_cell(2, 3, value))
+    run, _ = dept.run(expected_exit=0)
+    assert run.rows_quarantined == 1 and "G02" not in dept.published()
