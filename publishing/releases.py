@@ -24,6 +24,7 @@ from lgsp.publishing.versions import (
     Distribution,
     Release,
     ReleaseError,
+    RunQuality,
     latest_release,
     public_columns,
     releases_dir,
@@ -114,9 +115,12 @@ def make_release(
     contract: Contract,
     run_id: str,
     formats: tuple[str, ...] = tuple(FORMATS),
+    quality: RunQuality | None = None,
 ) -> Release:
-    """Release the published table of an open dataset; returns the new release, or the latest one
-    when the data has not changed since. Raises ReleaseError for a dataset that is not open."""
+    """Release the published table of an open dataset, as the rows of run `run_id` (whose
+    `quality` it records); returns the new release, or the latest one when the data has not
+    changed since (it names the run that first published those bytes). Raises ReleaseError for a
+    dataset that is not open."""
     if contract.classification is not Classification.open:
         raise ReleaseError(
             f"'{contract.id}' is {contract.classification.value}: only open datasets are released",
@@ -149,6 +153,7 @@ def make_release(
             distributions=distributions,
             temporal_start=start,
             temporal_end=end,
+            quality=quality,
         )
         _write_json(work / "release.json", release.model_dump(mode="json"))
         _write_json(work / "datapackage.json", datapackage(contract, release))
