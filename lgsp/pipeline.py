@@ -21,7 +21,7 @@ from lgsp.connectors import registry
 from lgsp.core import duck
 from lgsp.core.errors import LgspError
 from lgsp.core.settings import Settings
-from lgsp.publishing.versions import Release
+from lgsp.publishing.versions import Release, RunQuality
 from lgsp.schemas.contract import Classification, Contract
 from lgsp.schemas.loader import find_contract
 from lgsp.submissions import ledger
@@ -186,7 +186,7 @@ class Pipeline:
                     settle=_settle(manifest),
                 )
                 if release and run.published and contract.classification is Classification.open:
-                    run.release = self._release(con, contract, run_id)
+                    run.release = self._release(con, contract, run)
         connector = registry.get(contract.source.kind)
         if connector.commit and run.finished:
             notes = manifest.source_notes if manifest else {}
@@ -194,24 +194,47 @@ class Pipeline:
         staging.remove_files()
         return run
 
-    def _release(self, con: Any, contract: Contract, run_id: str) -> int | str:
+    def _release(self, con: Any, contract: Contract, run: RunRecord) -> int | str:
         """The open-data release of a freshly published run (its version), or why it failed:
         the data is published either way, and the release can be made again with `lgsp release`."""
         from lgsp.publishing.refresh import refresh
 
         try:
-            return refresh(con, self.settings, contract, run_id).version
+            return refresh(con, self.settings, contract, run.run_id, self.quality(run)).version
         except Exception as exc:
             return f"release failed: {exc}"
 
     def release(self, dataset_id: str) -> Release:
         """Release an open dataset's published table and regenerate the catalogue (a no-op for
-        unchanged data); returns the release."""
+        unchanged data); returns the release. The release is the latest published run's, whoever
+        asks (`lgsp release`, Airflow's publishing DAG), so it links that run's report."""
         from lgsp.publishing.refresh import refresh
 
         contract = self.contract(dataset_id)
         with self.warehouse.writer() as con:
-            return refresh(con, self.settings, contract, f"release__{new_run_id()}")
+            run = Warehouse.latest_published(con, dataset_id)
+            if run is None:  # a table no recorded run published (restored from a backup): no report to name
+                return refresh(con, self.settings, contract, f"release__{new_run_id()}")
+            return refresh(con, self.settings, contract, run.run_id, self.quality(run))
+
+    def quality(self, run: RunRecord) -> RunQuality:
+        """What a published run found, as its release records it: its counts and its report's checks."""
+        from lgsp.validation.report import Report, report_stem
+
+        path = self.settings.reports_dir / run.dataset_id / f"{report_stem(run.run_id)}.json"
+        checks = passed = None
+        if path.exists():
+            report = Report.model_validate_json(path.read_text(encoding="utf-8"))
+            checks, passed = len(report.checks), sum(c.success for c in report.checks)
+        return RunQuality(
+            status=str(run.status),
+            rows_published=run.rows_published or 0,
+            rows_quarantined=run.rows_quarantined or 0,
+            rows_warned=run.rows_warned or 0,
+            rows_rejected=run.rows_rejected or 0,
+            checks=checks,
+            checks_passed=passed,
+        )
 
     def held(self, dataset_id: str | None = None) -> list[RunRecord]:
         """Runs held for review (they would have removed too many published rows)."""
@@ -238,7 +261,7 @@ class Pipeline:
                 con.execute("ROLLBACK")
                 raise
             if run.published and contract.classification is Classification.open:
-                run.release = self._release(con, contract, run_id)
+                run.release = self._release(con, contract, run)
         connector = registry.get(contract.source.kind)
         if connector.commit:
             connector.commit(connector.configure(contract, self.settings), {}, run)

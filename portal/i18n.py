@@ -26,8 +26,10 @@ TEXTS: dict[str, dict[str, Any]] = {
         "compliance": "Nghị định 47", "quality": "Chất lượng", "report": "báo cáo kiểm tra",
         "downloads": "Tải xuống", "size": "Dung lượng", "preview": "Xem trước",
         "rows_of": "Dòng {first}–{last} trên {total}", "pages": "Trang", "prev": "Trang trước", "next": "Trang sau",
-        "history": "Các phiên bản", "rows": "dòng", "passed": "đạt mọi kiểm tra",
-        "quarantined": "{n} dòng bị cách ly", "no_report": "chưa có báo cáo", "formerly": "trước đây",
+        "history": "Các phiên bản", "rows": "dòng", "no_report": "chưa có báo cáo", "formerly": "trước đây",
+        "q_published": "{n} dòng được công bố", "q_quarantined": "{n} dòng bị cách ly",
+        "q_warned": "{n} dòng có cảnh báo", "q_rejected": "{n} dòng trong tệp bị từ chối",
+        "q_checks": "đạt {passed}/{total} kiểm tra",
     },
     "en": {
         "site": "Open-data portal", "switch": "Tiếng Việt", "skip": "Skip to main content",
@@ -38,8 +40,10 @@ TEXTS: dict[str, dict[str, Any]] = {
         "compliance": "Decree 47", "quality": "Quality", "report": "validation report",
         "downloads": "Downloads", "size": "Size", "preview": "Preview",
         "rows_of": "Rows {first}–{last} of {total}", "pages": "Pages", "prev": "Previous", "next": "Next",
-        "history": "Releases", "rows": "rows", "passed": "passed every check",
-        "quarantined": "{n} rows quarantined", "no_report": "no report yet", "formerly": "formerly",
+        "history": "Releases", "rows": "rows", "no_report": "no report yet", "formerly": "formerly",
+        "q_published": "{n} rows published", "q_quarantined": "{n} quarantined",
+        "q_warned": "{n} warned", "q_rejected": "{n} in rejected files",
+        "q_checks": "{passed} of {total} checks passed",
     },
 }  # fmt: skip
 

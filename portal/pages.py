@@ -18,7 +18,8 @@ from lgsp.portal.api import Actions
 from lgsp.portal.i18n import size, texts
 from lgsp.publishing.compliance import check
 from lgsp.publishing.dcat import THEME_LABELS
-from lgsp.validation.report import report_stem
+from lgsp.publishing.versions import RunQuality
+from lgsp.validation.report import Report, report_stem
 from lgsp.web.problems import NotFound
 
 PREVIEW_ROWS = 20
@@ -164,16 +165,34 @@ def _facet_label(name: str, value: str, lang: str, publishers: dict[str, str]) -
 
 
 def _quality(settings: Settings, entry: Entry, lang: str) -> tuple[str, bool, str | None]:
-    stem = report_stem(entry.latest.run_id)
-    path = settings.reports_dir / entry.contract.id / f"{stem}.json"
-    t = texts(lang)
-    if not path.exists():
-        return t["no_report"], False, None
-    report = json.loads(path.read_text(encoding="utf-8"))
-    url = f"/reports/{entry.contract.id}/{stem}.html"
-    if report["rows_quarantined"] == 0 and all(c["success"] for c in report["checks"]):
-        return t["passed"], True, url
-    return t["quarantined"].format(n=f"{report['rows_quarantined']:,}"), report["rows_quarantined"] == 0, url
+    """The quality badge of the latest release: what the run whose rows it holds found (text, ok,
+    link to that run's report)."""
+    latest, t = entry.latest, texts(lang)
+    stem = report_stem(latest.run_id)
+    folder = settings.reports_dir / entry.contract.id
+    url = f"/reports/{entry.contract.id}/{stem}.html" if (folder / f"{stem}.html").exists() else None
+    q, published = latest.quality, None
+    if q is not None:
+        published = q.rows_published
+    elif (folder / f"{stem}.json").exists():  # a release made before releases recorded their run: its report
+        report = Report.model_validate_json((folder / f"{stem}.json").read_text(encoding="utf-8"))
+        q = RunQuality(
+            status="published",
+            rows_published=0,  # not in the report: left out
+            rows_quarantined=report.rows_quarantined,
+            rows_warned=report.rows_warned,
+            checks=len(report.checks),
+            checks_passed=sum(c.success for c in report.checks),
+        )
+    if q is None:
+        return t["no_report"], False, url
+    parts = [] if published is None else [t["q_published"].format(n=f"{published:,}")]
+    parts += [t["q_quarantined"].format(n=f"{q.rows_quarantined:,}"), t["q_warned"].format(n=f"{q.rows_warned:,}")]
+    if q.rows_rejected:
+        parts.append(t["q_rejected"].format(n=f"{q.rows_rejected:,}"))
+    if q.checks is not None:
+        parts.append(t["q_checks"].format(passed=q.checks_passed, total=q.checks))
+    return " · ".join(parts), q.rows_quarantined == 0 and q.rows_rejected == 0, url
 
 
 def _describe(settings: Settings, entry: Entry, lang: str) -> dict[str, Any]:

@@ -8,15 +8,21 @@ from lgsp.core.settings import Settings
 from lgsp.publishing.dcat import write_catalogue
 from lgsp.publishing.dump import write_dump
 from lgsp.publishing.releases import make_release
-from lgsp.publishing.versions import Release
+from lgsp.publishing.versions import Release, RunQuality
 from lgsp.schemas.contract import Contract
 from lgsp.schemas.loader import load_contracts
 
 
-def refresh(con: duckdb.DuckDBPyConnection, settings: Settings, contract: Contract, run_id: str) -> Release:
-    """Release the dataset (nothing new if its data is unchanged) and regenerate the DCAT
-    catalogue; raises ReleaseError for a dataset that is not open."""
-    release = make_release(con, settings.home, contract, run_id)
+def refresh(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    contract: Contract,
+    run_id: str,
+    quality: RunQuality | None = None,
+) -> Release:
+    """Release the dataset as run `run_id`'s rows (nothing new if its data is unchanged) and
+    regenerate the DCAT catalogue; raises ReleaseError for a dataset that is not open."""
+    release = make_release(con, settings.home, contract, run_id, quality=quality)
     contracts = list(load_contracts(settings.contracts_dir).values())
     write_catalogue(settings.home, contracts, settings.base_url, settings.province)
     write_dump(settings.home, [c.id for c in contracts if c.classification.value == "open"])

@@ -24,13 +24,19 @@ from lgsp.publishing.versions import (
     Distribution,
     Release,
     ReleaseError,
+    RunQuality,
     latest_release,
     public_columns,
     releases_dir,
 )
-from lgsp.schemas.contract import Classification, Contract
+from lgsp.schemas.contract import Classification, Column, ColumnType, Contract
 
 BOM = "\ufeff".encode()  # Excel needs it to read Vietnamese text in a CSV as UTF-8
+
+# A double holds every whole number below 2**53 exactly: a number column's whole values below it go
+# to the CSV as integers (596049, not DuckDB's 596049.0; -0.0 as 0). Larger ones, fractions, inf
+# and nan are written as DuckDB writes a double (1e+16, 12.5, inf, nan): each reads back as itself.
+EXACT_WHOLE = 2**53
 
 FORMATS: dict[str, tuple[str, str]] = {
     # format: (media type, DuckDB COPY options)
@@ -71,6 +77,17 @@ def _in_key_order(con: duckdb.DuckDBPyConnection, contract: Contract) -> bool:
     return bool(row and row[0] is not False)
 
 
+def _csv_column(column: Column) -> str:
+    """The select-list item that writes `column` to the CSV release."""
+    ref = quote(column.name)
+    if column.type is not ColumnType.number:
+        return ref
+    return (
+        f"CASE WHEN isfinite({ref}) AND {ref} = trunc({ref}) AND abs({ref}) < {EXACT_WHOLE} "
+        f"THEN CAST(CAST({ref} AS BIGINT) AS VARCHAR) ELSE CAST({ref} AS VARCHAR) END"
+    )
+
+
 def _export(
     con: duckdb.DuckDBPyConnection, contract: Contract, target: Path, formats: tuple[str, ...]
 ) -> tuple[int, list[Distribution]]:
@@ -86,8 +103,10 @@ def _export(
         for fmt in formats:
             options = FORMATS[fmt][1]
             columns = [quote(c.name) for c in public]
-            if fmt == "csv":  # the BOM rides in front of the first header: no second pass over the file
-                columns[0] = f"{columns[0]} AS {quote(BOM.decode() + public[0].name)}"
+            if fmt == "csv":
+                names = [c.name for c in public]
+                names[0] = BOM.decode() + names[0]  # the BOM rides in front of the first header: no second pass
+                columns = [f"{_csv_column(c)} AS {quote(name)}" for c, name in zip(public, names, strict=True)]
             paths[fmt] = target / f"{contract.id}.{fmt}"
             query = f"SELECT {', '.join(columns)} FROM {table}{order}"
             con.execute(f"COPY ({query}) TO {literal(str(paths[fmt]))} ({options})")
@@ -114,9 +133,12 @@ def make_release(
     contract: Contract,
     run_id: str,
     formats: tuple[str, ...] = tuple(FORMATS),
+    quality: RunQuality | None = None,
 ) -> Release:
-    """Release the published table of an open dataset; returns the new release, or the latest one
-    when the data has not changed since. Raises ReleaseError for a dataset that is not open."""
+    """Release the published table of an open dataset, as the rows of run `run_id` (whose
+    `quality` it records); returns the new release, or the latest one when the data has not
+    changed since (it names the run that first published those bytes). Raises ReleaseError for a
+    dataset that is not open."""
     if contract.classification is not Classification.open:
         raise ReleaseError(
             f"'{contract.id}' is {contract.classification.value}: only open datasets are released",
@@ -149,6 +171,7 @@ def make_release(
             distributions=distributions,
             temporal_start=start,
             temporal_end=end,
+            quality=quality,
         )
         _write_json(work / "release.json", release.model_dump(mode="json"))
         _write_json(work / "datapackage.json", datapackage(contract, release))

@@ -26,16 +26,30 @@ class Distribution(BaseModel):
     sha256: str
 
 
+class RunQuality(BaseModel):
+    """What the run whose rows a release holds found: the portal's quality badge. Counts are the
+    run's own (an incremental run's, not the table's); `checks` is None when it left no report."""
+
+    status: str
+    rows_published: int
+    rows_quarantined: int
+    rows_warned: int
+    rows_rejected: int = 0
+    checks: int | None = None
+    checks_passed: int | None = None
+
+
 class Release(BaseModel):
     dataset: str
     version: int
-    run_id: str
+    run_id: str  # the run whose rows these are: the dataset's latest published run when released
     created_at: dt.datetime
     rows: int
     columns: list[str]
     distributions: list[Distribution]
     temporal_start: dt.date | None = None  # coverage: the first date or timestamp column's range
     temporal_end: dt.date | None = None
+    quality: RunQuality | None = None  # None in releases made before they recorded it
 
     def distribution(self, fmt: str) -> Distribution:
         return next(d for d in self.distributions if d.format == fmt)

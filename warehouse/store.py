@@ -14,7 +14,7 @@ from filelock import FileLock, Timeout
 from lgsp.core import duck
 from lgsp.core.settings import Settings
 from lgsp.warehouse.errors import WarehouseBusy, WarehouseError
-from lgsp.warehouse.runs import STORED, RunRecord
+from lgsp.warehouse.runs import PUBLISHED, STORED, RunRecord
 
 _META = """
 CREATE SCHEMA IF NOT EXISTS meta;
@@ -146,6 +146,18 @@ class Warehouse:
         row = con.execute(
             f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs WHERE dataset_id = ? AND run_id = ?",
             [dataset_id, run_id],
+        ).fetchone()
+        return None if row is None else _record(row)
+
+    @staticmethod
+    def latest_published(con: duckdb.DuckDBPyConnection, dataset_id: str) -> RunRecord | None:
+        """The run whose rows the published table holds now (published or partial, the last to
+        end), or None when no run of the dataset has published. A run held for review ends when it
+        is held, but a later run that publishes discards it, so the last to end is still the one."""
+        row = con.execute(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs WHERE dataset_id = ? AND list_contains(?, status) "
+            "ORDER BY ended_at DESC NULLS LAST, started_at DESC NULLS LAST, run_id DESC LIMIT 1",
+            [dataset_id, [s.value for s in PUBLISHED]],
         ).fetchone()
         return None if row is None else _record(row)
 

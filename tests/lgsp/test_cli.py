@@ -38,6 +38,30 @@ def test_demo_runs_every_dag_and_every_row_adds_up(hub: Settings) -> None:
     assert len(rows) == len(ALL) and all("published" in line for line in rows)
     assert "restricted" in listed.output
     _the_demo_agencies_get_the_three_answers(hub)
+    _every_dataset_page_shows_its_runs_quality(hub)
+
+
+def _every_dataset_page_shows_its_runs_quality(hub: Settings) -> None:
+    """After the demo (Airflow's publishing DAGs), each open dataset's release names the run it
+    published and the page's badge gives that run's counts and links its report."""
+    from fastapi.testclient import TestClient
+
+    from lgsp.app import create_app
+    from lgsp.publishing.versions import latest_release
+    from lgsp.validation.report import report_stem
+    from lgsp.warehouse.store import Warehouse
+    from tests.portal.test_quality_badge import badge
+
+    runs = Warehouse(hub).latest_runs()
+    opened = [d for d, c in load_contracts(CONTRACTS).items() if c.classification.value == "open"]
+    with TestClient(create_app(hub)) as client:
+        for dataset_id in opened:
+            release, run = latest_release(hub.home, dataset_id), runs[dataset_id]
+            assert release is not None and release.run_id == run.run_id, dataset_id
+            text, link = badge(client, dataset_id)
+            assert text.startswith(f"{run.rows_published:,} dòng được công bố · "), (dataset_id, text)
+            assert link == f"/reports/{dataset_id}/{report_stem(run.run_id)}.html"
+            assert client.get(link).status_code == 200
 
 
 def _the_demo_agencies_get_the_three_answers(hub: Settings) -> None:

@@ -42,10 +42,9 @@ def test_search_open_preview_and_download(served: tuple[str, Settings], page, tm
     assert page.locator("#result-count").inner_text() == "1 bộ dữ liệu"
     page.get_by_role("link", name="Danh sách cơ sở giáo dục").click()
     assert page.locator("h1").inner_text() == "Danh sách cơ sở giáo dục"
-    assert (
-        "đạt mọi kiểm tra" in page.locator("#quality").inner_text()
-        or "cách ly" in page.locator("#quality").inner_text()
-    )
+    quality = page.locator("#quality").inner_text()
+    assert "780 dòng được công bố · 20 dòng bị cách ly" in quality and "kiểm tra" in quality, quality
+    assert page.get_by_role("link", name="báo cáo kiểm tra").get_attribute("href").startswith("/reports/schools/cli__")
     rows = page.locator("#preview ~ div table tbody tr")
     assert rows.count() == 20
     first_code = rows.first.locator("td").first.inner_text()

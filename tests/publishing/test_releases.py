@@ -158,3 +158,85 @@ def test_rows_come_out_in_key_order_whatever_the_storage_order(hub: Settings) ->
     folder = releases_dir(hub.home, "schools") / "v1"
     keys = [r[0] for r in ddb.connect().execute(f"SELECT school_code FROM '{folder / 'schools.parquet'}'").fetchall()]
     assert keys == sorted(keys)
+
+
+def _released(hub: Settings, dataset_id: str, version: int = 1) -> tuple[list[dict], list[dict], list[dict], dict]:
+    """The release's rows as each format gives them: CSV text, Parquet values, JSON values, and
+    the Parquet column types."""
+    import csv
+    import io
+
+    folder = releases_dir(hub.home, dataset_id) / f"v{version}"
+    text = (folder / f"{dataset_id}.csv").read_text(encoding="utf-8-sig")
+    con = duckdb.connect()
+    parquet = con.execute(f"SELECT * FROM '{folder / f'{dataset_id}.parquet'}'")
+    names = [d[0] for d in parquet.description]
+    rows = [dict(zip(names, r, strict=True)) for r in parquet.fetchall()]
+    types = dict(
+        con.execute(f"SELECT column_name, column_type FROM (DESCRIBE '{folder / f'{dataset_id}.parquet'}')").fetchall()
+    )
+    as_json = json.loads((folder / f"{dataset_id}.json").read_text(encoding="utf-8"))
+    return list(csv.DictReader(io.StringIO(text))), rows, as_json, types
+
+
+def test_integers_are_integers_and_whole_numbers_have_no_fraction_in_every_format(hub: Settings) -> None:
+    import re
+
+    run = Pipeline(hub).run("ict_indicators")
+    assert run.release == 1
+    csv_rows, parquet_rows, json_rows, types = _released(hub, "ict_indicators")
+    assert types["value"] == "DOUBLE" and types["line"] == "BIGINT"
+    assert len(csv_rows) == len(parquet_rows) == len(json_rows) == run.rows_published
+    whole = fractional = 0
+    for text, value, from_json in zip(csv_rows, parquet_rows, json_rows, strict=True):
+        # line: an integer column, an integer everywhere
+        assert re.fullmatch(r"[0-9]+", text["line"]) and type(from_json["line"]) is int
+        assert int(text["line"]) == value["line"] == from_json["line"]
+        # value: a number column; the CSV writes a whole value as an integer, and each reads back exactly
+        number = value["value"]
+        assert float(text["value"]) == number == from_json["value"]
+        if number.is_integer():
+            whole += 1
+            assert text["value"] == str(int(number)), text["value"]
+        else:
+            fractional += 1
+            assert "." in text["value"] and not text["value"].endswith(".0")
+    assert whole > 300 and fractional > 10  # the real indicators: counts and percentages
+
+
+def test_the_csv_writes_every_kind_of_double_so_it_reads_back(hub: Settings, tmp_path: Path) -> None:
+    from lgsp.core import duck
+    from lgsp.publishing.releases import make_release
+    from lgsp.schemas.loader import find_contract
+
+    cases = {  # value: as the CSV gives it
+        "596049": "596049", "12.5": "12.5", "-3": "-3", "0.0": "0", "-0.0": "0", "0.1": "0.1",
+        "1.5e-7": "1.5e-07", "9007199254740991": "9007199254740991", "9007199254740992": "9007199254740992.0",
+        "1e16": "1e+16", "-1e17": "-1e+17", "1e300": "1e+300", "5e-324": "5e-324",
+        "'inf'": "inf", "'-inf'": "-inf", "'nan'": "nan",
+    }  # fmt: skip
+    contract = find_contract(hub.contracts_dir, "ict_indicators")
+    columns = ", ".join(f"{duck.quote(c.name)} {c.duckdb_type}" for c in contract.columns)
+    homes = []
+    for name in ("a", "b"):
+        home = tmp_path / name
+        home.mkdir()
+        con = duck.connect(home / "warehouse.duckdb")
+        con.execute(f"CREATE TABLE main.ict_indicators ({columns})")
+        for i, value in enumerate(cases):
+            con.execute(
+                f"INSERT INTO main.ict_indicators (province, period, indicator_vi, value, line) "
+                f"VALUES ('QT', '2024', 'c{i:02d}', CAST({value} AS DOUBLE), {i})"
+            )
+        make_release(con, home, contract, "r1")
+        con.close()
+        homes.append(home)
+    files = [releases_dir(home, "ict_indicators") / "v1" / "ict_indicators.csv" for home in homes]
+    assert files[0].read_bytes() == files[1].read_bytes()  # the same data, the same bytes
+    lines = files[0].read_text(encoding="utf-8-sig").splitlines()
+    index = lines[0].split(",").index("value")
+    assert [line.split(",")[index] for line in lines[1:]] == list(cases.values())
+    from frictionless import validate
+
+    report = validate(str(files[0].parent / "datapackage.json"))
+    assert report.valid, report.flatten(["title", "message"])[:5]
