@@ -317,22 +317,16 @@ def _submissions_of(results: list[RunRecord], pipeline: Pipeline) -> None:
             console.print(f"[dim]    receipt {s.receipt}[/dim]", soft_wrap=True)
 
 
-def _sharing_commands() -> None:
-    from lgsp.sharing.cli import register
+def _command_groups() -> None:
+    from lgsp.rows import register as rows
+    from lgsp.sharing.cli import register as sharing
+    from lgsp.submissions.cli import register as submissions
 
-    register(app)
-
-
-_sharing_commands()  # lgsp consumers|grants|requests|audit|staff
-
-
-def _submission_commands() -> None:
-    from lgsp.submissions.cli import register
-
-    register(app)
+    for register in (sharing, submissions, rows):
+        register(app)
 
 
-_submission_commands()  # lgsp submissions|inbox
+_command_groups()  # lgsp consumers|grants|requests|audit|staff, submissions|inbox, rows
 
 
 @app.command()

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import duckdb
 from filelock import FileLock, Timeout
 
 from lgsp.connectors import registry
@@ -26,6 +27,8 @@ from lgsp.schemas.contract import Classification, Contract
 from lgsp.schemas.loader import find_contract
 from lgsp.submissions import ledger
 from lgsp.submissions.ledger import SubmissionStatus
+from lgsp.warehouse import edits
+from lgsp.warehouse.edits import RowEdit
 from lgsp.warehouse.publish import Settle
 from lgsp.warehouse.runs import RunManifest, RunRecord, RunStatus, Step, Validated
 from lgsp.warehouse.staging import Staging
@@ -33,12 +36,14 @@ from lgsp.warehouse.store import Warehouse, utcnow
 
 log = logging.getLogger(__name__)
 RUN_WAIT = 3600.0  # seconds a run waits for another run of the same dataset to finish
+EDIT_WAIT = 120.0  # seconds a retraction or correction (someone waiting at a page) waits for a run of its dataset
 
 
-def new_run_id() -> str:
-    """A run id for a run outside Airflow: its start time, and a random part, since two runs can
-    start within the clock's resolution (two `lgsp run` at once did, and one took the other's record)."""
-    return f"cli__{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.%f}Z_{secrets.token_hex(3)}"
+def new_run_id(kind: str = "cli") -> str:
+    """A run id for a run outside Airflow (`edit` for a retraction or correction): its start time,
+    and a random part, since two runs can start within the clock's resolution (two `lgsp run` at
+    once did, and one took the other's record)."""
+    return f"{kind}__{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.%f}Z_{secrets.token_hex(3)}"
 
 
 def _settle(manifest: RunManifest) -> Settle | None:
@@ -266,6 +271,75 @@ class Pipeline:
         if connector.commit:
             connector.commit(connector.configure(contract, self.settings), {}, run)
         return run
+
+    # -- retracting and correcting published rows ----------------------------------------------------
+
+    def retract(self, dataset_id: str, key: dict[str, str], *, by: str, why: str) -> RowEdit:
+        """Take the published row with `key` (primary-key column → value) out of the dataset now and
+        from every later run until undone; recorded as a run, then released. Raises EditError."""
+        return self._edit(dataset_id, lambda con, c, run_id: edits.retract(con, c, key, by=by, why=why, run_id=run_id))
+
+    def correct(
+        self, dataset_id: str, key: dict[str, str], values: dict[str, str | None], *, by: str, why: str
+    ) -> RowEdit:
+        """Replace values (column → new value as text, None for null) of the published row with
+        `key`, now and in every later run until undone; recorded as a run, then released. Raises
+        EditError."""
+        return self._edit(
+            dataset_id, lambda con, c, run_id: edits.correct(con, c, key, values, by=by, why=why, run_id=run_id)
+        )
+
+    def undo_edit(self, dataset_id: str, edit_id: int, *, by: str) -> RowEdit:
+        """End an edit: the row is not restored now, the next run brings it back from the source.
+        Recorded as a run (`unchanged`: the published rows are as they were). Raises EditError."""
+        return self._edit(
+            dataset_id, lambda con, c, run_id: edits.undo(con, edit_id, by=by, dataset_id=c.id), changes=False
+        )
+
+    def edit_history(self, dataset_id: str) -> list[RowEdit]:
+        """Every retraction and correction of a dataset, undone ones included, oldest first."""
+        with self.warehouse.reader() as con:
+            return edits.history(con, dataset_id)
+
+    def _edit(self, dataset_id: str, do: Callable[[Any, Contract, str], RowEdit], changes: bool = True) -> RowEdit:
+        """One edit in one transaction with its run record (mode `edit`), under the dataset's run
+        lock; then, when it changed the rows of an open dataset, its release."""
+        contract = self.contract(dataset_id)
+        run_id = new_run_id("edit")
+        with self.running(dataset_id, EDIT_WAIT), self.warehouse.writer() as con:
+            started = utcnow()
+            con.execute("BEGIN TRANSACTION")
+            try:
+                edit = do(con, contract, run_id)
+                count = (
+                    con.execute(f"SELECT count(*) FROM main.{duck.quote(dataset_id)}").fetchone()
+                    if duck.table_exists(con, "main", dataset_id)
+                    else None
+                )
+                run = RunRecord(
+                    run_id=run_id,
+                    dataset_id=dataset_id,
+                    mode="edit",
+                    started_at=started,
+                    ended_at=utcnow(),
+                    status=RunStatus.PUBLISHED if changes else RunStatus.UNCHANGED,
+                    rows_extracted=0,
+                    rows_published=int(count[0]) if count else 0,  # the table's rows after it
+                    rows_quarantined=0,
+                    error=edits.describe(edit, contract),
+                )
+                Warehouse.record_run(con, run)
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.TransactionException):
+                    con.execute("ROLLBACK")
+                raise
+            with contextlib.suppress(duckdb.Error):  # as after a publish: nothing left to replay
+                con.execute("CHECKPOINT")
+            if changes and contract.classification is Classification.open:
+                # The release names the last validated run (its quality badge); the edit is in the history.
+                edit.release = self._release(con, contract, Warehouse.latest_published(con, dataset_id) or run)
+        return edit
 
     def fail(self, dataset_id: str, run_id: str, error: BaseException) -> RunRecord:
         """Record a run that could not finish. Nothing was published and the cursor did not move.

@@ -22,7 +22,7 @@ import duckdb
 from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.schemas.contract import Contract
-from lgsp.warehouse import projection
+from lgsp.warehouse import edits, projection
 from lgsp.warehouse.errors import WarehouseError
 from lgsp.warehouse.runs import RunRecord, RunStatus
 from lgsp.warehouse.staging import Staging
@@ -266,6 +266,11 @@ def _swap(
                 # The cursor moves to the last row published.
                 cursor = quote(contract.incremental.cursor)
                 cursor_to = con.execute(f"SELECT CAST(max({cursor}) AS VARCHAR) FROM {staging.stage}").fetchone()[0]  # type: ignore[index]
+            # Rows retracted or corrected since stay so until the edit is undone: the edits in force
+            # apply to the run's rows before they become the table. The run's counts stay as the
+            # source sent them (every row published or quarantined); its record says what changed.
+            edited = edits.apply_edits(con, contract, staging.stage)
+            why = edits.applied_note(edited) if edited else why
             # A file drop's reasons for unreadable cells are in the quarantine now: not published.
             rows = f"SELECT * EXCLUDE ({quote(projection.PROBLEMS)})" if projection.PROBLEMS in hub_columns else ""
             if merge:

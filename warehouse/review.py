@@ -12,7 +12,7 @@ import duckdb
 from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.schemas.contract import Contract
-from lgsp.warehouse import projection
+from lgsp.warehouse import edits, projection
 from lgsp.warehouse.errors import WarehouseError
 from lgsp.warehouse.publish import HELD_PREFIX, held_table
 from lgsp.warehouse.runs import RunRecord, RunStatus
@@ -41,7 +41,8 @@ def _held(con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str) -> tuple
 
 
 def publish_held(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str, by: str) -> RunRecord:
-    """Publish a held run as it was staged: its rows replace the dataset's."""
+    """Publish a held run as it was staged: its rows replace the dataset's, with the dataset's edits
+    in force applied (lgsp.warehouse.edits)."""
     run, table = _held(con, contract.id, run_id)
     target = f"main.{quote(contract.id)}"
     columns = [r[0] for r in con.execute(f"DESCRIBE main.{quote(table)}").fetchall()]
@@ -54,8 +55,12 @@ def publish_held(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str
     else:
         con.execute(f"ALTER TABLE main.{quote(table)} RENAME TO {quote(contract.id)}")
     run.rows_published = int(con.execute(f"SELECT count(*) FROM {target}").fetchone()[0])  # type: ignore[index]
+    # Edits made while the run waited (or before it) stay in force, as at any publish.
+    edited = edits.apply_edits(con, contract, target)
     run.status = RunStatus.PARTIAL if run.rows_rejected else RunStatus.PUBLISHED
     run.error = f"giữ lại rồi được {by} xác nhận / held, then confirmed by {by} at {utcnow():%Y-%m-%d %H:%M} UTC"
+    if edited:
+        run.error += f"; {edits.applied_note(edited)}"
     Warehouse.record_run(con, run)
     return run
 

@@ -153,9 +153,11 @@ class Warehouse:
     def latest_published(con: duckdb.DuckDBPyConnection, dataset_id: str) -> RunRecord | None:
         """The run whose rows the published table holds now (published or partial, the last to
         end), or None when no run of the dataset has published. A run held for review ends when it
-        is held, but a later run that publishes discards it, so the last to end is still the one."""
+        is held, but a later run that publishes discards it, so the last to end is still the one.
+        A retraction or correction (mode `edit`) is not a run of the source: the run before it is."""
         row = con.execute(
             f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs WHERE dataset_id = ? AND list_contains(?, status) "
+            "AND mode IS DISTINCT FROM 'edit' "
             "ORDER BY ended_at DESC NULLS LAST, started_at DESC NULLS LAST, run_id DESC LIMIT 1",
             [dataset_id, [s.value for s in PUBLISHED]],
         ).fetchone()
