@@ -33,6 +33,7 @@ from lgsp.submissions import inbox, ledger, receipts
 from lgsp.submissions.archive import Archive
 from lgsp.submissions.ledger import Channel, Submission
 from lgsp.submissions.template import template
+from lgsp.warehouse import edits
 
 PREFIX = "/department"
 _env = Environment(loader=PackageLoader("lgsp.departments", "templates"), autoescape=select_autoescape(["j2"]))
@@ -211,6 +212,67 @@ def department_app(settings: Settings) -> FastAPI:
         except NotYours:
             return not_found(request)
         return _xlsx(template(contract), f"mau_{dataset_id}.xlsx")
+
+    @app.get("/datasets/{dataset_id}")
+    async def dataset_page(request: Request, dataset_id: str) -> Response:
+        staff = staff_of(request)
+        if staff is None:
+            return login_first(request)
+        try:
+            contract = own_contract(staff, dataset_id)
+        except NotYours:
+            return not_found(request)
+        with pipeline.warehouse.reader() as con:
+            (status,) = statuses(con, settings, [contract])
+            rows = open_rows(con, dataset_id) if status.takes_files else []
+            history = edits.history(con, dataset_id)
+        data = {
+            **status.as_json(),
+            "key": list(contract.primary_key),
+            "open_rows": [r.__dict__ for r in rows],
+            "edits": [e.model_dump(mode="json") for e in history],
+        }
+        return page(request, "dataset.html.j2", staff, data, status=status, contract=contract, rows=rows, history=history)
+
+    async def edit(request: Request, dataset_id: str, action: str) -> Response:
+        staff = staff_of(request)
+        if staff is None:
+            return login_first(request)
+        form = await request.form()
+        try:
+            checked(request, str(form.get("csrf", "")))
+            contract = own_contract(staff, dataset_id)
+            key = {k: str(form.get(f"key.{k}", "")).strip() for k in contract.primary_key}
+            why, by = str(form.get("why", "")).strip(), f"staff:{staff.username}"
+            if action == "retract":
+                done = await anyio.to_thread.run_sync(lambda: pipeline.retract(dataset_id, key, by=by, why=why))
+            elif action == "correct":
+                column = str(form.get("column", ""))
+                value = str(form.get("value", ""))
+                done = await anyio.to_thread.run_sync(
+                    lambda: pipeline.correct(dataset_id, key, {column: value}, by=by, why=why)
+                )
+            else:
+                edit_id = int(str(form.get("edit", "0")) or 0)
+                done = await anyio.to_thread.run_sync(lambda: pipeline.undo_edit(dataset_id, edit_id, by=by))
+        except NotYours:
+            return not_found(request)
+        except (PermissionError, LgspError, ValueError) as exc:
+            return back(f"/datasets/{dataset_id}", error=getattr(exc, "message", str(exc)))
+        release = f" → v{done.release}" if isinstance(done.release, int) else ""
+        return back(f"/datasets/{dataset_id}", message=f"#{done.id}: {done.action.value}{release}")
+
+    @app.post("/datasets/{dataset_id}/retract")
+    async def retract(request: Request, dataset_id: str) -> Response:
+        return await edit(request, dataset_id, "retract")
+
+    @app.post("/datasets/{dataset_id}/correct")
+    async def correct(request: Request, dataset_id: str) -> Response:
+        return await edit(request, dataset_id, "correct")
+
+    @app.post("/datasets/{dataset_id}/undo")
+    async def undo(request: Request, dataset_id: str) -> Response:
+        return await edit(request, dataset_id, "undo")
 
     @app.post("/datasets/{dataset_id}/review/{run_id}")
     async def review(request: Request, dataset_id: str, run_id: str) -> Response:
