@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from lgsp.connectors.files.config import FileColumn
 from lgsp.core.text import plain_words
+from lgsp.submissions import corrections
 
 TITLE_ROWS = 30  # rows looked at for the header when the declared row does not fit
 
@@ -32,6 +33,7 @@ class HeaderMatch:
     positions: dict[str, int] = field(default_factory=dict)
     missing: list[FileColumn] = field(default_factory=list)
     unknown: list[tuple[int, str]] = field(default_factory=list)
+    marks: dict[str, int] = field(default_factory=dict)  # a correction sheet's own columns (reason, ref)
 
     def required_missing(self, key: list[str]) -> list[FileColumn]:
         return [c for c in self.missing if c.name in key or not c.nullable]
@@ -50,6 +52,9 @@ class HeaderMatch:
         return out
 
 
+_MARKS = {header_key(h): h for h in corrections.COLUMNS}
+
+
 def match(headers: list[str], row: int, columns: list[FileColumn]) -> HeaderMatch:
     keys = [header_key(h) for h in headers]
     found = HeaderMatch(row=row, headers=headers)
@@ -63,6 +68,11 @@ def match(headers: list[str], row: int, columns: list[FileColumn]) -> HeaderMatc
         else:
             found.missing.append(column)
     used = set(found.positions.values())
+    for i, k in enumerate(keys):
+        mark = _MARKS.get(k)
+        if mark is not None and i not in used and mark not in found.marks:
+            found.marks[mark] = i  # neither data nor an undeclared column: the reader sets them aside
+    used |= set(found.marks.values())
     found.unknown = [(i, headers[i]) for i, k in enumerate(keys) if i not in used and k]
     return found
 
