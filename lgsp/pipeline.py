@@ -105,7 +105,8 @@ class Pipeline:
         with self.warehouse.writer() as con:
             staging.reset(con)
             cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
-            merge = contract.merges(connector.full_each_run) and duck.table_exists(con, "main", dataset_id)
+            published = duck.table_exists(con, "main", dataset_id)
+            merge = contract.merges(connector.full_each_run) and published
         state = {"cursor": cursor_from} if cursor_from else None
         plan = connector.scan(config, state) if connector.scan else None
         if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
@@ -123,6 +124,8 @@ class Pipeline:
         # Rows of files rejected whole, and rows a newer submission replaced, were sent too.
         rejected = int(notes.get("rows_rejected", 0))
         superseded = sum(int(n) for n in notes.get("superseded", {}).values())
+        # Correction sheets send some rows again: merged by key, even into a dataset each file replaces.
+        merge = merge or (published and bool(notes.get("corrections_only")))
         manifest = RunManifest(
             dataset_id=dataset_id,
             run_id=run_id,

@@ -12,11 +12,12 @@ from rich.console import Console
 from rich.table import Table
 
 from lgsp.core.connections import resolve
+from lgsp.core.errors import LgspError
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import FileSource
-from lgsp.schemas.loader import load_contracts
+from lgsp.schemas.loader import find_contract, load_contracts
+from lgsp.submissions import corrections, ledger, receipts
 from lgsp.submissions import inbox as inboxes
-from lgsp.submissions import ledger, receipts
 from lgsp.warehouse.store import Warehouse
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -83,6 +84,45 @@ def show(
         typer.echo(json.dumps(receipts.as_json(submission, rows), ensure_ascii=False, indent=2, default=str))
     else:
         typer.echo(receipts.text(submission, rows), nl=False)
+
+
+@submissions_app.command("corrections")
+def correction_sheet(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the XLSX sheet.")],
+    submission_id: Annotated[int | None, typer.Argument(help="The submission whose open rows to take.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Every open row of this dataset, of any submission.")] = None,
+) -> None:
+    """Write the correction sheet: the quarantined rows still open, with their reasons and refs, for the
+    department to fix and send back (only those rows are read again)."""
+    if (submission_id is None) == (dataset is None):
+        console.print("[red]cho một mã lần nộp hoặc --dataset / give one submission id or --dataset[/red]")
+        raise typer.Exit(2)
+    settings = Settings.from_env()
+    with Warehouse(settings).reader() as con:
+        if submission_id is not None:
+            submission = ledger.get(con, submission_id)
+            if submission is None:
+                console.print(f"[red]không có lần nộp / no submission {submission_id}[/red]")
+                raise typer.Exit(1)
+            dataset = submission.dataset_id
+        assert dataset is not None
+        try:
+            contract = find_contract(settings.contracts_dir, dataset)
+        except LgspError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from None
+        if not isinstance(contract.source, FileSource):
+            console.print(f"[red]{dataset}: không phải tập dữ liệu nộp tệp / not a file-drop dataset[/red]")
+            raise typer.Exit(1)
+        rows = corrections.open_rows(con, dataset, submission_id)
+    if not rows:
+        console.print("không còn dòng nào chờ sửa / no quarantined row waits for a correction: nothing written")
+        raise typer.Exit(1)
+    output.write_bytes(corrections.workbook(contract, rows, submission_id=submission_id))
+    console.print(
+        f"{len(rows)} dòng chờ sửa / rows to correct → {output} "
+        f"(gửi lại với tên như / send it back named like {corrections.file_name(contract, submission_id)})"
+    )
 
 
 def inbox(

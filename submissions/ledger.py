@@ -16,7 +16,9 @@ from typing import Any
 import duckdb
 from pydantic import BaseModel, Field
 
+from lgsp.core import duck
 from lgsp.core.duck import quote
+from lgsp.submissions import corrections
 from lgsp.warehouse.projection import SUBMISSION
 
 _DDL = """
@@ -230,10 +232,12 @@ def settle(
     superseded: dict[int, int],
 ) -> list[Submission]:
     """Write what became of each of the run's submissions that were read (rows published from
-    the stage, quarantined, superseded by a newer submission), inside the publishing
-    transaction. Rejected ones were settled when they were read. `status` is the run's: a held
-    run's submissions are held; a run that decides the dataset (published, partial or held)
-    discards what older runs held."""
+    the stage, quarantined, superseded by a newer submission; a correction sheet's rows refused
+    for their ref were counted when it was read), inside the publishing transaction, and resolve
+    the quarantine entries its correction sheets sent again (unless the run is held). Rejected
+    ones were settled when they were read. `status` is the run's: a held run's submissions are
+    held; a run that decides the dataset (published, partial or held) discards what older runs
+    held."""
     held = status == "held"
     column = quote(SUBMISSION)
     published = (
@@ -254,11 +258,12 @@ def settle(
         n_published = int(published.get(submission.id, 0))
         n_quarantined = int(quarantined.get(submission.id, 0))
         n_superseded = int(superseded.get(submission.id, 0))
+        n_rejected = int(submission.rows_rejected or 0)
         if held:
             status = SubmissionStatus.HELD
         elif n_published + n_superseded == 0:
             status = SubmissionStatus.REJECTED
-        elif n_quarantined:
+        elif n_quarantined or n_rejected:
             status = SubmissionStatus.PARTIAL
         else:
             status = SubmissionStatus.PUBLISHED
@@ -268,14 +273,21 @@ def settle(
                 "rows_published": n_published,
                 "rows_quarantined": n_quarantined,
                 "rows_superseded": n_superseded,
-                "rows_rejected": 0,
+                "rows_rejected": n_rejected,
                 "settled_at": now,
             }
         )
         save(con, submission)
+        if not held:
+            corrections.resolve(con, quarantine, submission.id, submission.info.get(corrections.CORRECTED, {}), now)
         settled.append(submission)
     if status in ("published", "partial", "held"):
         # A newer run decided the dataset: what an older run held can no longer be confirmed.
+        older = con.execute(
+            "SELECT DISTINCT run_id FROM meta.submissions WHERE dataset_id = ? AND status = 'held' AND run_id <> ?",
+            [dataset_id, run_id],
+        ).fetchall()
+        corrections.close(con, quarantine, sorted(r[0] for r in older), now)
         con.execute(
             "UPDATE meta.submissions SET status = 'rejected', settled_at = ?, reasons = ?, "
             "rows_rejected = coalesce(rows_published, 0), rows_published = 0 "
@@ -293,14 +305,19 @@ _REPLACED = (
 def confirm(
     con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str, *, published: bool, by: str
 ) -> list[Submission]:
-    """A held run was confirmed (its submissions are published) or discarded (rejected)."""
+    """A held run was confirmed (its submissions are published, and the entries its correction
+    sheets sent again are resolved) or discarded (rejected, and its quarantine entries closed)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    quarantine = f"quarantine.{quote(dataset_id)}" if duck.table_exists(con, "quarantine", dataset_id) else None
+    if quarantine and not published:
+        corrections.close(con, quarantine, [run_id], now)
     out = []
     for submission in of_run(con, dataset_id, run_id):
         if submission.status is not SubmissionStatus.HELD:
             continue
         if published:
-            status = SubmissionStatus.PARTIAL if submission.rows_quarantined else SubmissionStatus.PUBLISHED
+            partly = submission.rows_quarantined or submission.rows_rejected
+            status = SubmissionStatus.PARTIAL if partly else SubmissionStatus.PUBLISHED
             update: dict[str, Any] = {"status": status, "settled_at": now}
         else:
             reason = f"lần chạy bị {by} bỏ khi xem xét / the run was discarded on review by {by}"
@@ -313,5 +330,7 @@ def confirm(
             }
         submission = submission.model_copy(update=update)
         save(con, submission)
+        if quarantine and published:
+            corrections.resolve(con, quarantine, submission.id, submission.info.get(corrections.CORRECTED, {}), now)
         out.append(submission)
     return out

@@ -20,7 +20,7 @@ import duckdb
 from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.core.settings import Settings
-from lgsp.submissions import ledger
+from lgsp.submissions import corrections, ledger
 from lgsp.submissions.errors import SubmissionError
 from lgsp.submissions.inbox import RECEIPTS
 from lgsp.submissions.ledger import Submission, SubmissionStatus
@@ -45,12 +45,15 @@ class QuarantinedRow:
     values: dict[str, str | None]
     reasons: str
     checks: list[str]
+    ref: str | None = None  # the row's ref in a correction sheet, `<submission>:<line>`
+    resolved_by: int | None = None  # the correction submission that sent the row again
 
 
 def quarantined_rows(
     con: duckdb.DuckDBPyConnection, submission: Submission, limit: int | None = None
 ) -> list[QuarantinedRow]:
-    """The submission's rows in the quarantine, in file order (still there: not yet corrected)."""
+    """The submission's rows in the quarantine, in file order, each with the correction
+    submission that resolved it (None while it waits for one)."""
     table = f"quarantine.{quote(submission.dataset_id)}"
     if not duck.table_exists(con, "quarantine", submission.dataset_id):
         return []
@@ -59,8 +62,9 @@ def quarantined_rows(
         return []
     data = [c for c in columns if not c.startswith("_") and c not in HUB_COLUMNS]
     origin = quote(ORIGIN) if ORIGIN in columns else "NULL"
+    resolved = "_resolved_by" if "_resolved_by" in columns else "NULL"
     sql = (
-        f"SELECT {origin}, _reasons, _checks, {', '.join(quote(c) for c in data)} FROM {table} "
+        f"SELECT {origin}, _reasons, _checks, {resolved}, {', '.join(quote(c) for c in data)} FROM {table} "
         f"WHERE {quote(SUBMISSION)} = ? AND _run_id = ? ORDER BY _row"
     )
     if limit is not None:
@@ -69,7 +73,9 @@ def quarantined_rows(
     for row in con.execute(sql, [str(submission.id), submission.run_id]).fetchall():
         where = row[0]
         line = int(where.rsplit(":", 1)[1]) if where and where.rsplit(":", 1)[-1].isdigit() else None
-        out.append(QuarantinedRow(where, line, dict(zip(data, row[3:], strict=True)), row[1] or "", list(row[2] or [])))
+        values = dict(zip(data, row[4:], strict=True))
+        ref = corrections.ref(submission.id, line) if line is not None else None
+        out.append(QuarantinedRow(where, line, values, row[1] or "", list(row[2] or []), ref, row[3]))
     return out
 
 
@@ -93,6 +99,11 @@ def text(submission: Submission, rows: list[QuarantinedRow], release: Any = None
     if submission.corrects is not None:
         lines.append(
             f"Sửa các dòng bị cách ly của lần nộp / Corrects the quarantined rows of submission {submission.corrects}"
+        )
+    if sheet := submission.info.get("correction"):
+        lines.append(
+            f"Bảng sửa lỗi: {sheet['read']} dòng sửa các dòng bị cách ly, {sheet['refused']} dòng không đọc / "
+            f"Correction sheet: {sheet['read']} rows correct quarantined rows, {sheet['refused']} rows not read"
         )
     if submission.settled:
         lines.append(
@@ -125,10 +136,15 @@ def text(submission: Submission, rows: list[QuarantinedRow], release: Any = None
         lines.append("Dòng bị cách ly / Quarantined rows:")
         for row in rows:
             where = f"dòng / row {row.line}" if row.line else row.origin or "?"
-            lines.append(f"  - {where}: {row.reasons}")
+            done = (
+                f" (đã sửa bởi lần nộp {row.resolved_by} / corrected by submission {row.resolved_by})"
+                if row.resolved_by is not None
+                else ""
+            )
+            lines.append(f"  - {where}: {row.reasons}{done}")
     if submission.status is SubmissionStatus.REJECTED:
         lines.append("Sửa tệp và gửi lại / Fix the file and send it again.")
-    elif rows:
+    elif any(row.resolved_by is None for row in rows):
         lines.append(
             "Sửa các dòng bị cách ly (bảng sửa lỗi trên trang của Sở) rồi gửi lại / Fix the quarantined rows "
             "(the correction sheet on the department pages) and send them again."

@@ -71,14 +71,14 @@ def template(contract: Contract) -> bytes:
     assert data is not None
     source = contract.source if isinstance(contract.source, FileSource) else None
     data.title = source.sheet if source and source.sheet else contract.id[:31]  # Excel's names are 31 long at most
-    _data_sheet(data, contract, source.header_row if source else 1)
+    data_sheet(data, contract, source.header_row if source else 1)
     _instructions(book.create_sheet(INSTRUCTIONS), contract, source)
     book.properties.creator = contract.publisher.name.vi
     book.properties.title = f"{contract.title.vi} / {contract.title.en}"
     book.properties.created = book.properties.modified = FIXED_TIME
     buffer = io.BytesIO()
     book.save(buffer)
-    return _reproducible(buffer.getvalue())
+    return reproducible(buffer.getvalue())
 
 
 def header_columns(contract: Contract) -> list[Column]:
@@ -100,7 +100,9 @@ def _both(pair: tuple[str, str]) -> str:
     return f"{pair[0]} / {pair[1]}"
 
 
-def _data_sheet(sheet: Worksheet, contract: Contract, header_row: int) -> None:
+def data_sheet(sheet: Worksheet, contract: Contract, header_row: int) -> None:
+    """The header row with its notes, the columns' formats and data validation (the template's,
+    and the correction sheet's first columns)."""
     if header_row > 1:  # rows above the header: the reader skips them; say what the file is
         sheet.cell(1, 1, f"{contract.title.vi} / {contract.title.en}").font = Font(bold=True)
     for position, column in enumerate(header_columns(contract), start=1):
@@ -297,7 +299,7 @@ def _instructions(sheet: Worksheet, contract: Contract, source: FileSource | Non
     sheet.freeze_panes = f"A{top + 1}"
 
 
-def _reproducible(data: bytes) -> bytes:
+def reproducible(data: bytes) -> bytes:
     """The workbook's zip again with fixed entry times and save time (openpyxl stamps the clock)."""
     stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     out = io.BytesIO()

@@ -30,6 +30,11 @@ from lgsp.warehouse.store import Warehouse, utcnow
 
 log = logging.getLogger(__name__)
 QUARANTINE_COLUMNS = "_run_id VARCHAR, _row BIGINT, _checks VARCHAR[], _reasons VARCHAR, _quarantined_at TIMESTAMP"
+# A quarantine entry stays open until it is resolved (lgsp.submissions.corrections): by the
+# correction submission that sent its row again (`_resolved_by`, and `_resolved_as`, that row's
+# ref: published, or quarantined again as the entry's open successor), or with `_resolved_by`
+# empty when its run was discarded on review. Added to tables made before corrections existed.
+RESOLUTION_COLUMNS = (("_resolved_by", "BIGINT"), ("_resolved_at", "TIMESTAMP"), ("_resolved_as", "VARCHAR"))
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ def _ensure_quarantine(con: duckdb.DuckDBPyConnection, contract: Contract, hub_c
     for name in [c.name for c in contract.columns] + hub_columns:
         if name not in have:  # the contract gained a column since the table was made
             con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} VARCHAR")
+    for name, kind in (r for r in RESOLUTION_COLUMNS if r[0] not in have):
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote(name)} {kind}")
     return table
 
 

@@ -9,7 +9,9 @@ run reads the dataset's waiting submissions from the archive, oldest first. Each
 NFC Unicode, its header found and matched to the contract, its numbers and dates read by
 Vietnamese conventions (`connectors.vietnamese`), and every row keeps its origin (`file:line`)
 and its submission. A file that cannot be read is rejected whole, with the reason, in its
-receipt; a cell that cannot be read exactly sends its row to the quarantine with the reason.
+receipt; a cell that cannot be read exactly sends its row to the quarantine with the reason. A
+correction sheet of quarantined rows sent back (lgsp.submissions.corrections) is read only for
+its rows whose ref names an open quarantine entry; the receipt says why each other row was not.
 """
 
 from __future__ import annotations
@@ -24,14 +26,14 @@ import pyarrow as pa
 
 from lgsp.connectors.errors import ConnectorError
 from lgsp.connectors.files.config import FilesConfig, configure
-from lgsp.connectors.files.reading import FileReader
+from lgsp.connectors.files.reading import FileReader, Ingested
 from lgsp.connectors.files.sheets import Unreadable
 from lgsp.connectors.registry import register
 from lgsp.schemas.contract import Duplicates
-from lgsp.submissions import inbox, ledger, receipts
+from lgsp.submissions import corrections, inbox, ledger, receipts
 from lgsp.submissions.archive import Archive
 from lgsp.submissions.errors import SubmissionError
-from lgsp.submissions.ledger import Submission, SubmissionStatus
+from lgsp.submissions.ledger import Channel, Submission, SubmissionStatus
 from lgsp.warehouse.projection import ORIGIN, SUBMISSION
 from lgsp.warehouse.runs import RunRecord
 from lgsp.warehouse.store import Warehouse
@@ -76,10 +78,12 @@ def extract(config: FilesConfig, state: dict[str, Any] | None, notes: dict[str, 
 
     def batches() -> Iterator[pa.RecordBatch]:
         read: list[tuple[Submission, pa.RecordBatch]] = []
+        sheets = 0  # correction sheets among them
         for submission in waiting:
             try:
                 data = archive.get(submission.sha256)
-                ingested = reader.read(_path(submission), data)
+                ingested = reader.read(_path(submission), data, correction=submission.channel is Channel.CORRECTION)
+                refused, corrected = _screen(warehouse, submission, ingested)
             except Exception as exc:  # a damaged file is rejected with the reason; it never blocks the dataset
                 problems: list[tuple[int | None, str]] = (
                     exc.problems
@@ -99,12 +103,23 @@ def extract(config: FilesConfig, state: dict[str, Any] | None, notes: dict[str, 
             notes["decisions_total"] += len(ingested.decisions)
             room = DECISIONS_KEPT - len(notes["decisions"])
             notes["decisions"].extend(ingested.decisions[: max(room, 0)])
+            kept = {**ingested.info, corrections.CORRECTED: corrected} if ingested.refs is not None else ingested.info
             with warehouse.writer() as con:
                 con.execute(
-                    "UPDATE meta.submissions SET rows_total = ?, info = ? WHERE id = ?",
-                    [ingested.batch.num_rows, _info_json(ingested.info), submission.id],
+                    "UPDATE meta.submissions SET rows_total = ?, rows_rejected = ?, reasons = ?, info = ? WHERE id = ?",
+                    [
+                        len(ingested.lines),
+                        len(refused),
+                        json.dumps([{"row": r, "reason": m} for r, m in refused], ensure_ascii=False),
+                        _info_json(kept),
+                        submission.id,
+                    ],
                 )
+            notes["rows_rejected"] += len(refused)
+            sheets += ingested.refs is not None
             read.append((submission, ingested.batch))
+        # A run of correction sheets only adds their rows, even to a dataset each file replaces.
+        notes["corrections_only"] = bool(read) and sheets == len(read)
         yield from _newest_wins(read, config, notes)
 
     schema = reader.schema.append(pa.field(SUBMISSION, pa.string()))
@@ -144,6 +159,24 @@ def _newest_wins(
         if batch.num_rows:
             yield batch.append_column(SUBMISSION, pa.array([str(submission.id)] * batch.num_rows, pa.string()))
     notes["superseded"], notes["superseded_rows"] = superseded, examples
+
+
+def _screen(
+    warehouse: Warehouse, submission: Submission, ingested: Ingested
+) -> tuple[list[tuple[int | None, str]], dict[str, str]]:
+    """A correction sheet keeps only its rows whose ref names an open quarantine entry; returns
+    why each other row is not read, and the rows read (line → ref). Raises Unreadable when no
+    row is left."""
+    if ingested.refs is None:
+        return [], {}
+    with warehouse.reader() as con:
+        screened = corrections.screen(con, submission.dataset_id, ingested.lines, ingested.refs)
+    if not screened.read:
+        raise Unreadable(screened.problems, rows=len(ingested.lines))
+    if screened.problems:
+        ingested.batch = ingested.batch.filter(pa.array(screened.keep))
+    ingested.info["correction"] = {"read": len(screened.read), "refused": len(screened.problems)}
+    return screened.problems, {str(line): ref for line, ref in screened.read.items()}
 
 
 def _blame(warehouse: Warehouse, submission: Submission, headers: list[str]) -> list[tuple[int | None, str]]:

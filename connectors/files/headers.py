@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from lgsp.connectors.files.config import FileColumn
 from lgsp.core.text import plain_words
+from lgsp.submissions import corrections
 
 TITLE_ROWS = 30  # rows looked at for the header when the declared row does not fit
 
@@ -39,6 +40,7 @@ class HeaderMatch:
     positions: dict[str, int] = field(default_factory=dict)
     missing: list[FileColumn] = field(default_factory=list)
     unknown: list[tuple[int, str]] = field(default_factory=list)
+    marks: dict[str, int] = field(default_factory=dict)  # a correction sheet's own columns (reason, ref)
 
     def required_missing(self, key: list[str]) -> list[FileColumn]:
         return [c for c in self.missing if c.name in key or not c.nullable]
@@ -67,6 +69,9 @@ class HeaderMatch:
         return out
 
 
+_MARKS = {header_key(h): h for h in corrections.COLUMNS}
+
+
 def match(headers: list[str], row: int, columns: list[FileColumn]) -> HeaderMatch:
     """Each column's header: first exactly (without case and spacing, with diacritics), then,
     for the columns left, without diacritics where that is unambiguous: a file with both 'Năm'
@@ -86,6 +91,11 @@ def match(headers: list[str], row: int, columns: list[FileColumn]) -> HeaderMatc
                 found.positions[column.name] = where[0]
     found.missing = [c for c in wanted if c.name not in found.positions]
     used = set(found.positions.values())
+    for i, k in enumerate(keys):
+        mark = _MARKS.get(k)
+        if mark is not None and i not in used and mark not in found.marks:
+            found.marks[mark] = i  # neither data nor an undeclared column: the reader sets them aside
+    used |= set(found.marks.values())
     found.unknown = [(i, headers[i]) for i, h in enumerate(headers) if i not in used and header_key(h)]
     return found
 

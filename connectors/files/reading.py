@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from lgsp.connectors.files.headers import HeaderMatch, find_header, match
 from lgsp.connectors.files.sheets import NumberCell, Sheet, Unreadable, file_format, read_csv, read_xlsx
 from lgsp.connectors.vietnamese import ParsedNumber, parse_date, parse_number, resolve_column
 from lgsp.schemas.contract import ColumnType, SchemaDrift
+from lgsp.submissions import corrections
 from lgsp.warehouse.projection import EXTRA, ORIGIN, PROBLEMS, TYPED
 
 _TRUE = {"true", "1", "có", "co", "x", "yes", "đúng", "✓"}
@@ -138,6 +139,8 @@ class Ingested:
     batch: pa.RecordBatch
     info: dict[str, Any]
     decisions: list[dict[str, Any]]
+    lines: list[int] = field(default_factory=list)  # each row's line (CSV) or row (XLSX) number
+    refs: list[str | None] | None = None  # a correction sheet's row refs, as written; None for other files
 
 
 def _blank(cells: list[str | None]) -> bool:
@@ -198,7 +201,10 @@ class FileReader:
             raise Unreadable(problems, rows=len([n for n in data_lines if n > found.row]), headers=found.headers)
         return found
 
-    def read(self, path: Path, data: bytes) -> Ingested:
+    def read(self, path: Path, data: bytes, *, correction: bool = False) -> Ingested:
+        """The file's rows. A correction sheet (`correction`: sent as one; or its header has the
+        sheet's ref column) also gives each row's ref, and its reason and ref columns are not data;
+        one without the ref column is Unreadable. Raises Unreadable for a file that cannot be read."""
         source = self.config.source
         fmt = file_format(path, source)
         if not data.strip():
@@ -216,6 +222,12 @@ class FileReader:
             raise Unreadable(ragged, rows=len(rows))
         if not rows:
             raise Unreadable([(None, "tệp chỉ có dòng tiêu đề, không có dòng dữ liệu / only a header, no data rows")])
+        refs = None
+        if correction or header.marks:
+            at = header.marks.get(corrections.REF)
+            if at is None:
+                raise Unreadable([(header.row, corrections.MISSING_REF_COLUMN)], rows=len(rows))
+            refs = [None if at >= len(cells) or cells[at] is None else str(cells[at]).strip() for _, cells in rows]
         cells_of = {
             name: [cells[i] if i < len(cells) else None for _, cells in rows] for name, i in header.positions.items()
         }
@@ -273,7 +285,8 @@ class FileReader:
             "missing_columns": [c.header for c in header.missing],
             "unreadable_cells": sum(len(p) for p in problems),
         }
-        return Ingested(pa.RecordBatch.from_arrays(columns, schema=self.schema), info, decisions)
+        batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
+        return Ingested(batch, info, decisions, [line for line, _ in rows], refs)
 
 
 def _json(values: dict[str, Any]) -> str | None:

@@ -8,6 +8,7 @@ twin of each page. Forms carry the session's CSRF token, as on the admin pages.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import secrets
 from typing import Any
@@ -16,6 +17,7 @@ from urllib.parse import urlencode
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.middleware.sessions import SessionMiddleware
@@ -31,6 +33,7 @@ from lgsp.sharing import registry
 from lgsp.sharing.staff import Staff, current_staff
 from lgsp.submissions import inbox, ledger, receipts
 from lgsp.submissions.archive import Archive
+from lgsp.submissions.corrections import correction_sheet, file_name, open_rows
 from lgsp.submissions.ledger import Channel, Submission
 from lgsp.submissions.template import template
 from lgsp.warehouse import edits
@@ -199,8 +202,10 @@ def department_app(settings: Settings) -> FastAPI:
             submission, rows = own_submission(staff, submission_id)
         except NotYours:
             return not_found(request)
-        data = receipts.as_json(submission, rows)
-        return page(request, "receipt.html.j2", staff, data, submission=submission, rows=rows)
+        with pipeline.warehouse.reader() as con:
+            still_open = len(open_rows(con, submission.dataset_id, submission.id))
+        data = {**receipts.as_json(submission, rows), "open_rows": still_open}
+        return page(request, "receipt.html.j2", staff, data, submission=submission, rows=rows, still_open=still_open)
 
     @app.get("/datasets/{dataset_id}/template.xlsx")
     async def template_download(request: Request, dataset_id: str) -> Response:
@@ -229,10 +234,12 @@ def department_app(settings: Settings) -> FastAPI:
         data = {
             **status.as_json(),
             "key": list(contract.primary_key),
-            "open_rows": [r.__dict__ for r in rows],
+            "open_rows": jsonable_encoder([dataclasses.asdict(r) for r in rows]),
             "edits": [e.model_dump(mode="json") for e in history],
         }
-        return page(request, "dataset.html.j2", staff, data, status=status, contract=contract, rows=rows, history=history)
+        return page(
+            request, "dataset.html.j2", staff, data, status=status, contract=contract, rows=rows, history=history
+        )
 
     async def edit(request: Request, dataset_id: str, action: str) -> Response:
         staff = staff_of(request)
@@ -273,6 +280,36 @@ def department_app(settings: Settings) -> FastAPI:
     @app.post("/datasets/{dataset_id}/undo")
     async def undo(request: Request, dataset_id: str) -> Response:
         return await edit(request, dataset_id, "undo")
+
+    @app.get("/datasets/{dataset_id}/corrections.xlsx")
+    async def dataset_corrections(request: Request, dataset_id: str) -> Response:
+        return await corrections_download(request, dataset_id, None)
+
+    @app.get("/submissions/{submission_id}/corrections.xlsx")
+    async def submission_corrections(request: Request, submission_id: int) -> Response:
+        staff = staff_of(request)
+        if staff is None:
+            return login_first(request)
+        try:
+            submission, _ = own_submission(staff, submission_id)
+        except NotYours:
+            return not_found(request)
+        return await corrections_download(request, submission.dataset_id, submission_id)
+
+    async def corrections_download(request: Request, dataset_id: str, submission_id: int | None) -> Response:
+        """The quarantined rows still open, as the XLSX the department fixes and sends back."""
+        staff = staff_of(request)
+        if staff is None:
+            return login_first(request)
+        try:
+            contract = own_contract(staff, dataset_id)
+        except NotYours:
+            return not_found(request)
+        with pipeline.warehouse.reader() as con:
+            if not open_rows(con, dataset_id, submission_id):
+                return back(f"/datasets/{dataset_id}", error="không còn dòng nào cần sửa / no row is left to correct")
+            data = correction_sheet(con, contract, submission_id=submission_id)
+        return _xlsx(data, file_name(contract, submission_id))
 
     @app.post("/datasets/{dataset_id}/review/{run_id}")
     async def review(request: Request, dataset_id: str, run_id: str) -> Response:

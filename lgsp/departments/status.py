@@ -10,11 +10,11 @@ from typing import Any
 import duckdb
 
 from lgsp.core import duck
-from lgsp.core.duck import quote
 from lgsp.core.settings import Settings
 from lgsp.publishing.compliance import check
 from lgsp.publishing.versions import latest_release
 from lgsp.schemas.contract import Classification, Contract, FileSource
+from lgsp.submissions.corrections import open_rows
 from lgsp.warehouse.publish import held_table
 from lgsp.warehouse.runs import RunRecord
 from lgsp.warehouse.store import RUN_COLUMNS, _record
@@ -82,12 +82,8 @@ def statuses(con: duckdb.DuckDBPyConnection, settings: Settings, contracts: list
         status.fresh = check(contract, last, now)
         if not status.takes_files:  # a source sends its dirt again every run: the last run's is what is open
             status.open_quarantine = (status.last_run.rows_quarantined or 0) if status.last_run else 0
-        elif duck.table_exists(con, "quarantine", contract.id):  # a department's rows stay open until corrected
-            columns = {r[0] for r in con.execute(f"DESCRIBE quarantine.{quote(contract.id)}").fetchall()}
-            open_only = " WHERE _resolved_by IS NULL" if "_resolved_by" in columns else ""
-            status.open_quarantine = int(
-                con.execute(f"SELECT count(*) FROM quarantine.{quote(contract.id)}{open_only}").fetchone()[0]  # type: ignore[index]
-            )
+        else:  # a department's rows stay open until it corrects them
+            status.open_quarantine = len(open_rows(con, contract.id))
         held = con.execute(
             f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs WHERE dataset_id = ? AND status = 'held' ORDER BY ended_at",
             [contract.id],
