@@ -87,3 +87,32 @@ def test_generated_dag_runs_with_dag_test(hub: Settings, airflow_db: None) -> No
     assert record.status == "published", record
     assert record.run_id.startswith("manual__")
     assert record.rows_extracted == record.rows_published + record.rows_quarantined > 0
+
+
+@pytest.mark.airflow
+def test_a_rejected_file_fails_the_publish_task_after_releasing_what_was_published(
+    hub: Settings, contracts_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: None
+) -> None:
+    """Issue 13: a failure never looks like success in Airflow either. A run that published one
+    file and rejected another is `partial`: its publish task fails (red in Airflow), and what it
+    did publish is released first, since a failed task announces no Asset event."""
+    import yaml
+
+    from lgsp.dag_factory import build_dags
+    from lgsp.publishing.versions import latest_release
+    from lgsp.warehouse.store import Warehouse
+    from tests.connectors.test_files import PRICES, ROWS, csv_bytes
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    monkeypatch.setenv("LGSP_CONN_PRICE_INBOX", str(inbox))
+    (contracts_dir / "market_prices.yaml").write_text(yaml.safe_dump(PRICES, allow_unicode=True), encoding="utf-8")
+    (inbox / "a_tot.csv").write_bytes(csv_bytes(ROWS, "utf-8"))
+    (inbox / "b_chi_tieu_de.csv").write_bytes(csv_bytes(ROWS[:1], "utf-8"))
+    settings = Settings.from_env()
+    dag_run = build_dags(settings.contracts_dir)["lgsp_market_prices"].test()
+    assert str(dag_run.state) == "failed"
+    record = Warehouse(settings).run("market_prices", dag_run.run_id)
+    assert record is not None and record.status == "partial" and record.rows_published == 4
+    released = latest_release(settings.home, "market_prices")
+    assert released is not None and released.rows == 4 and released.run_id == dag_run.run_id
