@@ -3,42 +3,27 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-IDENTIFIER = r"^[a-z][a-z0-9_]*$"
-
-
-class Model(BaseModel):
-    """Strict base: unknown keys are an error, so a typo (or a pasted password) never passes."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _nfc(value: Any) -> Any:
-    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
-
-
-class Text(Model):
-    """Bilingual text: Vietnamese first, English second."""
-
-    vi: str = Field(min_length=1)
-    en: str = Field(min_length=1)
-
-    _normalise = field_validator("vi", "en", mode="before")(_nfc)
-
-
-class Keywords(Model):
-    vi: list[str] = Field(default_factory=list)
-    en: list[str] = Field(default_factory=list)
-
-    @field_validator("vi", "en", mode="before")
-    @classmethod
-    def _normalise(cls, value: Any) -> Any:
-        return [_nfc(v) for v in value] if isinstance(value, list) else value
+from lgsp.schemas.base import IDENTIFIER, Keywords, Model, Text, _nfc
+from lgsp.schemas.sources import (
+    Auth,
+    AuthType,
+    Duplicates,
+    Engine,
+    FileFormat,
+    FileSource,
+    Paging,
+    PagingStyle,
+    RestSource,
+    SchemaDrift,
+    Source,
+    SourceKind,
+    SqlSource,
+)
 
 
 class Publisher(Model):
@@ -52,161 +37,6 @@ class Publisher(Model):
         description="Names the department had before a reorganisation (e.g. the departments merged in 2025), "
         "which its data and users may still use.",
     )
-
-
-class SourceKind(str, Enum):
-    sql = "sql"
-    rest = "rest"
-    files = "files"
-
-
-class Engine(str, Enum):
-    """How a SQL source is read: DuckDB's scanners where they exist, SQLAlchemy elsewhere."""
-
-    auto = "auto"
-    duckdb = "duckdb"
-    sqlalchemy = "sqlalchemy"
-
-
-def _connection() -> Any:
-    return Field(
-        pattern=IDENTIFIER,
-        description="Connection name, resolved from LGSP_CONN_<NAME> or the Airflow Connection lgsp_<name>.",
-    )
-
-
-class SqlSource(Model):
-    """A departmental database. Credentials live in the named connection, never here."""
-
-    kind: Literal["sql"] = "sql"
-    connection: str = _connection()
-    table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    db_schema: str | None = Field(None, alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    query: str | None = Field(None, description="A SELECT in the source's own SQL dialect.")
-    engine: Engine = Engine.auto
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="after")
-    def _table_or_query(self) -> SqlSource:
-        if (self.table is None) == (self.query is None):
-            raise ValueError("give exactly one of 'table' or 'query'")
-        if self.query is not None and not re.match(r"^\s*(select|with)\b", self.query, re.I):
-            raise ValueError("query: must be a SELECT (or WITH … SELECT); the hub only reads sources")
-        return self
-
-
-class AuthType(str, Enum):
-    oauth2 = "oauth2"  # client credentials: the connection's login and password are the client id and secret
-    api_key = "api_key"  # the connection's password is the key
-    none = "none"
-
-
-class Auth(Model):
-    """How the hub authenticates to an API; the secrets themselves come from the connection."""
-
-    type: AuthType = AuthType.none
-    token_path: str = Field(
-        default="/oauth2/token", description="OAuth2 token endpoint, relative to the connection URL."
-    )
-    scope: str | None = None
-    header: str = Field(default="X-API-Key", description="Header that carries the API key.")
-
-
-class PagingStyle(str, Enum):
-    page = "page"  # ?page=1&page_size=N
-    offset = "offset"  # ?offset=0&limit=N
-    cursor = "cursor"  # ?limit=N, then ?cursor=<next cursor from the body>
-    link = "link"  # follow the Link: <...>; rel="next" header
-    none = "none"  # one response holds everything
-
-
-class Paging(Model):
-    style: PagingStyle = PagingStyle.cursor
-    page_size: int = Field(default=500, ge=1, le=100_000)
-    page_param: str = "page"
-    size_param: str = Field(default="page_size", description="Page-size parameter of the page style.")
-    first_page: int = 1
-    offset_param: str = "offset"
-    limit_param: str = Field(default="limit", description="Page-size parameter of the offset, cursor and link styles.")
-    cursor_param: str = "cursor"
-    next_cursor: str = Field(default="next_cursor", description="Dotted path of the next cursor in the response body.")
-
-
-class SchemaDrift(str, Enum):
-    """What a run does when the source's fields differ from the contract's columns (always reported)."""
-
-    evolve = "evolve"  # undeclared fields are kept, as JSON, in the hub-only column _lgsp_extra
-    freeze = "freeze"  # any undeclared or missing field fails the run; nothing is published
-    discard = "discard"  # undeclared fields are dropped; missing ones are null
-
-
-class RestSource(Model):
-    """A REST API, e.g. a national system reached through the national data-exchange platform."""
-
-    kind: Literal["rest"]
-    connection: str = _connection()
-    path: str = Field(pattern=r"^/", description="Endpoint path, relative to the connection URL.")
-    records: str = Field("data", description="Dotted path of the record list in the body; empty: the body is the list.")
-    params: dict[str, str | int | float | bool] = Field(default_factory=dict, description="Fixed query parameters.")
-    auth: Auth = Field(default_factory=Auth)
-    paging: Paging = Field(default_factory=Paging)
-    updated_since: str | None = Field(
-        None, description="Query parameter for incremental pulls; it gets the last published cursor value."
-    )
-    lookback: int = Field(
-        default=0,
-        ge=0,
-        le=7 * 86_400,
-        description=(
-            "Seconds an incremental pull reaches back before the last published cursor, for records the "
-            "source makes visible late; records pulled again are merged by key."
-        ),
-    )
-    rate_limit: float | None = Field(None, gt=0, description="At most this many requests per second.")
-    timeout: float = Field(30, gt=0, description="Seconds to wait for a response.")
-    retries: int = Field(6, ge=0, le=20, description="Retries of a failed request before the run fails.")
-    schema_drift: SchemaDrift = SchemaDrift.evolve
-
-
-class FileFormat(str, Enum):
-    auto = "auto"
-    csv = "csv"
-    xlsx = "xlsx"
-
-
-class Duplicates(str, Enum):
-    latest = "latest"
-    reject = "reject"
-
-
-class FileSource(Model):
-    """Files a department drops into its inbox folder (CSV or XLSX), read by Vietnamese conventions."""
-
-    kind: Literal["files"]
-    connection: str = Field(
-        pattern=IDENTIFIER,
-        description="Connection name of the department's inbox folder (a path or a file:// URL).",
-    )
-    pattern: list[str] = Field(["*.csv", "*.xlsx"], min_length=1, description="File-name patterns to ingest.")
-    format: FileFormat = FileFormat.auto
-    encoding: str | None = Field(None, description="utf-8, windows-1258, tcvn3 or vni; detected when not given.")
-    delimiter: str | None = Field(
-        None, min_length=1, max_length=1, description="CSV delimiter; sniffed when not given."
-    )
-    sheet: str | None = Field(None, description="XLSX sheet; the first when not given.")
-    header_row: int = Field(
-        1, ge=1, description="Line (CSV) or row (XLSX) of the column headers; title rows above it are skipped."
-    )
-    schema_drift: SchemaDrift = SchemaDrift.evolve
-    duplicates: Duplicates = Field(
-        Duplicates.latest,
-        description="The same key in two submissions of one run: the newest submission's row wins (latest), "
-        "or both rows are quarantined (reject). Twice in one file is always quarantined.",
-    )
-
-
-Source = Annotated[SqlSource | RestSource | FileSource, Field(discriminator="kind")]
 
 
 class ColumnType(str, Enum):
@@ -514,3 +344,9 @@ class Contract(Model):
     @property
     def personal_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.personal_data is not PersonalData.none]
+
+
+__all__ = [  # the contract's parts, importable from here as before the split
+    "IDENTIFIER", "Auth", "AuthType", "Duplicates", "Engine", "FileFormat", "FileSource", "Keywords", "Model",
+    "Paging", "PagingStyle", "RestSource", "SchemaDrift", "Source", "SourceKind", "SqlSource", "Text",
+]  # fmt: skip
