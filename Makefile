@@ -30,7 +30,7 @@ chromium:
 	@bash .ci/install-chromium
 
 test: venv postgres mariadb chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto  # one worker per core (pytest-xdist); the suite is independent of test order
 
 bench: uv postgres
 	@$(UV) sync --frozen --python 3.11 --group bench -q
