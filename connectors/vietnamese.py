@@ -10,6 +10,7 @@ values of the file (`resolve_column`); qualifiers (`hơn 2.000`) are kept apart,
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -118,7 +119,14 @@ def _range(raw: str) -> str:
 
 def parse_number(text: str | None) -> ParsedNumber:
     """Read one cell; never raises (a value that cannot be read exactly has `error`)."""
-    raw = "" if text is None else unicodedata.normalize("NFC", str(text)).strip()
+    return _parse("" if text is None else str(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse(text: str) -> ParsedNumber:
+    """parse_number, remembered: a department's columns repeat their values (prices, counts), and
+    the reading of a text never changes (ParsedNumber is immutable)."""
+    raw = unicodedata.normalize("NFC", text).strip()
     lowered = raw.lower()
     if lowered in PLACEHOLDERS:
         return ParsedNumber(raw, None)
@@ -235,6 +243,7 @@ def resolve_column(cells: list[ParsedNumber], declared: str) -> tuple[list[Decim
 _DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y")
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def parse_date(text: str | None) -> dt.date | None:
     """dd/mm/yyyy first (the Vietnamese order), then ISO and other separators; None if unreadable."""
     raw = (text or "").strip()

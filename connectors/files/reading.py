@@ -25,6 +25,8 @@ _FALSE = {"false", "0", "không", "khong", "no", "sai"}
 _TIMESTAMP_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 
+_INTEGER, _NUMBER = ColumnType.integer.value, ColumnType.number.value  # looked up once, not per cell
+_DATE, _TIMESTAMP, _BOOLEAN = ColumnType.date.value, ColumnType.timestamp.value, ColumnType.boolean.value
 CURRENCY = {"đ", "đồng", "vnđ", "vnd"}  # written after amounts of money; read as the number
 
 
@@ -74,7 +76,7 @@ def _number_problem(column: FileColumn, parsed: ParsedNumber, value: Decimal | N
             f"'{raw}': '{word}' làm giá trị không chính xác và hợp đồng dữ liệu không có cột ghi lại / "
             "makes the value inexact, and the contract has no column for it (qualifier_of)"
         )
-    if value is not None and column.type == ColumnType.integer.value and value != value.to_integral_value():
+    if value is not None and column.type == _INTEGER and value != value.to_integral_value():
         return f"'{raw}' không phải số nguyên / is not a whole number"
     return None
 
@@ -95,7 +97,7 @@ def _convert(column: FileColumn, cells: list[str | None]) -> Converted:
     text as written (so staging cannot type it and it reaches the quarantine as typed) and gets
     a reason."""
     kind = column.type
-    if kind in (ColumnType.integer.value, ColumnType.number.value):
+    if kind in (_INTEGER, _NUMBER):
         parsed = [ParsedNumber(c, c.value, typed=True) if isinstance(c, NumberCell) else parse_number(c) for c in cells]
         values, decided, unsure = resolve_column(parsed, kind)
         texts: list[str | None] = []
@@ -106,7 +108,7 @@ def _convert(column: FileColumn, cells: list[str | None]) -> Converted:
                 problems[i] = problem
                 texts.append(cell.strip() if cell else cell)
             else:
-                texts.append(None if value is None else _canonical(value, kind == ColumnType.integer.value))
+                texts.append(None if value is None else _canonical(value, kind == _INTEGER))
         decisions = []
         for i in decided:
             taken, readings = values[i], (parsed[i].decimal(), parsed[i].decimal(alternative=True))
@@ -119,12 +121,12 @@ def _convert(column: FileColumn, cells: list[str | None]) -> Converted:
         text = None if cell is None else cell.strip()
         if not text or text.lower() in ("...", "…"):
             out.append(None)
-        elif kind == ColumnType.date.value:
+        elif kind == _DATE:
             date = parse_date(text)
             out.append(date.isoformat() if date else text)
-        elif kind == ColumnType.timestamp.value:
+        elif kind == _TIMESTAMP:
             out.append(_timestamp_text(text))
-        elif kind == ColumnType.boolean.value:
+        elif kind == _BOOLEAN:
             low = text.lower()
             out.append("true" if low in _TRUE else "false" if low in _FALSE else text)
         else:
@@ -158,8 +160,9 @@ class FileReader:
     def _header(self, sheet: Sheet) -> HeaderMatch:
         """The header row, or Unreadable naming what is missing (with a did-you-mean)."""
         config, declared = self.config, self.config.source.header_row
-        data_lines = [n for n, cells in sheet.lines if n > declared and not _blank(cells)]
-        if not any(not _blank(cells) for _, cells in sheet.lines):
+        filled = [n for n, cells in sheet.lines if not _blank(cells)]
+        data_lines = [n for n in filled if n > declared]
+        if not filled:
             raise Unreadable([(None, "tệp trống / the file is empty")])
         found = find_header(sheet.lines, declared, config.columns, config.key)
         if found is None:
