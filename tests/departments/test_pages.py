@@ -109,6 +109,23 @@ def test_uploads_that_are_refused_before_they_are_kept(
     assert client.get("/department/", params={"format": "json"}).json()["submissions"] == []
 
 
+def test_a_workbook_that_unpacks_too_large_is_refused_before_it_is_read(
+    hub_with_prices: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import zipfile
+
+    monkeypatch.setenv("LGSP_UPLOAD_LIMIT", "100000")
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as book:  # 2 MB of one character: compresses to ~2 kB
+        book.writestr("[Content_Types].xml", "<Types/>")
+        book.writestr("xl/worksheets/sheet1.xml", "<" + "a" * 2_000_000 + ">")
+    client = logged_in(hub_with_prices, "stc.lan", "STC")
+    answer = upload(client, "gia.xlsx", bomb.getvalue())
+    assert "unpack to 2 MB" in client.get(answer.headers["location"]).text
+    assert client.get("/department/", params={"format": "json"}).json()["submissions"] == []
+
+
 def test_a_form_without_the_sessions_token_is_refused(hub_with_prices: Settings) -> None:
     client = logged_in(hub_with_prices, "stc.lan", "STC")
     answer = client.post(
