@@ -102,7 +102,7 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=0, help="closed loop with this many clients")
     parser.add_argument("--paths-file", help="a file of paths, one a line (instead of arguments)")
     parser.add_argument("paths", nargs="*")
-    opts = parser.parse_args()
+    opts = parser.parse_intermixed_args()  # paths may follow the options
     paths = opts.paths + (open(opts.paths_file).read().split() if opts.paths_file else [])
     headers = dict(h.split(": ", 1) for h in opts.header)
     print(json.dumps(asyncio.run(main(opts.base, opts.rate, opts.seconds, paths, headers, opts.concurrency))))
