@@ -112,6 +112,9 @@ class Pipeline:
         if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
             with self.warehouse.writer() as con:
                 rows = staging.load_scan(con, contract, plan)
+                notes.update(getattr(plan, "notes", {}))  # a derived scan: the input runs it read
+                if "derived_from" in notes:
+                    Warehouse.record_lineage(con, dataset_id, run_id, notes["derived_from"])
         elif connector.load is not None:  # chunks staged as they arrive, each under a short lock
             sink = staging.chunk_sink(self.warehouse, contract)
             connector.load(config, state, notes, sink, staging.dir)
