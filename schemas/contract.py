@@ -322,6 +322,8 @@ class Contract(Model):
         if isinstance(self.source, DerivedSource):
             if self.incremental:
                 raise ValueError("incremental: a derived dataset is recomputed in full from its inputs")
+            if self.schedule:
+                raise ValueError("schedule: a derived dataset runs when any of its inputs publishes, on no schedule")
             if self.id in self.source.inputs:
                 raise ValueError(f"source.inputs: '{self.id}' cannot be computed from itself")
         if isinstance(self.source, RestSource) and self.source.lookback:
