@@ -134,3 +134,43 @@ def test_a_derived_contract_only_reads(contracts_dir: Path) -> None:
     )
     problems = check_contracts([contracts_dir / "bad_one.yaml"])
     assert problems and "must be a SELECT" in problems[0]
+
+
+def test_lineage_in_the_release_the_catalogue_and_the_portal(hub: Settings) -> None:
+    """The derived release names the input release it was computed from; DCAT says
+    prov:wasDerivedFrom; the portal's page links it; the bytes are the same when made again."""
+    import json
+
+    from fastapi.testclient import TestClient
+    from rdflib import Graph, URIRef
+    from rdflib.namespace import PROV
+
+    from lgsp.app import create_app
+    from lgsp.publishing.versions import latest_release, releases_dir
+
+    pipeline = Pipeline(hub)
+    schools = pipeline.run("schools")
+    derived = pipeline.run("schools_by_commune")
+    assert isinstance(schools.release, int) and isinstance(derived.release, int), (schools, derived)
+    folder = releases_dir(hub.home, "schools_by_commune") / f"v{derived.release}"
+    record = json.loads((folder / "release.json").read_text(encoding="utf-8"))
+    assert record["derived_from"] == [{"dataset": "schools", "run_id": schools.run_id, "version": schools.release}]
+    plain = json.loads((releases_dir(hub.home, "schools") / f"v{schools.release}" / "release.json").read_text())
+    assert "derived_from" not in plain  # other datasets' release files are as they were
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix in (".csv", ".parquet", ".json")}
+
+    graph = Graph().parse(hub.home / "releases" / "catalog.ttl")
+    derived_uri, schools_uri = (URIRef(f"{hub.base_url}/dataset/{d}") for d in ("schools_by_commune", "schools"))
+    assert (derived_uri, PROV.wasDerivedFrom, schools_uri) in graph
+    assert not list(graph.objects(schools_uri, PROV.wasDerivedFrom))
+
+    with TestClient(create_app(hub)) as client:
+        page = client.get("/dataset/schools_by_commune?lang=vi").text
+        assert "Tính từ / Computed from" in page
+        assert f'<a href="/dataset/schools?lang=vi">schools</a> (v{schools.release})' in page
+        assert "derived-from" not in client.get("/dataset/schools").text
+
+    again = pipeline.run("schools_by_commune")  # same inputs: same bytes, no new release
+    assert again.release == derived.release
+    assert latest_release(hub.home, "schools_by_commune").version == derived.release  # type: ignore[union-attr]
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name in files} == files
