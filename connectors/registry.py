@@ -40,7 +40,12 @@ class Connector:
 
 _REGISTRY: dict[str, Connector] = {}
 # The module of each kind (the contract's source kinds); importing it registers the kind.
-MODULES = {"sql": "lgsp.connectors.sql", "rest": "lgsp.connectors.rest", "files": "lgsp.connectors.files"}
+MODULES = {
+    "sql": "lgsp.connectors.sql",
+    "rest": "lgsp.connectors.rest",
+    "files": "lgsp.connectors.files",
+    "derived": "lgsp.connectors.derived",
+}
 
 
 def register(

@@ -214,6 +214,9 @@ class Scan:
             con.execute("SET sqlite_all_varchar = true")
         _retry(self._attach)(con)
 
+    def detach(self, con: Any) -> None:
+        con.execute("DETACH src")
+
     def _attach(self, con: Any) -> None:
         import duckdb
 

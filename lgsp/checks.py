@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from lgsp.core.settings import Settings
-from lgsp.schemas.contract import Contract, FileSource
+from lgsp.schemas.contract import Classification, Contract, DerivedSource, FileSource
 from lgsp.schemas.loader import problems_in
 
 
@@ -32,7 +32,74 @@ def check_contracts(paths: list[Path]) -> list[str]:
         except ExpectationError as exc:
             out.append(f"{path}: {exc.field}: {exc.message.split(': ', 1)[-1]}")
         out.extend(f"{path}: {p}" for p in header_problems(contract))
+    out.extend(derived_problems(list(_valid(paths))))
     return out
+
+
+def _valid(paths: list[Path]) -> Iterable[tuple[Contract, Path]]:
+    for path in paths:
+        contract, _ = problems_in(path)
+        if contract is not None:
+            yield contract, path
+
+
+STRICTNESS = {Classification.open: 0, Classification.shared: 1, Classification.restricted: 2}
+
+
+def derived_problems(found: list[tuple[Contract, Path]]) -> list[str]:
+    """Derived datasets whose inputs are not contracts, that read a table not among their inputs,
+    that are computed (through other derived datasets) from themselves, or that are classified
+    less strictly than an input holding personal data (whatever their own columns declare: a
+    column computed from personal data is not known to be free of it)."""
+    from lgsp.connectors.derived import tables_named
+    from lgsp.core.errors import LgspError
+
+    by_id = {c.id: c for c, _ in found}
+    out = []
+    for contract, path in sorted(found, key=lambda item: item[0].id):
+        source = contract.source
+        if not isinstance(source, DerivedSource):
+            continue
+        for i, name in enumerate(source.inputs):
+            feeding = by_id.get(name)
+            if feeding is None:
+                out.append(f"{path}: source.inputs[{i}]: '{name}' is not the id of any contract")
+            elif feeding.personal_columns and STRICTNESS[contract.classification] < STRICTNESS[feeding.classification]:
+                out.append(
+                    f"{path}: classification: '{name}' holds personal data ({', '.join(feeding.personal_columns)}) "
+                    f"and is {feeding.classification.value}: a dataset computed from it must be "
+                    f"{feeding.classification.value} or stricter, not {contract.classification.value}"
+                )
+        try:
+            strangers = sorted(tables_named(source.sql) - set(source.inputs))
+        except LgspError as exc:
+            out.append(f"{path}: source.sql: {exc.message.removeprefix('sql: ')}")
+        else:
+            if strangers:
+                out.append(f"{path}: source.sql: reads {', '.join(strangers)}, not among source.inputs")
+        cycle = _cycle(contract.id, by_id)
+        if cycle:
+            out.append(f"{path}: source.inputs: computed from itself ({' → '.join(cycle)})")
+    return out
+
+
+def _cycle(start: str, by_id: dict[str, Contract]) -> list[str]:
+    """A path of derived inputs from `start` back to itself, or [] when there is none."""
+
+    def inputs(dataset_id: str) -> list[str]:
+        contract = by_id.get(dataset_id)
+        return list(contract.source.inputs) if contract and isinstance(contract.source, DerivedSource) else []
+
+    stack, seen = [(start, [start])], set()
+    while stack:
+        node, trail = stack.pop()
+        for name in inputs(node):
+            if name == start:
+                return [*trail, start]
+            if name not in seen:
+                seen.add(name)
+                stack.append((name, [*trail, name]))
+    return []
 
 
 def header_problems(contract: Contract) -> list[str]:
@@ -67,6 +134,8 @@ def connection_warnings(contracts: Iterable[Contract], settings: Settings) -> li
 
     out = []
     for contract in contracts:
+        if contract.source.connection is None:  # a derived dataset reads the warehouse itself
+            continue
         try:
             resolve(contract.source.connection, settings.sandbox_dir, home=settings.home)
         except LgspError as exc:

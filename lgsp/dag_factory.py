@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import operator
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Asset, get_current_context, task
 
 from lgsp.airflow_env import WAREHOUSE_POOL
-from lgsp.schemas.contract import Contract
+from lgsp.schemas.contract import Contract, DerivedSource
 from lgsp.schemas.loader import contract_files, problems_in
 from lgsp.warehouse.runs import Step
 
@@ -31,6 +33,16 @@ DEFAULT_ARGS: dict[str, Any] = {
 def asset_for(contract: Contract) -> Asset:
     """The published table as an Airflow Asset, so downstream DAGs can run when it changes."""
     return Asset(name=f"lgsp.{contract.id}", uri=f"lgsp://warehouse/main/{contract.id}", group="lgsp")
+
+
+def schedule_for(contract: Contract, contracts: dict[str, Contract]) -> Any:
+    """The contract's schedule; for a derived dataset, any of its inputs' Assets (`a | b`): one
+    run each time an input publishes (events that arrive during a run make one run after it).
+    An input with no contract has no Asset to wait on (`lgsp check` reports it)."""
+    if not isinstance(contract.source, DerivedSource):
+        return contract.schedule
+    assets = [asset_for(contracts[i]) for i in contract.source.inputs if i in contracts]
+    return functools.reduce(operator.or_, assets) if assets else None
 
 
 def _step(step: Step, dataset_id: str, **options: Any) -> dict[str, Any]:
@@ -83,12 +95,13 @@ def _why(run: Any) -> str:
     )
 
 
-def build_dag(contract: Contract) -> DAG:
+def build_dag(contract: Contract, contracts: dict[str, Contract] | None = None) -> DAG:
+    """The dataset's DAG; `contracts` (by id) gives a derived dataset the Assets of its inputs."""
     dataset_id = contract.id
     with DAG(
         dag_id=f"lgsp_{dataset_id}",
         description=f"{contract.title.vi} / {contract.title.en}",
-        schedule=contract.schedule,
+        schedule=schedule_for(contract, contracts or {}),
         start_date=START,
         catchup=False,
         max_active_runs=1,
@@ -171,9 +184,10 @@ def broken_dag(path: Path, problems: list[str]) -> DAG:
 def build_dags(directory: Path) -> dict[str, DAG]:
     """A DAG for every contract file in `directory`."""
     dags = {}
-    for path in contract_files(directory):
-        contract, problems = problems_in(path)
-        dag = build_dag(contract) if contract else broken_dag(path, [str(p) for p in problems])
+    parsed = [(path, *problems_in(path)) for path in contract_files(directory)]
+    contracts = {c.id: c for _, c, _ in parsed if c is not None}
+    for path, contract, problems in parsed:
+        dag = build_dag(contract, contracts) if contract else broken_dag(path, [str(p) for p in problems])
         dags[dag.dag_id] = dag
         if contract is not None and contract.classification.value == "open":
             releasing = build_release_dag(contract)

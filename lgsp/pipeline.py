@@ -112,6 +112,9 @@ class Pipeline:
         if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
             with self.warehouse.writer() as con:
                 rows = staging.load_scan(con, contract, plan)
+                notes.update(getattr(plan, "notes", {}))  # a derived scan: the input runs it read
+                if "derived_from" in notes:
+                    Warehouse.record_lineage(con, dataset_id, run_id, notes["derived_from"])
         elif connector.load is not None:  # chunks staged as they arrive, each under a short lock
             sink = staging.chunk_sink(self.warehouse, contract)
             connector.load(config, state, notes, sink, staging.dir)
@@ -208,7 +211,9 @@ class Pipeline:
         from lgsp.publishing.refresh import refresh
 
         try:
-            return refresh(con, self.settings, contract, run.run_id, self.quality(run)).version
+            return refresh(
+                con, self.settings, contract, run.run_id, self.quality(run), self._inputs(con, contract, run)
+            ).version
         except Exception as exc:
             return f"release failed: {exc}"
 
@@ -223,7 +228,16 @@ class Pipeline:
             run = Warehouse.latest_published(con, dataset_id)
             if run is None:  # a table no recorded run published (restored from a backup): no report to name
                 return refresh(con, self.settings, contract, f"release__{new_run_id()}")
-            return refresh(con, self.settings, contract, run.run_id, self.quality(run))
+            return refresh(
+                con, self.settings, contract, run.run_id, self.quality(run), self._inputs(con, contract, run)
+            )
+
+    @staticmethod
+    def _inputs(con: Any, contract: Contract, run: RunRecord) -> dict[str, str | None] | None:
+        """For a derived dataset, the input runs its run read (its release's lineage); else None."""
+        if contract.source.kind != "derived":
+            return None
+        return Warehouse.lineage(con, contract.id, run.run_id)
 
     def quality(self, run: RunRecord) -> RunQuality:
         """What a published run found, as its release records it: its counts and its report's checks."""

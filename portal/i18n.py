@@ -29,7 +29,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "history": "Các phiên bản", "rows": "dòng", "no_report": "chưa có báo cáo", "formerly": "trước đây",
         "q_published": "{n} dòng được công bố", "q_quarantined": "{n} dòng bị cách ly",
         "q_warned": "{n} dòng có cảnh báo", "q_rejected": "{n} dòng trong tệp bị từ chối",
-        "q_checks": "đạt {passed}/{total} kiểm tra",
+        "q_checks": "đạt {passed}/{total} kiểm tra", "derived_from": "Tính từ",
     },
     "en": {
         "site": "Open-data portal", "switch": "Tiếng Việt", "skip": "Skip to main content",
@@ -41,6 +41,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "downloads": "Downloads", "size": "Size", "preview": "Preview",
         "rows_of": "Rows {first}–{last} of {total}", "pages": "Pages", "prev": "Previous", "next": "Next",
         "history": "Releases", "rows": "rows", "no_report": "no report yet", "formerly": "formerly",
+        "derived_from": "Computed from",
         "q_published": "{n} rows published", "q_quarantined": "{n} quarantined",
         "q_warned": "{n} warned", "q_rejected": "{n} in rejected files",
         "q_checks": "{passed} of {total} checks passed",

@@ -215,6 +215,11 @@ def _describe(settings: Settings, entry: Entry, lang: str) -> dict[str, Any]:
         "quality": quality,
         "quality_ok": quality_ok,
         "report_url": report_url,
+        "derived_from": [  # a derived dataset's released inputs, as this release read them
+            {"dataset": d.dataset, "version": d.version, "url": f"/dataset/{d.dataset}?lang={lang}"}
+            for d in latest.derived_from or []
+            if d.version is not None
+        ],
         "distributions": [
             {
                 "format": d.format.upper(),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
+from rdflib.namespace import DCAT, DCTERMS, FOAF, PROV, RDF, SKOS, XSD
 
 from lgsp.publishing.versions import Release, latest_release, list_releases
 from lgsp.schemas.contract import Classification, Contract
@@ -171,6 +171,10 @@ def _dataset(
         g.add((period, DCAT.startDate, _date(latest.temporal_start)))
         g.add((period, DCAT.endDate, _date(latest.temporal_end)))
         g.add((dataset, DCTERMS.temporal, period))
+    for source in latest.derived_from or []:
+        if source.version is not None:  # a released (open) input: a dataset of this catalogue
+            g.bind("prov", PROV)
+            g.add((dataset, PROV.wasDerivedFrom, dataset_uri(base_url, source.dataset)))
     licence = URIRef(contract.licence.url)
     g.add((licence, RDF.type, DCTERMS.LicenseDocument))
     for d in latest.distributions:

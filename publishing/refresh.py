@@ -8,7 +8,7 @@ from lgsp.core.settings import Settings
 from lgsp.publishing.dcat import write_catalogue
 from lgsp.publishing.dump import write_dump
 from lgsp.publishing.releases import make_release
-from lgsp.publishing.versions import Release, RunQuality
+from lgsp.publishing.versions import Derivation, Release, RunQuality, release_of_run
 from lgsp.schemas.contract import Contract
 from lgsp.schemas.loader import load_contracts
 
@@ -19,10 +19,18 @@ def refresh(
     contract: Contract,
     run_id: str,
     quality: RunQuality | None = None,
+    inputs: dict[str, str | None] | None = None,
 ) -> Release:
     """Release the dataset as run `run_id`'s rows (nothing new if its data is unchanged) and
-    regenerate the DCAT catalogue; raises ReleaseError for a dataset that is not open."""
-    release = make_release(con, settings.home, contract, run_id, quality=quality)
+    regenerate the DCAT catalogue; `inputs` (a derived dataset's: input id → the input run it
+    read) become the release's lineage. Raises ReleaseError for a dataset that is not open."""
+    derived_from = None
+    if inputs is not None:
+        derived_from = []
+        for name, input_run in sorted(inputs.items()):
+            found = release_of_run(settings.home, name, input_run)
+            derived_from.append(Derivation(dataset=name, run_id=input_run, version=found.version if found else None))
+    release = make_release(con, settings.home, contract, run_id, quality=quality, derived_from=derived_from)
     contracts = list(load_contracts(settings.contracts_dir).values())
     write_catalogue(settings.home, contracts, settings.base_url, settings.province)
     write_dump(settings.home, [c.id for c in contracts if c.classification.value == "open"])

@@ -21,6 +21,7 @@ import duckdb
 from lgsp.core.duck import literal, quote
 from lgsp.publishing.datapackage import datapackage
 from lgsp.publishing.versions import (
+    Derivation,
     Distribution,
     Release,
     ReleaseError,
@@ -134,9 +135,10 @@ def make_release(
     run_id: str,
     formats: tuple[str, ...] = tuple(FORMATS),
     quality: RunQuality | None = None,
+    derived_from: list[Derivation] | None = None,
 ) -> Release:
     """Release the published table of an open dataset, as the rows of run `run_id` (whose
-    `quality` it records); returns the new release, or the latest one when the data has not
+    `quality`, and for a derived dataset the inputs it was computed from, it records); returns the new release, or the latest one when the data has not
     changed since (it names the run that first published those bytes). Raises ReleaseError for a
     dataset that is not open."""
     if contract.classification is not Classification.open:
@@ -157,7 +159,7 @@ def make_release(
             # A run killed after its release directory appeared (whole: it appears by one rename)
             # but before latest.json moved to it: finish that run's release instead of colliding.
             latest = Release.model_validate_json(orphan.read_text(encoding="utf-8"))
-            _write_json(root / "latest.json", latest.model_dump(mode="json"))
+            _write_json(root / "latest.json", latest.record())
         if latest and [d.sha256 for d in latest.distributions] == [d.sha256 for d in distributions]:
             return latest  # same data, same bytes: nothing new to release
         version = (latest.version if latest else 0) + 1
@@ -172,12 +174,13 @@ def make_release(
             temporal_start=start,
             temporal_end=end,
             quality=quality,
+            derived_from=derived_from,
         )
-        _write_json(work / "release.json", release.model_dump(mode="json"))
+        _write_json(work / "release.json", release.record())
         _write_json(work / "datapackage.json", datapackage(contract, release))
         final = root / f"v{version}"
         work.rename(final)  # a release directory appears whole or not at all
-        _write_json(root / "latest.json", release.model_dump(mode="json"))
+        _write_json(root / "latest.json", release.record())
         return release
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -39,6 +39,15 @@ class RunQuality(BaseModel):
     checks_passed: int | None = None
 
 
+class Derivation(BaseModel):
+    """An input a derived dataset's release was computed from: the input's run whose rows it read
+    and the input's release holding those rows (None when the input is not open or not released)."""
+
+    dataset: str
+    run_id: str | None
+    version: int | None = None
+
+
 class Release(BaseModel):
     dataset: str
     version: int
@@ -50,6 +59,14 @@ class Release(BaseModel):
     temporal_start: dt.date | None = None  # coverage: the first date or timestamp column's range
     temporal_end: dt.date | None = None
     quality: RunQuality | None = None  # None in releases made before they recorded it
+    derived_from: list[Derivation] | None = None  # a derived dataset's inputs; absent for any other
+
+    def record(self) -> dict[str, object]:
+        """The release as release.json holds it (`derived_from` only for a derived dataset)."""
+        data = self.model_dump(mode="json")
+        if self.derived_from is None:
+            del data["derived_from"]
+        return data
 
     def distribution(self, fmt: str) -> Distribution:
         return next(d for d in self.distributions if d.format == fmt)
@@ -70,6 +87,15 @@ def list_releases(home: Path, dataset_id: str) -> list[Release]:
     for manifest in sorted(releases_dir(home, dataset_id).glob("v*/release.json")):
         found.append(Release.model_validate_json(manifest.read_text(encoding="utf-8")))
     return sorted(found, key=lambda r: r.version)
+
+
+def release_of_run(home: Path, dataset_id: str, run_id: str | None) -> Release | None:
+    """The release holding run `run_id`'s rows: the one made from that run, else, when the run
+    changed no bytes (it made no release of its own), the latest. None when there is none."""
+    if run_id is None:
+        return None
+    own = next((r for r in reversed(list_releases(home, dataset_id)) if r.run_id == run_id), None)
+    return own or latest_release(home, dataset_id)
 
 
 def latest_release(home: Path, dataset_id: str) -> Release | None:

@@ -12,6 +12,7 @@ from lgsp.schemas.base import IDENTIFIER, Keywords, Model, Text, _nfc
 from lgsp.schemas.sources import (
     Auth,
     AuthType,
+    DerivedSource,
     Duplicates,
     Engine,
     FileFormat,
@@ -287,9 +288,9 @@ class Contract(Model):
     def _references(self) -> Contract:
         names = [c.name for c in self.columns]
         for column in self.columns:
-            if column.source is not None and self.source.kind == "sql":
+            if column.source is not None and self.source.kind in ("sql", "derived"):
                 raise ValueError(
-                    f"columns.{column.name}.source: SQL sources name columns themselves; use a query with AS"
+                    f"columns.{column.name}.source: SQL sources name columns themselves; use AS in the SQL"
                 )
             if column.qualifier_of is not None:
                 if self.source.kind != "files":
@@ -318,6 +319,13 @@ class Contract(Model):
             raise ValueError("refresh.mode: an incremental pull brings only changed rows, so it cannot replace")
         if self.incremental and self.incremental.cursor not in known:
             raise ValueError(f"incremental.cursor: '{self.incremental.cursor}' is not a declared column")
+        if isinstance(self.source, DerivedSource):
+            if self.incremental:
+                raise ValueError("incremental: a derived dataset is recomputed in full from its inputs")
+            if self.schedule:
+                raise ValueError("schedule: a derived dataset runs when any of its inputs publishes, on no schedule")
+            if self.id in self.source.inputs:
+                raise ValueError(f"source.inputs: '{self.id}' cannot be computed from itself")
         if isinstance(self.source, RestSource) and self.source.lookback:
             cursor = self.column(self.incremental.cursor) if self.incremental else None
             if not self.source.updated_since or cursor is None or cursor.type is not ColumnType.timestamp:
@@ -347,6 +355,6 @@ class Contract(Model):
 
 
 __all__ = [  # the contract's parts, importable from here as before the split
-    "IDENTIFIER", "Auth", "AuthType", "Duplicates", "Engine", "FileFormat", "FileSource", "Keywords", "Model",
+    "IDENTIFIER", "Auth", "AuthType", "DerivedSource", "Duplicates", "Engine", "FileFormat", "FileSource", "Keywords", "Model",
     "Paging", "PagingStyle", "RestSource", "SchemaDrift", "Source", "SourceKind", "SqlSource", "Text",
 ]  # fmt: skip

@@ -1,5 +1,5 @@
-"""Where a dataset's rows come from: a departmental database, a REST API, or files a department
-sends. Credentials are never here: a source names a connection."""
+"""Where a dataset's rows come from: a departmental database, a REST API, files a department
+sends, or the hub's own published datasets (a derived dataset). Credentials are never here: a source names a connection."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ class SourceKind(str, Enum):
     sql = "sql"
     rest = "rest"
     files = "files"
+    derived = "derived"
 
 
 class Engine(str, Enum):
@@ -164,4 +165,31 @@ class FileSource(Model):
     )
 
 
-Source = Annotated[SqlSource | RestSource | FileSource, Field(discriminator="kind")]
+class DerivedSource(Model):
+    """A dataset computed by one SELECT over other published datasets of the hub, named by their ids."""
+
+    kind: Literal["derived"]
+    inputs: list[Annotated[str, Field(pattern=IDENTIFIER)]] = Field(
+        min_length=1,
+        description="Ids of the published datasets the SQL reads; the dataset is recomputed when any publishes.",
+    )
+    sql: str = Field(
+        description="A SELECT (or WITH … SELECT) in DuckDB's SQL over the inputs, each named by its dataset id; "
+        "it gives the contract's columns by name."
+    )
+
+    @property
+    def connection(self) -> None:
+        """A derived dataset reads the warehouse itself: it has no connection."""
+        return None
+
+    @model_validator(mode="after")
+    def _select_only(self) -> DerivedSource:
+        if not re.match(r"^\s*(select|with)\b", self.sql, re.I):
+            raise ValueError("sql: must be a SELECT (or WITH … SELECT); a derived dataset only reads its inputs")
+        if len(set(self.inputs)) != len(self.inputs):
+            raise ValueError("inputs: a dataset is named twice")
+        return self
+
+
+Source = Annotated[SqlSource | RestSource | FileSource | DerivedSource, Field(discriminator="kind")]

@@ -68,7 +68,8 @@ class Staging:
         self.dir.mkdir(parents=True)
 
     def load_scan(self, con: duckdb.DuckDBPyConnection, contract: Contract, scan: Any) -> int:
-        """Let DuckDB copy a source it can read (a connector's `Scan`) straight into the stage."""
+        """Let DuckDB copy a source it can read (a connector's `Scan`) straight into the stage; the
+        scan attaches what it reads (`attach`) and lets go of it after (`detach`)."""
         scan.attach(con)
         try:
             try:
@@ -81,7 +82,7 @@ class Staging:
             except duckdb.Error as exc:
                 raise scan.error(exc) from exc
         finally:
-            con.execute("DETACH src")
+            scan.detach(con)
         return self._finish(con)
 
     @property

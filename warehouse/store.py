@@ -45,6 +45,13 @@ CREATE TABLE IF NOT EXISTS meta.state (
     run_id VARCHAR,
     updated_at TIMESTAMP
 );
+CREATE TABLE IF NOT EXISTS meta.lineage (
+    dataset_id VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    input_id VARCHAR NOT NULL,
+    input_run_id VARCHAR,
+    PRIMARY KEY (dataset_id, run_id, input_id)
+);
 """
 
 RUN_COLUMNS = STORED  # meta.runs holds the stored fields of RunRecord, in its order
@@ -162,6 +169,24 @@ class Warehouse:
             [dataset_id, [s.value for s in PUBLISHED]],
         ).fetchone()
         return None if row is None else _record(row)
+
+    @staticmethod
+    def record_lineage(
+        con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str, inputs: dict[str, str | None]
+    ) -> None:
+        """Which run of each input a derived dataset's run read (replacing a retried run's)."""
+        con.execute("DELETE FROM meta.lineage WHERE dataset_id = ? AND run_id = ?", [dataset_id, run_id])
+        for input_id, input_run in sorted(inputs.items()):
+            con.execute("INSERT INTO meta.lineage VALUES (?, ?, ?, ?)", [dataset_id, run_id, input_id, input_run])
+
+    @staticmethod
+    def lineage(con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str) -> dict[str, str | None]:
+        """Input id → the input run a derived dataset's run read; empty for any other run."""
+        rows = con.execute(
+            "SELECT input_id, input_run_id FROM meta.lineage WHERE dataset_id = ? AND run_id = ? ORDER BY input_id",
+            [dataset_id, run_id],
+        ).fetchall()
+        return {str(r[0]): r[1] for r in rows}
 
     def latest_runs(self) -> dict[str, RunRecord]:
         """The most recent run of every dataset, by dataset id."""

@@ -56,16 +56,22 @@ def run_dags(
 
 
 def _order(settings: Settings, dag_id: str) -> tuple[int, str]:
-    """Catalogues first: datasets with administrative-unit columns are standardised against them."""
+    """Catalogues first: datasets with administrative-unit columns are standardised against them.
+    Derived datasets after their inputs (Airflow would run them when their inputs' Assets change)."""
+    from lgsp.schemas.contract import DerivedSource
     from lgsp.schemas.loader import load_contracts
 
-    catalogues = {
-        c.admin_unit.catalogue
-        for contract in load_contracts(settings.contracts_dir).values()
-        for c in contract.columns
-        if c.admin_unit
-    }
-    return (0 if dag_id.removeprefix("lgsp_") in catalogues else 1, dag_id)
+    contracts = load_contracts(settings.contracts_dir)
+    catalogues = {c.admin_unit.catalogue for contract in contracts.values() for c in contract.columns if c.admin_unit}
+
+    def depth(dataset_id: str, trail: frozenset[str] = frozenset()) -> int:
+        source = contracts[dataset_id].source if dataset_id in contracts else None
+        if not isinstance(source, DerivedSource) or dataset_id in trail:  # a cycle is `lgsp check`'s to report
+            return 0
+        return 1 + max(depth(i, trail | {dataset_id}) for i in source.inputs)
+
+    dataset_id = dag_id.removeprefix("lgsp_")
+    return (0 if dataset_id in catalogues else 1 + depth(dataset_id), dag_id)
 
 
 def national_connections(simulator: Any) -> dict[str, str]:

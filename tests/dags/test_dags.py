@@ -116,3 +116,38 @@ def test_a_rejected_file_fails_the_publish_task_after_releasing_what_was_publish
     assert record is not None and record.status == "partial" and record.rows_published == 4
     released = latest_release(settings.home, "market_prices")
     assert released is not None and released.rows == 4 and released.run_id == dag_run.run_id
+
+
+def test_a_derived_dataset_is_scheduled_on_any_of_its_inputs_assets(dagbag, tmp_path: Path) -> None:
+    from airflow.sdk.definitions.asset import AssetAny
+
+    from lgsp.dag_factory import build_dags
+
+    shipped = dagbag.dags["lgsp_schools_by_commune"]
+    assert "lgsp://warehouse/main/schools" in str(shipped.timetable.asset_condition)
+    # Two inputs: either one publishing recomputes it (AssetAny), not only both together.
+    data = json.loads(json.dumps(load_contracts(CONTRACTS)["schools_by_commune"].model_dump(mode="json")))
+    data["id"] = "two_inputs"
+    data["source"]["inputs"] = ["schools", "env_readings"]
+    for name in ("schools", "env_readings"):
+        (tmp_path / f"{name}.yaml").write_text((CONTRACTS / f"{name}.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "two_inputs.yaml").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    condition = build_dags(tmp_path)["lgsp_two_inputs"].timetable.asset_condition
+    assert isinstance(condition, AssetAny)
+    assert sorted(a.uri for a in condition.objects) == [
+        "lgsp://warehouse/main/env_readings",
+        "lgsp://warehouse/main/schools",
+    ]
+
+
+@pytest.mark.airflow
+def test_a_derived_dag_recomputes_from_its_published_input(hub: Settings, airflow_db: None) -> None:
+    from lgsp.demo import run_dags
+    from lgsp.warehouse.store import Warehouse
+
+    schools, derived = run_dags(hub, ["schools", "schools_by_commune"])
+    assert [schools.dataset_id, derived.dataset_id] == ["schools", "schools_by_commune"]
+    assert derived.status == "published", derived
+    assert isinstance(derived.release, int)
+    with Warehouse(hub).reader() as con:
+        assert Warehouse.lineage(con, "schools_by_commune", derived.run_id) == {"schools": schools.run_id}

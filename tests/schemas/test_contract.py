@@ -41,8 +41,9 @@ def test_shipped_contracts_are_valid() -> None:
         "legal_documents",
         "price_observations",
         "schools",
+        "schools_by_commune",
     }
-    assert {c.source.kind for c in contracts.values()} == {"sql", "rest", "files"}
+    assert {c.source.kind for c in contracts.values()} == {"sql", "rest", "files", "derived"}
     assert check_contracts(contract_files(CONTRACTS)) == []
     licences = contracts["driving_licences"]
     assert licences.classification.value == "restricted"
