@@ -32,7 +32,9 @@ def check_contracts(paths: list[Path]) -> list[str]:
         except ExpectationError as exc:
             out.append(f"{path}: {exc.field}: {exc.message.split(': ', 1)[-1]}")
         out.extend(f"{path}: {p}" for p in header_problems(contract))
-    out.extend(derived_problems(list(_valid(paths))))
+    # A derived dataset's inputs may be contracts beside the ones checked (lgsp check one.yaml).
+    beside = sorted({q for path in paths for q in path.parent.glob("*.yaml")} - set(paths))
+    out.extend(derived_problems(list(_valid(paths)), known=list(_valid([*paths, *beside]))))
     return out
 
 
@@ -46,7 +48,7 @@ def _valid(paths: list[Path]) -> Iterable[tuple[Contract, Path]]:
 STRICTNESS = {Classification.open: 0, Classification.shared: 1, Classification.restricted: 2}
 
 
-def derived_problems(found: list[tuple[Contract, Path]]) -> list[str]:
+def derived_problems(found: list[tuple[Contract, Path]], known: list[tuple[Contract, Path]] | None = None) -> list[str]:
     """Derived datasets whose inputs are not contracts, that read a table not among their inputs,
     that are computed (through other derived datasets) from themselves, or that are classified
     less strictly than an input holding personal data (whatever their own columns declare: a
@@ -54,7 +56,7 @@ def derived_problems(found: list[tuple[Contract, Path]]) -> list[str]:
     from lgsp.connectors.derived import tables_named
     from lgsp.core.errors import LgspError
 
-    by_id = {c.id: c for c, _ in found}
+    by_id = {c.id: c for c, _ in (known or found)}
     out = []
     for contract, path in sorted(found, key=lambda item: item[0].id):
         source = contract.source
