@@ -394,12 +394,15 @@ class Pipeline:
         except Exception as exc:  # the run has failed already; this must not hide why
             log.warning("%s: receipts of failed run %s not written: %s", dataset_id, run.run_id, exc)
 
-    def run(self, dataset_id: str, run_id: str | None = None, release: bool = True) -> RunRecord:
+    def run(
+        self, dataset_id: str, run_id: str | None = None, release: bool = True, wait: float = RUN_WAIT
+    ) -> RunRecord:
         """Extract, validate and publish in this process (and release, for an open dataset);
-        returns the meta.runs record (never raises for a failed run: the record says why)."""
+        returns the meta.runs record (never raises for a failed run: the record says why).
+        `wait`: seconds to wait for another run of the dataset (a page waits less than a command)."""
         run_id = run_id or new_run_id()
         try:
-            with self.running(dataset_id):
+            with self.running(dataset_id, wait):
                 self.extract(dataset_id, run_id)
                 self.validate(dataset_id, run_id)
                 return self.publish(dataset_id, run_id, release=release)

@@ -26,7 +26,7 @@ from lgsp.core.errors import LgspError
 from lgsp.core.settings import Settings
 from lgsp.departments import uploads
 from lgsp.departments.status import statuses
-from lgsp.pipeline import Pipeline
+from lgsp.pipeline import EDIT_WAIT, Pipeline
 from lgsp.schemas.contract import Contract, FileSource
 from lgsp.schemas.loader import load_contracts
 from lgsp.sharing import registry
@@ -188,7 +188,7 @@ def department_app(settings: Settings) -> FastAPI:
                 "The file is received; a run of this dataset is under way, and the next run reads it",
             )
         try:  # the same run as a file dropped into the inbox: it takes this upload with the rest
-            await anyio.to_thread.run_sync(pipeline.run, contract.id)
+            await anyio.to_thread.run_sync(lambda: pipeline.run(contract.id, wait=EDIT_WAIT))
         except LgspError as exc:  # the run records its own failure; this is only for the page
             return back(f"/submissions/{submission.id}", error=str(exc))
         return RedirectResponse(f"{PREFIX}/submissions/{submission.id}", status_code=303)
