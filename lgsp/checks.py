@@ -178,3 +178,38 @@ def submission_warnings(contracts: Iterable[Contract], settings: Settings) -> li
                     f"{missing}: the contract changed since, and the department's next files will be rejected"
                 )
     return out
+
+
+def register_problems(paths: list[Path], contracts: Iterable[Contract]) -> list[str]:
+    """Problems of the indicator register's files, as 'file: field: reason' lines: the file's own
+    fields, and each source checked against the contracts (the dataset is one, the columns it
+    names are that dataset's, its value column is a number) and the owner a publisher of one."""
+    from lgsp.schemas.contract import ColumnType
+    from lgsp.schemas.indicators import indicator_problems
+
+    by_id = {c.id: c for c in contracts}
+    publishers = sorted({c.publisher.code for c in by_id.values()})
+    out: list[str] = []
+    for path in paths:
+        indicator, problems = indicator_problems(path)
+        out.extend(str(p) for p in problems)
+        if indicator is None:
+            continue
+        if indicator.owner not in publishers:
+            out.append(f"{path}: owner: '{indicator.owner}' is no contract's publisher code ({', '.join(publishers)})")
+        for i, source in enumerate(indicator.sources):
+            contract = by_id.get(source.dataset)
+            if contract is None:
+                out.append(f"{path}: sources[{i}].dataset: '{source.dataset}' is not the id of any contract")
+                continue
+            columns = {c.name: c for c in contract.columns}
+            for field, name in source.columns():
+                if name not in columns:
+                    out.append(f"{path}: sources[{i}].{field}: '{name}' is not a column of {source.dataset}")
+            value = columns.get(source.value)
+            if value is not None and value.type not in (ColumnType.integer, ColumnType.number):
+                out.append(
+                    f"{path}: sources[{i}].value: column '{source.value}' of {source.dataset} is "
+                    f"{value.type.value}, not a number"
+                )
+    return out

@@ -37,24 +37,34 @@ def _before_every_command() -> None:
 
 @app.command()
 def check(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Contract files (default: every contract).")] = None,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Contract or indicator files (default: every contract and the indicator register)."),
+    ] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail on warnings too (a connection not configured here).")
     ] = False,
 ) -> None:
-    """Validate dataset contracts: fields, references, Great Expectations arguments and file
-    headers; warn about connections not configured here and file contracts that no longer fit
+    """Validate dataset contracts (fields, references, Great Expectations arguments and file
+    headers) and the indicator register against them; warn about connections not configured here and file contracts that no longer fit
     the files their department sends."""
-    from lgsp.checks import check_contracts, connection_warnings, submission_warnings
-    from lgsp.schemas.loader import problems_in
+    from lgsp.checks import check_contracts, connection_warnings, register_problems, submission_warnings
+    from lgsp.schemas.indicators import indicator_files
+    from lgsp.schemas.loader import contract_files, problems_in
 
     settings = _settings()
-    files = paths or sorted(settings.contracts_dir.glob("*.yaml"))
+    register = settings.indicators_dir.resolve()
+    given = paths or [*sorted(settings.contracts_dir.glob("*.yaml")), *indicator_files(register)]
+    indicators = [p for p in given if p.resolve().parent == register]
+    files = [p for p in given if p not in indicators]
     problems = check_contracts(files)
+    if indicators:  # the register is checked against every contract, those checked here included
+        beside = [c for c in (problems_in(p)[0] for p in [*files, *contract_files(settings.contracts_dir)]) if c]
+        problems += register_problems(indicators, beside)
     valid = [c for c in (problems_in(path)[0] for path in files) if c is not None]
     warnings = connection_warnings(valid, settings) + submission_warnings(valid, settings)
     ids = {path: contract.id for path in files if (contract := problems_in(path)[0]) is not None}
-    for path in files:
+    for path in [*files, *indicators]:
         mine = [p for p in problems if p.startswith(f"{path}:")]
         warned = [w for w in warnings if path in ids and w.startswith(f"{ids[path]}:")]
         status = "[red]invalid[/red]" if mine else "[yellow]ok[/yellow]" if warned else "[green]ok[/green]"
@@ -318,15 +328,16 @@ def _submissions_of(results: list[RunRecord], pipeline: Pipeline) -> None:
 
 
 def _command_groups() -> None:
+    from lgsp.indicators.cli import register as indicators
     from lgsp.rows import register as rows
     from lgsp.sharing.cli import register as sharing
     from lgsp.submissions.cli import register as submissions
 
-    for register in (sharing, submissions, rows):
+    for register in (sharing, submissions, indicators, rows):
         register(app)
 
 
-_command_groups()  # lgsp consumers|grants|requests|audit|staff, submissions|inbox, rows
+_command_groups()  # lgsp consumers|grants|requests|audit|staff, submissions|inbox, indicators, rows
 
 
 @app.command()

@@ -59,8 +59,12 @@ def test_installed_wheel_runs_the_cli_and_the_dags(wheel: Path, tmp_path: Path) 
     env |= {"HOME": str(work), "LGSP_HOME": str(work / "hub")}
     lgsp = str(venv / "bin" / "lgsp")
     assert "airflow-setup" in _run([lgsp, "--help"], work, env)
-    checked = _run([lgsp, "check"], work, env).splitlines()  # the example contracts, from the package
-    assert len(checked) == len(list((REPO_ROOT / "schemas" / "datasets").glob("*.yaml")))
+    checked = _run([lgsp, "check"], work, env).splitlines()  # the example contracts and register, from the package
+    shipped = [
+        *(REPO_ROOT / "schemas" / "datasets").glob("*.yaml"),
+        *(REPO_ROOT / "schemas" / "indicators").glob("*.yaml"),
+    ]
+    assert len(checked) == len(shipped)
     # valid, though nothing is connected in a bare install: warnings say so, not errors
     assert all(line.startswith("ok  ") and str(venv) in line for line in checked), checked
     broken = work / "contracts"

@@ -17,6 +17,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # relative paths from the checkout; an installed hub uses ~/lgsp and the working directory.
 CHECKOUT: Path | None = PACKAGE_ROOT.parent if (PACKAGE_ROOT.parent / "pyproject.toml").is_file() else None
 CONTRACTS_DIR = (PACKAGE_ROOT / "schemas" / "datasets").resolve()  # the example province's contracts
+INDICATORS_DIR = (PACKAGE_ROOT / "schemas" / "indicators").resolve()  # its indicator register
 DAGS_DIR = (PACKAGE_ROOT / "dags").resolve()
 
 
@@ -25,6 +26,7 @@ class Settings(BaseModel):
 
     home: Path = Field(description="Runtime data: warehouse, staging, reports ($LGSP_HOME).")
     contracts_dir: Path = Field(description="Folder of dataset contract YAML files.")
+    indicators_dir: Path = Field(INDICATORS_DIR, description="Folder of the indicator register, one YAML file each.")
     batch_rows: int = Field(250_000, description="Rows per Arrow batch when streaming.")
     validation_memory: ByteSize = Field(
         ByteSize(512 * 2**20),
@@ -119,6 +121,7 @@ class Settings(BaseModel):
             return cls(
                 home=path("LGSP_HOME", CHECKOUT / "var" if CHECKOUT else Path.home() / "lgsp"),
                 contracts_dir=path("LGSP_CONTRACTS", CONTRACTS_DIR),
+                indicators_dir=path("LGSP_INDICATORS", INDICATORS_DIR),
                 **extra,
             )
         except ValidationError as exc:

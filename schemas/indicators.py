@@ -1,0 +1,138 @@
+"""The indicator register: the province's indicators as master data, one YAML file each.
+
+An indicator is one thing however many sources report it: each source names a published dataset
+and how to pick the indicator's rows from it (which column holds the value, the period, the
+area). Its observations are read from the warehouse by `lgsp.indicators`.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from lgsp.schemas.base import IDENTIFIER, Model, Text, _nfc
+from lgsp.schemas.errors import ContractError
+from lgsp.schemas.loader import Problem
+
+CODE = r"^[A-Z][A-Z0-9_]*$"
+
+
+class PeriodType(StrEnum):
+    year = "year"
+    quarter = "quarter"
+    month = "month"
+
+
+class IndicatorSource(Model):
+    """One dataset that reports the indicator, and how to pick its rows (column names of that dataset)."""
+
+    dataset: str = Field(pattern=IDENTIFIER, description="Id of the published dataset.")
+    where: dict[str, str | list[str]] = Field(
+        min_length=1,
+        description="Column → the text it holds in the indicator's rows, or a list of texts (any of them): "
+        "departments name one indicator in several ways.",
+    )
+    value: str = Field(pattern=IDENTIFIER, description="Column holding the value (a number).")
+    period: str = Field(pattern=IDENTIFIER, description="Column holding the period, as reported.")
+    area: str | None = Field(None, pattern=IDENTIFIER, description="Column holding the area (province, commune).")
+    unit: str | None = Field(None, pattern=IDENTIFIER, description="Column holding the row's own unit, if any.")
+
+    @field_validator("where", mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {k: [_nfc(x) for x in v] if isinstance(v, list) else _nfc(v) for k, v in value.items()}
+
+    @field_validator("where")
+    @classmethod
+    def _columns(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        for column, wanted in value.items():
+            if not re.match(IDENTIFIER, column):
+                raise ValueError(f"'{column}' is not a column name (lower case, digits, _)")
+            if isinstance(wanted, list) and not wanted:
+                raise ValueError(f"{column}: an empty list matches no row")
+        return value
+
+    def columns(self) -> list[tuple[str, str]]:
+        """(field, column) for every column this source names."""
+        named = [(f"where.{c}", c) for c in self.where] + [("value", self.value), ("period", self.period)]
+        return named + [(f, c) for f, c in (("area", self.area), ("unit", self.unit)) if c is not None]
+
+
+class Indicator(Model):
+    """One indicator of the province's register."""
+
+    code: str = Field(pattern=CODE, description="Upper-case code, the file's name: DVCTT_TOAN_TRINH_QG.")
+    name: Text
+    description: Text | None = None
+    unit: str = Field(min_length=1, description="The unit its values are in: services, %, subscriptions…")
+    period: PeriodType = Field(description="How often it is reported: year, quarter or month.")
+    owner: str = Field(min_length=1, description="Publisher code of the department answerable for it (SKHCN).")
+    tolerance: float = Field(0, ge=0, description="Relative difference two sources may show before they conflict.")
+    sources: list[IndicatorSource] = Field(min_length=1)
+
+    _normalise = field_validator("unit", "owner", mode="before")(_nfc)
+
+
+def indicator_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def _field(loc: tuple[object, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def indicator_problems(path: Path) -> tuple[Indicator | None, list[Problem]]:
+    """Parse one register file; return the indicator or its problems, each naming the field (never raises)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(path, "(file)", f"cannot read: {exc}")]
+    except yaml.YAMLError as exc:
+        return None, [Problem(path, "(yaml)", str(exc).replace("\n", " "))]
+    if not isinstance(data, dict):
+        return None, [Problem(path, "(top level)", "an indicator is a YAML mapping of fields")]
+    try:
+        indicator = Indicator.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = err["loc"]
+            # pydantic names each member of `str | list[str]`; the file has one field.
+            loc = tuple(p for p in loc if p not in ("str", "list[str]"))
+            reason = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                reason = "unknown field"
+            elif err["type"] == "missing":
+                reason = "required field is missing"
+            elif "input" in err and not isinstance(err["input"], dict | list):
+                reason += f" (got {err['input']!r})"
+            problems.append(Problem(path, _field(loc), reason))
+        return None, list(dict.fromkeys(problems))
+    if indicator.code != path.stem:
+        return None, [Problem(path, "code", f"'{indicator.code}' must match the file name '{path.stem}'")]
+    return indicator, []
+
+
+def load_register(directory: Path) -> dict[str, Indicator]:
+    """Every indicator of the register folder, by code; raises ContractError naming the file and field."""
+    out = {}
+    for path in indicator_files(directory):
+        indicator, problems = indicator_problems(path)
+        if indicator is None:
+            raise ContractError(
+                "invalid indicator:\n  " + "\n  ".join(str(p) for p in problems),
+                file=str(problems[0].file),
+                field=problems[0].field,
+            )
+        out[indicator.code] = indicator
+    return out
