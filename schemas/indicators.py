@@ -75,9 +75,33 @@ class Indicator(Model):
     period: PeriodType = Field(description="How often it is reported: year, quarter or month.")
     owner: str = Field(min_length=1, description="Publisher code of the department answerable for it (SKHCN).")
     tolerance: float = Field(0, ge=0, description="Relative difference two sources may show before they conflict.")
+    units: dict[str, float] = Field(
+        default_factory=dict,
+        description="A row's own unit → the factor that converts its value into `unit` ({'ratio': 100} "
+        "for a % indicator). Rows in `unit`, or in a unit not named here, are compared as reported.",
+    )
     sources: list[IndicatorSource] = Field(min_length=1)
 
     _normalise = field_validator("unit", "owner", mode="before")(_nfc)
+
+    @field_validator("units", mode="before")
+    @classmethod
+    def _normalise_units(cls, value: Any) -> Any:
+        return {_nfc(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("units")
+    @classmethod
+    def _factors(cls, value: dict[str, float]) -> dict[str, float]:
+        for unit, factor in value.items():
+            if not unit.strip():
+                raise ValueError("a unit is a non-empty text")
+            if not factor > 0 or factor == float("inf"):
+                raise ValueError(f"{unit}: the factor must be a positive number (got {factor})")
+        return value
+
+    def factor(self, unit: str) -> float:
+        """What a value reported in `unit` is multiplied by to be in the register's unit."""
+        return 1.0 if unit == self.unit else self.units.get(unit, 1.0)
 
 
 def indicator_files(directory: Path) -> list[Path]:
