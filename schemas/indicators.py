@@ -12,12 +12,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from lgsp.schemas.base import IDENTIFIER, Model, Text, _nfc
 from lgsp.schemas.errors import ContractError
-from lgsp.schemas.loader import Problem
+from lgsp.schemas.loader import Problem, read_model
 
 CODE = r"^[A-Z][A-Z0-9_]*$"
 
@@ -108,43 +107,12 @@ def indicator_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
 
 
-def _field(loc: tuple[object, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
 def indicator_problems(path: Path) -> tuple[Indicator | None, list[Problem]]:
     """Parse one register file; return the indicator or its problems, each naming the field (never raises)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(path, "(file)", f"cannot read: {exc}")]
-    except yaml.YAMLError as exc:
-        return None, [Problem(path, "(yaml)", str(exc).replace("\n", " "))]
-    if not isinstance(data, dict):
-        return None, [Problem(path, "(top level)", "an indicator is a YAML mapping of fields")]
-    try:
-        indicator = Indicator.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = err["loc"]
-            # pydantic names each member of `str | list[str]`; the file has one field.
-            loc = tuple(p for p in loc if p not in ("str", "list[str]"))
-            reason = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                reason = "unknown field"
-            elif err["type"] == "missing":
-                reason = "required field is missing"
-            elif "input" in err and not isinstance(err["input"], dict | list):
-                reason += f" (got {err['input']!r})"
-            problems.append(Problem(path, _field(loc), reason))
-        return None, list(dict.fromkeys(problems))
-    if indicator.code != path.stem:
+    indicator, problems = read_model(path, Indicator, noun="an indicator", shown=(dict, list))
+    if indicator is not None and indicator.code != path.stem:
         return None, [Problem(path, "code", f"'{indicator.code}' must match the file name '{path.stem}'")]
-    return indicator, []
+    return indicator, problems
 
 
 def load_register(directory: Path) -> dict[str, Indicator]:

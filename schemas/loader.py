@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from lgsp.schemas.contract import Contract
 from lgsp.schemas.errors import ContractError, ContractNotFound
@@ -25,17 +26,29 @@ class Problem:
         return f"{self.file}: {self.field}: {self.reason}"
 
 
+# Tags pydantic puts in an error's location for a union member; they are not fields of the file:
+# the source kinds of a contract's `source`, and the types of a `str | list[str]` field.
+_TAGS = {"sql", "rest", "files", "derived", "str", "list[str]"}
+
+
 def _location(loc: tuple[object, ...]) -> str:
     out = ""
-    for i, part in enumerate(loc):
-        if i > 0 and loc[i - 1] == "source" and part in ("sql", "rest", "files"):
-            continue  # pydantic's tag of the source kind is not a field of the file
+    for part in loc:
+        if part in _TAGS:
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
 
 
-def problems_in(path: Path) -> tuple[Contract | None, list[Problem]]:
-    """Parse one contract file; return the contract or the list of problems (never raises)."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_model(
+    path: Path, model: type[M], *, noun: str, unknown: str = "unknown field", shown: tuple[type, ...] = (dict,)
+) -> tuple[M | None, list[Problem]]:
+    """Parse one YAML file into `model`; return it or its problems, each naming the field (never
+    raises). `noun` says what the file holds ("a contract"), `unknown` what an unknown field is
+    called, and values of the `shown` types are not repeated in a reason."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -43,22 +56,18 @@ def problems_in(path: Path) -> tuple[Contract | None, list[Problem]]:
     except yaml.YAMLError as exc:
         return None, [Problem(path, "(yaml)", str(exc).replace("\n", " "))]
     if not isinstance(data, dict):
-        return None, [Problem(path, "(top level)", "a contract is a YAML mapping of fields")]
+        return None, [Problem(path, "(top level)", f"{noun} is a YAML mapping of fields")]
     try:
-        contract = Contract.model_validate(data)
+        return model.model_validate(data), []
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             reason = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                reason = "unknown field (typo? credentials belong in a connection, not a contract)"
-            if err["type"] == "missing":
+                reason = unknown
+            elif err["type"] == "missing":
                 reason = "required field is missing"
-            if (
-                "input" in err
-                and err["type"] not in ("missing", "extra_forbidden")
-                and not isinstance(err["input"], dict)
-            ):
+            elif "input" in err and not isinstance(err["input"], shown):
                 reason += f" (got {err['input']!r})"
             field = _location(err["loc"])
             # Cross-field checks say which field they are about: "primary_key: 'x' is not ..."
@@ -66,10 +75,20 @@ def problems_in(path: Path) -> tuple[Contract | None, list[Problem]]:
             if field == "(top level)" and named:
                 field, reason = named.group(1), named.group(2)
             problems.append(Problem(path, field, reason))
-        return None, problems
-    if contract.id != path.stem:
+        return None, list(dict.fromkeys(problems))
+
+
+def problems_in(path: Path) -> tuple[Contract | None, list[Problem]]:
+    """Parse one contract file; return the contract or the list of problems (never raises)."""
+    contract, problems = read_model(
+        path,
+        Contract,
+        noun="a contract",
+        unknown="unknown field (typo? credentials belong in a connection, not a contract)",
+    )
+    if contract is not None and contract.id != path.stem:
         return None, [Problem(path, "id", f"'{contract.id}' must match the file name '{path.stem}'")]
-    return contract, []
+    return contract, problems
 
 
 def load_contract(path: Path) -> Contract:

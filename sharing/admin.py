@@ -75,27 +75,36 @@ class _Logins:
     waiting: int = 0
 
 
-def admin_app(settings: Settings) -> FastAPI:
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    logins = _Logins()
+def staff_session(app: FastAPI, settings: Settings) -> None:
+    """The staff login's signed session cookie, one for every staff app (the admin pages, the
+    department pages), so logging in once serves both."""
     app.add_middleware(
         SessionMiddleware, secret_key=registry.hub_secret(settings, "session"), session_cookie="lgsp_admin",
         max_age=8 * 3600, same_site="strict", https_only=settings.base_url.startswith("https"),
     )  # fmt: skip
 
-    def staff_of(request: Request) -> Staff | None:
-        """Who is logged in, checked against the staff record at every request: a session ends
-        when its login is disabled, its password reset or its department changed."""
-        user = request.session.get("user")
-        staff = current_staff(settings, user.get("username", ""), user.get("version")) if user else None
-        if user and staff is None:
-            request.session.clear()
-        return staff
 
-    def csrf(request: Request) -> str:
-        if "csrf" not in request.session:
-            request.session["csrf"] = secrets.token_urlsafe(24)
-        return str(request.session["csrf"])
+def session_staff(settings: Settings, request: Request) -> Staff | None:
+    """Who is logged in, checked against the staff record at every request: a session ends when
+    its login is disabled, its password reset or its department changed."""
+    user = request.session.get("user")
+    staff = current_staff(settings, user.get("username", ""), user.get("version")) if user else None
+    if user and staff is None:
+        request.session.clear()
+    return staff
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, made at the first form it shows."""
+    if "csrf" not in request.session:
+        request.session["csrf"] = secrets.token_urlsafe(24)
+    return str(request.session["csrf"])
+
+
+def admin_app(settings: Settings) -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    logins = _Logins()
+    staff_session(app, settings)
 
     async def posted(request: Request) -> dict[str, str]:
         data = await request.form()
@@ -116,7 +125,7 @@ def admin_app(settings: Settings) -> FastAPI:
 
     @app.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request, error: str = "", next: str = "") -> Response:
-        return render("login.html.j2", csrf=csrf(request), error=error, next=_local(next))
+        return render("login.html.j2", csrf=csrf_token(request), error=error, next=_local(next))
 
     @app.post("/login")
     async def do_login(request: Request) -> Response:
@@ -150,7 +159,7 @@ def admin_app(settings: Settings) -> FastAPI:
 
     @app.get("/")
     async def dashboard(request: Request, message: str = "", error: str = "") -> Response:
-        staff = staff_of(request)
+        staff = session_staff(settings, request)
         if staff is None:
             return RedirectResponse("/admin/login", status_code=303)
         mine = own_datasets(staff)
@@ -214,10 +223,10 @@ def admin_app(settings: Settings) -> FastAPI:
         }
         if request.query_params.get("format") == "json":
             return JSONResponse(data)
-        return render("dashboard.html.j2", csrf=csrf(request), message=message, error=error, **data)
+        return render("dashboard.html.j2", csrf=csrf_token(request), message=message, error=error, **data)
 
     async def act(request: Request, action: Any) -> Response:
-        staff = staff_of(request)
+        staff = session_staff(settings, request)
         if staff is None:
             return RedirectResponse("/admin/login", status_code=303)
         try:
@@ -289,7 +298,7 @@ def admin_app(settings: Settings) -> FastAPI:
 
     @app.get("/export.jsonl")
     async def export(request: Request) -> Response:
-        staff = staff_of(request)
+        staff = session_staff(settings, request)
         if staff is None:
             return RedirectResponse("/admin/login", status_code=303)
         out = io.BytesIO()

@@ -135,16 +135,16 @@ def publish(
 def _decide(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
-    staging: Staging,
     run: RunRecord,
     rejected_by: list[str],
     merge: bool,
     files_rejected: int,
+    staged: int,
 ) -> tuple[RunStatus, str | None]:
-    """What the run comes to once its failing rows are out: the status and, if not published, why."""
+    """What the run comes to once its failing rows are out (`staged` rows are left): the status
+    and, if not published, why."""
     if rejected_by:
         return RunStatus.REJECTED, None
-    staged = _count(con, f"SELECT count(*) FROM {staging.stage}")
     if not run.rows_extracted and not files_rejected and (merge or incremental_source(contract)):
         return RunStatus.UNCHANGED, None
     if staged == 0 and (run.rows_extracted or files_rejected):
@@ -256,7 +256,8 @@ def _swap(
         quarantine = _ensure_quarantine(con, contract, hub_columns)
         quarantined = _set_aside(con, contract, staging, run, rejected_by, quarantine, hub_columns)
         cursor_to = None
-        status, why = _decide(con, contract, staging, run, rejected_by, merge, files_rejected)
+        staged = 0 if rejected_by else _count(con, f"SELECT count(*) FROM {staging.stage}")
+        status, why = _decide(con, contract, run, rejected_by, merge, files_rejected, staged)
         if settle is not None:
             refused = settle(con, None if rejected_by else staging.stage, quarantine, status)
             if refused and status is RunStatus.PUBLISHED:
@@ -265,10 +266,10 @@ def _swap(
         if status in (RunStatus.REJECTED, RunStatus.UNCHANGED):
             con.execute(f"DROP TABLE IF EXISTS {staging.stage}")
         elif status is RunStatus.HELD:
-            published = _count(con, f"SELECT count(*) FROM {staging.stage}")
+            published = staged
             con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(held_table(contract.id, run.run_id))}")
         else:
-            published = _count(con, f"SELECT count(*) FROM {staging.stage}")
+            published = staged
             if contract.incremental:
                 # The cursor moves to the last row published.
                 cursor = quote(contract.incremental.cursor)

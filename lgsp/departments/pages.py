@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-import secrets
 from typing import Any
 from urllib.parse import quote as urlquote
 from urllib.parse import urlencode
@@ -20,7 +19,6 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
-from starlette.middleware.sessions import SessionMiddleware
 
 from lgsp.core.errors import LgspError
 from lgsp.core.settings import Settings
@@ -29,8 +27,8 @@ from lgsp.departments.status import statuses
 from lgsp.pipeline import EDIT_WAIT, Pipeline
 from lgsp.schemas.contract import Contract, FileSource
 from lgsp.schemas.loader import load_contracts
-from lgsp.sharing import registry
-from lgsp.sharing.staff import Staff, current_staff
+from lgsp.sharing.admin import csrf_token, session_staff, staff_session
+from lgsp.sharing.staff import Staff
 from lgsp.submissions import inbox, ledger, receipts
 from lgsp.submissions.archive import Archive
 from lgsp.submissions.corrections import correction_sheet, file_name, open_rows
@@ -47,19 +45,23 @@ class NotYours(LookupError):
     """Not found, as far as this staff member may know."""
 
 
+class LoginFirst(Exception):
+    """No staff member is logged in: the login page, then back to `path`."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
 def department_app(settings: Settings) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(
-        SessionMiddleware, secret_key=registry.hub_secret(settings, "session"), session_cookie="lgsp_admin",
-        max_age=8 * 3600, same_site="strict", https_only=settings.base_url.startswith("https"),
-    )  # fmt: skip
+    staff_session(app, settings)
     pipeline = Pipeline(settings)
 
-    def staff_of(request: Request) -> Staff | None:
-        user = request.session.get("user")
-        staff = current_staff(settings, user.get("username", ""), user.get("version")) if user else None
-        if user and staff is None:
-            request.session.clear()
+    def logged_in(request: Request) -> Staff:
+        staff = session_staff(settings, request)
+        if staff is None:
+            raise LoginFirst(str(request.url.path))
         return staff
 
     def lang(request: Request) -> str:
@@ -67,11 +69,6 @@ def department_app(settings: Settings) -> FastAPI:
         if chosen in ("vi", "en"):
             request.session["lang"] = chosen
         return str(request.session.get("lang", "vi"))
-
-    def csrf(request: Request) -> str:
-        if "csrf" not in request.session:
-            request.session["csrf"] = secrets.token_urlsafe(24)
-        return str(request.session["csrf"])
 
     def checked(request: Request, token: str) -> None:
         expected = str(request.session.get("csrf") or "")
@@ -104,16 +101,18 @@ def department_app(settings: Settings) -> FastAPI:
             return vi if language == "vi" else en
 
         html = _env.get_template(name).render(
-            t=t, lang=language, staff=staff, csrf=csrf(request), path=request.url.path, prefix=PREFIX,
+            t=t, lang=language, staff=staff, csrf=csrf_token(request), path=request.url.path, prefix=PREFIX,
             message=request.query_params.get("message", ""), error=request.query_params.get("error", ""),
             outcomes=receipts.OUTCOMES, **data, **extra,
         )  # fmt: skip
         return HTMLResponse(html)
 
-    def login_first(request: Request) -> Response:
-        return RedirectResponse("/admin/login?" + urlencode({"next": str(request.url.path)}), status_code=303)
+    @app.exception_handler(LoginFirst)
+    async def login_first(request: Request, exc: LoginFirst) -> Response:
+        return RedirectResponse("/admin/login?" + urlencode({"next": exc.path}), status_code=303)
 
-    def not_found(request: Request) -> Response:
+    @app.exception_handler(NotYours)
+    async def not_found(request: Request, exc: NotYours) -> Response:
         return JSONResponse({"error": "không tìm thấy / not found"}, status_code=404)
 
     def back(to: str, **query: str) -> Response:
@@ -121,9 +120,7 @@ def department_app(settings: Settings) -> FastAPI:
 
     @app.get("/")
     async def dashboard(request: Request) -> Response:
-        staff = staff_of(request)
-        if staff is None:
-            return login_first(request)
+        staff = logged_in(request)
         mine = own(staff)
         with pipeline.warehouse.reader() as con:
             found = statuses(con, settings, list(mine.values()))
@@ -137,9 +134,7 @@ def department_app(settings: Settings) -> FastAPI:
 
     @app.post("/upload")
     async def upload(request: Request) -> Response:
-        staff = staff_of(request)
-        if staff is None:
-            return login_first(request)
+        staff = logged_in(request)
         form = await request.form()
         try:
             checked(request, str(form.get("csrf", "")))
@@ -156,14 +151,9 @@ def department_app(settings: Settings) -> FastAPI:
             uploads.check(sent.filename, data)
         except (uploads.Refused, PermissionError) as exc:
             return back("/", error=str(exc))
-        except NotYours:
-            return not_found(request)
         corrects = str(form.get("corrects", "")).strip()
         if corrects.isdigit():  # it may only correct a submission of the same dataset
-            try:
-                corrected, _ = own_submission(staff, int(corrects))
-            except NotYours:
-                return not_found(request)
+            corrected, _ = own_submission(staff, int(corrects))
             if corrected.dataset_id != contract.id:
                 return back("/", error="lần nộp được sửa thuộc bộ dữ liệu khác / that submission is of another dataset")
         name = sent.filename or "upload"
@@ -195,13 +185,8 @@ def department_app(settings: Settings) -> FastAPI:
 
     @app.get("/submissions/{submission_id}")
     async def receipt(request: Request, submission_id: int) -> Response:
-        staff = staff_of(request)
-        if staff is None:
-            return login_first(request)
-        try:
-            submission, rows = own_submission(staff, submission_id)
-        except NotYours:
-            return not_found(request)
+        staff = logged_in(request)
+        submission, rows = own_submission(staff, submission_id)
         with pipeline.warehouse.reader() as con:
             still_open = len(open_rows(con, submission.dataset_id, submission.id))
         data = {**receipts.as_json(submission, rows), "open_rows": still_open}
@@ -209,24 +194,14 @@ def department_app(settings: Settings) -> FastAPI:
 
     @app.get("/datasets/{dataset_id}/template.xlsx")
     async def template_download(request: Request, dataset_id: str) -> Response:
-        staff = staff_of(request)
-        if staff is None:
-            return login_first(request)
-        try:
-            contract = own_contract(staff, dataset_id)
-        except NotYours:
-            return not_found(request)
+        staff = logged_in(request)
+        contract = own_contract(staff, dataset_id)
         return _xlsx(template(contract), f"mau_{dataset_id}.xlsx")
 
     @app.get("/datasets/{dataset_id}")
     async def dataset_page(request: Request, dataset_id: str) -> Response:
-        staff = staff_of(request)
-        if staff is None:
-            return login_first(request)
-        try:
-            contract = own_contract(staff, dataset_id)
-        except NotYours:
-            return not_found(request)
+        staff = logged_in(request)
+        contract = own_contract(staff, dataset_id)
         with pipeline.warehouse.reader() as con:
             (status,) = statuses(con, settings, [contract])
             rows = open_rows(con, dataset_id) if status.takes_files else []
@@ -242,9 +217,7 @@ def department_app(settings: Settings) -> FastAPI:
         )
 
     async def edit(request: Request, dataset_id: str, action: str) -> Response:
-        staff = staff_of(request)
-        if staff is None:
-            return login_first(request)
+        staff = logged_in(request)
         form = await request.form()
         try:
             checked(request, str(form.get("csrf", "")))
@@ -262,8 +235,6 @@ def department_app(settings: Settings) -> FastAPI:
             else:
                 edit_id = int(str(form.get("edit", "0")) or 0)
                 done = await anyio.to_thread.run_sync(lambda: pipeline.undo_edit(dataset_id, edit_id, by=by))
-        except NotYours:
-            return not_found(request)
         except (PermissionError, LgspError, ValueError) as exc:
             return back(f"/datasets/{dataset_id}", error=getattr(exc, "message", str(exc)))
         release = f" → v{done.release}" if isinstance(done.release, int) else ""
@@ -287,24 +258,14 @@ def department_app(settings: Settings) -> FastAPI:
 
     @app.get("/submissions/{submission_id}/corrections.xlsx")
     async def submission_corrections(request: Request, submission_id: int) -> Response:
-        staff = staff_of(request)
-        if staff is None:
-            return login_first(request)
-        try:
-            submission, _ = own_submission(staff, submission_id)
-        except NotYours:
-            return not_found(request)
+        staff = logged_in(request)
+        submission, _ = own_submission(staff, submission_id)
         return await corrections_download(request, submission.dataset_id, submission_id)
 
     async def corrections_download(request: Request, dataset_id: str, submission_id: int | None) -> Response:
         """The quarantined rows still open, as the XLSX the department fixes and sends back."""
-        staff = staff_of(request)
-        if staff is None:
-            return login_first(request)
-        try:
-            contract = own_contract(staff, dataset_id)
-        except NotYours:
-            return not_found(request)
+        staff = logged_in(request)
+        contract = own_contract(staff, dataset_id)
         with pipeline.warehouse.reader() as con:
             if not open_rows(con, dataset_id, submission_id):
                 return back(f"/datasets/{dataset_id}", error="không còn dòng nào cần sửa / no row is left to correct")
@@ -313,9 +274,7 @@ def department_app(settings: Settings) -> FastAPI:
 
     @app.post("/datasets/{dataset_id}/review/{run_id}")
     async def review(request: Request, dataset_id: str, run_id: str) -> Response:
-        staff = staff_of(request)
-        if staff is None:
-            return login_first(request)
+        staff = logged_in(request)
         form = await request.form()
         try:
             checked(request, str(form.get("csrf", "")))
@@ -324,8 +283,6 @@ def department_app(settings: Settings) -> FastAPI:
             run = await anyio.to_thread.run_sync(
                 lambda: pipeline.review(dataset_id, run_id, publish=publish, by=f"staff:{staff.username}")
             )
-        except NotYours:
-            return not_found(request)
         except (PermissionError, LgspError) as exc:
             return back("/", error=str(exc))
         done = "Đã công bố / published" if publish else "Đã bỏ / discarded"

@@ -9,15 +9,14 @@ from typing import Any
 
 import duckdb
 
-from lgsp.core import duck
 from lgsp.core.settings import Settings
 from lgsp.publishing.compliance import check
 from lgsp.publishing.versions import latest_release
 from lgsp.schemas.contract import Classification, Contract, FileSource
 from lgsp.submissions.corrections import open_rows
-from lgsp.warehouse.publish import held_table
+from lgsp.warehouse.review import held_runs
 from lgsp.warehouse.runs import RunRecord
-from lgsp.warehouse.store import RUN_COLUMNS, _record
+from lgsp.warehouse.store import RUN_COLUMNS, Warehouse, _record
 
 
 @dataclass
@@ -60,9 +59,10 @@ class DatasetStatus:
         }
 
 
-def _runs(con: duckdb.DuckDBPyConnection, dataset_id: str, where: str) -> RunRecord | None:
+def _last_run(con: duckdb.DuckDBPyConnection, dataset_id: str) -> RunRecord | None:
+    """The dataset's last run of its source (a retraction or correction is not one)."""
     row = con.execute(
-        f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs WHERE dataset_id = ? {where} "
+        f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs WHERE dataset_id = ? "
         "AND mode IS DISTINCT FROM 'edit' ORDER BY started_at DESC LIMIT 1",
         [dataset_id],
     ).fetchone()
@@ -74,8 +74,8 @@ def statuses(con: duckdb.DuckDBPyConnection, settings: Settings, contracts: list
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for contract in contracts:
         status = DatasetStatus(contract)
-        status.last_run = _runs(con, contract.id, "")
-        status.last_published = _runs(con, contract.id, "AND status IN ('published', 'partial')")
+        status.last_run = _last_run(con, contract.id)
+        status.last_published = Warehouse.latest_published(con, contract.id)
         if contract.classification is Classification.open:
             status.release = latest_release(settings.home, contract.id)
         last = status.last_published.ended_at if status.last_published else None
@@ -84,12 +84,6 @@ def statuses(con: duckdb.DuckDBPyConnection, settings: Settings, contracts: list
             status.open_quarantine = (status.last_run.rows_quarantined or 0) if status.last_run else 0
         else:  # a department's rows stay open until it corrects them
             status.open_quarantine = len(open_rows(con, contract.id))
-        held = con.execute(
-            f"SELECT {', '.join(RUN_COLUMNS)} FROM meta.runs WHERE dataset_id = ? AND status = 'held' ORDER BY ended_at",
-            [contract.id],
-        ).fetchall()
-        status.held = [
-            r for r in map(_record, held) if duck.table_exists(con, "main", held_table(contract.id, r.run_id))
-        ]
+        status.held = held_runs(con, contract.id)
         out.append(status)
     return out

@@ -12,12 +12,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pymysql
 
-from lgsp_sandbox.postgres import _reachable_by, free_port
+from lgsp_sandbox.servers import ThrowawayServer, free_port, reachable_by
 
 SEARCH_DIRS = ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin")
 INSTALL_HINT = "run .ci/install-mariadb (it apt-installs mariadb-server)"
@@ -70,7 +69,7 @@ def _which(name: str, search: tuple[str, ...]) -> Path | None:
     return next((Path(d) / name for d in search if (Path(d) / name).is_file()), None)
 
 
-class MariaDbServer:
+class MariaDbServer(ThrowawayServer):
     """mariadb-install-db + mariadbd in a directory of its own; stop() (also at exit) kills it and deletes the data.
 
     Use as a context manager, or call start() and stop(). As root, the server runs as the `mysql` OS
@@ -113,7 +112,7 @@ class MariaDbServer:
                 self._owner = pwd.getpwnam(OS_USER)
             except KeyError:
                 raise MariaDbError(f"running as root needs the '{OS_USER}' OS user; {INSTALL_HINT}") from None
-            if not _reachable_by(self.base_dir.resolve(), self._owner):
+            if not reachable_by(self.base_dir.resolve(), self._owner):
                 self.root = Path(tempfile.mkdtemp(prefix="lgsp-mariadb-"))
         if self.root is None:
             self.root = Path(tempfile.mkdtemp(prefix="mariadb-", dir=self.base_dir))
@@ -266,16 +265,3 @@ class MariaDbServer:
         self._kill()
         self.port = None
         self._cleanup()
-
-    def _cleanup(self) -> None:
-        if self.root is not None and not self.keep:
-            shutil.rmtree(self.root, ignore_errors=True)
-        self.root = None
-
-    def __enter__(self) -> MariaDbServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import atexit
 import glob
-import grp
 import os
 import pwd
 import shutil
-import socket
-import stat
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 import psycopg2
 from psycopg2 import sql
+
+from lgsp_sandbox.servers import ThrowawayServer, free_port, reachable_by
 
 SEARCH_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/*/bin")
 INSTALL_HINT = "run .ci/install-postgres (it apt-installs postgresql)"
@@ -64,34 +62,7 @@ def _version(name: str) -> tuple[int, ...]:
     return tuple(int(part) for part in name.split(".") if part.isdigit())
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
-    """Whether `user` may traverse every directory down to `path` (pytest makes 0700 temp dirs as root)."""
-    groups = {g.gr_gid for g in _groups(user)} | {user.pw_gid}
-    for directory in [path, *path.parents]:
-        st = directory.stat()
-        if st.st_uid == user.pw_uid:
-            bit = stat.S_IXUSR
-        elif st.st_gid in groups:
-            bit = stat.S_IXGRP
-        else:
-            bit = stat.S_IXOTH
-        if not st.st_mode & bit:
-            return False
-    return True
-
-
-def _groups(user: pwd.struct_passwd) -> list[grp.struct_group]:
-    return [g for g in grp.getgrall() if user.pw_name in g.gr_mem]
-
-
-class PostgresServer:
+class PostgresServer(ThrowawayServer):
     """initdb + pg_ctl start in a directory of its own; stop() (also at exit) stops it and deletes the cluster.
 
     Use as a context manager, or call start() and stop(). As root, the cluster runs as the `postgres` OS user
@@ -139,7 +110,7 @@ class PostgresServer:
                 self._owner = pwd.getpwnam(OS_USER)
             except KeyError:
                 raise PostgresError(f"running as root needs the '{OS_USER}' OS user; {INSTALL_HINT}") from None
-            if not _reachable_by(self.base_dir.resolve(), self._owner):
+            if not reachable_by(self.base_dir.resolve(), self._owner):
                 self.root = Path(tempfile.mkdtemp(prefix="lgsp-postgres-"))
                 self._scratch = True
         if self.root is None:
@@ -239,16 +210,3 @@ class PostgresServer:
                 self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
         self.port = None
         self._cleanup()
-
-    def _cleanup(self) -> None:
-        if self.root is not None and not self.keep:
-            shutil.rmtree(self.root, ignore_errors=True)
-        self.root = None
-
-    def __enter__(self) -> PostgresServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
