@@ -200,6 +200,65 @@ def accepted_with_headers(con: duckdb.DuckDBPyConnection, dataset_id: str, heade
     return None
 
 
+def claim(con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str) -> list[Submission]:
+    """The submissions waiting for a run (`pending`), now this run's."""
+    waiting = pending(con, dataset_id)
+    if waiting:
+        con.execute(
+            f"UPDATE meta.submissions SET run_id = ? WHERE id IN ({', '.join('?' for _ in waiting)})",
+            [run_id, *(s.id for s in waiting)],
+        )
+    return [s.model_copy(update={"run_id": run_id}) for s in waiting]
+
+
+def record_read(
+    con: duckdb.DuckDBPyConnection,
+    submission_id: int,
+    *,
+    rows: int,
+    refused: list[tuple[int | None, str]],
+    info: dict[str, Any],
+) -> None:
+    """What reading a submission found: its rows, the rows refused on reading (a correction
+    sheet's rows whose ref names no open entry) and what the reader noticed."""
+    con.execute(
+        "UPDATE meta.submissions SET rows_total = ?, rows_rejected = ?, reasons = ?, info = ? WHERE id = ?",
+        [
+            rows,
+            len(refused),
+            json.dumps([{"row": r, "reason": m} for r, m in refused], ensure_ascii=False),
+            json.dumps(info, ensure_ascii=False, sort_keys=True),
+            submission_id,
+        ],
+    )
+
+
+def reject(
+    con: duckdb.DuckDBPyConnection,
+    submission: Submission,
+    run_id: str,
+    problems: list[tuple[int | None, str]],
+    rows: int,
+) -> None:
+    """A file that cannot be read is settled at once: rejected whole, every row of it counted."""
+    save(
+        con,
+        submission.model_copy(
+            update={
+                "run_id": run_id,
+                "status": SubmissionStatus.REJECTED,
+                "rows_total": rows,
+                "rows_rejected": rows,
+                "rows_published": 0,
+                "rows_quarantined": 0,
+                "rows_superseded": 0,
+                "reasons": [{"row": row, "reason": reason} for row, reason in problems],
+                "settled_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            }
+        ),
+    )
+
+
 def of_run(con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str) -> list[Submission]:
     ensure(con)
     rows = con.execute(_select("WHERE dataset_id = ? AND run_id = ?"), [dataset_id, run_id]).fetchall()

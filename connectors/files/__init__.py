@@ -16,8 +16,6 @@ its rows whose ref names an open quarantine entry; the receipt says why each oth
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,9 +60,7 @@ def extract(config: FilesConfig, state: dict[str, Any] | None, notes: dict[str, 
         run_id=run_id,
     )
     with warehouse.writer() as con:
-        waiting = ledger.pending(con, config.dataset)
-        for submission in waiting:
-            con.execute("UPDATE meta.submissions SET run_id = ? WHERE id = ?", [run_id, submission.id])
+        waiting = ledger.claim(con, config.dataset, run_id)
         # A retried extract (same run id) finds the files its first try rejected already settled.
         rejected_before = [
             s for s in ledger.of_run(con, config.dataset, run_id) if s.status is SubmissionStatus.REJECTED
@@ -82,7 +78,7 @@ def extract(config: FilesConfig, state: dict[str, Any] | None, notes: dict[str, 
         for submission in waiting:
             try:
                 data = archive.get(submission.sha256)
-                ingested = reader.read(_path(submission), data, correction=submission.channel is Channel.CORRECTION)
+                ingested = reader.read(Path(submission.name), data, correction=submission.channel is Channel.CORRECTION)
                 refused, corrected = _screen(warehouse, submission, ingested)
             except Exception as exc:  # a damaged file is rejected with the reason; it never blocks the dataset
                 problems: list[tuple[int | None, str]] = (
@@ -95,7 +91,8 @@ def extract(config: FilesConfig, state: dict[str, Any] | None, notes: dict[str, 
                 rows = exc.rows if isinstance(exc, Unreadable) else 0
                 if isinstance(exc, Unreadable) and exc.headers:
                     problems += _blame(warehouse, submission, exc.headers)
-                _reject(warehouse, submission, run_id, problems, rows)
+                with warehouse.writer() as con:
+                    ledger.reject(con, submission, run_id, problems, rows)
                 notes["rejected"].append({"submission": submission.id, "name": submission.name, "reasons": str(exc)})
                 notes["rows_rejected"] += rows
                 continue
@@ -105,16 +102,7 @@ def extract(config: FilesConfig, state: dict[str, Any] | None, notes: dict[str, 
             notes["decisions"].extend(ingested.decisions[: max(room, 0)])
             kept = {**ingested.info, corrections.CORRECTED: corrected} if ingested.refs is not None else ingested.info
             with warehouse.writer() as con:
-                con.execute(
-                    "UPDATE meta.submissions SET rows_total = ?, rows_rejected = ?, reasons = ?, info = ? WHERE id = ?",
-                    [
-                        len(ingested.lines),
-                        len(refused),
-                        json.dumps([{"row": r, "reason": m} for r, m in refused], ensure_ascii=False),
-                        _info_json(kept),
-                        submission.id,
-                    ],
-                )
+                ledger.record_read(con, submission.id, rows=len(ingested.lines), refused=refused, info=kept)
             notes["rows_rejected"] += len(refused)
             sheets += ingested.refs is not None
             read.append((submission, ingested.batch))
@@ -196,37 +184,6 @@ def _blame(warehouse: Warehouse, submission: Submission, headers: list[str]) -> 
             "(lgsp check shows it).",
         )
     ]
-
-
-def _path(submission: Submission) -> Path:
-    return Path(submission.name)
-
-
-def _info_json(info: dict[str, Any]) -> str:
-    return json.dumps(info, ensure_ascii=False, sort_keys=True)
-
-
-def _reject(
-    warehouse: Warehouse, submission: Submission, run_id: str, problems: list[tuple[int | None, str]], rows: int
-) -> None:
-    """A file that cannot be read is settled at once: rejected whole, every row of it counted."""
-    with warehouse.writer() as con:
-        ledger.save(
-            con,
-            submission.model_copy(
-                update={
-                    "run_id": run_id,
-                    "status": SubmissionStatus.REJECTED,
-                    "rows_total": rows,
-                    "rows_rejected": rows,
-                    "rows_published": 0,
-                    "rows_quarantined": 0,
-                    "rows_superseded": 0,
-                    "reasons": [{"row": row, "reason": reason} for row, reason in problems],
-                    "settled_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                }
-            ),
-        )
 
 
 def commit(config: FilesConfig, notes: dict[str, Any], run: RunRecord) -> None:
