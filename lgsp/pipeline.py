@@ -271,17 +271,12 @@ class Pipeline:
 
         contract = self.contract(dataset_id)
         with self.running(dataset_id), self.warehouse.writer() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with duck.transaction(con):
                 if publish:
                     run = publish_held(con, contract, run_id, by)
                 else:
                     run = discard_held(con, dataset_id, run_id, by)
                 ledger.confirm(con, dataset_id, run_id, published=publish, by=by)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
             if run.published and contract.classification is Classification.open:
                 run.release = self._release(con, contract, run)
         connector = registry.get(contract.source.kind)
@@ -325,8 +320,7 @@ class Pipeline:
         run_id = new_run_id("edit")
         with self.running(dataset_id, EDIT_WAIT), self.warehouse.writer() as con:
             started = utcnow()
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with duck.transaction(con):
                 edit = do(con, contract, run_id)
                 count = (
                     con.execute(f"SELECT count(*) FROM main.{duck.quote(dataset_id)}").fetchone()
@@ -346,11 +340,6 @@ class Pipeline:
                     error=edits.describe(edit, contract),
                 )
                 Warehouse.record_run(con, run)
-                con.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(duckdb.TransactionException):
-                    con.execute("ROLLBACK")
-                raise
             with contextlib.suppress(duckdb.Error):  # as after a publish: nothing left to replay
                 con.execute("CHECKPOINT")
             if changes and contract.classification is Classification.open:

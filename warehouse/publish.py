@@ -8,7 +8,6 @@ and DuckDB discards an uncommitted transaction when the process dies.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -251,8 +250,7 @@ def _swap(
     """The one transaction readers see: quarantine rows, the new table, cursor and run record.
     A run killed before it commits leaves everything as it was, stage included."""
     target = f"main.{quote(contract.id)}"
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with duck.transaction(con):
         quarantine = _ensure_quarantine(con, contract, hub_columns)
         quarantined = _set_aside(con, contract, staging, run, rejected_by, quarantine, hub_columns)
         cursor_to = None
@@ -307,11 +305,6 @@ def _swap(
         run.rows_published = published if status in (RunStatus.PUBLISHED, RunStatus.PARTIAL) else 0
         run.cursor_to, run.ended_at, run.error = cursor_to, utcnow(), why
         Warehouse.record_run(con, run)
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT has rolled back already
-            con.execute("ROLLBACK")
-        raise
     # Fold the write-ahead log into the file now: a process killed after this (say, while it writes
     # the release) leaves nothing to replay; DuckDB 1.5 failed to replay this transaction's WAL
     # ("Conflict on tuple deletion") after a SIGKILL. The publish has committed either way, so a

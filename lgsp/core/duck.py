@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -100,3 +102,17 @@ def source_types(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, str]:
 def literal(text: str) -> str:
     """Quote a string literal for DuckDB (paths in ATTACH, for one)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction: committed when the block ends, rolled back when it raises (a COMMIT that
+    failed has rolled back already, and its error is the one raised)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("ROLLBACK")
+        raise
