@@ -11,10 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lgsp.core.settings import Settings
-from lgsp.indicators import reconcile
-from lgsp.indicators.observations import observations
 from lgsp.schemas.indicators import Indicator, load_register
-from lgsp.warehouse.store import Warehouse
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 indicators_app = typer.Typer(help="The province's indicators and their observations.", no_args_is_help=True)
@@ -49,6 +46,11 @@ def list_observations(
 ) -> None:
     """Each indicator's observations: source dataset, area, period, value, unit, and the
     submission and file line it came from."""
+    from lgsp.indicators.observations import (
+        observations,  # the warehouse only when it is used: `lgsp --help` stays quick
+    )
+    from lgsp.warehouse.store import Warehouse
+
     settings = Settings.from_env()
     register = load_register(settings.indicators_dir)
     if code is not None and code not in register:
@@ -100,6 +102,9 @@ def list_conflicts(
 ) -> None:
     """Indicators, areas and periods whose sources differ beyond the register's tolerance: every
     value with its dataset, submission and file line, and whether it is resolved."""
+    from lgsp.indicators import reconcile
+    from lgsp.warehouse.store import Warehouse
+
     settings, register = _chosen(code)
     found: list[reconcile.Group] = []
     answered: dict[tuple[str, str, str], reconcile.Resolution] = {}
@@ -147,6 +152,9 @@ def resolve(
     explain: Annotated[str | None, typer.Option("--explain", help="An explanation instead of a pick.")] = None,
 ) -> None:
     """The owning department's answer to a conflict: pick one observation, or explain; exit 1 when refused."""
+    from lgsp.indicators import reconcile
+    from lgsp.warehouse.store import Warehouse
+
     settings, register = _chosen(code)
     try:
         with Warehouse(settings).writer() as con:
@@ -168,6 +176,9 @@ def list_values(
     json_out: Annotated[bool, typer.Option("--json", help="JSON, for tools.")] = False,
 ) -> None:
     """Each indicator's value by area and period: agreed, resolved, or disputed (no value)."""
+    from lgsp.indicators import reconcile
+    from lgsp.warehouse.store import Warehouse
+
     settings, register = _chosen(code)
     found: list[reconcile.Value] = []
     if settings.warehouse_path.exists():

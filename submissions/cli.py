@@ -16,9 +16,6 @@ from lgsp.core.errors import LgspError
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import FileSource
 from lgsp.schemas.loader import find_contract, load_contracts
-from lgsp.submissions import corrections, ledger, receipts
-from lgsp.submissions import inbox as inboxes
-from lgsp.warehouse.store import Warehouse
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 submissions_app = typer.Typer(help="Files departments sent, each with its receipt.", no_args_is_help=True)
@@ -34,6 +31,9 @@ def list_submissions(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
 ) -> None:
     """The latest submissions: who sent which file, when, and what was published from it."""
+    from lgsp.submissions import ledger  # here, so `lgsp --help` stays quick
+    from lgsp.warehouse.store import Warehouse
+
     settings = Settings.from_env()
     with Warehouse(settings).reader() as con:
         found = ledger.listing(con, dataset_ids=[dataset] if dataset else None, limit=limit)
@@ -73,6 +73,9 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="The receipt as JSON.")] = False,
 ) -> None:
     """A submission's receipt: its rows published, quarantined (with the reasons) or rejected."""
+    from lgsp.submissions import ledger, receipts
+    from lgsp.warehouse.store import Warehouse
+
     settings = Settings.from_env()
     with Warehouse(settings).reader() as con:
         submission = ledger.get(con, submission_id)
@@ -94,6 +97,9 @@ def correction_sheet(
 ) -> None:
     """Write the correction sheet: the quarantined rows still open, with their reasons and refs, for the
     department to fix and send back (only those rows are read again)."""
+    from lgsp.submissions import corrections, ledger
+    from lgsp.warehouse.store import Warehouse
+
     if (submission_id is None) == (dataset is None):
         console.print("[red]cho một mã lần nộp hoặc --dataset / give one submission id or --dataset[/red]")
         raise typer.Exit(2)
@@ -129,6 +135,8 @@ def inbox(
     unmatched_only: Annotated[bool, typer.Option("--unmatched", help="Only files no contract takes.")] = False,
 ) -> None:
     """Files waiting in the departments' inbox folders, and the ones no contract's pattern matches."""
+    from lgsp.submissions import inbox as inboxes
+
     settings = Settings.from_env()
     folders: dict[str, list[tuple[str, list[str]]]] = {}
     problems = []
