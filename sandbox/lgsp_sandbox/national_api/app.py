@@ -285,6 +285,9 @@ def create_app(config: SimulatorConfig) -> FastAPI:
         found = documents.select(paging.since, paging.after, paging.skip, paging.size)
         return page_response(request, paging, found, "documents")
 
+    from lgsp_sandbox.national_api.reporting import reporting_router  # here: it imports ApiError from this module
+
+    app.include_router(reporting_router(bearer, config.reporting_deadline))
     admin = _admin_routes(faults, stats, register, config)
     for method, path, handler in admin:
         app.add_api_route(path, handler, methods=[method], include_in_schema=False)
