@@ -246,6 +246,7 @@ class Submissions:
     current: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def accept(self, template: Template, body: dict, received: datetime) -> dict:
+        received = received.astimezone(VIETNAM)  # the service's own clock reads Vietnamese time
         key = (template.code, body["reporter"], body["period"])
         previous = self.by_receipt.get(self.current.get(key, ""))
         self.numbers[template.code] += 1
@@ -259,7 +260,7 @@ class Submissions:
             "reporter": body["reporter"],
             "period": body["period"],
             "version": previous["version"] + 1 if previous else 1,
-            "late": received.astimezone(VIETNAM).date() > template.deadline,
+            "late": received.date() > template.deadline,
             "received_at": received.isoformat(timespec="milliseconds"),
             "current": True,
             "superseded_by": None,
