@@ -208,6 +208,8 @@ def test_a_resubmission_is_version_2_and_replaces_the_first(
     assert submit(api, sim, report(HTVT, reporter)).json()["version"] == 1
     by_template = api.get(f"{sim.base_url}{BASE}/submissions", params={"template": HTVT, "reporter": reporter})
     assert [s["template"] for s in by_template.json()["submissions"]] == [HTVT]
+    empty_filter = api.get(f"{sim.base_url}{BASE}/submissions", params={"template": "", "reporter": reporter})
+    assert [s["version"] for s in empty_filter.json()["submissions"]] == [1, 2, 1]
 
 
 def test_an_optional_row_may_be_left_out_or_null_and_numbers_may_be_fractions(

@@ -28,6 +28,28 @@ RELATIONS: dict[str, Callable[[float, float], bool]] = {"≤": operator.le, "=":
 # --- Checks -------------------------------------------------------------------------------------------------------
 
 
+# Each error code's message, Vietnamese then English; the fields come from `problem(code, **facts)`.
+MESSAGES = {
+    "wrong_period": (
+        "biểu {template} báo cáo kỳ {expected}, không phải kỳ “{given}”",
+        "template {template} is for period {expected}, not “{given}”",
+    ),
+    "unknown_row": ("biểu {template} không có chỉ tiêu “{row}”", "template {template} has no row “{row}”"),
+    "unknown_column": ("biểu {template} không có cột “{column}”", "template {template} has no column “{column}”"),
+    "duplicate_cell": (
+        "ô này được gửi nhiều lần; chỉ lần đầu được kiểm tra",
+        "this cell is sent more than once; only the first is checked",
+    ),
+    "missing": ("thiếu giá trị (ô bắt buộc)", "value missing (a required cell)"),
+    "not_a_number": ("giá trị không phải là số: {value}", "value is not a number: {value}"),
+    "not_integer": ("giá trị phải là số nguyên, không phải {value}", "value must be a whole number, not {value}"),
+    "below_min": ("giá trị {value} nhỏ hơn mức tối thiểu {min}", "value {value} is below the minimum {min}"),
+    "above_max": ("giá trị {value} lớn hơn mức tối đa {max}", "value {value} is above the maximum {max}"),
+    "wrong_unit": ("đơn vị tính phải là “{unit}”, không phải “{given}”", "unit must be “{unit}”, not “{given}”"),
+    "rule": ("quy tắc {rule} ({formula}) không thỏa: {sides}. {vi}", "rule {rule} ({formula}) fails: {sides}. {en}"),
+}
+
+
 @dataclass(frozen=True)
 class CellError:
     """One thing wrong with a submission; row and column are None when it is about the whole report."""
@@ -46,55 +68,32 @@ class CellError:
         return (self.row or "", self.column or "", self.code)
 
 
+def problem(code: str, **facts: object) -> tuple[str, str, str]:
+    """An error code with its two messages filled in."""
+    vi, en = MESSAGES[code]
+    return code, vi.format(**facts), en.format(**facts)
+
+
 def _show(value: float) -> str:
     """A number as a reporter wrote it: 12 rather than 12.0."""
     return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(value)
 
 
 def check_value(row: Row, value: object, unit: str | None) -> list[tuple[str, str, str]]:
-    """The (code, vi, en) problems of one cell's value and unit against its row."""
+    """The problems (code, vi, en) of one cell's value and unit against its row."""
     problems = []
     if unit is not None and unit != row.unit:
-        problems.append(
-            (
-                "wrong_unit",
-                f"đơn vị tính phải là “{row.unit}”, không phải “{unit}”",
-                f"unit must be “{row.unit}”, not “{unit}”",
-            )
-        )
+        problems.append(problem("wrong_unit", unit=row.unit, given=unit))
     if value is None:
-        if row.required:
-            problems.append(("missing", "thiếu giá trị", "value missing"))
-        return problems
+        return [*problems, problem("missing")] if row.required else problems
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        problems.append(("not_a_number", f"giá trị không phải là số: {value!r}", f"value is not a number: {value!r}"))
-        return problems
+        return [*problems, problem("not_a_number", value=orjson.dumps(value).decode())]
     if row.kind == "integer" and not float(value).is_integer():
-        problems.append(
-            (
-                "not_integer",
-                f"giá trị phải là số nguyên, không phải {value!r}",
-                f"value must be a whole number, not {value!r}",
-            )
-        )
+        problems.append(problem("not_integer", value=_show(value)))
     if row.min is not None and value < row.min:
-        low = _show(row.min)
-        problems.append(
-            (
-                "below_min",
-                f"giá trị {_show(value)} nhỏ hơn mức tối thiểu {low}",
-                f"value {_show(value)} is below the minimum {low}",
-            )
-        )
+        problems.append(problem("below_min", value=_show(value), min=_show(row.min)))
     if row.max is not None and value > row.max:
-        high = _show(row.max)
-        problems.append(
-            (
-                "above_max",
-                f"giá trị {_show(value)} lớn hơn mức tối đa {high}",
-                f"value {_show(value)} is above the maximum {high}",
-            )
-        )
+        problems.append(problem("above_max", value=_show(value), max=_show(row.max)))
     return problems
 
 
@@ -102,16 +101,8 @@ def check(template: Template, period: str, cells: list[dict]) -> list[CellError]
     """Every error of a submission, sorted by row, column and code; an empty list means it is accepted."""
     errors: list[CellError] = []
     if period != template.period:
-        vi = f"biểu {template.code} báo cáo kỳ {template.period}, không phải kỳ “{period}”"
-        errors.append(
-            CellError(
-                None,
-                None,
-                "wrong_period",
-                vi,
-                f"template {template.code} is for period {template.period}, not “{period}”",
-            )
-        )
+        found = problem("wrong_period", template=template.code, expected=template.period, given=period)
+        errors.append(CellError(None, None, *found))
     rows = {row.code: row for row in template.rows}
     columns = [code for code, _, _ in template.columns]
     seen: set[tuple[str, str]] = set()
@@ -120,47 +111,19 @@ def check(template: Template, period: str, cells: list[dict]) -> list[CellError]
         row, column = cell["row"], cell["column"]
         problems = []
         if row not in rows:
-            problems.append(
-                (
-                    "unknown_row",
-                    f"biểu {template.code} không có chỉ tiêu “{row}”",
-                    f"template {template.code} has no row “{row}”",
-                )
-            )
+            problems.append(problem("unknown_row", template=template.code, row=row))
         if column not in columns:
-            problems.append(
-                (
-                    "unknown_column",
-                    f"biểu {template.code} không có cột “{column}”",
-                    f"template {template.code} has no column “{column}”",
-                )
-            )
+            problems.append(problem("unknown_column", template=template.code, column=column))
         if (row, column) in seen:
-            problems.append(
-                (
-                    "duplicate_cell",
-                    "ô này được gửi nhiều lần; chỉ lần đầu được kiểm tra",
-                    "this cell is sent more than once; only the first is checked",
-                )
-            )
+            problems.append(problem("duplicate_cell"))
         elif not problems:
             problems = check_value(rows[row], cell["value"], cell["unit"])
             if not problems and cell["value"] is not None:
                 good[(row, column)] = cell["value"]
         seen.add((row, column))
-        errors += [CellError(row, column, code, vi, en) for code, vi, en in problems]
-    for required in (r for r in template.rows if r.required):
-        errors += [
-            CellError(
-                required.code,
-                column,
-                "missing",
-                "thiếu giá trị: ô bắt buộc không được gửi",
-                "value missing: a required cell was not sent",
-            )
-            for column in columns
-            if (required.code, column) not in seen
-        ]
+        errors += [CellError(row, column, *found) for found in problems]
+    for required in (r.code for r in template.rows if r.required):
+        errors += [CellError(required, c, *problem("missing")) for c in columns if (required, c) not in seen]
     for rule in template.rules:
         errors += _broken(rule, columns, good)
     return sorted(errors, key=CellError.order)
@@ -177,9 +140,8 @@ def _broken(rule: Rule, columns: list[str], good: dict[tuple[str, str], float]) 
         if RELATIONS[rule.relation](left, total):
             continue
         sides = f"{rule.left} = {_show(left)}, {' + '.join(rule.right)} = {_show(total)}"
-        vi = f"quy tắc {rule.code} ({rule.formula}) không thỏa: {sides}. {rule.vi}"
-        en = f"rule {rule.code} ({rule.formula}) fails: {sides}. {rule.en}"
-        errors.append(CellError(rule.left, column, "rule", vi, en))
+        found = problem("rule", rule=rule.code, formula=rule.formula, sides=sides, vi=rule.vi, en=rule.en)
+        errors.append(CellError(rule.left, column, *found))
     return errors
 
 
@@ -239,7 +201,10 @@ def read_submission(raw: bytes) -> dict:
 
 @dataclass
 class Submissions:
-    """Accepted reports by receipt; the same template, reporter and period sent again is a new version."""
+    """Accepted reports by receipt; the same template, reporter and period sent again is a new version.
+
+    No lock: the routes are async and never await while they change it, so one event loop serialises them.
+    """
 
     by_receipt: dict[str, dict] = field(default_factory=dict)
     numbers: Counter[str] = field(default_factory=Counter)
@@ -323,7 +288,7 @@ def reporting_router(bearer: Callable[[Request], str], deadline: date | None = N
     async def list_submissions(request: Request) -> Response:
         """Receipts in the order they were given, filtered by ?template= and ?reporter=; old versions included."""
         bearer(request)
-        wanted = {name: request.query_params.get(name) for name in ("template", "reporter")}
+        wanted = {name: request.query_params.get(name) or None for name in ("template", "reporter")}  # "" is no filter
         found = [
             {key: value for key, value in stored.items() if key != "cells"}
             for stored in store.by_receipt.values()
