@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from lgsp_sandbox.national_api.app import JSON, ApiError
+from lgsp_sandbox.national_api.errors import JSON, ApiError
 from lgsp_sandbox.national_api.report_templates import TEMPLATES, Row, Rule, Template
 
 VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")  # no daylight saving since 1975, so no tzdata needed
