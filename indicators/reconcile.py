@@ -179,23 +179,24 @@ class Value:
 
 
 def values(con: duckdb.DuckDBPyConnection, register: dict[str, Indicator], code: str | None = None) -> list[Value]:
-    """One row per indicator, area and period: `agreed` (the sources agree within the tolerance: the
-    lower median of their values, one a source reported), `resolved` (a resolution answered exactly
-    these observations: its value) or `disputed` (no value)."""
+    """One row per indicator, area and period (`value_of` each group of observations)."""
     chosen = [register[code]] if code else list(register.values())
     answered = resolutions(con)
-    out = []
-    for g in groups(observations(con, chosen), register):
-        sources = [f"{source_of(o)} {o.origin or ''}".strip() for o in g.observations]
-        row = dict(indicator=g.indicator.code, area=g.area, period=g.period, unit=g.indicator.unit, sources=sources)
-        resolution = answered.get((g.indicator.code, g.area, g.period))
-        if g.agreed:
-            out.append(Value(**row, value=statistics.median_low(g.values), status=AGREED))  # type: ignore[arg-type]
-        elif resolution is not None and resolution.fingerprint == g.fingerprint:
-            out.append(Value(**row, value=resolution.value, status=RESOLVED, resolution=resolution))  # type: ignore[arg-type]
-        else:
-            out.append(Value(**row, value=None, status=DISPUTED))  # type: ignore[arg-type]
-    return out
+    return [value_of(g, answered) for g in groups(observations(con, chosen), register)]
+
+
+def value_of(g: Group, answered: dict[tuple[str, str, str], Resolution]) -> Value:
+    """A group's published value: `agreed` (the sources agree within the tolerance: the lower median
+    of their values, one a source reported), `resolved` (a resolution answered exactly these
+    observations: its value) or `disputed` (no value)."""
+    sources = [f"{source_of(o)} {o.origin or ''}".strip() for o in g.observations]
+    row = dict(indicator=g.indicator.code, area=g.area, period=g.period, unit=g.indicator.unit, sources=sources)
+    resolution = answered.get((g.indicator.code, g.area, g.period))
+    if g.agreed:
+        return Value(**row, value=statistics.median_low(g.values), status=AGREED)  # type: ignore[arg-type]
+    if resolution is not None and resolution.fingerprint == g.fingerprint:
+        return Value(**row, value=resolution.value, status=RESOLVED, resolution=resolution)  # type: ignore[arg-type]
+    return Value(**row, value=None, status=DISPUTED)  # type: ignore[arg-type]
 
 
 def _text(value: str | None) -> str:

@@ -213,3 +213,25 @@ def register_problems(paths: list[Path], contracts: Iterable[Contract]) -> list[
                     f"{value.type.value}, not a number"
                 )
     return out
+
+
+def report_problems_all(paths: list[Path], register_dir: Path, contracts: Iterable[Contract]) -> list[str]:
+    """Problems of report templates, as 'file: field: reason' lines: the file's own fields, each
+    row's indicator in the register, and the owner a publisher code."""
+    from lgsp.schemas.indicators import indicator_files, indicator_problems
+    from lgsp.schemas.reports import report_problems
+
+    known = {i.code for i in (indicator_problems(p)[0] for p in indicator_files(register_dir)) if i is not None}
+    publishers = sorted({c.publisher.code for c in contracts})
+    out: list[str] = []
+    for path in paths:
+        report, problems = report_problems(path)
+        out.extend(str(p) for p in problems)
+        if report is None:
+            continue
+        if report.owner not in publishers:
+            out.append(f"{path}: owner: '{report.owner}' is no contract's publisher code ({', '.join(publishers)})")
+        for i, row in enumerate(report.rows):
+            if row.indicator is not None and row.indicator not in known:
+                out.append(f"{path}: rows[{i}].indicator: '{row.indicator}' is not in the indicator register")
+    return out
