@@ -202,3 +202,26 @@ def _input(con: duckdb.DuckDBPyConnection, home: Path, dataset: str) -> Input:
     )
     version = release.version if release and run and release.run_id == run.run_id else None
     return Input(dataset, version, run.run_id if run else None, published)
+
+
+def from_dict(data: dict[str, Any]) -> BuiltReport:
+    """A report built before, from its JSON (`BuiltReport.as_dict`): the same lines, cells and traces."""
+    rows = []
+    lines = []
+    for line in data["lines"]:
+        label = Text(**line["label"])
+        cells = [
+            Cell(c["column"], c["value"], c["status"], [Trace(**t) for t in c["traces"]], c["resolution"])
+            for c in line["cells"]
+        ]
+        lines.append(Line(line["number"], label, line["indicator"], line["unit"], line["central"], cells))
+        if line["indicator"] is None:
+            rows.append({"number": line["number"], "heading": line["label"]})
+        else:
+            rows.append({"number": line["number"], "indicator": line["indicator"], "central": line["central"]})
+    report = Report.model_validate(
+        {k: data[k] for k in ("code", "title", "description", "owner", "area", "columns", "notes", "submission")}
+        | {"rows": rows}
+    )
+    inputs = [Input(i["dataset"], i["release"]) for i in data["inputs"]]
+    return BuiltReport(report=report, lines=lines, inputs=inputs)

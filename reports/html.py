@@ -119,3 +119,9 @@ def document_pdf(built: BuiltReport, lang: str = "vi") -> bytes:
 
     html = weasyprint.HTML(string=document_html(built, lang))  # its creation date: the dcterms.created meta
     return bytes(html.write_pdf(pdf_identifier=b"lgsp-report"))
+
+
+def table_css() -> Markup:
+    """The table's style, for a page that shows the table (the portal's)."""
+    assert _ENV.loader is not None
+    return Markup(_ENV.loader.get_source(_ENV, "report.css")[0])

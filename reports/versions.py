@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from lgsp.reports.build import BuiltReport
+from lgsp.reports.build import BuiltReport, from_dict
 from lgsp.reports.html import document_html, document_pdf
 from lgsp.reports.workbook import workbook_bytes
 
@@ -105,3 +106,9 @@ def save(home: Path, built: BuiltReport, now: dt.datetime | None = None) -> tupl
     pointer.write_text(version.model_dump_json(indent=2) + "\n", "utf-8")
     os.replace(pointer, base / "latest.json")
     return version, True
+
+
+def load(home: Path, code: str, version: int) -> BuiltReport:
+    """A saved version read back from its report.json, as it was built (for the portal's page)."""
+    data = json.loads((folder(home, code) / str(version) / "report.json").read_text("utf-8"))
+    return from_dict(data)
