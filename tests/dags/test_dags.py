@@ -151,3 +151,34 @@ def test_a_derived_dag_recomputes_from_its_published_input(hub: Settings, airflo
     assert isinstance(derived.release, int)
     with Warehouse(hub).reader() as con:
         assert Warehouse.lineage(con, "schools_by_commune", derived.run_id) == {"schools": schools.run_id}
+
+
+def test_a_report_is_rebuilt_when_a_dataset_it_reads_publishes(dagbag) -> None:
+    from airflow.sdk.definitions.asset import AssetAny
+
+    dag = dagbag.dags["lgsp_report_online_public_services"]
+    condition = dag.timetable.asset_condition
+    assert isinstance(condition, AssetAny)
+    assert sorted(a.uri for a in condition.objects) == [
+        "lgsp://warehouse/main/ict_indicators",
+        "lgsp://warehouse/main/online_public_services",
+    ]
+    assert {"lgsp_report_ict_infrastructure", "lgsp_report_digital_transformation"} <= set(dagbag.dags)
+
+
+@pytest.mark.airflow
+def test_the_report_dag_builds_a_version(hub: Settings, airflow_db: None) -> None:
+    from lgsp.dag_factory import build_report_dags
+    from lgsp.demo import run_dags
+    from lgsp.reports.versions import latest
+
+    run_dags(hub, ["ict_indicators", "online_public_services"])
+    dag = build_report_dags(hub.report_templates_dir, hub.indicators_dir, hub.contracts_dir)[
+        "lgsp_report_online_public_services"
+    ]
+    assert dag.test().state == "success"
+    made = latest(hub.home, "online_public_services")
+    assert made is not None and (made.version, made.disputed, made.cells) == (1, 1, 4)
+    assert dag.test().state == "success"  # the same numbers: no new version
+    again = latest(hub.home, "online_public_services")
+    assert again is not None and again.version == 1
