@@ -13,7 +13,16 @@ import duckdb
 
 from lgsp.core.errors import LgspError
 from lgsp.indicators.observations import observations, same_area
-from lgsp.indicators.reconcile import DISPUTED, Group, groups, resolutions, source_of, value_of
+from lgsp.indicators.reconcile import (
+    DISPUTED,
+    Group,
+    computed_values,
+    groups,
+    needed,
+    resolutions,
+    source_of,
+    value_of,
+)
 from lgsp.publishing.versions import latest_release
 from lgsp.schemas.base import Text
 from lgsp.schemas.indicators import Indicator
@@ -39,6 +48,7 @@ class Trace:
     converted: float  # in the indicator's unit
     source: str  # DATASET:SUBMISSION, how `lgsp indicators resolve` names it
     publisher: str | None = None  # the department that published the dataset
+    indicator: str | None = None  # for a computed cell: the indicator of the formula it is a value of
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,7 @@ class Line:
     unit: str | None = None
     central: str | None = None
     cells: list[Cell] = field(default_factory=list)
+    formula: str | None = None  # a computed indicator's formula
 
 
 @dataclass(frozen=True)
@@ -129,25 +140,30 @@ class BuiltReport:
         return hashlib.sha256(self.canonical()).hexdigest()
 
 
-def _cell(
-    column: str, found: Group | None, answered: dict[tuple[str, str, str], Any], publishers: dict[str, str]
-) -> Cell:
-    if found is None:
-        return Cell(column=column, value=None, status=MISSING, traces=[])
-    value = value_of(found, answered)
-    traces = [
+def _traces(found: Group, publishers: dict[str, str], indicator: str | None = None) -> list[Trace]:
+    return [
         Trace(
-            o.dataset, o.submission, o.origin, o.value, o.unit, found.value(o), source_of(o), publishers.get(o.dataset)
+            o.dataset,
+            o.submission,
+            o.origin,
+            o.value,
+            o.unit,
+            found.value(o),
+            source_of(o),
+            publishers.get(o.dataset),
+            indicator,
         )
         for o in found.observations
     ]
-    return Cell(
-        column=column,
-        value=value.value,
-        status=value.status,
-        traces=traces,
-        resolution=value.resolution.as_dict() if value.resolution else None,
-    )
+
+
+def _find(found: list[Any], code: str, period: str, area: str) -> Any:
+    """The group (or value) of an indicator for a period and an area, however the area was typed."""
+    return next((g for g in found if _code(g) == code and g.period == period and same_area(g.area, area)), None)
+
+
+def _code(g: Any) -> str:
+    return str(g.indicator.code if isinstance(g, Group) else g.indicator)
 
 
 def build(
@@ -157,7 +173,8 @@ def build(
     home: Path,
     publishers: dict[str, str] | None = None,
 ) -> BuiltReport:
-    """The report's cells from the published tables and the resolutions of their conflicts;
+    """The report's cells from the published tables and the resolutions of their conflicts; a
+    computed indicator's cells from its formula, traced to the observations of what it reads.
     `publishers` names each dataset's department (publisher code) in the cells' traces.
 
     Raises ReportError when a row names an indicator the register does not have.
@@ -165,9 +182,11 @@ def build(
     unknown = [r.indicator for r in report.rows if r.indicator and r.indicator not in register]
     if unknown:
         raise ReportError(f"{report.code}: rows: không có chỉ tiêu / no indicator '{unknown[0]}' in the register")
-    chosen = [register[r.indicator] for r in report.rows if r.indicator]
-    found = groups(observations(con, chosen), register)
+    publishers = publishers or {}
+    wanted = needed(register, [r.indicator for r in report.rows if r.indicator])
+    found = groups(observations(con, [register[c] for c in wanted]), register)
     answered = resolutions(con)
+    computed = computed_values(register, wanted, [value_of(g, answered) for g in found])
     lines = []
     for row in report.rows:
         if row.indicator is None:
@@ -178,20 +197,43 @@ def build(
         cells = []
         for column in report.columns:
             area = column.area or report.area
-            group = next(
-                (
-                    g
-                    for g in found
-                    if g.indicator.code == indicator.code and g.period == column.period and same_area(g.area, area)
-                ),
-                None,
-            )
-            cells.append(_cell(column.code, group, answered, publishers or {}))
+            if indicator.formula:
+                value = _find(computed, indicator.code, column.period, area)
+                traces = [
+                    t
+                    for code in needed(register, indicator.inputs)
+                    if not register[code].formula and (g := _find(found, code, column.period, area))
+                    for t in _traces(g, publishers, code)
+                ]
+                cell = (
+                    Cell(column.code, value.value, value.status, traces)
+                    if value
+                    else Cell(column.code, None, MISSING, [])
+                )
+            else:
+                group = _find(found, indicator.code, column.period, area)
+                cell = _cell(column.code, group, answered, publishers)
+            cells.append(cell)
         lines.append(
-            Line(row.number, indicator.name, indicator.code, indicator.unit, row.central, cells)  # type: ignore[arg-type]
+            Line(row.number, indicator.name, indicator.code, indicator.unit, row.central, cells, indicator.formula)  # type: ignore[arg-type]
         )
-    datasets = sorted({s.dataset for i in chosen for s in i.sources})
+    datasets = sorted({s.dataset for c in wanted for s in register[c].sources})
     return BuiltReport(report=report, lines=lines, inputs=[_input(con, home, d) for d in datasets])
+
+
+def _cell(
+    column: str, found: Group | None, answered: dict[tuple[str, str, str], Any], publishers: dict[str, str]
+) -> Cell:
+    if found is None:
+        return Cell(column=column, value=None, status=MISSING, traces=[])
+    value = value_of(found, answered)
+    return Cell(
+        column=column,
+        value=value.value,
+        status=value.status,
+        traces=_traces(found, publishers),
+        resolution=value.resolution.as_dict() if value.resolution else None,
+    )
 
 
 def _input(con: duckdb.DuckDBPyConnection, home: Path, dataset: str) -> Input:
@@ -214,7 +256,9 @@ def from_dict(data: dict[str, Any]) -> BuiltReport:
             Cell(c["column"], c["value"], c["status"], [Trace(**t) for t in c["traces"]], c["resolution"])
             for c in line["cells"]
         ]
-        lines.append(Line(line["number"], label, line["indicator"], line["unit"], line["central"], cells))
+        lines.append(
+            Line(line["number"], label, line["indicator"], line["unit"], line["central"], cells, line.get("formula"))
+        )
         if line["indicator"] is None:
             rows.append({"number": line["number"], "heading": line["label"]})
         else:

@@ -16,12 +16,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "missing": "Chưa có số liệu", "resolved": "(đã xác định)", "from": "từ", "submission": "lần gửi",
         "resolved_by": "Xác định bởi", "area": "Địa bàn", "owner": "Đơn vị tổng hợp", "inputs": "Nguồn dữ liệu",
         "release": "phiên bản", "disputed_count": "{n} ô chưa thống nhất số liệu giữa các nguồn.",
+        "computed": "tính theo công thức", "computed_mark": "(tính)",
     },
     "en": {
         "number": "No.", "indicator": "Indicator", "unit": "Unit", "disputed": "Disputed: sources differ",
         "missing": "No data", "resolved": "(resolved)", "from": "from", "submission": "submission",
         "resolved_by": "Resolved by", "area": "Area", "owner": "Compiled by", "inputs": "Data sources",
         "release": "release", "disputed_count": "{n} cells where the sources disagree.",
+        "computed": "computed by the formula", "computed_mark": "(computed)",
     },
 }  # fmt: skip
 FIXED_CREATED = "2025-01-01"  # the PDF's creation date: the same numbers give the same bytes
@@ -43,6 +45,7 @@ class Note:
     unit: str | None
     traces: list[Trace]
     resolution: dict[str, Any] | None
+    formula: str | None = None
 
 
 def _hover(cell: Cell, lang: str) -> str:
@@ -50,7 +53,8 @@ def _hover(cell: Cell, lang: str) -> str:
     parts = []
     for t in cell.traces:
         where = ", ".join(x for x in (t.source, t.origin) if x)
-        parts.append(f"{number(t.converted, lang)} — {t.publisher or t.dataset} ({where})")
+        code = f"{t.indicator} " if t.indicator else ""
+        parts.append(f"{code}{number(t.converted, lang)} — {t.publisher or t.dataset} ({where})")
     return "; ".join(parts) or TEXTS[lang]["missing"]
 
 
@@ -81,7 +85,7 @@ def _context(built: BuiltReport, lang: str) -> dict[str, Any]:
             mark = len(notes) + 1
             marks[key] = mark
             label = columns[cell.column].label.vi if lang == "vi" else columns[cell.column].label.en
-            notes.append(Note(mark, line.indicator, label, line.unit, cell.traces, cell.resolution))
+            notes.append(Note(mark, line.indicator, label, line.unit, cell.traces, cell.resolution, line.formula))
         else:
             marks[key] = None
     return {

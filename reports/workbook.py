@@ -20,13 +20,16 @@ HEADING_FILL = PatternFill("solid", fgColor="EEF2F7")
 FIRST_ROW = 4  # title, subtitle, blank, then the table's header
 
 
-def _comment(cell: Cell) -> Comment | None:
+def _comment(cell: Cell, formula: str | None = None) -> Comment | None:
     if not cell.traces:
         return None
     lines = [
-        f"{number(t.converted)} — {t.publisher or t.dataset}: {', '.join(x for x in (t.source, t.origin) if x)}"
+        f"{t.indicator + ' ' if t.indicator else ''}{number(t.converted)} — {t.publisher or t.dataset}: "
+        f"{', '.join(x for x in (t.source, t.origin) if x)}"
         for t in cell.traces
     ]
+    if formula:
+        lines.insert(0, f"{TEXTS['vi']['computed']}: {formula}")
     if cell.resolution:
         lines.append(f"{TEXTS['vi']['resolved_by']} {cell.resolution['by']}: {cell.resolution['why']}")
     return Comment("\n".join(lines), "lgsp-hub", width=420, height=24 + 18 * len(lines))
@@ -69,7 +72,7 @@ def workbook_bytes(built: BuiltReport) -> bytes:
                 target.number_format = "#,##0" if float(cell.value).is_integer() else "#,##0.00"
                 if cell.status == "resolved":
                     target.fill = RESOLVED_FILL
-            target.comment = _comment(cell)
+            target.comment = _comment(cell, line.formula)
     for position, width in enumerate([7, 70, 14, *(16 for _ in report.columns)], start=1):
         sheet.column_dimensions[get_column_letter(position)].width = width
     sheet.freeze_panes = f"D{FIRST_ROW + 1}"
@@ -99,7 +102,7 @@ def _sources(book: Workbook, built: BuiltReport) -> None:
         for trace in cell.traces:
             sheet.append(
                 [line.indicator, cell.column, cell.status, trace.converted, trace.value, trace.unit, trace.dataset,
-                 trace.publisher, trace.submission, trace.origin]
+                 trace.publisher, trace.submission, trace.origin, trace.indicator]
             )  # fmt: skip
     for position in range(1, len(columns) + 1):
         sheet.column_dimensions[get_column_letter(position)].width = 18

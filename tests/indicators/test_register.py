@@ -89,8 +89,9 @@ def test_the_shipped_register_loads_and_fits_the_contracts() -> None:
     assert len(register) >= 6
     assert {code for code, _, _ in EXPECTED} <= set(register)
     assert register_problems(indicator_files(INDICATORS_DIR), load_contracts(CONTRACTS).values()) == []
-    several = [i for i in register.values() if isinstance(i.sources[0].where["indicator_vi"], list)]
+    several = [i for i in register.values() if i.sources and isinstance(i.sources[0].where["indicator_vi"], list)]
     assert several, "an indicator named two ways by two provinces is one indicator"
+    assert [i.code for i in register.values() if i.formula] == ["TY_LE_DVCTT_TOAN_TRINH"]
 
 
 def test_lgsp_check_accepts_the_register(hub: Settings) -> None:
@@ -134,9 +135,9 @@ def test_a_register_entry_that_does_not_fit_the_contracts_is_refused(
     ("change", "field", "reason"),
     [
         ({"period": "week"}, "period", "'year', 'quarter' or 'month'"),
-        ({"formula": "A + B"}, "formula", "unknown field"),
+        ({"formula": "A + B"}, "(top level)", "not both or neither"),
         ({"tolerance": -0.1}, "tolerance", "greater than or equal to 0"),
-        ({"sources": []}, "sources", "at least 1 item"),
+        ({"sources": []}, "(top level)", "not both or neither"),
         ({"code": "dvcTT"}, "code", "should match pattern"),
         ({"sources": [{**GOOD["sources"][0], "where": {"indicator_vi": []}}]}, "sources[0].where", "empty list"),  # type: ignore[index]
     ],
@@ -222,3 +223,14 @@ def test_the_cli_lists_the_register_and_the_observations(hub: Settings) -> None:
     assert isinstance(one["submission"], int)
     unknown = runner.invoke(app, ["indicators", "observations", "KHONG_CO"])
     assert unknown.exit_code == 1 and "no indicator 'KHONG_CO'" in unknown.output
+
+
+def test_a_formula_over_an_unknown_indicator_or_in_a_cycle_is_refused(tmp_path: Path) -> None:
+    base = {k: v for k, v in GOOD.items() if k != "sources"}
+    unknown = write(tmp_path, {**base, "code": "SHARE", "formula": "DVCTT_TOAN_TRINH_QG / KHONG_CO * 100"})
+    first = write(tmp_path, {**base, "code": "FIRST", "formula": "SECOND * 2"})
+    write(tmp_path, {**base, "code": "SECOND", "formula": "FIRST / 2"})
+    write(tmp_path, GOOD, name="DVCTT_TOAN_TRINH_QG")
+    problems = register_problems(indicator_files(tmp_path), load_contracts(CONTRACTS).values())
+    assert f"{unknown}: formula: 'KHONG_CO' is not in the indicator register" in problems
+    assert f"{first}: formula: FIRST is computed from itself (through other formulas)" in problems

@@ -130,11 +130,11 @@ def test_the_workbook_has_the_numbers_of_the_html_and_the_pdf(province: Settings
         if row[3].value is not None:
             in_book[f"{code}/2024"] = row[3].value
             assert row[3].comment is not None and "dvc_quang_tri_2024.csv" in row[3].comment.text
-    assert set(in_book) == set(shown) and len(shown) == 4
+    assert set(in_book) == set(shown) and len(shown) == 5
     for key, value in in_book.items():
         assert number(value) == shown[key], key
     sources = list(book["Nguồn số liệu"].iter_rows(min_row=2, values_only=True))
-    assert len(sources) == 8  # two observations behind each of the four cells
+    assert len(sources) == 12  # two observations behind each reported cell, four behind the computed share
     text = "".join(page.extract_text() for page in pypdf.PdfReader(base / "report.pdf").pages)
     for value in shown.values():
         assert value in text
@@ -205,3 +205,14 @@ def test_a_report_that_does_not_fit_the_register_is_refused_naming_the_field(
     assert f"{folder_ / 'other'}.yaml: rows[1]: a row has either an indicator or a heading" in result.output
     assert "không có chỉ tiêu / no indicator 'KHONG_CO'" in lgsp("report", "build", SENT, exit_code=1)
     assert "no report 'nope'" in lgsp("report", "show", "nope", exit_code=1)
+
+
+def test_a_computed_indicator_is_traced_to_what_its_formula_reads(province: Settings) -> None:
+    report = load_reports(province.report_templates_dir)[SENT]
+    built = current(province, [report])[0]
+    line, cell = next((line, c) for line, c in built.cells if line.indicator == "TY_LE_DVCTT_TOAN_TRINH")
+    assert line.formula == "DVCTT_TOAN_TRINH_TINH / (DVCTT_TOAN_TRINH_TINH + DVCTT_MOT_PHAN_TINH) * 100"
+    assert cell.status == "computed" and cell.value == pytest.approx(1197 / (1197 + 562) * 100)
+    assert sorted({t.indicator for t in cell.traces}) == ["DVCTT_MOT_PHAN_TINH", "DVCTT_TOAN_TRINH_TINH"]
+    assert {t.origin for t in cell.traces} >= {"dvc_quang_tri_2024.csv:4", "dvc_quang_tri_2024.csv:5"}
+    assert "68,05" in document_html(built) and "tính theo công thức" in document_html(built)
