@@ -51,9 +51,10 @@ def _step(step: Step, dataset_id: str, **options: Any) -> dict[str, Any]:
 
     A terminal error (bad contract, wrong password) fails the task without retries; a transient
     one is retried by Airflow, and its last try records the failed run. A rejected run fails the
-    publish task too, so the DAG run shows red and the Asset does not announce new data.
+    publish task too, so the DAG run shows red and the Asset does not announce new data; an
+    unchanged run skips it, so the Asset announces nothing either.
     """
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from lgsp.core.files import keep_private
     from lgsp.core.settings import Settings
@@ -75,6 +76,10 @@ def _step(step: Step, dataset_id: str, **options: Any) -> dict[str, Any]:
         if not transient:
             raise AirflowFailException(str(exc)) from exc
         raise
+    if isinstance(result, RunRecord) and result.status is RunStatus.UNCHANGED:
+        # Nothing new was published: skipped, the task announces no Asset event, so nothing
+        # downstream (the release, a derived dataset, a report) recomputes for nothing.
+        raise AirflowSkipException(f"{dataset_id}: nothing new to publish (run {result.status})")
     if isinstance(result, RunRecord) and not result.succeeded:
         if result.status is RunStatus.PARTIAL and result.published:
             # What was published is released now: a failed task announces no Asset event.
