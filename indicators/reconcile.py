@@ -10,6 +10,7 @@ observations it saw are unchanged (their fingerprint): a new or changed value di
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -22,9 +23,9 @@ from typing import Any
 import duckdb
 
 from lgsp.core.errors import LgspError
-from lgsp.indicators.observations import Observation, observations, same_areas
+from lgsp.indicators.observations import Observation, observations, same_area, same_areas
 from lgsp.schemas import formula
-from lgsp.schemas.indicators import Indicator
+from lgsp.schemas.indicators import Indicator, needed
 
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS meta;
@@ -187,20 +188,9 @@ def values(con: duckdb.DuckDBPyConnection, register: dict[str, Indicator], code:
     reported = [value_of(g, answered) for g in groups(observations(con, [register[c] for c in wanted]), register)]
     found = reported + computed_values(register, wanted, reported)
     shown = {code} if code else set(register)
-    return sorted((v for v in found if v.indicator in shown), key=lambda v: (v.indicator, v.area, v.period))
-
-
-def needed(register: dict[str, Indicator], codes: list[str]) -> list[str]:
-    """These indicators and every indicator their formulas read, however deep."""
-    out: dict[str, None] = {}
-    todo = list(codes)
-    while todo:
-        code = todo.pop()
-        if code in out or code not in register:
-            continue
-        out[code] = None
-        todo.extend(register[code].inputs)
-    return sorted(out)
+    named = same_areas(v.area for v in found)  # one name per area, whichever indicator it is of
+    found = [dataclasses.replace(v, area=named.get(v.area, v.area)) for v in found if v.indicator in shown]
+    return sorted(found, key=lambda v: (v.indicator, v.area, v.period))
 
 
 def computed_values(register: dict[str, Indicator], codes: list[str], known: list[Value]) -> list[Value]:
@@ -229,6 +219,8 @@ def computed_values(register: dict[str, Indicator], codes: list[str], known: lis
                     value = Value(**row, value=None, status=DISPUTED)  # type: ignore[arg-type]
                 else:
                     result = formula.evaluate(indicator.formula or "", {p.indicator: p.value for p in found})  # type: ignore[misc]
+                    if result is None:  # divided by zero: no value, as where an input is missing
+                        continue
                     value = Value(**row, value=result, status=COMPUTED)  # type: ignore[arg-type]
                 by_key[(indicator.code, area, period)] = value
                 out.append(value)
@@ -282,7 +274,7 @@ def resolve(
         raise ReconcileError("cần ghi người quyết định / who decides (by) is required", field="by")
     if (source is None) == (explain is None):
         raise ReconcileError("chọn một nguồn hoặc giải thích / give either --source or --explain", field="source")
-    group = next((g for g in conflicts(con, register, code) if (g.area, g.period) == (area, period)), None)
+    group = next((g for g in conflicts(con, register, code) if same_area(g.area, area) and g.period == period), None)
     if group is None:
         raise ReconcileError(
             f"không có xung đột / {code} has no conflict for area '{area}', period '{period}' "
@@ -309,7 +301,7 @@ def resolve(
         value = group.value(picked)
     resolution = Resolution(
         indicator=code,
-        area=area,
+        area=group.area,  # as the observations group it, however it was typed
         period=period,
         value=value,
         dataset=picked.dataset if picked else None,

@@ -178,8 +178,9 @@ def build_report_dag(report: Report, inputs: list[Contract]) -> DAG:
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
         tags=["lgsp", "report", report.owner],
-        doc_md=f"Builds the report **{report.title.vi}** (HTML, PDF, XLSX, JSON) whenever "
-        f"{', '.join(c.id for c in inputs) or 'it is triggered'} publishes. Unchanged numbers make no new version.",
+        doc_md=f"Builds the report **{report.title.vi}** (HTML, PDF, XLSX, JSON) "
+        + (f"whenever {', '.join(c.id for c in inputs)} publishes" if inputs else "when triggered")
+        + ". Unchanged numbers make no new version.",
     ) as dag:
 
         @task(task_id="build", pool=WAREHOUSE_POOL)
@@ -200,7 +201,7 @@ def build_report_dag(report: Report, inputs: list[Contract]) -> DAG:
 def build_report_dags(templates: Path, register: Path, directory: Path) -> dict[str, DAG]:
     """A DAG for every valid report template, scheduled on the datasets its indicators read
     (invalid templates and indicators are `lgsp check`'s to report; they get no DAG)."""
-    from lgsp.schemas.indicators import indicator_files, indicator_problems
+    from lgsp.schemas.indicators import indicator_files, indicator_problems, needed
     from lgsp.schemas.reports import report_files, report_problems
 
     indicators = {i.code: i for i in (indicator_problems(p)[0] for p in indicator_files(register)) if i}
@@ -210,7 +211,8 @@ def build_report_dags(templates: Path, register: Path, directory: Path) -> dict[
         report = report_problems(path)[0]
         if report is None:
             continue
-        read = {s.dataset for r in report.rows if r.indicator in indicators for s in indicators[r.indicator].sources}
+        wanted = [r.indicator for r in report.rows if r.indicator and r.indicator in indicators]
+        read = {s.dataset for code in needed(indicators, wanted) for s in indicators[code].sources}
         dag = build_report_dag(report, [contracts[d] for d in sorted(read) if d in contracts])
         dags[dag.dag_id] = dag
     return dags

@@ -35,7 +35,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "disputed_cells": "{n} ô đang có hai số liệu khác nhau",
         "disputed_help": "Sở chủ quản chưa xác định số liệu; các nguồn được nêu trong ô.",
         "latest_version": "xem phiên bản mới nhất", "sent": "Đã gửi hệ thống báo cáo", "accepted": "được chấp nhận",
-        "rejected": "bị từ chối", "no_reports": "Chưa có báo cáo nào.",
+        "rejected": "bị từ chối", "no_reports": "Chưa có báo cáo nào.", "not_sent": "không gửi được",
     },
     "en": {
         "site": "Open-data portal", "switch": "Tiếng Việt", "skip": "Skip to main content",
@@ -56,7 +56,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "disputed_cells": "{n} cells where the sources disagree",
         "disputed_help": "The owning department has not decided yet; the cell shows each source's value.",
         "latest_version": "see the latest version", "sent": "Sent to the reporting system", "accepted": "accepted",
-        "rejected": "rejected", "no_reports": "No reports yet.",
+        "rejected": "rejected", "no_reports": "No reports yet.", "not_sent": "could not be sent",
     },
 }  # fmt: skip
 

@@ -21,12 +21,17 @@ from lgsp.schemas.reports import report_files
 from lgsp.web.problems import NotFound
 
 
+def _open(catalogue: OpenCatalogue, version: ReportVersion | None) -> ReportVersion | None:
+    """The version, when every dataset it read is open now (a version over data since classified
+    shared is withdrawn from the portal, as the dataset is)."""
+    if version is None:
+        return None
+    return version if all(catalogue.get(dataset) is not None for dataset in version.lineage) else None
+
+
 def _public(settings: Settings, catalogue: OpenCatalogue, code: str) -> ReportVersion | None:
     """The report's latest version, when it was built and every input is an open dataset."""
-    made = latest(settings.home, code)
-    if made is None:
-        return None
-    return made if all(catalogue.get(dataset) is not None for dataset in made.lineage) else None
+    return _open(catalogue, latest(settings.home, code))
 
 
 def router(settings: Settings, catalogue: OpenCatalogue, render: Any) -> APIRouter:
@@ -58,12 +63,12 @@ def router(settings: Settings, catalogue: OpenCatalogue, render: Any) -> APIRout
         lang = lang_of(request)
         made = _public(settings, catalogue, code)
         if made is None:
-            raise NotFound("Not found")
-        every = versions(settings.home, code)
+            raise NotFound("Không tìm thấy / not found")
+        every = [v for v in versions(settings.home, code) if _open(catalogue, v)]
         asked = request.query_params.get("version", "")
-        chosen = next((v for v in every if str(v.version) == asked), made) if asked else made
-        if asked and str(chosen.version) != asked:
-            raise NotFound("Not found")
+        chosen = next((v for v in every if str(v.version) == asked), None) if asked else made
+        if chosen is None:
+            raise NotFound("Không tìm thấy / not found")
         built = load(settings.home, code, chosen.version)
         if request.query_params.get("format") == "json":
             return JSONResponse({"version": chosen.version, "latest": made.version, **built.as_dict()})
@@ -75,11 +80,12 @@ def router(settings: Settings, catalogue: OpenCatalogue, render: Any) -> APIRout
 
     @pages.get("/reports/{code}/{version}/{name}")
     async def download(code: str, version: int, name: str) -> Response:
-        if _public(settings, catalogue, code) is None or name not in FILES:
-            raise NotFound("Not found")
+        made = next((v for v in versions(settings.home, code) if v.version == version), None)
+        if _public(settings, catalogue, code) is None or _open(catalogue, made) is None or name not in FILES:
+            raise NotFound("Không tìm thấy / not found")
         path = folder(settings.home, code) / str(version) / name
         if not path.is_file():
-            raise NotFound("Not found")
+            raise NotFound("Không tìm thấy / not found")
         return FileResponse(path, media_type=FILES[name], filename=f"{code}-v{version}-{name}")
 
     return pages

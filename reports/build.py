@@ -77,6 +77,7 @@ class Line:
     central: str | None = None
     cells: list[Cell] = field(default_factory=list)
     formula: str | None = None  # a computed indicator's formula
+    owner: str | None = None  # the department answerable for the indicator (the register's owner)
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,16 @@ def build(
                 cell = _cell(column.code, group, answered, publishers)
             cells.append(cell)
         lines.append(
-            Line(row.number, indicator.name, indicator.code, indicator.unit, row.central, cells, indicator.formula)  # type: ignore[arg-type]
+            Line(
+                row.number,
+                indicator.name,
+                indicator.code,
+                indicator.unit,
+                row.central,
+                cells,
+                indicator.formula,  # type: ignore[arg-type]
+                indicator.owner,
+            )
         )
     datasets = sorted({s.dataset for c in wanted for s in register[c].sources})
     return BuiltReport(report=report, lines=lines, inputs=[_input(con, home, d) for d in datasets])
@@ -232,8 +242,15 @@ def _cell(
         value=value.value,
         status=value.status,
         traces=_traces(found, publishers),
-        resolution=value.resolution.as_dict() if value.resolution else None,
+        resolution=_decided(value.resolution) if value.resolution else None,
     )
+
+
+def _decided(resolution: Any) -> dict[str, Any]:
+    """What a report says of a resolution: the value, the observation picked or the explanation, and
+    why. Not when, nor which staff account: the same decision makes the same report, and the
+    public sees the owning department (the indicator's owner), not a person."""
+    return {k: getattr(resolution, k) for k in ("value", "dataset", "submission", "origin", "explanation", "why")}
 
 
 def _input(con: duckdb.DuckDBPyConnection, home: Path, dataset: str) -> Input:
@@ -257,7 +274,16 @@ def from_dict(data: dict[str, Any]) -> BuiltReport:
             for c in line["cells"]
         ]
         lines.append(
-            Line(line["number"], label, line["indicator"], line["unit"], line["central"], cells, line.get("formula"))
+            Line(
+                line["number"],
+                label,
+                line["indicator"],
+                line["unit"],
+                line["central"],
+                cells,
+                line.get("formula"),
+                line.get("owner"),
+            )
         )
         if line["indicator"] is None:
             rows.append({"number": line["number"], "heading": line["label"]})

@@ -22,17 +22,27 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _broken(problems: list[str]) -> None:
+    """Templates that could not be read: named, and the command exits 1 after doing the others."""
+    for problem in problems:
+        typer.echo(f"lgsp: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+
+
 @report_app.command("list")
 def list_reports() -> None:
     """The report templates, with each one's latest version."""
-    from lgsp.reports.run import chosen
+    from lgsp.reports.run import usable
     from lgsp.reports.versions import latest
 
     settings = Settings.from_env()
+    reports, broken = usable(settings)
     table = Table(title="Báo cáo / Reports")
-    for column in ("code", "tên / title", "owner", "version", "disputed", "sent to"):
+    for column in ("mã / code", "tên / title", "sở / owner", "phiên bản / version", "tranh chấp / disputed",
+                   "gửi tới / sends to"):  # fmt: skip
         table.add_column(column)
-    for report in chosen(settings):
+    for report in reports:
         made = latest(settings.home, report.code)
         table.add_row(
             report.code,
@@ -43,6 +53,7 @@ def list_reports() -> None:
             report.submission.template if report.submission else "",
         )
     console.print(table)
+    _broken(broken)
 
 
 @report_app.command("build")
@@ -51,17 +62,26 @@ def build_command(
 ) -> None:
     """Build reports from the warehouse: a new version (HTML, XLSX, PDF, JSON) when the numbers
     changed. Exit 0 even with disputed cells (they are shown as disputed); 1 when a report cannot be built."""
-    from lgsp.reports.run import build_reports
+    from lgsp.reports.run import build_reports, usable
 
+    settings = Settings.from_env()
+    broken: list[str] = []
     try:
-        outcomes = build_reports(Settings.from_env(), codes)
+        if not codes:  # every report: a broken template is named, the others are still built
+            reports, broken = usable(settings)
+            codes = [r.code for r in reports]
+        outcomes = build_reports(settings, codes) if codes else []
     except LgspError as exc:
         raise _fail(exc) from None
     for o in outcomes:
-        state = "[green]new version[/green]" if o.new else "unchanged"
-        note = f", [red]{o.version.disputed} disputed[/red]" if o.version.disputed else ""
-        missing = f", {o.version.missing} without data" if o.version.missing else ""
-        console.print(f"{o.report.code}: version {o.version.version} {state} ({o.version.cells} cells{note}{missing})")
+        state = "[green]phiên bản mới / new version[/green]" if o.new else "không đổi / unchanged"
+        note = f", [red]{o.version.disputed} ô tranh chấp / disputed[/red]" if o.version.disputed else ""
+        missing = f", {o.version.missing} ô chưa có số liệu / without data" if o.version.missing else ""
+        console.print(
+            f"{o.report.code}: phiên bản / version {o.version.version} {state} "
+            f"({o.version.cells} ô / cells{note}{missing})"
+        )
+    _broken(broken)
 
 
 @report_app.command("show")
@@ -93,7 +113,7 @@ def show(
         for cell in line.cells:
             if cell.status == "disputed":
                 values = " ≠ ".join(f"{number(t.converted)} ({t.publisher or t.dataset})" for t in cell.traces)
-                shown.append(f"[red]disputed / đang tranh chấp: {values}[/red]")
+                shown.append(f"[red]đang tranh chấp / disputed: {values}[/red]")
             else:
                 shown.append(
                     "—" if cell.value is None else number(cell.value) + (" *" if cell.status == "resolved" else "")
@@ -139,10 +159,11 @@ def submit(
     if sent.status == ACCEPTED:
         late = " (nộp muộn / late)" if sent.late else ""
         console.print(
-            f"{code} version {version.version}: [green]accepted[/green] by {sent.template}, receipt {sent.receipt}{late}"
+            f"{code} phiên bản / version {version.version}: [green]được chấp nhận / accepted[/green] by "
+            f"{sent.template}, số tiếp nhận / receipt {sent.receipt}{late}"
         )
         return
-    console.print(f"{code} version {version.version}: [red]rejected[/red] by {sent.template}")
+    console.print(f"{code} phiên bản / version {version.version}: [red]bị từ chối / rejected[/red] by {sent.template}")
     for e in sent.errors:
         where = f"{e.row or '—'}/{e.column or '—'}" + (f" ({e.indicator})" if e.indicator else "")
         typer.echo(f"  {where}: {e.code}: {e.message.get('vi', '')} / {e.message.get('en', '')}", err=True)
@@ -155,15 +176,26 @@ def sent_history(
     json_out: Annotated[bool, typer.Option("--json", help="JSON, for tools.")] = False,
 ) -> None:
     """Every attempt to send the report: when, which version, accepted or rejected and why."""
+    from lgsp.reports.run import chosen
     from lgsp.reports.submit import history
 
-    found = history(Settings.from_env().home, code)
+    settings = Settings.from_env()
+    try:
+        chosen(settings, [code])
+    except LgspError as exc:
+        raise _fail(exc) from None
+    found = history(settings.home, code)
     if json_out:
         typer.echo(json.dumps([s.model_dump(mode="json") for s in found], ensure_ascii=False, indent=2))
         return
+    if not found:
+        console.print(f"{code}: chưa gửi lần nào / not sent yet")
     for s in found:
         errors = "; ".join(f"{e.row}: {e.code}" for e in s.errors)
-        console.print(f"{s.at:%Y-%m-%d %H:%M} version {s.version} → {s.template}: {s.status} {s.receipt or errors}")
+        console.print(
+            f"{s.at:%Y-%m-%d %H:%M} UTC phiên bản / version {s.version} → {s.template}: {s.status} "
+            f"{s.receipt or errors or s.error or ''}"
+        )
 
 
 def register(app: typer.Typer) -> None:

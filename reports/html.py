@@ -46,6 +46,7 @@ class Note:
     traces: list[Trace]
     resolution: dict[str, Any] | None
     formula: str | None = None
+    owner: str | None = None
 
 
 def _hover(cell: Cell, lang: str) -> str:
@@ -85,7 +86,9 @@ def _context(built: BuiltReport, lang: str) -> dict[str, Any]:
             mark = len(notes) + 1
             marks[key] = mark
             label = columns[cell.column].label.vi if lang == "vi" else columns[cell.column].label.en
-            notes.append(Note(mark, line.indicator, label, line.unit, cell.traces, cell.resolution, line.formula))
+            notes.append(
+                Note(mark, line.indicator, label, line.unit, cell.traces, cell.resolution, line.formula, line.owner)
+            )
         else:
             marks[key] = None
     return {

@@ -10,7 +10,7 @@ from lgsp.reports.build import BuiltReport, ReportError, build
 from lgsp.reports.versions import ReportVersion, save
 from lgsp.schemas.indicators import load_register
 from lgsp.schemas.loader import load_contracts
-from lgsp.schemas.reports import Report, load_reports, report_files
+from lgsp.schemas.reports import Report, load_reports, report_files, report_problems
 from lgsp.warehouse.store import Warehouse
 
 
@@ -32,6 +32,20 @@ def chosen(settings: Settings, codes: list[str] | None = None) -> list[Report]:
         known = ", ".join(p.stem for p in report_files(settings.report_templates_dir))
         raise ReportError(f"không có báo cáo / no report '{unknown[0]}' (known: {known})")
     return [templates[c] for c in codes] if codes else list(templates.values())
+
+
+def usable(settings: Settings) -> tuple[list[Report], list[str]]:
+    """Every report template that can be read, and the problems of those that cannot (one broken
+    file does not stop the others being listed or built)."""
+    reports: list[Report] = []
+    broken: list[str] = []
+    for path in report_files(settings.report_templates_dir):
+        report, problems = report_problems(path)
+        if report is None:
+            broken.extend(str(p) for p in problems)
+        else:
+            reports.append(report)
+    return reports, broken
 
 
 def current(settings: Settings, reports: list[Report]) -> list[BuiltReport]:

@@ -22,7 +22,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from lgsp.core.errors import LgspError
 from lgsp.reports.versions import ReportVersion, folder
 
-ACCEPTED, REJECTED = "accepted", "rejected"
+ACCEPTED, REJECTED, FAILED = "accepted", "rejected", "failed"
 
 
 class SubmitError(LgspError):
@@ -50,8 +50,9 @@ class Sent(BaseModel):
     version: int
     template: str
     at: dt.datetime
-    status: str  # accepted | rejected
+    status: str  # accepted | rejected | failed (not sent: unreachable, the client refused, a wrong answer)
     receipt: str | None = None
+    error: str | None = None  # why it could not be sent
     central_version: int | None = None
     late: bool | None = None
     message: dict[str, str] | None = None
@@ -94,8 +95,28 @@ def send(home: Path, version: ReportVersion, url: SecretStr, *, timeout: float =
             f"{version.code}: báo cáo không có nơi gửi / the report names no reporting system (submission)"
         )
     body = payload(report_json)
-    base, client_id, secret = _credentials(url)
     rows = {line["central"]: line["indicator"] for line in report_json["lines"] if line.get("central")}
+    try:
+        sent = _send(body, rows, version, url, timeout)
+    except SubmitError as exc:  # kept too: the department sees every attempt, failed ones included
+        _log(home, Sent(report=version.code, version=version.version, template=body["template"], at=_now(),
+                        status=FAILED, error=str(exc)))  # fmt: skip
+        raise
+    _log(home, sent)
+    return sent
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _log(home: Path, sent: Sent) -> None:
+    with (folder(home, sent.report) / "sent.jsonl").open("a", encoding="utf-8") as log:
+        log.write(sent.model_dump_json() + "\n")
+
+
+def _send(body: dict[str, Any], rows: dict[str, str], version: ReportVersion, url: SecretStr, timeout: float) -> Sent:
+    base, client_id, secret = _credentials(url)
     with httpx.Client(base_url=base, timeout=timeout, trust_env=False) as client:
         token = _call(client, "POST", "/oauth2/token", data={"grant_type": "client_credentials"},
                       auth=(client_id, secret))  # fmt: skip
@@ -103,12 +124,15 @@ def send(home: Path, version: ReportVersion, url: SecretStr, *, timeout: float =
             raise SubmitError(
                 f"hệ thống báo cáo từ chối tài khoản / the reporting system refused the client ({token.status_code})"
             )
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        try:
+            access = str(token.json()["access_token"])
+        except (ValueError, KeyError, TypeError):
+            raise SubmitError(
+                "hệ thống báo cáo trả về mã truy cập sai / the reporting system sent no usable token"
+            ) from None
+        headers = {"Authorization": f"Bearer {access}"}
         answer = _call(client, "POST", "/reporting/v1/submissions", json=body, headers=headers)
-    sent = _record(version, body["template"], answer, rows)
-    with (folder(home, version.code) / "sent.jsonl").open("a", encoding="utf-8") as log:
-        log.write(sent.model_dump_json() + "\n")
-    return sent
+    return _record(version, body["template"], answer, rows)
 
 
 def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -133,7 +157,7 @@ def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.
 
 
 def _record(version: ReportVersion, template: str, answer: httpx.Response, rows: dict[str, str]) -> Sent:
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    now = _now()
     try:
         body = answer.json()
     except ValueError:

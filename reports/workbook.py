@@ -20,7 +20,7 @@ HEADING_FILL = PatternFill("solid", fgColor="EEF2F7")
 FIRST_ROW = 4  # title, subtitle, blank, then the table's header
 
 
-def _comment(cell: Cell, formula: str | None = None) -> Comment | None:
+def _comment(cell: Cell, formula: str | None = None, owner: str | None = None) -> Comment | None:
     if not cell.traces:
         return None
     lines = [
@@ -31,7 +31,7 @@ def _comment(cell: Cell, formula: str | None = None) -> Comment | None:
     if formula:
         lines.insert(0, f"{TEXTS['vi']['computed']}: {formula}")
     if cell.resolution:
-        lines.append(f"{TEXTS['vi']['resolved_by']} {cell.resolution['by']}: {cell.resolution['why']}")
+        lines.append(f"{TEXTS['vi']['resolved_by']} {owner}: {cell.resolution['why']}")
     return Comment("\n".join(lines), "lgsp-hub", width=420, height=24 + 18 * len(lines))
 
 
@@ -72,7 +72,7 @@ def workbook_bytes(built: BuiltReport) -> bytes:
                 target.number_format = "#,##0" if float(cell.value).is_integer() else "#,##0.00"
                 if cell.status == "resolved":
                     target.fill = RESOLVED_FILL
-            target.comment = _comment(cell, line.formula)
+            target.comment = _comment(cell, line.formula, line.owner)
     for position, width in enumerate([7, 70, 14, *(16 for _ in report.columns)], start=1):
         sheet.column_dimensions[get_column_letter(position)].width = width
     sheet.freeze_panes = f"D{FIRST_ROW + 1}"
@@ -96,6 +96,7 @@ def _sources(book: Workbook, built: BuiltReport) -> None:
         "publisher",
         "submission",
         "origin",
+        "input",  # a computed cell's: the indicator of its formula the observation is a value of
     ]
     sheet.append(columns)
     for line, cell in built.cells:

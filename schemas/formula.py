@@ -17,12 +17,19 @@ class FormulaError(ValueError):
     """A formula that is not arithmetic over indicator codes."""
 
 
+MAX_LENGTH = 500  # a formula longer than this is a mistake, and deep trees exhaust Python's stack
+
+
 def parse(text: str) -> ast.expr:
     """The formula's tree; raises FormulaError naming what is not allowed."""
+    if len(text) > MAX_LENGTH:
+        raise FormulaError(f"a formula is at most {MAX_LENGTH} characters (this one has {len(text)})")
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
-        raise FormulaError(f"not a formula ({exc.msg}): {text!r}") from None
+        raise FormulaError(f"not a formula ({exc.msg}): {text[:80]!r}") from None
+    except (RecursionError, MemoryError):
+        raise FormulaError("the formula is nested too deeply") from None
     for node in ast.walk(tree):
         if isinstance(node, ast.BinOp) and not isinstance(node.op, _OPERATORS):
             raise FormulaError(f"only + - * / are allowed, not {type(node.op).__name__}")

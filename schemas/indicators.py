@@ -133,6 +133,19 @@ class Indicator(Model):
         return 1.0 if unit == self.unit else self.units.get(unit, 1.0)
 
 
+def needed(register: dict[str, Indicator], codes: list[str]) -> list[str]:
+    """These indicators and every indicator their formulas read, however deep."""
+    out: dict[str, None] = {}
+    todo = list(codes)
+    while todo:
+        code = todo.pop()
+        if code in out or code not in register:
+            continue
+        out[code] = None
+        todo.extend(register[code].inputs)
+    return sorted(out)
+
+
 def indicator_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
 

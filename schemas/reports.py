@@ -118,7 +118,7 @@ def load_reports(directory: Path, codes: list[str] | None = None) -> dict[str, R
         report, problems = report_problems(path)
         if report is None:
             raise ContractError(
-                "invalid report:\n  " + "\n  ".join(str(p) for p in problems),
+                "báo cáo không hợp lệ / invalid report:\n  " + "\n  ".join(str(p) for p in problems),
                 file=str(problems[0].file),
                 field=problems[0].field,
             )

@@ -56,7 +56,11 @@ def run(settings: Settings, console: Console) -> bool:
         if sent.status == REJECTED:
             errors = "; ".join(f"{e.row} ({e.indicator}): {e.code}" for e in sent.errors)
             console.print(f"Sent {SENT} v{version.version} to {sent.template}: [red]rejected[/red] ({errors})")
-            console.print(f"{DECIDER} resolved {PLANTED}: {_resolve_planted(settings)}")
+            resolved = _resolve_planted(settings)
+            if resolved is None:
+                console.print(f"[red]{PLANTED}: không có xung đột để xác định / no conflict to resolve[/red]")
+                return False
+            console.print(f"{DECIDER} resolved {PLANTED}: {resolved}")
             version = next(o.version for o in build_reports(settings, [SENT]))
             sent = send(settings.home, version, url)
         colour = "green" if sent.status == ACCEPTED else "red"

@@ -60,6 +60,10 @@ def resolve_owned(pipeline: Pipeline, settings: Settings, staff: Staff, form: di
         )
     source = form.get("source", "").strip() or None
     explain = form.get("explain", "").strip() or None
+    if (source is None) == (explain is None):
+        raise reconcile.ReconcileError(
+            "chọn một số liệu hoặc ghi giải thích (không cả hai) / pick a value or explain (not both)", field="source"
+        )
     value: float | None = None
     with pipeline.warehouse.writer() as con:
         if source is not None:

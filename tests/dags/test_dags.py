@@ -219,3 +219,19 @@ def test_one_asset_event_per_publish_and_none_when_nothing_changed(hub: Settings
     third = dag.test()
     assert third.state == "failed"
     assert _asset_events(uri) == before + 1
+
+
+def test_a_report_of_computed_indicators_waits_on_what_their_formulas_read(tmp_path: Path) -> None:
+    import yaml
+
+    from lgsp.core.settings import INDICATORS_DIR, REPORTS_DIR
+    from lgsp.dag_factory import build_report_dags
+
+    data = yaml.safe_load((REPORTS_DIR / "digital_transformation.yaml").read_text(encoding="utf-8"))
+    data = {**data, "code": "share_only", "rows": [{"number": "1", "indicator": "TY_LE_DVCTT_TOAN_TRINH"}]}
+    (tmp_path / "share_only.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    dag = build_report_dags(tmp_path, INDICATORS_DIR, CONTRACTS)["lgsp_report_share_only"]
+    assert sorted(a.uri for a in dag.timetable.asset_condition.objects) == [
+        "lgsp://warehouse/main/ict_indicators",
+        "lgsp://warehouse/main/online_public_services",
+    ]

@@ -18,7 +18,7 @@ from lgsp.cli import app
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
 from lgsp.reports.run import build_reports
-from lgsp.reports.versions import latest
+from lgsp.reports.versions import folder, latest
 from tests.conftest import serve
 from tests.portal.test_portal_browser import CHROMIUM
 from tests.portal.test_portal_browser import page as page
@@ -101,3 +101,21 @@ def test_the_json_twins_and_a_report_over_data_that_is_not_open(hub: Settings, c
         assert httpx.get(f"{url}/reports/{SENT}/1/report.pdf").status_code == 404
     shown = CliRunner().invoke(app, ["report", "show", SENT, "--json"])  # staff still see it
     assert shown.exit_code == 0 and json.loads(shown.output)["code"] == SENT
+
+
+def test_a_version_over_data_that_is_not_open_is_not_served(hub: Settings) -> None:
+    """Each version is checked against the datasets it read, not only the latest."""
+    _publish(hub)
+    resolve_for_the_office(hub)
+    build_reports(hub, [SENT])  # version 2
+    first = folder(hub.home, SENT) / "1" / "build.json"
+    record = json.loads(first.read_text("utf-8"))
+    record["lineage"]["driving_licences"] = {"run_id": None, "published_at": None, "release": None}  # restricted
+    first.write_text(json.dumps(record), "utf-8")
+    for url, _app in serve(hub):
+        assert httpx.get(f"{url}/reports/{SENT}?format=json").json()["version"] == 2
+        assert httpx.get(f"{url}/reports/{SENT}?version=1").status_code == 404
+        assert httpx.get(f"{url}/reports/{SENT}/1/report.json").status_code == 404
+        assert httpx.get(f"{url}/reports/{SENT}/2/report.json").status_code == 200
+        page = httpx.get(f"{url}/reports/{SENT}").text
+        assert "version=1" not in page and "version=2" in page

@@ -106,7 +106,12 @@ def test_the_planted_conflict_is_disputed_until_resolved_and_the_next_version_ha
     assert (again.version.version, again.version.disputed, again.new) == (2, 0, True)
     cell = next(c for line, c in again.built.cells if line.indicator == "DVCTT_TOAN_TRINH_QG")
     assert (cell.status, cell.value) == ("resolved", 781)
-    assert cell.resolution is not None and cell.resolution["by"] == "staff:vpubnd"
+    assert cell.resolution is not None and cell.resolution["why"] == "đếm trên hệ thống"
+    assert "by" not in cell.resolution and "at" not in cell.resolution  # no staff account, no clock
+    assert "Xác định bởi VPUBND" in (folder(province.home, SENT) / "2" / "report.html").read_text("utf-8")
+    lgsp(*RESOLVE, "--value", "781", "--source", office_source(province), "--why", "đếm trên hệ thống",
+         "--by", "staff:someone-else")  # fmt: skip
+    assert build_reports(province, [SENT])[0].new is False  # the same decision again: the same report
     assert [v.version for v in versions(province.home, SENT)] == [1, 2]
     assert (folder(province.home, SENT) / "1" / "report.html").read_text("utf-8") == html  # versions stay
 
@@ -152,18 +157,24 @@ def test_the_same_numbers_give_the_same_bytes(province: Settings) -> None:
 
 def test_submitted_refused_for_the_disputed_cell_then_accepted(province: Settings, national: Any) -> None:
     assert "not built yet: lgsp report build" in lgsp("report", "submit", SENT, exit_code=1)
-    assert "version 1 new version" in lgsp("report", "build", SENT)
+    assert "version 1 phiên bản mới / new version" in lgsp("report", "build", SENT)
     refused = CliRunner().invoke(app, ["report", "submit", SENT])
     assert refused.exit_code == 1, refused.output
     assert "DVC.01/2024 (DVCTT_TOAN_TRINH_QG): missing" in refused.output
     resolve_for_the_office(province)
-    assert "version 2 new version" in lgsp("report", "build", SENT)
+    assert "version 2 phiên bản mới / new version" in lgsp("report", "build", SENT)
+    wrong = f"http://{national.client_id}:wrong-secret@{national.base_url.split('://', 1)[1]}"
+    refused_client = CliRunner().invoke(app, ["report", "submit", SENT], env={"LGSP_CONN_NATIONAL_REPORTING": wrong})
+    assert refused_client.exit_code == 1 and "refused the client (401)" in refused_client.output
     accepted = lgsp("report", "submit", SENT)
-    assert "accepted by BCCDS-DVC-2024, receipt BCCDS-DVC-2024-" in accepted and "late" in accepted
+    assert "accepted by BCCDS-DVC-2024, số tiếp nhận / receipt BCCDS-DVC-2024-" in accepted and "late" in accepted
     sent = json.loads(lgsp("report", "sent", SENT, "--json"))
-    assert [(s["version"], s["status"]) for s in sent] == [(1, "rejected"), (2, "accepted")]
+    assert [(s["version"], s["status"]) for s in sent] == [(1, "rejected"), (2, "failed"), (2, "accepted")]
+    assert "refused the client" in sent[1]["error"]
+    assert "chưa gửi lần nào / not sent yet" in lgsp("report", "sent", "ict_infrastructure")
+    assert "no report 'nope'" in lgsp("report", "sent", "nope", exit_code=1)
     assert sent[0]["errors"][0]["indicator"] == "DVCTT_TOAN_TRINH_QG"
-    stored = _stored(national, sent[1]["receipt"])  # what the reporting system keeps: the resolved value
+    stored = _stored(national, sent[2]["receipt"])  # what the reporting system keeps: the resolved value
     assert {c["row"]: c["value"] for c in stored["cells"]} == {
         "DVC.01": 781,
         "DVC.02": 207,
@@ -205,6 +216,17 @@ def test_a_report_that_does_not_fit_the_register_is_refused_naming_the_field(
     assert f"{folder_ / 'other'}.yaml: rows[1]: a row has either an indicator or a heading" in result.output
     assert "không có chỉ tiêu / no indicator 'KHONG_CO'" in lgsp("report", "build", SENT, exit_code=1)
     assert "no report 'nope'" in lgsp("report", "show", "nope", exit_code=1)
+    (folder_ / f"{SENT}.yaml").unlink()
+    (folder_ / "fine.yaml").write_text(  # a good template beside the broken one is still listed and built
+        (hub.report_templates_dir / "ict_infrastructure.yaml")
+        .read_text("utf-8")
+        .replace("code: ict_infrastructure", "code: fine"),
+        "utf-8",
+    )
+    listed = CliRunner().invoke(app, ["report", "list"])
+    assert listed.exit_code == 1 and "fine" in listed.output and "other.yaml: rows[1]" in listed.output
+    built = CliRunner().invoke(app, ["report", "build"])
+    assert built.exit_code == 1 and "fine: phiên bản / version 1" in built.output and "other.yaml" in built.output
 
 
 def test_a_computed_indicator_is_traced_to_what_its_formula_reads(province: Settings) -> None:
