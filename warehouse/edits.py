@@ -367,6 +367,8 @@ def undo(con: duckdb.DuckDBPyConnection, edit_id: int, *, by: str, dataset_id: s
         )
     now = utcnow()
     con.execute("UPDATE meta.row_edits SET undone_at = ?, undone_by = ? WHERE id = ?", [now, by, edit_id])
+    # The next run must bring the row back: a derived dataset recomputes in full then, not by groups.
+    changes.replaced(con, edit.dataset_id, f"undo:{edit_id}", "an edit was undone")
     return edit.model_copy(update={"undone_at": now, "undone_by": by})
 
 

@@ -227,3 +227,59 @@ def test_check_refuses_an_input_named_with_a_schema(contracts_dir: Path) -> None
     assert check_contracts(sorted(contracts_dir.glob("*.yaml"))) == [
         f"{path}: source.sql: names env_readings with a schema; name it alone, as the incremental run restricts it"
     ]
+
+
+def test_an_undone_edit_of_the_derived_table_is_restored_by_a_full_recompute(hub: Settings, followed: Pipeline) -> None:
+    before = query(hub, TABLE)
+    station, parameter, month = before[0][:3]
+    key = {"station_code": station, "parameter": parameter, "month": str(month)}
+    edit = followed.retract(DERIVED, key, by="staff:lan", why="kiểm tra")
+    followed.run(DERIVED, release=False)  # in full: the table was edited
+    followed.undo_edit(DERIVED, edit.id, by="staff:lan")
+    run = followed.run(DERIVED, release=False)
+    assert (recompute(hub, run.run_id) or {})["recompute"] == "full" and query(hub, TABLE) == before
+
+
+def test_changes_past_the_limit_are_not_kept(
+    hub: Settings, followed: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(changes, "KEEP_FLOOR", 3)
+    monkeypatch.setattr(changes, "KEEP_SHARE", 0.0)
+    change_source(hub)  # more than 3 rows
+    followed.run("env_readings", release=False)
+    assert query(hub, "SELECT count(*) FROM changes.env_readings") == [(0,)]
+    run = followed.run(DERIVED, release=False)
+    reason = (recompute(hub, run.run_id) or {})["reason"]
+    assert reason.startswith("đầu vào env_readings: thay đổi không được giữ / input env_readings: changes not kept: ")
+    assert reason.endswith("rows waited, more than 3") and query(hub, TABLE) == full_result(hub)
+
+
+def test_a_change_of_an_input_not_followed_recomputes_in_full(
+    hub: Settings, followed: Pipeline, contracts_dir: Path
+) -> None:
+    edit_contract(contracts_dir, DERIVED, lambda d: d["source"]["inputs"].append("schools"))
+    assert followed.run("schools", release=False).status == "published"
+    assert followed.run(DERIVED, release=False).status == "published"  # in full: the contract changed
+    assert followed.run("schools", release=False).status == "published"
+    run = followed.run(DERIVED, release=False)
+    assert (recompute(hub, run.run_id) or {})["reason"] == (
+        "đầu vào schools đã đổi / input schools changed, and only env_readings's changes are followed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "found"),
+    [
+        ("CAST(date_trunc('month', measured_at) AS DATE)", ("measured_at", "month")),
+        ("date_trunc('hour', measured_at)", ("measured_at", "hour")),
+        ("CAST(date_trunc('hour', measured_at) AS DATE)", None),  # a day's group spans more than an hour
+        ("year(measured_at)", None),
+        ("station_code", None),
+    ],
+)
+def test_only_truncated_dates_bound_the_input(expression: str, found: tuple[str, str] | None) -> None:
+    import duckdb
+
+    from lgsp.connectors.derived import truncation
+
+    assert truncation(duckdb.connect(), expression) == found
