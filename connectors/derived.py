@@ -123,7 +123,11 @@ class Scan:
         why = self._why_full(con, read)
         groups = None if why else self._restrict(con, read)
         if groups is None:
-            self.recompute = changes.Recompute("full", None, why or "", read, self.config.follows, self._tracked)
+            why = why or (
+                "không tính được nhóm của các dòng đã đổi / the keys cannot be computed from the changed rows "
+                f"kept (the columns of {self.config.follows} changed)"
+            )
+            self.recompute = changes.Recompute("full", None, why, read, self.config.follows, self._tracked)
         else:
             self.recompute = changes.Recompute("incremental", groups, None, read, self.config.follows, self._tracked)
 
@@ -180,11 +184,8 @@ class Scan:
                     "WHERE _seq > ? AND _seq <= ?",
                     [self.since, read[name]],
                 )
-            else:
-                columns = ", ".join(f"{config.keys[k]} AS {duck.quote(k)}" for k in keys)
-                con.execute(
-                    f"CREATE OR REPLACE TABLE {groups} AS SELECT {columns} FROM main.{duck.quote(name)} LIMIT 0"
-                )
+            else:  # nothing changed since: no group
+                con.execute(f"CREATE OR REPLACE TABLE {groups} AS SELECT {exprs} FROM main.{duck.quote(name)} LIMIT 0")
         except duckdb.Error:
             return None
         count = int(con.execute(f"SELECT count(*) FROM {groups}").fetchone()[0])
