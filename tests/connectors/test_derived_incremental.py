@@ -283,3 +283,26 @@ def test_only_truncated_dates_bound_the_input(expression: str, found: tuple[str,
     from lgsp.connectors.derived import truncation
 
     assert truncation(duckdb.connect(), expression) == found
+
+
+def test_an_input_run_confirmed_on_review_recomputes_in_full(
+    hub: Settings, followed: Pipeline, contracts_dir: Path
+) -> None:
+    """A held run replaces the whole input when confirmed: nothing of it was kept by rows."""
+
+    def shrinking(data: dict[str, Any]) -> None:
+        data["refresh"] = {"mode": "replace", "max_shrink": 0.0}
+
+    edit_contract(contracts_dir, "env_readings", shrinking)
+    with source(hub) as db:
+        db.execute("DELETE FROM env_readings WHERE reading_id <= 100")
+    held = followed.run("env_readings", release=False)
+    assert held.status == "held", held.error
+    waiting = followed.run(DERIVED, release=False)  # the held run changed nothing yet
+    assert waiting.status == "unchanged" and (recompute(hub, waiting.run_id) or {})["recompute"] == "incremental"
+    followed.review("env_readings", held.run_id, publish=True, by="staff:lan")
+    run = followed.run(DERIVED, release=False)
+    assert (recompute(hub, run.run_id) or {})["reason"] == (
+        "đầu vào env_readings: thay đổi không được giữ / input env_readings: a run held for review, then confirmed"
+    )
+    assert query(hub, TABLE) == full_result(hub)
