@@ -1,4 +1,5 @@
-"""One Airflow DAG per dataset contract in schemas/datasets/: extract → validate → publish.
+"""One Airflow DAG per dataset contract in schemas/datasets/ (extract → validate → publish), and
+one per report in schemas/reports/ (rebuilt when the datasets it reads publish).
 
 The DAGs are built by lgsp/dag_factory.py; this file holds no logic and imports nothing heavy.
 """
@@ -6,7 +7,9 @@ The DAGs are built by lgsp/dag_factory.py; this file holds no logic and imports 
 from airflow.sdk import DAG
 
 from lgsp.core.settings import Settings
-from lgsp.dag_factory import build_dags
+from lgsp.dag_factory import build_dags, build_report_dags
 
-DAGS: dict[str, DAG] = build_dags(Settings.from_env().contracts_dir)
+_settings = Settings.from_env()
+DAGS: dict[str, DAG] = build_dags(_settings.contracts_dir)
+DAGS.update(build_report_dags(_settings.report_templates_dir, _settings.indicators_dir, _settings.contracts_dir))
 globals().update(DAGS)

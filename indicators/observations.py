@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -65,6 +67,7 @@ def observations(con: duckdb.DuckDBPyConnection, register: Iterable[Indicator]) 
     (a contract changed since the register was checked), has none."""
     out: list[Observation] = []
     for indicator in register:
+        found: list[Observation] = []
         for source in indicator.sources:
             if not table_exists(con, "main", source.dataset):
                 continue
@@ -72,5 +75,37 @@ def observations(con: duckdb.DuckDBPyConnection, register: Iterable[Indicator]) 
             if any(column not in present for column in source.where) or source.value not in present:
                 continue
             sql, params = _select(indicator, source, present)
-            out.extend(Observation(*row) for row in con.execute(sql, params).fetchall())
+            found.extend(Observation(*row) for row in con.execute(sql, params).fetchall())
+        named = same_areas(o.area for o in found)  # per indicator: the same names whichever are asked for
+        out.extend(dataclasses.replace(o, area=named.get(o.area, o.area)) if o.area in named else o for o in found)
     return sorted(out, key=lambda o: (o.indicator, o.dataset, o.area or "", o.period))
+
+
+def plain(text: str) -> str:
+    """Text without diacritics or case: 'Quảng Trị' → 'quang tri' (đ is d)."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())
+
+
+def same_area(a: str | None, b: str | None) -> bool:
+    """Whether two area names name one area: equal, or one written without diacritics reads as the other."""
+    if a is None or b is None:
+        return a == b
+    return a == b or ((a.isascii() or b.isascii()) and plain(a) == plain(b))
+
+
+def same_areas(areas: Iterable[str | None]) -> dict[str, str]:
+    """Area names as departments type them → the name they are grouped under: one written without
+    diacritics ('Quang Tri', an old keyboard's habit) is the one name with diacritics that reads the
+    same ('Quảng Trị'). Names that differ in their diacritics stay apart: 'Hòa Bình' is not 'Hóa Bình'."""
+    named = {a for a in areas if a}
+    accented: dict[str, list[str]] = {}
+    for area in named:
+        if not area.isascii():
+            accented.setdefault(plain(area), []).append(area)
+    out = {}
+    for area in named:
+        candidates = accented.get(plain(area), []) if area.isascii() else []
+        if len(candidates) == 1:
+            out[area] = candidates[0]
+    return out

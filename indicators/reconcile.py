@@ -22,7 +22,8 @@ from typing import Any
 import duckdb
 
 from lgsp.core.errors import LgspError
-from lgsp.indicators.observations import Observation, observations
+from lgsp.indicators.observations import Observation, observations, same_areas
+from lgsp.schemas import formula
 from lgsp.schemas.indicators import Indicator
 
 _DDL = """
@@ -48,7 +49,7 @@ _COLUMNS: tuple[str, ...] = ("indicator", "area", "period", "value", "dataset", 
 _COLUMNS += ("explanation", "fingerprint", "why", "by", "at")
 _NAMES = ", ".join(f'"{c}"' for c in _COLUMNS)
 
-AGREED, RESOLVED, DISPUTED = "agreed", "resolved", "disputed"
+AGREED, RESOLVED, DISPUTED, COMPUTED = "agreed", "resolved", "disputed", "computed"
 
 
 class ReconcileError(LgspError):
@@ -179,23 +180,73 @@ class Value:
 
 
 def values(con: duckdb.DuckDBPyConnection, register: dict[str, Indicator], code: str | None = None) -> list[Value]:
-    """One row per indicator, area and period: `agreed` (the sources agree within the tolerance: the
-    lower median of their values, one a source reported), `resolved` (a resolution answered exactly
-    these observations: its value) or `disputed` (no value)."""
-    chosen = [register[code]] if code else list(register.values())
+    """One row per indicator, area and period: `value_of` each group of a reported indicator's
+    observations, `computed` for an indicator with a formula (`computed_values`)."""
+    wanted = needed(register, [code] if code else list(register))
     answered = resolutions(con)
-    out = []
-    for g in groups(observations(con, chosen), register):
-        sources = [f"{source_of(o)} {o.origin or ''}".strip() for o in g.observations]
-        row = dict(indicator=g.indicator.code, area=g.area, period=g.period, unit=g.indicator.unit, sources=sources)
-        resolution = answered.get((g.indicator.code, g.area, g.period))
-        if g.agreed:
-            out.append(Value(**row, value=statistics.median_low(g.values), status=AGREED))  # type: ignore[arg-type]
-        elif resolution is not None and resolution.fingerprint == g.fingerprint:
-            out.append(Value(**row, value=resolution.value, status=RESOLVED, resolution=resolution))  # type: ignore[arg-type]
-        else:
-            out.append(Value(**row, value=None, status=DISPUTED))  # type: ignore[arg-type]
+    reported = [value_of(g, answered) for g in groups(observations(con, [register[c] for c in wanted]), register)]
+    found = reported + computed_values(register, wanted, reported)
+    shown = {code} if code else set(register)
+    return sorted((v for v in found if v.indicator in shown), key=lambda v: (v.indicator, v.area, v.period))
+
+
+def needed(register: dict[str, Indicator], codes: list[str]) -> list[str]:
+    """These indicators and every indicator their formulas read, however deep."""
+    out: dict[str, None] = {}
+    todo = list(codes)
+    while todo:
+        code = todo.pop()
+        if code in out or code not in register:
+            continue
+        out[code] = None
+        todo.extend(register[code].inputs)
+    return sorted(out)
+
+
+def computed_values(register: dict[str, Indicator], codes: list[str], known: list[Value]) -> list[Value]:
+    """The values of the indicators with a formula among `codes`, for each area and period where
+    every indicator it reads has a value row: `computed`, or `disputed` (no value) while one of
+    them is. Formulas over formulas are computed in order; a cycle computes nothing."""
+    named = same_areas(v.area for v in known)  # 'Quang Tri' from one source is 'Quảng Trị' from another
+    by_key = {(v.indicator, named.get(v.area, v.area), v.period): v for v in known}
+    pending = [register[c] for c in codes if register[c].formula]
+    out: list[Value] = []
+    while pending:
+        ready = [i for i in pending if not any(register.get(x) in pending for x in i.inputs)]
+        if not ready:
+            break
+        for indicator in ready:
+            pending.remove(indicator)
+            places = {(a, p) for (c, a, p) in by_key if c in indicator.inputs}
+            for area, period in sorted(places):
+                parts = [by_key.get((c, area, period)) for c in indicator.inputs]
+                if any(p is None for p in parts):
+                    continue
+                found = [p for p in parts if p is not None]
+                sources = [f"{p.indicator}={'—' if p.value is None else f'{p.value:g}'} ({p.status})" for p in found]
+                row = dict(indicator=indicator.code, area=area, period=period, unit=indicator.unit, sources=sources)
+                if any(p.value is None for p in found):
+                    value = Value(**row, value=None, status=DISPUTED)  # type: ignore[arg-type]
+                else:
+                    result = formula.evaluate(indicator.formula or "", {p.indicator: p.value for p in found})  # type: ignore[misc]
+                    value = Value(**row, value=result, status=COMPUTED)  # type: ignore[arg-type]
+                by_key[(indicator.code, area, period)] = value
+                out.append(value)
     return out
+
+
+def value_of(g: Group, answered: dict[tuple[str, str, str], Resolution]) -> Value:
+    """A group's published value: `agreed` (the sources agree within the tolerance: the lower median
+    of their values, one a source reported), `resolved` (a resolution answered exactly these
+    observations: its value) or `disputed` (no value)."""
+    sources = [f"{source_of(o)} {o.origin or ''}".strip() for o in g.observations]
+    row = dict(indicator=g.indicator.code, area=g.area, period=g.period, unit=g.indicator.unit, sources=sources)
+    resolution = answered.get((g.indicator.code, g.area, g.period))
+    if g.agreed:
+        return Value(**row, value=statistics.median_low(g.values), status=AGREED)  # type: ignore[arg-type]
+    if resolution is not None and resolution.fingerprint == g.fingerprint:
+        return Value(**row, value=resolution.value, status=RESOLVED, resolution=resolution)  # type: ignore[arg-type]
+    return Value(**row, value=None, status=DISPUTED)  # type: ignore[arg-type]
 
 
 def _text(value: str | None) -> str:

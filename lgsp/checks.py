@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Classification, Contract, DerivedSource, FileSource
@@ -217,21 +218,43 @@ def submission_warnings(contracts: Iterable[Contract], settings: Settings) -> li
     return out
 
 
+def _computed_from_itself(code: str, known: dict[str, Any]) -> bool:
+    """Whether a computed indicator's formulas lead back to it."""
+    seen: set[str] = set()
+    todo = list(known[code].inputs) if code in known else []
+    while todo:
+        current = todo.pop()
+        if current == code:
+            return True
+        if current in seen or current not in known:
+            continue
+        seen.add(current)
+        todo.extend(known[current].inputs)
+    return False
+
+
 def register_problems(paths: list[Path], contracts: Iterable[Contract]) -> list[str]:
     """Problems of the indicator register's files, as 'file: field: reason' lines: the file's own
     fields, and each source checked against the contracts (the dataset is one, the columns it
     names are that dataset's, its value column is a number) and the owner a publisher of one."""
     from lgsp.schemas.contract import ColumnType
-    from lgsp.schemas.indicators import indicator_problems
+    from lgsp.schemas.indicators import indicator_files, indicator_problems
 
     by_id = {c.id: c for c in contracts}
     publishers = sorted({c.publisher.code for c in by_id.values()})
+    folders = {p.resolve().parent for p in paths}
+    known = {i.code: i for f in folders for i in (indicator_problems(p)[0] for p in indicator_files(f)) if i}
     out: list[str] = []
     for path in paths:
         indicator, problems = indicator_problems(path)
         out.extend(str(p) for p in problems)
         if indicator is None:
             continue
+        for code in indicator.inputs:
+            if code not in known:
+                out.append(f"{path}: formula: '{code}' is not in the indicator register")
+        if _computed_from_itself(indicator.code, known):
+            out.append(f"{path}: formula: {indicator.code} is computed from itself (through other formulas)")
         if indicator.owner not in publishers:
             out.append(f"{path}: owner: '{indicator.owner}' is no contract's publisher code ({', '.join(publishers)})")
         for i, source in enumerate(indicator.sources):
@@ -249,4 +272,26 @@ def register_problems(paths: list[Path], contracts: Iterable[Contract]) -> list[
                     f"{path}: sources[{i}].value: column '{source.value}' of {source.dataset} is "
                     f"{value.type.value}, not a number"
                 )
+    return out
+
+
+def report_problems_all(paths: list[Path], register_dir: Path, contracts: Iterable[Contract]) -> list[str]:
+    """Problems of report templates, as 'file: field: reason' lines: the file's own fields, each
+    row's indicator in the register, and the owner a publisher code."""
+    from lgsp.schemas.indicators import indicator_files, indicator_problems
+    from lgsp.schemas.reports import report_problems
+
+    known = {i.code for i in (indicator_problems(p)[0] for p in indicator_files(register_dir)) if i is not None}
+    publishers = sorted({c.publisher.code for c in contracts})
+    out: list[str] = []
+    for path in paths:
+        report, problems = report_problems(path)
+        out.extend(str(p) for p in problems)
+        if report is None:
+            continue
+        if report.owner not in publishers:
+            out.append(f"{path}: owner: '{report.owner}' is no contract's publisher code ({', '.join(publishers)})")
+        for i, row in enumerate(report.rows):
+            if row.indicator is not None and row.indicator not in known:
+                out.append(f"{path}: rows[{i}].indicator: '{row.indicator}' is not in the indicator register")
     return out

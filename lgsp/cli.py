@@ -39,32 +39,49 @@ def _before_every_command() -> None:
 def check(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Contract or indicator files (default: every contract and the indicator register)."),
+        typer.Argument(
+            help="Contract, indicator or report files (default: every contract, the indicator register and the reports)."
+        ),
     ] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail on warnings too (a connection not configured here).")
     ] = False,
 ) -> None:
     """Validate dataset contracts (fields, references, Great Expectations arguments and file
-    headers) and the indicator register against them; warn about connections not configured here and file contracts that no longer fit
-    the files their department sends."""
-    from lgsp.checks import check_contracts, connection_warnings, register_problems, submission_warnings
+    headers), the indicator register against them and the report templates against the register;
+    warn about connections not configured here and file contracts that no longer fit the files
+    their department sends."""
+    from lgsp.checks import (
+        check_contracts,
+        connection_warnings,
+        register_problems,
+        report_problems_all,
+        submission_warnings,
+    )
     from lgsp.schemas.indicators import indicator_files
     from lgsp.schemas.loader import contract_files, problems_in
+    from lgsp.schemas.reports import report_files
 
     settings = _settings()
     register = settings.indicators_dir.resolve()
-    given = paths or [*sorted(settings.contracts_dir.glob("*.yaml")), *indicator_files(register)]
+    templates = settings.report_templates_dir.resolve()
+    given = paths or [
+        *sorted(settings.contracts_dir.glob("*.yaml")),
+        *indicator_files(register),
+        *report_files(templates),
+    ]
     indicators = [p for p in given if p.resolve().parent == register]
-    files = [p for p in given if p not in indicators]
+    reports = [p for p in given if p.resolve().parent == templates]
+    files = [p for p in given if p not in indicators and p not in reports]
     problems = check_contracts(files)
-    if indicators:  # the register is checked against every contract, those checked here included
+    if indicators or reports:  # checked against every contract, those checked here included
         beside = [c for c in (problems_in(p)[0] for p in [*files, *contract_files(settings.contracts_dir)]) if c]
-        problems += register_problems(indicators, beside)
+        problems += register_problems(indicators, beside) if indicators else []
+        problems += report_problems_all(reports, register, beside) if reports else []
     valid = [c for c in (problems_in(path)[0] for path in files) if c is not None]
     warnings = connection_warnings(valid, settings) + submission_warnings(valid, settings)
     ids = {path: contract.id for path in files if (contract := problems_in(path)[0]) is not None}
-    for path in [*files, *indicators]:
+    for path in [*files, *indicators, *reports]:
         mine = [p for p in problems if p.startswith(f"{path}:")]
         warned = [w for w in warnings if path in ids and w.startswith(f"{ids[path]}:")]
         status = "[red]invalid[/red]" if mine else "[yellow]ok[/yellow]" if warned else "[green]ok[/green]"
@@ -169,11 +186,13 @@ def demo(
     """Build the sandbox province, run every dataset's Airflow DAG in-process, print the summary."""
     from lgsp.demo import run_demo
 
-    results = run_demo(_settings(), scale=scale, seed=seed, dirty_share=dirty_share, console=console)
+    results, reported = run_demo(_settings(), scale=scale, seed=seed, dirty_share=dirty_share, console=console)
     from lgsp.pipeline import Pipeline
 
     _summary(results, Pipeline(_settings()))
-    raise typer.Exit(exit_code(results))
+    if not reported:
+        typer.echo("lgsp: báo cáo mẫu không chạy đúng / the reports demo did not come out as expected", err=True)
+    raise typer.Exit(exit_code(results) or (0 if reported else 1))
 
 
 @app.command()
@@ -334,15 +353,16 @@ def _submissions_of(results: list[RunRecord], pipeline: Pipeline) -> None:
 
 def _command_groups() -> None:
     from lgsp.indicators.cli import register as indicators
+    from lgsp.reports.cli import register as reports
     from lgsp.rows import register as rows
     from lgsp.sharing.cli import register as sharing
     from lgsp.submissions.cli import register as submissions
 
-    for register in (sharing, submissions, indicators, rows):
+    for register in (sharing, submissions, indicators, reports, rows):
         register(app)
 
 
-_command_groups()  # lgsp consumers|grants|requests|audit|staff, submissions|inbox, indicators, rows
+_command_groups()  # lgsp consumers|grants|requests|audit|staff, submissions|inbox, indicators, report, rows
 
 
 @app.command()

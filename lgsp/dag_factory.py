@@ -18,6 +18,7 @@ from airflow.sdk import DAG, Asset, get_current_context, task
 from lgsp.airflow_env import WAREHOUSE_POOL
 from lgsp.schemas.contract import Contract, DerivedSource
 from lgsp.schemas.loader import contract_files, problems_in
+from lgsp.schemas.reports import Report
 from lgsp.warehouse.runs import Step
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -50,9 +51,10 @@ def _step(step: Step, dataset_id: str, **options: Any) -> dict[str, Any]:
 
     A terminal error (bad contract, wrong password) fails the task without retries; a transient
     one is retried by Airflow, and its last try records the failed run. A rejected run fails the
-    publish task too, so the DAG run shows red and the Asset does not announce new data.
+    publish task too, so the DAG run shows red and the Asset does not announce new data; an
+    unchanged run skips it, so the Asset announces nothing either.
     """
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from lgsp.core.files import keep_private
     from lgsp.core.settings import Settings
@@ -74,6 +76,10 @@ def _step(step: Step, dataset_id: str, **options: Any) -> dict[str, Any]:
         if not transient:
             raise AirflowFailException(str(exc)) from exc
         raise
+    if isinstance(result, RunRecord) and result.status is RunStatus.UNCHANGED:
+        # Nothing new was published: skipped, the task announces no Asset event, so nothing
+        # downstream (the release, a derived dataset, a report) recomputes for nothing.
+        raise AirflowSkipException(f"{dataset_id}: nothing new to publish (run {result.status})")
     if isinstance(result, RunRecord) and not result.succeeded:
         if result.status is RunStatus.PARTIAL and result.published:
             # What was published is released now: a failed task announces no Asset event.
@@ -156,6 +162,58 @@ def build_release_dag(contract: Contract) -> DAG:
 
         release()
     return dag
+
+
+def build_report_dag(report: Report, inputs: list[Contract]) -> DAG:
+    """A report is rebuilt when any dataset it reads publishes (any of their Assets): a new
+    version only when its numbers change. Without inputs it runs only when triggered."""
+    assets = [asset_for(c) for c in inputs]
+    code = report.code
+    with DAG(
+        dag_id=f"lgsp_report_{code}",
+        description=f"Report {code}",
+        schedule=functools.reduce(operator.or_, assets) if assets else None,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["lgsp", "report", report.owner],
+        doc_md=f"Builds the report **{report.title.vi}** (HTML, PDF, XLSX, JSON) whenever "
+        f"{', '.join(c.id for c in inputs) or 'it is triggered'} publishes. Unchanged numbers make no new version.",
+    ) as dag:
+
+        @task(task_id="build", pool=WAREHOUSE_POOL)
+        def build() -> dict[str, Any]:
+            from lgsp.core.files import keep_private
+            from lgsp.core.settings import Settings
+            from lgsp.reports.run import build_reports
+
+            settings = Settings.from_env()
+            keep_private(settings)
+            made = build_reports(settings, [code])[0]
+            return {"version": made.version.version, "new": made.new, "disputed": made.version.disputed}
+
+        build()
+    return dag
+
+
+def build_report_dags(templates: Path, register: Path, directory: Path) -> dict[str, DAG]:
+    """A DAG for every valid report template, scheduled on the datasets its indicators read
+    (invalid templates and indicators are `lgsp check`'s to report; they get no DAG)."""
+    from lgsp.schemas.indicators import indicator_files, indicator_problems
+    from lgsp.schemas.reports import report_files, report_problems
+
+    indicators = {i.code: i for i in (indicator_problems(p)[0] for p in indicator_files(register)) if i}
+    contracts = {c.id: c for c in (problems_in(p)[0] for p in contract_files(directory)) if c}
+    dags = {}
+    for path in report_files(templates):
+        report = report_problems(path)[0]
+        if report is None:
+            continue
+        read = {s.dataset for r in report.rows if r.indicator in indicators for s in indicators[r.indicator].sources}
+        dag = build_report_dag(report, [contracts[d] for d in sorted(read) if d in contracts])
+        dags[dag.dag_id] = dag
+    return dags
 
 
 def broken_dag(path: Path, problems: list[str]) -> DAG:

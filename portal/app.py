@@ -14,7 +14,8 @@ from lgsp.core.settings import Settings
 from lgsp.portal.access import OpenCatalogue
 from lgsp.portal.api import Actions
 from lgsp.portal.datastore import RawJSON
-from lgsp.portal.pages import router
+from lgsp.portal.pages import render, router
+from lgsp.portal.reports import router as reports_router
 from lgsp.publishing.dcat import catalogue_graph, serialise
 from lgsp.publishing.dump import DUMP_NAME, dump_contents
 from lgsp.web.problems import Invalid, NotFound, Problem
@@ -77,6 +78,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         return _file(request, dataset, version, file)
 
     app.include_router(router(settings, catalogue, actions))
+    app.include_router(reports_router(settings, catalogue, render))
 
     @app.get("/dump.zip")
     async def dump() -> Response:

@@ -30,6 +30,12 @@ TEXTS: dict[str, dict[str, Any]] = {
         "q_published": "{n} dòng được công bố", "q_quarantined": "{n} dòng bị cách ly",
         "q_warned": "{n} dòng có cảnh báo", "q_rejected": "{n} dòng trong tệp bị từ chối",
         "q_checks": "đạt {passed}/{total} kiểm tra", "derived_from": "Tính từ",
+        "reports": "Báo cáo chỉ tiêu", "version": "phiên bản", "cells": "{n} ô số liệu",
+        "reports_intro": "Các biểu báo cáo của tỉnh, tính từ dữ liệu các sở gửi; mỗi ô ghi rõ nguồn.",
+        "disputed_cells": "{n} ô đang có hai số liệu khác nhau",
+        "disputed_help": "Sở chủ quản chưa xác định số liệu; các nguồn được nêu trong ô.",
+        "latest_version": "xem phiên bản mới nhất", "sent": "Đã gửi hệ thống báo cáo", "accepted": "được chấp nhận",
+        "rejected": "bị từ chối", "no_reports": "Chưa có báo cáo nào.",
     },
     "en": {
         "site": "Open-data portal", "switch": "Tiếng Việt", "skip": "Skip to main content",
@@ -45,6 +51,12 @@ TEXTS: dict[str, dict[str, Any]] = {
         "q_published": "{n} rows published", "q_quarantined": "{n} quarantined",
         "q_warned": "{n} warned", "q_rejected": "{n} in rejected files",
         "q_checks": "{passed} of {total} checks passed",
+        "reports": "Indicator reports", "version": "version", "cells": "{n} cells",
+        "reports_intro": "The province's report tables, computed from what the departments sent; every cell names its sources.",
+        "disputed_cells": "{n} cells where the sources disagree",
+        "disputed_help": "The owning department has not decided yet; the cell shows each source's value.",
+        "latest_version": "see the latest version", "sent": "Sent to the reporting system", "accepted": "accepted",
+        "rejected": "rejected", "no_reports": "No reports yet.",
     },
 }  # fmt: skip
 

@@ -1,5 +1,6 @@
 """The portal's HTML pages (Jinja2, server-rendered, no external assets), each with a JSON twin:
-the home page with search and facets, dataset pages, publisher pages, validation reports."""
+the home page with search and facets, dataset pages, publisher pages, validation reports (the
+indicator reports' pages are in `lgsp.portal.reports`)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def _switch(request: Request, lang: str) -> str:
     return f"{request.url.path}?{urlencode(params)}"
 
 
-def _render(template: str, request: Request, lang: str, **context: Any) -> HTMLResponse:
+def render(template: str, request: Request, lang: str, **context: Any) -> HTMLResponse:
+    """A portal page: the template with the language, its words and the switch to the other."""
     page = _env.get_template(template).render(lang=lang, t=texts(lang), switch_url=_switch(request, lang), **context)
     return HTMLResponse(page)
 
@@ -82,7 +84,7 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
             p["frequency"] = next(e["value"] for e in p["extras"] if e["key"] == "update_frequency")
             p["formats"] = ", ".join(r["format"] for r in p["resources"])
             results.append(p)
-        return _render(
+        return render(
             "index.html.j2",
             request,
             lang,
@@ -115,7 +117,7 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
             return f"/dataset/{dataset_id}?{urlencode({'lang': lang, 'page': n})}"
 
         first = (page - 1) * PREVIEW_ROWS + 1 if records else 0
-        return _render(
+        return render(
             "dataset.html.j2",
             request,
             lang,
@@ -139,7 +141,7 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
         if request.query_params.get("format") == "json":
             return JSONResponse(org)
         name, former = org["title_translated"][lang], [f[lang] for f in org["former_names"]]
-        return _render("publisher.html.j2", request, lang, name=name, former=former, packages=org["packages"])
+        return render("publisher.html.j2", request, lang, name=name, former=former, packages=org["packages"])
 
     @pages.get("/reports/{dataset_id}/{stem}.html")
     async def report(dataset_id: str, stem: str) -> Response:

@@ -12,8 +12,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from lgsp.schemas import formula
 from lgsp.schemas.base import IDENTIFIER, Model, Text, _nfc
 from lgsp.schemas.errors import ContractError
 from lgsp.schemas.loader import Problem, read_model
@@ -79,9 +80,38 @@ class Indicator(Model):
         description="A row's own unit → the factor that converts its value into `unit` ({'ratio': 100} "
         "for a % indicator). Rows in `unit`, or in a unit not named here, are compared as reported.",
     )
-    sources: list[IndicatorSource] = Field(min_length=1)
+    sources: list[IndicatorSource] = Field(
+        default_factory=list, description="The datasets that report it (or a `formula` instead)."
+    )
+    formula: str | None = Field(
+        None,
+        min_length=1,
+        description="Computed from other indicators of the same area and period instead of reported: "
+        "+ - * / and parentheses over their codes and numbers (DVCTT_TOAN_TRINH_TINH / "
+        "(DVCTT_TOAN_TRINH_TINH + DVCTT_MOT_PHAN_TINH) * 100).",
+    )
 
     _normalise = field_validator("unit", "owner", mode="before")(_nfc)
+
+    @field_validator("formula")
+    @classmethod
+    def _parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            formula.parse(value)  # FormulaError is a ValueError: pydantic reports it on the field
+        return value
+
+    @model_validator(mode="after")
+    def _reported_or_computed(self) -> Indicator:
+        if bool(self.sources) == (self.formula is not None):
+            raise ValueError("an indicator has either sources (reported) or a formula (computed), not both or neither")
+        if self.formula is not None and self.code in formula.names(self.formula):
+            raise ValueError(f"formula: {self.code} cannot be computed from itself")
+        return self
+
+    @property
+    def inputs(self) -> list[str]:
+        """The indicators a computed indicator reads (none for a reported one)."""
+        return formula.names(self.formula) if self.formula else []
 
     @field_validator("units", mode="before")
     @classmethod

@@ -47,6 +47,7 @@ def make_home(home: Path, sandbox_dir: Path, catalogue: Path) -> None:
     shutil.copy(catalogue, home / "warehouse.duckdb")
     urls = {p.stem: f"sqlite:///{p}" for p in (home / "sandbox").glob("*.sqlite")}
     urls["skhcn_inbox"] = str(home / "sandbox" / "inbox" / "skhcn")
+    urls["vpubnd_inbox"] = str(home / "sandbox" / "inbox" / "vpubnd")
     (home / "sandbox" / "connections.json").write_text(json.dumps(urls))
 
 

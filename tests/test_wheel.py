@@ -59,10 +59,11 @@ def test_installed_wheel_runs_the_cli_and_the_dags(wheel: Path, tmp_path: Path) 
     env |= {"HOME": str(work), "LGSP_HOME": str(work / "hub")}
     lgsp = str(venv / "bin" / "lgsp")
     assert "airflow-setup" in _run([lgsp, "--help"], work, env)
-    checked = _run([lgsp, "check"], work, env).splitlines()  # the example contracts and register, from the package
+    checked = _run([lgsp, "check"], work, env).splitlines()  # the example contracts, register and reports
     shipped = [
         *(REPO_ROOT / "schemas" / "datasets").glob("*.yaml"),
         *(REPO_ROOT / "schemas" / "indicators").glob("*.yaml"),
+        *(REPO_ROOT / "schemas" / "reports").glob("*.yaml"),
     ]
     assert len(checked) == len(shipped)
     # valid, though nothing is connected in a bare install: warnings say so, not errors

@@ -18,6 +18,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 CHECKOUT: Path | None = PACKAGE_ROOT.parent if (PACKAGE_ROOT.parent / "pyproject.toml").is_file() else None
 CONTRACTS_DIR = (PACKAGE_ROOT / "schemas" / "datasets").resolve()  # the example province's contracts
 INDICATORS_DIR = (PACKAGE_ROOT / "schemas" / "indicators").resolve()  # its indicator register
+REPORTS_DIR = (PACKAGE_ROOT / "schemas" / "reports").resolve()  # its report templates
 DAGS_DIR = (PACKAGE_ROOT / "dags").resolve()
 
 
@@ -27,6 +28,7 @@ class Settings(BaseModel):
     home: Path = Field(description="Runtime data: warehouse, staging, reports ($LGSP_HOME).")
     contracts_dir: Path = Field(description="Folder of dataset contract YAML files.")
     indicators_dir: Path = Field(INDICATORS_DIR, description="Folder of the indicator register, one YAML file each.")
+    report_templates_dir: Path = Field(REPORTS_DIR, description="Folder of the report templates, one YAML file each.")
     batch_rows: int = Field(250_000, description="Rows per Arrow batch when streaming.")
     validation_memory: ByteSize = Field(
         ByteSize(512 * 2**20),
@@ -66,6 +68,11 @@ class Settings(BaseModel):
     @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
+
+    @property
+    def report_versions_dir(self) -> Path:
+        """The province's indicator reports as built: one folder per report, one per version."""
+        return self.home / "report-versions"
 
     @property
     def sandbox_dir(self) -> Path:
@@ -122,6 +129,7 @@ class Settings(BaseModel):
                 home=path("LGSP_HOME", CHECKOUT / "var" if CHECKOUT else Path.home() / "lgsp"),
                 contracts_dir=path("LGSP_CONTRACTS", CONTRACTS_DIR),
                 indicators_dir=path("LGSP_INDICATORS", INDICATORS_DIR),
+                report_templates_dir=path("LGSP_REPORT_TEMPLATES", REPORTS_DIR),
                 **extra,
             )
         except ValidationError as exc:

@@ -83,10 +83,14 @@ def national_connections(simulator: Any) -> dict[str, str]:
         "national_dvhc": oauth,
         "national_dkkd": oauth,
         "national_vbpl": f"http://:{quote(simulator.api_key, safe='')}@{base}",
+        "national_reporting": oauth,
     }
 
 
-def run_demo(settings: Settings, *, scale: int, seed: int, dirty_share: float, console: Console) -> list[RunRecord]:
+def run_demo(
+    settings: Settings, *, scale: int, seed: int, dirty_share: float, console: Console
+) -> tuple[list[RunRecord], bool]:
+    """Every dataset's run, and whether the reports' story (built, refused, resolved, accepted) held."""
     try:
         from lgsp_sandbox.build import add_connections, build_province
         from lgsp_sandbox.national_api.server import Simulator
@@ -104,6 +108,7 @@ def run_demo(settings: Settings, *, scale: int, seed: int, dirty_share: float, c
     )
     with console.status("Preparing Airflow (metadata database, pool)…"):
         airflow_env.prepare(settings)
+    from lgsp.demo import reports as reports_demo
     from lgsp.demo import sharing as sharing_demo
     from lgsp.schemas.loader import load_contracts
 
@@ -118,9 +123,10 @@ def run_demo(settings: Settings, *, scale: int, seed: int, dirty_share: float, c
         contracts = load_contracts(settings.contracts_dir)
         from_the_log = sorted(k for k, c in contracts.items() if c.source.connection == "exchange_stats")
         results = run_dags(settings, [d for d in contracts if d not in from_the_log], console=console)
+        reported = reports_demo.run(settings, console)
     finally:
         api.stop()
     sharing_demo.run(settings, console)
     if from_the_log:
         results += run_dags(settings, from_the_log, console=console)
-    return results
+    return results, reported

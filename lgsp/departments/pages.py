@@ -1,4 +1,5 @@
-"""The department pages' routes: a dashboard, uploads and receipts, templates, held runs.
+"""The department pages' routes: a dashboard, uploads and receipts, templates, held runs, and the
+conflicts between sources of the indicators the department owns.
 
 Every route finds the staff member from the admin pages' signed session (the same cookie and
 key), and answers only for datasets whose publisher is the staff member's department: another
@@ -23,6 +24,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from lgsp.core.errors import LgspError
 from lgsp.core.settings import Settings
 from lgsp.departments import uploads
+from lgsp.departments.conflicts import owned_conflicts, resolve_owned
 from lgsp.departments.status import statuses
 from lgsp.pipeline import EDIT_WAIT, Pipeline
 from lgsp.schemas.contract import Contract, FileSource
@@ -287,6 +289,27 @@ def department_app(settings: Settings) -> FastAPI:
             return back("/", error=str(exc))
         done = "Đã công bố / published" if publish else "Đã bỏ / discarded"
         return back("/", message=f"{done}: {dataset_id} ({run.run_id})")
+
+    @app.get("/conflicts")
+    async def conflicts(request: Request) -> Response:
+        """The indicators this department owns whose sources disagree: each value, its source, and a
+        form to pick one or explain."""
+        staff = logged_in(request)
+        with pipeline.warehouse.reader() as con:
+            found = owned_conflicts(con, settings, staff.department)
+        data = {"department": staff.department, "conflicts": [c.as_json() for c in found]}
+        return page(request, "conflicts.html.j2", staff, data, found=found)
+
+    @app.post("/conflicts/resolve")
+    async def resolve(request: Request) -> Response:
+        staff = logged_in(request)
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        try:
+            checked(request, form.get("csrf", ""))
+            done = await anyio.to_thread.run_sync(lambda: resolve_owned(pipeline, settings, staff, form))
+        except (PermissionError, LgspError) as exc:
+            return back("/conflicts", error=str(exc))
+        return back("/conflicts", message=f"Đã xác định / resolved: {done}")
 
     return app
 

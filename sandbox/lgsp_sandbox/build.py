@@ -9,7 +9,7 @@ from pathlib import Path
 from lgsp_sandbox import db
 from lgsp_sandbox.db import Progress
 from lgsp_sandbox.departments import GENERATORS
-from lgsp_sandbox.inbox import drop_ict_files
+from lgsp_sandbox.inbox import drop_ict_files, drop_office_files
 from lgsp_sandbox.mutate import mutate_department
 from lgsp_sandbox.schema import DEPARTMENTS, TABLES, Department
 
@@ -28,6 +28,8 @@ DEFAULT_SCALE = 100_000
 DEFAULT_DIRTY_SHARE = 0.02
 INBOX = DEPARTMENTS["ict"].code.lower()
 """The ICT indicators' inbox (`inbox/skhcn/`, connection `skhcn_inbox`), named for the department that receives them."""
+OFFICE_INBOX = "vpubnd"
+"""The provincial People's Committee Office's inbox (`inbox/vpubnd/`, connection `vpubnd_inbox`)."""
 
 
 def department(name: str) -> Department:
@@ -92,8 +94,12 @@ def build_province(
     inbox = directory / "inbox" / INBOX
     shutil.rmtree(inbox, ignore_errors=True)  # a fresh province: no archive of earlier drops either
     drop_ict_files(inbox)
+    office = directory / "inbox" / OFFICE_INBOX
+    shutil.rmtree(office, ignore_errors=True)
+    drop_office_files(office)
+    inboxes = {f"{INBOX}_inbox": str(inbox), f"{OFFICE_INBOX}_inbox": str(office)}
     (directory / "connections.json").write_text(
-        json.dumps({**urls, f"{INBOX}_inbox": str(inbox)}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        json.dumps({**urls, **inboxes}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     return urls
 

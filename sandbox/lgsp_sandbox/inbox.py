@@ -1,4 +1,5 @@
-"""Department file drops: the ICT indicators as Sở KH&CN staff would send them.
+"""Department file drops: the ICT indicators as Sở KH&CN staff would send them, and the provincial
+office's online-public-service statistics.
 
 The real indicators (`lgsp_sandbox/data/ict_indicators/`) are written the way provincial offices write
 them: Vietnamese headers, `9.748` and `103,97`, `hơn 2.000` where the report said "more than",
@@ -109,3 +110,27 @@ def drop_ict_files(inbox: Path) -> list[Path]:
             path.write_bytes(_csv_bytes(rows, encoding, delimiter or ","))
         written.append(path)
     return written
+
+
+OFFICE_HEADERS = ["Tỉnh", "Năm", "Hệ thống", "Mức độ", "Số dịch vụ"]
+OFFICE_ROWS = [
+    # The office runs the provincial administrative-procedure system and counts its own services. Its
+    # count of full online services on the national portal is not the ICT department's 777: the same
+    # indicator from two agencies with two values, as the provinces' reports complain.
+    ["Quảng Trị", "2024", "Cổng Dịch vụ công quốc gia", "Toàn trình", "781"],
+    ["Quảng Trị", "2024", "Cổng Dịch vụ công quốc gia", "Một phần", "207"],
+    ["Quảng Trị", "2024", "Hệ thống thông tin giải quyết TTHC tỉnh", "Toàn trình", "1.197"],
+    ["Quảng Trị", "2024", "Hệ thống thông tin giải quyết TTHC tỉnh", "Một phần", "562"],
+]
+
+
+def drop_office_files(inbox: Path) -> list[Path]:
+    """Write the provincial office's statistics of online public services (CSV UTF-8 as Excel saves it)."""
+    inbox.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(OFFICE_HEADERS)
+    writer.writerows(OFFICE_ROWS)
+    path = inbox / "dvc_quang_tri_2024.csv"
+    path.write_bytes(buffer.getvalue().encode("utf-8-sig"))
+    return [path]

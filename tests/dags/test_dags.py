@@ -151,3 +151,71 @@ def test_a_derived_dag_recomputes_from_its_published_input(hub: Settings, airflo
     assert isinstance(derived.release, int)
     with Warehouse(hub).reader() as con:
         assert Warehouse.lineage(con, "schools_by_commune", derived.run_id) == {"schools": schools.run_id}
+
+
+def test_a_report_is_rebuilt_when_a_dataset_it_reads_publishes(dagbag) -> None:
+    from airflow.sdk.definitions.asset import AssetAny
+
+    dag = dagbag.dags["lgsp_report_online_public_services"]
+    condition = dag.timetable.asset_condition
+    assert isinstance(condition, AssetAny)
+    assert sorted(a.uri for a in condition.objects) == [
+        "lgsp://warehouse/main/ict_indicators",
+        "lgsp://warehouse/main/online_public_services",
+    ]
+    assert {"lgsp_report_ict_infrastructure", "lgsp_report_digital_transformation"} <= set(dagbag.dags)
+
+
+@pytest.mark.airflow
+def test_the_report_dag_builds_a_version(hub: Settings, airflow_db: None) -> None:
+    from lgsp.dag_factory import build_report_dags
+    from lgsp.demo import run_dags
+    from lgsp.reports.versions import latest
+
+    run_dags(hub, ["ict_indicators", "online_public_services"])
+    dag = build_report_dags(hub.report_templates_dir, hub.indicators_dir, hub.contracts_dir)[
+        "lgsp_report_online_public_services"
+    ]
+    assert dag.test().state == "success"
+    made = latest(hub.home, "online_public_services")
+    assert made is not None and (made.version, made.disputed, made.cells) == (1, 1, 5)
+    assert dag.test().state == "success"  # the same numbers: no new version
+    again = latest(hub.home, "online_public_services")
+    assert again is not None and again.version == 1
+
+
+def _asset_events(uri: str) -> int:
+    """How many times Airflow recorded that the Asset changed (each one schedules its consumers once)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        query = select(func.count()).select_from(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        return int(session.scalar(query.where(AssetModel.uri == uri)) or 0)
+
+
+@pytest.mark.airflow
+def test_one_asset_event_per_publish_and_none_when_nothing_changed(hub: Settings, airflow_db: None) -> None:
+    """A derived dataset or report recomputes once per input publish: the input's publish task
+    announces its Asset once when it publishes, and not at all for an unchanged or rejected run."""
+    from lgsp.dag_factory import build_dags
+    from lgsp.warehouse.store import Warehouse
+
+    uri = "lgsp://warehouse/main/online_public_services"
+    before = _asset_events(uri)
+    dag = build_dags(hub.contracts_dir)["lgsp_online_public_services"]
+    first = dag.test()
+    assert first.state == "success"
+    assert _asset_events(uri) == before + 1
+    second = dag.test()  # the inbox is empty now: nothing new
+    assert second.state == "success"
+    assert {ti.task_id: ti.state for ti in second.get_task_instances()}["publish"] == "skipped"
+    assert _asset_events(uri) == before + 1
+    run = Warehouse(hub).run("online_public_services", second.run_id)
+    assert run is not None and run.status == "unchanged"
+    inbox = hub.sandbox_dir / "inbox" / "vpubnd"
+    (inbox / "dvc_broken.csv").write_text("Tỉnh,Năm\nQuảng Trị,2024\n", encoding="utf-8")  # no services column
+    third = dag.test()
+    assert third.state == "failed"
+    assert _asset_events(uri) == before + 1

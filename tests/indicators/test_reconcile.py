@@ -4,6 +4,7 @@ both files and lines, the owning department resolves it, and a changed value dis
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,48 @@ def test_differ_is_relative_to_the_larger() -> None:
     assert reconcile.differ(100, 100.0001, 0)
     assert not reconcile.differ(95, 100, 0.05) and reconcile.differ(94, 100, 0.05)
     assert not reconcile.differ(-1, 1, 2) and reconcile.differ(0, 1, 0.99)
+
+
+def test_a_formula_is_computed_from_its_inputs_and_disputed_while_one_is() -> None:
+    def value(code: str, v: float | None, status: str, area: str = "Quảng Trị") -> reconcile.Value:
+        return reconcile.Value(code, area, "2024", v, "services", status, [])
+
+    base = {"name": {"vi": "x", "en": "x"}, "unit": "services", "period": "year", "owner": "VPUBND"}
+    source = [{"dataset": "d", "where": {"a": "b"}, "value": "v", "period": "p"}]
+    register = {
+        "A": Indicator.model_validate({**base, "code": "A", "sources": source}),
+        "B": Indicator.model_validate({**base, "code": "B", "sources": source}),
+        "SHARE": Indicator.model_validate({**base, "code": "SHARE", "unit": "%", "formula": "A / (A + B) * 100"}),
+        "TWICE": Indicator.model_validate({**base, "code": "TWICE", "formula": "SHARE * 2"}),
+    }
+    codes = reconcile.needed(register, ["TWICE"])
+    assert codes == ["A", "B", "SHARE", "TWICE"]
+    agreed = [value("A", 3, "agreed"), value("B", 1, "resolved", area="Quang Tri")]  # one typed without diacritics
+    found = {v.indicator: v for v in reconcile.computed_values(register, codes, agreed)}
+    assert (found["SHARE"].value, found["SHARE"].status, found["TWICE"].value) == (75, "computed", 150)
+    disputed = [value("A", None, "disputed"), value("B", 1, "agreed")]
+    found = {v.indicator: v for v in reconcile.computed_values(register, codes, disputed)}
+    assert (found["SHARE"].value, found["SHARE"].status, found["TWICE"].status) == (None, "disputed", "disputed")
+    assert reconcile.computed_values(register, codes, [value("A", 3, "agreed")]) == []  # B missing: no value
+    zero = reconcile.computed_values(register, codes, [value("A", 0, "agreed"), value("B", 0, "agreed")])
+    assert zero[0].value is None  # 0 / 0: no value, not an error
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"formula": "A ** 2"}, "only + - * / are allowed"),
+        ({"formula": "__import__('os')"}, "not Call"),
+        (
+            {"formula": "A + 1", "sources": [{"dataset": "d", "where": {"a": "b"}, "value": "v", "period": "p"}]},
+            "not both",
+        ),
+        ({"formula": "GIA_GAO * 2"}, "cannot be computed from itself"),
+    ],
+)
+def test_a_formula_that_is_not_arithmetic_over_codes_is_refused(changes: dict[str, object], message: str) -> None:
+    from pydantic import ValidationError
+
+    data = {**indicator(), "sources": [], **changes}
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        Indicator.model_validate(data)

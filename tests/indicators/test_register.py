@@ -45,19 +45,34 @@ GOOD = {
 # (indicator, area, period) → value, as the three provinces' reports give them
 # (sandbox/lgsp_sandbox/data/ict_indicators/provincial_ict_indicators.csv).
 EXPECTED = {
-    ("DVCTT_TOAN_TRINH_QG", "Quang Tri", "2024"): 777,
-    ("DVCTT_TOAN_TRINH_QG", "Lạng Sơn", "2023-07-11 (stock)"): 882,
-    ("DVCTT_MOT_PHAN_QG", "Quang Tri", "2024"): 207,
+    ("CSDL_KHO_DUNG_CHUNG", "Quang Tri", "2024"): 4,
+    ("DOANH_NGHIEP_CONG_NGHE_SO", "Quang Tri", "2024"): 829,
     ("DVCTT_MOT_PHAN_QG", "Lạng Sơn", "2023-07-11 (stock)"): 462,
-    ("THUE_BAO_DIEN_THOAI", "Quang Tri", "2024"): 672815,
+    ("DVCTT_MOT_PHAN_QG", "Quang Tri", "2024"): 207,
+    ("DVCTT_MOT_PHAN_TINH", "Lạng Sơn", "2023-07-11 (stock)"): 420,
+    ("DVCTT_MOT_PHAN_TINH", "Quang Tri", "2024"): 562,
+    ("DVCTT_TOAN_TRINH_QG", "Lạng Sơn", "2023-07-11 (stock)"): 882,
+    ("DVCTT_TOAN_TRINH_QG", "Quang Tri", "2024"): 777,
+    ("DVCTT_TOAN_TRINH_TINH", "Lạng Sơn", "2023-07-11 (stock)"): 999,
+    ("DVCTT_TOAN_TRINH_TINH", "Quang Tri", "2024"): 1197,
+    ("HO_GIA_DINH_DIA_CHI_SO", "Quang Tri", "2024"): 137428,
+    ("HO_SO_DINH_DANH_DIEN_TU", "Quang Tri", "2024"): 433539,
+    ("TAI_KHOAN_DINH_DANH_KICH_HOAT", "Quang Tri", "2024"): 302532,
+    ("THUE_BAO_BANG_RONG_DI_DONG", "Lạng Sơn", "2023-07-11 (stock)"): 681000,
+    ("THUE_BAO_BANG_RONG_DI_DONG", "Quang Tri", "2024"): 596303,
     ("THUE_BAO_DIEN_THOAI", "Lạng Sơn", "2023-07-11 (stock)"): 955000,
-    ("THUE_BAO_DI_DONG", "Quang Tri", "2024"): 666828,
+    ("THUE_BAO_DIEN_THOAI", "Quang Tri", "2024"): 672815,
     ("THUE_BAO_DI_DONG", "Lạng Sơn", "2023-07-11 (stock)"): 936200,
-    ("THUE_BAO_DT_CO_DINH", "Quang Tri", "2024"): 5987,
+    ("THUE_BAO_DI_DONG", "Quang Tri", "2024"): 666828,
     ("THUE_BAO_DT_CO_DINH", "Lạng Sơn", "2023-07-11 (stock)"): 18800,
-    ("THUE_BAO_INTERNET_CO_DINH", "Quang Tri", "2024"): 138585,
+    ("THUE_BAO_DT_CO_DINH", "Quang Tri", "2024"): 5987,
     ("THUE_BAO_INTERNET_CO_DINH", "Lạng Sơn", "2023-07-11 (stock)"): 139000,
+    ("THUE_BAO_INTERNET_CO_DINH", "Quang Tri", "2024"): 138585,
+    ("TRAM_BTS", "Ha Tinh", "2024 YTD (report dated Jul 2024)"): 3250,
+    ("TRAM_BTS", "Lạng Sơn", "2023-07-11 (stock)"): 3197,
+    ("TRAM_BTS", "Quang Tri", "2024"): 2700,
     ("TY_LE_NGUOI_DUNG_INTERNET", "Quang Tri", "2024"): 103.97,
+    ("TY_LE_VAN_BAN_DIEN_TU", "Quang Tri", "2024"): 98,
     ("VAN_BAN_DEN_XU_LY_TREN_MANG", "Quang Tri", "2024"): 9748,
 }
 
@@ -74,8 +89,9 @@ def test_the_shipped_register_loads_and_fits_the_contracts() -> None:
     assert len(register) >= 6
     assert {code for code, _, _ in EXPECTED} <= set(register)
     assert register_problems(indicator_files(INDICATORS_DIR), load_contracts(CONTRACTS).values()) == []
-    several = [i for i in register.values() if isinstance(i.sources[0].where["indicator_vi"], list)]
+    several = [i for i in register.values() if i.sources and isinstance(i.sources[0].where["indicator_vi"], list)]
     assert several, "an indicator named two ways by two provinces is one indicator"
+    assert [i.code for i in register.values() if i.formula] == ["TY_LE_DVCTT_TOAN_TRINH"]
 
 
 def test_lgsp_check_accepts_the_register(hub: Settings) -> None:
@@ -119,9 +135,9 @@ def test_a_register_entry_that_does_not_fit_the_contracts_is_refused(
     ("change", "field", "reason"),
     [
         ({"period": "week"}, "period", "'year', 'quarter' or 'month'"),
-        ({"formula": "A + B"}, "formula", "unknown field"),
+        ({"formula": "A + B"}, "(top level)", "not both or neither"),
         ({"tolerance": -0.1}, "tolerance", "greater than or equal to 0"),
-        ({"sources": []}, "sources", "at least 1 item"),
+        ({"sources": []}, "(top level)", "not both or neither"),
         ({"code": "dvcTT"}, "code", "should match pattern"),
         ({"sources": [{**GOOD["sources"][0], "where": {"indicator_vi": []}}]}, "sources[0].where", "empty list"),  # type: ignore[index]
     ],
@@ -179,7 +195,11 @@ def test_observations_of_the_ict_department_drop_trace_to_submissions_and_lines(
             typed = {str(v).replace(".", "") for v in row}  # as typed: 955.000, text in TCVN3
             assert f"{o.value:g}" in typed, (o, row)
     by_province = {o.area: submissions[o.submission].name for o in found if o.submission is not None}  # type: ignore[union-attr]
-    assert by_province == {"Quang Tri": "chi_tieu_quang_tri_2024.csv", "Lạng Sơn": "chi_tieu_lang_son_2024.xlsx"}
+    assert by_province == {
+        "Quang Tri": "chi_tieu_quang_tri_2024.csv",
+        "Lạng Sơn": "chi_tieu_lang_son_2024.xlsx",
+        "Ha Tinh": "chi_tieu_ha_tinh_2024.csv",
+    }
 
 
 def test_no_observations_before_the_dataset_is_published(hub: Settings) -> None:
@@ -203,3 +223,14 @@ def test_the_cli_lists_the_register_and_the_observations(hub: Settings) -> None:
     assert isinstance(one["submission"], int)
     unknown = runner.invoke(app, ["indicators", "observations", "KHONG_CO"])
     assert unknown.exit_code == 1 and "no indicator 'KHONG_CO'" in unknown.output
+
+
+def test_a_formula_over_an_unknown_indicator_or_in_a_cycle_is_refused(tmp_path: Path) -> None:
+    base = {k: v for k, v in GOOD.items() if k != "sources"}
+    unknown = write(tmp_path, {**base, "code": "SHARE", "formula": "DVCTT_TOAN_TRINH_QG / KHONG_CO * 100"})
+    first = write(tmp_path, {**base, "code": "FIRST", "formula": "SECOND * 2"})
+    write(tmp_path, {**base, "code": "SECOND", "formula": "FIRST / 2"})
+    write(tmp_path, GOOD, name="DVCTT_TOAN_TRINH_QG")
+    problems = register_problems(indicator_files(tmp_path), load_contracts(CONTRACTS).values())
+    assert f"{unknown}: formula: 'KHONG_CO' is not in the indicator register" in problems
+    assert f"{first}: formula: FIRST is computed from itself (through other formulas)" in problems

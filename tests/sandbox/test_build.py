@@ -68,7 +68,9 @@ def test_province_has_one_sqlite_file_per_department_and_the_promised_rows(provi
     assert list(province) == list(DEPARTMENTS)
     directory = Path(sa.make_url(province["finance"]).database).parent
     connections = json.loads((directory / "connections.json").read_text(encoding="utf-8"))
-    assert connections == {**province, "skhcn_inbox": str(directory / "inbox" / "skhcn")}
+    inboxes = {name: str(directory / "inbox" / name.removesuffix("_inbox")) for name in ("skhcn_inbox", "vpubnd_inbox")}
+    assert connections == {**province, **inboxes}
+    assert [p.name for p in (directory / "inbox" / "vpubnd").iterdir()] == ["dvc_quang_tri_2024.csv"]
     assert sorted(p.name for p in (directory / "inbox" / "skhcn").iterdir()) == [
         "chi_tieu_ha_tinh_2024.csv",
         "chi_tieu_lang_son_2024.xlsx",
@@ -85,9 +87,9 @@ def test_same_seed_gives_the_same_bytes(province: dict[str, str], tmp_path: Path
     for name in DEPARTMENTS:
         first, second = (Path(sa.make_url(u[name]).database).read_bytes() for u in (province, again))
         assert first == second, name
-    dropped = Path(sa.make_url(province["finance"]).database).parent / "inbox" / "skhcn"
-    for path in dropped.iterdir():  # the department's files too, workbook included
-        assert path.read_bytes() == (tmp_path / "inbox" / "skhcn" / path.name).read_bytes(), path.name
+    inboxes = Path(sa.make_url(province["finance"]).database).parent / "inbox"
+    for path in [*(inboxes / "skhcn").iterdir(), *(inboxes / "vpubnd").iterdir()]:  # the files too, workbook included
+        assert path.read_bytes() == (tmp_path / "inbox" / path.parent.name / path.name).read_bytes(), path.name
 
 
 def test_another_seed_gives_other_data(province: dict[str, str], tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ def test_shipped_contracts_are_valid() -> None:
         "exchange_stats",
         "ict_indicators",
         "legal_documents",
+        "online_public_services",
         "price_index_monthly",
         "price_observations",
         "schools",
@@ -74,7 +75,7 @@ def test_publishers_are_the_departments_after_the_2025_reorganisation() -> None:
     assert checked == {"driving_licences", "env_readings", "ict_indicators", "price_observations", "schools"}
     publishers = {(c.publisher.code, c.publisher.name, tuple(c.publisher.former_names)) for c in contracts}
     assert len(publishers) == len({code for code, _, _ in publishers}), "a code with two names or histories"
-    assert {code for code, _, _ in publishers} == {"TCTK", "SXD", "STC", "SNNMT", "SKHCN", "STP", "SGDDT"}
+    assert {code for code, _, _ in publishers} == {"TCTK", "SXD", "STC", "SNNMT", "SKHCN", "STP", "SGDDT", "VPUBND"}
     assert not {f.code for d in DEPARTMENTS.values() for f in d.former} & {code for code, _, _ in publishers}
 
 

@@ -6,6 +6,8 @@ Our REST connector is tested and demonstrated against this instead of systems we
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel, Field, SecretStr
 
 DEFAULT_SEED = 2026
@@ -26,3 +28,4 @@ class SimulatorConfig(BaseModel):
     client_secret: SecretStr = SecretStr("sandbox-secret")
     api_key: SecretStr = SecretStr("sandbox-api-key")
     province_code: str = Field(default="44", description="GSO code of the province whose enterprises are served")
+    reporting_deadline: date | None = Field(default=None, description="every report template's deadline, if moved")

@@ -21,19 +21,12 @@ from fastapi import FastAPI, Request, Response
 
 from lgsp_sandbox.national_api import SimulatorConfig
 from lgsp_sandbox.national_api.data import Enterprises, Slice, Table, build_documents, build_units, epoch, iso
+from lgsp_sandbox.national_api.errors import JSON, ApiError
 from lgsp_sandbox.national_api.faults import FaultMiddleware, Faults, RateLimiter, Stats
+from lgsp_sandbox.national_api.reporting import reporting_router
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
-JSON = "application/json"
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-class ApiError(Exception):
-    """An error answer: HTTP status, a short machine-readable `error`, a human `detail`."""
-
-    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.error, self.detail, self.headers = status, error, detail, headers or {}
 
 
 def bad_request(detail: str) -> ApiError:
@@ -285,6 +278,7 @@ def create_app(config: SimulatorConfig) -> FastAPI:
         found = documents.select(paging.since, paging.after, paging.skip, paging.size)
         return page_response(request, paging, found, "documents")
 
+    app.include_router(reporting_router(bearer, config.reporting_deadline))
     admin = _admin_routes(faults, stats, register, config)
     for method, path, handler in admin:
         app.add_api_route(path, handler, methods=[method], include_in_schema=False)

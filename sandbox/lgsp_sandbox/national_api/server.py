@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 
@@ -41,9 +42,15 @@ class Simulator:
         port: int | None = None,
         documents: int = 3_000,
         start_timeout: float = 60.0,
+        reporting_deadline: date | None = None,
     ) -> None:
         self.config = SimulatorConfig(
-            enterprises=enterprises, seed=seed, token_ttl=token_ttl, rate_limit=rate_limit, documents=documents
+            enterprises=enterprises,
+            seed=seed,
+            token_ttl=token_ttl,
+            rate_limit=rate_limit,
+            documents=documents,
+            reporting_deadline=reporting_deadline,
         )
         self.port, self.start_timeout = port, start_timeout
         self.process: subprocess.Popen | None = None
@@ -82,6 +89,8 @@ class Simulator:
         command += ["--token-ttl", str(c.token_ttl), "--parent-pid", str(os.getpid())]
         if c.rate_limit is not None:
             command += ["--rate-limit", str(c.rate_limit)]
+        if c.reporting_deadline is not None:
+            command += ["--reporting-deadline", c.reporting_deadline.isoformat()]
         handle, name = tempfile.mkstemp(prefix="national-api-", suffix=".log")
         self._log_path = Path(name)
         try:
@@ -197,6 +206,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--documents", type=int, default=defaults.documents, help="legal documents (default %(default)s)")
     p.add_argument("--token-ttl", type=int, default=defaults.token_ttl, help="token lifetime in seconds")
     p.add_argument("--rate-limit", type=float, default=None, help="requests per second per client (default: none)")
+    p.add_argument("--reporting-deadline", type=date.fromisoformat, default=None, help="move every report deadline")
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     return p
 
@@ -215,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         documents=args.documents,
         token_ttl=args.token_ttl,
         rate_limit=args.rate_limit,
+        reporting_deadline=args.reporting_deadline,
     )
     if args.parent_pid is not None:
         threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()
