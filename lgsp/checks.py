@@ -80,9 +80,46 @@ def derived_problems(found: list[tuple[Contract, Path]], known: list[tuple[Contr
         else:
             if strangers:
                 out.append(f"{path}: source.sql: reads {', '.join(strangers)}, not among source.inputs")
+        out.extend(f"{path}: {p}" for p in incremental_problems(contract, by_id))
         cycle = _cycle(contract.id, by_id)
         if cycle:
             out.append(f"{path}: source.inputs: computed from itself ({' → '.join(cycle)})")
+    return out
+
+
+def incremental_problems(contract: Contract, by_id: dict[str, Contract]) -> list[str]:
+    """A derived dataset's `source.incremental` keys must be expressions over its followed input's
+    columns: each is bound against an empty table of the input contract's types in DuckDB. The
+    SQL must name that input without a schema (the run restricts the unqualified name)."""
+    import duckdb
+
+    from lgsp.connectors.derived import names_with_schema
+    from lgsp.core import duck
+
+    source = contract.source
+    if not isinstance(source, DerivedSource) or source.incremental is None:
+        return []
+    name = source.incremental.input
+    out = []
+    if names_with_schema(source.sql, name):
+        out.append(f"source.sql: names {name} with a schema; name it alone, as the incremental run restricts it")
+    feeding = by_id.get(name)
+    if feeding is None:
+        return out  # reported as an unknown input
+    con = duckdb.connect()
+    try:
+        columns = ", ".join(f"{duck.quote(c.name)} {c.duckdb_type}" for c in feeding.columns)
+        con.execute(f"CREATE TABLE {duck.quote(name)} ({columns})")
+        for key, expression in source.incremental.keys.items():
+            try:
+                con.execute(f"SELECT {expression} FROM {duck.quote(name)} LIMIT 0")
+            except duckdb.Error as exc:
+                reason = str(exc).splitlines()[0]
+                out.append(
+                    f"source.incremental.keys.{key}: '{expression}' is no expression over {name}'s columns: {reason}"
+                )
+    finally:
+        con.close()
     return out
 
 

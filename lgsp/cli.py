@@ -95,7 +95,12 @@ def check(
 
 
 @app.command()
-def run(datasets: Annotated[list[str], typer.Argument(help="Dataset ids (contract file names).")]) -> None:
+def run(
+    datasets: Annotated[list[str], typer.Argument(help="Dataset ids (contract file names).")],
+    full: Annotated[
+        bool, typer.Option("--full", help="Derived datasets recompute everything, not only the groups that changed.")
+    ] = False,
+) -> None:
     """Extract, validate and publish datasets now, in this process."""
     from lgsp.pipeline import Pipeline
 
@@ -104,7 +109,7 @@ def run(datasets: Annotated[list[str], typer.Argument(help="Dataset ids (contrac
     for dataset_id in datasets:
         with console.status(f"{dataset_id}: extract → validate → publish"):
             started = time.monotonic()
-            record = pipeline.run(dataset_id)
+            record = pipeline.run(dataset_id, full=full)
             record.seconds = time.monotonic() - started
         results.append(record)
     _summary(results, pipeline)

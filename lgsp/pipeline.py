@@ -27,7 +27,7 @@ from lgsp.schemas.contract import Classification, Contract
 from lgsp.schemas.loader import find_contract
 from lgsp.submissions import ledger
 from lgsp.submissions.ledger import SubmissionStatus
-from lgsp.warehouse import edits
+from lgsp.warehouse import changes, edits
 from lgsp.warehouse.edits import RowEdit
 from lgsp.warehouse.publish import Settle
 from lgsp.warehouse.runs import RunManifest, RunRecord, RunStatus, Step, Validated
@@ -91,9 +91,10 @@ class Pipeline:
         }
         return steps[step]
 
-    def extract(self, dataset_id: str, run_id: str) -> RunManifest:
+    def extract(self, dataset_id: str, run_id: str, full: bool = False) -> RunManifest:
         """Pull the source into the run's staging; returns the run manifest, which carries the
-        contract (loaded here, once per run) to the later steps."""
+        contract (loaded here, once per run) to the later steps. `full`: a derived dataset
+        recomputes everything even where it could recompute only what changed."""
         started = utcnow()
         contract = self.contract(dataset_id)
         staging = self.staging(dataset_id, run_id)
@@ -107,7 +108,7 @@ class Pipeline:
             cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
             published = duck.table_exists(con, "main", dataset_id)
             merge = contract.merges(connector.full_each_run) and published
-        state = {"cursor": cursor_from} if cursor_from else None
+        state = {"cursor": cursor_from} if cursor_from else ({"full": True} if full else None)
         plan = connector.scan(config, state) if connector.scan else None
         if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
             with self.warehouse.writer() as con:
@@ -129,6 +130,7 @@ class Pipeline:
         superseded = sum(int(n) for n in notes.get("superseded", {}).values())
         # Correction sheets send some rows again: merged by key, even into a dataset each file replaces.
         merge = merge or (published and bool(notes.get("corrections_only")))
+        merge = merge or notes.get("recompute", {}).get("mode") == "incremental"  # a derived run's groups
         manifest = RunManifest(
             dataset_id=dataset_id,
             run_id=run_id,
@@ -195,6 +197,7 @@ class Pipeline:
                     incremental=manifest.mode == "incremental",
                     files_rejected=len(manifest.source_notes.get("rejected", [])),
                     settle=_settle(manifest),
+                    recompute=changes.Recompute.from_notes(manifest.source_notes),
                 )
                 if release and run.published and contract.classification is Classification.open:
                     run.release = self._release(con, contract, run)
@@ -384,15 +387,21 @@ class Pipeline:
             log.warning("%s: receipts of failed run %s not written: %s", dataset_id, run.run_id, exc)
 
     def run(
-        self, dataset_id: str, run_id: str | None = None, release: bool = True, wait: float = RUN_WAIT
+        self,
+        dataset_id: str,
+        run_id: str | None = None,
+        release: bool = True,
+        wait: float = RUN_WAIT,
+        full: bool = False,
     ) -> RunRecord:
         """Extract, validate and publish in this process (and release, for an open dataset);
         returns the meta.runs record (never raises for a failed run: the record says why).
-        `wait`: seconds to wait for another run of the dataset (a page waits less than a command)."""
+        `wait`: seconds to wait for another run of the dataset (a page waits less than a command);
+        `full`: a derived dataset recomputes everything."""
         run_id = run_id or new_run_id()
         try:
             with self.running(dataset_id, wait):
-                self.extract(dataset_id, run_id)
+                self.extract(dataset_id, run_id, full)
                 self.validate(dataset_id, run_id)
                 return self.publish(dataset_id, run_id, release=release)
         except Exception as exc:

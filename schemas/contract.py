@@ -12,6 +12,7 @@ from lgsp.schemas.base import IDENTIFIER, Keywords, Model, Text, _nfc
 from lgsp.schemas.sources import (
     Auth,
     AuthType,
+    DerivedIncremental,
     DerivedSource,
     Duplicates,
     Engine,
@@ -326,6 +327,11 @@ class Contract(Model):
                 raise ValueError("schedule: a derived dataset runs when any of its inputs publishes, on no schedule")
             if self.id in self.source.inputs:
                 raise ValueError(f"source.inputs: '{self.id}' cannot be computed from itself")
+            keys = self.source.incremental.keys if self.source.incremental else None
+            if keys is not None and sorted(keys) != sorted(self.primary_key):
+                raise ValueError(
+                    f"source.incremental.keys: {sorted(keys)} must be exactly the primary key {sorted(self.primary_key)}"
+                )
         if isinstance(self.source, RestSource) and self.source.lookback:
             cursor = self.column(self.incremental.cursor) if self.incremental else None
             if not self.source.updated_since or cursor is None or cursor.type is not ColumnType.timestamp:
@@ -355,6 +361,6 @@ class Contract(Model):
 
 
 __all__ = [  # the contract's parts, importable from here as before the split
-    "IDENTIFIER", "Auth", "AuthType", "DerivedSource", "Duplicates", "Engine", "FileFormat", "FileSource", "Keywords", "Model",
+    "IDENTIFIER", "Auth", "AuthType", "DerivedIncremental", "DerivedSource", "Duplicates", "Engine", "FileFormat", "FileSource", "Keywords", "Model",
     "Paging", "PagingStyle", "RestSource", "SchemaDrift", "Source", "SourceKind", "SqlSource", "Text",
 ]  # fmt: skip

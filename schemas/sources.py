@@ -165,6 +165,20 @@ class FileSource(Model):
     )
 
 
+class DerivedIncremental(Model):
+    """How the derived rows depend on one input's rows, so that a change of that input recomputes only
+    the groups it touched. The contract's author asserts that each derived row depends only on the
+    input rows of its group (true of a GROUP BY over those keys)."""
+
+    input: str = Field(pattern=IDENTIFIER, description="The input whose changes are followed; one of source.inputs.")
+    keys: dict[Annotated[str, Field(pattern=IDENTIFIER)], str] = Field(
+        min_length=1,
+        description="Each primary-key column of the derived dataset → a DuckDB expression over the input's "
+        "columns giving the group an input row belongs to, e.g. month: \"CAST(date_trunc('month', "
+        "measured_at) AS DATE)\". Exactly the primary key's columns.",
+    )
+
+
 class DerivedSource(Model):
     """A dataset computed by one SELECT over other published datasets of the hub, named by their ids."""
 
@@ -176,6 +190,11 @@ class DerivedSource(Model):
     sql: str = Field(
         description="A SELECT (or WITH … SELECT) in DuckDB's SQL over the inputs, each named by its dataset id; "
         "it gives the contract's columns by name."
+    )
+    incremental: DerivedIncremental | None = Field(
+        None,
+        description="Recompute only the groups an input's changes touched (when the hub kept those changes); "
+        "without it, or when it cannot, every run recomputes the whole dataset.",
     )
 
     @property
@@ -189,6 +208,8 @@ class DerivedSource(Model):
             raise ValueError("sql: must be a SELECT (or WITH … SELECT); a derived dataset only reads its inputs")
         if len(set(self.inputs)) != len(self.inputs):
             raise ValueError("inputs: a dataset is named twice")
+        if self.incremental and self.incremental.input not in self.inputs:
+            raise ValueError(f"incremental.input: '{self.incremental.input}' is not among the inputs")
         return self
 
 

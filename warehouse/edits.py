@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.schemas.contract import Column, ColumnType, Contract, PersonalData
-from lgsp.warehouse import projection
+from lgsp.warehouse import changes, projection
 from lgsp.warehouse.errors import EditError
 from lgsp.warehouse.store import utcnow
 
@@ -290,7 +290,8 @@ def retract(
     typed_key = _key(con, contract, key)
     table = _require_row(con, contract, typed_key)
     where, params = _where(typed_key)
-    con.execute(f"DELETE FROM {table} WHERE {where}", params)
+    with changes.edited(con, contract, run_id, where, params):
+        con.execute(f"DELETE FROM {table} WHERE {where}", params)
     return _record(con, contract, EditAction.RETRACT, typed_key, {}, by=by, why=why, run_id=run_id)
 
 
@@ -315,7 +316,9 @@ def correct(
     typed_key = _key(con, contract, key)
     new = _values(con, contract, values)
     table = _require_row(con, contract, typed_key)
-    _update(con, contract, table, typed_key, new)
+    where, params = _where(typed_key)
+    with changes.edited(con, contract, run_id, where, params):
+        _update(con, contract, table, typed_key, new)
     return _record(con, contract, EditAction.CORRECT, typed_key, new, by=by, why=why, run_id=run_id)
 
 
@@ -364,6 +367,8 @@ def undo(con: duckdb.DuckDBPyConnection, edit_id: int, *, by: str, dataset_id: s
         )
     now = utcnow()
     con.execute("UPDATE meta.row_edits SET undone_at = ?, undone_by = ? WHERE id = ?", [now, by, edit_id])
+    # The next run must bring the row back: a derived dataset recomputes in full then, not by groups.
+    changes.replaced(con, edit.dataset_id, f"undo:{edit_id}", "an edit was undone")
     return edit.model_copy(update={"undone_at": now, "undone_by": by})
 
 

@@ -21,7 +21,7 @@ import duckdb
 from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.schemas.contract import Contract
-from lgsp.warehouse import edits, projection
+from lgsp.warehouse import changes, edits, projection
 from lgsp.warehouse.errors import WarehouseError
 from lgsp.warehouse.runs import RunRecord, RunStatus
 from lgsp.warehouse.staging import Staging
@@ -112,6 +112,7 @@ def publish(
     incremental: bool,
     files_rejected: int = 0,
     settle: Settle | None = None,
+    recompute: changes.Recompute | None = None,
 ) -> Outcome:
     """Publish (or, when `rejected_by` names failed error-severity checks, quarantine) a staged run.
 
@@ -119,16 +120,51 @@ def publish(
     would remove more of the published rows than the contract's `refresh.max_shrink` is held for
     review instead (lgsp.warehouse.review). `files_rejected` counts submitted files refused
     whole: with other rows published the run is `partial`, with none `rejected`.
+    A derived run that recomputed some groups (`recompute`) replaces exactly those groups.
     Raises WarehouseError if a step fails; the published table is unchanged then.
     """
     try:
         merge = incremental and not rejected_by and duck.table_exists(con, "main", contract.id)
+        replaces = None
+        if merge and recompute is not None and recompute.mode == "incremental":
+            replaces = changes.groups_table(contract.id)
+            _check_groups(con, contract, staging.stage, replaces)
         hub_columns = projection.hub_columns(staging.columns(con))
         if merge:
             _add_new_columns(con, contract, hub_columns)
-        return _swap(con, contract, staging, run, rejected_by, merge, hub_columns, files_rejected, settle)
+        swap = _Swap(merge, hub_columns, files_rejected, settle, replaces, recompute)
+        return _swap(con, contract, staging, run, rejected_by, swap)
     except duckdb.Error as exc:
         raise WarehouseError(f"publish failed: {str(exc).splitlines()[0]}", dataset=contract.id) from exc
+    finally:
+        if recompute is not None:
+            con.execute(f"DROP TABLE IF EXISTS {changes.groups_table(contract.id)}")
+
+
+@dataclass(frozen=True)
+class _Swap:
+    """How the stage becomes the table: merged by key (into `replaces`'s groups: a derived run's),
+    or replacing it; the file-drop side (`files_rejected`, `settle`) and the derived side (`recompute`)."""
+
+    merge: bool
+    hub_columns: list[str]
+    files_rejected: int
+    settle: Settle | None
+    replaces: str | None
+    recompute: changes.Recompute | None
+
+
+def _check_groups(con: duckdb.DuckDBPyConnection, contract: Contract, stage: str, groups: str) -> None:
+    """A derived run recomputed some groups: every row it gives must be of one of them, or the
+    contract's `source.incremental.keys` do not say what its SQL groups by."""
+    on = " AND ".join(f"s.{quote(k)} IS NOT DISTINCT FROM g.{quote(k)}" for k in contract.primary_key)
+    strays = _count(con, f"SELECT count(*) FROM {stage} AS s ANTI JOIN {groups} AS g ON {on}")
+    if strays:
+        raise WarehouseError(
+            f"{strays} dòng ngoài các nhóm được tính lại: source.incremental.keys không khớp với SQL / {strays} rows "
+            "fall outside the groups recomputed: source.incremental.keys do not say what the SQL groups by",
+            dataset=contract.id,
+        )
 
 
 def _decide(
@@ -136,17 +172,19 @@ def _decide(
     contract: Contract,
     run: RunRecord,
     rejected_by: list[str],
-    merge: bool,
-    files_rejected: int,
+    swap: _Swap,
     staged: int,
 ) -> tuple[RunStatus, str | None]:
     """What the run comes to once its failing rows are out (`staged` rows are left): the status
-    and, if not published, why."""
+    and, if not published, why. A derived run's recomputed groups may all have vanished: it
+    publishes then, removing them."""
+    merge, files_rejected = swap.merge, swap.files_rejected
     if rejected_by:
         return RunStatus.REJECTED, None
-    if not run.rows_extracted and not files_rejected and (merge or incremental_source(contract)):
+    groups = _count(con, f"SELECT count(*) FROM {swap.replaces}") if swap.replaces else 0
+    if not run.rows_extracted and not files_rejected and not groups and (merge or incremental_source(contract)):
         return RunStatus.UNCHANGED, None
-    if staged == 0 and (run.rows_extracted or files_rejected):
+    if staged == 0 and (run.rows_extracted or files_rejected) and not swap.replaces:
         why = (
             "không công bố được gì: mọi tệp bị từ chối hoặc mọi dòng bị cách ly / nothing could be published: "
             "every file was rejected or every row quarantined"
@@ -242,20 +280,18 @@ def _swap(
     staging: Staging,
     run: RunRecord,
     rejected_by: list[str],
-    merge: bool,
-    hub_columns: list[str],
-    files_rejected: int,
-    settle: Settle | None,
+    swap: _Swap,
 ) -> Outcome:
-    """The one transaction readers see: quarantine rows, the new table, cursor and run record.
-    A run killed before it commits leaves everything as it was, stage included."""
+    """The one transaction readers see: quarantine rows, the new table, its change entry, cursor
+    and run record. A run killed before it commits leaves everything as it was, stage included."""
     target = f"main.{quote(contract.id)}"
+    merge, hub_columns, settle = swap.merge, swap.hub_columns, swap.settle
     with duck.transaction(con):
         quarantine = _ensure_quarantine(con, contract, hub_columns)
         quarantined = _set_aside(con, contract, staging, run, rejected_by, quarantine, hub_columns)
         cursor_to = None
         staged = 0 if rejected_by else _count(con, f"SELECT count(*) FROM {staging.stage}")
-        status, why = _decide(con, contract, run, rejected_by, merge, files_rejected, staged)
+        status, why = _decide(con, contract, run, rejected_by, swap, staged)
         if settle is not None:
             refused = settle(con, None if rejected_by else staging.stage, quarantine, status)
             if refused and status is RunStatus.PUBLISHED:
@@ -280,17 +316,21 @@ def _swap(
             # A file drop's reasons for unreadable cells are in the quarantine now: not published.
             rows = f"SELECT * EXCLUDE ({quote(projection.PROBLEMS)})" if projection.PROBLEMS in hub_columns else ""
             if merge:
+                seq = changes.merged(con, contract, run.run_id, staging.stage, swap.replaces)
                 match = " AND ".join(f"t.{quote(k)} = d.{quote(k)}" for k in contract.primary_key)
-                con.execute(f"DELETE FROM {target} AS t USING {staging.stage} AS d WHERE {match}")
+                con.execute(f"DELETE FROM {target} AS t USING {swap.replaces or staging.stage} AS d WHERE {match}")
                 con.execute(f"INSERT INTO {target} BY NAME {rows or 'SELECT *'} FROM {staging.stage}")
                 con.execute(f"DROP TABLE {staging.stage}")
             else:
+                seq = changes.replaced(con, contract.id, run.run_id, "replaced in full")
                 con.execute(f"DROP TABLE IF EXISTS {target}")
                 if rows:  # a file drop: small, copied without the column
                     con.execute(f"CREATE TABLE {target} AS {rows} FROM {staging.stage}")
                     con.execute(f"DROP TABLE {staging.stage}")
                 else:  # the stage becomes the table: a rename, not a copy
                     con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(contract.id)}")
+            if swap.recompute is not None:
+                _record_reads(con, contract.id, run.run_id, swap.recompute, seq)
         if cursor_to is not None and contract.incremental:
             con.execute(
                 "INSERT OR REPLACE INTO meta.state VALUES (?, ?, ?, ?, ?)",
@@ -301,6 +341,9 @@ def _swap(
         _drop_leftovers(con, contract.id)
         if status in (RunStatus.PUBLISHED, RunStatus.PARTIAL, RunStatus.HELD):
             _drop_older_held(con, contract.id, run.run_id)
+        if swap.recompute is not None:
+            r = swap.recompute
+            changes.record_recompute(con, contract.id, run.run_id, r.mode, r.groups, r.reason)
         run.status, run.rows_quarantined = status, quarantined
         run.rows_published = published if status in (RunStatus.PUBLISHED, RunStatus.PARTIAL) else 0
         run.cursor_to, run.ended_at, run.error = cursor_to, utcnow(), why
@@ -314,3 +357,12 @@ def _swap(
     except duckdb.Error as exc:
         log.warning("%s: checkpoint after publish failed (%s); the publish stands", contract.id, exc)
     return Outcome(status, published, quarantined, cursor_to)
+
+
+def _record_reads(con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str, r: changes.Recompute, own: int) -> None:
+    """A derived dataset that follows an input's changes notes how far it read them; one that
+    does not (no `source.incremental`) reads none, so nothing is kept for it."""
+    if r.fingerprint is None or r.read is None:
+        changes.forget(con, dataset_id)
+    else:
+        changes.record_reads(con, dataset_id, run_id, r.read, r.follows, r.fingerprint, own)

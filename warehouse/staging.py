@@ -21,7 +21,7 @@ from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Contract
-from lgsp.warehouse import projection
+from lgsp.warehouse import changes, projection
 from lgsp.warehouse.runs import RunManifest
 
 STAGE_PREFIX = "_lgsp_stage__"
@@ -174,7 +174,7 @@ class Staging:
 
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
         """Remove the run's tables from the warehouse (they may hold personal data)."""
-        for table in (self.stage, self.failures_table, self.misfits_table):
+        for table in (self.stage, self.failures_table, self.misfits_table, changes.groups_table(self.dataset)):
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
     # -- the manifest ---------------------------------------------------------------------------
