@@ -47,7 +47,7 @@ def test_the_floors_hold() -> None:
         ("lgsp/portal/ckan.py", "import lgsp.sharing.grants", "lgsp.portal is not allowed to import lgsp.sharing"),
         ("lgsp/publishing/versions.py", "import lgsp.publishing.dcat", "No cycles are allowed in lgsp.publishing"),
         ("lgsp_sandbox/units.py", "import lgsp.core.text", "lgsp_sandbox is not allowed to import lgsp"),
-        ("lgsp/pipeline.py", "import lgsp_sandbox.build", "lgsp.pipeline is not allowed to import lgsp_sandbox"),
+        ("lgsp/pipeline/runs.py", "import lgsp_sandbox.build", "lgsp.pipeline is not allowed to import lgsp_sandbox"),
     ],
 )
 def test_a_planted_bad_import_is_caught(tmp_path: Path, module: str, planted: str, broken: str) -> None:

@@ -7,43 +7,26 @@ carries the contract as extract loaded it, once per run.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import logging
-import secrets
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-
-import duckdb
-from filelock import FileLock, Timeout
 
 from lgsp.connectors import registry
 from lgsp.core import duck
 from lgsp.core.errors import LgspError
-from lgsp.core.settings import Settings
-from lgsp.publishing.versions import Release, RunQuality
-from lgsp.schemas.contract import Classification, Contract
-from lgsp.schemas.loader import find_contract
+from lgsp.pipeline.base import RUN_WAIT, new_run_id
+from lgsp.pipeline.stewardship import Stewardship
+from lgsp.schemas.contract import Classification
 from lgsp.submissions import ledger
 from lgsp.submissions.ledger import SubmissionStatus
-from lgsp.warehouse import changes, edits
-from lgsp.warehouse.edits import RowEdit
+from lgsp.warehouse import changes
 from lgsp.warehouse.publish import Settle
 from lgsp.warehouse.runs import RunManifest, RunRecord, RunStatus, Step, Validated
 from lgsp.warehouse.staging import Staging
 from lgsp.warehouse.store import Warehouse, utcnow
 
 log = logging.getLogger(__name__)
-RUN_WAIT = 3600.0  # seconds a run waits for another run of the same dataset to finish
-EDIT_WAIT = 120.0  # seconds a retraction or correction (someone waiting at a page) waits for a run of its dataset
-
-
-def new_run_id(kind: str = "cli") -> str:
-    """A run id for a run outside Airflow (`edit` for a retraction or correction): its start time,
-    and a random part, since two runs can start within the clock's resolution (two `lgsp run` at
-    once did, and one took the other's record)."""
-    return f"{kind}__{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.%f}Z_{secrets.token_hex(3)}"
 
 
 def _settle(manifest: RunManifest) -> Settle | None:
@@ -67,18 +50,9 @@ def _settle(manifest: RunManifest) -> Settle | None:
     return settle
 
 
-class Pipeline:
-    """Runs datasets described by contracts against one hub installation."""
-
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings.from_env()
-        self.warehouse = Warehouse(self.settings)
-
-    def contract(self, dataset_id: str) -> Contract:
-        return find_contract(self.settings.contracts_dir, dataset_id)
-
-    def staging(self, dataset_id: str, run_id: str) -> Staging:
-        return Staging(self.settings, dataset_id, run_id)
+class Pipeline(Stewardship):
+    """Runs datasets described by contracts against one hub installation: the three steps and a
+    whole run; holds, reviews and row edits come from `Stewardship`."""
 
     # -- the three steps --------------------------------------------------------------------------
 
@@ -208,148 +182,6 @@ class Pipeline:
         staging.remove_files()
         return run
 
-    def _release(self, con: Any, contract: Contract, run: RunRecord) -> int | str:
-        """The open-data release of a freshly published run (its version), or why it failed:
-        the data is published either way, and the release can be made again with `lgsp release`."""
-        from lgsp.publishing.refresh import refresh
-
-        try:
-            return refresh(
-                con, self.settings, contract, run.run_id, self.quality(run), self._inputs(con, contract, run)
-            ).version
-        except Exception as exc:
-            return f"release failed: {exc}"
-
-    def release(self, dataset_id: str) -> Release:
-        """Release an open dataset's published table and regenerate the catalogue (a no-op for
-        unchanged data); returns the release. The release is the latest published run's, whoever
-        asks (`lgsp release`, Airflow's publishing DAG), so it links that run's report."""
-        from lgsp.publishing.refresh import refresh
-
-        contract = self.contract(dataset_id)
-        with self.warehouse.writer() as con:
-            run = Warehouse.latest_published(con, dataset_id)
-            if run is None:  # a table no recorded run published (restored from a backup): no report to name
-                return refresh(con, self.settings, contract, f"release__{new_run_id()}")
-            return refresh(
-                con, self.settings, contract, run.run_id, self.quality(run), self._inputs(con, contract, run)
-            )
-
-    @staticmethod
-    def _inputs(con: Any, contract: Contract, run: RunRecord) -> dict[str, str | None] | None:
-        """For a derived dataset, the input runs its run read (its release's lineage); else None."""
-        if contract.source.kind != "derived":
-            return None
-        return Warehouse.lineage(con, contract.id, run.run_id)
-
-    def quality(self, run: RunRecord) -> RunQuality:
-        """What a published run found, as its release records it: its counts and its report's checks."""
-        from lgsp.validation.report import Report, report_stem
-
-        path = self.settings.reports_dir / run.dataset_id / f"{report_stem(run.run_id)}.json"
-        checks = passed = None
-        if path.exists():
-            report = Report.model_validate_json(path.read_text(encoding="utf-8"))
-            checks, passed = len(report.checks), sum(c.success for c in report.checks)
-        return RunQuality(
-            status=str(run.status),
-            rows_published=run.rows_published or 0,
-            rows_quarantined=run.rows_quarantined or 0,
-            rows_warned=run.rows_warned or 0,
-            rows_rejected=run.rows_rejected or 0,
-            checks=checks,
-            checks_passed=passed,
-        )
-
-    def held(self, dataset_id: str | None = None) -> list[RunRecord]:
-        """Runs held for review (they would have removed too many published rows)."""
-        from lgsp.warehouse.review import held_runs
-
-        with self.warehouse.reader() as con:
-            return held_runs(con, dataset_id)
-
-    def review(self, dataset_id: str, run_id: str, *, publish: bool, by: str) -> RunRecord:
-        """Publish (and release) or discard a held run, with its submissions, in one transaction."""
-        from lgsp.warehouse.review import discard_held, publish_held
-
-        contract = self.contract(dataset_id)
-        with self.running(dataset_id), self.warehouse.writer() as con:
-            with duck.transaction(con):
-                if publish:
-                    run = publish_held(con, contract, run_id, by)
-                else:
-                    run = discard_held(con, dataset_id, run_id, by)
-                ledger.confirm(con, dataset_id, run_id, published=publish, by=by)
-            if run.published and contract.classification is Classification.open:
-                run.release = self._release(con, contract, run)
-        connector = registry.get(contract.source.kind)
-        if connector.commit:
-            connector.commit(connector.configure(contract, self.settings), {}, run)
-        return run
-
-    # -- retracting and correcting published rows ----------------------------------------------------
-
-    def retract(self, dataset_id: str, key: dict[str, str], *, by: str, why: str) -> RowEdit:
-        """Take the published row with `key` (primary-key column → value) out of the dataset now and
-        from every later run until undone; recorded as a run, then released. Raises EditError."""
-        return self._edit(dataset_id, lambda con, c, run_id: edits.retract(con, c, key, by=by, why=why, run_id=run_id))
-
-    def correct(
-        self, dataset_id: str, key: dict[str, str], values: dict[str, str | None], *, by: str, why: str
-    ) -> RowEdit:
-        """Replace values (column → new value as text, None for null) of the published row with
-        `key`, now and in every later run until undone; recorded as a run, then released. Raises
-        EditError."""
-        return self._edit(
-            dataset_id, lambda con, c, run_id: edits.correct(con, c, key, values, by=by, why=why, run_id=run_id)
-        )
-
-    def undo_edit(self, dataset_id: str, edit_id: int, *, by: str) -> RowEdit:
-        """End an edit: the row is not restored now, the next run brings it back from the source.
-        Recorded as a run (`unchanged`: the published rows are as they were). Raises EditError."""
-        return self._edit(
-            dataset_id, lambda con, c, run_id: edits.undo(con, edit_id, by=by, dataset_id=c.id), changes=False
-        )
-
-    def edit_history(self, dataset_id: str) -> list[RowEdit]:
-        """Every retraction and correction of a dataset, undone ones included, oldest first."""
-        with self.warehouse.reader() as con:
-            return edits.history(con, dataset_id)
-
-    def _edit(self, dataset_id: str, do: Callable[[Any, Contract, str], RowEdit], changes: bool = True) -> RowEdit:
-        """One edit in one transaction with its run record (mode `edit`), under the dataset's run
-        lock; then, when it changed the rows of an open dataset, its release."""
-        contract = self.contract(dataset_id)
-        run_id = new_run_id("edit")
-        with self.running(dataset_id, EDIT_WAIT), self.warehouse.writer() as con:
-            started = utcnow()
-            with duck.transaction(con):
-                edit = do(con, contract, run_id)
-                count = (
-                    con.execute(f"SELECT count(*) FROM main.{duck.quote(dataset_id)}").fetchone()
-                    if duck.table_exists(con, "main", dataset_id)
-                    else None
-                )
-                run = RunRecord(
-                    run_id=run_id,
-                    dataset_id=dataset_id,
-                    mode="edit",
-                    started_at=started,
-                    ended_at=utcnow(),
-                    status=RunStatus.PUBLISHED if changes else RunStatus.UNCHANGED,
-                    rows_extracted=0,
-                    rows_published=int(count[0]) if count else 0,  # the table's rows after it
-                    rows_quarantined=0,
-                    error=edits.describe(edit, contract),
-                )
-                Warehouse.record_run(con, run)
-            with contextlib.suppress(duckdb.Error):  # as after a publish: nothing left to replay
-                con.execute("CHECKPOINT")
-            if changes and contract.classification is Classification.open:
-                # The release names the last validated run (its quality badge); the edit is in the history.
-                edit.release = self._release(con, contract, Warehouse.latest_published(con, dataset_id) or run)
-        return edit
-
     def fail(self, dataset_id: str, run_id: str, error: BaseException) -> RunRecord:
         """Record a run that could not finish. Nothing was published and the cursor did not move.
 
@@ -406,31 +238,6 @@ class Pipeline:
                 return self.publish(dataset_id, run_id, release=release)
         except Exception as exc:
             return self.fail(dataset_id, run_id, exc)
-
-    def under_way(self, dataset_id: str) -> bool:
-        """Whether a run of the dataset is between its steps (an Airflow run: its tasks are three
-        processes, so the lock below cannot see it): a stage with a manifest less than RUN_WAIT old."""
-        folder = self.settings.staging_dir / dataset_id
-        now = dt.datetime.now(dt.UTC).timestamp()
-        manifests = folder.glob("*/manifest.json") if folder.is_dir() else []
-        return any(now - m.stat().st_mtime < RUN_WAIT for m in manifests)
-
-    @contextlib.contextmanager
-    def running(self, dataset_id: str, timeout: float = RUN_WAIT) -> Iterator[None]:
-        """One run of a dataset at a time on this hub: a second `lgsp run` of it waits for the first
-        (its stage would otherwise be dropped as a dead run's). Airflow runs a DAG once at a time."""
-        self.settings.staging_dir.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.settings.staging_dir / f"{dataset_id}.run.lock"))
-        try:
-            lock.acquire(timeout=timeout)
-        except Timeout:
-            raise LgspError(
-                f"another run of {dataset_id} is under way; waited {timeout:.0f} s", dataset=dataset_id, transient=True
-            ) from None
-        try:
-            yield
-        finally:
-            lock.release()
 
     # -- helpers ----------------------------------------------------------------------------------
 

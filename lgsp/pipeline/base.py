@@ -1,0 +1,123 @@
+"""What every use of the pipeline shares: the hub's settings and warehouse, a dataset's contract
+and stage, one run of a dataset at a time, and its open-data release."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from lgsp.core.errors import LgspError
+from lgsp.core.settings import Settings
+from lgsp.publishing.versions import Release, RunQuality
+from lgsp.schemas.contract import Contract
+from lgsp.schemas.loader import find_contract
+from lgsp.warehouse.runs import RunRecord
+from lgsp.warehouse.staging import Staging
+from lgsp.warehouse.store import Warehouse
+
+RUN_WAIT = 3600.0  # seconds a run waits for another run of the same dataset to finish
+EDIT_WAIT = 120.0  # seconds a retraction or correction (someone waiting at a page) waits for a run of its dataset
+
+
+def new_run_id(kind: str = "cli") -> str:
+    """A run id for a run outside Airflow (`edit` for a retraction or correction): its start time,
+    and a random part, since two runs can start within the clock's resolution (two `lgsp run` at
+    once did, and one took the other's record)."""
+    return f"{kind}__{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.%f}Z_{secrets.token_hex(3)}"
+
+
+class PipelineBase:
+    """Runs datasets described by contracts against one hub installation."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.warehouse = Warehouse(self.settings)
+
+    def contract(self, dataset_id: str) -> Contract:
+        return find_contract(self.settings.contracts_dir, dataset_id)
+
+    def staging(self, dataset_id: str, run_id: str) -> Staging:
+        return Staging(self.settings, dataset_id, run_id)
+
+    def _release(self, con: Any, contract: Contract, run: RunRecord) -> int | str:
+        """The open-data release of a freshly published run (its version), or why it failed:
+        the data is published either way, and the release can be made again with `lgsp release`."""
+        from lgsp.publishing.refresh import refresh
+
+        try:
+            return refresh(
+                con, self.settings, contract, run.run_id, self.quality(run), self._inputs(con, contract, run)
+            ).version
+        except Exception as exc:
+            return f"release failed: {exc}"
+
+    def release(self, dataset_id: str) -> Release:
+        """Release an open dataset's published table and regenerate the catalogue (a no-op for
+        unchanged data); returns the release. The release is the latest published run's, whoever
+        asks (`lgsp release`, Airflow's publishing DAG), so it links that run's report."""
+        from lgsp.publishing.refresh import refresh
+
+        contract = self.contract(dataset_id)
+        with self.warehouse.writer() as con:
+            run = Warehouse.latest_published(con, dataset_id)
+            if run is None:  # a table no recorded run published (restored from a backup): no report to name
+                return refresh(con, self.settings, contract, f"release__{new_run_id()}")
+            return refresh(
+                con, self.settings, contract, run.run_id, self.quality(run), self._inputs(con, contract, run)
+            )
+
+    @staticmethod
+    def _inputs(con: Any, contract: Contract, run: RunRecord) -> dict[str, str | None] | None:
+        """For a derived dataset, the input runs its run read (its release's lineage); else None."""
+        if contract.source.kind != "derived":
+            return None
+        return Warehouse.lineage(con, contract.id, run.run_id)
+
+    def quality(self, run: RunRecord) -> RunQuality:
+        """What a published run found, as its release records it: its counts and its report's checks."""
+        from lgsp.validation.report import Report, report_stem
+
+        path = self.settings.reports_dir / run.dataset_id / f"{report_stem(run.run_id)}.json"
+        checks = passed = None
+        if path.exists():
+            report = Report.model_validate_json(path.read_text(encoding="utf-8"))
+            checks, passed = len(report.checks), sum(c.success for c in report.checks)
+        return RunQuality(
+            status=str(run.status),
+            rows_published=run.rows_published or 0,
+            rows_quarantined=run.rows_quarantined or 0,
+            rows_warned=run.rows_warned or 0,
+            rows_rejected=run.rows_rejected or 0,
+            checks=checks,
+            checks_passed=passed,
+        )
+
+    def under_way(self, dataset_id: str) -> bool:
+        """Whether a run of the dataset is between its steps (an Airflow run: its tasks are three
+        processes, so the lock below cannot see it): a stage with a manifest less than RUN_WAIT old."""
+        folder = self.settings.staging_dir / dataset_id
+        now = dt.datetime.now(dt.UTC).timestamp()
+        manifests = folder.glob("*/manifest.json") if folder.is_dir() else []
+        return any(now - m.stat().st_mtime < RUN_WAIT for m in manifests)
+
+    @contextlib.contextmanager
+    def running(self, dataset_id: str, timeout: float = RUN_WAIT) -> Iterator[None]:
+        """One run of a dataset at a time on this hub: a second `lgsp run` of it waits for the first
+        (its stage would otherwise be dropped as a dead run's). Airflow runs a DAG once at a time."""
+        self.settings.staging_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.settings.staging_dir / f"{dataset_id}.run.lock"))
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise LgspError(
+                f"another run of {dataset_id} is under way; waited {timeout:.0f} s", dataset=dataset_id, transient=True
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
