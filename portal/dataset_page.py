@@ -17,7 +17,7 @@ from lgsp.portal.charts import Charts, ChartSet
 from lgsp.portal.i18n import date, datetime, number, texts
 from lgsp.portal.svg import bar_chart, line_chart
 from lgsp.publishing.versions import releases_dir
-from lgsp.web.problems import Invalid
+from lgsp.web.problems import BadRequest
 
 PREVIEW_ROWS = 20
 STATE = ("q", "col", "val", "sort", "dir", "measure", "chart_for")  # what the page's links carry along
@@ -44,7 +44,7 @@ def preview(actions: Actions, entry: Entry, params: dict[str, str], lang: str) -
     state = {k: params[k] for k in STATE if params.get(k)}
     for name in ("sort", "col"):
         if name in state and state[name] not in names:
-            raise Invalid({name: [f'field "{state[name]}" not in resource']})
+            raise BadRequest({name: [f'Không có cột "{state[name]}" / field "{state[name]}" not in resource']})
     direction = "desc" if state.get("dir") == "desc" else "asc"
     raw_page = params.get("page", "1")
     page = max(int(raw_page), 1) if raw_page.isdigit() else 1

@@ -40,16 +40,15 @@ def _frame(title: str, height: int, body: list[str]) -> str:
     )
 
 
-def _when(value: dt.date, lang: str) -> str:
-    if isinstance(value, dt.datetime) and (value.hour or value.minute):
-        return datetime(value, lang)
-    return date(value, lang)
+def _when(value: dt.date, lang: str, clock: bool) -> str:
+    return datetime(value, lang) if clock and isinstance(value, dt.datetime) else date(value, lang)
 
 
 def line_chart(title: str, points: list[tuple[dt.date, float]], lang: str) -> str:
     """A line over time with a marker per point; the x axis is true to time, gaps included."""
     height, left, right, top, bottom = 300, 70, 20, 16, 40
     xs = [p[0] for p in points]
+    clock = any(isinstance(x, dt.datetime) and (x.hour or x.minute) for x in xs)  # hours matter: show them
     stamps = [dt.datetime.combine(x, dt.time()) if not isinstance(x, dt.datetime) else x for x in xs]
     t0, t1 = min(stamps), max(stamps)
     span = (t1 - t0).total_seconds() or 1.0
@@ -71,12 +70,12 @@ def line_chart(title: str, points: list[tuple[dt.date, float]], lang: str) -> st
         x = x_of(stamps[index])
         anchor = "start" if index == 0 else "end" if index == len(points) - 1 else "middle"
         body.append(
-            f'<text x="{x:.1f}" y="{height - bottom + 18}" text-anchor="{anchor}">{escape(_when(xs[index], lang))}</text>'
+            f'<text x="{x:.1f}" y="{height - bottom + 18}" text-anchor="{anchor}">{escape(_when(xs[index], lang, clock))}</text>'
         )
     path = " ".join(f"{x_of(t):.1f},{y_of(v):.1f}" for t, (_, v) in zip(stamps, points, strict=True))
     body.append(f'<polyline points="{path}" fill="none" stroke="#0b4f8a" stroke-width="2"/>')
     for t, (when, v) in zip(stamps, points, strict=True):
-        tip = escape(f"{_when(when, lang)}: {number(v, lang)}")
+        tip = escape(f"{_when(when, lang, clock)}: {number(v, lang)}")
         body.append(
             f'<circle class="mark" cx="{x_of(t):.1f}" cy="{y_of(v):.1f}" r="3" fill="#0b4f8a"><title>{tip}</title></circle>'
         )
