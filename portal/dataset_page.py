@@ -83,7 +83,7 @@ def preview(actions: Actions, entry: Entry, params: dict[str, str], lang: str) -
         "rows": [[cell(r.get(c.name), c.type.value, lang) for c in entry.columns] for r in records],
         "state": state,
         "filtered": any(k in state for k in ("q", "col")),
-        "clear": url(q=None, col=None, val=None, page=None) + "#preview",
+        "clear_url": url(q=None, col=None, val=None, page=None) + "#preview",
         "total": number(total, lang),
         "first": number(first, lang),
         "last": number(first + len(records) - 1 if records else 0, lang),
