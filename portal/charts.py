@@ -142,7 +142,8 @@ class Charts:
         skip = {"unit", out.facet.name if out.facet else ""}
         categories = [c for c in texts if c.name not in skip and 2 <= distinct[c.name] <= MAX_CATEGORIES]
         if categories:
-            category = min(categories, key=lambda c: distinct[c.name])
+            # the fewest groups; between a code and a name with as many, the name reads better
+            category = min(categories, key=lambda c: (distinct[c.name], c.name.endswith("_code")))
             rows = self._query(
                 f"SELECT CAST({quote(category.name)} AS VARCHAR) AS k, {value} AS v FROM {source} {where} "
                 f"GROUP BY k HAVING k IS NOT NULL AND v IS NOT NULL ORDER BY v DESC, k LIMIT {MAX_BARS}",

@@ -193,3 +193,12 @@ def test_release_diffs_count_added_removed_and_changed_rows(charted: tuple[str, 
     requests.get(f"{url}/dataset/schools?lang=en", timeout=30).raise_for_status()
     assert cached[0].stat().st_mtime_ns == stamp  # computed once
     assert not list((releases_dir(hub.home, "schools") / "v2").glob("*diff*"))  # not shipped in the dump
+
+
+def test_the_value_axis_covers_every_value() -> None:
+    from lgsp.portal.svg import nice_ticks
+
+    assert nice_ticks(0, 16540) == [0, 5000, 10000, 15000, 20000]
+    assert nice_ticks(0, 15000) == [0, 5000, 10000, 15000]
+    assert nice_ticks(-3.2, 7.9)[0] <= -3.2 and nice_ticks(-3.2, 7.9)[-1] >= 7.9
+    assert nice_ticks(5, 5)[-1] >= 5  # one value still gets an axis
