@@ -156,8 +156,10 @@ def examples(base_url: str, entry: Entry) -> dict[str, str]:
     }
 
 
-def diff_text(diff: diffs.Diff, lang: str) -> str:
+def diff_text(diff: diffs.Diff | None, lang: str) -> str:
     t = texts(lang)
+    if diff is None:
+        return str(t["not_compared"])
     if diff.against is None:
         return t["first_release"]
     parts = [

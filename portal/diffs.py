@@ -37,7 +37,10 @@ def _parquet(home: Path, release: Release) -> Path:
 
 
 def compute(home: Path, key: list[str], old: Release, new: Release) -> Diff:
-    """Counts by primary key; a row is changed when any column both releases have differs."""
+    """Counts by primary key; a row is changed when any column both releases have differs. When
+    the key itself changed, no row can be matched: all old rows are removed, all new ones added."""
+    if not set(key) <= set(old.columns) & set(new.columns):
+        return Diff(old.version, new.rows, old.rows, 0, columns_changed=True)
     common = [c for c in new.columns if c in old.columns and c not in key]
     on = " AND ".join(f"o.{quote(k)} = n.{quote(k)}" for k in key)
     differs = " OR ".join(f"o.{quote(c)} IS DISTINCT FROM n.{quote(c)}" for c in common) or "false"
@@ -57,16 +60,20 @@ def compute(home: Path, key: list[str], old: Release, new: Release) -> Diff:
     return Diff(old.version, int(added), int(removed), int(changed), set(old.columns) != set(new.columns))
 
 
-def history(home: Path, entry: Entry) -> dict[int, Diff]:
-    """Each visible release's diff against the visible release before it, cached on disk."""
-    out: dict[int, Diff] = {}
+def history(home: Path, entry: Entry) -> dict[int, Diff | None]:
+    """Each visible release's diff against the visible release before it, cached on disk; None
+    when a release's file cannot be read (the page still shows, saying so)."""
+    out: dict[int, Diff | None] = {}
     key = list(entry.contract.primary_key)
     previous: Release | None = None
     for release in entry.releases:
         if previous is None:
             out[release.version] = Diff(None, release.rows, 0, 0)
         else:
-            out[release.version] = _cached(home, key, previous, release)
+            try:
+                out[release.version] = _cached(home, key, previous, release)
+            except (duckdb.Error, OSError):
+                out[release.version] = None
         previous = release
     return out
 

@@ -45,7 +45,7 @@ def feed(base_url: str, self_path: str, title: str, entries: list[Entry], settin
     t = texts(lang)
     ET.register_namespace("", ATOM)
     root = ET.Element(f"{{{ATOM}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": lang})
-    releases: list[tuple[Release, Entry, diffs.Diff]] = []
+    releases: list[tuple[Release, Entry, diffs.Diff | None]] = []
     for entry in entries:
         changes = diffs.history(settings.home, entry)
         releases += [(r, entry, changes[r.version]) for r in entry.releases]

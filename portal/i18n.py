@@ -51,7 +51,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "example_curl": "API CKAN (datastore_search) bằng curl", "example_ckanapi": "Python với ckanapi",
         "example_pandas": "Python với pandas (tệp CSV)", "example_duckdb": "DuckDB trên tệp Parquet",
         "added": "thêm {n}", "removed": "bớt {n}", "changed": "sửa {n}", "first_release": "phiên bản đầu tiên",
-        "columns_changed": "đổi cột", "feed": "Theo dõi thay đổi (Atom)", "feed_catalogue": "Các phiên bản mới của cổng dữ liệu mở",
+        "columns_changed": "đổi cột", "not_compared": "không so sánh được với phiên bản trước", "feed": "Theo dõi thay đổi (Atom)", "feed_catalogue": "Các phiên bản mới của cổng dữ liệu mở",
         "release_title": "{title}: phiên bản {version}", "release_summary": "{rows} dòng; so với phiên bản trước: {diff}",
     },
     "en": {
@@ -88,7 +88,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "example_curl": "The CKAN API (datastore_search) with curl", "example_ckanapi": "Python with ckanapi",
         "example_pandas": "Python with pandas (the CSV file)", "example_duckdb": "DuckDB over the Parquet file",
         "added": "{n} added", "removed": "{n} removed", "changed": "{n} changed", "first_release": "first release",
-        "columns_changed": "columns changed", "feed": "Follow changes (Atom)", "feed_catalogue": "New releases of the open-data portal",
+        "columns_changed": "columns changed", "not_compared": "cannot be compared with the previous release", "feed": "Follow changes (Atom)", "feed_catalogue": "New releases of the open-data portal",
         "release_title": "{title}: release {version}", "release_summary": "{rows} rows; against the previous release: {diff}",
     },
 }  # fmt: skip

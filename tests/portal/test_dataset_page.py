@@ -202,3 +202,16 @@ def test_the_value_axis_covers_every_value() -> None:
     assert nice_ticks(0, 15000) == [0, 5000, 10000, 15000]
     assert nice_ticks(-3.2, 7.9)[0] <= -3.2 and nice_ticks(-3.2, 7.9)[-1] >= 7.9
     assert nice_ticks(5, 5)[-1] >= 5  # one value still gets an axis
+
+
+def test_a_release_that_cannot_be_read_does_not_break_the_page(charted: tuple[str, Settings]) -> None:
+    url, hub = charted
+    with sqlite3.connect(hub.sandbox_dir / "education.sqlite") as db:
+        db.execute("UPDATE schools SET pupils = pupils + 1 WHERE school_code = (SELECT min(school_code) FROM schools)")
+    assert Pipeline(hub).run("schools").status == "published"
+    (releases_dir(hub.home, "schools") / "v1" / "schools.parquet").unlink()  # lost from disk
+    page = requests.get(f"{url}/dataset/schools", timeout=30)
+    assert page.status_code == 200 and "không so sánh được với phiên bản trước" in page.text
+    assert not (releases_dir(hub.home, "schools") / "diffs").exists()  # nothing wrong was cached
+    feed = requests.get(f"{url}/dataset/schools/feed.atom?lang=en", timeout=30)
+    assert feed.status_code == 200 and "cannot be compared with the previous release" in feed.text
