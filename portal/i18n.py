@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 FREQUENCIES = {
@@ -36,6 +37,22 @@ TEXTS: dict[str, dict[str, Any]] = {
         "disputed_help": "Sở chủ quản chưa xác định số liệu; các nguồn được nêu trong ô.",
         "latest_version": "xem phiên bản mới nhất", "sent": "Đã gửi hệ thống báo cáo", "accepted": "được chấp nhận",
         "rejected": "bị từ chối", "no_reports": "Chưa có báo cáo nào.", "not_sent": "không gửi được",
+        "dictionary": "Từ điển dữ liệu", "column": "Cột", "description": "Mô tả", "type": "Kiểu", "unit": "Đơn vị",
+        "nullable": "Được để trống", "yes": "có", "no": "không",
+        "types": {"string": "văn bản", "integer": "số nguyên", "number": "số", "boolean": "đúng/sai",
+                  "date": "ngày", "timestamp": "ngày giờ"},
+        "filter": "Lọc", "filter_text": "Chứa từ", "filter_column": "Cột", "filter_value": "bằng giá trị",
+        "apply": "Áp dụng", "clear": "Bỏ lọc", "sort_by": "Sắp xếp theo {col}", "sorted_asc": "tăng dần",
+        "sorted_desc": "giảm dần", "any_column": "(mọi cột)", "no_rows": "Không có dòng nào khớp.",
+        "charts": "Biểu đồ", "chart_time": "{measure} theo {time}", "chart_bars": "{measure} theo {category}",
+        "agg_avg": "trung bình", "agg_sum": "tổng", "chart_for": "Chỉ tính {column} = {value}",
+        "chart_choose": "Chọn", "measure": "Đại lượng", "show": "Hiển thị", "chart_top": "{n} nhóm lớn nhất",
+        "examples": "Cách gọi dữ liệu",
+        "example_curl": "API CKAN (datastore_search) bằng curl", "example_ckanapi": "Python với ckanapi",
+        "example_pandas": "Python với pandas (tệp CSV)", "example_duckdb": "DuckDB trên tệp Parquet",
+        "added": "thêm {n}", "removed": "bớt {n}", "changed": "sửa {n}", "first_release": "phiên bản đầu tiên",
+        "columns_changed": "đổi cột", "not_compared": "không so sánh được với phiên bản trước", "feed": "Theo dõi thay đổi (Atom)", "feed_catalogue": "Các phiên bản mới của cổng dữ liệu mở",
+        "release_title": "{title}: phiên bản {version}", "release_summary": "{rows} dòng; so với phiên bản trước: {diff}",
     },
     "en": {
         "site": "Open-data portal", "switch": "Tiếng Việt", "skip": "Skip to main content",
@@ -57,6 +74,22 @@ TEXTS: dict[str, dict[str, Any]] = {
         "disputed_help": "The owning department has not decided yet; the cell shows each source's value.",
         "latest_version": "see the latest version", "sent": "Sent to the reporting system", "accepted": "accepted",
         "rejected": "rejected", "no_reports": "No reports yet.", "not_sent": "could not be sent",
+        "dictionary": "Data dictionary", "column": "Column", "description": "Description", "type": "Type", "unit": "Unit",
+        "nullable": "May be empty", "yes": "yes", "no": "no",
+        "types": {"string": "text", "integer": "integer", "number": "number", "boolean": "true/false",
+                  "date": "date", "timestamp": "date and time"},
+        "filter": "Filter", "filter_text": "Containing", "filter_column": "Column", "filter_value": "equal to",
+        "apply": "Apply", "clear": "Clear filters", "sort_by": "Sort by {col}", "sorted_asc": "ascending",
+        "sorted_desc": "descending", "any_column": "(any column)", "no_rows": "No rows match.",
+        "charts": "Charts", "chart_time": "{measure} by {time}", "chart_bars": "{measure} by {category}",
+        "agg_avg": "mean", "agg_sum": "total", "chart_for": "Only {column} = {value}",
+        "chart_choose": "Choose", "measure": "Measure", "show": "Show", "chart_top": "the {n} largest groups",
+        "examples": "Example calls",
+        "example_curl": "The CKAN API (datastore_search) with curl", "example_ckanapi": "Python with ckanapi",
+        "example_pandas": "Python with pandas (the CSV file)", "example_duckdb": "DuckDB over the Parquet file",
+        "added": "{n} added", "removed": "{n} removed", "changed": "{n} changed", "first_release": "first release",
+        "columns_changed": "columns changed", "not_compared": "cannot be compared with the previous release", "feed": "Follow changes (Atom)", "feed_catalogue": "New releases of the open-data portal",
+        "release_title": "{title}: release {version}", "release_summary": "{rows} rows; against the previous release: {diff}",
     },
 }  # fmt: skip
 
@@ -65,9 +98,36 @@ def texts(lang: str) -> dict[str, Any]:
     return {**TEXTS[lang], "frequencies": FREQUENCIES[lang]}
 
 
-def size(n: int) -> str:
+def size(n: int, lang: str = "en") -> str:
+    value = float(n)
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
+        if value < 1024 or unit == "GB":
+            return f"{number(value, lang, 0 if unit == 'B' else 1)} {unit}"
+        value /= 1024
     return str(n)
+
+
+def number(value: float | int | None, lang: str, digits: int | None = None) -> str:
+    """1.234.567,5 in Vietnamese, 1,234,567.5 in English; integers without decimals."""
+    if value is None:
+        return ""
+    if digits is None:
+        digits = 0 if float(value).is_integer() else 2
+    text = f"{value:,.{digits}f}"
+    if digits:
+        text = text.rstrip("0").rstrip(".")
+    return text.translate(str.maketrans(",.", ".,")) if lang == "vi" else text
+
+
+def date(value: dt.date | None, lang: str) -> str:
+    """07/12/2026 in Vietnamese, 7 Dec 2026 in English."""
+    if value is None:
+        return ""
+    return f"{value:%d/%m/%Y}" if lang == "vi" else f"{value.day} {value:%b %Y}"
+
+
+def datetime(value: dt.datetime | None, lang: str) -> str:
+    """07/12/2026 08:14 in Vietnamese, 7 Dec 2026 08:14 in English."""
+    if value is None:
+        return ""
+    return f"{date(value, lang)} {value:%H:%M}"

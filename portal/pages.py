@@ -10,20 +10,23 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from lgsp.core.settings import Settings
+from lgsp.portal import dataset_page as view
 from lgsp.portal.access import Entry, OpenCatalogue
 from lgsp.portal.api import Actions
-from lgsp.portal.i18n import size, texts
+from lgsp.portal.charts import Charts
+from lgsp.portal.feeds import router as feeds_router
+from lgsp.portal.i18n import date, datetime, number, size, texts
 from lgsp.publishing.compliance import check
 from lgsp.publishing.dcat import THEME_LABELS
 from lgsp.publishing.versions import RunQuality
 from lgsp.validation.report import Report, report_stem
 from lgsp.web.problems import NotFound
 
-PREVIEW_ROWS = 20
 FACETS = [
     ("publisher", "organization"),
     ("theme", "groups"),
@@ -31,6 +34,7 @@ FACETS = [
     ("frequency", "update_frequency"),
 ]
 _env = Environment(loader=PackageLoader("lgsp.portal", "templates"), autoescape=select_autoescape(["html", "j2"]))
+_env.filters.update(number=number, date=date, datetime=datetime)  # {{ value | date(lang) }}: the reader's formats
 
 
 def _lang(request: Request) -> str:
@@ -51,6 +55,7 @@ def render(template: str, request: Request, lang: str, **context: Any) -> HTMLRe
 
 def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> APIRouter:
     pages = APIRouter()
+    chart_builder = Charts()
 
     @pages.get("/", response_class=HTMLResponse)
     async def home(request: Request) -> Response:
@@ -105,33 +110,29 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
         entry = catalogue.get(dataset_id)
         if entry is None:
             raise NotFound("Not found")
-        raw_page = request.query_params.get("page", "1")
-        page = max(int(raw_page), 1) if raw_page.isdigit() else 1
-        preview = actions.datastore_search(
-            {"resource_id": dataset_id, "limit": PREVIEW_ROWS, "offset": (page - 1) * PREVIEW_ROWS}
-        )
-        fields = [f["id"] for f in preview["fields"] if f["id"] != "_id"]
-        records = json.loads(preview["records"])
+        params = dict(request.query_params)
+        base_url = str(request.base_url).rstrip("/")
 
-        def page_url(n: int) -> str:
-            return f"/dataset/{dataset_id}?{urlencode({'lang': lang, 'page': n})}"
+        def build() -> dict[str, Any]:  # DuckDB work: in the thread pool, never on the event loop
+            chosen, charts = view.charts(settings, chart_builder, entry, params, lang)
+            return {
+                "preview": view.preview(actions, entry, params, lang),
+                "chart_set": chosen,
+                "charts": charts,
+                "history": view.history(settings, entry, lang),
+            }
 
-        first = (page - 1) * PREVIEW_ROWS + 1 if records else 0
+        parts = await run_in_threadpool(build)
         return render(
             "dataset.html.j2",
             request,
             lang,
             c=_describe(settings, entry, lang),
             schema_org=json.dumps(schema_org(settings, entry), ensure_ascii=False).replace("</", "<\\/"),
-            preview={
-                "fields": fields,
-                "records": records,
-                "total": f"{preview['total']:,}",
-                "first": f"{first:,}",
-                "last": f"{first + len(records) - 1 if records else 0:,}",
-                "prev": page_url(page - 1) if page > 1 else None,
-                "next": page_url(page + 1) if page * PREVIEW_ROWS < preview["total"] else None,
-            },
+            dictionary=view.dictionary(entry, lang),
+            examples=view.examples(base_url, entry),
+            feed_url=f"/dataset/{dataset_id}/feed.atom?lang={lang}",
+            **parts,
         )
 
     @pages.get("/publisher/{code}", response_class=HTMLResponse)
@@ -141,7 +142,11 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
         if request.query_params.get("format") == "json":
             return JSONResponse(org)
         name, former = org["title_translated"][lang], [f[lang] for f in org["former_names"]]
-        return render("publisher.html.j2", request, lang, name=name, former=former, packages=org["packages"])
+        feed_url = f"/publisher/{code.lower()}/feed.atom?lang={lang}"
+        packages = org["packages"]
+        return render(
+            "publisher.html.j2", request, lang, name=name, former=former, packages=packages, feed_url=feed_url
+        )
 
     @pages.get("/reports/{dataset_id}/{stem}.html")
     async def report(dataset_id: str, stem: str) -> Response:
@@ -153,6 +158,7 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
             raise NotFound("Not found")
         return FileResponse(path, media_type="text/html; charset=utf-8")
 
+    pages.include_router(feeds_router(settings, catalogue))
     return pages
 
 
@@ -188,10 +194,13 @@ def _quality(settings: Settings, entry: Entry, lang: str) -> tuple[str, bool, st
         )
     if q is None:
         return t["no_report"], False, url
-    parts = [] if published is None else [t["q_published"].format(n=f"{published:,}")]
-    parts += [t["q_quarantined"].format(n=f"{q.rows_quarantined:,}"), t["q_warned"].format(n=f"{q.rows_warned:,}")]
+    parts = [] if published is None else [t["q_published"].format(n=number(published, lang))]
+    parts += [
+        t["q_quarantined"].format(n=number(q.rows_quarantined, lang)),
+        t["q_warned"].format(n=number(q.rows_warned, lang)),
+    ]
     if q.rows_rejected:
-        parts.append(t["q_rejected"].format(n=f"{q.rows_rejected:,}"))
+        parts.append(t["q_rejected"].format(n=number(q.rows_rejected, lang)))
     if q.checks is not None:
         parts.append(t["q_checks"].format(passed=q.checks_passed, total=q.checks))
     return " · ".join(parts), q.rows_quarantined == 0 and q.rows_rejected == 0, url
@@ -211,7 +220,7 @@ def _describe(settings: Settings, entry: Entry, lang: str) -> dict[str, Any]:
         "licence": c.licence.title,
         "licence_url": c.licence.url,
         "frequency": c.update_frequency.value,
-        "updated": f"{latest.created_at:%Y-%m-%d %H:%M} UTC",
+        "updated": f"{datetime(latest.created_at, lang)} UTC",
         "compliance": verdict.label(lang),
         "compliant": verdict.ok,
         "quality": quality,
@@ -226,21 +235,10 @@ def _describe(settings: Settings, entry: Entry, lang: str) -> dict[str, Any]:
             {
                 "format": d.format.upper(),
                 "url": f"{base}/v{latest.version}/{d.file}",
-                "size": size(d.bytes),
+                "size": size(d.bytes, lang),
                 "sha256": d.sha256,
             }
             for d in latest.distributions
-        ],
-        "history": [
-            {
-                "version": r.version,
-                "created": f"{r.created_at:%Y-%m-%d}",
-                "rows": f"{r.rows:,}",
-                "files": [
-                    {"format": d.format.upper(), "url": f"{base}/v{r.version}/{d.file}"} for d in r.distributions
-                ],
-            }
-            for r in reversed(entry.releases)
         ],
     }
 
