@@ -4,12 +4,18 @@ every query word over the folded text of each package dict, built anew for every
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from lgsp.portal import ckan
+from lgsp.portal.access import OpenCatalogue
 from lgsp.portal.ckan import ALWAYS, FACETS, SORTABLE, fold
-from lgsp.web.problems import Invalid
+from lgsp.web.problems import Invalid, Problem
 
 
 def _facet_values(package: dict[str, Any], field: str) -> list[str]:
@@ -137,3 +143,39 @@ def search(
             for field, values in facets.items()
         },
     }
+
+
+def reference_app(settings: Any) -> Any:
+    """package_search as it was served: every open package's dict built anew, then matched."""
+    catalogue = OpenCatalogue(settings)
+    app = FastAPI()
+
+    @app.get("/api/3/action/package_search")
+    def package_search(request: Request) -> JSONResponse:
+        params = request.query_params
+        packages = [ckan.package_dict(e, settings.base_url) for e in catalogue.entries().values()]
+        try:
+            found = search(
+                packages, q=params.get("q", ""), fq=params.get("fq", ""), rows=int(params.get("rows", 10)),
+                start=int(params.get("start", 0)), sort=params.get("sort") or "score desc, metadata_modified desc",
+                facet_fields=json.loads(params.get("facet.field", "[]")),
+            )  # fmt: skip
+        except Problem as problem:
+            return JSONResponse({"success": False, "error": problem.ckan_error()}, status_code=problem.status)
+        return JSONResponse({"success": True, "result": found})
+
+    return app
+
+
+if __name__ == "__main__":
+    import argparse
+
+    import uvicorn
+
+    from lgsp.core.settings import Settings
+
+    parser = argparse.ArgumentParser(description="Serve the reference package_search on loopback.")
+    parser.add_argument("--port", type=int, required=True)
+    uvicorn.run(
+        reference_app(Settings.from_env()), host="127.0.0.1", port=parser.parse_args().port, log_level="warning"
+    )

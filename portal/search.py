@@ -18,6 +18,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from lgsp.core.text import without_diacritics
 from lgsp.portal.access import Entry
 from lgsp.portal.ckan import FACETS, parse_fq, sort_keys
@@ -55,6 +57,9 @@ def _fields(entry: Entry) -> dict[str, list[str]]:
     }
 
 
+FILTERABLE = (*FACETS, "owner_org", "name", "id")
+
+
 def facet_values(entry: Entry) -> dict[str, tuple[str, ...]]:
     """What each facet (and fq filter) sees of a dataset, in CKAN's field names."""
     c, latest = entry.contract, entry.latest
@@ -72,97 +77,112 @@ def facet_values(entry: Entry) -> dict[str, tuple[str, ...]]:
     }
 
 
-@dataclass
-class _Doc:
-    entry: Entry
-    facets: dict[str, tuple[str, ...]]
-    length: float
-    sort: dict[str, str]
+Postings = tuple[np.ndarray, np.ndarray]  # doc numbers, each one's BM25F contribution
 
 
 @dataclass
 class Index:
-    """Postings of folded words, exact words and folded word pairs: term → [(doc, weighted tf)]."""
+    """For each folded word, exact word and folded word pair: the docs holding it and what each
+    adds to a score (BM25F with idf and length norms precomputed, so a query only adds arrays);
+    and for each facet value the docs having it."""
 
-    docs: list[_Doc] = field(default_factory=list)
-    folded: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    exact: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    pairs: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    avg_length: float = 1.0
+    entries: list[Entry] = field(default_factory=list)
+    folded: dict[str, Postings] = field(default_factory=dict)
+    exact: dict[str, Postings] = field(default_factory=dict)
+    pairs: dict[str, Postings] = field(default_factory=dict)
+    values: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # facet → value → mask
+    ranks: dict[str, np.ndarray] = field(default_factory=dict)  # sort field → each doc's rank
+    stamps: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, entries: list[Entry]) -> Index:
-        index = cls()
+        index = cls(entries=sorted(entries, key=lambda e: e.contract.id))
+        count = len(index.entries)
         folded: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         exact: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         pairs: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
-        for n, entry in enumerate(sorted(entries, key=lambda e: e.contract.id)):
-            length = 0.0
+        lengths = np.zeros(count)
+        keys: dict[str, list[str]] = defaultdict(list)
+        for n, entry in enumerate(index.entries):
             for name, texts in _fields(entry).items():
                 weight = WEIGHTS[name]
                 for text in texts:
                     found = words(text)
-                    length += weight * len(found)
+                    lengths[n] += weight * len(found)
                     plain = [fold(w) for w in found]
                     for word, bare in zip(found, plain, strict=True):
                         folded[bare][n] += weight
                         exact[word][n] += weight
                     for first, second in itertools.pairwise(plain):
                         pairs[f"{first} {second}"][n] += weight
+            for facet, values in facet_values(entry).items():
+                for value in values:
+                    index.values.setdefault(facet, {}).setdefault(value, np.zeros(count, dtype=bool))[n] = True
             c = entry.contract
-            sort = {
-                "name": c.id,
-                "id": c.id,
-                "title": fold(c.title.vi.lower()),
-                "title_string": fold(c.title.vi.lower()),
-                "metadata_modified": entry.latest.created_at.isoformat(),
-                "metadata_created": entry.releases[0].created_at.isoformat(),
-            }
-            index.docs.append(_Doc(entry, facet_values(entry), length, sort))
-        index.avg_length = sum(d.length for d in index.docs) / len(index.docs) if index.docs else 1.0
-        index.folded = {t: list(p.items()) for t, p in folded.items()}
-        index.exact = {t: list(p.items()) for t, p in exact.items()}
-        index.pairs = {t: list(p.items()) for t, p in pairs.items()}
+            keys["name"].append(c.id)
+            keys["title_string"].append(fold(c.title.vi.lower()))
+            keys["metadata_modified"].append(entry.latest.created_at.isoformat())
+            keys["metadata_created"].append(entry.releases[0].created_at.isoformat())
+        keys["id"], keys["title"] = keys["name"], keys["title_string"]
+        norms = K1 * (1 - B + B * lengths / (lengths.mean() if count else 1.0))
+
+        def postings(table: dict[str, dict[int, float]]) -> dict[str, Postings]:
+            out = {}
+            for term, found in table.items():
+                docs = np.fromiter(found.keys(), dtype=np.int64, count=len(found))
+                tf = np.fromiter(found.values(), dtype=np.float64, count=len(found))
+                idf = math.log(1 + (count - len(found) + 0.5) / (len(found) + 0.5))
+                out[term] = (docs, idf * tf * (K1 + 1) / (tf + norms[docs]))
+            return out
+
+        index.folded, index.exact, index.pairs = postings(folded), postings(exact), postings(pairs)
+        for name, texts_of in keys.items():
+            order = sorted(range(count), key=texts_of.__getitem__)
+            index.ranks[name] = np.empty(count, dtype=np.int64)
+            index.ranks[name][order] = np.arange(count)
+        index.stamps = {k: keys[k] for k in ("metadata_modified", "metadata_created")}
         return index
 
-    def _add(self, scores: dict[int, float], postings: list[tuple[int, float]], boost: float) -> set[int]:
-        idf = math.log(1 + (len(self.docs) - len(postings) + 0.5) / (len(postings) + 0.5))
-        for doc, tf in postings:
-            norm = K1 * (1 - B + B * self.docs[doc].length / self.avg_length)
-            scores[doc] = scores.get(doc, 0.0) + boost * idf * tf * (K1 + 1) / (tf + norm)
-        return {doc for doc, _ in postings}
-
-    def score(self, query: list[str]) -> dict[int, float]:
-        """BM25F scores of the docs that match enough of the query's words (CKAN's default
-        minimum match, `2<-1 5<80%`: all of up to 2 words, all but one of up to 5, else 80 %)."""
+    def score(self, query: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """BM25F scores, and which docs match enough of the query's words (CKAN's default minimum
+        match, `2<-1 5<80%`: all of up to 2 words, all but one of up to 5, else 80 %)."""
+        count = len(self.entries)
+        scores = np.zeros(count)
         if not query:
-            return dict.fromkeys(range(len(self.docs)), 0.0)
-        scores: dict[int, float] = {}
-        hits: dict[int, int] = defaultdict(int)
+            return scores, np.ones(count, dtype=bool)
+        hits = np.zeros(count, dtype=np.int64)
         plain = [fold(w) for w in query]
         for word, bare in dict(zip(query, plain, strict=True)).items():
-            for doc in self._add(scores, self.folded.get(bare, []), 1.0):
-                hits[doc] += 1
-            if word != bare:
-                self._add(scores, self.exact.get(word, []), EXACT_BOOST)
+            if bare in self.folded:
+                docs, adds = self.folded[bare]
+                scores[docs] += adds
+                hits[docs] += 1
+            if word != bare and word in self.exact:
+                docs, adds = self.exact[word]
+                scores[docs] += EXACT_BOOST * adds
         for first, second in itertools.pairwise(plain):
-            self._add(scores, self.pairs.get(f"{first} {second}", []), PHRASE_BOOST)
-        distinct = len(set(query))
+            if (pair := f"{first} {second}") in self.pairs:
+                docs, adds = self.pairs[pair]
+                scores[docs] += PHRASE_BOOST * adds
+        distinct = len(set(plain))
         need = distinct if distinct <= 2 else distinct - 1 if distinct <= 5 else int(distinct * 0.8)
-        return {doc: s for doc, s in scores.items() if hits[doc] >= need}
+        return scores, hits >= need
 
-
-def _matches(doc: _Doc, term: tuple[str, str, bool]) -> bool:
-    name, value, negated = term
-    if name in ("metadata_modified", "metadata_created") and (bounds := re.match(r"^\[(\S+) TO (\S+)\]$", value)):
-        low, high = (b.rstrip("Z") for b in bounds.groups())
-        stamp = doc.sort[name]
-        hit = (low == "*" or stamp >= low) and (high == "*" or stamp <= high)
-    elif name in doc.facets:
-        hit = value in doc.facets[name] or value.lower() in doc.facets[name]
-    else:
-        raise Invalid({"fq": [f"cannot filter on '{name}' (use one of {', '.join((*FACETS, 'name'))})"]})
-    return hit != negated
+    def mask(self, term: tuple[str, str, bool]) -> np.ndarray:
+        """The docs an fq term lets through."""
+        name, value, negated = term
+        if name in self.stamps and (bounds := re.match(r"^\[(\S+) TO (\S+)\]$", value)):
+            low, high = (b.rstrip("Z") for b in bounds.groups())
+            hit = np.array(
+                [(low == "*" or s >= low) and (high == "*" or s <= high) for s in self.stamps[name]], dtype=bool
+            )
+        elif name in FILTERABLE:
+            values = self.values.get(name, {})
+            none = np.zeros(len(self.entries), dtype=bool)
+            hit = values.get(value, values.get(value.lower(), values.get(value.upper(), none)))
+        else:
+            raise Invalid({"fq": [f"cannot filter on '{name}' (use one of {', '.join((*FACETS, 'name'))})"]})
+        return ~hit if negated else hit
 
 
 def _split_q(q: str) -> tuple[list[str], str]:
@@ -193,27 +213,26 @@ def search(
     for name in facet_fields or []:
         if name not in FACETS:
             raise Invalid({"facet.field": [f"cannot facet on '{name}' (use one of {', '.join(FACETS)})"]})
-    scores = index.score(query)
-    matched = [(s, index.docs[n]) for n, s in scores.items() if all(_matches(index.docs[n], t) for t in terms)]
-    matched.sort(key=lambda sd: sd[1].sort["name"])  # a stable last resort: the same order every time
+    scores, matched = index.score(query)
+    for term in terms:
+        matched = matched & index.mask(term)
+    found = np.flatnonzero(matched)
+    columns = [index.ranks["name"][found]]  # a stable last resort: the same order every time
     for name, descending in reversed(keys):
-        if name == "score":
-            matched.sort(key=lambda sd: sd[0], reverse=descending)
-        else:
-            matched.sort(key=lambda sd, name=name: sd[1].sort[name], reverse=descending)  # type: ignore[misc]
+        column = scores[found] if name == "score" else index.ranks[name][found]
+        columns.append(-column if descending else column)
+    order = found[np.lexsort(columns)] if len(found) else found
     facets: dict[str, dict[str, int]] = {}
     for name in facet_fields or []:
-        counts: dict[str, int] = defaultdict(int)
-        for _, doc in matched:
-            for value in doc.facets[name]:
-                counts[value] += 1
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        counts = {value: int(np.count_nonzero(docs[matched])) for value, docs in index.values.get(name, {}).items()}
+        ranked = sorted(((v, n) for v, n in counts.items() if n), key=lambda kv: (-kv[1], kv[0]))
         facets[name] = dict(ranked if facet_limit < 0 else ranked[:facet_limit])
+    page = order[start : start + rows]
     return {
-        "count": len(matched),
+        "count": len(found),
         "sort": sort,
-        "entries": [doc.entry for _, doc in matched[start : start + rows]],
-        "scores": [s for s, _ in matched[start : start + rows]],
+        "entries": [index.entries[n] for n in page],
+        "scores": [float(scores[n]) for n in page],
         "facets": facets,
         "search_facets": {
             name: {"title": name, "items": [{"name": k, "display_name": k, "count": v} for k, v in values.items()]}
