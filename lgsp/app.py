@@ -11,15 +11,21 @@ from lgsp.core.settings import Settings
 from lgsp.departments import pages as departments
 from lgsp.portal import app as portal
 from lgsp.sharing import api as sharing
-from lgsp.web import problems
+from lgsp.web import docs, problems
+from lgsp.web.forwarded import ForwardedHeaders
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     keep_private(settings)  # the registry, the caches and the session key are the hub's alone
-    app = FastAPI(title=f"lgsp-hub: {settings.province}", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title=f"lgsp-hub: {settings.province}", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json"
+    )
+    docs.install(app, "/api/openapi.json")  # Swagger UI served from the hub, no CDN
     app.state.sharing = sharing.install(app, settings)
     portal.install(app, settings)
     app.mount(departments.PREFIX, departments.department_app(settings))
     problems.install(app, {sharing.PREFIX: sharing.problem_response(app.state.sharing)}, default=portal.ckan_problem)
+    if settings.trusted_proxies:  # X-Forwarded-For/-Proto/-Host from these addresses only
+        app.add_middleware(ForwardedHeaders, trusted=list(settings.trusted_proxies))
     return app

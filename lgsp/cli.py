@@ -257,8 +257,8 @@ def serve(
     )
     uvicorn.run(
         create_app(settings), host=host, port=port, log_level="warning",
-        # X-Forwarded-For/-Proto are believed only from the proxies named in the settings.
-        proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=list(settings.trusted_proxies) or None,
+        # Forwarded headers are the app's to believe, from $LGSP_TRUSTED_PROXIES only (lgsp.web.forwarded).
+        proxy_headers=False,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
     )  # fmt: skip
 

@@ -3,36 +3,55 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from lgsp.core.settings import Settings
-from lgsp.portal import ckan
+from lgsp.portal import ckan, search
 from lgsp.portal.access import Entry, OpenCatalogue
 from lgsp.portal.datastore import Datastore
+from lgsp.portal.more_actions import MoreActions
 from lgsp.portal.params import int_param
+from lgsp.portal.sql import SqlStore
 from lgsp.publishing.versions import releases_dir
 from lgsp.web.problems import Invalid, NotFound, UnknownAction
 
 CKAN_VERSION = "2.10.4"  # the API generation these answers follow
 
 
-class Actions:
-    """One method per supported action; each takes the request's parameters."""
+class Actions(MoreActions):
+    """One method per supported action; each takes the request's parameters and the public
+    address resource URLs start with (the request's, or $LGSP_BASE_URL when it is set)."""
 
     def __init__(self, settings: Settings, catalogue: OpenCatalogue) -> None:
         self.settings = settings
         self.catalogue = catalogue
         self.datastore = Datastore(settings.home / "cache" / "datastore")
+        self.sql = SqlStore(self.datastore)
+        self._index_lock = threading.Lock()
+        self._indexed: dict[str, Entry] | None = None
+        self._index = search.Index()
 
     ACTIONS = (
         "status_show", "package_list", "package_show", "package_search", "organization_list",
-        "organization_show", "resource_show", "datastore_search",
+        "organization_show", "resource_show", "datastore_search", "group_list", "group_show", "tag_list",
+        "license_list", "help_show", "current_package_list_with_resources", "datastore_search_sql",
+        "package_activity_list",
     )  # fmt: skip
 
-    def dispatch(self, name: str, params: dict[str, Any]) -> Any:
+    def dispatch(self, name: str, params: dict[str, Any], base: str | None = None) -> Any:
         if name not in self.ACTIONS:
             raise UnknownAction(f"Action name not known: {name}")
-        return getattr(self, name)(params)
+        return getattr(self, name)(params, base or self.settings.base_url)
+
+    def index(self) -> search.Index:
+        """The search index of the catalogue as it is now, rebuilt when the catalogue changed
+        (OpenCatalogue hands out a new dict then)."""
+        entries = self.catalogue.entries()
+        with self._index_lock:
+            if self._indexed is not entries:
+                self._index, self._indexed = search.Index.build(list(entries.values())), entries
+            return self._index
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -45,8 +64,8 @@ class Actions:
             raise NotFound("Not found")
         return entry
 
-    def _packages(self) -> list[dict[str, Any]]:
-        return [ckan.package_dict(e, self.settings.base_url) for e in self.catalogue.entries().values()]
+    def _packages(self, base: str) -> list[dict[str, Any]]:
+        return [ckan.package_dict(e, base) for e in self.catalogue.entries().values()]
 
     def _orgs(self) -> dict[str, tuple[Entry, int]]:
         orgs: dict[str, tuple[Entry, int]] = {}
@@ -57,26 +76,26 @@ class Actions:
 
     # -- actions ----------------------------------------------------------------------------------
 
-    def status_show(self, params: dict[str, Any]) -> dict[str, Any]:
+    def status_show(self, params: dict[str, Any], base: str | None = None) -> dict[str, Any]:
         return {
             "ckan_version": CKAN_VERSION,
-            "site_url": self.settings.base_url,
+            "site_url": base or self.settings.base_url,
             "site_title": f"Cổng dữ liệu mở tỉnh {self.settings.province}",
             "site_description": f"Open-data portal of {self.settings.province} province",
             "locale_default": "vi",
             "extensions": ["lgsp-hub", "datastore", "dcat"],
         }
 
-    def package_list(self, params: dict[str, Any]) -> list[str]:
+    def package_list(self, params: dict[str, Any], base: str | None = None) -> list[str]:
         names = sorted(self.catalogue.entries())
         offset = int_param(params, "offset", 0)
         limit = int_param(params, "limit", len(names)) if params.get("limit") not in (None, "") else len(names)
         return names[offset : offset + limit]
 
-    def package_show(self, params: dict[str, Any]) -> dict[str, Any]:
-        return ckan.package_dict(self._entry(params), self.settings.base_url)
+    def package_show(self, params: dict[str, Any], base: str | None = None) -> dict[str, Any]:
+        return ckan.package_dict(self._entry(params), base or self.settings.base_url)
 
-    def package_search(self, params: dict[str, Any]) -> dict[str, Any]:
+    def package_search(self, params: dict[str, Any], base: str | None = None) -> dict[str, Any]:
         facet_fields = params.get("facet.field") or []
         if isinstance(facet_fields, str):
             try:
@@ -86,8 +105,8 @@ class Actions:
         if not isinstance(facet_fields, list) or not all(isinstance(f, str) for f in facet_fields):
             raise Invalid({"facet.field": ['Give a JSON list of field names, e.g. ["organization"]']})
         rows = int_param(params, "rows", 10, 1000)
-        return ckan.search(
-            self._packages(),
+        found = search.search(
+            self.index(),
             q=str(params.get("q") or ""),
             fq=str(params.get("fq") or ""),
             rows=rows,
@@ -96,14 +115,17 @@ class Actions:
             facet_fields=list(facet_fields),
             facet_limit=-1 if str(params.get("facet.limit", "")) == "-1" else int_param(params, "facet.limit", 50),
         )
+        found["results"] = [ckan.package_dict(e, base or self.settings.base_url) for e in found.pop("entries")]
+        del found["scores"]
+        return found
 
-    def organization_list(self, params: dict[str, Any]) -> list[Any]:
+    def organization_list(self, params: dict[str, Any], base: str | None = None) -> list[Any]:
         orgs = self._orgs()
         if str(params.get("all_fields", "")).lower() in ("true", "1"):
             return [ckan.organization_dict(e, n) for _, (e, n) in sorted(orgs.items())]
         return sorted(orgs)
 
-    def organization_show(self, params: dict[str, Any]) -> dict[str, Any]:
+    def organization_show(self, params: dict[str, Any], base: str | None = None) -> dict[str, Any]:
         key = str(params.get("id") or "").lower()
         orgs = self._orgs()
         if not key:
@@ -113,7 +135,7 @@ class Actions:
         entry, count = orgs[key]
         out = ckan.organization_dict(entry, count)
         if str(params.get("include_datasets", "")).lower() in ("true", "1"):
-            out["packages"] = [p for p in self._packages() if p["owner_org"] == key]
+            out["packages"] = [p for p in self._packages(base or self.settings.base_url) if p["owner_org"] == key]
         return out
 
     def _resource(self, resource_id: str) -> tuple[Entry, Any, Any]:
@@ -125,14 +147,14 @@ class Actions:
             raise NotFound("Resource was not found.")
         return entry, release, release.distribution(fmt)
 
-    def resource_show(self, params: dict[str, Any]) -> dict[str, Any]:
+    def resource_show(self, params: dict[str, Any], base: str | None = None) -> dict[str, Any]:
         if not params.get("id"):
             raise Invalid({"id": ["Missing value"]})
         entry, release, distribution = self._resource(str(params["id"]))
         position = [d.format for d in release.distributions].index(distribution.format)
-        return ckan.resource_dict(entry, release, distribution, self.settings.base_url, position)
+        return ckan.resource_dict(entry, release, distribution, base or self.settings.base_url, position)
 
-    def datastore_search(self, params: dict[str, Any]) -> dict[str, Any]:
+    def datastore_search(self, params: dict[str, Any], base: str | None = None) -> dict[str, Any]:
         resource = params.get("resource_id") or params.get("id")
         if not resource:
             raise Invalid({"resource_id": ["Missing value"]})

@@ -18,6 +18,7 @@ from lgsp.portal.pages import render, router
 from lgsp.portal.reports import router as reports_router
 from lgsp.publishing.dcat import catalogue_graph, serialise
 from lgsp.publishing.dump import DUMP_NAME, dump_contents
+from lgsp.web.forwarded import public_base
 from lgsp.web.problems import Invalid, NotFound, Problem
 
 
@@ -51,8 +52,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     @app.api_route("/api/action/{action}", methods=["GET", "POST"], include_in_schema=False)
     async def action(action: str, request: Request) -> Response:
         # DuckDB and the search work run in the thread pool, so one slow query never stalls the loop
-        result = await run_in_threadpool(actions.dispatch, action, await _params(request))
-        help_url = f"{settings.base_url}/api/3/action/help_show?name={action}"
+        base = public_base(request, settings)
+        result = await run_in_threadpool(actions.dispatch, action, await _params(request), base)
+        help_url = f"{base}/api/3/action/help_show?name={action}"
         return _json_response({"help": help_url, "success": True, "result": result})
 
     def _file(request: Request, dataset: str, version: int | None, file: str) -> Response:

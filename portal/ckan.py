@@ -1,5 +1,6 @@
-"""CKAN's shapes for open datasets: pure functions from contracts and releases to CKAN dicts,
-plus package search (q, fq, sort, facets) over them, so `ckanapi` and harvesters work unchanged."""
+"""CKAN's shapes for open datasets: pure functions from contracts and releases to CKAN dicts, and
+the parsing of package_search's fq and sort (the search itself is `lgsp.portal.search`), so
+`ckanapi` and harvesters work unchanged."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from lgsp.portal.access import Entry
 from lgsp.publishing.versions import Distribution, Release
 from lgsp.web.problems import Invalid
 
-FACETS = ("organization", "tags", "res_format", "groups", "license_id", "update_frequency")
+FACETS = ("organization", "tags", "res_format", "groups", "license_id", "classification", "update_frequency")
 SORTABLE = {"id", "name", "title", "title_string", "metadata_modified", "metadata_created", "score"}
 ALWAYS = {("capacity", "public"), ("dataset_type", "dataset"), ("state", "active"), ("private", "false")}
 
@@ -116,31 +117,13 @@ def package_dict(entry: Entry, base_url: str) -> dict[str, Any]:
     }
 
 
-def _facet_values(package: dict[str, Any], field: str) -> list[str]:
-    if field == "organization":
-        return [package["organization"]["name"]]
-    if field == "tags":
-        return [t["name"] for t in package["tags"]]
-    if field == "res_format":
-        return sorted({r["format"] for r in package["resources"]})
-    if field == "groups":
-        return [g["name"] for g in package["groups"]]
-    if field == "license_id":
-        return [package["license_id"]]
-    if field == "update_frequency":
-        return [e["value"] for e in package["extras"] if e["key"] == "update_frequency"]
-    if field == "name":
-        return [package["name"]]
-    raise Invalid({"fq": [f"cannot filter on '{field}' (use one of {', '.join((*FACETS, 'name'))})"]})
+_RANGE = re.compile(r"\[(\S+) TO (\S+)\]")
 
 
-_RANGE = re.compile(r"^\[(\S+) TO (\S+)\]$")
-
-
-def _parse_fq(fq: str) -> list[tuple[str, str, bool]]:
+def parse_fq(fq: str) -> list[tuple[str, str, bool]]:
     """`field:value` terms (Solr style, as CKAN clients send them): quoted values, a leading `-`
     to exclude, `+` ignored, and `[from TO to]` ranges on metadata_modified/metadata_created."""
-    fq = re.sub(r"\[(\S+) TO (\S+)\]", lambda m: f'"[{m.group(1)} TO {m.group(2)}]"', fq)
+    fq = _RANGE.sub(lambda m: f'"[{m.group(1)} TO {m.group(2)}]"', fq)
     try:
         terms = shlex.split(fq)
     except ValueError as exc:
@@ -159,17 +142,8 @@ def _parse_fq(fq: str) -> list[tuple[str, str, bool]]:
     return out
 
 
-def _fq_matches(package: dict[str, Any], field: str, value: str, negated: bool) -> bool:
-    if field in ("metadata_modified", "metadata_created") and (bounds := _RANGE.match(value)):
-        low, high = (b.rstrip("Z") for b in bounds.groups())
-        stamp = package[field]
-        hit = (low == "*" or stamp >= low) and (high == "*" or stamp <= high)
-    else:
-        hit = value in _facet_values(package, field)
-    return hit != negated
-
-
-def _sort_key(sort: str) -> list[tuple[str, bool]]:
+def sort_keys(sort: str) -> list[tuple[str, bool]]:
+    """CKAN's `sort`: comma-separated `field [asc|desc]` (Solr's syntax), checked."""
     keys = []
     for part in [p.strip() for p in sort.split(",") if p.strip()]:
         bits = part.split()
@@ -178,66 +152,3 @@ def _sort_key(sort: str) -> list[tuple[str, bool]]:
             raise Invalid({"sort": [f"cannot sort by '{part}'"]})
         keys.append((field, order == "desc"))
     return keys
-
-
-def search(
-    packages: list[dict[str, Any]],
-    *,
-    q: str = "",
-    fq: str = "",
-    rows: int = 10,
-    start: int = 0,
-    sort: str = "score desc, metadata_modified desc",
-    facet_fields: list[str] | None = None,
-    facet_limit: int = 50,
-) -> dict[str, Any]:
-    """CKAN package_search over the open packages."""
-    tokens = [fold(t) for t in re.split(r"\s+", q.strip()) if t and q.strip() not in ("*:*", "*")]
-    matched: list[tuple[int, dict[str, Any]]] = []
-    for package in packages:
-        text = fold(
-            " ".join(
-                [package["name"], package["title"], package["notes"], package["organization"]["title"]]
-                + [name for former in package["organization"]["former_names"] for name in former.values()]
-                + [t["name"] for t in package["tags"]]
-                + list(package["title_translated"].values())
-            )
-        )
-        if not all(token in text for token in tokens):
-            continue
-        if all(_fq_matches(package, field, value, negated) for field, value, negated in _parse_fq(fq)):
-            score = sum(text.count(token) for token in tokens)
-            matched.append((score, package))
-    for field, descending in reversed(_sort_key(sort)):
-        if field == "score":
-            matched.sort(key=lambda sp: sp[0], reverse=descending)
-        else:
-            name = {"title_string": "title", "id": "name"}.get(field, field)
-
-            def by_field(scored: tuple[int, dict[str, Any]], name: str = name) -> str:
-                return fold(str(scored[1][name]))
-
-            matched.sort(key=by_field, reverse=descending)
-    facets: dict[str, dict[str, int]] = {}
-    for field in facet_fields or []:
-        if field not in FACETS:
-            raise Invalid({"facet.field": [f"cannot facet on '{field}' (use one of {', '.join(FACETS)})"]})
-        counts: dict[str, int] = {}
-        for _, package in matched:
-            for value in _facet_values(package, field):
-                counts[value] = counts.get(value, 0) + 1
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        facets[field] = dict(ranked if facet_limit < 0 else ranked[:facet_limit])
-    return {
-        "count": len(matched),
-        "sort": sort,
-        "results": [p for _, p in matched[start : start + rows]],
-        "facets": facets,
-        "search_facets": {
-            field: {
-                "title": field,
-                "items": [{"name": k, "display_name": k, "count": v} for k, v in values.items()],
-            }
-            for field, values in facets.items()
-        },
-    }

@@ -65,16 +65,14 @@ class Datastore:
         with self._lock:
             return self._con.cursor()
 
-    def _table(self, release: Release, parquet: str) -> str:
+    def cache_file(self, release: Release, parquet: str) -> Path:
+        """The release's read-only DuckDB copy, built once (by one process at a time)."""
         digest = release.distribution("parquet").sha256[:12]  # a rebuilt release gets a new copy
-        alias = f"r_{release.dataset}_v{release.version}_{digest}"
-        if alias in self._attached:
-            return f"{alias}.data"
         cache = self.cache_dir / f"{release.dataset}-v{release.version}-{digest}.duckdb"
+        if cache.exists():
+            return cache
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(cache) + ".lock"), self._lock:
-            if alias in self._attached:
-                return f"{alias}.data"
+        with FileLock(str(cache) + ".lock"):
             if not cache.exists():
                 building = cache.with_suffix(".building")
                 building.unlink(missing_ok=True)
@@ -88,8 +86,18 @@ class Datastore:
                 finally:
                     con.close()
                 building.rename(cache)
-            self._con.execute(f"ATTACH {literal(str(cache))} AS {alias} (READ_ONLY)")
-            self._attached.add(alias)
+        return cache
+
+    def _table(self, release: Release, parquet: str) -> str:
+        digest = release.distribution("parquet").sha256[:12]
+        alias = f"r_{release.dataset}_v{release.version}_{digest}"
+        if alias in self._attached:
+            return f"{alias}.data"
+        cache = self.cache_file(release, parquet)
+        with self._lock:
+            if alias not in self._attached:
+                self._con.execute(f"ATTACH {literal(str(cache))} AS {alias} (READ_ONLY)")
+                self._attached.add(alias)
         return f"{alias}.data"
 
     def search(

@@ -94,8 +94,22 @@ TEXTS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+SEARCH_TEXTS: dict[str, dict[str, Any]] = {
+    "vi": {
+        "classification": "Phân loại", "sort": "Sắp xếp", "relevance": "Phù hợp nhất", "newest": "Mới cập nhật",
+        "name": "Tên (A–Z)", "apply": "Áp dụng",
+        "classifications": {"open": "Dữ liệu mở", "shared": "Dữ liệu dùng chung", "restricted": "Hạn chế"},
+    },
+    "en": {
+        "classification": "Classification", "sort": "Sort by", "relevance": "Relevance", "newest": "Newest",
+        "name": "Name (A–Z)", "apply": "Apply",
+        "classifications": {"open": "Open data", "shared": "Shared", "restricted": "Restricted"},
+    },
+}  # fmt: skip
+
+
 def texts(lang: str) -> dict[str, Any]:
-    return {**TEXTS[lang], "frequencies": FREQUENCIES[lang]}
+    return {**TEXTS[lang], **SEARCH_TEXTS[lang], "frequencies": FREQUENCIES[lang]}
 
 
 def size(n: int, lang: str = "en") -> str:

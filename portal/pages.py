@@ -25,14 +25,23 @@ from lgsp.publishing.compliance import check
 from lgsp.publishing.dcat import THEME_LABELS
 from lgsp.publishing.versions import RunQuality
 from lgsp.validation.report import Report, report_stem
+from lgsp.web.forwarded import public_base
 from lgsp.web.problems import NotFound
 
+HOME_ROWS = 20
 FACETS = [
     ("publisher", "organization"),
     ("theme", "groups"),
     ("format", "res_format"),
+    ("licence", "license_id"),
+    ("classification", "classification"),
     ("frequency", "update_frequency"),
 ]
+SORTS = {
+    "relevance": "score desc, metadata_modified desc",
+    "newest": "metadata_modified desc",
+    "name": "title_string asc",
+}
 _env = Environment(loader=PackageLoader("lgsp.portal", "templates"), autoescape=select_autoescape(["html", "j2"]))
 _env.filters.update(number=number, date=date, datetime=datetime)  # {{ value | date(lang) }}: the reader's formats
 
@@ -61,12 +70,21 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
     async def home(request: Request) -> Response:
         lang = _lang(request)
         params = request.query_params
-        active = [(name, params[name]) for name, _ in FACETS if params.get(name)]
-        fq = " ".join(f"{field}:{shlex.quote(params[name])}" for name, field in FACETS if params.get(name))
+        twin = params.get("format") == "json"  # the page's JSON twin, not the JSON format facet (JSON)
+        chosen = {name: params[name] for name, _ in FACETS if params.get(name) and not (twin and name == "format")}
+        active = list(chosen.items())
+        fq = " ".join(f"{field}:{shlex.quote(chosen[name])}" for name, field in FACETS if name in chosen)
+        q = params.get("q", "")
+        chosen_order = params.get("sort", "") if params.get("sort") in SORTS else ""
+        order = chosen_order or ("relevance" if q.strip() else "newest")  # relevance needs words to rank by
+        raw_page = params.get("page", "1")
+        page = max(int(raw_page), 1) if raw_page.isdigit() and len(raw_page) < 6 else 1
         found = actions.package_search(
-            {"q": params.get("q", ""), "fq": fq, "rows": 1000, "facet.field": [f for _, f in FACETS]}
-        )
-        if params.get("format") == "json":
+            {"q": q, "fq": fq, "rows": HOME_ROWS, "start": (page - 1) * HOME_ROWS, "sort": SORTS[order],
+             "facet.field": [f for _, f in FACETS]},
+            public_base(request, settings),
+        )  # fmt: skip
+        if twin:
             return JSONResponse(found)
         publishers = {
             e.contract.publisher.code.lower(): getattr(e.contract.publisher.name, lang)
@@ -77,27 +95,34 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
             items = []
             for value, count in found["facets"][field].items():
                 chosen = params.get(name) == value
-                query = {k: v for k, v in params.items() if k != name}
+                query = {k: v for k, v in params.items() if k not in (name, "page")}
                 if not chosen:
                     query[name] = value
                 label = _facet_label(name, value, lang, publishers)
                 items.append({"label": label, "count": count, "active": chosen, "url": "/?" + urlencode(query)})
-            facets.append({"title": texts(lang)[name if name != "publisher" else "publisher"], "items": items})
+            facets.append({"title": texts(lang)[name], "items": items})
         results = []
         for p in found["results"]:
             p = dict(p)
             p["frequency"] = next(e["value"] for e in p["extras"] if e["key"] == "update_frequency")
             p["formats"] = ", ".join(r["format"] for r in p["resources"])
             results.append(p)
+
+        def page_url(n: int) -> str:
+            return "/?" + urlencode({**{k: v for k, v in params.items() if k != "page"}, "page": n})
+
         return render(
             "index.html.j2",
             request,
             lang,
-            q=params.get("q", ""),
+            q=q,
             facets=facets,
             results=results,
-            count=found["count"],
+            count=f"{found['count']:,}".replace(",", "."),
             active=active,
+            order=chosen_order,
+            prev=page_url(page - 1) if page > 1 else None,
+            next=page_url(page + 1) if page * HOME_ROWS < found["count"] else None,
         )
 
     @pages.get("/dataset/{dataset_id}.json")
@@ -163,6 +188,8 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
 
 
 def _facet_label(name: str, value: str, lang: str, publishers: dict[str, str]) -> str:
+    if name == "classification":
+        return str(texts(lang)["classifications"].get(value, value))
     if name == "frequency":
         return str(texts(lang)["frequencies"].get(value, value))
     if name == "publisher":
