@@ -22,6 +22,7 @@ from lgsp.portal.access import Entry, OpenCatalogue
 from lgsp.portal.dataset_page import diff_text
 from lgsp.portal.i18n import number, texts
 from lgsp.publishing.versions import Release
+from lgsp.web.forwarded import public_base
 from lgsp.web.problems import NotFound
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -97,7 +98,7 @@ def router(settings: Settings, catalogue: OpenCatalogue) -> APIRouter:
 
     async def _answer(request: Request, path: str, title: str, entries: list[Entry]) -> Response:
         lang = _lang(request)
-        base_url = str(request.base_url).rstrip("/")
+        base_url = public_base(request, settings)
         body: Any = await run_in_threadpool(feed, base_url, path, title, entries, settings, lang)
         return Response(body, media_type=MEDIA_TYPE)
 

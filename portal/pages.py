@@ -136,7 +136,7 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
         if entry is None:
             raise NotFound("Not found")
         params = dict(request.query_params)
-        base_url = str(request.base_url).rstrip("/")
+        base_url = public_base(request, settings)
 
         def build() -> dict[str, Any]:  # DuckDB work: in the thread pool, never on the event loop
             chosen, charts = view.charts(settings, chart_builder, entry, params, lang)
