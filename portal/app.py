@@ -11,11 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from lgsp.core.settings import Settings
+from lgsp.portal import downloads
 from lgsp.portal.access import OpenCatalogue
 from lgsp.portal.api import Actions
 from lgsp.portal.datastore import RawJSON
 from lgsp.portal.pages import render, router
 from lgsp.portal.reports import router as reports_router
+from lgsp.publishing.counts import DownloadCounter
 from lgsp.publishing.dcat import catalogue_graph, serialise
 from lgsp.publishing.dump import DUMP_NAME, dump_contents
 from lgsp.web.problems import Invalid, NotFound, Problem
@@ -55,6 +57,8 @@ def install(app: FastAPI, settings: Settings) -> None:
         help_url = f"{settings.base_url}/api/3/action/help_show?name={action}"
         return _json_response({"help": help_url, "success": True, "result": result})
 
+    counter = DownloadCounter(settings.home)  # the release downloads' counts (lgsp.publishing.counts)
+
     def _file(request: Request, dataset: str, version: int | None, file: str) -> Response:
         entry = catalogue.get(dataset)
         if entry is None:
@@ -63,11 +67,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         if found is None:
             raise NotFound("Not found")
         release, path = found
-        distribution = next(d for d in release.distributions if d.file == file)
-        etag = f'"{distribution.sha256}"'
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers={"etag": etag})
-        return FileResponse(path, media_type=distribution.media_type, filename=file, headers={"etag": etag})
+        return downloads.serve(request, release, path, counter)
 
     @app.get("/releases/{dataset}/latest/{file}")
     async def latest_file(dataset: str, file: str, request: Request) -> Response:
