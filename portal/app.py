@@ -19,6 +19,7 @@ from lgsp.portal.pages import render, router
 from lgsp.portal.reports import router as reports_router
 from lgsp.publishing.counts import DownloadCounter
 from lgsp.publishing.dcat import catalogue_graph, serialise
+from lgsp.publishing.dcat_pages import PAGE_SIZE, NoSuchPage, catalogue_page
 from lgsp.publishing.dump import DUMP_NAME, dump_contents
 from lgsp.web.problems import Invalid, NotFound, Problem
 
@@ -104,13 +105,31 @@ def install(app: FastAPI, settings: Settings) -> None:
             )
         return graphs[key]
 
+    def _page(extension: str, page: str | None, per_page: str | None) -> Any:
+        """The whole catalogue, or with `?page=N` one page of it with Hydra paging (lgsp.publishing.dcat_pages)."""
+        if page is None:
+            return _graph()
+        try:
+            number, size = int(page), int(per_page or PAGE_SIZE)
+        except ValueError:
+            raise Invalid({"page": ["Phải là số nguyên / must be a whole number"]}) from None
+        entries = catalogue.entries()
+        contracts, releases = [e.contract for e in entries.values()], {i: e.releases for i, e in entries.items()}
+        try:
+            return catalogue_page(contracts, releases, settings.base_url, settings.province, extension, number, size)
+        except NoSuchPage as exc:
+            raise NotFound(str(exc)) from None
+        except ValueError as exc:
+            raise Invalid({"per_page": [str(exc)]}) from None
+
     @app.get("/catalog.ttl")
-    async def catalog_ttl() -> Response:
-        return Response(serialise(_graph(), "turtle"), media_type="text/turtle; charset=utf-8")
+    async def catalog_ttl(page: str | None = None, per_page: str | None = None) -> Response:
+        graph = _page("ttl", page, per_page)
+        return Response(serialise(graph, "turtle"), media_type="text/turtle; charset=utf-8")
 
     @app.get("/catalog.jsonld")
-    async def catalog_jsonld() -> Response:
-        return Response(serialise(_graph(), "json-ld"), media_type="application/ld+json")
+    async def catalog_jsonld(page: str | None = None, per_page: str | None = None) -> Response:
+        return Response(serialise(_page("jsonld", page, per_page), "json-ld"), media_type="application/ld+json")
 
 
 _SPLICE = "\u0000raw\u0000"

@@ -81,9 +81,14 @@ def download_url(base_url: str, release: Release, file: str) -> str:
 
 
 def catalogue_graph(
-    contracts: list[Contract], releases: dict[str, list[Release]], base_url: str, province: str
+    contracts: list[Contract],
+    releases: dict[str, list[Release]],
+    base_url: str,
+    province: str,
+    members: set[str] | None = None,
 ) -> Graph:
-    """DCAT-AP graph: the catalogue, each released open dataset and its latest distributions."""
+    """DCAT-AP graph: the catalogue, each released open dataset and its latest distributions
+    (only those in `members`, for a page; the catalogue's dates stay the whole catalogue's)."""
     g = Graph()
     for prefix, ns in (
         ("dcat", DCAT),
@@ -122,6 +127,8 @@ def catalogue_graph(
             continue
         latest = history[-1]
         modified.append(latest.created_at)
+        if members is not None and contract.id not in members:
+            continue
         dataset = dataset_uri(base_url, contract.id)
         g.add((catalogue, DCAT.dataset, dataset))
         _dataset(g, contract, history, dataset, place, base_url)
