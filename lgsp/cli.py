@@ -246,6 +246,7 @@ def serve(
     import uvicorn
 
     from lgsp.app import create_app
+    from lgsp.portal.sendfile import SendfileHttpProtocol
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise typer.BadParameter("give both --ssl-certfile and --ssl-keyfile, or neither")
@@ -260,6 +261,7 @@ def serve(
         # X-Forwarded-For/-Proto are believed only from the proxies named in the settings.
         proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=list(settings.trusted_proxies) or None,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        http=SendfileHttpProtocol,  # release files leave by the kernel's sendfile (lgsp.portal.sendfile)
     )  # fmt: skip
 
 
