@@ -6,7 +6,9 @@ deterministic `.csv.gz`; the release is timed too), `lgsp serve` runs in its own
 on loopback), and in rounds that alternate them: `curl file://…/env_readings.csv.gz` (the
 reference: the same bytes from the page cache) and `curl -H 'Accept-Encoding: gzip'
 http://…/releases/env_readings/latest/env_readings.csv` (the real route: the precompressed file,
-its ETag, the download counted). Each round sums several transfers of each; curl's own timer.
+its ETag, the download counted). A third reader shows the ceiling of HTTP itself on this machine:
+the same curl against a bare server (a socket, the response head and one `sendfile`, no framework).
+Each round sums several transfers of each; curl's own timer.
 Usage: python benchmarks/bench_download.py [--rows 10000000] [--rounds 5] [--transfers 5]
 """
 
@@ -77,6 +79,35 @@ def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
     return server, base
 
 
+BARE_SERVER = """
+import os, socket, sys
+path, port = sys.argv[1], int(sys.argv[2])
+size = os.path.getsize(path)
+server = socket.create_server(("127.0.0.1", port))
+while True:
+    client, _ = server.accept()
+    client.recv(65536)
+    client.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n" % size)
+    with open(path, "rb") as f:
+        client.sendfile(f)
+    client.close()
+"""
+
+
+def start_bare(path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The HTTP ceiling: one sendfile per request, no parsing, no framework."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(path), str(port)])
+    deadline = time.monotonic() + 10
+    while subprocess.run(["curl", "-sf", "-o", "/dev/null", f"http://127.0.0.1:{port}/"]).returncode:
+        if time.monotonic() > deadline:
+            raise SystemExit("bare server did not start")
+        time.sleep(0.1)
+    return server, f"http://127.0.0.1:{port}/"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -84,7 +115,7 @@ def main() -> None:
     parser.add_argument("--transfers", type=int, default=5, help="transfers of each kind per round")
     opts = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lgsp-bench-download-"))
-    server = None
+    server = bare = None
     try:
         with console.status(f"Releasing {opts.rows:,} readings (CSV + .csv.gz)…"):
             gz, release_seconds = release(work, opts.rows)
@@ -93,15 +124,17 @@ def main() -> None:
             f"Release: {plain / 1e6:,.0f} MB CSV → {size / 1e6:,.1f} MB gzip ({plain / size:.1f}×) in {release_seconds:.1f} s"
         )
         server, base = start_server(work)
+        bare, ceiling = start_bare(gz)
         http = f"{base}/releases/env_readings/latest/env_readings.csv"
         local = gz.resolve().as_uri()
         for url, headers in ((local, ()), (http, ("Accept-Encoding: gzip",))):  # warm the cache and check
             _, got, encoding = curl(url, *headers)
             assert got == size, f"{url}: {got} bytes, expected {size}"
             assert url == local or encoding == "gzip", f"not gzip-encoded: {encoding!r}"
-        rounds: dict[str, list[float]] = {"disk": [], "http": []}
+        readers = (("disk", local, ()), ("bare", ceiling, ()), ("http", http, ("Accept-Encoding: gzip",)))
+        rounds: dict[str, list[float]] = {name: [] for name, _, _ in readers}
         for _ in range(opts.rounds):
-            for name, url, headers in (("disk", local, ()), ("http", http, ("Accept-Encoding: gzip",))):
+            for name, url, headers in readers:
                 rounds[name].append(sum(curl(url, *headers)[0] for _ in range(opts.transfers)))
         median = {k: sorted(v)[len(v) // 2] for k, v in rounds.items()}
         table = Table(
@@ -111,13 +144,17 @@ def main() -> None:
             table.add_column(column)
         for name, label in (
             ("disk", "curl file:// (the same file from disk)"),
+            ("bare", "curl over HTTP: bare sendfile server (ceiling)"),
             ("http", "curl over HTTP: lgsp serve, gzip on request"),
         ):
             rate = size * opts.transfers / median[name] / 1e6
             table.add_row(label, f"{median[name]:.3f}", ", ".join(f"{x:.3f}" for x in rounds[name]), f"{rate:,.0f}",
                           f"{median['disk'] / median[name]:.2f}")  # fmt: skip
         console.print(table)
-        console.print(f"HTTP at {median['disk'] / median['http']:.0%} of curl file:// (goal ≥ 80 %)")
+        console.print(
+            f"lgsp serve at {median['disk'] / median['http']:.0%} of curl file:// (goal ≥ 80 %), "
+            f"{median['bare'] / median['http']:.0%} of the bare sendfile server"
+        )
         (REPO / "benchmarks" / "out").mkdir(exist_ok=True)
         (REPO / "benchmarks" / "out" / "bench_download.json").write_text(
             json.dumps(
@@ -125,9 +162,10 @@ def main() -> None:
             )
         )
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
+        for process in (server, bare):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
 
 
