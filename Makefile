@@ -40,6 +40,7 @@ bench: uv postgres
 	$(BIN)/python benchmarks/bench_rest.py
 	$(BIN)/python benchmarks/bench_drop.py
 	$(BIN)/python benchmarks/bench_derived.py
+	$(BIN)/python benchmarks/bench_download.py
 
 # ruff, the floors (import-linter contracts in pyproject.toml), and mypy over every package: lgsp
 # (all its parts and dags/, through lgsp/<part>) and the sandbox.

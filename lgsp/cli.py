@@ -246,6 +246,7 @@ def serve(
     import uvicorn
 
     from lgsp.app import create_app
+    from lgsp.portal.sendfile import SendfileHttpProtocol
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise typer.BadParameter("give both --ssl-certfile and --ssl-keyfile, or neither")
@@ -260,6 +261,7 @@ def serve(
         # Forwarded headers are the app's to believe, from $LGSP_TRUSTED_PROXIES only (lgsp.web.forwarded).
         proxy_headers=False,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        http=SendfileHttpProtocol,  # release files leave by the kernel's sendfile (lgsp.portal.sendfile)
     )  # fmt: skip
 
 

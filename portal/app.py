@@ -11,12 +11,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from lgsp.core.settings import Settings
+from lgsp.portal import downloads
 from lgsp.portal.access import OpenCatalogue
 from lgsp.portal.api import Actions
 from lgsp.portal.datastore import RawJSON
 from lgsp.portal.pages import render, router
 from lgsp.portal.reports import router as reports_router
+from lgsp.publishing.counts import DownloadCounter
 from lgsp.publishing.dcat import catalogue_graph, serialise
+from lgsp.publishing.dcat_pages import PAGE_SIZE, NoSuchPage, catalogue_page
 from lgsp.publishing.dump import DUMP_NAME, dump_contents
 from lgsp.web.forwarded import public_base
 from lgsp.web.problems import Invalid, NotFound, Problem
@@ -57,6 +60,8 @@ def install(app: FastAPI, settings: Settings) -> None:
         help_url = f"{base}/api/3/action/help_show?name={action}"
         return _json_response({"help": help_url, "success": True, "result": result})
 
+    counter = DownloadCounter(settings.home)  # the release downloads' counts (lgsp.publishing.counts)
+
     def _file(request: Request, dataset: str, version: int | None, file: str) -> Response:
         entry = catalogue.get(dataset)
         if entry is None:
@@ -65,11 +70,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         if found is None:
             raise NotFound("Not found")
         release, path = found
-        distribution = next(d for d in release.distributions if d.file == file)
-        etag = f'"{distribution.sha256}"'
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers={"etag": etag})
-        return FileResponse(path, media_type=distribution.media_type, filename=file, headers={"etag": etag})
+        return downloads.serve(request, release, path, counter)
 
     @app.get("/releases/{dataset}/latest/{file}")
     async def latest_file(dataset: str, file: str, request: Request) -> Response:
@@ -106,13 +107,31 @@ def install(app: FastAPI, settings: Settings) -> None:
             )
         return graphs[key]
 
+    def _page(extension: str, page: str | None, per_page: str | None) -> Any:
+        """The whole catalogue, or with `?page=N` one page of it with Hydra paging (lgsp.publishing.dcat_pages)."""
+        if page is None:
+            return _graph()
+        try:
+            number, size = int(page), int(per_page or PAGE_SIZE)
+        except ValueError:
+            raise Invalid({"page": ["Phải là số nguyên / must be a whole number"]}) from None
+        entries = catalogue.entries()
+        contracts, releases = [e.contract for e in entries.values()], {i: e.releases for i, e in entries.items()}
+        try:
+            return catalogue_page(contracts, releases, settings.base_url, settings.province, extension, number, size)
+        except NoSuchPage as exc:
+            raise NotFound(str(exc)) from None
+        except ValueError as exc:
+            raise Invalid({"per_page": [str(exc)]}) from None
+
     @app.get("/catalog.ttl")
-    async def catalog_ttl() -> Response:
-        return Response(serialise(_graph(), "turtle"), media_type="text/turtle; charset=utf-8")
+    async def catalog_ttl(page: str | None = None, per_page: str | None = None) -> Response:
+        graph = _page("ttl", page, per_page)
+        return Response(serialise(graph, "turtle"), media_type="text/turtle; charset=utf-8")
 
     @app.get("/catalog.jsonld")
-    async def catalog_jsonld() -> Response:
-        return Response(serialise(_graph(), "json-ld"), media_type="application/ld+json")
+    async def catalog_jsonld(page: str | None = None, per_page: str | None = None) -> Response:
+        return Response(serialise(_page("jsonld", page, per_page), "json-ld"), media_type="application/ld+json")
 
 
 _SPLICE = "\u0000raw\u0000"

@@ -51,9 +51,10 @@ def datapackage(contract: Contract, release: Release) -> dict[str, Any]:
             "bytes": d.bytes,
             "hash": f"sha256:{d.sha256}",
         }
-        if d.format == "parquet":
+        if d.format == "parquet" or d.format.endswith(".gz"):
             # Parquet carries its own schema, and frictionless checks bytes and hash of a parquet
-            # file only when it treats it as a file rather than a table.
+            # file only when it treats it as a file rather than a table; a `.gz` is the same
+            # table as its plain twin, described once there, and checked here as the bytes served.
             resource["type"] = "file"
         else:
             resource["schema"] = schema

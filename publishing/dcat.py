@@ -81,9 +81,14 @@ def download_url(base_url: str, release: Release, file: str) -> str:
 
 
 def catalogue_graph(
-    contracts: list[Contract], releases: dict[str, list[Release]], base_url: str, province: str
+    contracts: list[Contract],
+    releases: dict[str, list[Release]],
+    base_url: str,
+    province: str,
+    members: set[str] | None = None,
 ) -> Graph:
-    """DCAT-AP graph: the catalogue, each released open dataset and its latest distributions."""
+    """DCAT-AP graph: the catalogue, each released open dataset and its latest distributions
+    (only those in `members`, for a page; the catalogue's dates stay the whole catalogue's)."""
     g = Graph()
     for prefix, ns in (
         ("dcat", DCAT),
@@ -122,6 +127,8 @@ def catalogue_graph(
             continue
         latest = history[-1]
         modified.append(latest.created_at)
+        if members is not None and contract.id not in members:
+            continue
         dataset = dataset_uri(base_url, contract.id)
         g.add((catalogue, DCAT.dataset, dataset))
         _dataset(g, contract, history, dataset, place, base_url)
@@ -190,8 +197,12 @@ def _dataset(
         )
         g.add((distribution, DCAT.accessURL, URIRef(str(dataset))))
         g.add((distribution, DCAT.downloadURL, URIRef(download_url(base_url, latest, d.file))))
-        g.add((distribution, DCAT.mediaType, _typed(g, IANA + d.media_type, DCTERMS.MediaType)))
-        g.add((distribution, DCTERMS.format, _typed(g, EU_FILE_TYPE + FILE_TYPE[d.format], DCTERMS.MediaTypeOrExtent)))
+        plain, _, packed = d.format.partition(".")  # "csv.gz": the CSV, gzip-compressed (DCAT 3 compressFormat)
+        media_type = next((p.media_type for p in latest.distributions if p.format == plain), d.media_type)
+        g.add((distribution, DCAT.mediaType, _typed(g, IANA + media_type, DCTERMS.MediaType)))
+        if packed:
+            g.add((distribution, DCAT.compressFormat, _typed(g, IANA + d.media_type, DCTERMS.MediaType)))
+        g.add((distribution, DCTERMS.format, _typed(g, EU_FILE_TYPE + FILE_TYPE[plain], DCTERMS.MediaTypeOrExtent)))
         g.add((distribution, DCAT.byteSize, Literal(d.bytes, datatype=XSD.nonNegativeInteger)))
         g.add((distribution, DCTERMS.license, licence))
         g.add((distribution, DCTERMS.issued, _date(latest.created_at)))

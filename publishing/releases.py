@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from lgsp.core.duck import literal, quote
+from lgsp.publishing.compress import gzip_file
 from lgsp.publishing.datapackage import datapackage
 from lgsp.publishing.versions import (
     Derivation,
@@ -46,6 +47,8 @@ FORMATS: dict[str, tuple[str, str]] = {
     "parquet": ("application/vnd.apache.parquet", "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 16384"),
     "json": ("application/json", "FORMAT json, ARRAY true"),
 }
+COMPRESSED = ("csv", "json")  # also released as `<file>.gz`; Parquet compresses its own pages
+GZIP = "application/gzip"
 
 
 def _coverage(con: duckdb.DuckDBPyConnection, contract: Contract) -> tuple[dt.date | None, dt.date | None]:
@@ -114,7 +117,10 @@ def _export(
     finally:
         con.execute("SET preserve_insertion_order = false")
     with ThreadPoolExecutor(max_workers=len(paths) or 1) as pool:
-        digests = dict(zip(paths, pool.map(_sha256, paths.values()), strict=True))
+        hashing = {fmt: pool.submit(_sha256, path) for fmt, path in paths.items()}
+        # gzip uses every core itself while the plain files hash beside it
+        gzipped = {fmt: gzip_file(path, _gz(path)) for fmt, path in paths.items() if fmt in COMPRESSED}
+        digests = {fmt: future.result() for fmt, future in hashing.items()}
     distributions = [
         Distribution(
             format=fmt,
@@ -125,7 +131,22 @@ def _export(
         )
         for fmt, path in paths.items()
     ]
+    distributions += [
+        Distribution(format=f"{fmt}.gz", media_type=GZIP, file=_gz(paths[fmt]).name, bytes=size, sha256=sha)
+        for fmt, (size, sha) in gzipped.items()
+    ]
     return rows, distributions
+
+
+def _gz(path: Path) -> Path:
+    return path.with_name(path.name + ".gz")
+
+
+def _data_digests(release_or_list: Release | list[Distribution]) -> list[str]:
+    """The checksums that say whether the data changed: the uncompressed files' (a release made
+    before the `.gz` files existed holds the same data as one with them)."""
+    found = release_or_list.distributions if isinstance(release_or_list, Release) else release_or_list
+    return [d.sha256 for d in found if d.media_type != GZIP]
 
 
 def make_release(
@@ -160,7 +181,7 @@ def make_release(
             # but before latest.json moved to it: finish that run's release instead of colliding.
             latest = Release.model_validate_json(orphan.read_text(encoding="utf-8"))
             _write_json(root / "latest.json", latest.record())
-        if latest and [d.sha256 for d in latest.distributions] == [d.sha256 for d in distributions]:
+        if latest and _data_digests(latest) == _data_digests(distributions):
             return latest  # same data, same bytes: nothing new to release
         version = (latest.version if latest else 0) + 1
         release = Release(

@@ -13,7 +13,10 @@ from pydantic import SecretStr
 from lgsp.core.errors import ConfigError
 
 # Databases the hub itself writes under $LGSP_HOME and publishes like any source.
-HUB_DATABASES = {"exchange_stats": "sharing/exchange_stats.sqlite"}
+HUB_DATABASES = {
+    "exchange_stats": "sharing/exchange_stats.sqlite",
+    "download_stats": "portal/download_stats.sqlite",  # counted by the portal (lgsp.publishing.counts)
+}
 
 
 def env_var(name: str) -> str:

@@ -110,6 +110,7 @@ def run_demo(
         airflow_env.prepare(settings)
     from lgsp.demo import reports as reports_demo
     from lgsp.demo import sharing as sharing_demo
+    from lgsp.publishing.counts import ensure_store
     from lgsp.schemas.loader import load_contracts
 
     with console.status("Starting the national-API simulator…"):
@@ -121,6 +122,7 @@ def run_demo(
         # The exchange statistics and the log's anchors are published from the exchange log:
         # sample exchanges come first.
         contracts = load_contracts(settings.contracts_dir)
+        ensure_store(settings.home)  # download_stats publishes the portal's counts: none yet, an empty table
         from_the_log = sorted(k for k, c in contracts.items() if c.source.connection == "exchange_stats")
         results = run_dags(settings, [d for d in contracts if d not in from_the_log], console=console)
         reported = reports_demo.run(settings, console)

@@ -32,6 +32,7 @@ def test_shipped_contracts_are_valid() -> None:
     contracts = load_contracts(CONTRACTS)
     assert set(contracts) == {
         "admin_units",
+        "download_stats",
         "driving_licences",
         "enterprises",
         "env_readings",
