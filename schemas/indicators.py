@@ -16,8 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from lgsp.schemas import formula
 from lgsp.schemas.base import IDENTIFIER, Model, Text, _nfc
-from lgsp.schemas.errors import ContractError
-from lgsp.schemas.loader import Problem, read_model
+from lgsp.schemas.loader import Problem, read_model, valid_or_raise, yaml_files
 
 CODE = r"^[A-Z][A-Z0-9_]*$"
 
@@ -146,8 +145,7 @@ def needed(register: dict[str, Indicator], codes: list[str]) -> list[str]:
     return sorted(out)
 
 
-def indicator_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+indicator_files = yaml_files
 
 
 def indicator_problems(path: Path) -> tuple[Indicator | None, list[Problem]]:
@@ -162,12 +160,6 @@ def load_register(directory: Path) -> dict[str, Indicator]:
     """Every indicator of the register folder, by code; raises ContractError naming the file and field."""
     out = {}
     for path in indicator_files(directory):
-        indicator, problems = indicator_problems(path)
-        if indicator is None:
-            raise ContractError(
-                "invalid indicator:\n  " + "\n  ".join(str(p) for p in problems),
-                file=str(problems[0].file),
-                field=problems[0].field,
-            )
+        indicator = valid_or_raise(path, *indicator_problems(path), noun="invalid indicator")
         out[indicator.code] = indicator
     return out

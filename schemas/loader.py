@@ -108,8 +108,21 @@ def load_contract(path: Path) -> Contract:
     return contract
 
 
-def contract_files(directory: Path) -> list[Path]:
+def yaml_files(directory: Path) -> list[Path]:
+    """The YAML files of a folder (contracts, the indicator register, report templates), by name."""
     return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+contract_files = yaml_files
+
+
+def valid_or_raise(path: Path, found: M | None, problems: list[Problem], noun: str) -> M:
+    """A parsed file, or ContractError naming the file and its first problem's field."""
+    if found is None:
+        raise ContractError(
+            f"{noun}:\n  " + "\n  ".join(str(p) for p in problems), file=str(problems[0].file), field=problems[0].field
+        )
+    return found
 
 
 def load_contracts(directory: Path) -> dict[str, Contract]:

@@ -12,9 +12,8 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from lgsp.schemas.base import IDENTIFIER, Model, Text, _nfc
-from lgsp.schemas.errors import ContractError
 from lgsp.schemas.indicators import CODE
-from lgsp.schemas.loader import Problem, read_model
+from lgsp.schemas.loader import Problem, read_model, valid_or_raise, yaml_files
 
 
 class ReportColumn(Model):
@@ -95,8 +94,7 @@ class Report(Model):
         return self
 
 
-def report_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+report_files = yaml_files
 
 
 def report_problems(path: Path) -> tuple[Report | None, list[Problem]]:
@@ -115,12 +113,6 @@ def load_reports(directory: Path, codes: list[str] | None = None) -> dict[str, R
     for path in report_files(directory):
         if wanted is not None and path.stem not in wanted:
             continue
-        report, problems = report_problems(path)
-        if report is None:
-            raise ContractError(
-                "báo cáo không hợp lệ / invalid report:\n  " + "\n  ".join(str(p) for p in problems),
-                file=str(problems[0].file),
-                field=problems[0].field,
-            )
+        report = valid_or_raise(path, *report_problems(path), noun="báo cáo không hợp lệ / invalid report")
         out[report.code] = report
     return out

@@ -147,8 +147,9 @@ def warehouse_rows(settings: Settings, sql: str, params: list | None = None) -> 
         con.close()
 
 
-def serve(settings: Settings) -> Iterator[tuple[str, Any]]:
-    """`lgsp serve` (uvicorn, in a thread) on a free loopback port until the generator closes."""
+def serve(settings: Settings, **options: Any) -> Iterator[tuple[str, Any]]:
+    """`lgsp serve` (uvicorn, in a thread) on a free loopback port until the generator closes;
+    `options` go to uvicorn's Config (`http=` for the protocol `lgsp serve` itself uses)."""
     import uvicorn
 
     from lgsp.app import create_app
@@ -158,7 +159,9 @@ def serve(settings: Settings) -> Iterator[tuple[str, Any]]:
         port = s.getsockname()[1]
     app = create_app(settings)
     # as `lgsp serve`: forwarded headers are the app's to believe (from $LGSP_TRUSTED_PROXIES only)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False, **options)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -45,13 +45,14 @@ def run(settings: Settings, console: Console) -> bool:
     send again. False if it is not accepted in the end (the demo then exits non-zero). On a hub where
     the conflict was resolved before, the first version is already accepted."""
     try:
-        for o in build_reports(settings):
+        built = build_reports(settings)
+        for o in built:
             disputed = f", [red]{o.version.disputed} disputed[/red]" if o.version.disputed else ""
             console.print(
                 f"Report [bold]{o.report.code}[/bold]: version {o.version.version} ({o.version.cells} cells{disputed})"
             )
         url = resolve("national_reporting", settings.sandbox_dir, home=settings.home)
-        version = next(o.version for o in build_reports(settings, [SENT]))
+        version = next(o.version for o in built if o.report.code == SENT)
         sent = send(settings.home, version, url)
         if sent.status == REJECTED:
             errors = "; ".join(f"{e.row} ({e.indicator}): {e.code}" for e in sent.errors)

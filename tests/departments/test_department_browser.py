@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,10 @@ import yaml
 from lgsp.core.settings import Settings
 from lgsp.publishing.versions import latest_release, releases_dir
 from lgsp.sharing.staff import add_staff
+from tests.browser import CHROMIUM, chromium
 from tests.conftest import serve, warehouse_rows
 from tests.connectors.test_files import PRICES, ROWS
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is installed by .ci/install-chromium")
 
 
@@ -41,16 +40,8 @@ def live(
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def log_in(browser: Any, url: str, username: str, password: str) -> Any:

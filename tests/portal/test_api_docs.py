@@ -4,7 +4,6 @@ in Chromium the page renders the API with no request leaving loopback."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -12,8 +11,7 @@ import pytest
 import requests
 
 from lgsp.core.settings import Settings
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.browser import CHROMIUM, chromium
 
 
 def test_docs_reference_only_local_assets(served: tuple[str, Settings]) -> None:
@@ -33,24 +31,14 @@ def test_docs_reference_only_local_assets(served: tuple[str, Settings]) -> None:
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is installed by .ci/install-chromium")
 def test_docs_render_offline_in_chromium(served: tuple[str, Settings]) -> None:
-    from playwright.sync_api import sync_playwright
-
     url, _ = served
     seen: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        try:
-            page = browser.new_page()
-            page.on("request", lambda request: seen.append(request.url))
-            page.goto(f"{url}/api/docs")
-            page.locator(".swagger-ui .info .title").wait_for(timeout=20_000)
-            assert "lgsp-hub" in page.locator(".swagger-ui .info .title").inner_text()
-            page.locator(".opblock-summary-path", has_text="/api/3/action/{action}").first.wait_for(timeout=20_000)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page()
+        page.on("request", lambda request: seen.append(request.url))
+        page.goto(f"{url}/api/docs")
+        page.locator(".swagger-ui .info .title").wait_for(timeout=20_000)
+        assert "lgsp-hub" in page.locator(".swagger-ui .info .title").inner_text()
+        page.locator(".opblock-summary-path", has_text="/api/3/action/{action}").first.wait_for(timeout=20_000)
     hosts = {urlparse(u).hostname for u in seen if urlparse(u).scheme in ("http", "https")}
     assert hosts == {"127.0.0.1"}, seen  # nothing left loopback

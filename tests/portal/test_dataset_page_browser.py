@@ -5,7 +5,6 @@ with every request the page makes staying on loopback (no CDN, no font, no tile 
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,29 +14,21 @@ import pytest
 
 from lgsp.core.settings import Settings
 from lgsp.publishing.versions import latest_release, releases_dir
+from tests.browser import CHROMIUM, chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is installed by .ci/install-chromium")
 
 
 @pytest.fixture
 def browser_page(served: tuple[str, Settings]) -> Iterator[tuple[object, list[str]]]:
     """A page and the list of every URL it requests."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+    with chromium() as browser:
         context = browser.new_context()
         page = context.new_page()
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
         yield page, requested
         context.close()
-        browser.close()
 
 
 def release_sql(settings: Settings, dataset_id: str, query: str) -> list[tuple]:

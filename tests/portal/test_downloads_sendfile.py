@@ -5,43 +5,24 @@ that hangs up midway behave as with stock uvicorn."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
-from lgsp.app import create_app
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
 from lgsp.portal.sendfile import SendfileHttpProtocol
 from lgsp.publishing.counts import read_counts
+from tests.conftest import serve
 
 
 @pytest.fixture
 def zero_copy(hub: Settings) -> Iterator[tuple[str, Settings]]:
     """`lgsp serve` as the command runs it (its protocol), on a free loopback port."""
     assert Pipeline(hub).run("price_observations").status == "published"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(hub), host="127.0.0.1", port=port, log_level="warning", http=SendfileHttpProtocol
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", hub
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    for url, _app in serve(hub, http=SendfileHttpProtocol):
+        yield url, hub
 
 
 def test_whole_files_leave_by_sendfile_byte_for_byte_on_one_connection(zero_copy: tuple[str, Settings]) -> None:

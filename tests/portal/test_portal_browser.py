@@ -5,32 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lgsp.core.settings import Settings
+from tests.browser import CHROMIUM, chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is installed by .ci/install-chromium")
 
 
 @pytest.fixture
 def page(served: tuple[str, Settings], tmp_path: Path) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+    with chromium() as browser:
         context = browser.new_context(accept_downloads=True)
         yield context.new_page()
         context.close()
-        browser.close()
 
 
 def test_search_open_preview_and_download(served: tuple[str, Settings], page, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ the API; revoking and refusing work from the page; staff see only their own depa
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,26 +16,18 @@ from lgsp.sharing.grants import list_grants
 from lgsp.sharing.requests import add_request
 from lgsp.sharing.staff import add_staff
 from lgsp.warehouse.store import Warehouse
+from tests.browser import CHROMIUM, chromium
 from tests.sharing.conftest import Hub
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is installed by .ci/install-chromium")
 
 
 @pytest.fixture
 def page(live: Hub) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+    with chromium() as browser:
         context = browser.new_context()
         yield context.new_page()
         context.close()
-        browser.close()
 
 
 def log_in(page: Any, url: str, username: str, password: str) -> None:
