@@ -96,21 +96,24 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     graphs: dict[Any, Any] = {}
 
-    def _graph() -> Any:
+    def _graph(base: str) -> Any:
         entries = catalogue.entries()
-        key = tuple(sorted(e.stamp for e in entries.values()))
+        key = (base, tuple(sorted(e.stamp for e in entries.values())))
         if key not in graphs:
-            graphs.clear()
+            if len(graphs) >= 4:  # a few public addresses (LAN name, public name) at most
+                graphs.pop(next(iter(graphs)))
             contracts = [e.contract for e in entries.values()]
             graphs[key] = catalogue_graph(
-                contracts, {i: e.releases for i, e in entries.items()}, settings.base_url, settings.province
+                contracts, {i: e.releases for i, e in entries.items()}, base, settings.province
             )
         return graphs[key]
 
-    def _page(extension: str, page: str | None, per_page: str | None) -> Any:
-        """The whole catalogue, or with `?page=N` one page of it with Hydra paging (lgsp.publishing.dcat_pages)."""
+    def _page(request: Request, extension: str, page: str | None, per_page: str | None) -> Any:
+        """The whole catalogue, or with `?page=N` one page of it with Hydra paging (lgsp.publishing.dcat_pages);
+        its URIs and download links at the address the request came to (lgsp.web.forwarded)."""
+        base = public_base(request, settings)
         if page is None:
-            return _graph()
+            return _graph(base)
         try:
             number, size = int(page), int(per_page or PAGE_SIZE)
         except ValueError:
@@ -118,20 +121,21 @@ def install(app: FastAPI, settings: Settings) -> None:
         entries = catalogue.entries()
         contracts, releases = [e.contract for e in entries.values()], {i: e.releases for i, e in entries.items()}
         try:
-            return catalogue_page(contracts, releases, settings.base_url, settings.province, extension, number, size)
+            return catalogue_page(contracts, releases, base, settings.province, extension, number, size)
         except NoSuchPage as exc:
             raise NotFound(str(exc)) from None
         except ValueError as exc:
             raise Invalid({"per_page": [str(exc)]}) from None
 
     @app.get("/catalog.ttl")
-    async def catalog_ttl(page: str | None = None, per_page: str | None = None) -> Response:
-        graph = _page("ttl", page, per_page)
+    async def catalog_ttl(request: Request, page: str | None = None, per_page: str | None = None) -> Response:
+        graph = _page(request, "ttl", page, per_page)
         return Response(serialise(graph, "turtle"), media_type="text/turtle; charset=utf-8")
 
     @app.get("/catalog.jsonld")
-    async def catalog_jsonld(page: str | None = None, per_page: str | None = None) -> Response:
-        return Response(serialise(_page("jsonld", page, per_page), "json-ld"), media_type="application/ld+json")
+    async def catalog_jsonld(request: Request, page: str | None = None, per_page: str | None = None) -> Response:
+        graph = _page(request, "jsonld", page, per_page)
+        return Response(serialise(graph, "json-ld"), media_type="application/ld+json")
 
 
 _SPLICE = "\u0000raw\u0000"

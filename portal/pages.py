@@ -126,8 +126,8 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
         )
 
     @pages.get("/dataset/{dataset_id}.json")
-    async def dataset_json(dataset_id: str) -> JSONResponse:
-        return JSONResponse(actions.package_show({"id": dataset_id}))
+    async def dataset_json(dataset_id: str, request: Request) -> JSONResponse:
+        return JSONResponse(actions.package_show({"id": dataset_id}, public_base(request, settings)))
 
     @pages.get("/dataset/{dataset_id}", response_class=HTMLResponse)
     async def dataset(dataset_id: str, request: Request) -> Response:
@@ -153,7 +153,7 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
             request,
             lang,
             c=_describe(settings, entry, lang),
-            schema_org=json.dumps(schema_org(settings, entry), ensure_ascii=False).replace("</", "<\\/"),
+            schema_org=json.dumps(schema_org(settings, entry, base_url), ensure_ascii=False).replace("</", "<\\/"),
             dictionary=view.dictionary(entry, lang),
             examples=view.examples(base_url, entry),
             feed_url=f"/dataset/{dataset_id}/feed.atom?lang={lang}",
@@ -270,8 +270,8 @@ def _describe(settings: Settings, entry: Entry, lang: str) -> dict[str, Any]:
     }
 
 
-def schema_org(settings: Settings, entry: Entry) -> dict[str, Any]:
-    """schema.org Dataset JSON-LD, what search engines read."""
+def schema_org(settings: Settings, entry: Entry, base_url: str) -> dict[str, Any]:
+    """schema.org Dataset JSON-LD, what search engines read, with links at `base_url`."""
     c, latest = entry.contract, entry.latest
     out: dict[str, Any] = {
         "@context": "https://schema.org",
@@ -279,7 +279,7 @@ def schema_org(settings: Settings, entry: Entry) -> dict[str, Any]:
         "name": c.title.vi,
         "alternateName": c.title.en,
         "description": f"{c.description.vi} {c.description.en}",
-        "url": f"{settings.base_url}/dataset/{c.id}",
+        "url": f"{base_url}/dataset/{c.id}",
         "identifier": c.id,
         "inLanguage": ["vi", "en"],
         "keywords": [*c.keywords.vi, *c.keywords.en],
@@ -298,7 +298,7 @@ def schema_org(settings: Settings, entry: Entry) -> dict[str, Any]:
             {
                 "@type": "DataDownload",
                 "encodingFormat": d.media_type,
-                "contentUrl": f"{settings.base_url}/releases/{c.id}/v{latest.version}/{d.file}",
+                "contentUrl": f"{base_url}/releases/{c.id}/v{latest.version}/{d.file}",
                 "contentSize": f"{d.bytes} B",
             }
             for d in latest.distributions

@@ -3,7 +3,11 @@ is set; X-Forwarded-Proto/-Host are believed only from the addresses in $LGSP_TR
 
 from __future__ import annotations
 
+import json
+import re
+
 import ckanapi
+import rdflib
 import requests
 
 from lgsp.core.settings import Settings
@@ -22,7 +26,25 @@ def _urls(url: str, headers: dict[str, str] | None = None) -> list[str]:
     resource = requests.get(
         f"{url}/api/3/action/resource_show", params={"id": "schools-v1-csv"}, headers=headers, timeout=30
     )
-    return [*out, resource.json()["result"]["url"]]
+    out += [
+        resource.json()["result"]["url"],
+        requests.get(f"{url}/dataset/schools.json", headers=headers, timeout=30).json()["url"],
+    ]
+    page = requests.get(f"{url}/dataset/schools", headers=headers, timeout=30).text
+    found_ld = re.search(r'<script type="application/ld\+json">(.*?)</script>', page, re.S)
+    assert found_ld, "the dataset page has no schema.org JSON-LD"
+    schema = json.loads(found_ld.group(1))
+    out += [schema["url"], *(d["contentUrl"] for d in schema["distribution"])]
+    for query in ("", "?page=1&per_page=5"):  # the whole DCAT catalogue and one Hydra page of it
+        g = rdflib.Graph().parse(
+            data=requests.get(f"{url}/catalog.ttl{query}", headers=headers, timeout=30).text, format="turtle"
+        )
+        downloads = [str(o) for o in g.objects(None, rdflib.URIRef("http://www.w3.org/ns/dcat#downloadURL"))]
+        assert downloads
+        out += downloads + [
+            str(s) for s in g.subjects(rdflib.RDF.type, rdflib.URIRef("http://www.w3.org/ns/dcat#Dataset"))
+        ]
+    return out
 
 
 def test_urls_follow_the_host_header_and_ignore_untrusted_forwarding(served: tuple[str, Settings]) -> None:
