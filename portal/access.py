@@ -3,6 +3,7 @@ only their public columns. (The agency-sharing API will add authenticated access
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,23 +39,44 @@ class OpenCatalogue:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._stamp: tuple[float, ...] = ()
+        self._stamp: frozenset[tuple[str, int]] = frozenset()
         self._entries: dict[str, Entry] = {}
         self._checked = 0.0
+        self._interval = 1.0
 
-    def _fingerprint(self) -> tuple[float, ...]:
-        paths: list[Path] = list(contract_files(self.settings.contracts_dir))
-        paths += sorted((self.settings.home / "releases").glob("*/latest.json"))
-        return (*tuple(p.stat().st_mtime_ns for p in paths), len(paths))
+    def _fingerprint(self) -> frozenset[tuple[str, int]]:
+        """Every contract's and every latest.json's modification time, by scandir and stat on
+        plain strings: at 5,000 datasets a Path glob cost 190 ms, this about a quarter of it."""
+        found = []
+        try:
+            with os.scandir(self.settings.contracts_dir) as listing:
+                found += [(f"c/{e.name}", e.stat().st_mtime_ns) for e in listing if e.name.endswith((".yaml", ".yml"))]
+        except FileNotFoundError:
+            pass
+        releases = str(self.settings.home / "releases")
+        names = []
+        try:
+            with os.scandir(releases) as listing:
+                names = [e.name for e in listing if e.is_dir()]
+        except FileNotFoundError:
+            pass
+        for name in names:
+            try:
+                found.append((name, os.stat(f"{releases}/{name}/latest.json").st_mtime_ns))
+            except FileNotFoundError:
+                continue  # a dataset being released for the first time
+        return frozenset(found)
 
     def entries(self) -> dict[str, Entry]:
         """Visible datasets by id (open, valid contract, at least one release); the files are
-        looked at again at most once a second."""
+        looked at again at most once a second, or less often when looking costs more than 2 %
+        of the time (a catalogue of thousands of datasets)."""
         now = time.monotonic()
-        if now - self._checked < 1.0 and self._stamp:
+        if now - self._checked < self._interval and self._stamp:
             return self._entries
-        self._checked = now
         stamp = self._fingerprint()
+        self._checked = time.monotonic()
+        self._interval = max(1.0, 50 * (self._checked - now))
         if stamp != self._stamp:
             entries = {}
             for path in contract_files(self.settings.contracts_dir):

@@ -3,9 +3,9 @@ portal's pages, installed on the app that `lgsp.app` assembles."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -139,21 +139,25 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 
 _SPLICE = "\u0000raw\u0000"
+_MARK = orjson.dumps(_SPLICE)
 
 
 def _json_response(body: dict[str, Any]) -> Response:
-    """JSON with DuckDB-made parts (RawJSON) spliced in verbatim."""
-    raw: list[str] = []
+    """JSON with ready-made parts (RawJSON: DuckDB's records, cached package dicts) spliced in verbatim."""
+    raw: list[bytes] = []
 
     def swap(value: Any) -> Any:
         if isinstance(value, RawJSON):
-            raw.append(str(value))
+            raw.append(value.encode("utf-8"))
             return _SPLICE
         if isinstance(value, dict):
             return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, list) and value and isinstance(value[0], RawJSON | dict):
+            return [swap(v) for v in value]
         return value
 
-    text = json.dumps(swap(body), ensure_ascii=False, separators=(",", ":"))
-    for part in raw:
-        text = text.replace(json.dumps(_SPLICE), part, 1)
-    return Response(text.encode("utf-8"), media_type="application/json")
+    text = orjson.dumps(swap(body), option=orjson.OPT_NON_STR_KEYS)
+    if raw:
+        pieces = text.split(_MARK)
+        text = b"".join(p for pair in zip(pieces, [*raw, b""], strict=True) for p in pair)
+    return Response(text, media_type="application/json")

@@ -84,6 +84,7 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
              "facet.field": [f for _, f in FACETS]},
             public_base(request, settings),
         )  # fmt: skip
+        found["results"] = [json.loads(p) for p in found["results"]]  # JSON text kept for the API
         if twin:
             return JSONResponse(found)
         publishers = {
