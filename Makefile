@@ -9,7 +9,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 UV := $(PYTHON) -m uv
 
-.PHONY: demo test bench lint uv venv postgres mariadb chromium clean
+.PHONY: demo test bench bench-smoke lint uv venv postgres mariadb chromium curl clean
 
 uv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
@@ -29,18 +29,21 @@ mariadb:
 chromium:
 	@bash .ci/install-chromium
 
+curl:
+	@bash .ci/install-curl
+
 test: venv postgres mariadb chromium
 	$(BIN)/pytest -n auto  # one worker per core (pytest-xdist); the suite is independent of test order
 
-bench: uv postgres
+# Every benchmark at its real size (minutes each), figures and their references printed and written
+# to benchmarks/out/<name>.json. bench-smoke: small sizes through the same code paths (about a
+# minute; CI runs it), failing on an error, never on a figure.
+bench: uv postgres curl
 	@$(UV) sync --frozen --python 3.11 --group bench -q
-	$(BIN)/python benchmarks/bench_load.py
-	$(BIN)/python benchmarks/bench_publish.py
-	$(BIN)/python benchmarks/bench_sharing.py
-	$(BIN)/python benchmarks/bench_rest.py
-	$(BIN)/python benchmarks/bench_drop.py
-	$(BIN)/python benchmarks/bench_derived.py
-	$(BIN)/python benchmarks/bench_download.py
+	$(BIN)/python benchmarks/run.py
+
+bench-smoke: venv postgres curl
+	$(BIN)/python benchmarks/run.py --smoke
 
 # ruff, the floors (import-linter contracts in pyproject.toml), and mypy over every package: lgsp
 # (all its parts and dags/, through lgsp/<part>) and the sandbox.

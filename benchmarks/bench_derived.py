@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import yaml
+from results import save
 from rich.console import Console
 from rich.table import Table
 
@@ -207,6 +208,13 @@ def main() -> None:
             f"{ne / fe:.3f}",
         )
         Console(width=120).print(table)
+        save(
+            "bench_derived",
+            vars(args),
+            {"full_seconds": full, "incremental_seconds": incremental, "full_extract_seconds": steps[True],
+             "incremental_extract_seconds": steps[False], "groups": groups, "rows_out": out,
+             "run_ratio": n / f, "extract_ratio": ne / fe},
+        )  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

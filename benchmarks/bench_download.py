@@ -15,7 +15,6 @@ Usage: python benchmarks/bench_download.py [--rows 10000000] [--rounds 5] [--tra
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -25,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import save
 from rich.console import Console
 from rich.table import Table
 
@@ -155,12 +155,12 @@ def main() -> None:
             f"lgsp serve at {median['disk'] / median['http']:.0%} of curl file:// (goal ≥ 80 %), "
             f"{median['bare'] / median['http']:.0%} of the bare sendfile server"
         )
-        (REPO / "benchmarks" / "out").mkdir(exist_ok=True)
-        (REPO / "benchmarks" / "out" / "bench_download.json").write_text(
-            json.dumps(
-                {"bytes": size, "csv_bytes": plain, "release_seconds": release_seconds, "rounds": rounds}, indent=1
-            )
-        )
+        save(
+            "bench_download",
+            vars(opts),
+            {"bytes": size, "csv_bytes": plain, "release_seconds": release_seconds, "rounds": rounds, "median": median,
+             "share_of_reference": median["disk"] / median["http"], "share_of_bare": median["bare"] / median["http"]},
+        )  # fmt: skip
     finally:
         for process in (server, bare):
             if process is not None:

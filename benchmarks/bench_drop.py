@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import yaml
+from results import save
 from rich.console import Console
 from rich.table import Table
 
@@ -80,6 +81,8 @@ def main() -> None:
         median = statistics.median(times)
         table.add_row(name, f"{median:.2f}", f"{args.rows / median:,.0f}", f"{median / statistics.median(ref):.1f}")
     Console(width=120).print(table)
+    save("bench_drop", vars(args), {"reference_seconds": ref, "lgsp_seconds": hub,
+                                    "ratio": statistics.median(hub) / statistics.median(ref)})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Usage: python benchmarks/bench_load.py [--rows 10000000] [--dirty-share 0.02] [-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 from lgsp_sandbox.postgres import PostgresServer
+from results import save
 from rich.console import Console
 from rich.table import Table
 
@@ -164,9 +164,7 @@ def main() -> None:
         table.add_row(r["name"], f"{r['rows']:,}", f"{r['seconds']:.1f}", f"{r['rows'] / r['seconds']:,.0f}",
                       f"{r['seconds'] / bare:.2f}", f"{r['peak_mib']:,.0f} MiB")  # fmt: skip
     console.print(table)
-    out = REPO / "benchmarks" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "bench_load.json").write_text(json.dumps({"rows": opts.rows, "results": results}, indent=1))
+    save("bench_load", {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()}, results)
     if not opts.workdir:
         shutil.rmtree(work, ignore_errors=True)
 

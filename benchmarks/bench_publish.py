@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import save
 from rich.console import Console
 from rich.table import Table
 
@@ -157,10 +158,7 @@ def main() -> None:
             table.add_row(name, str(r["requests"]), f"{r['achieved_rps']:.0f}", str(r["errors"]), f"{r['p50_ms']:.1f}",
                           f"{r['p95_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}")  # fmt: skip
         console.print(table)
-        (REPO / "benchmarks" / "out").mkdir(exist_ok=True)
-        (REPO / "benchmarks" / "out" / "bench_publish.json").write_text(
-            json.dumps({"exports": exports, "loads": loads}, indent=1)
-        )
+        save("bench_publish", vars(opts), {"exports": exports, "loads": loads})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -16,7 +16,6 @@ Usage: python benchmarks/bench_rest.py [--records 1000000] [--page-size 1000] [-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from paging_reference import plain_paging_loop  # beside this script
+from results import save
 from rich.console import Console
 from rich.table import Table
 
@@ -151,9 +151,7 @@ def main() -> None:
         }
         table.add_row(label, f"{seconds:.2f}", f"{opts.records / seconds:,.0f}", f"{share:.0%}")
     console.print(table)
-    out = REPO / "benchmarks" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "bench_rest.json").write_text(json.dumps({"records": opts.records, "results": results}, indent=1))
+    save("bench_rest", vars(opts), results)
     verdict = "meets" if results["extract"]["share"] >= 0.7 else "MISSES"
     console.print(
         f"lgsp extract runs at {results['extract']['share']:.0%} of the reference rate: {verdict} the 70 % goal"

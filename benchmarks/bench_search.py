@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import yaml
+from results import save
 from rich.console import Console
 from rich.table import Table
 
@@ -159,10 +160,7 @@ def main() -> None:
         ):
             with console.status(f"{name}: {opts.rate:.0f} requests/s for {opts.seconds:.0f} s…"):
                 results[name] = load(command, env, opts.rate, opts.seconds)
-        (REPO / "benchmarks" / "out").mkdir(exist_ok=True)
-        (REPO / "benchmarks" / "out" / "bench_search.json").write_text(
-            json.dumps({n: {**r, "first_answer_s": f} for n, (r, f) in results.items()}, indent=1)
-        )
+        save("bench_search", vars(opts), {n: {**r, "first_answer_s": f} for n, (r, f) in results.items()})
         table = Table(title=f"package_search over {opts.datasets:,} datasets at {opts.rate:.0f} requests/s "
                             f"({opts.seconds:.0f} s, {len(QUERIES)} queries mixed)")  # fmt: skip
         for column in ("search", "first answer s", "max rps (8 clients)", "requests", "achieved rps", "errors",

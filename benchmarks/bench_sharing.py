@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import save
 from rich.console import Console
 from rich.table import Table
 
@@ -199,19 +200,17 @@ def main() -> None:
             f"server CPU per request {cpu_on / cpu_off:.3f}× the reference ({(1 - cpu_off / cpu_on) * 100:.1f} % of "
             "the throughput a CPU-bound server has)."
         )
-        (REPO / "benchmarks" / "out").mkdir(exist_ok=True)
-        (REPO / "benchmarks" / "out" / "bench_sharing.json").write_text(
-            json.dumps(
-                {
-                    "cpu_ms_per_request": cpu,
-                    "rows": opts.rows,
-                    "fixed_rate": fixed,
-                    "throughput": rounds,
-                    "errors": errors,
-                    "log_cost": 1 - on / off,
-                },
-                indent=1,
-            )
+        save(
+            "bench_sharing",
+            vars(opts),
+            {
+                "cpu_ms_per_request": cpu,
+                "rows": opts.rows,
+                "fixed_rate": fixed,
+                "throughput": rounds,
+                "errors": errors,
+                "log_cost": 1 - on / off,
+            },
         )
     finally:
         for server in servers:
