@@ -73,7 +73,9 @@ def main() -> int:
     for column in ("benchmark", "outcome", "seconds", "result file"):
         table.add_column(column)
     for name, code, seconds, problem in outcomes:
-        table.add_row(name, "ok" if code == 0 else f"FAILED: {problem}", f"{seconds:.0f}", f"benchmarks/out/{name}.json")
+        table.add_row(
+            name, "ok" if code == 0 else f"FAILED: {problem}", f"{seconds:.0f}", f"benchmarks/out/{name}.json"
+        )
     console.print(table)
     return 1 if any(code for _, code, _, _ in outcomes) else 0
 
