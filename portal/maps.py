@@ -184,7 +184,7 @@ def station_map(
     marks = [Mark(p.key, p.lat, p.lon, _colour(p), _tip(p, lang)) for p in places]
     legend = [(ABOVE, t["map_above"]), (WITHIN, t["map_within"])] if any(p.limit is not None for p in places) else []
     legend = legend or [(PLAIN, t["map_mean"])]
-    legend.append((NO_VALUE, t["map_no_value"]))
+    legend.append((NO_VALUE, t["map_no_value"].capitalize()))
     title = t["map_values"].format(measure=measure, n=number(len(places), lang))
     if chosen.facet is not None:
         title += " · " + t["chart_for"].format(column=getattr(chosen.facet.description, lang).lower(), value=chosen.facet_value)
