@@ -22,7 +22,7 @@ from tests.portal.test_dataset_page import sql
 @pytest.fixture
 def mapped(hub: Settings) -> Iterator[tuple[str, Settings]]:
     pipeline = Pipeline(hub)
-    for dataset_id in ("env_stations", "env_readings", "schools"):
+    for dataset_id in ("env_stations", "env_readings", "env_readings_monthly", "schools"):
         assert pipeline.run(dataset_id).status == "published", dataset_id
     for url, _app in serve(hub):
         yield url, hub
@@ -86,6 +86,18 @@ def test_the_readings_page_shows_the_means_at_the_stations_they_reference(mapped
     assert caption.startswith(f"Giá trị đo (trung bình) tại {len(points)} trạm · Chỉ tính thông số = PM2.5")
     assert 'href="/dataset/env_stations?lang=vi"' in caption
     assert "Trung bình trên giới hạn cho phép" in page
+
+
+def test_without_a_limit_the_means_are_drawn_in_one_colour(mapped: tuple[str, Settings]) -> None:
+    url, hub = mapped
+    page = requests.get(f"{url}/dataset/env_readings_monthly?chart_for=DO&lang=en", timeout=30).text
+    points = marks(page)
+    water = {
+        c for (c,) in sql(hub, "env_readings_monthly", "SELECT DISTINCT station_code FROM DATA WHERE parameter = 'DO'")
+    }
+    assert {k for k, (fill, _) in points.items() if fill == "#0b4f8a"} == water & set(points) and water
+    assert all(fill == "#9a9a9a" for k, (fill, _) in points.items() if k not in water)
+    assert "limit" not in page.split('id="map-figure"', 1)[1].split("</figure>", 1)[0]
 
 
 def test_no_map_without_coordinates(mapped: tuple[str, Settings]) -> None:
