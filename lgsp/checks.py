@@ -35,7 +35,28 @@ def check_contracts(paths: list[Path]) -> list[str]:
         out.extend(f"{path}: {p}" for p in header_problems(contract))
     # A derived dataset's inputs may be contracts beside the ones checked (lgsp check one.yaml).
     beside = sorted({q for path in paths for q in path.parent.glob("*.yaml")} - set(paths))
-    out.extend(derived_problems(list(_valid(paths)), known=list(_valid([*paths, *beside]))))
+    known = list(_valid([*paths, *beside]))
+    out.extend(derived_problems(list(_valid(paths)), known=known))
+    out.extend(reference_problems(list(_valid(paths)), known=known))
+    return out
+
+
+def reference_problems(found: list[tuple[Contract, Path]], known: list[tuple[Contract, Path]]) -> list[str]:
+    """Columns whose `references` name a dataset that is no contract, or a column it does not have:
+    the portal could never join them (a map of the readings needs the stations they name)."""
+    by_id = {c.id: c for c, _ in known}
+    out = []
+    for contract, path in found:
+        for column in contract.columns:
+            ref = column.references
+            if ref is None:
+                continue
+            target = by_id.get(ref.dataset)
+            where = f"{path}: columns.{column.name}.references"
+            if target is None:
+                out.append(f"{where}: '{ref.dataset}' is not the id of any contract")
+            elif ref.column not in {c.name for c in target.columns}:
+                out.append(f"{where}: '{ref.dataset}' has no column '{ref.column}'")
     return out
 
 

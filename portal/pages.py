@@ -19,6 +19,7 @@ from lgsp.portal import dataset_page as view
 from lgsp.portal.access import Entry, OpenCatalogue
 from lgsp.portal.api import Actions
 from lgsp.portal.charts import Charts
+from lgsp.portal.maps import Maps, station_map
 from lgsp.portal.feeds import router as feeds_router
 from lgsp.portal.i18n import date, datetime, number, size, texts
 from lgsp.publishing.compliance import check
@@ -64,7 +65,7 @@ def render(template: str, request: Request, lang: str, **context: Any) -> HTMLRe
 
 def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> APIRouter:
     pages = APIRouter()
-    chart_builder = Charts()
+    chart_builder, map_builder = Charts(), Maps()
 
     @pages.get("/", response_class=HTMLResponse)
     async def home(request: Request) -> Response:
@@ -145,6 +146,7 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
                 "preview": view.preview(actions, entry, params, lang),
                 "chart_set": chosen,
                 "charts": charts,
+                "station_map": station_map(settings, map_builder, catalogue, entry, chosen, lang),
                 "history": view.history(settings, entry, lang),
             }
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from lgsp.schemas.base import IDENTIFIER, Keywords, Model, Text, _nfc
+from lgsp.schemas.roles import NUMERIC_ROLES, ColumnRole, Reference
 from lgsp.schemas.sources import (
     Auth,
     AuthType,
@@ -139,6 +140,10 @@ class Column(Model):
         description="File drops: numbers may carry words of scale (nghìn/ngàn, triệu/tr, tỷ/tỉ), read exactly "
         "(`1,2 triệu` → 1200000); without it such a cell is quarantined.",
     )
+    role: ColumnRole | None = Field(
+        None, description="What the column means to maps and charts: latitude, longitude, label or limit."
+    )
+    references: Reference | None = Field(None, description="The values are keys of another dataset's column.")
 
     _aliases_nfc = field_validator("aliases", mode="before")(
         classmethod(lambda cls, v: [_nfc(a) for a in v] if isinstance(v, list) else v)
@@ -309,6 +314,13 @@ class Contract(Model):
                 raise ValueError(f"columns.{column.name}.scale_words: only number and integer columns have scale")
             if column.admin_unit is not None and column.type is not ColumnType.string:
                 raise ValueError(f"columns.{column.name}.admin_unit: unit codes and names are strings")
+            if column.role in NUMERIC_ROLES and column.type is not ColumnType.number:
+                raise ValueError(f"columns.{column.name}.role: a {column.role.value} is a number column")
+        roles = [c.role for c in self.columns if c.role is not None]
+        if len(roles) != len(set(roles)):
+            raise ValueError("columns: each role (latitude, longitude, label, limit) belongs to one column at most")
+        if (ColumnRole.latitude in roles) != (ColumnRole.longitude in roles):
+            raise ValueError("columns: a latitude needs a longitude, and a longitude a latitude")
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"columns: duplicate column names {duplicates}")
@@ -355,12 +367,15 @@ class Contract(Model):
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
+    def with_role(self, role: ColumnRole) -> Column | None:
+        return next((c for c in self.columns if c.role is role), None)
+
     @property
     def personal_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.personal_data is not PersonalData.none]
 
 
 __all__ = [  # the contract's parts, importable from here as before the split
-    "IDENTIFIER", "Auth", "AuthType", "DerivedIncremental", "DerivedSource", "Duplicates", "Engine", "FileFormat", "FileSource", "Keywords", "Model",
+    "IDENTIFIER", "Auth", "AuthType", "ColumnRole", "Reference", "DerivedIncremental", "DerivedSource", "Duplicates", "Engine", "FileFormat", "FileSource", "Keywords", "Model",
     "Paging", "PagingStyle", "RestSource", "SchemaDrift", "Source", "SourceKind", "SqlSource", "Text",
 ]  # fmt: skip

@@ -66,7 +66,7 @@ def build_department(
         counts = {}
         with engine.begin() as conn:
             for table in dept.tables:
-                blocks = GENERATORS[name](seed, scale=scale, dirty_share=dirty_share)
+                blocks = GENERATORS[table](seed, scale=scale, dirty_share=dirty_share)
                 counts[table] = db.load(conn, TABLES[table], blocks, progress)
         return counts
     finally:

@@ -111,6 +111,15 @@ TABLES: Mapping[str, TableSpec] = MappingProxyType(
             key="reading_id",
             cursor="measured_at",
         ),
+        "env_stations": TableSpec(
+            "env_stations",
+            _cols(
+                "station_code TEXT, station_name TEXT, kind TEXT, commune_name TEXT, latitude DOUBLE,"
+                "longitude DOUBLE, installed_on TEXT"
+            ),
+            key="station_code",
+            cursor=None,
+        ),
         "ict_indicators": TableSpec(
             "ict_indicators",
             _cols(
@@ -151,7 +160,7 @@ DEPARTMENTS: Mapping[str, Department] = MappingProxyType(
             "Sở Nông nghiệp và Môi trường",
             "Department of Agriculture and Environment",
             "Hệ thống quan trắc môi trường tự động",
-            ("env_readings",),
+            ("env_readings", "env_stations"),
             (Former("STNMT", "Sở Tài nguyên và Môi trường", "Department of Natural Resources and Environment"),),
         ),
         "ict": Department(

@@ -19,10 +19,12 @@ from lgsp_sandbox.schema import TABLES
 from lgsp_sandbox.units import communes
 
 SCALE = 20_000
-FIXED_ROWS = {"price_observations": 5_000, "schools": 800, "driving_licences": 3_000, "ict_indicators": 345}
+FIXED_ROWS = {
+    "price_observations": 5_000, "schools": 800, "driving_licences": 3_000, "ict_indicators": 345, "env_stations": 30
+}  # fmt: skip
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
-DATE_COLUMNS = {"observed_on", "birth_date", "issued_on", "expires_on"}
+DATE_COLUMNS = {"observed_on", "birth_date", "issued_on", "expires_on", "installed_on"}
 TIMESTAMP_COLUMNS = {"updated_at", "measured_at"}
 
 
@@ -143,6 +145,19 @@ def test_dirty_share_gives_every_kind_of_dirt(province: dict[str, str]) -> None:
     assert sum(1 for v in env["value"] if v < 0 or v >= 1e9) == 100
     assert _duplicates(env["reading_id"]) == 100
     assert sum(not well_formed("measured_at", d) for d in env["measured_at"]) == 100
+    stations = columns(province["environment"], "env_stations")  # 2% of 30: one station's coordinates swapped
+    assert sum(1 for lat in stations["latitude"] if lat > 90) == 1
+
+
+def test_stations_stand_in_the_province_and_every_reading_has_one(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "environment.sqlite")
+    build_department("environment", url, scale=2_000, dirty_share=0)
+    stations = columns(url, "env_stations")
+    assert all(16.3 <= lat <= 18.1 for lat in stations["latitude"])  # old Quảng Bình and Quảng Trị
+    assert all(105.6 <= lon <= 107.4 for lon in stations["longitude"])
+    assert set(stations["kind"]) == {"air", "water"} and _duplicates(stations["station_code"]) == 0
+    assert set(columns(url, "env_readings")["station_code"]) == set(stations["station_code"])
+    assert all(well_formed("installed_on", d) for d in stations["installed_on"])
 
 
 def test_no_dirt_when_dirty_share_is_zero(tmp_path: Path) -> None:
@@ -235,7 +250,7 @@ def test_missing_postgres_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch
 @pytest.mark.postgres
 def test_postgres_copy_path_matches_sqlite(postgres_server: PostgresServer, tmp_path: Path) -> None:
     url = postgres_server.create_database("sandbox_env")
-    assert build_department("environment", url, scale=50_000) == {"env_readings": 50_000}
+    assert build_department("environment", url, scale=50_000) == {"env_readings": 50_000, "env_stations": 30}
     assert build_department("finance", url) == {"price_observations": 5_000}
     engine = sa.create_engine(url)
     try:

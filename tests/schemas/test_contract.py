@@ -37,6 +37,7 @@ def test_shipped_contracts_are_valid() -> None:
         "enterprises",
         "env_readings",
         "env_readings_monthly",
+        "env_stations",
         "exchange_log_anchors",
         "exchange_stats",
         "ict_indicators",
@@ -73,7 +74,14 @@ def test_publishers_are_the_departments_after_the_2025_reorganisation() -> None:
         former = {(f.vi, f.en) for f in publisher.former_names}
         assert {(f.name_vi, f.name_en) for f in department.former} <= former, contract.id
         checked.add(contract.id)
-    assert checked == {"driving_licences", "env_readings", "ict_indicators", "price_observations", "schools"}
+    assert checked == {
+        "driving_licences",
+        "env_readings",
+        "env_stations",
+        "ict_indicators",
+        "price_observations",
+        "schools",
+    }
     publishers = {(c.publisher.code, c.publisher.name, tuple(c.publisher.former_names)) for c in contracts}
     assert len(publishers) == len({code for code, _, _ in publishers}), "a code with two names or histories"
     assert {code for code, _, _ in publishers} == {"TCTK", "SXD", "STC", "SNNMT", "SKHCN", "STP", "SGDDT", "VPUBND"}
@@ -191,6 +199,27 @@ def test_bad_expectation_is_caught_by_check(tmp_path: Path, expectation: dict, f
     path = write(tmp_path, data)
     problems = check_contracts([path])
     assert len(problems) == 1 and problems[0].startswith(f"{path}: {field}: ") and reason in problems[0]
+
+
+def test_coordinates_and_references_are_declared_and_checked(tmp_path: Path) -> None:
+    contracts = load_contracts(CONTRACTS)
+    stations, readings = contracts["env_stations"], contracts["env_readings"]
+    assert [c.name for c in stations.columns if c.role] == ["station_name", "latitude", "longitude"]
+    ref = readings.column("station_code").references
+    assert ref is not None and (ref.dataset, ref.column) == ("env_stations", "station_code")
+    data = base()
+    data["columns"][0]["references"] = {"dataset": "no_such_dataset", "column": "code"}
+    path = write(tmp_path, data)
+    assert check_contracts([path]) == [
+        f"{path}: columns.school_code.references: 'no_such_dataset' is not the id of any contract"
+    ]
+    data["columns"][0]["references"] = {"dataset": "schools", "column": "nope"}
+    path = write(tmp_path, data)
+    assert check_contracts([path]) == [f"{path}: columns.school_code.references: 'schools' has no column 'nope'"]
+    data = base()
+    data["columns"][0]["role"] = "latitude"  # a text column, and no longitude
+    _, problems = problems_in(write(tmp_path, data))
+    assert problems and "a latitude is a number column" in str(problems[0])
 
 
 def test_lgsp_check_exit_codes(tmp_path: Path) -> None:

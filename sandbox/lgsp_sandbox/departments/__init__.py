@@ -1,4 +1,4 @@
-"""Generators of the departmental source tables, by department name."""
+"""Generators of the departmental source tables, by table name."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ from types import MappingProxyType
 
 import pyarrow as pa
 
-from lgsp_sandbox.departments import education, environment, finance, ict, transport
+from lgsp_sandbox.departments import education, environment, finance, ict, stations, transport
 
 Generator = Callable[..., Iterator[pa.Table]]
 """generate(seed, *, scale, dirty_share) -> blocks of rows (pyarrow tables) in load order."""
 
 GENERATORS: Mapping[str, Generator] = MappingProxyType(
     {
-        "finance": finance.generate,
-        "education": education.generate,
-        "transport": transport.generate,
-        "environment": environment.generate,
-        "ict": ict.generate,
+        "price_observations": finance.generate,
+        "schools": education.generate,
+        "driving_licences": transport.generate,
+        "env_readings": environment.generate,
+        "env_stations": stations.generate,
+        "ict_indicators": ict.generate,
     }
 )

@@ -1,0 +1,27 @@
+"""What a column means beyond its type: where a row stands on a map, which value bounds another,
+and which other dataset's rows a code points at, so the portal can join and draw them."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import Field
+
+from lgsp.schemas.base import IDENTIFIER, Model
+
+
+class ColumnRole(str, Enum):
+    latitude = "latitude"  # WGS 84 degrees north
+    longitude = "longitude"  # WGS 84 degrees east
+    label = "label"  # the name a reader knows the row by (a station's name)
+    limit = "limit"  # the allowed value of the row's measure, as a regulation sets it (QCVN)
+
+
+NUMERIC_ROLES = (ColumnRole.latitude, ColumnRole.longitude, ColumnRole.limit)
+
+
+class Reference(Model):
+    """The column holds keys of another dataset (a foreign key): env_readings.station_code → env_stations."""
+
+    dataset: str = Field(pattern=IDENTIFIER, description="Id of the dataset whose rows the values name.")
+    column: str = Field(pattern=IDENTIFIER, description="That dataset's column holding the same values.")
