@@ -54,9 +54,9 @@ TEXTS: dict[str, dict[str, Any]] = {
         "columns_changed": "đổi cột", "not_compared": "không so sánh được với phiên bản trước", "feed": "Theo dõi thay đổi (Atom)", "feed_catalogue": "Các phiên bản mới của cổng dữ liệu mở",
         "release_title": "{title}: phiên bản {version}", "release_summary": "{rows} dòng; so với phiên bản trước: {diff}",
         "map": "Bản đồ", "map_place": "Vị trí", "map_places": "{n} vị trí theo tọa độ của bộ dữ liệu",
-        "map_values": "{measure} (trung bình) tại {n} trạm", "map_above": "Trung bình trên giới hạn cho phép",
-        "map_within": "Trung bình trong giới hạn cho phép", "map_no_value": "không có số liệu",
-        "map_mean": "trung bình", "map_limit": "giới hạn", "map_readings": "{n} lần đo", "map_from": "Tọa độ từ",
+        "map_values": "{measure} (trung bình) tại {n} trạm", "map_above": "Trung bình không đạt giới hạn cho phép",
+        "map_within": "Trung bình đạt giới hạn cho phép", "map_no_value": "không có số liệu",
+        "map_mean": "trung bình", "map_limit": "giới hạn", "map_limit_min": "giới hạn tối thiểu", "map_readings": "{n} lần đo", "map_from": "Tọa độ từ",
     },
     "en": {
         "site": "Open-data portal", "switch": "Tiếng Việt", "skip": "Skip to main content",
@@ -95,9 +95,9 @@ TEXTS: dict[str, dict[str, Any]] = {
         "columns_changed": "columns changed", "not_compared": "cannot be compared with the previous release", "feed": "Follow changes (Atom)", "feed_catalogue": "New releases of the open-data portal",
         "release_title": "{title}: release {version}", "release_summary": "{rows} rows; against the previous release: {diff}",
         "map": "Map", "map_place": "Location", "map_places": "{n} locations from the dataset's coordinates",
-        "map_values": "{measure} (mean) at {n} stations", "map_above": "Mean above the allowed limit",
+        "map_values": "{measure} (mean) at {n} stations", "map_above": "Mean outside the allowed limit",
         "map_within": "Mean within the allowed limit", "map_no_value": "no readings",
-        "map_mean": "mean", "map_limit": "limit", "map_readings": "{n} readings", "map_from": "Coordinates from",
+        "map_mean": "mean", "map_limit": "limit", "map_limit_min": "minimum", "map_readings": "{n} readings", "map_from": "Coordinates from",
     },
 }  # fmt: skip
 

@@ -44,6 +44,7 @@ class Place:
     limit: float | None = None
     readings: int = 0
     unit: str | None = None
+    minimum: bool = False  # the limit is one to stay above (dissolved oxygen), not below
 
 
 @dataclass(frozen=True)
@@ -135,19 +136,28 @@ class Maps:
             keep, args = f"CAST({quote(chosen.facet.name)} AS VARCHAR) = $1", [chosen.facet_value]
         measure = quote(chosen.measure.name) if chosen.measure else "NULL"
         limit = _role(entry, ColumnRole.limit)
+        limit_column = entry.contract.with_role(ColumnRole.limit)
+        rule = limit_column.minimum_when if limit_column is not None else None
+        if rule is not None and any(c.name == rule.column for c in entry.columns):
+            listed = ", ".join(literal(v) for v in rule.values)
+            minimum = f"bool_and(CASE WHEN {keep} THEN CAST({quote(rule.column)} AS VARCHAR) IN ({listed}) END)"
+        else:
+            minimum = "FALSE"
         unit = "unit" if any(c.name == "unit" and c.type is ColumnType.string for c in entry.columns) else None
         rows = self._query(
             f"WITH r AS (SELECT CAST({quote(found.via.name)} AS VARCHAR) AS k, "
             f"avg(CASE WHEN {keep} THEN {measure} END) AS v, "
             f"avg(CASE WHEN {keep} THEN {quote(limit) if limit else 'NULL'} END) AS lim, "
             f"count(CASE WHEN {keep} AND {measure} IS NOT NULL THEN 1 END) AS n, "
-            f"any_value(CASE WHEN {keep} THEN {quote(unit) if unit else 'NULL'} END) AS u FROM {readings} GROUP BY k) "
-            f"SELECT {head}, r.v, r.lim, r.n, r.u FROM {source} s JOIN r ON CAST(s.{quote(found.key.name)} AS VARCHAR) = r.k "
+            f"any_value(CASE WHEN {keep} THEN {quote(unit) if unit else 'NULL'} END) AS u, "
+            f"{minimum} AS mn FROM {readings} GROUP BY k) "
+            f"SELECT {head}, r.v, r.lim, r.n, r.u, coalesce(r.mn, FALSE) FROM {source} s JOIN r ON CAST(s.{quote(found.key.name)} AS VARCHAR) = r.k "
             f"WHERE {where} ORDER BY 1",
             args,
         )
         return [
-            Place(str(k), str(n), float(a), float(o), None, v, lim, int(c), u) for k, n, a, o, v, lim, c, u in rows
+            Place(str(k), str(n), float(a), float(o), None, v, lim, int(c), u, bool(mn))
+            for k, n, a, o, v, lim, c, u, mn in rows
         ]
 
     def _kind(self, source: str, points: Entry, skip: set[str]) -> str | None:
@@ -174,7 +184,13 @@ def station_map(
         kinds = sorted({p.kind for p in places if p.kind is not None})
         colour = {k: KIND_COLOURS[i % len(KIND_COLOURS)] for i, k in enumerate(kinds)}
         marks = [
-            Mark(p.key, p.lat, p.lon, colour.get(p.kind or "", PLAIN), f"{p.label} ({p.key})" + (f" · {p.kind}" if p.kind else ""))
+            Mark(
+                p.key,
+                p.lat,
+                p.lon,
+                colour.get(p.kind or "", PLAIN),
+                f"{p.label} ({p.key})" + (f" · {p.kind}" if p.kind else ""),
+            )
             for p in places
         ]
         legend = [(colour[k], k) for k in kinds] or [(PLAIN, t["map_place"])]
@@ -187,7 +203,9 @@ def station_map(
     legend.append((NO_VALUE, t["map_no_value"].capitalize()))
     title = t["map_values"].format(measure=measure, n=number(len(places), lang))
     if chosen.facet is not None:
-        title += " · " + t["chart_for"].format(column=getattr(chosen.facet.description, lang).lower(), value=chosen.facet_value)
+        title += " · " + t["chart_for"].format(
+            column=getattr(chosen.facet.description, lang).lower(), value=chosen.facet_value
+        )
     return {
         "title": title,
         "svg": point_map(title, marks, legend, lang),
@@ -201,7 +219,8 @@ def _colour(p: Place) -> str:
         return NO_VALUE
     if p.limit is None:
         return PLAIN
-    return ABOVE if p.value > p.limit else WITHIN
+    broken = p.value < p.limit if p.minimum else p.value > p.limit
+    return ABOVE if broken else WITHIN
 
 
 def _tip(p: Place, lang: str) -> str:
@@ -211,5 +230,5 @@ def _tip(p: Place, lang: str) -> str:
     unit = f" {p.unit}" if p.unit and p.unit != "-" else ""
     words = f"{p.label} ({p.key}): {t['map_mean']} {number(p.value, lang)}{unit}"
     if p.limit is not None:
-        words += f" · {t['map_limit']} {number(p.limit, lang)}{unit}"
+        words += f" · {t['map_limit_min' if p.minimum else 'map_limit']} {number(p.limit, lang)}{unit}"
     return words + " · " + t["map_readings"].format(n=number(p.readings, lang))

@@ -19,9 +19,9 @@ from lgsp.portal import dataset_page as view
 from lgsp.portal.access import Entry, OpenCatalogue
 from lgsp.portal.api import Actions
 from lgsp.portal.charts import Charts
-from lgsp.portal.maps import Maps, station_map
 from lgsp.portal.feeds import router as feeds_router
 from lgsp.portal.i18n import date, datetime, number, size, texts
+from lgsp.portal.maps import Maps, station_map
 from lgsp.publishing.compliance import check
 from lgsp.publishing.dcat import THEME_LABELS
 from lgsp.publishing.versions import RunQuality

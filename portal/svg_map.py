@@ -67,14 +67,20 @@ def point_map(title: str, marks: list[Mark], legend: list[tuple[str, str]], lang
     lat = math.ceil(south / step) * step
     while lat <= north:
         y = y_of(lat)
-        body.append(f'<line class="graticule" x1="{left}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
-        body.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{escape(degrees(lat, "lat", lang))}</text>')
+        body.append(
+            f'<line class="graticule" x1="{left}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
+        )
+        body.append(
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{escape(degrees(lat, "lat", lang))}</text>'
+        )
         lat += step
     lon = math.ceil(west / step) * step
     while lon <= east:
         x = x_of(lon)
         body.append(f'<line class="graticule" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom:.1f}" stroke="#ddd"/>')
-        body.append(f'<text x="{x:.1f}" y="{bottom + 16:.1f}" text-anchor="middle">{escape(degrees(lon, "lon", lang))}</text>')
+        body.append(
+            f'<text x="{x:.1f}" y="{bottom + 16:.1f}" text-anchor="middle">{escape(degrees(lon, "lon", lang))}</text>'
+        )
         lon += step
     for m in sorted(marks, key=lambda m: -m.lat):  # southern points over northern ones, as seen from above
         body.append(

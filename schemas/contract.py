@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from lgsp.schemas.base import IDENTIFIER, Keywords, Model, Text, _nfc
-from lgsp.schemas.roles import NUMERIC_ROLES, ColumnRole, Reference
+from lgsp.schemas.roles import NUMERIC_ROLES, ColumnRole, MinimumWhen, Reference
 from lgsp.schemas.sources import (
     Auth,
     AuthType,
@@ -144,6 +144,11 @@ class Column(Model):
         None, description="What the column means to maps and charts: latitude, longitude, label or limit."
     )
     references: Reference | None = Field(None, description="The values are keys of another dataset's column.")
+    minimum_when: MinimumWhen | None = Field(
+        None,
+        description="For a limit: the rows whose limit is a minimum (a value below it breaks the rule), "
+        "e.g. {column: parameter, values: [DO]}; other rows' limit is a maximum.",
+    )
 
     _aliases_nfc = field_validator("aliases", mode="before")(
         classmethod(lambda cls, v: [_nfc(a) for a in v] if isinstance(v, list) else v)
@@ -316,6 +321,15 @@ class Contract(Model):
                 raise ValueError(f"columns.{column.name}.admin_unit: unit codes and names are strings")
             if column.role in NUMERIC_ROLES and column.type is not ColumnType.number:
                 raise ValueError(f"columns.{column.name}.role: a {column.role.value} is a number column")
+            if column.minimum_when is not None:
+                if column.role is not ColumnRole.limit:
+                    raise ValueError(f"columns.{column.name}.minimum_when: only a column with role limit has one")
+                target = next((c for c in self.columns if c.name == column.minimum_when.column), None)
+                if target is None or target.type is not ColumnType.string:
+                    raise ValueError(
+                        f"columns.{column.name}.minimum_when.column: '{column.minimum_when.column}' is not a text "
+                        "column of this dataset"
+                    )
         roles = [c.role for c in self.columns if c.role is not None]
         if len(roles) != len(set(roles)):
             raise ValueError("columns: each role (latitude, longitude, label, limit) belongs to one column at most")
@@ -376,6 +390,26 @@ class Contract(Model):
 
 
 __all__ = [  # the contract's parts, importable from here as before the split
-    "IDENTIFIER", "Auth", "AuthType", "ColumnRole", "Reference", "DerivedIncremental", "DerivedSource", "Duplicates", "Engine", "FileFormat", "FileSource", "Keywords", "Model",
-    "Paging", "PagingStyle", "RestSource", "SchemaDrift", "Source", "SourceKind", "SqlSource", "Text",
+    "IDENTIFIER",
+    "Auth",
+    "AuthType",
+    "ColumnRole",
+    "DerivedIncremental",
+    "DerivedSource",
+    "Duplicates",
+    "Engine",
+    "FileFormat",
+    "FileSource",
+    "Keywords",
+    "MinimumWhen",
+    "Model",
+    "Paging",
+    "PagingStyle",
+    "Reference",
+    "RestSource",
+    "SchemaDrift",
+    "Source",
+    "SourceKind",
+    "SqlSource",
+    "Text",
 ]  # fmt: skip

@@ -20,6 +20,15 @@ class ColumnRole(str, Enum):
 NUMERIC_ROLES = (ColumnRole.latitude, ColumnRole.longitude, ColumnRole.limit)
 
 
+class MinimumWhen(Model):
+    """Which rows' limit is a minimum, not a maximum: dissolved oxygen (DO) must stay at or above
+    QCVN 08's 4 mg/L while pollutants must stay at or below theirs. The rows whose `column` holds
+    one of `values`; every other row's limit is a maximum."""
+
+    column: str = Field(pattern=IDENTIFIER, description="A text column of the same dataset (e.g. parameter).")
+    values: list[str] = Field(min_length=1, description="Its values whose limit is a minimum (e.g. [DO]).")
+
+
 class Reference(Model):
     """The column holds keys of another dataset (a foreign key): env_readings.station_code → env_stations."""
 

@@ -85,7 +85,24 @@ def test_the_readings_page_shows_the_means_at_the_stations_they_reference(mapped
     caption = page.split('id="map-figure"><figcaption>', 1)[1].split("</figcaption>", 1)[0]
     assert caption.startswith(f"Giá trị đo (trung bình) tại {len(points)} trạm · Chỉ tính thông số = PM2.5")
     assert 'href="/dataset/env_stations?lang=vi"' in caption
-    assert "Trung bình trên giới hạn cho phép" in page
+    assert "Trung bình không đạt giới hạn cho phép" in page
+
+
+def test_dissolved_oxygen_breaks_its_limit_by_falling_below_it(mapped: tuple[str, Settings]) -> None:
+    """QCVN 08 sets DO's 4 mg/L as a minimum (the contract's minimum_when): a mean above it is good."""
+    url, hub = mapped
+    points = marks(requests.get(f"{url}/dataset/env_readings?chart_for=DO", timeout=30).text)
+    means = sql(
+        hub,
+        "env_readings",
+        "SELECT station_code, avg(value), avg(limit_value) FROM DATA WHERE parameter = 'DO' GROUP BY station_code",
+    )
+    drawn = [(s, mean, limit) for s, mean, limit in means if s in points]
+    assert drawn and any(mean > limit for _, mean, limit in drawn)  # the sandbox's rivers are mostly healthy
+    for station, mean, limit in drawn:
+        fill, tip = points[station]
+        assert fill == ("#c0392b" if mean < limit else "#1e8449"), (station, mean, limit)
+        assert f"giới hạn tối thiểu {number(limit, 'vi')} mg/L" in tip
 
 
 def test_without_a_limit_the_means_are_drawn_in_one_colour(mapped: tuple[str, Settings]) -> None:

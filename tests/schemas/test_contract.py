@@ -220,6 +220,29 @@ def test_coordinates_and_references_are_declared_and_checked(tmp_path: Path) -> 
     data["columns"][0]["role"] = "latitude"  # a text column, and no longitude
     _, problems = problems_in(write(tmp_path, data))
     assert problems and "a latitude is a number column" in str(problems[0])
+    limit = readings.column("limit_value")
+    assert limit.minimum_when is not None and (limit.minimum_when.column, limit.minimum_when.values) == (
+        "parameter",
+        ["DO"],
+    )
+    data = base()
+    data["columns"].append(
+        {
+            "name": "pupil_limit",
+            "type": "number",
+            "description": {"vi": "Giới hạn", "en": "Limit"},
+            "minimum_when": {"column": "level", "values": ["x"]},
+        }
+    )
+    _, problems = problems_in(write(tmp_path, data))
+    assert problems and "minimum_when: only a column with role limit has one" in str(problems[0])
+    data["columns"][-1]["role"] = "limit"
+    data["columns"][-1]["minimum_when"]["column"] = "pupils"  # a number, not a text column
+    _, problems = problems_in(write(tmp_path, data))
+    assert problems and "minimum_when.column: 'pupils' is not a text column of this dataset" in str(problems[0])
+    data["columns"][-1]["minimum_when"]["column"] = "level"
+    contract, problems = problems_in(write(tmp_path, data))
+    assert contract is not None and not problems
 
 
 def test_lgsp_check_exit_codes(tmp_path: Path) -> None:
