@@ -65,6 +65,7 @@ class Deliverer:
         self.settings = settings
         self.name = "d" + secrets.token_hex(6)  # this deliverer's claims
         self.client = client or httpx.Client(timeout=settings.webhook_timeout, follow_redirects=False)
+        self._contracts: dict[str, Any] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -98,6 +99,7 @@ class Deliverer:
         """Send every delivery due when the pass began (`only`: that one, due or not yet); a
         delivery rescheduled during the pass waits for a later one."""
         done = Pass()
+        self._contracts = {}  # contracts read once per pass (a contract edited later counts at the next)
         con = registry.connect(self.settings)
         try:
             now = moment()
@@ -113,7 +115,7 @@ class Deliverer:
         return done
 
     def _send(self, con: sqlite3.Connection, row: sqlite3.Row) -> str:
-        if not may_read(con, self.settings, row["consumer"], row["dataset"]):
+        if not may_read(con, self.settings, row["consumer"], row["dataset"], self._contracts):
             self._finish(con, row, "cancelled", None, "no longer permitted (grant revoked or expired, consumer revoked)")
             return "cancelled"
         body = row["payload"].encode()

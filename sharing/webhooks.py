@@ -83,18 +83,30 @@ def check_url(url: str) -> str:
     return url.strip()
 
 
-def may_read(con: sqlite3.Connection, settings: Settings, consumer: str, dataset: str | None) -> bool:
+def may_read(
+    con: sqlite3.Connection,
+    settings: Settings,
+    consumer: str,
+    dataset: str | None,
+    contracts: dict[str, Contract | None] | None = None,
+) -> bool:
     """Whether `consumer` may be told about `dataset`: it is active, and the dataset is open or it
-    holds an active grant on it (a ping names no dataset)."""
+    holds an active grant on it (a ping names no dataset). `contracts`: the caller's cache of
+    contracts read, so that many subscriptions do not parse one contract many times."""
     row = con.execute("SELECT revoked_at FROM consumers WHERE code = ?", [consumer]).fetchone()
     if row is None or row["revoked_at"]:
         return False
     if dataset is None:
         return True
-    try:
-        contract = load_contract(settings, dataset)
-    except RegistryError:
-        return False  # a contract removed or broken since: tell no one
+    cache = {} if contracts is None else contracts
+    if dataset not in cache:
+        try:
+            cache[dataset] = load_contract(settings, dataset)
+        except RegistryError:
+            cache[dataset] = None  # a contract removed or broken since: tell no one
+    contract = cache[dataset]
+    if contract is None:
+        return False
     if contract.classification is Classification.open:
         return True
     rows = con.execute(
@@ -109,6 +121,8 @@ def add_subscription(
     """Subscribe a consumer's URL; returns the subscription and its secret (shown once). Each named
     dataset must exist and be readable by the consumer now."""
     url = check_url(url)
+    if datasets is not None and not datasets:
+        raise RegistryError("datasets: name at least one, or leave it out for all the consumer may read", field="datasets")
     names = sorted(set(datasets)) if datasets else None
     secret = new_secret()
     with registry.transaction(settings) as con:
@@ -225,7 +239,8 @@ def queue(settings: Settings, kind: str, key: str, dataset: str | None, data: di
         subs = [Subscription.from_row(r) for r in con.execute(
             "SELECT * FROM webhook_subscriptions WHERE active = 1" + (" AND id = ?" if only else ""), [only] if only else []
         )]  # fmt: skip
-        readers = [s for s in subs if s.covers(dataset) and may_read(con, settings, s.consumer, dataset)]
+        contracts: dict[str, Contract | None] = {}
+        readers = [s for s in subs if s.covers(dataset) and may_read(con, settings, s.consumer, dataset, contracts)]
         if not readers:
             return []
         if contents is not None:

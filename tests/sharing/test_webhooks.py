@@ -301,6 +301,10 @@ def test_the_consumer_manages_its_own_subscriptions_and_lgsp_serve_delivers(hub:
             refused = http.post("/api/share/v1/webhooks", headers={"X-API-Key": key},
                                 json={"url": receiver.url + "/self", "datasets": ["driving_licences"]})  # fmt: skip
             assert refused.status_code == 400
+            empty = http.post(
+                "/api/share/v1/webhooks", json={"url": receiver.url, "datasets": []}, headers={"X-API-Key": key}
+            )
+            assert empty.status_code == 400 and empty.json()["error"]["field"] == "datasets"
             made = http.post("/api/share/v1/webhooks", json={"url": receiver.url + "/self"}, headers={"X-API-Key": key})
             assert made.status_code == 201 and made.json()["secret"].startswith("whsec_")
             sub = made.json()["webhook"]["id"]
