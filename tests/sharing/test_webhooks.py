@@ -343,3 +343,16 @@ def test_the_cli_shows_the_secret_once_and_keeps_the_registry_private(hub: Setti
     assert "inactive" in lgsp("webhooks", "list")
     assert "no webhook subscription" in lgsp("webhooks", "remove", "wh_nothere", code=1)
     assert "http:// or https://" in lgsp("webhooks", "add", "CLI_AGENCY", "file:///etc/passwd", code=1)
+
+
+def test_a_broken_registry_never_fails_a_publication(hub: Settings) -> None:
+    agency(hub, "ANYONE")
+    webhooks.add_subscription(hub, "ANYONE", "http://127.0.0.1:9/never")
+    path = registry.registry_path(hub)
+    for part in path.parent.glob(path.name + "*"):
+        part.unlink()
+    path.write_bytes(b"this is not a database" * 100)  # every registry query now raises
+    pipeline = Pipeline(hub)
+    run = pipeline.run("schools")
+    assert run.status == "published" and run.release == 1
+    assert pipeline.run("driving_licences").status == "published"
