@@ -10,6 +10,7 @@ failure): the hub posts only where the subscription says.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -17,6 +18,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,7 +151,7 @@ class Deliverer:
             next_at = moment(at + dt.timedelta(seconds=retry_delay(self.settings, attempt)))
         if status is not None and error is None and outcome in ("retrying", "failed"):
             error = f"HTTP {status}"
-        with registry_write(con):
+        with _write(con):
             con.execute(
                 "INSERT INTO webhook_attempts (delivery, attempt, at, status_code, error, ms, next_attempt_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -176,17 +178,16 @@ class Deliverer:
         )  # fmt: skip
 
 
-class registry_write:  # noqa: N801 - used as a statement: `with registry_write(con):`
+@contextlib.contextmanager
+def _write(con: sqlite3.Connection) -> Iterator[None]:
     """One write transaction on an open registry connection (the attempt and its outcome together)."""
-
-    def __init__(self, con: sqlite3.Connection) -> None:
-        self.con = con
-
-    def __enter__(self) -> None:
-        self.con.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: Any, *_: Any) -> None:
-        self.con.execute("ROLLBACK" if kind else "COMMIT")
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def deliveries(settings: Settings, *, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
