@@ -41,7 +41,7 @@ def webhooks_list(consumer: Annotated[str | None, typer.Option(help="Only this c
     rows = [[s.id, s.consumer, s.url, ", ".join(s.datasets) if s.datasets is not None else "all readable / mọi dữ liệu được đọc",
              s.created_at, "active" if s.active else f"inactive: {s.deactivated_why}"]
             for s in list_subscriptions(_settings(), consumer)]  # fmt: skip
-    _table("Webhooks / Đăng ký nhận thông báo", ["id", "consumer", "url", "datasets", "created (UTC)", "status"], rows)
+    _table("Đăng ký webhook / Webhook subscriptions", ["id", "consumer", "url", "datasets", "created (UTC)", "status"], rows)
 
 
 @webhooks_app.command("remove")
@@ -69,7 +69,7 @@ def webhooks_deliveries(
             for d in found]  # fmt: skip
     columns = ["id", "subscription", "consumer", "event", "dataset", "status", "attempts", "last status",
                "last error", "next attempt (UTC)", "attempts (UTC)"]  # fmt: skip
-    _table("Webhook deliveries / Lượt gửi thông báo", columns, rows)
+    _table("Lượt gửi webhook / Webhook deliveries", columns, rows)
 
 
 @webhooks_app.command("deliver")

@@ -293,7 +293,8 @@ def test_the_consumer_manages_its_own_subscriptions_and_lgsp_serve_delivers(hub:
     agency(settings, "NEIGHBOUR")
     key = consumers.issue_key(settings, "SELF_SERVE")
     other = consumers.issue_key(settings, "NEIGHBOUR")
-    for url, _ in serve(settings):
+    for url, served in serve(settings):
+        loop = served.state.webhooks
         with httpx.Client(base_url=url, timeout=30) as http:
             assert http.get("/api/share/v1/webhooks").status_code == 401
             bad = http.post("/api/share/v1/webhooks", json={"url": "ftp://x"}, headers={"X-API-Key": key})
@@ -322,6 +323,7 @@ def test_the_consumer_manages_its_own_subscriptions_and_lgsp_serve_delivers(hub:
             assert http.delete(f"/api/share/v1/webhooks/{sub}", headers={"X-API-Key": key}).status_code == 204
             (gone,) = webhooks.list_subscriptions(settings, "SELF_SERVE")
             assert not gone.active
+    assert loop._thread is None  # the server's shutdown stopped its delivery loop
 
 
 def test_the_cli_shows_the_secret_once_and_keeps_the_registry_private(hub: Settings, receiver: Receiver) -> None:
