@@ -139,7 +139,9 @@ class Deliverer:
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         ms = (time.perf_counter() - started) * 1000
-        attempt = int(row["attempts"]) + 1
+        # A claim taken over after its lease ran out may find the first sender's attempt recorded.
+        recorded = con.execute("SELECT max(attempt) FROM webhook_attempts WHERE delivery = ?", [row["id"]]).fetchone()[0]
+        attempt = max(int(row["attempts"]), int(recorded or 0)) + 1
         if status is not None and 200 <= status < 300:
             outcome, next_at = "delivered", None
         elif status == 410:

@@ -358,3 +358,20 @@ def test_a_broken_registry_never_fails_a_publication(hub: Settings) -> None:
     run = pipeline.run("schools")
     assert run.status == "published" and run.release == 1
     assert pipeline.run("driving_licences").status == "published"
+
+
+def test_a_claim_left_by_a_deliverer_that_died_is_taken_over_after_its_lease(hub: Settings, receiver: Receiver) -> None:
+    agency(hub, "ORPHANED")
+    sub = subscribe(hub, receiver, "ORPHANED", "/orphaned")
+    delivery = webhooks.ping(hub, sub)
+    with registry.transaction(hub) as con:  # as a deliverer killed while sending leaves it
+        con.execute(
+            "UPDATE webhook_deliveries SET status = 'sending', claim = 'dead', claimed_until = ? WHERE id = ?",
+            [webhooks.moment(registry.now() + dt.timedelta(minutes=1)), delivery],
+        )
+    assert Deliverer(hub).run_once().delivered == []  # its lease still runs: left alone
+    with registry.transaction(hub) as con:
+        con.execute("UPDATE webhook_deliveries SET claimed_until = ? WHERE id = ?",
+                    [webhooks.moment(registry.now() - dt.timedelta(seconds=1)), delivery])  # fmt: skip
+    assert Deliverer(hub).run_once().delivered == [delivery]
+    assert len(receiver.verified("/orphaned")) == 1
