@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,28 @@ CREATE TABLE IF NOT EXISTS staff (
 CREATE TABLE IF NOT EXISTS hub_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS login_failures (username TEXT NOT NULL, at TEXT NOT NULL, address TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS login_failures_by_user ON login_failures (username, at);
+-- Webhooks (lgsp.sharing.webhooks): subscriptions keep their signing secret (it must sign), events
+-- are queued once each, and the outbox holds one delivery per subscription and event.
+CREATE TABLE IF NOT EXISTS webhook_subscriptions (
+    id TEXT PRIMARY KEY, consumer TEXT NOT NULL REFERENCES consumers(code), url TEXT NOT NULL,
+    datasets TEXT, secret TEXT NOT NULL, created_at TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
+    deactivated_at TEXT, deactivated_why TEXT
+);
+CREATE TABLE IF NOT EXISTS webhook_events (
+    id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, type TEXT NOT NULL, dataset TEXT, payload TEXT NOT NULL,
+    created_at TEXT NOT NULL, contents TEXT
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL REFERENCES webhook_subscriptions(id),
+    event TEXT NOT NULL REFERENCES webhook_events(id), status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL, claim TEXT, claimed_until TEXT,
+    last_status INTEGER, last_error TEXT, finished_at TEXT, UNIQUE (subscription, event)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    delivery INTEGER NOT NULL REFERENCES webhook_deliveries(id), attempt INTEGER NOT NULL, at TEXT NOT NULL,
+    status_code INTEGER, error TEXT, ms REAL NOT NULL, next_attempt_at TEXT, PRIMARY KEY (delivery, attempt)
+);
 """
 
 
@@ -72,6 +95,7 @@ def connect(settings: Settings) -> sqlite3.Connection:
     """A connection to the registry (created on first use); rows come back as sqlite3.Row."""
     path = registry_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _private(path)
     con = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
     con.row_factory = sqlite3.Row
     con.execute("PRAGMA journal_mode = WAL")
@@ -81,6 +105,17 @@ def connect(settings: Settings) -> sqlite3.Connection:
     _add_columns(con)
     con.execute("CREATE INDEX IF NOT EXISTS login_failures_by_address ON login_failures (address, at)")
     return con
+
+
+def _private(path: Path) -> None:
+    """The registry holds webhook signing secrets: it is the hub's user's alone (0600), whatever the
+    umask of the process that made it (SQLite gives its -wal and -shm files the database's mode)."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if part.stat().st_mode & 0o077:
+                part.chmod(0o600)
 
 
 # Columns added since a registry was first made: (table, column, definition).

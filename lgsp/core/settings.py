@@ -56,6 +56,17 @@ class Settings(BaseModel):
     extra_holidays: tuple[dt.date, ...] = Field(
         (), description="Days off decided yearly (Tết bridging days), not working days ($LGSP_EXTRA_HOLIDAYS)."
     )
+    webhook_backoff: tuple[float, ...] = Field(
+        (30, 120, 600, 3600, 10800, 21600, 43200),
+        description="Seconds before each retry of a webhook delivery (±20% jitter); one attempt more than retries, "
+        "then `failed` ($LGSP_WEBHOOK_BACKOFF, comma-separated).",
+    )
+    webhook_timeout: float = Field(
+        10.0, gt=0, description="Seconds a webhook receiver has to answer ($LGSP_WEBHOOK_TIMEOUT)."
+    )
+    webhook_poll: float = Field(
+        5.0, ge=0, description="Seconds between delivery passes inside `lgsp serve`; 0: none ($LGSP_WEBHOOK_POLL)."
+    )
 
     @property
     def warehouse_path(self) -> Path:
@@ -110,6 +121,9 @@ class Settings(BaseModel):
             "token_ttl": "LGSP_TOKEN_TTL",
             "extra_holidays": "LGSP_EXTRA_HOLIDAYS",
             "trusted_proxies": "LGSP_TRUSTED_PROXIES",
+            "webhook_backoff": "LGSP_WEBHOOK_BACKOFF",
+            "webhook_timeout": "LGSP_WEBHOOK_TIMEOUT",
+            "webhook_poll": "LGSP_WEBHOOK_POLL",
         }
         extra: dict[str, Any] = {field: env[name].strip() for field, name in variables.items() if env.get(name)}
         if "province" in extra:
@@ -120,6 +134,8 @@ class Settings(BaseModel):
             extra["exchange_log"] = extra["exchange_log"].lower() not in ("off", "0", "false", "no")
         if "trusted_proxies" in extra:
             extra["trusted_proxies"] = [a.strip() for a in extra["trusted_proxies"].split(",") if a.strip()]
+        if "webhook_backoff" in extra:
+            extra["webhook_backoff"] = [d.strip() for d in extra["webhook_backoff"].split(",") if d.strip()]
         if "extra_holidays" in extra:
             extra["extra_holidays"] = [d.strip() for d in extra["extra_holidays"].split(",") if d.strip()]
         prefix = "LGSP_SECRET_"

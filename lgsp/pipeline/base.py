@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from lgsp.warehouse.runs import RunRecord
 from lgsp.warehouse.staging import Staging
 from lgsp.warehouse.store import Warehouse
 
+log = logging.getLogger(__name__)
 RUN_WAIT = 3600.0  # seconds a run waits for another run of the same dataset to finish
 EDIT_WAIT = 120.0  # seconds a retraction or correction (someone waiting at a page) waits for a run of its dataset
 
@@ -47,12 +49,8 @@ class PipelineBase:
     def _release(self, con: Any, contract: Contract, run: RunRecord) -> int | str:
         """The open-data release of a freshly published run (its version), or why it failed:
         the data is published either way, and the release can be made again with `lgsp release`."""
-        from lgsp.publishing.refresh import refresh
-
         try:
-            return refresh(
-                con, self.settings, contract, run.run_id, self.quality(run), self._inputs(con, contract, run)
-            ).version
+            return self._refresh(con, contract, run.run_id, run).version
         except Exception as exc:
             return f"release failed: {exc}"
 
@@ -60,16 +58,55 @@ class PipelineBase:
         """Release an open dataset's published table and regenerate the catalogue (a no-op for
         unchanged data); returns the release. The release is the latest published run's, whoever
         asks (`lgsp release`, Airflow's publishing DAG), so it links that run's report."""
-        from lgsp.publishing.refresh import refresh
-
         contract = self.contract(dataset_id)
         with self.warehouse.writer() as con:
             run = Warehouse.latest_published(con, dataset_id)
             if run is None:  # a table no recorded run published (restored from a backup): no report to name
-                return refresh(con, self.settings, contract, f"release__{new_run_id()}")
-            return refresh(
-                con, self.settings, contract, run.run_id, self.quality(run), self._inputs(con, contract, run)
-            )
+                return self._refresh(con, contract, f"release__{new_run_id()}", None)
+            return self._refresh(con, contract, run.run_id, run)
+
+    def _refresh(self, con: Any, contract: Contract, run_id: str, run: RunRecord | None) -> Release:
+        """The release (lgsp.publishing.refresh) and, when it is a new one, its webhook event queued
+        (unchanged data makes no release, so no event)."""
+        from lgsp.publishing.refresh import refresh
+        from lgsp.publishing.versions import latest_release
+        from lgsp.sharing.webhooks import announce_quietly, announce_release
+
+        before = latest_release(self.settings.home, contract.id)
+        if run is None:
+            made = refresh(con, self.settings, contract, run_id)
+        else:
+            made = refresh(con, self.settings, contract, run_id, self.quality(run), self._inputs(con, contract, run))
+        if before is None or made.version != before.version:
+            announce_quietly(announce_release, self.settings, contract, made)
+        return made
+
+    def contents(self, con: Any, contract: Contract, run: RunRecord) -> tuple[int, str] | None:
+        """For a dataset that is not open and has webhook subscribers, what its table holds after
+        `run` published: (rows, an order-free hash of the contract's columns), so that a run that
+        changed nothing announces nothing. None when no one would be told."""
+        from lgsp.core.duck import quote
+        from lgsp.sharing.webhooks import subscribed
+
+        if not run.published or contract.classification.value == "open":
+            return None
+        try:
+            if not subscribed(self.settings):
+                return None
+            columns = ", ".join(quote(c.name) for c in contract.columns)
+            row = con.execute(f"SELECT count(*), bit_xor(hash({columns})) FROM main.{quote(contract.id)}").fetchone()
+        except Exception as exc:  # the rows are published: a webhook problem must not say otherwise
+            log.warning("%s: webhook event not queued: %s", contract.id, exc)
+            return None
+        return (int(row[0]), str(row[1])) if row else None
+
+    def announce_publication(self, contract: Contract, run: RunRecord, contents: tuple[int, str] | None) -> None:
+        """A dataset that is not open has no release: consumers holding a grant on it hear of each
+        run that changed its rows (the rows themselves stay behind the sharing API)."""
+        from lgsp.sharing.webhooks import announce_publication, announce_quietly
+
+        if contents is not None:
+            announce_quietly(announce_publication, self.settings, contract, run.run_id, contents, run.ended_at)
 
     @staticmethod
     def _inputs(con: Any, contract: Contract, run: RunRecord) -> dict[str, str | None] | None:

@@ -152,6 +152,7 @@ class Pipeline(Stewardship):
         staging = self.staging(dataset_id, run_id)
         manifest = staging.read_manifest()
         contract = manifest.contract if manifest else self.contract(dataset_id)
+        contents = None
         with self.warehouse.writer() as con:
             finished = Warehouse.run_record(con, dataset_id, run_id)
             if finished and finished.finished:
@@ -175,6 +176,8 @@ class Pipeline(Stewardship):
                 )
                 if release and run.published and contract.classification is Classification.open:
                     run.release = self._release(con, contract, run)
+                contents = self.contents(con, contract, run)  # a retried task announced it the first time
+        self.announce_publication(contract, run, contents)
         connector = registry.get(contract.source.kind)
         if connector.commit and run.finished:
             notes = manifest.source_notes if manifest else {}

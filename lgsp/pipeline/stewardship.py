@@ -47,6 +47,8 @@ class Stewardship(PipelineBase):
                 ledger.confirm(con, dataset_id, run_id, published=publish, by=by)
             if run.published and contract.classification is Classification.open:
                 run.release = self._release(con, contract, run)
+            contents = self.contents(con, contract, run)
+        self.announce_publication(contract, run, contents)
         connector = registry.get(contract.source.kind)
         if connector.commit:
             connector.commit(connector.configure(contract, self.settings), {}, run)

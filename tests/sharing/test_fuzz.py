@@ -31,7 +31,8 @@ def fuzz_key(live: Hub) -> str:
 
 OPERATIONS = ["POST /api/share/v1/token", "GET /api/share/v1/datasets", "GET /api/share/v1/datasets/{dataset}/rows",
               "GET /api/share/v1/datasets/{dataset}/records/{key}", "POST /api/share/v1/requests",
-              "GET /api/share/v1/requests"]  # fmt: skip
+              "GET /api/share/v1/requests", "GET /api/share/v1/webhooks", "POST /api/share/v1/webhooks",
+              "DELETE /api/share/v1/webhooks/{subscription}"]  # fmt: skip
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)

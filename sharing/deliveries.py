@@ -1,0 +1,254 @@
+"""Sending the webhook outbox: signed (Standard Webhooks), retried with backoff, every attempt kept.
+
+A delivery is claimed by a conditional UPDATE (pending and due, or a claim whose lease ran out),
+so two deliverers, say two `lgsp serve` processes, never send the same row at once. 2xx:
+delivered. 410 Gone: the receiver wants no more, the subscription is deactivated. Anything else,
+a timeout or a refused connection included: retried after `Settings.webhook_backoff` (±20%
+jitter); after the last attempt the delivery is `failed`. Redirects are not followed (a 3xx is a
+failure): the hub posts only where the subscription says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import random
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from lgsp.core.settings import Settings
+from lgsp.sharing import registry
+from lgsp.sharing.webhooks import deactivate, may_read, moment
+
+log = logging.getLogger(__name__)
+JITTER = 0.2
+USER_AGENT = "lgsp-hub-webhooks/1"
+STATES = ("pending", "sending", "delivered", "failed", "cancelled")
+
+
+@dataclass
+class Pass:
+    """What one delivery pass did, by outcome (`failed`: failed for good, at its last attempt)."""
+
+    delivered: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"{len(self.delivered)} delivered, {len(self.retrying)} to retry, {len(self.failed)} failed, "
+                f"{len(self.cancelled)} cancelled")  # fmt: skip
+
+
+def max_attempts(settings: Settings) -> int:
+    return len(settings.webhook_backoff) + 1
+
+
+def retry_delay(settings: Settings, attempts: int) -> float:
+    """Seconds before the next attempt after `attempts` failed ones, with jitter so that many
+    deliveries failing together (a receiver down) do not all come back at the same instant."""
+    base = settings.webhook_backoff[attempts - 1]
+    return base * random.uniform(1 - JITTER, 1 + JITTER)
+
+
+class Deliverer:
+    """Sends due deliveries; one per process (`lgsp webhooks deliver`, or `lgsp serve`'s loop)."""
+
+    def __init__(self, settings: Settings, client: httpx.Client | None = None) -> None:
+        self.settings = settings
+        self.name = "d" + secrets.token_hex(6)  # this deliverer's claims
+        self.client = client or httpx.Client(timeout=settings.webhook_timeout, follow_redirects=False)
+        self._contracts: dict[str, Any] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _claim(self, con: sqlite3.Connection, now: str, only: int | None) -> sqlite3.Row | None:
+        """The next due delivery, claimed by this deliverer, or None. The UPDATE's condition is the
+        claim: of two deliverers that picked the same row, only one changes it."""
+        lease = moment(registry.now() + dt.timedelta(seconds=self.settings.webhook_timeout * 2 + 30))
+        due = "((status = 'pending' AND next_attempt_at <= ?) OR (status = 'sending' AND claimed_until < ?))"
+        while True:
+            where, params = (" AND id = ?", [now, now, only]) if only is not None else ("", [now, now])
+            candidates = [r[0] for r in con.execute(
+                f"SELECT id FROM webhook_deliveries WHERE {due}{where} ORDER BY next_attempt_at, id LIMIT 10", params
+            )]  # fmt: skip
+            if not candidates:
+                return None
+            for candidate in candidates:
+                claimed = con.execute(
+                    f"UPDATE webhook_deliveries SET status = 'sending', claim = ?, claimed_until = ? WHERE id = ? AND {due}",
+                    [self.name, lease, candidate, now, now],
+                ).rowcount
+                if claimed:
+                    return con.execute(
+                        "SELECT d.*, e.payload, e.dataset, s.url, s.secret, s.consumer FROM webhook_deliveries d "
+                        "JOIN webhook_events e ON e.id = d.event JOIN webhook_subscriptions s ON s.id = d.subscription "
+                        "WHERE d.id = ?",
+                        [candidate],
+                    ).fetchone()
+
+    def run_once(self, only: int | None = None) -> Pass:
+        """Send every delivery due when the pass began (`only`: that one, due or not yet); a
+        delivery rescheduled during the pass waits for a later one."""
+        done = Pass()
+        self._contracts = {}  # contracts read once per pass (a contract edited later counts at the next)
+        con = registry.connect(self.settings)
+        try:
+            now = moment()
+            if only is not None:
+                con.execute(
+                    "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'", [now, only]
+                )
+            while (row := self._claim(con, now, only)) is not None:
+                outcome = self._send(con, row)
+                getattr(done, outcome).append(int(row["id"]))
+        finally:
+            con.close()
+        return done
+
+    def _send(self, con: sqlite3.Connection, row: sqlite3.Row) -> str:
+        if not may_read(con, self.settings, row["consumer"], row["dataset"], self._contracts):
+            self._finish(
+                con, row, "cancelled", None, "no longer permitted (grant revoked or expired, consumer revoked)"
+            )
+            return "cancelled"
+        body = row["payload"].encode()
+        message = f"msg_{row['event']}_{row['subscription']}"  # the same on every retry: receivers dedupe on it
+        started = time.perf_counter()
+        at = registry.now()
+        status: int | None = None
+        error: str | None = None
+        try:
+            headers = {
+                "content-type": "application/json",
+                "user-agent": USER_AGENT,
+                "webhook-id": message,
+                "webhook-timestamp": str(int(at.timestamp())),
+                "webhook-signature": Webhook(row["secret"]).sign(message, at, body),
+            }
+            with self.client.stream("POST", row["url"], content=body, headers=headers) as response:
+                status = response.status_code
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        ms = (time.perf_counter() - started) * 1000
+        # A claim taken over after its lease ran out may find the first sender's attempt recorded.
+        recorded = con.execute("SELECT max(attempt) FROM webhook_attempts WHERE delivery = ?", [row["id"]]).fetchone()[
+            0
+        ]
+        attempt = max(int(row["attempts"]), int(recorded or 0)) + 1
+        if status is not None and 200 <= status < 300:
+            outcome, next_at = "delivered", None
+        elif status == 410:
+            outcome, next_at, error = "cancelled", None, "410 Gone: subscription deactivated"
+        elif attempt >= max_attempts(self.settings):
+            outcome, next_at = "failed", None
+        else:
+            outcome = "retrying"
+            next_at = moment(at + dt.timedelta(seconds=retry_delay(self.settings, attempt)))
+        if status is not None and error is None and outcome in ("retrying", "failed"):
+            error = f"HTTP {status}"
+        with _write(con):
+            con.execute(
+                "INSERT INTO webhook_attempts (delivery, attempt, at, status_code, error, ms, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [row["id"], attempt, moment(at), status, error, round(ms, 3), next_at],
+            )
+            if outcome == "retrying":
+                con.execute(
+                    "UPDATE webhook_deliveries SET status = 'pending', attempts = ?, next_attempt_at = ?, last_status = ?, "
+                    "last_error = ?, claim = NULL, claimed_until = NULL WHERE id = ? AND claim = ?",
+                    [attempt, next_at, status, error, row["id"], self.name],
+                )
+            else:
+                self._finish(con, row, outcome, status, error, attempt)
+                if status == 410:
+                    deactivate(con, row["subscription"], "410 Gone from the receiver")
+        return outcome
+
+    def _finish(self, con: sqlite3.Connection, row: sqlite3.Row, state: str, status: int | None,
+                error: str | None, attempts: int | None = None) -> None:  # fmt: skip
+        con.execute(
+            "UPDATE webhook_deliveries SET status = ?, attempts = ?, last_status = ?, last_error = ?, finished_at = ?, "
+            "claim = NULL, claimed_until = NULL WHERE id = ? AND claim = ?",
+            [state, attempts if attempts is not None else row["attempts"], status, error, moment(), row["id"], self.name],
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _write(con: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction on an open registry connection (the attempt and its outcome together)."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def deliveries(settings: Settings, *, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """The outbox, newest first, each delivery with its attempts."""
+    con = registry.connect(settings)
+    try:
+        rows = con.execute(
+            "SELECT d.*, e.type, e.dataset, s.consumer, s.url FROM webhook_deliveries d "
+            "JOIN webhook_events e ON e.id = d.event JOIN webhook_subscriptions s ON s.id = d.subscription "
+            + ("WHERE d.status = ? " if status else "") + "ORDER BY d.id DESC LIMIT ?",
+            [status, limit] if status else [limit],
+        ).fetchall()  # fmt: skip
+        out = []
+        for row in rows:
+            attempts = con.execute(
+                "SELECT attempt, at, status_code, error, ms, next_attempt_at FROM webhook_attempts "
+                "WHERE delivery = ? ORDER BY attempt", [row["id"]]
+            ).fetchall()  # fmt: skip
+            found = {k: row[k] for k in row.keys() if k not in ("claim", "claimed_until")}
+            out.append({**found, "attempt_log": [dict(a) for a in attempts]})
+        return out
+    finally:
+        con.close()
+
+
+class Background:
+    """The delivery loop of `lgsp serve`: a daemon thread, a pass every `webhook_poll` seconds,
+    stopped (waiting for the pass under way) when the server shuts down."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.settings.webhook_poll <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="lgsp-webhooks", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        deliverer = Deliverer(self.settings)
+        try:
+            while not self._stop.is_set():
+                try:
+                    if registry.registry_path(self.settings).exists():
+                        deliverer.run_once()
+                except Exception as exc:  # a locked or broken registry: try again next pass
+                    log.warning("webhook delivery pass failed: %s", exc)
+                self._stop.wait(self.settings.webhook_poll)
+        finally:
+            deliverer.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
