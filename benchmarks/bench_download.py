@@ -8,7 +8,8 @@ reference: the same bytes from the page cache) and `curl -H 'Accept-Encoding: gz
 http://…/releases/env_readings/latest/env_readings.csv` (the real route: the precompressed file,
 its ETag, the download counted). A third reader shows the ceiling of HTTP itself on this machine:
 the same curl against a bare server (a socket, the response head and one `sendfile`, no framework).
-Each round sums several transfers of each; curl's own timer.
+A fourth is `lgsp serve --uds`, the same route on a Unix socket, as a reverse proxy on the same
+host reaches it (`curl --unix-socket`). Each round sums several transfers of each; curl's own timer.
 Usage: python benchmarks/bench_download.py [--rows 10000000] [--rounds 5] [--transfers 5]
 """
 
@@ -53,26 +54,44 @@ def release(home: Path, rows: int) -> tuple[Path, float]:
 
 
 def curl(url: str, *headers: str) -> tuple[float, int, str]:
-    """curl's own transfer time, the bytes it received and the Content-Encoding it was sent."""
-    args = ["curl", "-s", "-o", "/dev/null", "-w", "%{time_total} %{size_download} %header{content-encoding}", url]
+    """curl's own transfer time, the bytes it received and the Content-Encoding it was sent; a
+    `unix:<socket>|<url>` goes over that Unix socket."""
+    via: list[str] = []
+    if url.startswith("unix:"):
+        socket_path, url = url.removeprefix("unix:").split("|", 1)
+        via = ["--unix-socket", socket_path]
+    args = [
+        "curl",
+        "-s",
+        *via,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{time_total} %{size_download} %header{content-encoding}",
+        url,
+    ]
     for header in headers:
         args += ["-H", header]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout.split(" ", 2)
     return float(out[0]), int(out[1]), out[2].strip() if len(out) > 2 else ""
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(home: Path, uds: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """`lgsp serve` on a loopback port, or on the Unix socket `uds` (its base is then `unix:<path>|http://hub`)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, LGSP_HOME=str(home), LGSP_CONTRACTS=str(REPO / "schemas" / "datasets"))
+    where = ["--uds", str(uds)] if uds else ["--port", str(port)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "lgsp.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
+        [sys.executable, "-m", "lgsp.cli", "serve", *where], cwd=REPO, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    base = f"unix:{uds}|http://hub" if uds else f"http://127.0.0.1:{port}"
+    via = ["--unix-socket", str(uds)] if uds else []
+    status = f"{base.split('|')[-1]}/api/3/action/status_show"
     deadline = time.monotonic() + 30
-    while subprocess.run(["curl", "-sf", "-o", "/dev/null", f"{base}/api/3/action/status_show"]).returncode:
+    while subprocess.run(["curl", "-sf", *via, "-o", "/dev/null", status]).returncode:
         if time.monotonic() > deadline or server.poll() is not None:
             raise SystemExit("server did not start")
         time.sleep(0.2)
@@ -115,7 +134,7 @@ def main() -> None:
     parser.add_argument("--transfers", type=int, default=5, help="transfers of each kind per round")
     opts = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lgsp-bench-download-"))
-    server = bare = None
+    server = bare = unix_server = None
     try:
         with console.status(f"Releasing {opts.rows:,} readings (CSV + .csv.gz)…"):
             gz, release_seconds = release(work, opts.rows)
@@ -124,14 +143,21 @@ def main() -> None:
             f"Release: {plain / 1e6:,.0f} MB CSV → {size / 1e6:,.1f} MB gzip ({plain / size:.1f}×) in {release_seconds:.1f} s"
         )
         server, base = start_server(work)
+        unix_server, unix_base = start_server(work, work / "lgsp.sock")
         bare, ceiling = start_bare(gz)
         http = f"{base}/releases/env_readings/latest/env_readings.csv"
+        unix = f"{unix_base}/releases/env_readings/latest/env_readings.csv"
         local = gz.resolve().as_uri()
-        for url, headers in ((local, ()), (http, ("Accept-Encoding: gzip",))):  # warm the cache and check
+        for url, headers in ((local, ()), (http, ("Accept-Encoding: gzip",)), (unix, ("Accept-Encoding: gzip",))):
             _, got, encoding = curl(url, *headers)
             assert got == size, f"{url}: {got} bytes, expected {size}"
             assert url == local or encoding == "gzip", f"not gzip-encoded: {encoding!r}"
-        readers = (("disk", local, ()), ("bare", ceiling, ()), ("http", http, ("Accept-Encoding: gzip",)))
+        readers = (
+            ("disk", local, ()),
+            ("bare", ceiling, ()),
+            ("http", http, ("Accept-Encoding: gzip",)),
+            ("unix", unix, ("Accept-Encoding: gzip",)),
+        )
         rounds: dict[str, list[float]] = {name: [] for name, _, _ in readers}
         for _ in range(opts.rounds):
             for name, url, headers in readers:
@@ -146,6 +172,7 @@ def main() -> None:
             ("disk", "curl file:// (the same file from disk)"),
             ("bare", "curl over HTTP: bare sendfile server (ceiling)"),
             ("http", "curl over HTTP: lgsp serve, gzip on request"),
+            ("unix", "curl over HTTP on lgsp serve --uds (a reverse proxy's way in)"),
         ):
             rate = size * opts.transfers / median[name] / 1e6
             table.add_row(label, f"{median[name]:.3f}", ", ".join(f"{x:.3f}" for x in rounds[name]), f"{rate:,.0f}",
@@ -153,16 +180,18 @@ def main() -> None:
         console.print(table)
         console.print(
             f"lgsp serve at {median['disk'] / median['http']:.0%} of curl file:// (goal ≥ 80 %), "
-            f"{median['bare'] / median['http']:.0%} of the bare sendfile server"
+            f"{median['bare'] / median['http']:.0%} of the bare sendfile server; "
+            f"on its Unix socket at {median['disk'] / median['unix']:.0%} of curl file://"
         )
         save(
             "bench_download",
             vars(opts),
             {"bytes": size, "csv_bytes": plain, "release_seconds": release_seconds, "rounds": rounds, "median": median,
-             "share_of_reference": median["disk"] / median["http"], "share_of_bare": median["bare"] / median["http"]},
+             "share_of_reference": median["disk"] / median["http"], "share_of_bare": median["bare"] / median["http"],
+             "unix_share_of_reference": median["disk"] / median["unix"]},
         )  # fmt: skip
     finally:
-        for process in (server, bare):
+        for process in (server, unix_server, bare):
             if process is not None:
                 process.terminate()
                 process.wait(timeout=10)

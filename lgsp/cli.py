@@ -239,10 +239,16 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM): serve HTTPS.")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM, mode 0600).")] = None,
+    uds: Annotated[
+        Path | None,
+        typer.Option(
+            help="Listen on this Unix socket (mode 0660) instead of a port: for a reverse proxy on this host."
+        ),
+    ] = None,
 ) -> None:
     """Serve the CKAN-compatible API, the DCAT catalogue, the release downloads, the sharing API
     (/api/share/v1) and the admin pages (/admin), over HTTPS with a certificate and key, or behind
-    a reverse proxy whose address is in $LGSP_TRUSTED_PROXIES."""
+    a reverse proxy whose address is in $LGSP_TRUSTED_PROXIES (or on a Unix socket, --uds)."""
     import uvicorn
 
     from lgsp.app import create_app
@@ -252,17 +258,33 @@ def serve(
         raise typer.BadParameter("give both --ssl-certfile and --ssl-keyfile, or neither")
     settings = _settings()
     scheme = "https" if ssl_certfile else "http"
+    listener = None
+    if uds is not None:
+        from lgsp.web.unix import SocketInUse, unix_listener
+
+        try:
+            listener = unix_listener(uds)
+        except (SocketInUse, OSError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--uds") from None
+    where = f"unix:{uds}" if uds is not None else f"{scheme}://{host}:{port}"
     console.print(
-        f"Serving {settings.home} on {scheme}://{host}:{port} (CKAN API at /api/3/action/, sharing API at "
+        f"Serving {settings.home} on {where} (CKAN API at /api/3/action/, sharing API at "
         "/api/share/v1/, admin pages at /admin/)"
     )
-    uvicorn.run(
-        create_app(settings), host=host, port=port, log_level="warning",
-        # Forwarded headers are the app's to believe, from $LGSP_TRUSTED_PROXIES only (lgsp.web.forwarded).
-        proxy_headers=False,
-        ssl_certfile=str(ssl_certfile) if ssl_certfile else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
-        http=SendfileHttpProtocol,  # release files leave by the kernel's sendfile (lgsp.portal.sendfile)
-    )  # fmt: skip
+    try:
+        uvicorn.run(
+            create_app(settings), host=host, port=port, log_level="warning",
+            fd=listener.fileno() if listener is not None else None,
+            # Forwarded headers are the app's to believe, from $LGSP_TRUSTED_PROXIES only (lgsp.web.forwarded).
+            proxy_headers=False,
+            ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+            ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+            http=SendfileHttpProtocol,  # release files leave by the kernel's sendfile (lgsp.portal.sendfile)
+        )  # fmt: skip
+    finally:
+        if listener is not None and uds is not None:
+            listener.close()
+            uds.unlink(missing_ok=True)
 
 
 @app.command("airflow-setup")

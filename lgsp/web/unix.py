@@ -1,0 +1,47 @@
+"""A Unix socket for `lgsp serve --uds`: how a reverse proxy on the same host reaches the hub.
+
+Loopback TCP caps a download at about a fifth of reading the file from the page cache on our
+2-core machine, whoever serves it (benchmarks/bench_download.py); a Unix socket carries the same
+sendfile at several times that. uvicorn would make the socket world-writable (0666); this one is
+0660, so only the hub's user and group (the proxy's) can connect.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+
+MODE = 0o660
+
+
+class SocketInUse(RuntimeError):
+    """Another process answers on the socket, or the path is not a socket."""
+
+
+def unix_listener(path: Path, backlog: int = 2048) -> socket.socket:
+    """A listening socket at `path`, mode 0660. A stale socket left by a killed server is
+    replaced; a live one, or any other kind of file, is refused rather than removed."""
+    if path.exists() or path.is_symlink():
+        if not stat.S_ISSOCK(path.lstat().st_mode):
+            raise SocketInUse(f"{path} tồn tại và không phải socket / exists and is not a socket")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            path.unlink()  # nothing listens: left by a server that did not end cleanly
+        else:
+            raise SocketInUse(f"{path}: một tiến trình khác đang phục vụ / another process is serving on it")
+        finally:
+            probe.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o117)  # created 0660: never a moment open to every local user
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(old)
+    os.chmod(path, MODE)
+    listener.listen(backlog)
+    return listener
