@@ -74,10 +74,10 @@ class Actions(MoreActions):
     def _entry(self, params: dict[str, Any], key: str = "id") -> Entry:
         dataset_id = params.get(key) or params.get("name")
         if not dataset_id:
-            raise Invalid({key: ["Missing value"]})
+            raise Invalid({key: ["Thiếu giá trị / Missing value"]})
         entry = self.catalogue.get(str(dataset_id))
         if entry is None:  # unknown and non-open datasets look the same: they do not exist here
-            raise NotFound("Not found")
+            raise NotFound("Không tìm thấy / Not found")
         return entry
 
     def _packages(self, base: str) -> list[dict[str, Any]]:
@@ -117,9 +117,15 @@ class Actions(MoreActions):
             try:
                 facet_fields = json.loads(facet_fields)
             except (ValueError, RecursionError):
-                raise Invalid({"facet.field": ["Cannot parse JSON"]}) from None
+                raise Invalid({"facet.field": ["Không đọc được JSON / Cannot parse JSON"]}) from None
         if not isinstance(facet_fields, list) or not all(isinstance(f, str) for f in facet_fields):
-            raise Invalid({"facet.field": ['Give a JSON list of field names, e.g. ["organization"]']})
+            raise Invalid(
+                {
+                    "facet.field": [
+                        'Cần một danh sách JSON các tên trường / Give a JSON list of field names, e.g. ["organization"]'
+                    ]
+                }
+            )
         rows = int_param(params, "rows", 10, 1000)
         found = search.search(
             self.index(),
@@ -145,9 +151,9 @@ class Actions(MoreActions):
         key = str(params.get("id") or "").lower()
         orgs = self._orgs()
         if not key:
-            raise Invalid({"id": ["Missing value"]})
+            raise Invalid({"id": ["Thiếu giá trị / Missing value"]})
         if key not in orgs:
-            raise NotFound("Not found")
+            raise NotFound("Không tìm thấy / Not found")
         entry, count = orgs[key]
         out = ckan.organization_dict(entry, count)
         if str(params.get("include_datasets", "")).lower() in ("true", "1"):
@@ -160,12 +166,12 @@ class Actions(MoreActions):
         entry = self.catalogue.get(dataset_id)
         release = next((r for r in entry.releases if str(r.version) == version), None) if entry else None
         if entry is None or release is None or fmt not in {d.format for d in release.distributions}:
-            raise NotFound("Resource was not found.")
+            raise NotFound("Không tìm thấy tài nguyên / Resource was not found.")
         return entry, release, release.distribution(fmt)
 
     def resource_show(self, params: dict[str, Any], base: str | None = None) -> dict[str, Any]:
         if not params.get("id"):
-            raise Invalid({"id": ["Missing value"]})
+            raise Invalid({"id": ["Thiếu giá trị / Missing value"]})
         entry, release, distribution = self._resource(str(params["id"]))
         position = [d.format for d in release.distributions].index(distribution.format)
         return ckan.resource_dict(entry, release, distribution, base or self.settings.base_url, position)
@@ -173,7 +179,7 @@ class Actions(MoreActions):
     def datastore_search(self, params: dict[str, Any], base: str | None = None) -> dict[str, Any]:
         resource = params.get("resource_id") or params.get("id")
         if not resource:
-            raise Invalid({"resource_id": ["Missing value"]})
+            raise Invalid({"resource_id": ["Thiếu giá trị / Missing value"]})
         entry = self.catalogue.get(str(resource))  # a dataset id means its latest release
         if entry is not None:
             release, resource = entry.latest, ckan.resource_id(entry.latest, "parquet")

@@ -15,7 +15,7 @@ from lgsp.portal import downloads
 from lgsp.portal.access import OpenCatalogue
 from lgsp.portal.api import Actions
 from lgsp.portal.datastore import RawJSON
-from lgsp.portal.pages import render, router
+from lgsp.portal.pages import error_page, render, router
 from lgsp.portal.reports import router as reports_router
 from lgsp.publishing.counts import DownloadCounter
 from lgsp.publishing.dcat import catalogue_graph, serialise
@@ -26,9 +26,18 @@ from lgsp.web.problems import Invalid, NotFound, Problem
 
 
 async def ckan_problem(request: Request, problem: Problem) -> Response:
-    """An error in CKAN's envelope, as ckanapi and harvesters read it (also for downloads and pages)."""
+    """An error in CKAN's envelope, as ckanapi and harvesters read it (also for downloads); a
+    browser asking for a page gets the portal's error page, in its language."""
+    if _wants_page(request):
+        return error_page(request, problem.status, problem.message)
     body = {"help": str(request.url), "success": False, "error": problem.ckan_error()}
     return JSONResponse(body, status_code=problem.status)
+
+
+def _wants_page(request: Request) -> bool:
+    path = request.url.path
+    machine = path.startswith(("/api/", "/releases/", "/catalog")) or path.endswith((".json", ".atom", ".zip"))
+    return not machine and request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", "")
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -44,7 +53,9 @@ def install(app: FastAPI, settings: Settings) -> None:
                 try:
                     body = await request.json()
                 except (ValueError, RecursionError):  # malformed, or nested deeper than Python parses
-                    raise Invalid({"body": ["Cannot parse the JSON request body"]}) from None
+                    raise Invalid(
+                        {"body": ["Không đọc được JSON của yêu cầu / Cannot parse the JSON request body"]}
+                    ) from None
                 if isinstance(body, dict):
                     params.update(body)
             elif "form" in content_type:
@@ -65,10 +76,10 @@ def install(app: FastAPI, settings: Settings) -> None:
     def _file(request: Request, dataset: str, version: int | None, file: str) -> Response:
         entry = catalogue.get(dataset)
         if entry is None:
-            raise NotFound("Not found")
+            raise NotFound("Không tìm thấy / Not found")
         found = catalogue.release_file(dataset, version or entry.latest.version, file)
         if found is None:
-            raise NotFound("Not found")
+            raise NotFound("Không tìm thấy / Not found")
         release, path = found
         return downloads.serve(request, release, path, counter)
 
@@ -91,7 +102,9 @@ def install(app: FastAPI, settings: Settings) -> None:
         if not path.exists() or dump_contents(path) != {
             (e.contract.id, e.latest.version) for e in catalogue.entries().values()
         }:
-            raise NotFound("The bulk dump is being rebuilt; try again after the next release")
+            raise NotFound(
+                "Tệp tải toàn bộ đang được dựng lại, xin thử lại sau lần công bố tới / The bulk dump is being rebuilt; try again after the next release"
+            )
         return FileResponse(path, media_type="application/zip", filename=DUMP_NAME)
 
     graphs: dict[Any, Any] = {}

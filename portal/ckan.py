@@ -127,7 +127,7 @@ def parse_fq(fq: str) -> list[tuple[str, str, bool]]:
     try:
         terms = shlex.split(fq)
     except ValueError as exc:
-        raise Invalid({"fq": [f"cannot parse fq: {exc}"]}) from None
+        raise Invalid({"fq": [f"không đọc được fq / cannot parse fq: {exc}"]}) from None
     out = []
     for term in terms:
         if term == "*:*":
@@ -135,7 +135,7 @@ def parse_fq(fq: str) -> list[tuple[str, str, bool]]:
         negated = term.startswith("-")
         field, sep, value = term.lstrip("+-").partition(":")
         if not sep:
-            raise Invalid({"fq": [f"'{term}' is not field:value"]})
+            raise Invalid({"fq": [f"'{term}' không có dạng trường:giá trị / is not field:value"]})
         if (field, value.strip('"').lower()) in ALWAYS:
             continue
         out.append((field, value.strip('"'), negated))
@@ -149,6 +149,6 @@ def sort_keys(sort: str) -> list[tuple[str, bool]]:
         bits = part.split()
         field, order = bits[0], (bits[1].lower() if len(bits) > 1 else "asc")
         if field not in SORTABLE or order not in ("asc", "desc") or len(bits) > 2:
-            raise Invalid({"sort": [f"cannot sort by '{part}'"]})
+            raise Invalid({"sort": [f"không sắp xếp theo '{part}' được / cannot sort by '{part}'"]})
         keys.append((field, order == "desc"))
     return keys

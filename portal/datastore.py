@@ -38,7 +38,7 @@ def _json(params: dict[str, Any], name: str) -> Any:
         try:
             return json.loads(raw)
         except (ValueError, RecursionError):  # malformed, or nested deeper than Python parses
-            raise Invalid({name: ["Cannot parse JSON"]}) from None
+            raise Invalid({name: ["Không đọc được JSON / Cannot parse JSON"]}) from None
     return raw
 
 
@@ -114,14 +114,18 @@ class Datastore:
         fields = list(dict.fromkeys(fields or ["_id", *names]))  # each once, in the order asked
         unknown = [f for f in fields if f != "_id" and f not in names]
         if unknown:
-            raise Invalid({"fields": [f'field "{f}" not in resource' for f in unknown]})
+            raise Invalid(
+                {"fields": [f'trường "{f}" không có trong tài nguyên / field "{f}" not in resource' for f in unknown]}
+            )
         where, args = [], []
         filters = _json(params, "filters") or {}
         if not isinstance(filters, dict):
-            raise Invalid({"filters": ["Not a JSON object"]})
+            raise Invalid({"filters": ["Không phải đối tượng JSON / Not a JSON object"]})
         for column, value in filters.items():
             if column not in names:
-                raise Invalid({"filters": [f'field "{column}" not in resource']})
+                raise Invalid(
+                    {"filters": [f'trường "{column}" không có trong tài nguyên / field "{column}" not in resource']}
+                )
             values = value if isinstance(value, list) else [value]
             # Compare in the column's own type: 15800 matches 15800.0, 'T' or ' ' in timestamps.
             kind = DUCKDB_TYPES[column_types[column]]
@@ -131,7 +135,9 @@ class Datastore:
         if isinstance(q, dict):
             for column, text in q.items():
                 if column not in names:
-                    raise Invalid({"q": [f'field "{column}" not in resource']})
+                    raise Invalid(
+                        {"q": [f'trường "{column}" không có trong tài nguyên / field "{column}" not in resource']}
+                    )
                 where.append(
                     f"contains(strip_accents(lower(CAST({quote(column)} AS VARCHAR))), strip_accents(lower(?)))"
                 )
@@ -153,7 +159,13 @@ class Datastore:
                     or len(bits) > 2
                     or (len(bits) == 2 and bits[1].lower() not in ("asc", "desc"))
                 ):
-                    raise Invalid({"sort": [f'field "{part.strip()}" not in resource']})
+                    raise Invalid(
+                        {
+                            "sort": [
+                                f'trường "{part.strip()}" không có trong tài nguyên / field "{part.strip()}" not in resource'
+                            ]
+                        }
+                    )
                 parts.append(f"{quote(bits[0].strip(chr(34)))} {bits[1] if len(bits) == 2 else 'asc'}")
             order = "ORDER BY " + ", ".join(parts)
         source = self._table(release, path)

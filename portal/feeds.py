@@ -111,7 +111,7 @@ def router(settings: Settings, catalogue: OpenCatalogue) -> APIRouter:
     async def dataset_feed(dataset_id: str, request: Request) -> Response:
         entry = catalogue.get(dataset_id)
         if entry is None:  # unknown and non-open datasets look the same: they do not exist here
-            raise NotFound("Not found")
+            raise NotFound("Không tìm thấy / Not found")
         title = getattr(entry.contract.title, _lang(request))
         return await _answer(request, f"/dataset/{dataset_id}/feed.atom", title, [entry])
 
@@ -119,7 +119,7 @@ def router(settings: Settings, catalogue: OpenCatalogue) -> APIRouter:
     async def publisher_feed(code: str, request: Request) -> Response:
         entries = [e for e in catalogue.entries().values() if e.contract.publisher.code.lower() == code.lower()]
         if not entries:
-            raise NotFound("Not found")
+            raise NotFound("Không tìm thấy / Not found")
         title = getattr(entries[0].contract.publisher.name, _lang(request))
         return await _answer(request, f"/publisher/{code.lower()}/feed.atom", title, entries)
 

@@ -20,6 +20,10 @@ FREQUENCIES = {
 TEXTS: dict[str, dict[str, Any]] = {
     "vi": {
         "site": "Cổng dữ liệu mở", "switch": "English", "skip": "Bỏ qua, đến nội dung chính",
+        "error_status": "Mã lỗi HTTP", "error_home": "Về trang danh mục dữ liệu",
+        "error_400": "Yêu cầu không hợp lệ", "error_401": "Cần đăng nhập", "error_404": "Không tìm thấy trang",
+        "error_405": "Phương thức không được phép", "error_409": "Giá trị không hợp lệ",
+        "error_500": "Lỗi máy chủ", "error_503": "Tạm thời chưa phục vụ được, xin thử lại sau",
         "catalogue": "Danh mục dữ liệu mở", "search": "Tìm kiếm", "search_label": "Tìm bộ dữ liệu",
         "search_placeholder": "Tìm bộ dữ liệu, ví dụ: giá cả, trường học…", "filters": "Bộ lọc",
         "found": "{count} bộ dữ liệu", "publisher": "Cơ quan công bố", "theme": "Chủ đề", "format": "Định dạng",
@@ -60,6 +64,10 @@ TEXTS: dict[str, dict[str, Any]] = {
     },
     "en": {
         "site": "Open-data portal", "switch": "Tiếng Việt", "skip": "Skip to main content",
+        "error_status": "HTTP status", "error_home": "Back to the data catalogue",
+        "error_400": "Bad request", "error_401": "Login needed", "error_404": "Page not found",
+        "error_405": "Method not allowed", "error_409": "Invalid value",
+        "error_500": "Server error", "error_503": "Unavailable for now; please try again later",
         "catalogue": "Open-data catalogue", "search": "Search", "search_label": "Search datasets",
         "search_placeholder": "Search datasets, e.g. prices, schools…", "filters": "Filters",
         "found": "{count} datasets", "publisher": "Publisher", "theme": "Theme", "format": "Format",

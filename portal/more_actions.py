@@ -77,7 +77,13 @@ class MoreActions:
         groups = self._groups()
         sort = str(params.get("sort") or "title asc").split()
         if sort[0] not in ("name", "title", "package_count") or sort[-1] not in ("asc", "desc", sort[0]):
-            raise Invalid({"sort": [f"cannot sort by '{' '.join(sort)}' (name, title or package_count)"]})
+            raise Invalid(
+                {
+                    "sort": [
+                        f"không sắp xếp theo '{' '.join(sort)}' được (name, title, package_count) / cannot sort by '{' '.join(sort)}' (name, title or package_count)"
+                    ]
+                }
+            )
         dicts = [self._group_dict(n, e) for n, e in groups.items()]
         dicts.sort(key=lambda g: g[sort[0]], reverse=sort[-1] == "desc")
         offset = int_param(params, "offset", 0)
@@ -87,10 +93,10 @@ class MoreActions:
     def group_show(self, params: dict[str, Any], base: str) -> dict[str, Any]:
         key = str(params.get("id") or "").lower()
         if not key:
-            raise Invalid({"id": ["Missing value"]})
+            raise Invalid({"id": ["Thiếu giá trị / Missing value"]})
         groups = self._groups()
         if key not in groups:
-            raise NotFound("Group not found")
+            raise NotFound("Không tìm thấy nhóm / Group not found")
         out = self._group_dict(key, groups[key])
         if _true(params, "include_datasets"):
             out["packages"] = [ckan.package_dict(e, base) for e in groups[key]]
@@ -98,7 +104,7 @@ class MoreActions:
 
     def tag_list(self, params: dict[str, Any], base: str) -> list[Any]:
         if params.get("vocabulary_id"):
-            raise NotFound("Vocabulary not found")  # our keywords are free tags
+            raise NotFound("Không tìm thấy bộ từ vựng / Vocabulary not found")  # our keywords are free tags
         tags = sorted(
             {t for e in self.catalogue.entries().values() for t in (*e.contract.keywords.vi, *e.contract.keywords.en)}
         )
@@ -121,7 +127,7 @@ class MoreActions:
     def help_show(self, params: dict[str, Any], base: str) -> str:
         name = str(params.get("name") or "")
         if not name:
-            raise Invalid({"name": ["Missing value"]})
+            raise Invalid({"name": ["Thiếu giá trị / Missing value"]})
         if name not in HELP:
             raise NotFound(f"Action function not found: {name}")
         return HELP[name]
@@ -152,7 +158,7 @@ class MoreActions:
     def datastore_search_sql(self, params: dict[str, Any], base: str) -> dict[str, Any]:
         sql = params.get("sql")
         if not sql or not isinstance(sql, str):
-            raise Invalid({"sql": ["Missing value"]})
+            raise Invalid({"sql": ["Thiếu giá trị / Missing value"]})
         tables = {}
         for entry in self.catalogue.entries().values():
             latest = entry.latest

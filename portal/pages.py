@@ -63,6 +63,17 @@ def render(template: str, request: Request, lang: str, **context: Any) -> HTMLRe
     return HTMLResponse(page)
 
 
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """The page a browser gets for an error: its status in words (vi, or en with ?lang=en) and
+    the message, which names what was wrong in both languages."""
+    lang = _lang(request)
+    words = texts(lang)
+    heading = words.get(f"error_{status}") or words["error_500" if status >= 500 else "error_400"]
+    page = render("error.html.j2", request, lang, heading=heading, status=status, message=message)
+    page.status_code = status
+    return page
+
+
 def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> APIRouter:
     pages = APIRouter()
     chart_builder, map_builder = Charts(), Maps()
@@ -136,7 +147,7 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
         lang = _lang(request)
         entry = catalogue.get(dataset_id)
         if entry is None:
-            raise NotFound("Not found")
+            raise NotFound("Không tìm thấy / Not found")
         params = dict(request.query_params)
         base_url = public_base(request, settings)
 
@@ -180,10 +191,10 @@ def router(settings: Settings, catalogue: OpenCatalogue, actions: Actions) -> AP
     async def report(dataset_id: str, stem: str) -> Response:
         entry = catalogue.get(dataset_id)  # reports of open datasets only
         if entry is None or stem not in {report_stem(r.run_id) for r in entry.releases}:
-            raise NotFound("Not found")
+            raise NotFound("Không tìm thấy / Not found")
         path = settings.reports_dir / dataset_id / f"{stem}.html"
         if not path.exists():
-            raise NotFound("Not found")
+            raise NotFound("Không tìm thấy / Not found")
         return FileResponse(path, media_type="text/html; charset=utf-8")
 
     pages.include_router(feeds_router(settings, catalogue))

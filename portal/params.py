@@ -12,7 +12,7 @@ def int_param(params: dict[str, Any], name: str, default: int, maximum: int | No
     try:
         value = int(params.get(name, default))
     except (TypeError, ValueError):
-        raise Invalid({name: ["Invalid integer"]}) from None
+        raise Invalid({name: ["Không phải số nguyên / Invalid integer"]}) from None
     if value < 0:
-        raise Invalid({name: ["Must be a positive integer"]})
+        raise Invalid({name: ["Phải là số nguyên dương / Must be a positive integer"]})
     return min(value, maximum) if maximum is not None else value

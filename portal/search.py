@@ -181,7 +181,13 @@ class Index:
             none = np.zeros(len(self.entries), dtype=bool)
             hit = values.get(value, values.get(value.lower(), values.get(value.upper(), none)))
         else:
-            raise Invalid({"fq": [f"cannot filter on '{name}' (use one of {', '.join((*FACETS, 'name'))})"]})
+            raise Invalid(
+                {
+                    "fq": [
+                        f"không lọc theo '{name}' được / cannot filter on '{name}' (use one of {', '.join((*FACETS, 'name'))})"
+                    ]
+                }
+            )
         return ~hit if negated else hit
 
 
@@ -212,7 +218,13 @@ def search(
     keys = sort_keys(sort)
     for name in facet_fields or []:
         if name not in FACETS:
-            raise Invalid({"facet.field": [f"cannot facet on '{name}' (use one of {', '.join(FACETS)})"]})
+            raise Invalid(
+                {
+                    "facet.field": [
+                        f"không gom nhóm theo '{name}' được / cannot facet on '{name}' (use one of {', '.join(FACETS)})"
+                    ]
+                }
+            )
     scores, matched = index.score(query)
     for term in terms:
         matched = matched & index.mask(term)

@@ -94,6 +94,12 @@ class Unavailable(Problem):
     transient = True
 
 
+ROUTER_WORDS = {
+    "Not Found": "Không tìm thấy / Not found",
+    "Method Not Allowed": "Phương thức không được phép / Method not allowed",
+}
+
+
 def problem_of(exc: BaseException) -> Problem:
     """The one place an error becomes an HTTP answer: a Problem stays itself, a request FastAPI
     could not parse is a bad request naming the parameter, a transient hub error is 503, and
@@ -106,7 +112,9 @@ def problem_of(exc: BaseException) -> Problem:
         return BadRequest(f"{name}: {first.get('msg', 'invalid')}", field=name)
     if isinstance(exc, HTTPException):  # the router's own answers: no such path, wrong method, bad credentials
         known: dict[int, type[Problem]] = {401: Unauthenticated, 404: NotFound, 405: MethodNotAllowed}
-        problem = known.get(exc.status_code, BadRequest if exc.status_code < 500 else Problem)(str(exc.detail))
+        detail = str(exc.detail)
+        detail = ROUTER_WORDS.get(detail, detail)  # Starlette's own words, in both languages
+        problem = known.get(exc.status_code, BadRequest if exc.status_code < 500 else Problem)(detail)
         problem.status = exc.status_code
         return problem
     if isinstance(exc, LgspError) and exc.transient:
@@ -120,7 +128,8 @@ Render = Callable[[Request, Problem], Awaitable[Response]]
 def install(app: FastAPI, renderers: dict[str, Render], default: Render) -> None:
     """Route every error of `app` through `problem_of`, then to the envelope of the API whose path
     prefix it was raised under (`default` for the rest). Outside those APIs, a request FastAPI
-    could not parse keeps FastAPI's own 422 answer, and the router's 404 and 405 theirs."""
+    could not parse keeps FastAPI's own 422 answer, and the router's 404 and 405 theirs (but a
+    browser's, asking for HTML, goes to `default`, which shows it a page)."""
 
     def chosen(request: Request) -> Render | None:
         return next((render for prefix, render in renderers.items() if request.url.path.startswith(prefix)), None)
@@ -136,6 +145,8 @@ def install(app: FastAPI, renderers: dict[str, Render], default: Render) -> None
 
     async def on_http(request: Request, exc: Exception) -> Response:
         render = chosen(request)
+        if render is None and "text/html" in request.headers.get("accept", ""):
+            render = default  # a browser on a path that does not exist: the default's page
         if render is None:
             return await http_exception_handler(request, exc)  # type: ignore[arg-type]
         return await render(request, problem_of(exc))
