@@ -2,7 +2,7 @@
 
 Loopback TCP caps a download at about a fifth of reading the file from the page cache on our
 2-core machine, whoever serves it (benchmarks/bench_download.py); a Unix socket carries the same
-sendfile at several times that. uvicorn would make the socket world-writable (0666); this one is
+sendfile about twice as fast. uvicorn would make the socket world-writable (0666); this one is
 0660, so only the hub's user and group (the proxy's) can connect.
 """
 
