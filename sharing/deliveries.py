@@ -27,6 +27,7 @@ from standardwebhooks.webhooks import Webhook
 
 from lgsp.core.settings import Settings
 from lgsp.sharing import registry
+from lgsp.sharing.receivers import refusal
 from lgsp.sharing.webhooks import deactivate, may_read, moment
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,9 @@ class Deliverer:
         status: int | None = None
         error: str | None = None
         try:
+            refused = refusal(self.settings, row["url"], resolve=True)
+            if refused is not None:
+                raise httpx.ConnectError(f"not sent: {refused}")
             headers = {
                 "content-type": "application/json",
                 "user-agent": USER_AGENT,

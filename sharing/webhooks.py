@@ -30,6 +30,7 @@ from lgsp.sharing import registry
 from lgsp.sharing.consumers import get_consumer
 from lgsp.sharing.errors import RegistryError
 from lgsp.sharing.grants import Grant, load_contract
+from lgsp.sharing.receivers import refusal
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +75,16 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, settings: Settings | None = None) -> str:
+    """An http(s) URL without credentials; with `settings`, not an address of a network that
+    webhooks may not reach (lgsp.sharing.receivers; names are judged when a delivery is sent)."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RegistryError(f"url {url!r}: an http:// or https:// address", field="url")
     if parts.username or parts.password or len(url) > 2000:
         raise RegistryError("url: no user or password in it, at most 2000 characters", field="url")
+    if settings is not None and (why := refusal(settings, url.strip(), resolve=False)) is not None:
+        raise RegistryError(f"url: {why}", field="url")
     return url.strip()
 
 
@@ -120,7 +125,7 @@ def add_subscription(
 ) -> tuple[Subscription, str]:
     """Subscribe a consumer's URL; returns the subscription and its secret (shown once). Each named
     dataset must exist and be readable by the consumer now."""
-    url = check_url(url)
+    url = check_url(url, settings)
     if datasets is not None and not datasets:
         raise RegistryError(
             "datasets: name at least one, or leave it out for all the consumer may read", field="datasets"

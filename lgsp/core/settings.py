@@ -8,7 +8,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ByteSize, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ByteSize, Field, IPvAnyNetwork, SecretStr, ValidationError
 
 from lgsp.core.errors import ConfigError
 
@@ -67,6 +67,12 @@ class Settings(BaseModel):
     webhook_poll: float = Field(
         5.0, ge=0, description="Seconds between delivery passes inside `lgsp serve`; 0: none ($LGSP_WEBHOOK_POLL)."
     )
+    webhook_networks: tuple[IPvAnyNetwork, ...] = Field(
+        (),
+        description="Networks webhook receivers may be in besides the public Internet, e.g. the provincial "
+        "government network 10.0.0.0/8 ($LGSP_WEBHOOK_NETWORKS, comma-separated); loopback, private and "
+        "link-local addresses are refused unless listed.",
+    )
 
     @property
     def warehouse_path(self) -> Path:
@@ -124,6 +130,7 @@ class Settings(BaseModel):
             "webhook_backoff": "LGSP_WEBHOOK_BACKOFF",
             "webhook_timeout": "LGSP_WEBHOOK_TIMEOUT",
             "webhook_poll": "LGSP_WEBHOOK_POLL",
+            "webhook_networks": "LGSP_WEBHOOK_NETWORKS",
         }
         extra: dict[str, Any] = {field: env[name].strip() for field, name in variables.items() if env.get(name)}
         if "province" in extra:
@@ -134,6 +141,8 @@ class Settings(BaseModel):
             extra["exchange_log"] = extra["exchange_log"].lower() not in ("off", "0", "false", "no")
         if "trusted_proxies" in extra:
             extra["trusted_proxies"] = [a.strip() for a in extra["trusted_proxies"].split(",") if a.strip()]
+        if "webhook_networks" in extra:
+            extra["webhook_networks"] = [n.strip() for n in extra["webhook_networks"].split(",") if n.strip()]
         if "webhook_backoff" in extra:
             extra["webhook_backoff"] = [d.strip() for d in extra["webhook_backoff"].split(",") if d.strip()]
         if "extra_holidays" in extra:

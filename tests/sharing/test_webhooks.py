@@ -87,6 +87,13 @@ def receiver() -> Iterator[Receiver]:
         server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def loopback_receivers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receivers here listen on loopback, a network webhooks may reach only when listed
+    (lgsp.sharing.receivers); set before `hub` reads the environment."""
+    monkeypatch.setenv("LGSP_WEBHOOK_NETWORKS", "127.0.0.0/8")
+
+
 def subscribe(
     settings: Settings, receiver: Receiver, consumer: str, path: str, datasets: list[str] | None = None
 ) -> str:
@@ -375,3 +382,27 @@ def test_a_claim_left_by_a_deliverer_that_died_is_taken_over_after_its_lease(hub
                     [webhooks.moment(registry.now() - dt.timedelta(seconds=1)), delivery])  # fmt: skip
     assert Deliverer(hub).run_once().delivered == [delivery]
     assert len(receiver.verified("/orphaned")) == 1
+
+
+def test_receivers_inside_the_hubs_own_networks_are_refused(hub: Settings, receiver: Receiver) -> None:
+    """Server-side request forgery: a consumer may not point the hub at loopback, private or
+    link-local addresses (its database, a metadata service) unless $LGSP_WEBHOOK_NETWORKS lists them."""
+    listed = quick(hub, 0.01)
+    closed = listed.model_copy(update={"webhook_networks": ()})
+    agency(closed, "PROBE")
+    for url in ("http://127.0.0.1:5432/", "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/hook",
+                "http://[::1]:8000/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/"):  # fmt: skip
+        with pytest.raises(RegistryError, match="non-public address"):
+            webhooks.add_subscription(closed, "PROBE", url)
+    # A name is judged when a delivery is sent: `localhost` resolves to loopback, so nothing leaves.
+    sub, secret = webhooks.add_subscription(closed, "PROBE", receiver.url.replace("127.0.0.1", "localhost") + "/named")
+    receiver.secrets["/named"] = secret
+    delivery = webhooks.ping(closed, sub.id)
+    done = Deliverer(closed).run_once()
+    assert not done.delivered and not receiver.got
+    [row] = [d for d in deliveries(closed) if d["id"] == delivery]
+    assert row["status"] == "pending" and "localhost is the non-public address 127.0.0.1" in row["last_error"]
+    # Once the province lists the network, the retry reaches the same receiver.
+    time.sleep(0.05)
+    assert Deliverer(listed).run_once().delivered == [delivery]
+    assert [m["type"] for m in receiver.verified("/named")] == ["webhook.ping"]
