@@ -19,6 +19,9 @@ _WHEELS = {
     "postgres": ("duckdb_extension_postgres", "postgres_scanner"),
     "mysql": ("duckdb_extension_mysql", "mysql_scanner"),
     "sqlite": ("duckdb_extension_sqlite", "sqlite_scanner"),
+    "ducklake": ("duckdb_extension_ducklake", "ducklake"),
+    "httpfs": ("duckdb_extension_httpfs", "httpfs"),
+    "aws": ("duckdb_extension_aws", "aws"),
 }
 
 
@@ -86,6 +89,19 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool
 
 def load_extension(con: duckdb.DuckDBPyConnection, name: str, cache_dir: Path) -> None:
     con.execute(f"LOAD {literal(str(extension_file(name, cache_dir)))}")
+
+
+def install_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...], cache_dir: Path) -> None:
+    """INSTALL extensions from their wheels into the connection's extension directory, where DuckDB
+    finds them by name: DuckLake loads postgres_scanner and httpfs itself, which a LOAD by path
+    cannot satisfy. Installed once; a directory already holding them is left as it is."""
+    installed = {
+        str(r[0]) for r in con.execute("SELECT extension_name FROM duckdb_extensions() WHERE installed").fetchall()
+    }
+    for name in names:
+        internal = _WHEELS[name][1]
+        if internal not in installed:
+            con.execute(f"INSTALL {literal(str(extension_file(name, cache_dir)))}")
 
 
 def quote(identifier: str) -> str:
