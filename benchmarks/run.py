@@ -1,7 +1,8 @@
 """Run every benchmark, one after the other, and fail if any of them fails or writes no result.
 
 `make bench` runs them at their real sizes (minutes each); `make bench-smoke` (and CI) runs them
-with small sizes through the same code paths in about a minute, so a benchmark that stops working
+with small sizes through the same code paths (bench_load without its dlt comparison, which needs
+the bench dependency group) in about a minute and a half, so a benchmark that stops working
 is noticed the day it breaks. A smoke run fails on an error, never on a slow figure: figures on a
 shared CI machine mean nothing.
 
@@ -24,6 +25,9 @@ from rich.table import Table
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 
+SMOKE_TIMEOUT = 300  # seconds one benchmark may take in a smoke run (each takes under 30 s)
+FULL_TIMEOUT = 3 * 3600
+
 # name, arguments for the real run, arguments for the smoke run
 BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_load", [], ["--rows", "20000", "--repeat", "1", "--skip-dlt"]),
@@ -41,14 +45,21 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
 def run(name: str, args: list[str], smoke: bool, console: Console) -> tuple[int, float, str]:
     """(exit code, seconds, what went wrong or "") of one benchmark; its result file must be new."""
     result = OUT / f"{name}.json"
-    started_wall, started = time.time(), time.perf_counter()
+    result.unlink(missing_ok=True)  # a file left by an earlier run must not pass for this one's
+    started = time.perf_counter()
     env = dict(os.environ, LGSP_BENCH_SMOKE="1" if smoke else "0")
     console.rule(f"{name} {' '.join(args)}")
-    code = subprocess.run([sys.executable, str(HERE / f"{name}.py"), *args], env=env, check=False).returncode
+    try:
+        code = subprocess.run(
+            [sys.executable, str(HERE / f"{name}.py"), *args], env=env, check=False,
+            timeout=SMOKE_TIMEOUT if smoke else FULL_TIMEOUT,
+        ).returncode  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        return 124, time.perf_counter() - started, f"still running after {exc.timeout:.0f} s: stopped"
     seconds = time.perf_counter() - started
     if code != 0:
         return code, seconds, f"exit code {code}"
-    if not result.exists() or result.stat().st_mtime < started_wall:
+    if not result.exists():
         return 1, seconds, f"no result file {result.relative_to(HERE.parent)}"
     written = json.loads(result.read_text(encoding="utf-8"))
     if written.get("smoke") is not smoke or not written.get("results"):

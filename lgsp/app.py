@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     portal.install(app, settings)
     app.mount(departments.PREFIX, departments.department_app(settings))
     problems.install(app, {sharing.PREFIX: sharing.problem_response(app.state.sharing)}, default=portal.ckan_problem)
-    if settings.trusted_proxies:  # X-Forwarded-For/-Proto/-Host from these addresses only
-        app.add_middleware(ForwardedHeaders, trusted=list(settings.trusted_proxies))
+    # X-Forwarded-For/-Proto/-Host from the addresses in $LGSP_TRUSTED_PROXIES only, and from
+    # whoever may open the Unix socket of `lgsp serve --uds`
+    app.add_middleware(ForwardedHeaders, trusted=list(settings.trusted_proxies))
     return app

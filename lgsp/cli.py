@@ -266,6 +266,7 @@ def serve(
             listener = unix_listener(uds)
         except (SocketInUse, OSError) as exc:
             raise typer.BadParameter(str(exc), param_hint="--uds") from None
+        inode = uds.lstat().st_ino
     where = f"unix:{uds}" if uds is not None else f"{scheme}://{host}:{port}"
     console.print(
         f"Serving {settings.home} on {where} (CKAN API at /api/3/action/, sharing API at "
@@ -283,8 +284,9 @@ def serve(
         )  # fmt: skip
     finally:
         if listener is not None and uds is not None:
-            listener.close()
-            uds.unlink(missing_ok=True)
+            from lgsp.web.unix import remove_if_ours
+
+            remove_if_ours(uds, listener, inode)
 
 
 @app.command("airflow-setup")

@@ -4,6 +4,7 @@ only their public columns. (The agency-sharing API will add authenticated access
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,9 @@ class OpenCatalogue:
         self._entries: dict[str, Entry] = {}
         self._checked = 0.0
         self._interval = 1.0
+        self._loaded = False
+        self._lock = threading.Lock()
+        self.generation = 0  # bumped at every reload: what answers built from entries are cached by
 
     def _fingerprint(self) -> frozenset[tuple[str, int]]:
         """Every contract's and every latest.json's modification time, by scandir and stat on
@@ -50,7 +54,12 @@ class OpenCatalogue:
         found = []
         try:
             with os.scandir(self.settings.contracts_dir) as listing:
-                found += [(f"c/{e.name}", e.stat().st_mtime_ns) for e in listing if e.name.endswith((".yaml", ".yml"))]
+                for e in listing:
+                    if e.name.endswith((".yaml", ".yml")):
+                        try:
+                            found.append((f"c/{e.name}", e.stat().st_mtime_ns))
+                        except OSError:  # removed meanwhile, or a broken link: the next look sees it
+                            found.append((f"c/{e.name}", -1))
         except FileNotFoundError:
             pass
         releases = str(self.settings.home / "releases")
@@ -69,27 +78,41 @@ class OpenCatalogue:
 
     def entries(self) -> dict[str, Entry]:
         """Visible datasets by id (open, valid contract, at least one release); the files are
-        looked at again at most once a second, or less often when looking costs more than 2 %
-        of the time (a catalogue of thousands of datasets)."""
+        looked at again at most once a second, or less often (at most every 10 s) when looking
+        costs more than 2 % of one thread's time (a catalogue of thousands of datasets). One
+        thread looks while the others go on with the entries they have."""
         now = time.monotonic()
-        if now - self._checked < self._interval and self._stamp:
+        if now - self._checked < self._interval and self._loaded:
             return self._entries
-        stamp = self._fingerprint()
-        self._checked = time.monotonic()
-        self._interval = max(1.0, 50 * (self._checked - now))
-        if stamp != self._stamp:
-            entries = {}
-            for path in contract_files(self.settings.contracts_dir):
-                contract, _ = problems_in(path)
-                if contract is None or contract.classification is not Classification.open:
-                    continue
-                public = {c.name for c in public_columns(contract)}
-                # A release made before a column became personal data is never served again.
-                history = [r for r in list_releases(self.settings.home, contract.id) if set(r.columns) <= public]
-                if history:
-                    entries[contract.id] = Entry(contract, history)
-            self._entries, self._stamp = entries, stamp
-        return self._entries
+        if not self._lock.acquire(blocking=not self._loaded):
+            return self._entries  # another thread is looking
+        try:
+            if time.monotonic() - self._checked < self._interval and self._loaded:
+                return self._entries
+            self._checked = time.monotonic()
+            spent = time.thread_time()
+            stamp = self._fingerprint()
+            self._interval = min(10.0, max(1.0, 50 * (time.thread_time() - spent)))
+            if stamp != self._stamp or not self._loaded:
+                self._reload(stamp)
+            return self._entries
+        finally:
+            self._lock.release()
+
+    def _reload(self, stamp: frozenset[tuple[str, int]]) -> None:
+        """Parse the contracts and read the releases again (a new generation)."""
+        entries = {}
+        for path in contract_files(self.settings.contracts_dir):
+            contract, _ = problems_in(path)
+            if contract is None or contract.classification is not Classification.open:
+                continue
+            public = {c.name for c in public_columns(contract)}
+            # A release made before a column became personal data is never served again.
+            history = [r for r in list_releases(self.settings.home, contract.id) if set(r.columns) <= public]
+            if history:
+                entries[contract.id] = Entry(contract, history)
+        self._entries, self._stamp, self._loaded = entries, stamp, True
+        self.generation += 1
 
     def get(self, dataset_id: str) -> Entry | None:
         return self.entries().get(dataset_id)

@@ -33,19 +33,22 @@ class Actions(MoreActions):
         self._index_lock = threading.Lock()
         self._indexed: dict[str, Entry] | None = None
         self._index = search.Index()
-        self._packages_json: dict[tuple[str, tuple[tuple[str, int, str], ...], str], RawJSON] = {}
+        self._packages_json: dict[tuple[str, str], tuple[Entry, RawJSON]] = {}
 
     PACKAGES_CACHED = 20_000
 
     def package_json(self, entry: Entry, base: str) -> RawJSON:
-        """package_dict as JSON text, kept per release state and address: a search answer is then
-        mostly spliced text, which is what lets one process answer hundreds of searches a second."""
-        key = (entry.contract.id, entry.stamp, base)
-        found = self._packages_json.get(key)
-        if found is None:
-            if len(self._packages_json) >= self.PACKAGES_CACHED:
-                self._packages_json.clear()
-            found = self._packages_json[key] = RawJSON(orjson.dumps(ckan.package_dict(entry, base)).decode())
+        """package_dict as JSON text, kept per entry (the catalogue makes new entries whenever a
+        contract or a release changed) and address: a search answer is then mostly spliced text,
+        which is what lets one process answer hundreds of searches a second."""
+        key = (entry.contract.id, base)
+        cached = self._packages_json.get(key)
+        if cached is not None and cached[0] is entry:
+            return cached[1]
+        if len(self._packages_json) >= self.PACKAGES_CACHED:
+            self._packages_json = {}
+        found = RawJSON(orjson.dumps(ckan.package_dict(entry, base)).decode())
+        self._packages_json[key] = (entry, found)
         return found
 
     ACTIONS = (

@@ -3,6 +3,7 @@ portal's pages, installed on the app that `lgsp.app` assembles."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import orjson
@@ -36,7 +37,11 @@ async def ckan_problem(request: Request, problem: Problem) -> Response:
 
 def _wants_page(request: Request) -> bool:
     path = request.url.path
-    machine = path.startswith(("/api/", "/releases/", "/catalog")) or path.endswith((".json", ".atom", ".zip"))
+    machine = (
+        path.startswith(("/api/", "/releases/", "/catalog"))
+        or path.endswith((".json", ".atom", ".zip"))
+        or request.query_params.get("format") == "json"  # a page's JSON twin
+    )
     return not machine and request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", "")
 
 
@@ -108,18 +113,21 @@ def install(app: FastAPI, settings: Settings) -> None:
         return FileResponse(path, media_type="application/zip", filename=DUMP_NAME)
 
     graphs: dict[Any, Any] = {}
+    graphs_lock = threading.Lock()
 
     def _graph(base: str) -> Any:
         entries = catalogue.entries()
-        key = (base, tuple(sorted(e.stamp for e in entries.values())))
-        if key not in graphs:
-            if len(graphs) >= 4:  # a few public addresses (LAN name, public name) at most
-                graphs.pop(next(iter(graphs)))
+        key = (base, catalogue.generation, tuple(sorted(e.stamp for e in entries.values())))
+        with graphs_lock:
+            found = graphs.get(key)
+        if found is None:
             contracts = [e.contract for e in entries.values()]
-            graphs[key] = catalogue_graph(
-                contracts, {i: e.releases for i, e in entries.items()}, base, settings.province
-            )
-        return graphs[key]
+            found = catalogue_graph(contracts, {i: e.releases for i, e in entries.items()}, base, settings.province)
+            with graphs_lock:
+                if len(graphs) >= 4:  # a few public addresses (LAN name, public name) at most
+                    graphs.pop(next(iter(graphs)))
+                graphs[key] = found
+        return found
 
     def _page(request: Request, extension: str, page: str | None, per_page: str | None) -> Any:
         """The whole catalogue, or with `?page=N` one page of it with Hydra paging (lgsp.publishing.dcat_pages);
@@ -142,13 +150,14 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @app.get("/catalog.ttl")
     async def catalog_ttl(request: Request, page: str | None = None, per_page: str | None = None) -> Response:
-        graph = _page(request, "ttl", page, per_page)
-        return Response(serialise(graph, "turtle"), media_type="text/turtle; charset=utf-8")
+        # building and serialising the graph is seconds of rdflib at thousands of datasets: off the event loop
+        body = await run_in_threadpool(lambda: serialise(_page(request, "ttl", page, per_page), "turtle"))
+        return Response(body, media_type="text/turtle; charset=utf-8")
 
     @app.get("/catalog.jsonld")
     async def catalog_jsonld(request: Request, page: str | None = None, per_page: str | None = None) -> Response:
-        graph = _page(request, "jsonld", page, per_page)
-        return Response(serialise(graph, "json-ld"), media_type="application/ld+json")
+        body = await run_in_threadpool(lambda: serialise(_page(request, "jsonld", page, per_page), "json-ld"))
+        return Response(body, media_type="application/ld+json")
 
 
 _SPLICE = "\u0000raw\u0000"

@@ -140,9 +140,11 @@ class Maps:
         rule = limit_column.minimum_when if limit_column is not None else None
         if rule is not None and any(c.name == rule.column for c in entry.columns):
             listed = ", ".join(literal(v) for v in rule.values)
-            minimum = f"bool_and(CASE WHEN {keep} THEN CAST({quote(rule.column)} AS VARCHAR) IN ({listed}) END)"
+            floor = f"CASE WHEN {keep} THEN CAST({quote(rule.column)} AS VARCHAR) IN ({listed}) END"
+            # 1: every kept row's limit is a minimum, 0: none is, NULL: both (no single limit to draw)
+            minimum = f"CASE WHEN bool_and({floor}) THEN 1 WHEN NOT bool_or({floor}) THEN 0 END"
         else:
-            minimum = "FALSE"
+            minimum = "0"
         unit = "unit" if any(c.name == "unit" and c.type is ColumnType.string for c in entry.columns) else None
         rows = self._query(
             f"WITH r AS (SELECT CAST({quote(found.via.name)} AS VARCHAR) AS k, "
@@ -151,12 +153,12 @@ class Maps:
             f"count(CASE WHEN {keep} AND {measure} IS NOT NULL THEN 1 END) AS n, "
             f"any_value(CASE WHEN {keep} THEN {quote(unit) if unit else 'NULL'} END) AS u, "
             f"{minimum} AS mn FROM {readings} GROUP BY k) "
-            f"SELECT {head}, r.v, r.lim, r.n, r.u, coalesce(r.mn, FALSE) FROM {source} s JOIN r ON CAST(s.{quote(found.key.name)} AS VARCHAR) = r.k "
+            f"SELECT {head}, r.v, CASE WHEN r.mn IS NOT NULL THEN r.lim END, r.n, r.u, coalesce(r.mn, 0) FROM {source} s JOIN r ON CAST(s.{quote(found.key.name)} AS VARCHAR) = r.k "
             f"WHERE {where} ORDER BY 1",
             args,
         )
         return [
-            Place(str(k), str(n), float(a), float(o), None, v, lim, int(c), u, bool(mn))
+            Place(str(k), str(n), float(a), float(o), None, v, lim, int(c), u, mn == 1)
             for k, n, a, o, v, lim, c, u, mn in rows
         ]
 

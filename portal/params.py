@@ -6,6 +6,8 @@ from typing import Any
 
 from lgsp.web.problems import Invalid
 
+LARGEST = 2**63 - 1
+
 
 def int_param(params: dict[str, Any], name: str, default: int, maximum: int | None = None) -> int:
     """A non-negative integer parameter, capped at `maximum` as CKAN caps rows and limits."""
@@ -15,4 +17,5 @@ def int_param(params: dict[str, Any], name: str, default: int, maximum: int | No
         raise Invalid({name: ["Không phải số nguyên / Invalid integer"]}) from None
     if value < 0:
         raise Invalid({name: ["Phải là số nguyên dương / Must be a positive integer"]})
-    return min(value, maximum) if maximum is not None else value
+    # Past 2**63 - 1 no row exists, and the answer's JSON (orjson) could not carry the number back.
+    return min(value, maximum if maximum is not None else LARGEST)

@@ -16,20 +16,54 @@ from urllib.parse import urlsplit
 
 from lgsp.core.settings import Settings
 
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Refused whatever Python's tables say (they lag the registries): this network, private, shared
+# (carrier NAT), loopback, link-local, IETF protocol assignments, benchmarking, multicast, reserved.
+DENIED = tuple(
+    ipaddress.ip_network(n)
+    for n in ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+              "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
+              "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8")
+)  # fmt: skip
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible addresses, ::a.b.c.d
 
-def _allowed(settings: Settings, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if any(address.version == net.version and address in net for net in settings.webhook_networks):
+
+def _inner(address: IP) -> IP:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, Teredo, NAT64, IPv4-compatible), or itself."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in net for net in NAT64) or (address in COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
+def _allowed(settings: Settings, address: IP) -> bool:
+    candidates = {address, _inner(address)}
+    if all(any(a.version == net.version and a in net for net in settings.webhook_networks) for a in candidates):
         return True
-    return address.is_global and not address.is_multicast
+    return all(a.is_global and not any(a.version == n.version and a in n for n in DENIED) for a in candidates)
 
 
-def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _literal(host: str) -> IP | None:
+    """The address a host written as numbers stands for, in any form the C library reads
+    (`127.1`, `2130706433`, `0x7f.1`, `[::1]`), without asking DNS; None for a name."""
+    host = host.strip("[]").split("%")[0]
     try:
-        return ipaddress.ip_address(host.strip("[]").split("%")[0])
+        return ipaddress.ip_address(host)
     except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError, ValueError):
         return None
+    return ipaddress.ip_address(str(found[0][4][0]))
 
 
 def refusal(settings: Settings, url: str, *, resolve: bool) -> str | None:

@@ -83,6 +83,10 @@ def check_url(url: str, settings: Settings | None = None) -> str:
         raise RegistryError(f"url {url!r}: an http:// or https:// address", field="url")
     if parts.username or parts.password or len(url) > 2000:
         raise RegistryError("url: no user or password in it, at most 2000 characters", field="url")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError as exc:
+        raise RegistryError(f"url {url!r}: {exc}", field="url") from None
     if settings is not None and (why := refusal(settings, url.strip(), resolve=False)) is not None:
         raise RegistryError(f"url: {why}", field="url")
     return url.strip()

@@ -52,6 +52,10 @@ def test_a_failing_or_silent_benchmark_fails_the_run(tmp_path: Path) -> None:
     assert runner.run("bench_good", [], True, console)[::2] == (0, "")
     assert runner.run("bench_good", [], False, console)[::2] == (0, "")
     assert runner.run("bench_mislabelled", [], False, console)[2] == "bench_mislabelled.json: not this run's results"
+    (tmp_path / "bench_hung.py").write_text("import time\ntime.sleep(60)\n")
+    runner.SMOKE_TIMEOUT = 1
+    code, seconds, problem = runner.run("bench_hung", [], True, console)
+    assert (code, problem) == (124, "still running after 1 s: stopped") and seconds < 30
 
 
 def test_unknown_benchmark_names_are_refused() -> None:

@@ -27,10 +27,13 @@ def unix_listener(path: Path, backlog: int = 2048) -> socket.socket:
         if not stat.S_ISSOCK(path.lstat().st_mode):
             raise SocketInUse(f"{path} tồn tại và không phải socket / exists and is not a socket")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(1)  # a stopped or swamped server still counts as one
         try:
             probe.connect(str(path))
         except (ConnectionRefusedError, FileNotFoundError):
-            path.unlink()  # nothing listens: left by a server that did not end cleanly
+            path.unlink(missing_ok=True)  # nothing listens: left by a server that did not end cleanly
+        except OSError:
+            raise SocketInUse(f"{path}: một tiến trình khác giữ socket / another process holds it") from None
         else:
             raise SocketInUse(f"{path}: một tiến trình khác đang phục vụ / another process is serving on it")
         finally:
@@ -45,3 +48,14 @@ def unix_listener(path: Path, backlog: int = 2048) -> socket.socket:
     os.chmod(path, MODE)
     listener.listen(backlog)
     return listener
+
+
+def remove_if_ours(path: Path, listener: socket.socket, inode: int) -> None:
+    """Close the listener and remove its socket file, unless another server has put its own
+    there since (a file with another inode is left alone)."""
+    listener.close()
+    try:
+        if path.lstat().st_ino == inode:
+            path.unlink()
+    except FileNotFoundError:
+        pass

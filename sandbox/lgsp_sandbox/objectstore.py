@@ -25,7 +25,14 @@ from typing import Self
 
 from lgsp_sandbox.servers import ThrowawayServer, free_port
 
-PORTS = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc")
+# Every port `weed mini` opens, each given a free one: left alone, the Iceberg and Lance catalogues
+# and the admin server take fixed defaults (8181, 9101, 23646) that two stores would fight over.
+PORTS = {
+    "master": "master.port", "master.grpc": "master.port.grpc", "volume": "volume.port",
+    "volume.grpc": "volume.port.grpc", "filer": "filer.port", "filer.grpc": "filer.port.grpc", "s3": "s3.port",
+    "s3.grpc": "s3.port.grpc", "s3.iceberg": "s3.port.iceberg", "s3.lance": "s3.port.lance",
+    "admin": "admin.port", "admin.grpc": "admin.port.grpc",
+}  # fmt: skip
 
 
 def weed_binary() -> Path:
@@ -83,8 +90,7 @@ class ObjectStore(ThrowawayServer):
         args = [
             str(weed_binary()), "mini", f"-dir={self.root / 'data'}", f"-ip={self.host}", f"-ip.bind={self.host}",
             "-master.telemetry=false", f"-s3.config={identities}", "-webdav=false", "-admin.ui=false",
-            *(f"-{name.replace('.grpc', '.port.grpc') if name.endswith('.grpc') else name + '.port'}={port}"
-              for name, port in self.ports.items()),
+            *(f"-{PORTS[name]}={port}" for name, port in self.ports.items()),
         ]  # fmt: skip
         with open(self.log_file, "wb") as log:
             self.process = subprocess.Popen(
@@ -99,7 +105,9 @@ class ObjectStore(ThrowawayServer):
         while True:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(f"weed mini exited with {self.process.returncode}:\n{self._log_tail()}")
+                why = f"weed mini exited with {self.process.returncode}:\n{self._log_tail()}"
+                self.stop()
+                raise RuntimeError(why)
             with contextlib.suppress(OSError):
                 with socket.create_connection((self.host, self.ports["s3"]), timeout=1) as s:
                     s.sendall(b"GET / HTTP/1.0\r\nHost: s3\r\n\r\n")
@@ -128,7 +136,7 @@ class ObjectStore(ThrowawayServer):
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=15)
         self.process = None
-        for port in self.ports.values():  # weed leaves a gRPC socket file per port in /tmp
-            for leftover in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-grpc-{port}.sock"):
+        for port in self.ports.values():  # weed leaves socket files named after its ports in /tmp
+            for leftover in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
                 leftover.unlink(missing_ok=True)
         self._cleanup()

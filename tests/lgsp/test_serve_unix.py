@@ -20,7 +20,7 @@ import pytest
 
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.web.unix import SocketInUse, unix_listener
+from lgsp.web.unix import SocketInUse, remove_if_ours, unix_listener
 
 
 @pytest.fixture
@@ -68,6 +68,13 @@ def test_serves_releases_on_a_private_unix_socket(hub: Settings, short_dir: Path
             shown = client.get("http://data.example.vn/api/3/action/package_show", params={"id": "price_observations"})
             urls = [x["url"] for x in shown.json()["result"]["resources"]]
             assert urls and all(u.startswith("http://data.example.vn/releases/") for u in urls)  # the Host asked
+            proxied = client.get(  # whoever may open the socket is the proxy: its headers are believed
+                "http://localhost/api/3/action/package_show",
+                params={"id": "price_observations"},
+                headers={"x-forwarded-proto": "https", "x-forwarded-host": "data.quangtri.gov.vn"},
+            )
+            urls = [x["url"] for x in proxied.json()["result"]["resources"]]
+            assert all(u.startswith("https://data.quangtri.gov.vn/releases/") for u in urls), urls
         with pytest.raises(subprocess.CalledProcessError) as refused:  # a second server is refused the live socket
             subprocess.run(
                 [sys.executable, "-m", "lgsp.cli", "serve", "--uds", str(path)],
@@ -90,6 +97,14 @@ def test_a_stale_socket_is_replaced_and_other_files_are_left_alone(short_dir: Pa
         assert stat.S_IMODE(stale.stat().st_mode) == 0o660
     finally:
         listener.close()
+    # Another server's socket put at the same path since is not removed on the way out.
+    ours = unix_listener(short_dir / "shared.sock")
+    inode = (short_dir / "shared.sock").lstat().st_ino
+    (short_dir / "shared.sock").unlink()
+    theirs = unix_listener(short_dir / "shared.sock")
+    remove_if_ours(short_dir / "shared.sock", ours, inode)
+    assert (short_dir / "shared.sock").exists()
+    theirs.close()
     plain = short_dir / "notes.txt"
     plain.write_text("not a socket")
     with pytest.raises(SocketInUse, match="is not a socket"):

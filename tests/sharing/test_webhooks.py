@@ -391,9 +391,14 @@ def test_receivers_inside_the_hubs_own_networks_are_refused(hub: Settings, recei
     closed = listed.model_copy(update={"webhook_networks": ()})
     agency(closed, "PROBE")
     for url in ("http://127.0.0.1:5432/", "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/hook",
-                "http://[::1]:8000/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/"):  # fmt: skip
+                "http://[::1]:8000/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/",
+                # the same addresses written as the C library also reads them, or inside IPv6
+                "http://2130706433/", "http://0177.0.0.1/", "http://127.1/", "http://0x7f.1/",
+                "http://[64:ff9b::a00:1]/", "http://[2002:7f00:1::]/", "http://[::127.0.0.1]/", "http://192.0.0.8/"):  # fmt: skip
         with pytest.raises(RegistryError, match="non-public address"):
             webhooks.add_subscription(closed, "PROBE", url)
+    with pytest.raises(RegistryError, match="url"):
+        webhooks.add_subscription(closed, "PROBE", "http://example.gov.vn:99999/")  # no such port
     # A name is judged when a delivery is sent: `localhost` resolves to loopback, so nothing leaves.
     sub, secret = webhooks.add_subscription(closed, "PROBE", receiver.url.replace("127.0.0.1", "localhost") + "/named")
     receiver.secrets["/named"] = secret
