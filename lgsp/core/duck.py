@@ -94,14 +94,19 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str, cache_dir: Path) -
 def install_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...], cache_dir: Path) -> None:
     """INSTALL extensions from their wheels into the connection's extension directory, where DuckDB
     finds them by name: DuckLake loads postgres_scanner and httpfs itself, which a LOAD by path
-    cannot satisfy. Installed once; a directory already holding them is left as it is."""
+    cannot satisfy. Installed once; an installed file that is not the wheel's (another build, a
+    partial copy) is replaced."""
     installed = {
-        str(r[0]) for r in con.execute("SELECT extension_name FROM duckdb_extensions() WHERE installed").fetchall()
+        str(name): str(path or "")
+        for name, path in con.execute(
+            "SELECT extension_name, install_path FROM duckdb_extensions() WHERE installed"
+        ).fetchall()
     }
     for name in names:
-        internal = _WHEELS[name][1]
-        if internal not in installed:
-            con.execute(f"INSTALL {literal(str(extension_file(name, cache_dir)))}")
+        shipped = extension_file(name, cache_dir)
+        there = Path(installed.get(_WHEELS[name][1], ""))
+        if not there.is_file() or there.stat().st_size != shipped.stat().st_size:
+            con.execute(f"FORCE INSTALL {literal(str(shipped))}")
 
 
 def quote(identifier: str) -> str:

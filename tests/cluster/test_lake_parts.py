@@ -81,3 +81,13 @@ def test_ducklake_with_a_postgresql_catalog_and_data_in_the_store(
         80000,
         80000,
     )
+
+
+def test_a_damaged_installed_extension_is_replaced_from_its_wheel(store: object, tmp_path: Path) -> None:
+    _connect(tmp_path / "extensions").close()
+    [installed] = list((tmp_path / "extensions").rglob("httpfs.duckdb_extension"))
+    installed.write_bytes(installed.read_bytes()[:1000])  # a partial copy, as an interrupted install leaves
+    con = _connect(tmp_path / "extensions")
+    con.execute(store.duckdb_secret())  # type: ignore[attr-defined]
+    con.execute("COPY (SELECT 1 AS x) TO 's3://releases/again.parquet'")
+    assert con.execute("SELECT x FROM 's3://releases/again.parquet'").fetchone() == (1,)
