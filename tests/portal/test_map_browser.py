@@ -87,6 +87,11 @@ def test_the_readings_page_shows_dictionary_chart_and_map_on_loopback_only(
     page.get_by_role("link", name="English").click()
     assert page.locator("#map").inner_text() == "Map"
     assert "(mean) at" in page.locator("#map-figure figcaption").inner_text()
+    page.set_viewport_size({"width": 375, "height": 740})  # on a phone, with the longest chart choices
+    for lang in ("vi", "en"):
+        page.goto(f"{url}/dataset/env_readings?chart_for=DO&lang={lang}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the readings page scrolls sideways on a phone ({lang}): {overflow} px"
     hosts = {urlsplit(u).hostname for u in requested}
     assert requested and hosts <= LOOPBACK, requested
 
