@@ -27,7 +27,7 @@ from standardwebhooks.webhooks import Webhook
 
 from lgsp.core.settings import Settings
 from lgsp.sharing import registry
-from lgsp.sharing.receivers import refusal
+from lgsp.sharing.receivers import Refused, pinned
 from lgsp.sharing.webhooks import deactivate, may_read, moment
 
 log = logging.getLogger(__name__)
@@ -130,18 +130,27 @@ class Deliverer:
         status: int | None = None
         error: str | None = None
         try:
-            refused = refusal(self.settings, row["url"], resolve=True)
-            if refused is not None:
-                raise httpx.ConnectError(f"not sent: {refused}")
-            headers = {
+            targets = pinned(self.settings, row["url"])
+            signed = {
                 "content-type": "application/json",
                 "user-agent": USER_AGENT,
                 "webhook-id": message,
                 "webhook-timestamp": str(int(at.timestamp())),
                 "webhook-signature": Webhook(row["secret"]).sign(message, at, body),
             }
-            with self.client.stream("POST", row["url"], content=body, headers=headers) as response:
-                status = response.status_code
+            for n, target in enumerate(targets):
+                try:
+                    with self.client.stream(
+                        "POST", target.url, content=body, headers={**target.headers, **signed},
+                        extensions=target.extensions,
+                    ) as response:  # fmt: skip
+                        status = response.status_code
+                    break
+                except httpx.ConnectError:
+                    if n == len(targets) - 1:
+                        raise  # the name's last address: the attempt failed
+        except Refused as exc:
+            error = f"not sent: {exc}"[:500]
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         ms = (time.perf_counter() - started) * 1000

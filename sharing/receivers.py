@@ -5,14 +5,17 @@ the hub send requests inside the hub's own network: to its PostgreSQL, an admin 
 or a cloud metadata service (server-side request forgery). Loopback, private, link-local and other
 non-public addresses are refused unless `$LGSP_WEBHOOK_NETWORKS` lists their network (a provincial
 government network, 10.0.0.0/8, is the usual one). A name is resolved when each delivery is sent,
-and refused if any of its addresses is, so a name that later points inside is caught then.
+and refused if any of its addresses is; the delivery then connects to the address judged (Host
+header and TLS server name kept), so a name that points elsewhere a moment later changes nothing.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from lgsp.core.settings import Settings
 
@@ -66,27 +69,67 @@ def _literal(host: str) -> IP | None:
     return ipaddress.ip_address(str(found[0][4][0]))
 
 
-def refusal(settings: Settings, url: str, *, resolve: bool) -> str | None:
-    """Why `url` may not receive webhooks, or None. With `resolve`, a host name is looked up and
-    every address it has must be allowed; without, only an address written in the URL is judged."""
+def _judged(settings: Settings, url: str, resolve: bool) -> tuple[str | None, list[IP]]:
+    """(why `url` may not receive webhooks or None, the addresses it stands for)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     literal = _literal(host)
     if literal is not None:
         addresses = [literal]
     elif not resolve:
-        return None
+        return None, []
     else:
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError, ValueError) as exc:
-            return f"không phân giải được {host} / cannot resolve {host}: {exc}"
+            return f"không phân giải được {host} / cannot resolve {host}: {exc}", []
         addresses = [a for a in (_literal(str(info[4][0])) for info in found) if a is not None]
     for address in addresses:
         if not _allowed(settings, address):
             return (
                 f"{host} là địa chỉ nội bộ {address}, không nằm trong LGSP_WEBHOOK_NETWORKS / {host} is the "
                 f"non-public address {address}, outside $LGSP_WEBHOOK_NETWORKS"
-            )
-    return None
+            ), addresses
+    return None, addresses
+
+
+def refusal(settings: Settings, url: str, *, resolve: bool) -> str | None:
+    """Why `url` may not receive webhooks, or None. With `resolve`, a host name is looked up and
+    every address it has must be allowed; without, only an address written in the URL is judged."""
+    return _judged(settings, url, resolve)[0]
+
+
+class Refused(Exception):
+    """The receiver's address is not one webhooks may go to (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a delivery is sent: the URL with its host replaced by the address that was judged,
+    the Host header and the TLS server name of the original, so the connection goes to the very
+    address checked (a name that resolves elsewhere a moment later, DNS rebinding, changes nothing)."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+def pinned(settings: Settings, url: str) -> list[Target]:
+    """The delivery targets for `url`, one per address it resolved to (tried in that order, as
+    a client tries a name's addresses), resolved and judged once; raises Refused."""
+    why, addresses = _judged(settings, url, resolve=True)
+    if why is not None or not addresses:
+        raise Refused(why or f"{url}: không có địa chỉ / no address")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if _literal(host) is not None:
+        return [Target(url)]
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    targets = []
+    for address in dict.fromkeys(addresses):
+        netloc = f"[{address}]" if address.version == 6 else str(address)
+        if parts.port:
+            netloc += f":{parts.port}"
+        targets.append(Target(urlunsplit(parts._replace(netloc=netloc)), {"host": parts.netloc}, extensions))
+    return targets

@@ -91,7 +91,7 @@ def receiver() -> Iterator[Receiver]:
 def loopback_receivers(monkeypatch: pytest.MonkeyPatch) -> None:
     """The receivers here listen on loopback, a network webhooks may reach only when listed
     (lgsp.sharing.receivers); set before `hub` reads the environment."""
-    monkeypatch.setenv("LGSP_WEBHOOK_NETWORKS", "127.0.0.0/8")
+    monkeypatch.setenv("LGSP_WEBHOOK_NETWORKS", "127.0.0.0/8,::1/128")  # localhost may name ::1 too
 
 
 def subscribe(
@@ -406,8 +406,25 @@ def test_receivers_inside_the_hubs_own_networks_are_refused(hub: Settings, recei
     done = Deliverer(closed).run_once()
     assert not done.delivered and not receiver.got
     [row] = [d for d in deliveries(closed) if d["id"] == delivery]
-    assert row["status"] == "pending" and "localhost is the non-public address 127.0.0.1" in row["last_error"]
+    assert row["status"] == "pending" and "localhost is the non-public address" in row["last_error"]
     # Once the province lists the network, the retry reaches the same receiver.
     time.sleep(0.05)
     assert Deliverer(listed).run_once().delivered == [delivery]
     assert [m["type"] for m in receiver.verified("/named")] == ["webhook.ping"]
+
+
+def test_a_delivery_connects_to_the_address_that_was_judged(hub: Settings) -> None:
+    """DNS rebinding: the name is resolved once, judged, and the connection goes to that address
+    with the original Host header and TLS server name; an address written in the URL is used as is."""
+    from lgsp.sharing.receivers import Refused, Target, pinned
+
+    targets = pinned(hub, "https://localhost:8443/hook?x=1")  # ::1 as well where the hosts file says so
+    assert (
+        Target("https://127.0.0.1:8443/hook?x=1", {"host": "localhost:8443"}, {"sni_hostname": "localhost"}) in targets
+    )
+    assert all(
+        t.headers == {"host": "localhost:8443"} and t.extensions == {"sni_hostname": "localhost"} for t in targets
+    )
+    assert pinned(hub, "http://127.0.0.1:9/") == [Target("http://127.0.0.1:9/")]
+    with pytest.raises(Refused, match="non-public address"):
+        pinned(hub.model_copy(update={"webhook_networks": ()}), "http://localhost/")
