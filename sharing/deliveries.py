@@ -19,6 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,22 +100,38 @@ class Deliverer:
                     ).fetchone()
 
     def run_once(self, only: int | None = None) -> Pass:
-        """Send every delivery due when the pass began (`only`: that one, due or not yet); a
-        delivery rescheduled during the pass waits for a later one."""
+        """Send every delivery due when the pass began (`only`: that one, due or not yet), with
+        `webhook_senders` threads at once, so a receiver that hangs until the timeout holds up no
+        other; a delivery rescheduled during the pass waits for a later one."""
         done = Pass()
+        lock = threading.Lock()
         self._contracts = {}  # contracts read once per pass (a contract edited later counts at the next)
-        con = registry.connect(self.settings)
-        try:
-            now = moment()
-            if only is not None:
+        now = moment()
+        if only is not None:
+            con = registry.connect(self.settings)
+            try:
                 con.execute(
                     "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'", [now, only]
                 )
-            while (row := self._claim(con, now, only)) is not None:
-                outcome = self._send(con, row)
-                getattr(done, outcome).append(int(row["id"]))
-        finally:
-            con.close()
+            finally:
+                con.close()
+
+        def sender() -> None:
+            con = registry.connect(self.settings)  # one SQLite connection per thread
+            try:
+                while (row := self._claim(con, now, only)) is not None:
+                    outcome = self._send(con, row)
+                    with lock:
+                        getattr(done, outcome).append(int(row["id"]))
+            finally:
+                con.close()
+
+        senders = 1 if only is not None else self.settings.webhook_senders
+        with ThreadPoolExecutor(max_workers=senders, thread_name_prefix="lgsp-webhook") as pool:
+            for future in [pool.submit(sender) for _ in range(senders)]:
+                future.result()  # a sender's error is this pass's
+        for outcome in (done.delivered, done.retrying, done.failed, done.cancelled):
+            outcome.sort()
         return done
 
     def _send(self, con: sqlite3.Connection, row: sqlite3.Row) -> str:

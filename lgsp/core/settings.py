@@ -67,6 +67,13 @@ class Settings(BaseModel):
     webhook_poll: float = Field(
         5.0, ge=0, description="Seconds between delivery passes inside `lgsp serve`; 0: none ($LGSP_WEBHOOK_POLL)."
     )
+    webhook_senders: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Deliveries one deliverer sends at once, so a slow receiver holds up no "
+        "other ($LGSP_WEBHOOK_SENDERS).",
+    )
     webhook_networks: tuple[IPvAnyNetwork, ...] = Field(
         (),
         description="Networks webhook receivers may be in besides the public Internet, e.g. the provincial "
@@ -131,6 +138,7 @@ class Settings(BaseModel):
             "webhook_timeout": "LGSP_WEBHOOK_TIMEOUT",
             "webhook_poll": "LGSP_WEBHOOK_POLL",
             "webhook_networks": "LGSP_WEBHOOK_NETWORKS",
+            "webhook_senders": "LGSP_WEBHOOK_SENDERS",
         }
         extra: dict[str, Any] = {field: env[name].strip() for field, name in variables.items() if env.get(name)}
         if "province" in extra:

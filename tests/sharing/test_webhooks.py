@@ -44,6 +44,7 @@ class Receiver:
     script: dict[str, list[int]] = field(default_factory=dict)  # path -> statuses still to answer
     got: list[dict[str, Any]] = field(default_factory=list)
     delay: float = 0.0
+    gates: dict[str, threading.Event] = field(default_factory=dict)  # path -> answered once set
 
     def verified(self, path: str | None = None) -> list[dict[str, Any]]:
         return [m["json"] for m in self.got if m["verified"] and (path is None or m["path"] == path)]
@@ -64,6 +65,8 @@ def receiver() -> Iterator[Receiver]:
             except (WebhookVerificationError, KeyError):
                 parsed, ok = None, False
             time.sleep(me.delay)
+            if self.path in me.gates:
+                me.gates[self.path].wait(timeout=30)
             with lock:
                 queue = me.script.get(self.path, [])
                 status = queue.pop(0) if queue else 200
@@ -428,3 +431,26 @@ def test_a_delivery_connects_to_the_address_that_was_judged(hub: Settings) -> No
     assert pinned(hub, "http://127.0.0.1:9/") == [Target("http://127.0.0.1:9/")]
     with pytest.raises(Refused, match="non-public address"):
         pinned(hub.model_copy(update={"webhook_networks": ()}), "http://localhost/")
+
+
+def test_a_receiver_that_hangs_holds_up_no_other(hub: Settings, receiver: Receiver) -> None:
+    """Deliveries go out several at a time: one to a receiver that does not answer does not keep
+    the next one, to another receiver, waiting for the timeout."""
+    agency(hub, "SLOWPOKE")
+    slow, fast = subscribe(hub, receiver, "SLOWPOKE", "/slow"), subscribe(hub, receiver, "SLOWPOKE", "/fast")
+    receiver.gates["/slow"] = gate = threading.Event()
+    first, second = webhooks.ping(hub, slow), webhooks.ping(hub, fast)  # the hanging one is due first
+    passes: list[Any] = []
+    runner = threading.Thread(target=lambda: passes.append(Deliverer(hub).run_once()))
+    runner.start()
+    try:
+        deadline = time.monotonic() + hub.webhook_timeout / 2  # well before the hanging one would time out
+        while not receiver.verified("/fast") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert receiver.verified("/fast") and not receiver.verified("/slow"), (
+            "the fast receiver waited for the slow one"
+        )
+    finally:
+        gate.set()
+        runner.join(timeout=60)
+    assert passes and passes[0].delivered == sorted([first, second])
