@@ -163,8 +163,10 @@ class Maps:
         ]
 
     def _kind(self, source: str, points: Entry, skip: set[str]) -> str | None:
-        """The first text column (not the key nor the label) with between 2 and MAX_KINDS values."""
-        texts_ = [c.name for c in points.columns if c.type is ColumnType.string and c.name not in skip]
+        """The first text column (not the key nor the label) with between 2 and MAX_KINDS values,
+        a column whose values the contract labels first (a code list: the station's kind)."""
+        candidates = [c for c in points.columns if c.type is ColumnType.string and c.name not in skip]
+        texts_ = [c.name for c in sorted(candidates, key=lambda c: not c.labels)]
         if not texts_:
             return None
         counts = self._query(f"SELECT {', '.join(f'count(DISTINCT {quote(n)})' for n in texts_)} FROM {source}")[0]
@@ -185,17 +187,20 @@ def station_map(
     if found.via is None:
         kinds = sorted({p.kind for p in places if p.kind is not None})
         colour = {k: KIND_COLOURS[i % len(KIND_COLOURS)] for i, k in enumerate(kinds)}
+        labelled = [c for c in found.points.columns if c.labels and c.type is ColumnType.string]
+        # the column _kind chose, when the contract labels its values (labelled columns come first)
+        words = {k: getattr(labelled[0].labels[k], lang) for k in kinds if labelled and k in labelled[0].labels}
         marks = [
             Mark(
                 p.key,
                 p.lat,
                 p.lon,
                 colour.get(p.kind or "", PLAIN),
-                f"{p.label} ({p.key})" + (f" · {p.kind}" if p.kind else ""),
+                f"{p.label} ({p.key})" + (f" · {words.get(p.kind, p.kind)}" if p.kind else ""),
             )
             for p in places
         ]
-        legend = [(colour[k], k) for k in kinds] or [(PLAIN, t["map_place"])]
+        legend = [(colour[k], words.get(k, k)) for k in kinds] or [(PLAIN, t["map_place"])]
         title = t["map_places"].format(n=number(len(places), lang))
         return {"title": title, "svg": point_map(title, marks, legend, lang), "source": None}
     measure = getattr(chosen.measure.description, lang) if chosen.measure else ""

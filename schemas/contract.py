@@ -149,6 +149,11 @@ class Column(Model):
         description="For a limit: the rows whose limit is a minimum (a value below it breaks the rule), "
         "e.g. {column: parameter, values: [DO]}; other rows' limit is a maximum.",
     )
+    labels: dict[str, Text] = Field(
+        default_factory=dict,
+        description="For a text column of codes: what each value means, in Vietnamese and English "
+        "(e.g. {air: {vi: Không khí, en: Air}}), shown by the portal instead of the code.",
+    )
 
     _aliases_nfc = field_validator("aliases", mode="before")(
         classmethod(lambda cls, v: [_nfc(a) for a in v] if isinstance(v, list) else v)
@@ -321,6 +326,8 @@ class Contract(Model):
                 raise ValueError(f"columns.{column.name}.admin_unit: unit codes and names are strings")
             if column.role in NUMERIC_ROLES and column.type is not ColumnType.number:
                 raise ValueError(f"columns.{column.name}.role: a {column.role.value} is a number column")
+            if column.labels and column.type is not ColumnType.string:
+                raise ValueError(f"columns.{column.name}.labels: only a text column's values have labels")
             if column.minimum_when is not None:
                 if column.role is not ColumnRole.limit:
                     raise ValueError(f"columns.{column.name}.minimum_when: only a column with role limit has one")

@@ -49,7 +49,9 @@ def test_the_stations_page_shows_every_published_station(mapped: tuple[str, Sett
     assert set(points) == set(published) and len(points) == 29
     code, reason = quarantined_station(hub)
     assert code not in points and "latitude" in reason
-    assert points["QT-KK-01"][1] == f"{published['QT-KK-01']} (QT-KK-01) · air"
+    # the kind's code, in the words the contract's labels give it
+    assert points["QT-KK-01"][1] == f"{published['QT-KK-01']} (QT-KK-01) · Trạm quan trắc không khí"
+    assert ">Trạm quan trắc nước mặt</text>" in page  # the legend
     assert {fill for fill, _ in points.values()} == {"#0b4f8a", "#d35400"}  # air and water
     svg = page.split('id="map-figure"', 1)[1].split("</svg>", 1)[0]
     assert 'role="img"' in svg and "aria-label=" in svg and "http" not in svg.replace("http://www.w3.org/2000/svg", "")
@@ -57,6 +59,7 @@ def test_the_stations_page_shows_every_published_station(mapped: tuple[str, Sett
     assert ">17°B</text>" in svg and ">107°Đ</text>" in svg  # the graticule, Vietnamese first
     english = requests.get(f"{url}/dataset/env_stations?lang=en", timeout=30).text
     assert ">17°N</text>" in english and "29 locations from the dataset&#39;s coordinates" in english
+    assert "Air monitoring station" in english and "Surface-water monitoring station" in english
 
 
 def test_the_readings_page_shows_the_means_at_the_stations_they_reference(mapped: tuple[str, Settings]) -> None:

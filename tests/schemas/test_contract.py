@@ -243,6 +243,10 @@ def test_coordinates_and_references_are_declared_and_checked(tmp_path: Path) -> 
     data["columns"][-1]["minimum_when"]["column"] = "level"
     contract, problems = problems_in(write(tmp_path, data))
     assert contract is not None and not problems
+    assert stations.column("kind").labels["water"].vi == "Trạm quan trắc nước mặt"
+    data["columns"][-1]["labels"] = {"1": {"vi": "một", "en": "one"}}  # a number column has no code list
+    _, problems = problems_in(write(tmp_path, data))
+    assert problems and "labels: only a text column's values have labels" in str(problems[0])
 
 
 def test_lgsp_check_exit_codes(tmp_path: Path) -> None:
