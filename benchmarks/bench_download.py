@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from lgsp_sandbox.servers import free_port
 from results import save
 from rich.console import Console
 from rich.table import Table
@@ -78,9 +78,7 @@ def curl(url: str, *headers: str) -> tuple[float, int, str]:
 
 def start_server(home: Path, uds: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """`lgsp serve` on a loopback port, or on the Unix socket `uds` (its base is then `unix:<path>|http://hub`)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, LGSP_HOME=str(home), LGSP_CONTRACTS=str(REPO / "schemas" / "datasets"))
     where = ["--uds", str(uds)] if uds else ["--port", str(port)]
     server = subprocess.Popen(
@@ -115,9 +113,7 @@ while True:
 
 def start_bare(path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """The HTTP ceiling: one sendfile per request, no parsing, no framework."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(path), str(port)])
     deadline = time.monotonic() + 10
     while subprocess.run(["curl", "-sf", "-o", "/dev/null", f"http://127.0.0.1:{port}/"]).returncode:

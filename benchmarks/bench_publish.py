@@ -13,13 +13,13 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from lgsp_sandbox.servers import free_port
 from results import save
 from rich.console import Console
 from rich.table import Table
@@ -81,9 +81,7 @@ def bench_load(home: Path, rate: float, seconds: float) -> dict[str, dict]:
     con = duck.connect(home / "warehouse.duckdb")
     refresh(con, settings, find_contract(settings.contracts_dir, "env_readings"), "bench")  # all three formats
     con.close()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, LGSP_HOME=str(home))
     server = subprocess.Popen(
         [sys.executable, "-m", "lgsp.cli", "serve", "--port", str(port)], cwd=REPO, env=env,

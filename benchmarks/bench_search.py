@@ -20,7 +20,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import yaml
+from lgsp_sandbox.servers import free_port
 from results import save
 from rich.console import Console
 from rich.table import Table
@@ -94,17 +94,11 @@ def generate(home: Path, contracts: Path, count: int) -> None:
         (folder / "latest.json").write_text(release.model_dump_json(), encoding="utf-8")
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def load(command: list[str], env: dict[str, str], rate: float, seconds: float) -> tuple[dict, float]:
     """Start a server, wait until its first search answers (the catalogue loaded), then load it."""
     import httpx
 
-    port = _port()
+    port = free_port()
     server = subprocess.Popen([*command, "--port", str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from lgsp_sandbox.servers import free_port
 from results import save
 from rich.console import Console
 from rich.table import Table
@@ -90,9 +90,7 @@ def cursors(base: str, key: str, pages: int = 300) -> list[str]:
 def serve(home: Path, log: bool) -> tuple[subprocess.Popen[bytes], str]:
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, LGSP_HOME=str(home), LGSP_EXCHANGE_LOG="on" if log else "off")
     server = subprocess.Popen(
         [sys.executable, "-m", "lgsp.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
