@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import duckdb
 
@@ -29,6 +30,7 @@ MAX_FACET_VALUES = 500
 BOOKKEEPING = {"updated_at", "created_at", "modified_at", "deleted_at", "ingested_at"}
 NOT_MEASURES = {"id", "line", "year", "month", "row"}
 NUMERIC = (ColumnType.integer, ColumnType.number)
+T = TypeVar("T")
 
 
 @dataclass
@@ -72,26 +74,26 @@ def measures(contract: Contract, columns: list[Column]) -> list[Column]:
     ]
 
 
-class Charts:
-    """Builds ChartSets; one in-memory DuckDB, results kept for the last 256 choices."""
+class ReleaseQueries(Generic[T]):
+    """What the charts and the map share: one in-memory DuckDB reading release files (a cursor a
+    query), and answers kept for the last `KEPT` choices (keys name the files' digests)."""
+
+    KEPT = 256
 
     def __init__(self) -> None:
         self._con = duckdb.connect(config={"autoinstall_known_extensions": False})
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[Any, ...], ChartSet] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], T] = OrderedDict()
 
-    def build(
-        self, contract: Contract, columns: list[Column], parquet: str, digest: str, choice: dict[str, str]
-    ) -> ChartSet:
-        key = (contract.id, digest, choice.get("measure", ""), choice.get("chart_for", ""))
+    def _cached(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        found = self._build(contract, columns, parquet, choice)
+        found = make()
         with self._lock:
             self._cache[key] = found
-            while len(self._cache) > 256:
+            while len(self._cache) > self.KEPT:
                 self._cache.popitem(last=False)
         return found
 
@@ -102,6 +104,16 @@ class Charts:
             return cur.execute(sql, args or []).fetchall()
         finally:
             cur.close()
+
+
+class Charts(ReleaseQueries[ChartSet]):
+    """Builds ChartSets from a release's Parquet file."""
+
+    def build(
+        self, contract: Contract, columns: list[Column], parquet: str, digest: str, choice: dict[str, str]
+    ) -> ChartSet:
+        key = (contract.id, digest, choice.get("measure", ""), choice.get("chart_for", ""))
+        return self._cached(key, lambda: self._build(contract, columns, parquet, choice))
 
     def _build(self, contract: Contract, columns: list[Column], parquet: str, choice: dict[str, str]) -> ChartSet:
         source = f"read_parquet({literal(parquet)})"

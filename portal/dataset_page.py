@@ -16,7 +16,7 @@ from lgsp.portal.api import Actions
 from lgsp.portal.charts import Charts, ChartSet
 from lgsp.portal.i18n import date, datetime, number, texts
 from lgsp.portal.svg import bar_chart, line_chart
-from lgsp.publishing.versions import releases_dir
+from lgsp.publishing.versions import release_file
 from lgsp.web.problems import BadRequest
 
 PREVIEW_ROWS = 20
@@ -110,9 +110,7 @@ def charts(
 ) -> tuple[ChartSet, list[dict[str, str]]]:
     """The charts of the latest release (its Parquet file, not the warehouse), as SVG."""
     t, latest = texts(lang), entry.latest
-    parquet = (
-        releases_dir(settings.home, entry.contract.id) / f"v{latest.version}" / latest.distribution("parquet").file
-    )
+    parquet = release_file(settings.home, latest, "parquet")
     found = builder.build(entry.contract, entry.columns, str(parquet), latest.distribution("parquet").sha256, params)
     drawn = []
     for chart in found.charts:

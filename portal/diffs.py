@@ -18,7 +18,7 @@ import duckdb
 
 from lgsp.core.duck import literal, quote
 from lgsp.portal.access import Entry
-from lgsp.publishing.versions import Release, releases_dir
+from lgsp.publishing.versions import Release, release_file, releases_dir
 
 _lock = threading.Lock()
 
@@ -30,10 +30,6 @@ class Diff:
     removed: int
     changed: int
     columns_changed: bool = False  # the two releases do not have the same columns
-
-
-def _parquet(home: Path, release: Release) -> Path:
-    return releases_dir(home, release.dataset) / f"v{release.version}" / release.distribution("parquet").file
 
 
 def compute(home: Path, key: list[str], old: Release, new: Release) -> Diff:
@@ -49,8 +45,8 @@ def compute(home: Path, key: list[str], old: Release, new: Release) -> Diff:
         SELECT count(*) FILTER (WHERE o.{first} IS NULL),
                count(*) FILTER (WHERE n.{first} IS NULL),
                count(*) FILTER (WHERE o.{first} IS NOT NULL AND n.{first} IS NOT NULL AND ({differs}))
-        FROM read_parquet({literal(str(_parquet(home, old)))}) o
-        FULL OUTER JOIN read_parquet({literal(str(_parquet(home, new)))}) n ON {on}
+        FROM read_parquet({literal(str(release_file(home, old, "parquet")))}) o
+        FULL OUTER JOIN read_parquet({literal(str(release_file(home, new, "parquet")))}) n ON {on}
     """
     con = duckdb.connect(config={"autoinstall_known_extensions": False})
     try:

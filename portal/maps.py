@@ -11,21 +11,16 @@ releases are read from their Parquet files with DuckDB, as the charts are.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import duckdb
 
 from lgsp.core.duck import literal, quote
 from lgsp.core.settings import Settings
 from lgsp.portal.access import Entry, OpenCatalogue
-from lgsp.portal.charts import ChartSet
+from lgsp.portal.charts import ChartSet, ReleaseQueries
 from lgsp.portal.i18n import number, texts
 from lgsp.portal.svg_map import Mark, point_map
-from lgsp.publishing.versions import releases_dir
+from lgsp.publishing.versions import release_file
 from lgsp.schemas.contract import Column, ColumnRole, ColumnType
 
 MAX_KINDS = 6  # a text column with more distinct values does not colour the points
@@ -75,51 +70,24 @@ def located(catalogue: OpenCatalogue, entry: Entry) -> Located | None:
     return None
 
 
-def parquet_of(settings: Settings, entry: Entry) -> Path:
-    latest = entry.latest
-    return releases_dir(settings.home, entry.contract.id) / f"v{latest.version}" / latest.distribution("parquet").file
-
-
 def _role(entry: Entry, role: ColumnRole) -> str | None:
     column = entry.contract.with_role(role)
     return column.name if column is not None and column in entry.columns else None
 
 
-class Maps:
-    """Finds the places of a map; one in-memory DuckDB, results kept for the last 256 choices."""
-
-    def __init__(self) -> None:
-        self._con = duckdb.connect(config={"autoinstall_known_extensions": False})
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[Any, ...], list[Place]] = OrderedDict()
-
-    def _query(self, sql: str, args: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        with self._lock:
-            cur = self._con.cursor()
-        try:
-            return cur.execute(sql, args or []).fetchall()
-        finally:
-            cur.close()
+class Maps(ReleaseQueries[list[Place]]):
+    """Finds the places of a map in the releases' Parquet files."""
 
     def places(self, settings: Settings, found: Located, entry: Entry, chosen: ChartSet) -> list[Place]:
         stamp = tuple(e.latest.distribution("parquet").sha256 for e in (found.points, entry))
         key = (entry.contract.id, stamp, chosen.measure.name if chosen.measure else "", chosen.facet_value)
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        places = self._places(settings, found, entry, chosen)
-        with self._lock:
-            self._cache[key] = places
-            while len(self._cache) > 256:
-                self._cache.popitem(last=False)
-        return places
+        return self._cached(key, lambda: self._places(settings, found, entry, chosen))
 
     def _places(self, settings: Settings, found: Located, entry: Entry, chosen: ChartSet) -> list[Place]:
         points = found.points
         lat, lon = _role(points, ColumnRole.latitude), _role(points, ColumnRole.longitude)
         label = _role(points, ColumnRole.label) or found.key.name
-        source = f"read_parquet({literal(str(parquet_of(settings, points)))})"
+        source = f"read_parquet({literal(str(release_file(settings.home, points.latest, 'parquet')))})"
         where = f"{quote(str(lat))} IS NOT NULL AND {quote(str(lon))} IS NOT NULL"
         head = f"CAST(s.{quote(found.key.name)} AS VARCHAR), CAST(s.{quote(label)} AS VARCHAR), s.{quote(str(lat))}, s.{quote(str(lon))}"
         if found.via is None:
@@ -129,7 +97,7 @@ class Maps:
                 f"FROM {source} s WHERE {where} ORDER BY 1"
             )
             return [Place(str(k), str(n), float(a), float(o), kind=c) for k, n, a, o, c in rows]
-        readings = f"read_parquet({literal(str(parquet_of(settings, entry)))})"
+        readings = f"read_parquet({literal(str(release_file(settings.home, entry.latest, 'parquet')))})"
         args: list[Any] = []
         keep = "TRUE"
         if chosen.facet is not None and chosen.facet_value is not None:

@@ -81,6 +81,11 @@ def releases_dir(home: Path, dataset_id: str) -> Path:
     return home / "releases" / dataset_id
 
 
+def release_file(home: Path, release: Release, fmt: str) -> Path:
+    """Where a release keeps its file of format `fmt` (parquet, csv, json)."""
+    return releases_dir(home, release.dataset) / f"v{release.version}" / release.distribution(fmt).file
+
+
 def list_releases(home: Path, dataset_id: str) -> list[Release]:
     """Every release of a dataset, oldest first."""
     found = []
