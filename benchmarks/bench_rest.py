@@ -148,13 +148,14 @@ def main() -> None:
             "seconds": round(seconds, 3),
             "records_per_second": round(opts.records / seconds),
             "share": round(share, 3),
+            "all_seconds": [round(t, 3) for t in timings[name]],
         }
         table.add_row(label, f"{seconds:.2f}", f"{opts.records / seconds:,.0f}", f"{share:.0%}")
     console.print(table)
     save("bench_rest", vars(opts), results)
-    verdict = "meets" if results["extract"]["share"] >= 0.7 else "MISSES"
+    verdict = "meets" if results["extract"]["share"] >= 0.9 else "MISSES"
     console.print(
-        f"lgsp extract runs at {results['extract']['share']:.0%} of the reference rate: {verdict} the 70 % goal"
+        f"lgsp extract runs at {results['extract']['share']:.0%} of the reference rate: {verdict} the 90 % goal (issue 18)"
     )
 
 

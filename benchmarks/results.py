@@ -1,8 +1,10 @@
-"""Where a benchmark's figures go: `benchmarks/out/<name>.json`, with the parameters, the machine,
-its load and the commit they were measured on, so a figure is never quoted without its context.
+"""Where a benchmark's figures go, with the parameters, the machine, its load and the commit they
+were measured on, so a figure is never quoted without its context.
 
-`LGSP_BENCH_SMOKE=1` (set by `benchmarks/run.py --smoke`) marks the results as a smoke run: small
-sizes through the same code paths, to catch a benchmark that no longer runs, not to measure.
+A full-size run writes `benchmarks/results/<name>.json`, which is committed: the README's tables
+are rendered from it (benchmarks/readme.py). `LGSP_BENCH_SMOKE=1` (set by `benchmarks/run.py
+--smoke`) marks a smoke run (small sizes through the same code paths, to catch a benchmark that no
+longer runs, not to measure); its file goes to the ignored `benchmarks/out/` instead.
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "benchmarks" / "out"
+OUT = REPO / "benchmarks" / "out"  # smoke runs (ignored by git)
+RESULTS = REPO / "benchmarks" / "results"  # full-size runs (committed; the README's tables)
 _LOAD_AT_START = os.getloadavg()
 
 
 def smoke() -> bool:
     return os.environ.get("LGSP_BENCH_SMOKE") == "1"
+
+
+def result_path(name: str, smoke_run: bool) -> Path:
+    """Where benchmark `name` writes its figures: a full run's are committed, a smoke run's are not."""
+    return (OUT if smoke_run else RESULTS) / f"{name}.json"
 
 
 def _cpu_model() -> str:
@@ -69,8 +77,8 @@ def machine() -> dict[str, Any]:
 
 def save(name: str, params: dict[str, Any], results: Any) -> Path:
     """Write the result file of benchmark `name` (bench_load, bench_search…) and return its path."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"{name}.json"
+    path = result_path(name, smoke())
+    path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": name,
         "measured_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),

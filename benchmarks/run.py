@@ -23,7 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
+OUT = HERE / "out"  # smoke runs' result files (ignored by git)
+RESULTS = HERE / "results"  # full runs' result files (committed; benchmarks/readme.py renders the README from them)
 
 SMOKE_TIMEOUT = 300  # seconds one benchmark may take in a smoke run (each takes under 30 s)
 FULL_TIMEOUT = 3 * 3600
@@ -44,8 +45,9 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
 
 def run(name: str, args: list[str], smoke: bool, console: Console) -> tuple[int, float, str]:
     """(exit code, seconds, what went wrong or "") of one benchmark; its result file must be new."""
-    result = OUT / f"{name}.json"
-    result.unlink(missing_ok=True)  # a file left by an earlier run must not pass for this one's
+    result = (OUT if smoke else RESULTS) / f"{name}.json"
+    # A file left by an earlier run must not pass for this one's: it must be written after the start.
+    before = result.stat().st_mtime_ns if result.exists() else -1
     started = time.perf_counter()
     env = dict(os.environ, LGSP_BENCH_SMOKE="1" if smoke else "0")
     console.rule(f"{name} {' '.join(args)}")
@@ -59,8 +61,8 @@ def run(name: str, args: list[str], smoke: bool, console: Console) -> tuple[int,
     seconds = time.perf_counter() - started
     if code != 0:
         return code, seconds, f"exit code {code}"
-    if not result.exists():
-        return 1, seconds, f"no result file {result.relative_to(HERE.parent)}"
+    if not result.exists() or result.stat().st_mtime_ns == before:
+        return 1, seconds, f"no result file {result.relative_to(HERE)} written"
     written = json.loads(result.read_text(encoding="utf-8"))
     if written.get("smoke") is not smoke or not written.get("results"):
         return 1, seconds, f"{result.name}: not this run's results"
@@ -83,11 +85,14 @@ def main() -> int:
     table = Table(title="Benchmarks (smoke: small sizes, errors only)" if opts.smoke else "Benchmarks")
     for column in ("benchmark", "outcome", "seconds", "result file"):
         table.add_column(column)
+    folder = "out" if opts.smoke else "results"
     for name, code, seconds, problem in outcomes:
         table.add_row(
-            name, "ok" if code == 0 else f"FAILED: {problem}", f"{seconds:.0f}", f"benchmarks/out/{name}.json"
+            name, "ok" if code == 0 else f"FAILED: {problem}", f"{seconds:.0f}", f"benchmarks/{folder}/{name}.json"
         )
     console.print(table)
+    if not opts.smoke:
+        console.print("README.md's performance tables: python benchmarks/readme.py (make bench runs it)")
     return 1 if any(code for _, code, _, _ in outcomes) else 0
 
 

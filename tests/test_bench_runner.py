@@ -21,7 +21,7 @@ def _runner(here: Path) -> types.ModuleType:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.HERE, module.OUT = here, here / "out"  # benchmarks of this test's own, in its folder
+    module.HERE, module.OUT, module.RESULTS = here, here / "out", here / "results"  # benchmarks of its own
     return module
 
 
@@ -36,9 +36,10 @@ def test_a_failing_or_silent_benchmark_fails_the_run(tmp_path: Path) -> None:
     os.utime(tmp_path / "out" / "bench_stale.json", (stale, stale))
     (tmp_path / "bench_good.py").write_text(
         "import json, os, pathlib\n"
-        "out = pathlib.Path(__file__).parent / 'out'\n"
-        "(out / 'bench_good.json').write_text(json.dumps({'smoke': os.environ['LGSP_BENCH_SMOKE'] == '1', "
-        "'results': {'seconds': 1.0}}))\n"
+        "smoke = os.environ['LGSP_BENCH_SMOKE'] == '1'\n"
+        "out = pathlib.Path(__file__).parent / ('out' if smoke else 'results')\n"
+        "out.mkdir(exist_ok=True)\n"
+        "(out / 'bench_good.json').write_text(json.dumps({'smoke': smoke, 'results': {'seconds': 1.0}}))\n"
     )
     console = Console(file=io.StringIO())
     assert runner.run("bench_broken", [], True, console)[0] == 3
@@ -46,12 +47,17 @@ def test_a_failing_or_silent_benchmark_fails_the_run(tmp_path: Path) -> None:
     assert runner.run("bench_stale", [], True, console)[2].startswith("no result file")
     (tmp_path / "bench_mislabelled.py").write_text(
         "import pathlib\n"
-        "(pathlib.Path(__file__).parent / 'out' / 'bench_mislabelled.json').write_text("
+        "(pathlib.Path(__file__).parent / 'results' / 'bench_mislabelled.json').write_text("
         '\'{"smoke": true, "results": {"seconds": 1.0}}\')\n'
     )
     assert runner.run("bench_good", [], True, console)[::2] == (0, "")
     assert runner.run("bench_good", [], False, console)[::2] == (0, "")
     assert runner.run("bench_mislabelled", [], False, console)[2] == "bench_mislabelled.json: not this run's results"
+    # A full run's committed result file, left from an earlier measurement, is kept but does not pass.
+    committed = tmp_path / "results" / "bench_stale.json"
+    committed.write_text('{"smoke": false, "results": {"x": 1}}')
+    assert runner.run("bench_stale", [], False, console)[2] == "no result file results/bench_stale.json written"
+    assert committed.exists()
     (tmp_path / "bench_hung.py").write_text("import time\ntime.sleep(60)\n")
     runner.SMOKE_TIMEOUT = 1
     code, seconds, problem = runner.run("bench_hung", [], True, console)
