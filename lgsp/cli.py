@@ -208,6 +208,24 @@ def release(dataset: Annotated[str, typer.Argument(help="Dataset id of an open d
 
 
 @app.command()
+def dump(target: Annotated[Path, typer.Argument(help="Where to write the archive, e.g. lgsp-open-data.zip.")]) -> None:
+    """Write the bulk dump (the catalogue and every open dataset's latest release, the archive
+    `/dump.zip` serves) to a file, for a mirror or a copy carried to another network."""
+    from lgsp.publishing.dump import write_dump
+    from lgsp.publishing.versions import latest_release
+    from lgsp.schemas.loader import load_contracts
+
+    settings = _settings()
+    latest = []
+    for contract in load_contracts(settings.contracts_dir).values():
+        found = latest_release(settings.home, contract.id) if contract.classification.value == "open" else None
+        if found is not None:
+            latest.append((contract.id, found.version))
+    size = write_dump(settings.home, latest, target)
+    console.print(f"{target}: {len(latest)} bộ dữ liệu, {size:,} byte / {len(latest)} datasets, {size:,} bytes")
+
+
+@app.command()
 def releases(dataset: Annotated[str, typer.Argument(help="Dataset id.")]) -> None:
     """Every release of a dataset: version, rows, files with sizes and SHA-256."""
     _print_releases(_settings(), dataset)

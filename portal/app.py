@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from lgsp.core.settings import Settings
 from lgsp.portal import downloads
@@ -21,7 +21,7 @@ from lgsp.portal.reports import router as reports_router
 from lgsp.publishing.counts import DownloadCounter
 from lgsp.publishing.dcat import catalogue_graph, serialise
 from lgsp.publishing.dcat_pages import PAGE_SIZE, NoSuchPage, catalogue_page
-from lgsp.publishing.dump import DUMP_NAME, dump_contents
+from lgsp.publishing.dump import DUMP_NAME, Dump, members
 from lgsp.web.forwarded import public_base
 from lgsp.web.problems import Invalid, NotFound, Problem
 
@@ -99,18 +99,22 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router(settings, catalogue, actions))
     app.include_router(reports_router(settings, catalogue, render))
 
-    @app.get("/dump.zip")
-    async def dump() -> Response:
-        path = settings.home / "releases" / DUMP_NAME
-        # The archive is served only while it holds exactly the visible latest releases: after a
-        # reclassification it is stale until the next release rebuilds it.
-        if not path.exists() or dump_contents(path) != {
-            (e.contract.id, e.latest.version) for e in catalogue.entries().values()
-        }:
-            raise NotFound(
-                "Tệp tải toàn bộ đang được dựng lại, xin thử lại sau lần công bố tới / The bulk dump is being rebuilt; try again after the next release"
-            )
-        return FileResponse(path, media_type="application/zip", filename=DUMP_NAME)
+    @app.api_route("/dump.zip", methods=["GET", "HEAD"])
+    def dump(request: Request) -> Response:
+        # Assembled from the latest releases the catalogue shows, so it is never stale; its
+        # length is known at once. (A sync route: reading the catalogue files stays off the loop.)
+        latest = [(e.contract.id, e.latest.version) for e in catalogue.entries().values()]
+        archive = Dump(members(settings.home, latest))
+        headers = {
+            "Content-Length": str(len(archive)),
+            "Content-Disposition": f'attachment; filename="{DUMP_NAME}"',
+            "ETag": archive.etag(),
+        }
+        if request.headers.get("if-none-match") == headers["ETag"]:
+            return Response(status_code=304, headers={"ETag": headers["ETag"]})
+        if request.method == "HEAD":
+            return Response(headers=headers, media_type="application/zip")
+        return StreamingResponse(iter(archive), headers=headers, media_type="application/zip")
 
     graphs: dict[Any, Any] = {}
     graphs_lock = threading.Lock()

@@ -1,4 +1,5 @@
-"""What happens after an open dataset publishes: its release, then the catalogue and the bulk dump."""
+"""What happens after an open dataset publishes: its release, then the catalogue (the bulk dump
+needs nothing: it is assembled from the releases when downloaded, lgsp.publishing.dump)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import duckdb
 
 from lgsp.core.settings import Settings
 from lgsp.publishing.dcat import write_catalogue
-from lgsp.publishing.dump import write_dump
 from lgsp.publishing.releases import make_release
 from lgsp.publishing.versions import Derivation, Release, RunQuality, release_of_run
 from lgsp.schemas.contract import Contract
@@ -30,8 +30,10 @@ def refresh(
         for name, input_run in sorted(inputs.items()):
             found = release_of_run(settings.home, name, input_run)
             derived_from.append(Derivation(dataset=name, run_id=input_run, version=found.version if found else None))
-    release = make_release(con, settings.home, contract, run_id, quality=quality, derived_from=derived_from)
+    release = make_release(
+        con, settings.home, contract, run_id, quality=quality, derived_from=derived_from,
+        json_max_rows=settings.release_json_max_rows,
+    )  # fmt: skip
     contracts = list(load_contracts(settings.contracts_dir).values())
     write_catalogue(settings.home, contracts, settings.base_url, settings.province)
-    write_dump(settings.home, [c.id for c in contracts if c.classification.value == "open"])
     return release

@@ -93,11 +93,13 @@ def _csv_column(column: Column) -> str:
 
 
 def _export(
-    con: duckdb.DuckDBPyConnection, contract: Contract, target: Path, formats: tuple[str, ...]
+    con: duckdb.DuckDBPyConnection, contract: Contract, target: Path, formats: tuple[str, ...], json_max_rows: int
 ) -> tuple[int, list[Distribution]]:
     public = public_columns(contract)
     table = f"main.{quote(contract.id)}"
     rows = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+    if json_max_rows and rows > json_max_rows:
+        formats = tuple(f for f in formats if f != "json")  # gigabytes of one array help nobody
     # Output follows the key order either way: sorted here, or kept as stored.
     con.execute("SET preserve_insertion_order = true")
     paths = {}
@@ -157,11 +159,13 @@ def make_release(
     formats: tuple[str, ...] = tuple(FORMATS),
     quality: RunQuality | None = None,
     derived_from: list[Derivation] | None = None,
+    json_max_rows: int = 0,
 ) -> Release:
     """Release the published table of an open dataset, as the rows of run `run_id` (whose
-    `quality`, and for a derived dataset the inputs it was computed from, it records); returns the new release, or the latest one when the data has not
-    changed since (it names the run that first published those bytes). Raises ReleaseError for a
-    dataset that is not open."""
+    `quality`, and for a derived dataset the inputs it was computed from, it records); returns the
+    new release, or the latest one when the data has not changed since (it names the run that
+    first published those bytes). A table of more than `json_max_rows` rows (0: no limit) gets no
+    JSON. Raises ReleaseError for a dataset that is not open."""
     if contract.classification is not Classification.open:
         raise ReleaseError(
             f"'{contract.id}' is {contract.classification.value}: only open datasets are released",
@@ -172,7 +176,7 @@ def make_release(
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        rows, distributions = _export(con, contract, work, formats)
+        rows, distributions = _export(con, contract, work, formats, json_max_rows)
         start, end = _coverage(con, contract)
         latest = latest_release(home, contract.id)
         orphan = root / f"v{(latest.version if latest else 0) + 1}" / "release.json"

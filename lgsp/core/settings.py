@@ -36,6 +36,13 @@ class Settings(BaseModel):
     )
     duckdb_memory_limit: str = Field("1GB", description="DuckDB memory_limit for hub connections.")
     duckdb_threads: int | None = Field(None, description="DuckDB threads (default: all cores).")
+    release_json_max_rows: int = Field(
+        1_000_000,
+        ge=0,
+        description="Open datasets with more rows are released without JSON: one JSON array of millions of rows "
+        "is gigabytes no tool reads whole, and the CSV, Parquet and gzip serve them ($LGSP_RELEASE_JSON_MAX_ROWS; "
+        "0: JSON at any size).",
+    )
     province: str = Field("Quảng Trị", description="The province running the hub ($LGSP_PROVINCE).")
     base_url: str = Field(
         "http://localhost:8000", description="Public address of the portal and APIs ($LGSP_BASE_URL)."
@@ -130,6 +137,7 @@ class Settings(BaseModel):
             "base_url": "LGSP_BASE_URL",
             "validation_memory": "LGSP_VALIDATION_MEMORY",
             "duckdb_memory_limit": "LGSP_DUCKDB_MEMORY_LIMIT",
+            "release_json_max_rows": "LGSP_RELEASE_JSON_MAX_ROWS",
             "exchange_log": "LGSP_EXCHANGE_LOG",
             "token_ttl": "LGSP_TOKEN_TTL",
             "extra_holidays": "LGSP_EXTRA_HOLIDAYS",

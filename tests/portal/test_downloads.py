@@ -6,9 +6,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import httpx
+from lgsp_sandbox.build import mutate_department
 
 from lgsp.core.settings import Settings
 
@@ -148,3 +150,41 @@ def test_unknown_files_and_datasets_that_are_not_open_are_404(served: tuple[str,
         r = httpx.get(f"{url}{path}", headers=GZIP)
         assert r.status_code == 404, path
         assert r.json()["success"] is False
+
+
+def test_the_bulk_dump_is_the_latest_releases_assembled_as_sent(served: tuple[str, Settings]) -> None:
+    """/dump.zip over a live server: the length announced is the length sent, every latest release
+    is in it (and no other), the ETag answers 304, and a new release shows at once with a new tag."""
+    import io
+    import zipfile
+
+    from lgsp.pipeline import Pipeline
+
+    url, hub = served
+    r, body = _get(f"{url}/dump.zip", IDENTITY)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    assert int(r.headers["content-length"]) == len(body)
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert archive.testzip() is None
+        names = archive.namelist()
+    datasets = {n.split("/")[0] for n in names if "/" in n}
+    assert datasets == {"schools", "price_observations", "ict_indicators"}  # driving_licences is not open
+    _, listed = _files(hub, "schools")
+    assert {f"schools/v1/{name}" for name in listed} <= set(names)
+    head = httpx.head(f"{url}/dump.zip")
+    assert head.status_code == 200 and head.headers["content-length"] == r.headers["content-length"]
+    assert httpx.get(f"{url}/dump.zip", headers={"if-none-match": r.headers["etag"]}).status_code == 304
+    Pipeline(hub).release("schools")  # unchanged data: same release, same archive
+    assert httpx.get(f"{url}/dump.zip", headers={"if-none-match": r.headers["etag"]}).status_code == 304
+    mutate_department("finance", f"sqlite:///{hub.sandbox_dir / 'finance.sqlite'}", seed=5, changed=3, added=2)
+    assert Pipeline(hub).run("price_observations").release == 2
+    deadline = time.monotonic() + 30  # the server notices a new release within its freshness interval
+    while True:
+        again = httpx.get(f"{url}/dump.zip", headers={"if-none-match": r.headers["etag"]}, timeout=30)
+        if again.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert again.status_code == 200 and again.headers["etag"] != r.headers["etag"]
+    with zipfile.ZipFile(io.BytesIO(again.content)) as archive:
+        names = set(archive.namelist())
+    assert "price_observations/v2/release.json" in names and "price_observations/v1/release.json" not in names

@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import duckdb
+import pytest
 import yaml
 from lgsp_sandbox.build import mutate_department
 from typer.testing import CliRunner
@@ -44,6 +45,23 @@ def test_an_open_run_is_released_in_three_formats_with_checksums(hub: Settings) 
     con = duckdb.connect()
     assert con.execute(f"SELECT count(*) FROM '{folder / 'schools.parquet'}'").fetchone() == (release.rows,)
     assert len(json.loads(files["schools.json"])) == release.rows
+
+
+def test_a_dataset_over_the_json_limit_is_released_without_json(hub: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from frictionless import validate
+
+    monkeypatch.setenv("LGSP_RELEASE_JSON_MAX_ROWS", "10")
+    run = Pipeline(Settings.from_env()).run("schools")
+    release = latest_release(hub.home, "schools")
+    assert release is not None and release.rows > 10 and run.release == 1
+    assert sorted(d.format for d in release.distributions) == ["csv", "csv.gz", "parquet"]
+    assert not (releases_dir(hub.home, "schools") / "v1" / "schools.json").exists()
+    package = releases_dir(hub.home, "schools") / "v1" / "datapackage.json"
+    assert validate(str(package)).valid  # it lists what the release has, nothing missing
+    # Under the limit (0: none), the same data gets its JSON again: a new release, as the files differ.
+    monkeypatch.setenv("LGSP_RELEASE_JSON_MAX_ROWS", "0")
+    assert Pipeline(Settings.from_env()).release("schools").version == 2
+    assert "json" in {d.format for d in latest_release(hub.home, "schools").distributions}  # type: ignore[union-attr]
 
 
 def test_unchanged_data_makes_no_new_release_and_changed_data_does(hub: Settings) -> None:
@@ -114,17 +132,17 @@ def test_the_data_package_passes_frictionless_validation(hub: Settings) -> None:
     assert not validate(str(descriptor)).valid
 
 
-def test_the_bulk_dump_holds_the_catalogue_and_every_latest_release(hub: Settings) -> None:
+def test_the_bulk_dump_holds_the_catalogue_and_every_latest_release(hub: Settings, tmp_path: Path) -> None:
     import zipfile
-
-    from lgsp.publishing.dump import DUMP_NAME
 
     pipeline = Pipeline(hub)
     for dataset_id in ("schools", "ict_indicators", "driving_licences"):
         pipeline.run(dataset_id)
-    path = hub.home / "releases" / DUMP_NAME
+    path = tmp_path / "dump.zip"
+    assert CliRunner().invoke(app, ["dump", str(path)]).exit_code == 0
     first = path.read_bytes()
     with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None  # every member's CRC-32 checks
         names = archive.namelist()
         assert names[:2] == ["catalog.jsonld", "catalog.ttl"]
         assert "schools/v1/schools.csv" in names and "ict_indicators/v1/datapackage.json" in names
@@ -133,8 +151,36 @@ def test_the_bulk_dump_holds_the_catalogue_and_every_latest_release(hub: Setting
             archive.read("schools/v1/schools.csv")
             == (releases_dir(hub.home, "schools") / "v1" / "schools.csv").read_bytes()
         )
+        assert {i.date_time for i in archive.infolist()} == {(2020, 1, 1, 0, 0, 0)}
     pipeline.run("schools")  # unchanged data: the same release, and the same archive bytes
+    assert CliRunner().invoke(app, ["dump", str(path)]).exit_code == 0
     assert path.read_bytes() == first
+
+
+def test_the_bulk_dump_reads_in_standard_tools_with_zip64(tmp_path: Path) -> None:
+    """Members larger than 4 GiB would need zip64: the archive always uses it, which unzip and
+    Python's zipfile read; the length announced is the length sent."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    from lgsp.publishing.dump import Dump, Member
+
+    data = tmp_path / "big.bin"
+    data.write_bytes(bytes(range(256)) * 40_000)
+    parts = [Member("catalog.ttl", 5, data=b"@pref"), Member("x/v1/Tệp dữ liệu.bin", data.stat().st_size, path=data)]
+    archive = Dump(parts)
+    body = b"".join(archive)
+    assert len(body) == len(archive)
+    path = tmp_path / "a.zip"
+    path.write_bytes(body)
+    with zipfile.ZipFile(path) as z:
+        assert z.testzip() is None and z.read("x/v1/Tệp dữ liệu.bin") == data.read_bytes()
+    if shutil.which("unzip"):
+        assert subprocess.run(["unzip", "-tq", str(path)], capture_output=True).returncode == 0
+    data.write_bytes(b"short")  # a file that shrank after it was listed: an error, never a short archive
+    with pytest.raises(OSError, match="shorter than"):
+        b"".join(Dump(parts))
 
 
 def test_rows_come_out_in_key_order_whatever_the_storage_order(hub: Settings) -> None:
