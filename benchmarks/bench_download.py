@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from lgsp_sandbox.servers import free_port
-from results import save
+from results import run_tool, save
 from rich.console import Console
 from rich.table import Table
 
@@ -72,7 +72,7 @@ def curl(url: str, *headers: str) -> tuple[float, int, str]:
     ]
     for header in headers:
         args += ["-H", header]
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout.split(" ", 2)
+    out = run_tool(args).split(" ", 2)
     return float(out[0]), int(out[1]), out[2].strip() if len(out) > 2 else ""
 
 

@@ -1,16 +1,20 @@
 """Benchmark: a full validated load of env_readings from PostgreSQL, against two references.
 
 Prints rows/s and peak memory for
-  1. lgsp      — extract (DuckDB postgres scanner) → Great Expectations validation → atomic publish;
-  2. bare copy — DuckDB's postgres scanner doing a bare CREATE TABLE AS SELECT (the physical limit);
-  3. dlt       — dlt's sql_database source into DuckDB with its fastest backend (connectorx).
+  1. bare copy — DuckDB's postgres scanner doing a bare CREATE TABLE AS SELECT (the physical limit);
+  2. lgsp      — extract (DuckDB postgres scanner) → Great Expectations validation → atomic publish;
+  3. lgsp, the whole open-data path — `lgsp run` as a user runs it: the load above, then the
+     release (CSV, Parquet, JSON and their gzip), the DCAT catalogue and the bulk dump;
+  4. dlt       — dlt's sql_database source into DuckDB with its fastest backend (connectorx).
 Each runs in its own process, measured in the same run on the same table, so ratios are fair.
 Usage: python benchmarks/bench_load.py [--rows 10000000] [--dirty-share 0.02] [--repeat 3] [--skip-dlt]
+       [--skip-path]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -36,6 +40,22 @@ run = Pipeline().run("env_readings", "bench", release=False)  # the load itself;
 print(run.status, run.rows_extracted, run.rows_published, run.rows_quarantined, run.error, file=sys.stderr)
 assert run.status == "published", run
 assert run.rows_extracted == run.rows_published + run.rows_quarantined
+print(run.rows_extracted)
+"""
+
+PATH = """
+import sys, time
+import orjson
+from lgsp.pipeline import Pipeline
+pipeline = Pipeline()
+started = time.perf_counter()
+run = pipeline.run("env_readings", "bench", release=False)
+loaded = time.perf_counter()
+assert run.status == "published", run
+release = pipeline.release("env_readings")  # what `lgsp run` does next: release, catalogue, bulk dump
+done = time.perf_counter()
+files = {d.format: d.bytes for d in release.distributions}
+print("parts", orjson.dumps({"load_seconds": loaded - started, "release_seconds": done - loaded, "bytes": files}).decode())
 print(run.rows_extracted)
 """
 
@@ -79,8 +99,10 @@ def measure(name: str, code: str, args: list[str], env: dict[str, str]) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed:\n{err[-3000:]}")
-    rows = int(out.strip().splitlines()[-1])
-    return {"name": name, "rows": rows, "seconds": seconds, "peak_mib": usage.ru_maxrss / 1024}
+    lines = out.strip().splitlines()
+    found = {"name": name, "rows": int(lines[-1]), "seconds": seconds, "peak_mib": usage.ru_maxrss / 1024}
+    parts = [json.loads(line.split(" ", 1)[1]) for line in lines if line.startswith("parts ")]
+    return {**found, **parts[-1]} if parts else found
 
 
 def settle(server: PostgresServer) -> None:
@@ -102,6 +124,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--dirty-share", type=float, default=0.02)
     parser.add_argument("--skip-dlt", action="store_true")
+    parser.add_argument("--skip-path", action="store_true", help="leave out the whole open-data path")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the median counts")
     parser.add_argument("--workdir", type=Path, default=None)
     opts = parser.parse_args()
@@ -128,6 +151,11 @@ def main() -> None:
         contenders = [
             ("bare copy (DuckDB postgres scanner CTAS)", BARE, [str(work / "bare.duckdb"), dsn, str(work / "ext")]),
             ("lgsp (extract → GX validation → publish)", LGSP, []),
+            *(
+                []
+                if opts.skip_path
+                else [("lgsp run, the whole open-data path (load + release + catalogue + dump)", PATH, [])]
+            ),
             *(
                 []
                 if opts.skip_dlt

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from lgsp_sandbox.servers import free_port
-from results import save
+from results import run_tool, save
 from rich.console import Console
 from rich.table import Table
 
@@ -107,11 +107,9 @@ def bench_load(home: Path, rate: float, seconds: float) -> dict[str, dict]:
         }  # fmt: skip
         out = {}
         for name, paths in loads.items():
-            run = subprocess.run(
+            out[name] = json.loads(run_tool(
                 [sys.executable, str(REPO / "benchmarks" / "loadgen.py"), base, "--rate", str(rate), "--seconds", str(seconds), *paths],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            out[name] = json.loads(run.stdout)
+            ))  # fmt: skip
         return out
     finally:
         server.terminate()

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 from lgsp_sandbox.servers import free_port
-from results import save
+from results import run_tool, save
 from rich.console import Console
 from rich.table import Table
 
@@ -117,11 +117,8 @@ def load(command: list[str], env: dict[str, str], rate: float, seconds: float) -
         first = time.monotonic() - started
 
         def loadgen(*options: str) -> dict:
-            run = subprocess.run(
-                [sys.executable, str(REPO / "benchmarks" / "loadgen.py"), base, *options, *QUERIES],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            return dict(json.loads(run.stdout))
+            return dict(json.loads(run_tool([sys.executable, str(REPO / "benchmarks" / "loadgen.py"), base, *options,
+                                             *QUERIES])))  # fmt: skip
 
         # Its capacity first (8 clients back to back): a server that cannot answer `rate` requests a
         # second is not flooded (its queue would only measure the client's timeouts).

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from lgsp_sandbox.servers import free_port
-from results import save
+from results import run_tool, save
 from rich.console import Console
 from rich.table import Table
 
@@ -116,12 +116,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 def load(base: str, key: str, paths_file: Path, *extra: str) -> dict:
-    run = subprocess.run(
+    return json.loads(run_tool(
         [sys.executable, str(REPO / "benchmarks" / "loadgen.py"), base, "--header", f"X-API-Key: {key}",
          "--paths-file", str(paths_file), *extra],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return json.loads(run.stdout)
+    ))  # fmt: skip
 
 
 def main() -> None:

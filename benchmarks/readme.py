@@ -44,6 +44,11 @@ def _s(seconds: float) -> str:
     return f"{seconds:.3f}"
 
 
+def _pct(share: float, digits: int = 0) -> str:
+    """A share as the README writes it: 83 %, 0.9 %."""
+    return f"{share * 100:.{digits}f} %"
+
+
 def _rounds(values: list[float]) -> str:
     return ", ".join(_s(v) for v in values)
 
@@ -81,14 +86,31 @@ def bench_load(doc: Document) -> list[str]:
         ratio = f"**{r['seconds'] / bare:.2f}**" if lgsp else f"{r['seconds'] / bare:.2f}"
         rows.append([name, _s(r["seconds"]), _rounds(r["all_seconds"]), _n(r["rows"] / r["seconds"]), ratio,
                      f"{_n(r['peak_mib'])} MiB"])  # fmt: skip
-    hub = next(r for r in results if r["name"].startswith("lgsp"))
+    hub = next(r for r in results if r["name"].startswith("lgsp ("))
     ratio = hub["seconds"] / bare
     lines = _table(
-        [f"run ({_n(doc['params']['rows'])} rows, {doc['params']['dirty_share']:.0%} dirty)",
+        [f"run ({_n(doc['params']['rows'])} rows, {_pct(doc['params']['dirty_share'])} dirty)",
          f"seconds (median of {len(hub['all_seconds'])})", "rounds", "rows/s", "× bare copy", "peak memory"],
         "lrlrrr", rows,
     )  # fmt: skip
-    return [*lines, "", _verdict(ratio <= 1.5, "the validated load within 1.5× the bare copy", f"{ratio:.2f}×")]
+    lines += ["", _verdict(ratio <= 1.5, "the validated load within 1.5× the bare copy", f"{ratio:.2f}×")]
+    path = next((r for r in results if "open-data path" in r["name"]), None)
+    if path:
+        whole = path["seconds"] / bare
+        lines += [
+            "",
+            f"In the whole path's median round, the load took {_s(path['load_seconds'])} s and the release, catalogue "
+            f"and bulk dump {_s(path['release_seconds'])} s; the release's files: "
+            + ", ".join(f"{fmt} {_n(size / 1e6)} MB" for fmt, size in sorted(path["bytes"].items()))
+            + ".",
+            "",
+            _verdict(
+                whole <= 3 and path["peak_mib"] < 1536,
+                "the whole open-data path within 3× the bare copy and under 1.5 GiB",
+                f"{whole:.2f}×, {_n(path['peak_mib'])} MiB",
+            ),
+        ]
+    return lines
 
 
 def bench_drop(doc: Document) -> list[str]:
@@ -144,14 +166,14 @@ def bench_rest(doc: Document) -> list[str]:
     for key, label in labels.items():
         r = res[key]
         rounds = r.get("all_seconds", [r["seconds"]])
-        share = f"**{r['share']:.0%}**" if key == "extract" else f"{r['share']:.0%}"
+        share = f"**{_pct(r['share'])}**" if key == "extract" else _pct(r["share"])
         rows.append([label, _s(r["seconds"]), _rounds(rounds), _n(r["records_per_second"]), share])
     lines = _table(
         [f"{_n(records)} enterprise records, page size {doc['params']['page_size']}", "seconds (median)", "rounds",
          "records/s", "share of the reference rate"], "lrlrr", rows,
     )  # fmt: skip
     share = res["extract"]["share"]
-    return [*lines, "", _verdict(share >= 0.9, "the extract at ≥ 90 % of the plain paging rate", f"{share:.0%}")]
+    return [*lines, "", _verdict(share >= 0.9, "the extract at ≥ 90 % of the plain paging rate", _pct(share))]
 
 
 def _load_rows(loads: dict[str, Any], labels: dict[str, str]) -> list[list[str]]:
@@ -237,15 +259,15 @@ def bench_download(doc: Document) -> list[str]:
         rows.append([label, _s(median), _rounds(res["rounds"][key]), _n(mb * transfers / median),
                      f"**{share}**" if key in ("http", "unix") else share])  # fmt: skip
     lines = _table(
-        [f"{mb:.1f} MB `.csv.gz` ({_n(p['rows'])} rows), {transfers} transfers a round",
+        [f"{mb:.1f} MB `.csv.gz` ({_n(p['rows'])} rows), {transfers} transfer{'s' if transfers != 1 else ''} a round",
          f"seconds (median of {len(res['rounds']['disk'])})", "rounds", "MB/s", "× curl `file://`"], "lrlrr", rows,
     )  # fmt: skip
     share = res["share_of_reference"]
     return [
         *lines,
         "",
-        _verdict(share >= 0.8, "≥ 80 % of `curl file://`", f"{share:.0%} over TCP, {res['unix_share_of_reference']:.0%} "
-                 f"on the Unix socket; {res['share_of_bare']:.0%} of the bare `sendfile` server"),
+        _verdict(share >= 0.8, "≥ 80 % of `curl file://`", f"{_pct(share)} over TCP, {_pct(res['unix_share_of_reference'])} "
+                 f"on the Unix socket; {_pct(res['share_of_bare'])} of the bare `sendfile` server"),
     ]  # fmt: skip
 
 
@@ -270,8 +292,8 @@ def bench_sharing(doc: Document) -> list[str]:
              "server CPU ms/request (median)", "errors"], "lrlrr", rows,
         ),
         "",
-        f"Logging every request costs **{res['log_cost']:.1%}** of throughput "
-        f"({(1 - off / on):.1%} of server CPU per request).",
+        f"Logging every request costs **{_pct(res['log_cost'], 1)}** of throughput "
+        f"({_pct(1 - off / on, 1)} of server CPU per request).",
     ]  # fmt: skip
     return lines
 

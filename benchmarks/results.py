@@ -61,6 +61,17 @@ def _commit() -> str:
     return f"{commit}+changes" if git("status", "--porcelain", "--untracked-files=no") else commit
 
 
+def run_tool(args: list[str]) -> str:
+    """Run a helper process (the load generator, curl) and return its output; when it fails, what it
+    printed on stderr is in the error, not lost with the captured output."""
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(
+            f"{Path(args[1] if len(args) > 1 else args[0]).name} failed ({done.returncode}):\n{done.stderr[-3000:]}"
+        )
+    return done.stdout
+
+
 def machine() -> dict[str, Any]:
     import duckdb
 
