@@ -9,7 +9,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 UV := $(PYTHON) -m uv
 
-.PHONY: demo test bench bench-smoke lint uv venv postgres mariadb chromium curl clean
+.PHONY: demo test bench bench-smoke lint uv venv postgres mariadb chromium curl redis clean
 
 uv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
@@ -32,7 +32,10 @@ chromium:
 curl:
 	@bash .ci/install-curl
 
-test: venv postgres mariadb chromium
+redis:
+	@bash .ci/install-redis
+
+test: venv postgres mariadb chromium redis
 	$(BIN)/pytest -n auto  # one worker per core (pytest-xdist); the suite is independent of test order
 
 # Every benchmark at its real size (minutes each), figures and their references printed and written

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lgsp.core.errors import LgspError
 from lgsp.core.settings import DAGS_DIR, Settings
 
 WAREHOUSE_POOL = "lgsp_warehouse"
@@ -37,13 +38,22 @@ def prepare(settings: Settings) -> None:
     if marker.exists():
         return
     home.mkdir(parents=True, exist_ok=True)
-    airflow = [sys.executable, "-m", "airflow"]
-    env = dict(os.environ)
-    subprocess.run([*airflow, "db", "migrate"], check=True, env=env, capture_output=True)
-    subprocess.run(
-        [*airflow, "pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writer"],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    _airflow("db", "migrate")
+    _airflow("pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writer")
     marker.write_text("migrated\n")
+
+
+class AirflowSetupError(LgspError):
+    """An Airflow command the set-up needs failed; the message carries what Airflow said."""
+
+
+def _airflow(*args: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", *args], env=dict(os.environ), capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        said = (done.stderr.strip() or done.stdout.strip())[-2000:]
+        raise AirflowSetupError(
+            f"Lệnh `airflow {' '.join(args)}` thất bại / `airflow {' '.join(args)}` failed "
+            f"(exit {done.returncode}):\n{said}"
+        )
