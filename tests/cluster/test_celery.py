@@ -50,6 +50,50 @@ def _query(postgres: object, query: str) -> list[tuple]:
         conn.close()
 
 
+def _logs(logs: Path) -> str:
+    return "\n".join(f"== {p.name}\n{p.read_text(errors='replace')[-2500:]}" for p in sorted(logs.iterdir()))
+
+
+def _wait_for_run(
+    postgres: object, dag_id: str, run_id: str, processes: list[subprocess.Popen[bytes]], logs: Path
+) -> None:
+    """Wait (8 minutes at most) for the DAG run to succeed; its failure, or a component dying
+    meanwhile, fails the test with the components' logs."""
+    deadline = time.monotonic() + 480
+    while time.monotonic() < deadline:
+        found = _query(postgres, f"SELECT state FROM dag_run WHERE dag_id = '{dag_id}' AND run_id = '{run_id}'")
+        if found and found[0][0] == "success":
+            return
+        assert not found or found[0][0] != "failed", f"{dag_id} {run_id} failed\n{_logs(logs)}"
+        assert all(p.poll() is None for p in processes), f"a component stopped\n{_logs(logs)}"
+        time.sleep(1)
+    raise AssertionError(f"{dag_id} {run_id} still running after 8 minutes\n{_logs(logs)}")
+
+
+def _kill_worker_running(
+    postgres: object, dag_id: str, run_id: str, task_id: str, workers: list[subprocess.Popen[bytes]]
+) -> subprocess.Popen[bytes]:
+    """SIGKILL the whole process group of the worker whose process runs `task_id`, once it runs."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        found = _query(
+            postgres,
+            f"SELECT pid FROM task_instance WHERE dag_id = '{dag_id}' AND run_id = '{run_id}' "
+            f"AND task_id = '{task_id}' AND state = 'running' AND pid IS NOT NULL",
+        )
+        if found:
+            pid = int(found[0][0])
+            while pid > 1:  # up the parents to the worker (the task runs in a child of its child)
+                for worker in workers:
+                    if pid == worker.pid:
+                        os.killpg(worker.pid, signal.SIGKILL)
+                        worker.wait()
+                        return worker
+                pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        time.sleep(0.2)
+    raise AssertionError(f"{task_id} of {dag_id} never ran on a worker")
+
+
 def _start(env: dict[str, str], logs: Path, name: str, *args: str) -> subprocess.Popen[bytes]:
     log = (logs / f"{name}.log").open("wb")
     return subprocess.Popen(
@@ -95,6 +139,9 @@ def test_a_generated_dag_runs_on_a_celery_worker(
         AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
         AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
         AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
+        # A task whose worker vanished is failed (and retried elsewhere) after 20 s without a heartbeat.
+        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="20",
+        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="5",
     )
     setup = subprocess.run([sys.executable, "-m", "lgsp.cli", "airflow-setup"], env=env, capture_output=True, text=True)
     assert setup.returncode == 0, setup.stderr[-3000:]
@@ -105,22 +152,20 @@ def test_a_generated_dag_runs_on_a_celery_worker(
         _start(env, logs, "api-server", "api-server"),
         _start(env, logs, "scheduler", "scheduler"),
         _start(env, logs, "dag-processor", "dag-processor"),
-        _start(env, logs, "worker", "celery", "worker", "--celery-hostname", "worker-a@%h"),
+        _start(env, logs, "worker-a", "celery", "worker", "--celery-hostname", "worker-a@%h", "--concurrency", "1"),
+        _start(env, logs, "worker-b", "celery", "worker", "--celery-hostname", "worker-b@%h", "--concurrency", "1"),
     ]
+    workers = processes[3:]
     try:
         _airflow(env, "dags", "trigger", "lgsp_schools", "--run-id", "celery-1")
         print(f"triggered after {time.monotonic() - began:.0f} s")
-        deadline = time.monotonic() + 480
-        state = None
-        while time.monotonic() < deadline:
-            state = _query(postgres, "SELECT state FROM dag_run WHERE dag_id = 'lgsp_schools' AND run_id = 'celery-1'")
-            state = state[0][0] if state else None
-            if state in ("success", "failed"):
-                break
-            for process in processes:
-                assert process.poll() is None, (logs / f"{process.args[3]}.log").read_text()[-3000:]  # type: ignore[index]
-            time.sleep(1)
-        assert state == "success", "\n".join(f"{p.name}: {p.read_text()[-2000:]}" for p in sorted(logs.iterdir()))
+        _wait_for_run(postgres, "lgsp_schools", "celery-1", processes, logs)
+        # A worker dies mid-task (its whole process group, as a host lost): the task is retried on
+        # the other worker, and the dataset ends published once, nothing lost or doubled.
+        _airflow(env, "dags", "trigger", "lgsp_env_readings", "--run-id", "celery-2")
+        victim = _kill_worker_running(postgres, "lgsp_env_readings", "celery-2", "validate", workers)
+        survivors = [p for p in processes if p is not victim]
+        _wait_for_run(postgres, "lgsp_env_readings", "celery-2", survivors, logs)
     finally:
         _stop(processes)
     # Every task went through the broker: Celery gave each its task id.
@@ -137,4 +182,18 @@ def test_a_generated_dag_runs_on_a_celery_worker(
     assert all(celery_id for _, _, celery_id in instances)
     runs = Warehouse(hub).runs("schools")
     assert runs and runs[0].status == "published" and runs[0].rows_published > 0
+    tries = dict(
+        _query(
+            postgres,
+            "SELECT task_id, try_number FROM task_instance WHERE dag_id = 'lgsp_env_readings' AND run_id = 'celery-2'",
+        )
+    )
+    assert tries["validate"] >= 2 and tries["publish"] == 1, tries
+    # (Unpaused, the DAG also makes its scheduled run: only this run's record counts here.)
+    (run,) = [r for r in Warehouse(hub).runs("env_readings") if r.run_id == "celery-2"]
+    assert run.status == "published"
+    assert run.rows_extracted == run.rows_published + run.rows_quarantined
+    with Warehouse(hub).reader() as con:
+        rows, keys = con.execute("SELECT count(*), count(DISTINCT reading_id) FROM main.env_readings").fetchone()  # type: ignore[misc]
+    assert rows == keys == run.rows_published
     print(f"whole test {time.monotonic() - began:.0f} s")
