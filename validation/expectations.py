@@ -10,6 +10,7 @@ from lgsp.validation import gx
 from lgsp.validation.errors import ExpectationError
 from lgsp.validation.report import label
 
+PRIMARY_KEY = "pk"  # the key of the implied uniqueness check
 # Whole-run row-level expectations: a batch cannot judge them alone.
 UNIQUENESS = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
 _TABLE_LEVEL = {"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"}
@@ -41,7 +42,7 @@ def implied(contract: Contract) -> list[tuple[str, str, Expectation]]:
         unique = Expectation(type="expect_column_values_to_be_unique", kwargs={"column": keys[0]})
     else:
         unique = Expectation(type="expect_compound_columns_to_be_unique", kwargs={"column_list": keys})
-    out = [("pk", "primary_key", unique)]
+    out = [(PRIMARY_KEY, "primary_key", unique)]
     for column in contract.columns:
         if column.name in keys or not column.nullable:
             origin = "primary_key" if column.name in keys else "nullable: false"
@@ -50,10 +51,11 @@ def implied(contract: Contract) -> list[tuple[str, str, Expectation]]:
     return out
 
 
-def columns_used(contract: Contract, types: set[str] | None = None) -> list[str]:
-    """The columns the checks (of these `types`, or all) read, known without Great Expectations,
-    so that reading can start while it loads."""
-    expectations = list(contract.expectations) + [e for _, _, e in implied(contract)]
+def columns_used(contract: Contract, types: set[str] | None = None, *, implied_too: bool = True) -> list[str]:
+    """The columns the checks (of these `types`, or all; the contract's own only, without what
+    its keys imply, if not `implied_too`) read, known without Great Expectations, so that reading
+    can start while it loads."""
+    expectations = list(contract.expectations) + ([e for _, _, e in implied(contract)] if implied_too else [])
     chosen = [e for e in expectations if types is None or e.type in types]
     return list(dict.fromkeys(col for e in chosen for col in e.columns))
 

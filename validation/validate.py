@@ -29,7 +29,7 @@ from lgsp.schemas.contract import Contract, Severity
 from lgsp.validation.admin_units import standardise
 from lgsp.validation.declared import SAMPLE, WITHHELD, name_other_rows, shown_sample, type_checks
 from lgsp.validation.errors import ExpectationError
-from lgsp.validation.expectations import UNIQUENESS, Check, build_checks, columns_used, to_gx
+from lgsp.validation.expectations import PRIMARY_KEY, UNIQUENESS, Check, build_checks, columns_used, to_gx
 from lgsp.validation.gx import load as load_gx
 from lgsp.validation.reasons import reason
 from lgsp.validation.report import CheckResult, Report
@@ -200,6 +200,53 @@ def _record(
             warned.update(int(x) for x in rows)
 
 
+def _duplicate_keys(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    stage: str,
+    tally: _Tally,
+    failures: list[pa.Table],
+    warned: set[int],
+) -> None:
+    """The primary key's uniqueness in a run too large for one frame, judged as Great Expectations
+    judges it on one (every row of a key that appears twice is unexpected; a single key's empty
+    values are missing, left to the not-null check; compound keys compare empty parts as equal and
+    skip rows whose parts are all empty), by DuckDB's hash aggregate, which spills to disk rather
+    than hold every key in memory."""
+    names = [quote(k) for k in contract.primary_key]
+    if len(names) == 1:
+        present = f"{names[0]} IS NOT NULL"
+    else:
+        present = "NOT (" + " AND ".join(f"{k} IS NULL" for k in names) + ")"
+    same = " AND ".join(f"s.{k} IS NOT DISTINCT FROM d.{k}" for k in names)
+    tally.evaluated = _count(con, f"SELECT count(*) FROM {stage}")
+    if len(names) == 1:
+        tally.missing = tally.evaluated - _count(con, f"SELECT count(*) FROM {stage} WHERE {present}")
+    found = con.execute(
+        f"SELECT s.rowid, {', '.join(f's.{k}' for k in names)} FROM {stage} s "
+        f"SEMI JOIN (SELECT {', '.join(names)} FROM {stage} WHERE {present} GROUP BY ALL HAVING count(*) > 1) d "
+        f"ON {same} ORDER BY s.rowid"  # d holds no empty key, so no empty key of s matches it
+    ).fetchall()
+    tally.unexpected = len(found)
+    tally.success = not found
+    if not found:
+        return
+    e = tally.check.expectation
+    values = [row[1] if len(row) == 2 else dict(zip(contract.primary_key, row[1:], strict=True)) for row in found]
+    tally.sample = [WITHHELD] if tally.personal else [shown_sample(v) for v in values[:SAMPLE]]
+    rows = [int(row[0]) for row in found]
+    if e.severity is Severity.quarantine:
+        failures.append(
+            pa.table({
+                "row": pa.array(rows, pa.int64()),
+                "check_key": [tally.check.key] * len(rows),
+                "reason": [reason(e.type, e.kwargs, v, tally.check.label) for v in values],
+            })
+        )  # fmt: skip
+    elif e.severity is Severity.warn:
+        warned.update(rows)
+
+
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(con.execute(sql).fetchone()[0])  # type: ignore[index]
 
@@ -219,10 +266,12 @@ class _Plan:
     """What to read for GX, decided from the contract alone so reading can start before GX loads.
 
     A run that fits the memory budget is one frame that every check sees ("all"). A larger run is
-    read whole for the uniqueness checks, in key order ("unique"), in batches for the other
-    row-level checks ("rows"), then whole again for any other whole-run check ("run"), each with
-    only the columns its checks need. `_AHEAD` frames may be alive at once (one checked, one read
-    ahead), so a batch takes that share of the budget.
+    read in batches for the row-level checks ("rows"), whole for the contract's own uniqueness
+    expectations, in key order ("unique"), and whole again for any other whole-run check ("run"),
+    each with only the columns its checks need. The primary key's uniqueness is not read into GX
+    at all in a large run: DuckDB finds the duplicate keys (_duplicate_keys), so memory does not
+    grow with the rows. `_AHEAD` frames may be alive at once (one checked, one read ahead), so a
+    batch takes that share of the budget.
     """
 
     def __init__(
@@ -251,7 +300,7 @@ class _Plan:
         if self.whole:  # empty runs too: a row-count check must see them
             yield "all", self.select(self.every_column), None
             return
-        unique = columns_used(self.contract, UNIQUENESS)
+        unique = columns_used(self.contract, UNIQUENESS, implied_too=False)
         if unique:
             # Keys in order make pandas' duplicate search twice as fast; DuckDB sorts while GX loads.
             order = ", ".join(quote(k) for k in self.contract.primary_key)
@@ -276,7 +325,7 @@ class _ReadAhead:
 
     _END = object()
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, plan: Iterable[tuple[str, str, int | None]]) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, plan: _Plan) -> None:
         self.cursor = con.cursor()  # a connection of its own to the same database, for this thread
         self.plan = plan
         self.slots = threading.Semaphore(_AHEAD)
@@ -361,7 +410,11 @@ def validate(
             failures: list[pa.Table] = []
             warned: set[int] = set()
             suites: dict[str, list[Check]] = {"all": checks}
+            plan_whole = reader.plan.whole
             for check in checks:
+                if check.key == PRIMARY_KEY and not plan_whole:
+                    _duplicate_keys(con, contract, stage, tallies[check.key], failures, warned)
+                    continue
                 suites.setdefault(_kind(check), []).append(check)
             built = {kind: gx.suite(f"{contract.id}.{kind}", chosen) for kind, chosen in suites.items()}
             for kind, frame in reader.frames():

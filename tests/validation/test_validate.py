@@ -14,13 +14,14 @@ from lgsp.validation.validate import WITHHELD, validate
 
 
 def _report(settings: Settings, dataset_id: str, memory: int) -> tuple[Report, list[tuple]]:
+    """The report and the (row, check, reason) findings of validating one extracted run."""
     pipeline = Pipeline(settings)
     run_id = f"v{memory}"
     pipeline.extract(dataset_id, run_id)
     staging = pipeline.staging(dataset_id, run_id)
     with pipeline.warehouse.writer() as con:
         report = validate(pipeline.contract(dataset_id), con, staging, memory)
-        failures = sorted(con.execute(f"SELECT row, check_key FROM {staging.failures_table}").fetchall())
+        failures = sorted(con.execute(f"SELECT row, check_key, reason FROM {staging.failures_table}").fetchall())
         staging.drop(con)
     staging.remove_files()
     return report, failures
@@ -31,9 +32,14 @@ def test_batched_and_whole_run_validation_agree(hub: Settings) -> None:
     # A budget of ~100 KB forces dozens of GX batches of a few thousand rows each.
     batched, batched_failures = _report(hub, "env_readings", 100_000)
     assert whole_failures == batched_failures and whole_failures
+    # The primary key's duplicates were found by DuckDB in the batched run, by GX in the whole one:
+    # the same rows, reasons and counts.
+    assert [f for f in whole_failures if f[1] == "pk"], "the sandbox plants duplicate keys"
     summary = lambda r: [(c.key, c.evaluated, c.unexpected, c.success) for c in r.checks]  # noqa: E731
     assert summary(whole) == summary(batched)
-    assert whole.rows_quarantined == batched.rows_quarantined == len({row for row, _ in whole_failures})
+    pk = lambda r: next(c for c in r.checks if c.key == "pk")  # noqa: E731
+    assert pk(whole).sample == pk(batched).sample and pk(whole).sample
+    assert whole.rows_quarantined == batched.rows_quarantined == len({row for row, _, _ in whole_failures})
 
 
 def test_every_check_is_reported_with_its_origin(hub: Settings) -> None:
@@ -75,7 +81,7 @@ def test_type_findings_keep_the_raw_value(hub: Settings, dataset_id: str) -> Non
     else:
         value = next(c for c in report.checks if c.key == "type:value")
         assert value.unexpected == 3 and set(value.sample) == {"C", "1-2", "3-4"}
-        assert {k for _, k in failures} == {"type:value", "nn:value"}
+        assert {k for _, k, _ in failures} == {"type:value", "nn:value"}
 
 
 def test_duckdb_gets_its_threads_back(hub: Settings) -> None:
