@@ -17,7 +17,6 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -27,12 +26,12 @@ import pyarrow.compute as pc
 from lgsp.core.duck import quote
 from lgsp.schemas.contract import Contract, Severity
 from lgsp.validation.admin_units import standardise
-from lgsp.validation.declared import SAMPLE, WITHHELD, name_other_rows, shown_sample, type_checks
+from lgsp.validation.declared import SAMPLE, name_other_rows, type_checks
 from lgsp.validation.errors import ExpectationError
 from lgsp.validation.expectations import PRIMARY_KEY, UNIQUENESS, Check, build_checks, columns_used, to_gx
 from lgsp.validation.gx import load as load_gx
-from lgsp.validation.reasons import reason
-from lgsp.validation.report import CheckResult, Report
+from lgsp.validation.report import Report
+from lgsp.validation.tally import Tally, count, duplicate_keys, record
 from lgsp.warehouse.staging import Staging
 
 _AHEAD = 2  # frames alive at once: one checked by GX, one read ahead
@@ -42,39 +41,6 @@ _RESULT_FORMAT = {
     "include_unexpected_rows": False,
     "return_unexpected_index_query": False,
 }
-
-
-@dataclass
-class _Tally:
-    check: Check
-    evaluated: int = 0
-    missing: int = 0
-    unexpected: int = 0
-    success: bool = True
-    sample: list[str] = field(default_factory=list)
-    error: str | None = None
-    personal: bool = False  # reports live outside the warehouse: no personal values in them
-
-    def result(self, scope: str) -> CheckResult:
-        e = self.check.expectation
-        mostly = e.kwargs.get("mostly")
-        success = self.success and self.error is None
-        if mostly is not None and self.check.row_level and self.error is None:
-            judged = max(self.evaluated - self.missing, 1)
-            success = self.unexpected / judged <= 1 - float(mostly) + 1e-12
-        return CheckResult(
-            key=self.check.key,
-            expectation=e.type,
-            kwargs=e.kwargs,
-            severity=e.severity.value,
-            origin=self.check.origin,
-            scope=scope,
-            evaluated=self.evaluated,
-            unexpected=self.unexpected,
-            success=success,
-            sample=self.sample,
-            error=self.error,
-        )
 
 
 class _Gx:
@@ -145,110 +111,6 @@ def _narrow(data: pa.Table) -> pa.Table:
         if low.is_valid and -(2**31) <= low.as_py() and high.as_py() < 2**31:
             data = data.set_column(i, spec.name, data.column(i).cast(pa.int32()))
     return data
-
-
-def _raised(info: dict[str, Any] | None) -> str | None:
-    """GX reports a failed evaluation either flat or keyed by metric; return its message."""
-    if not info:
-        return None
-    entries = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
-    for entry in entries:
-        if entry.get("raised_exception"):
-            return str(entry.get("exception_message"))[:300]
-    return None
-
-
-def _record(
-    tallies: dict[str, _Tally],
-    gx_result: Any,
-    failures: list[pa.Table],
-    warned: set[int],
-) -> None:
-    for r in gx_result.results:
-        tally = tallies[r.expectation_config.meta["lgsp_key"]]
-        raised = _raised(r.exception_info)
-        if raised:
-            tally.error = raised
-            continue
-        res = r.result
-        tally.evaluated += int(res.get("element_count") or 0)
-        tally.missing += int(res.get("missing_count") or 0)
-        tally.unexpected += int(res.get("unexpected_count") or 0)
-        tally.success = tally.success and bool(r.success)
-        values = res.get("unexpected_list") or []
-        if tally.check.expectation.type == "expect_column_values_to_not_be_null" or not values:
-            pass  # the unexpected values are all nulls: nothing to show
-        elif tally.personal:
-            tally.sample = [WITHHELD]
-        elif len(tally.sample) < SAMPLE:
-            tally.sample.extend(shown_sample(v) for v in values[: SAMPLE - len(tally.sample)])
-        rows = res.get("unexpected_index_list") or []
-        if not rows or not tally.check.row_level:
-            continue
-        severity = tally.check.expectation.severity
-        if severity is Severity.quarantine:
-            e = tally.check.expectation
-            if len(values) != len(rows):
-                values = [None] * len(rows)
-            reasons = [reason(e.type, e.kwargs, v, tally.check.label) for v in values]
-            failures.append(
-                pa.table(
-                    {"row": pa.array(rows, pa.int64()), "check_key": [tally.check.key] * len(rows), "reason": reasons}
-                )
-            )
-        elif severity is Severity.warn:
-            warned.update(int(x) for x in rows)
-
-
-def _duplicate_keys(
-    con: duckdb.DuckDBPyConnection,
-    contract: Contract,
-    stage: str,
-    tally: _Tally,
-    failures: list[pa.Table],
-    warned: set[int],
-) -> None:
-    """The primary key's uniqueness in a run too large for one frame, judged as Great Expectations
-    judges it on one (every row of a key that appears twice is unexpected; a single key's empty
-    values are missing, left to the not-null check; compound keys compare empty parts as equal and
-    skip rows whose parts are all empty), by DuckDB's hash aggregate, which spills to disk rather
-    than hold every key in memory."""
-    names = [quote(k) for k in contract.primary_key]
-    if len(names) == 1:
-        present = f"{names[0]} IS NOT NULL"
-    else:
-        present = "NOT (" + " AND ".join(f"{k} IS NULL" for k in names) + ")"
-    same = " AND ".join(f"s.{k} IS NOT DISTINCT FROM d.{k}" for k in names)
-    tally.evaluated = _count(con, f"SELECT count(*) FROM {stage}")
-    if len(names) == 1:
-        tally.missing = tally.evaluated - _count(con, f"SELECT count(*) FROM {stage} WHERE {present}")
-    found = con.execute(
-        f"SELECT s.rowid, {', '.join(f's.{k}' for k in names)} FROM {stage} s "
-        f"SEMI JOIN (SELECT {', '.join(names)} FROM {stage} WHERE {present} GROUP BY ALL HAVING count(*) > 1) d "
-        f"ON {same} ORDER BY s.rowid"  # d holds no empty key, so no empty key of s matches it
-    ).fetchall()
-    tally.unexpected = len(found)
-    tally.success = not found
-    if not found:
-        return
-    e = tally.check.expectation
-    values = [row[1] if len(row) == 2 else dict(zip(contract.primary_key, row[1:], strict=True)) for row in found]
-    tally.sample = [WITHHELD] if tally.personal else [shown_sample(v) for v in values[:SAMPLE]]
-    rows = [int(row[0]) for row in found]
-    if e.severity is Severity.quarantine:
-        failures.append(
-            pa.table({
-                "row": pa.array(rows, pa.int64()),
-                "check_key": [tally.check.key] * len(rows),
-                "reason": [reason(e.type, e.kwargs, v, tally.check.label) for v in values],
-            })
-        )  # fmt: skip
-    elif e.severity is Severity.warn:
-        warned.update(rows)
-
-
-def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    return int(con.execute(sql).fetchone()[0])  # type: ignore[index]
 
 
 def _prepare(contract: Contract) -> tuple[_Gx, list[Check]]:
@@ -386,7 +248,7 @@ def validate(
         # soon as GX is in (through a connection of the callback's own). In a process that has
         # imported GX already (lgsp run of several datasets, a warm worker) nothing is throttled:
         # changing DuckDB's threads costs tens of milliseconds, more than a small run's checks.
-        threads = _count(con, "SELECT current_setting('threads')")
+        threads = count(con, "SELECT current_setting('threads')")
         cold = "great_expectations" not in sys.modules
         if cold:
             con.execute("SET threads = 1")
@@ -396,7 +258,7 @@ def validate(
             ready.add_done_callback(lambda _: setter.execute(f"SET threads = {threads}"))
         reader = None
         try:
-            rows = _count(con, f"SELECT count(*) FROM {stage}")
+            rows = count(con, f"SELECT count(*) FROM {stage}")
             con.execute(f"DELETE FROM {failures_table}")
             results = type_checks(con, contract, staging, rows)
             results += standardise(con, contract, stage, failures_table, province, rows)
@@ -406,20 +268,20 @@ def validate(
             pool.submit(reader.run)
             gx, checks = ready.result()
             personal = set(contract.personal_columns)
-            tallies = {c.key: _Tally(c, personal=bool(personal & set(c.columns))) for c in checks}
+            tallies = {c.key: Tally(c, personal=bool(personal & set(c.columns))) for c in checks}
             failures: list[pa.Table] = []
             warned: set[int] = set()
             suites: dict[str, list[Check]] = {"all": checks}
             plan_whole = reader.plan.whole
             for check in checks:
                 if check.key == PRIMARY_KEY and not plan_whole:
-                    _duplicate_keys(con, contract, stage, tallies[check.key], failures, warned)
+                    duplicate_keys(con, contract, stage, tallies[check.key], failures, warned)
                     continue
                 suites.setdefault(_kind(check), []).append(check)
             built = {kind: gx.suite(f"{contract.id}.{kind}", chosen) for kind, chosen in suites.items()}
             for kind, frame in reader.frames():
                 if kind in built:
-                    _record(tallies, gx.validate(frame, built[kind]), failures, warned)
+                    record(tallies, gx.validate(frame, built[kind]), failures, warned)
         finally:
             if reader is not None:
                 reader.stop()
@@ -443,11 +305,11 @@ def validate(
             field=broken[0].origin,
         )
     name_other_rows(con, contract, staging)
-    quarantined = _count(con, f"SELECT count(DISTINCT row) FROM {failures_table}")
+    quarantined = count(con, f"SELECT count(DISTINCT row) FROM {failures_table}")
     rows_warned = 0
     if warned:  # a warned row that is also quarantined is not published, so it is not "warned"
         con.register("warned", pa.table({"row": pa.array(sorted(warned), pa.int64())}))
-        rows_warned = _count(con, f"SELECT count(*) FROM warned WHERE row NOT IN (SELECT row FROM {failures_table})")
+        rows_warned = count(con, f"SELECT count(*) FROM warned WHERE row NOT IN (SELECT row FROM {failures_table})")
         con.unregister("warned")
     return Report(
         dataset=contract.id,

@@ -9,8 +9,9 @@ import pytest
 
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
+from lgsp.validation.declared import WITHHELD
 from lgsp.validation.report import Report
-from lgsp.validation.validate import WITHHELD, validate
+from lgsp.validation.validate import validate
 
 
 def _report(settings: Settings, dataset_id: str, memory: int) -> tuple[Report, list[tuple]]:
