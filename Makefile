@@ -39,11 +39,13 @@ test: venv postgres mariadb chromium redis
 	$(BIN)/pytest -n auto  # one worker per core (pytest-xdist); the suite is independent of test order
 
 # Every benchmark at its real size (minutes each), figures and their references printed and written
-# to benchmarks/out/<name>.json. bench-smoke: small sizes through the same code paths (about a
-# minute; CI runs it), failing on an error, never on a figure.
+# to benchmarks/results/<name>.json (committed), then README.md's performance tables rendered from
+# them. bench-smoke: small sizes through the same code paths (about two minutes; CI runs it), to
+# benchmarks/out/, failing on an error, never on a figure.
 bench: uv postgres curl
 	@$(UV) sync --frozen --python 3.11 --group bench -q
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/readme.py
 
 bench-smoke: venv postgres curl
 	$(BIN)/python benchmarks/run.py --smoke

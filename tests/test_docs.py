@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -58,3 +61,26 @@ def test_every_setting_variable_is_documented() -> None:
 def test_the_two_commands_and_ci() -> None:
     assert "make demo" in README and "make test" in README
     assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+def test_the_performance_tables_are_the_committed_results() -> None:
+    """The README's figures are rendered from benchmarks/results/*.json (benchmarks/readme.py): a
+    hand-edited figure, or new results committed without their tables, fails here."""
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "readme.py"), "--check"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_stale_performance_table_is_caught(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        README.replace("<!-- /bench:bench_derived -->", "| an edited figure |\n<!-- /bench:bench_derived -->")
+    )
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "readme.py"), "--check", "--readme", str(readme)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 1 and "performance tables differ" in done.stderr
+    subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "readme.py"), "--readme", str(readme)], check=True)
+    assert readme.read_text(encoding="utf-8") == README
