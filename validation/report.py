@@ -55,6 +55,10 @@ class Report(BaseModel):
     rows_quarantined: int = 0
     rows_warned: int = 0
     great_expectations_version: str = ""
+    great_expectations_import_seconds: float = Field(
+        default=0.0,
+        description="Time spent importing GX in this run: 0 when the process had it already (a warm worker).",
+    )
     source_notes: dict[str, Any] = Field(
         default_factory=dict, description="What the connector noticed: schema drift, files, decided values."
     )

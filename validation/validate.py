@@ -15,6 +15,7 @@ import datetime as dt
 import queue
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -253,6 +254,7 @@ def validate(
         if cold:
             con.execute("SET threads = 1")
         setter = con.cursor()
+        importing = time.perf_counter()
         ready = pool.submit(_prepare, contract)
         if cold:
             ready.add_done_callback(lambda _: setter.execute(f"SET threads = {threads}"))
@@ -267,6 +269,7 @@ def validate(
             reader = _ReadAhead(con, _Plan(contract, con, stage, rows, memory_budget, ready))
             pool.submit(reader.run)
             gx, checks = ready.result()
+            imported = time.perf_counter() - importing if cold else 0.0
             personal = set(contract.personal_columns)
             tallies = {c.key: Tally(c, personal=bool(personal & set(c.columns))) for c in checks}
             failures: list[pa.Table] = []
@@ -321,5 +324,6 @@ def validate(
         rows_quarantined=quarantined,
         rows_warned=rows_warned,
         great_expectations_version=gx.version,
+        great_expectations_import_seconds=round(imported, 3),
         source_notes=source_notes or {},
     )

@@ -5,6 +5,7 @@ tasks go through the broker to the worker, and the dataset is published."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -132,6 +133,7 @@ def test_a_generated_dag_runs_on_a_celery_worker(
         AIRFLOW__CELERY__BROKER_URL=broker.url,  # type: ignore[attr-defined]
         AIRFLOW__CELERY__RESULT_BACKEND="db+" + meta,
         AIRFLOW__CELERY__WORKER_CONCURRENCY="2",
+        AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS="lgsp.celery_config.CONFIG",  # GX imported once per worker
         AIRFLOW__API__HOST="127.0.0.1",
         AIRFLOW__API__PORT=str(api),
         AIRFLOW__API__WORKERS="1",
@@ -196,4 +198,7 @@ def test_a_generated_dag_runs_on_a_celery_worker(
     with Warehouse(hub).reader() as con:
         rows, keys = con.execute("SELECT count(*), count(DISTINCT reading_id) FROM main.env_readings").fetchone()  # type: ignore[misc]
     assert rows == keys == run.rows_published
+    # The worker imported Great Expectations when it started: the validate task did not.
+    report = json.loads(Path(str(run.report)).with_suffix(".json").read_text(encoding="utf-8"))
+    assert report["great_expectations_import_seconds"] == 0, report["great_expectations_import_seconds"]
     print(f"whole test {time.monotonic() - began:.0f} s")
