@@ -220,10 +220,16 @@ class Scan:
         if self.scanner == "sqlite":
             # Legacy SQLite columns hold anything; read text and let validation type it.
             con.execute("SET sqlite_all_varchar = true")
+        if self.scanner == "postgres" and self.cursor_value is not None:
+            # An incremental pull wants the few rows past the cursor: one query PostgreSQL can answer
+            # from an index on the cursor, not parallel slices by ctid that each scan their pages.
+            con.execute("SET pg_use_ctid_scan = false")
         _retry(self._attach)(con)
 
     def detach(self, con: Any) -> None:
         con.execute("DETACH src")
+        if self.scanner == "postgres" and self.cursor_value is not None:
+            con.execute("RESET pg_use_ctid_scan")
 
     def _attach(self, con: Any) -> None:
         import duckdb

@@ -51,14 +51,18 @@ def settle(con: duckdb.DuckDBPyConnection, contract: Contract, deletions: Deleti
     if not duck.table_exists(con, "main", deletions.name):
         return 0
     target = f"main.{quote(contract.id)}"
+    keys = ", ".join(f"t.{quote(k)}" for k in contract.primary_key)
+    # The published table is probed against the (few) deleted keys, never hashed itself.
+    gone = quote("_lgsp_gone")
     con.execute(
-        f"DELETE FROM {deletions.table} AS d WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {_on(contract, 't', 'd')}) "
-        f"OR EXISTS (SELECT 1 FROM {stage} AS s WHERE {_on(contract, 's', 'd')})"
+        f"CREATE TEMP TABLE {gone} AS SELECT {keys} FROM {target} AS t SEMI JOIN {deletions.table} AS d "
+        f"ON {_on(contract, 't', 'd')} WHERE NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {_on(contract, 's', 't')})"
     )
-    found = con.execute(
-        f"SELECT count(*) FROM {target} AS t SEMI JOIN {deletions.table} AS d ON {_on(contract, 't', 'd')}"
-    ).fetchone()
-    return int(found[0]) if found else 0
+    con.execute(f"DELETE FROM {deletions.table}")
+    con.execute(f"INSERT INTO {deletions.table} BY NAME SELECT * FROM {gone}")
+    con.execute(f"DROP TABLE {gone}")
+    found = con.execute(f"SELECT count(*) FROM {deletions.table}").fetchone()
+    return int(found[0]) if found else 0  # keys are unique in the published table: one row each
 
 
 def remove(con: duckdb.DuckDBPyConnection, contract: Contract, deletions: Deletions) -> int:
