@@ -26,8 +26,9 @@ Scan = Callable[[Any, dict[str, Any] | None], Any]
 Load = Callable[[Any, dict[str, Any] | None, dict[str, Any], Callable[[str], int], Any], None]
 Commit = Callable[[Any, dict[str, Any], RunRecord], None]  # (config, notes, run record) once the run finished
 # (config, contract, warehouse connection, deletes table, last tombstone cursor) -> notes: writes the
-# keys the source deleted (incremental.deletes: key_diff, tombstones) into the table
-Deletions = Callable[[Any, Any, Any, str, str | None], dict[str, Any]]
+# keys the source deleted (incremental.deletes: key_diff, tombstones) into the table; with no table
+# (a full load), notes only where the tombstones stand
+Deletions = Callable[[Any, Any, Any, str | None, str | None], dict[str, Any]]
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,7 @@ from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.schemas.contract import DUCKDB_TYPES, ColumnType, Contract, DeleteMode
 from lgsp.warehouse import projection
-
-TOMBSTONE_CURSOR = "_lgsp_cursor"
+from lgsp.warehouse.deletions import TOMBSTONE_CURSOR
 
 
 @contextlib.contextmanager
@@ -94,9 +93,10 @@ def _key_diff(config: SqlConfig, contract: Contract, con: duckdb.DuckDBPyConnect
 
 
 def _tombstones(
-    config: SqlConfig, contract: Contract, con: duckdb.DuckDBPyConnection, table: str, cursor_from: str | None
+    config: SqlConfig, contract: Contract, con: duckdb.DuckDBPyConnection, table: str | None, cursor_from: str | None
 ) -> dict[str, Any]:
-    """The keys the source's tombstones list at or past `cursor_from`, and the last tombstone cursor."""
+    """The keys the source's tombstones list at or past `cursor_from`, and the last tombstone cursor;
+    with no `table` (a full load, which deletes nothing) only the last tombstone cursor."""
     deletes = contract.incremental.deletes if contract.incremental else None
     assert deletes is not None and deletes.cursor is not None
     kind = DUCKDB_TYPES[ColumnType(deletes.tombstone_cursor_type.value)]
@@ -113,6 +113,12 @@ def _tombstones(
         }
     )
     present = " AND ".join(f"{quote(k)} IS NOT NULL" for k in contract.primary_key)
+    if table is None:  # the tombstones a full load already reflects must not delete rows inserted again since
+        with _source(tombstones, None, con) as (rows, params, _types):
+            found = con.execute(
+                f"SELECT CAST(max(TRY_CAST({quote(deletes.cursor)} AS {kind})) AS VARCHAR) FROM {rows}", params
+            ).fetchone()
+        return {"mode": DeleteMode.tombstones.value, "cursor_from": None, "cursor_to": found[0] if found else None}
     with _source(tombstones, {"cursor": cursor_from} if cursor_from else None, con) as (rows, params, types):
         con.execute(
             f"CREATE TABLE {table} AS SELECT {_typed_keys(contract, types)}, "
@@ -131,7 +137,6 @@ def _tombstones(
     found = con.execute(f"SELECT CAST(max({TOMBSTONE_CURSOR}) AS VARCHAR) FROM {table}").fetchone()
     cursor_to = found[0] if found and found[0] is not None else cursor_from
     con.execute(f"DELETE FROM {table} WHERE NOT ({present})")
-    con.execute(f"ALTER TABLE {table} DROP COLUMN {TOMBSTONE_CURSOR}")
     return {
         "mode": DeleteMode.tombstones.value,
         "tombstones": read,
@@ -147,7 +152,7 @@ def _count(con: duckdb.DuckDBPyConnection, table_or_sql: str) -> int:
 
 @register_deletions("sql")
 def read_deletions(
-    config: SqlConfig, contract: Contract, con: duckdb.DuckDBPyConnection, table: str, cursor_from: str | None
+    config: SqlConfig, contract: Contract, con: duckdb.DuckDBPyConnection, table: str | None, cursor_from: str | None
 ) -> dict[str, Any]:
     """Write the keys the source deleted into `table` (created here, typed as the primary key) for a
     contract whose `incremental.deletes` is key_diff or tombstones; returns what the run's notes
@@ -159,5 +164,7 @@ def read_deletions(
     if deletes is None or deletes.mode is DeleteMode.soft_delete:
         raise ValueError(f"{contract.id}: incremental.deletes is not key_diff or tombstones")
     if deletes.mode is DeleteMode.key_diff:
+        if table is None:
+            raise ValueError(f"{contract.id}: a key diff needs the run's deletes table")
         return _key_diff(config, contract, con, table)
     return _tombstones(config, contract, con, table, cursor_from)

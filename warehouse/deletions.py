@@ -19,6 +19,10 @@ from lgsp.core.duck import quote
 from lgsp.schemas.contract import Contract
 from lgsp.warehouse.staging import Staging
 
+# The deletes table of tombstones keeps each one's own cursor: a published row newer than its
+# tombstone (inserted again after the deletion) is not deleted by it.
+TOMBSTONE_CURSOR = "_lgsp_deleted_at"
+
 
 @dataclass(frozen=True)
 class Deletions:
@@ -52,17 +56,33 @@ def settle(con: duckdb.DuckDBPyConnection, contract: Contract, deletions: Deleti
         return 0
     target = f"main.{quote(contract.id)}"
     keys = ", ".join(f"t.{quote(k)}" for k in contract.primary_key)
+    on = _on(contract, "t", "d") + _not_newer(con, contract, deletions)
     # The published table is probed against the (few) deleted keys, never hashed itself.
     gone = quote("_lgsp_gone")
     con.execute(
         f"CREATE TEMP TABLE {gone} AS SELECT {keys} FROM {target} AS t SEMI JOIN {deletions.table} AS d "
-        f"ON {_on(contract, 't', 'd')} WHERE NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {_on(contract, 's', 't')})"
+        f"ON {on} WHERE NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {_on(contract, 's', 't')})"
     )
     con.execute(f"DELETE FROM {deletions.table}")
     con.execute(f"INSERT INTO {deletions.table} BY NAME SELECT * FROM {gone}")
     con.execute(f"DROP TABLE {gone}")
     found = con.execute(f"SELECT count(*) FROM {deletions.table}").fetchone()
     return int(found[0]) if found else 0  # keys are unique in the published table: one row each
+
+
+def _not_newer(con: duckdb.DuckDBPyConnection, contract: Contract, deletions: Deletions) -> str:
+    """For tombstones whose cursor is of the rows' cursor type: the row is not newer than its
+    tombstone (else it was inserted again after it: a tombstone read again at the cursor's
+    boundary must not delete it). Other tombstones, and other modes, apply as they are."""
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {deletions.table})").fetchall())
+    cursor = contract.incremental.cursor if contract.incremental else None
+    if (
+        cursor is None
+        or TOMBSTONE_CURSOR not in types
+        or types[TOMBSTONE_CURSOR] != contract.column(cursor).duckdb_type
+    ):
+        return ""
+    return f" AND t.{quote(cursor)} <= d.{quote(TOMBSTONE_CURSOR)}"
 
 
 def remove(con: duckdb.DuckDBPyConnection, contract: Contract, deletions: Deletions) -> int:

@@ -135,7 +135,7 @@ def publish(
         hub_columns = projection.hub_columns(staging.columns(con))
         if merge:
             _add_new_columns(con, contract, hub_columns)
-        swap = _Swap(merge, hub_columns, files_rejected, settle, replaces, recompute, deletions if merge else None)
+        swap = _Swap(merge, hub_columns, files_rejected, settle, replaces, recompute, deletions)
         return _swap(con, contract, staging, run, rejected_by, swap)
     except duckdb.Error as exc:
         raise WarehouseError(f"publish failed: {str(exc).splitlines()[0]}", dataset=contract.id) from exc
@@ -303,7 +303,7 @@ def _swap(
         cursor_to = None
         staged = 0 if rejected_by else _count(con, f"SELECT count(*) FROM {staging.stage}")
         gone = swap.deletions
-        deleting = deletions.settle(con, contract, gone, staging.stage) if gone and not rejected_by else 0
+        deleting = deletions.settle(con, contract, gone, staging.stage) if gone and merge and not rejected_by else 0
         status, why = _decide(con, contract, run, rejected_by, swap, staged, deleting)
         if settle is not None:
             refused = settle(con, None if rejected_by else staging.stage, quarantine, status)
@@ -318,7 +318,7 @@ def _swap(
             published = staged
             held = held_table(contract.id, run.run_id)
             if merge:  # it waits as the whole dataset it would make
-                deletions.hold(con, contract, gone, staging.stage, held, rows or "SELECT *")
+                deletions.hold(con, contract, gone if deleting else None, staging.stage, held, rows or "SELECT *")
             else:
                 con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(held)}")
         else:

@@ -83,8 +83,8 @@ class Pipeline(Stewardship):
             cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
             published = duck.table_exists(con, "main", dataset_id)
             merge = contract.merges(connector.full_each_run) and published
-            if merge:  # the keys the source deleted, read before its rows (the rows win)
-                self._read_deletions(con, contract, config, staging, notes)
+            # The keys the source deleted, read before its rows (the rows win).
+            self._read_deletions(con, contract, config, staging if merge else None, notes)
         state = {"cursor": cursor_from} if cursor_from else ({"full": True} if full else None)
         plan = connector.scan(config, state) if connector.scan else None
         if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
@@ -123,19 +123,19 @@ class Pipeline(Stewardship):
         return staging.write_manifest(manifest)
 
     @staticmethod
-    def _read_deletions(con: Any, contract: Any, config: Any, staging: Staging, notes: dict[str, Any]) -> None:
-        """A merging run of a contract with `incremental.deletes`: the keys its source deleted go to
-        the run's deletes table (a soft-delete marker comes with the rows, in staging)."""
+    def _read_deletions(con: Any, contract: Any, config: Any, staging: Staging | None, notes: dict[str, Any]) -> None:
+        """For a contract with `incremental.deletes`: a merging run (`staging`) puts the keys its source
+        deleted in the run's deletes table (a soft-delete marker comes with the rows, in staging); a
+        full load of tombstones notes only where they stand, so that later runs skip the older ones."""
         deletes = contract.incremental.deletes if contract.incremental else None
-        if deletes is None:
+        if deletes is None or (staging is None and deletes.mode is not DeleteMode.tombstones):
             return
         if deletes.mode is DeleteMode.soft_delete:
             notes["deletes"] = {"mode": deletes.mode.value, "column": deletes.column}
             return
         read = registry.deletions(contract.source.kind)
-        notes["deletes"] = read(
-            config, contract, con, staging.deletes_table, Warehouse.deletes_cursor(con, contract.id)
-        )
+        table = staging.deletes_table if staging else None
+        notes["deletes"] = read(config, contract, con, table, Warehouse.deletes_cursor(con, contract.id))
 
     def validate(self, dataset_id: str, run_id: str) -> RunManifest:
         """Validate the staged rows with Great Expectations; stores the report beside the run."""

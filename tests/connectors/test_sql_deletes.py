@@ -257,3 +257,33 @@ def test_soft_deleted_rows_need_not_be_published_columns(licences) -> None:
     columns = [r[0] for r in warehouse_rows(settings, "DESCRIBE main.licences")]
     assert columns == ["id", "holder", "points", "updated_at"]
     assert warehouse_rows(settings, "SELECT count(*) FROM quarantine.licences") == [(0,)]
+
+
+def test_a_tombstone_read_again_never_deletes_a_row_inserted_after_it(licences) -> None:
+    source, settings = licences("tombstones")
+    source.insert(1, 2, 3)
+    assert Pipeline(settings).run("licences").status == "published"
+    source.delete(2)
+    assert Pipeline(settings).run("licences").rows_deleted == 1
+    source.insert(2, points=20)  # inserted again after its tombstone
+    source.update(3, 30)  # a later change: row 2 is behind the rows' cursor from now on
+    assert Pipeline(settings).run("licences").rows_deleted == 0
+    source.update(1, 11)
+    third = Pipeline(settings).run("licences")  # reads the tombstone at its cursor again
+    assert (third.status, third.rows_deleted) == ("published", 0)
+    assert published(settings) == {1: 11, 2: 20, 3: 30}
+
+
+def test_tombstones_older_than_the_first_load_delete_nothing(licences) -> None:
+    source, settings = licences("tombstones")
+    source.insert(1, 2, 3)
+    source.delete(2)
+    source.insert(2, points=20)  # deleted and inserted again before the hub's first run
+    source.update(3, 30)
+    first = Pipeline(settings).run("licences")
+    assert first.status == "published" and first.mode == "full"
+    assert warehouse_rows(settings, "SELECT deletes_cursor IS NOT NULL FROM meta.state") == [(True,)]
+    source.update(1, 11)
+    second = Pipeline(settings).run("licences")
+    assert (second.status, second.rows_deleted) == ("published", 0)
+    assert published(settings) == {1: 11, 2: 20, 3: 30}
