@@ -66,15 +66,19 @@ theme: [TRAN]
 """
 
 
-def sql(server: PostgresServer, *statements: str) -> None:
+def sql(server: PostgresServer, *statements: str) -> list[int]:
+    """Run statements on the source; returns the rows each touched."""
     conn = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres", dbname="transport")
+    counts = []
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
             for statement in statements:
                 cur.execute(statement)
+                counts.append(cur.rowcount)
     finally:
         conn.close()
+    return counts
 
 
 COLUMNS = (
@@ -115,7 +119,6 @@ def change(server: PostgresServer, mode: str, table: str, rows: int, round_: int
     at = f"TIMESTAMP '2026-01-01' + INTERVAL '{day * 24} hours' + (id % 3600) * INTERVAL '1 second'"
     pick = f"abs(hashtext(id::text || ':{mode}:{round_}')) % 1000000"
     live = "deleted_at IS NULL" if mode == "soft_delete" else "true"
-    updates = int(rows * UPDATED)
     first = rows * (2 + round_ * len(MODES) + list(MODES).index(mode))  # new keys, never used before
     statements = [
         f"UPDATE {table} SET points = points - 1, updated_at = {at} WHERE {live} AND {pick} < {UPDATED * 1e6:.0f}",
@@ -125,15 +128,15 @@ def change(server: PostgresServer, mode: str, table: str, rows: int, round_: int
         ),
     ]
     share = max(DELETED, 10 / rows)  # a few, even in a small table
-    gone = f"{live} AND {pick} >= 999000 AND {pick} < {999000 + share * 1e6:.0f}"
+    gone = f"{live} AND id < {first} AND {pick} >= 999000 AND {pick} < {999000 + share * 1e6:.0f}"
     if mode == "soft_delete":
         statements.append(f"UPDATE {table} SET deleted_at = {at}, updated_at = {at} WHERE {gone}")
     else:
         if mode == "tombstones":
             statements.append(f"INSERT INTO deleted_licences SELECT id, {at} FROM {table} WHERE {gone}")
         statements.append(f"DELETE FROM {table} WHERE {gone}")
-    sql(server, *statements, f"ANALYZE {table}")
-    return {"updated": updates, "inserted": int(rows * INSERTED), "deleted": int(rows * share)}
+    counts = sql(server, *statements, f"ANALYZE {table}")
+    return {"updated": counts[0], "inserted": counts[1], "deleted": counts[-2]}
 
 
 def lgsp_run(dataset: str, env: dict[str, str], home: Path) -> dict:
@@ -205,7 +208,8 @@ def main() -> None:
                 changed = change(server, mode, MODES[mode][0], opts.rows, i + 1)
                 with console.status(f"{mode}: incremental run (round {i + 1}/{opts.repeat})…"):
                     incremental = lgsp_run(dataset, env, home)
-                assert incremental["mode"] == "incremental" and incremental["rows_deleted"] > 0, incremental
+                assert incremental["mode"] == "incremental", incremental
+                assert incremental["rows_deleted"] == changed["deleted"] > 0, (incremental, changed)
                 # Again, nothing changed at the source: what an incremental run costs whatever it brings.
                 with console.status(f"{mode}: incremental run, nothing changed (round {i + 1}/{opts.repeat})…"):
                     quiet = lgsp_run(dataset, env, home)

@@ -287,3 +287,18 @@ def test_tombstones_older_than_the_first_load_delete_nothing(licences) -> None:
     second = Pipeline(settings).run("licences")
     assert (second.status, second.rows_deleted) == ("published", 0)
     assert published(settings) == {1: 11, 2: 20, 3: 30}
+
+
+def test_lgsp_run_says_how_many_rows_it_removed(licences) -> None:
+    from typer.testing import CliRunner
+
+    from lgsp.cli import app
+
+    source, _settings = licences("soft_delete")
+    source.insert(1, 2, 3, 4, 5)
+    assert CliRunner().invoke(app, ["run", "licences"]).exit_code == 0
+    source.delete(1)
+    source.delete(2)
+    result = CliRunner().invoke(app, ["run", "licences"])
+    assert result.exit_code == 0, result.output
+    assert "gỡ 2 dòng đã bị xoá ở nguồn / removed 2 rows deleted at the source" in result.output
