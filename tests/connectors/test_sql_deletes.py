@@ -302,3 +302,46 @@ def test_lgsp_run_says_how_many_rows_it_removed(licences) -> None:
     result = CliRunner().invoke(app, ["run", "licences"])
     assert result.exit_code == 0, result.output
     assert "gỡ 2 dòng đã bị xoá ở nguồn / removed 2 rows deleted at the source" in result.output
+
+
+DERIVED = """\
+id: licences_by_points
+title: {vi: Giấy phép theo điểm, en: Licences by points}
+description: {vi: Bảng thử., en: A test table.}
+publisher: {code: TEST, name: {vi: Sở Thử, en: Test Department}}
+source:
+  kind: derived
+  inputs: [licences]
+  sql: SELECT points, count(*) AS licences FROM licences GROUP BY points
+  incremental: {input: licences, keys: {points: points}}
+primary_key: [points]
+columns:
+  - {name: points, type: integer, description: {vi: Điểm, en: Points}}
+  - {name: licences, type: integer, description: {vi: Số giấy phép, en: Licences}}
+classification: open
+licence: {id: CC-BY-4.0, title: CC BY 4.0, url: https://creativecommons.org/licenses/by/4.0/}
+update_frequency: daily
+theme: [GOVE]
+"""
+
+
+def test_the_change_feed_keeps_deleted_rows_so_a_derived_dataset_recomputes_their_group(licences) -> None:
+    source, settings = licences("key_diff")
+    (settings.contracts_dir / "licences_by_points.yaml").write_text(DERIVED, encoding="utf-8")
+    source.insert(1, 2, 3, 4, points=10)
+    source.insert(5, points=7)
+    assert Pipeline(settings).run("licences").status == "published"
+    assert Pipeline(settings).run("licences_by_points").status == "published"
+    source.delete(2)
+    deleted = Pipeline(settings).run("licences")
+    assert deleted.rows_deleted == 1
+    kept = warehouse_rows(settings, "SELECT _change, id, points FROM changes.licences")
+    assert kept == [("deleted", 2, 10)]
+    derived = Pipeline(settings).run("licences_by_points")
+    assert derived.status == "published" and derived.mode == "incremental"
+    recompute = warehouse_rows(
+        settings, 'SELECT mode, "groups" FROM meta.recomputes WHERE run_id = ?', [derived.run_id]
+    )
+    assert recompute == [("incremental", 1)]
+    by_points = warehouse_rows(settings, "SELECT points, licences FROM main.licences_by_points ORDER BY points")
+    assert by_points == [(7, 1), (10, 3)]
