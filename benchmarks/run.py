@@ -40,6 +40,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_derived", [], ["--rows", "100000", "--repeat", "1"]),
     ("bench_download", [], ["--rows", "20000", "--rounds", "1", "--transfers", "1"]),
     ("bench_search", [], ["--datasets", "50", "--rate", "20", "--seconds", "1"]),
+    ("bench_incremental", [], ["--rows", "20000", "--repeat", "1"]),
 ]  # fmt: skip
 
 

@@ -25,6 +25,10 @@ Scan = Callable[[Any, dict[str, Any] | None], Any]
 # (config, state, notes, sink, folder): hands the rows to `sink` as SELECTs, chunk by chunk
 Load = Callable[[Any, dict[str, Any] | None, dict[str, Any], Callable[[str], int], Any], None]
 Commit = Callable[[Any, dict[str, Any], RunRecord], None]  # (config, notes, run record) once the run finished
+# (config, contract, warehouse connection, deletes table, last tombstone cursor) -> notes: writes the
+# keys the source deleted (incremental.deletes: key_diff, tombstones) into the table; with no table
+# (a full load), notes only where the tombstones stand
+Deletions = Callable[[Any, Any, Any, str | None, str | None], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,28 @@ def register(
         return func
 
     return wrap
+
+
+_DELETIONS: dict[str, Deletions] = {}
+# The module that reads a kind's deletions, when the kind can (incremental.deletes).
+DELETION_MODULES = {"sql": "lgsp.connectors.sql_deletes"}
+
+
+def register_deletions(kind: str) -> Callable[[Deletions], Deletions]:
+    def wrap(func: Deletions) -> Deletions:
+        _DELETIONS[kind] = func
+        return func
+
+    return wrap
+
+
+def deletions(kind: str) -> Deletions:
+    """What reads the keys a source of this kind deleted (key_diff, tombstones)."""
+    if kind not in _DELETIONS and kind in DELETION_MODULES:
+        importlib.import_module(DELETION_MODULES[kind])
+    if kind not in _DELETIONS:
+        raise ConnectorError(f"a {kind} source cannot say which rows it deleted (incremental.deletes)")
+    return _DELETIONS[kind]
 
 
 def get(kind: str) -> Connector:

@@ -28,7 +28,8 @@ from lgsp.connectors.registry import register
 from lgsp.core import duck
 from lgsp.core.connections import resolve
 from lgsp.core.settings import Settings
-from lgsp.schemas.contract import Contract, SqlSource
+from lgsp.schemas.contract import Contract, DeleteMode, SqlSource
+from lgsp.warehouse.projection import DELETED
 
 
 class SqlConfig(BaseModel):
@@ -45,6 +46,7 @@ class SqlConfig(BaseModel):
     query: str | None = None
     cursor: str | None = None
     cursor_type: str = "VARCHAR"  # the DuckDB type the contract declares for the cursor column
+    deleted_column: str | None = None  # a soft-delete marker, read as `_lgsp_deleted` (incremental.deletes)
     engine: str = "auto"
     batch_rows: int = 250_000
     extension_dir: Path
@@ -154,7 +156,7 @@ def _mysql_select(config: SqlConfig, cursor_value: Any) -> str:
     cannot read as the cursor's type is sent, so that DuckDB decides on it.
     """
     columns = ", ".join(
-        f"CAST({_mysql_name(c)} AS CHAR CHARACTER SET utf8mb4) AS {_mysql_name(c)}" for c in config.columns
+        f"CAST({_mysql_name(c)} AS CHAR CHARACTER SET utf8mb4) AS {_mysql_name(c)}" for c in read_columns(config)
     )
     if config.query:
         source = f"({config.query}) AS q"
@@ -166,6 +168,12 @@ def _mysql_select(config: SqlConfig, cursor_value: Any) -> str:
         column = _mysql_name(config.cursor)
         sql += f" WHERE {column} >= CAST('{cursor_value}' AS {kind}) OR CAST({column} AS {kind}) IS NULL"
     return sql
+
+
+def read_columns(config: SqlConfig) -> list[str]:
+    """The source columns a read takes: the contract's, and a soft-delete marker it does not declare."""
+    marker = config.deleted_column
+    return config.columns + ([marker] if marker and marker not in config.columns else [])
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -212,10 +220,16 @@ class Scan:
         if self.scanner == "sqlite":
             # Legacy SQLite columns hold anything; read text and let validation type it.
             con.execute("SET sqlite_all_varchar = true")
+        if self.scanner == "postgres" and self.cursor_value is not None:
+            # An incremental pull wants the few rows past the cursor: one query PostgreSQL can answer
+            # from an index on the cursor, not parallel slices by ctid that each scan their pages.
+            con.execute("SET pg_use_ctid_scan = false")
         _retry(self._attach)(con)
 
     def detach(self, con: Any) -> None:
         con.execute("DETACH src")
+        if self.scanner == "postgres" and self.cursor_value is not None:
+            con.execute("RESET pg_use_ctid_scan")
 
     def _attach(self, con: Any) -> None:
         import duckdb
@@ -262,6 +276,8 @@ def scan(config: SqlConfig, state: dict[str, Any] | None) -> Scan | None:
             f"connection '{config.connection}': {exc}", dataset=config.dataset, connector=config.connection
         ) from None
     columns = ", ".join(duck.quote(c) for c in config.columns)
+    if config.deleted_column:
+        columns += f", t.{duck.quote(config.deleted_column)} AS {DELETED}"
     cursor_value = state.get("cursor") if (config.cursor and state) else None
     if scanner == "mysql":
         base = f"(SELECT * FROM mysql_query('src', {duck.literal(_mysql_select(config, cursor_value))}))"
@@ -345,17 +361,19 @@ def _sqlalchemy_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.Re
             dataset=config.dataset,
             connector=config.connection,
         ) from None
+    names = read_columns(config)
     if config.query:
-        base: Any = sa.text(config.query).columns(*(sa.column(c) for c in config.columns)).subquery("q")
-        selectable = sa.select(*(base.c[c] for c in config.columns))
-        cursor_col = base.c[config.cursor] if config.cursor else None
+        base: Any = sa.text(config.query).columns(*(sa.column(c) for c in names)).subquery("q")
     else:
-        table = sa.table(config.table or "", *(sa.column(c) for c in config.columns), schema=config.db_schema)
-        selectable = sa.select(*(table.c[c] for c in config.columns))
-        cursor_col = table.c[config.cursor] if config.cursor else None
+        base = sa.table(config.table or "", *(sa.column(c) for c in names), schema=config.db_schema)
+    selected = [base.c[c] for c in config.columns]
+    if config.deleted_column:  # the marker's value as the source holds it; staging decides what it means
+        selected.append(base.c[config.deleted_column].label(DELETED))
+    selectable = sa.select(*selected)
+    cursor_col = base.c[config.cursor] if config.cursor else None
     if cursor_col is not None and state and state.get("cursor") is not None:
         selectable = selectable.where(cursor_col >= state["cursor"])
-    schema = pa.schema([(c, pa.string()) for c in config.columns])
+    schema = pa.schema([(c, pa.string()) for c in config.columns + ([DELETED] if config.deleted_column else [])])
 
     def failure(exc: sa.exc.SQLAlchemyError, transient: bool) -> ConnectorError:
         detail = _redact(str(getattr(exc, "orig", None) or exc).splitlines()[0], engine.url)
@@ -383,7 +401,7 @@ def _sqlalchemy_reader(config: SqlConfig, state: dict[str, Any] | None) -> pa.Re
         conn, result = open_result()
         try:
             for rows in result.partitions(config.batch_rows):
-                columns = list(zip(*rows, strict=True)) if rows else [() for _ in config.columns]
+                columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema.names]
                 yield pa.RecordBatch.from_arrays(
                     [pa.array([_text(v) for v in col], type=pa.string()) for col in columns], schema=schema
                 )
@@ -400,6 +418,7 @@ def configure(contract: Contract, settings: Settings) -> SqlConfig:
     source = contract.source
     assert isinstance(source, SqlSource)
     cursor = contract.incremental.cursor if contract.incremental else None
+    deletes = contract.incremental.deletes if contract.incremental else None
     return SqlConfig(
         dataset=contract.id,
         connection=source.connection,
@@ -410,6 +429,7 @@ def configure(contract: Contract, settings: Settings) -> SqlConfig:
         query=source.query,
         cursor=cursor,
         cursor_type=contract.column(cursor).duckdb_type if cursor else "VARCHAR",
+        deleted_column=deletes.column if deletes and deletes.mode is DeleteMode.soft_delete else None,
         engine=source.engine.value,
         batch_rows=settings.batch_rows,
         extension_dir=settings.home / "duckdb_extensions",

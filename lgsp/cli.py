@@ -367,6 +367,12 @@ def _summary(results: list[RunRecord], pipeline: Pipeline) -> None:
     console.print(table)
     _submissions_of(results, pipeline)
     for r in results:
+        if r.rows_deleted:
+            console.print(
+                f"{r.dataset_id}: gỡ {_n(r.rows_deleted)} dòng đã bị xoá ở nguồn / removed {_n(r.rows_deleted)} "
+                "rows deleted at the source",
+                soft_wrap=True,
+            )
         if r.error:
             typer.echo(f"{r.dataset_id}: {r.error}", err=True)
         if isinstance(r.release, str):

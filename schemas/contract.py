@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from lgsp.schemas.base import IDENTIFIER, Keywords, Model, Text, _nfc
+from lgsp.schemas.incremental import DeletedWhen, DeleteMode, Deletes, Incremental
 from lgsp.schemas.roles import NUMERIC_ROLES, ColumnRole, MinimumWhen, Reference
 from lgsp.schemas.sources import (
     Auth,
@@ -239,12 +240,6 @@ class Expectation(Model):
         return found
 
 
-class Incremental(Model):
-    """Pull only rows whose cursor column moved past the last published value."""
-
-    cursor: str = Field(pattern=IDENTIFIER, description="Column that grows when a row changes.")
-
-
 class RefreshMode(str, Enum):
     AUTO = "auto"  # the source's way: a full pull replaces the dataset, file drops and incremental pulls merge
     MERGE = "merge"  # rows are merged by key: a run adds and updates rows, never removes them
@@ -353,6 +348,8 @@ class Contract(Model):
             raise ValueError("refresh.mode: an incremental pull brings only changed rows, so it cannot replace")
         if self.incremental and self.incremental.cursor not in known:
             raise ValueError(f"incremental.cursor: '{self.incremental.cursor}' is not a declared column")
+        if self.incremental and self.incremental.deletes:
+            self._check_deletes(self.incremental.deletes)
         if isinstance(self.source, DerivedSource):
             if self.incremental:
                 raise ValueError("incremental: a derived dataset is recomputed in full from its inputs")
@@ -379,6 +376,26 @@ class Contract(Model):
                     )
         return self
 
+    def _check_deletes(self, deletes: Deletes) -> None:
+        """Deletions reach a dataset that merges by key, from a source that can say what was deleted."""
+        if self.source.kind != "sql":
+            raise ValueError(
+                f"incremental.deletes: deletions are read from SQL sources only, not from a {self.source.kind} source"
+            )
+        if self.refresh.mode is RefreshMode.REPLACE:
+            raise ValueError("incremental.deletes: a dataset each run replaces needs no deletions")
+        if deletes.mode is DeleteMode.soft_delete:
+            column = next((c for c in self.columns if c.name == deletes.column), None)
+            if column is not None and column.name in self.primary_key:
+                raise ValueError(f"incremental.deletes.column: '{column.name}' is a primary-key column")
+            if column is not None and column.name == self.incremental.cursor:  # type: ignore[union-attr]
+                raise ValueError(f"incremental.deletes.column: '{column.name}' is the cursor")
+            if column is not None and column.type is ColumnType.boolean and deletes.when is not DeletedWhen.true:
+                raise ValueError(
+                    f"incremental.deletes.when: '{column.name}' is a boolean column; say `when: true` (a false "
+                    "value is not null, so `not_null` would delete every row)"
+                )
+
     def merges(self, full_each_run: bool) -> bool:
         """Whether a run's rows are merged by key into the published ones (else they replace them)."""
         if self.refresh.mode is RefreshMode.AUTO:
@@ -401,12 +418,16 @@ __all__ = [  # the contract's parts, importable from here as before the split
     "Auth",
     "AuthType",
     "ColumnRole",
+    "DeleteMode",
+    "DeletedWhen",
+    "Deletes",
     "DerivedIncremental",
     "DerivedSource",
     "Duplicates",
     "Engine",
     "FileFormat",
     "FileSource",
+    "Incremental",
     "Keywords",
     "MinimumWhen",
     "Model",

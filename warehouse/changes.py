@@ -50,7 +50,8 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def table(dataset_id: str) -> str:
-    """The table of a dataset's changed rows: `_seq`, `_change` (`old` or `new`) and its columns."""
+    """The table of a dataset's changed rows: `_seq`, `_change` (`old`, `new`, or `deleted`: a published
+    row the source deleted, as it was) and its columns."""
     return f"changes.{quote(dataset_id)}"
 
 
@@ -140,21 +141,32 @@ def _settle(con: duckdb.DuckDBPyConnection, contract: Contract, seq: int, rows: 
 
 
 def merged(
-    con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str, stage: str, replaces: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    run_id: str,
+    stage: str,
+    replaces: str | None = None,
+    deleted: tuple[str, int] | None = None,
 ) -> int:
     """Before a merge of `stage` into `main.<dataset>`: keep the published rows it replaces (those
     with a key in `replaces`, the stage by default) and the rows it brings, leaving out the rows it
-    brings unchanged. Returns the entry's number."""
+    brings unchanged; `deleted` (a table of keys, and how many) are published rows the source
+    deleted, kept as `deleted`. Returns the entry's number."""
     target = f"main.{quote(contract.id)}"
+    note = f"{deleted[1]} deleted at the source" if deleted and deleted[1] else None
     if not _followed(con, contract.id):
-        return _entry(con, contract.id, run_id, ALL, "changes not kept: no derived dataset follows them")
-    seq = _entry(con, contract.id, run_id, ROWS, None)
+        why = "changes not kept: no derived dataset follows them"
+        return _entry(con, contract.id, run_id, ALL, f"{why}; {note}" if note else why)
+    seq = _entry(con, contract.id, run_id, ROWS, note)
     names = ", ".join(quote(c.name) for c in contract.columns)
     on = " AND ".join(f"t.{quote(k)} = d.{quote(k)}" for k in contract.primary_key)
     olds = f"SELECT {names} FROM {target} AS t SEMI JOIN {replaces or stage} AS d ON {on}"
     news = f"SELECT {names} FROM {target} AS t SEMI JOIN {stage} AS d ON {on}"
     rows = _keep(con, contract, seq, "old", f"({olds}) EXCEPT (SELECT {names} FROM {stage})", [])
     rows += _keep(con, contract, seq, "new", f"(SELECT {names} FROM {stage}) EXCEPT ({news})", [])
+    if deleted and deleted[1]:
+        gone = f"SELECT {names} FROM {target} AS t SEMI JOIN {deleted[0]} AS d ON {on}"
+        rows += _keep(con, contract, seq, "deleted", gone, [])
     _settle(con, contract, seq, rows, target)
     return seq
 

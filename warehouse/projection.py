@@ -19,6 +19,9 @@ TYPED = "_lgsp_typed"  # file drops: the cells as typed, as JSON, where the hub'
 PROBLEMS = "_lgsp_problems"  # file drops: why a cell could not be read exactly, as JSON; never published
 SUBMISSION = "_lgsp_submission"  # file drops: the submission a row came from
 HUB_COLUMNS = (EXTRA, ORIGIN, TYPED, PROBLEMS, SUBMISSION)
+# A SQL source's soft-delete marker (incremental.deletes), as the source holds it: staging decides
+# from it which rows are deletions and takes them out; it never reaches the published table.
+DELETED = "_lgsp_deleted"
 
 _NATIVE = {
     ColumnType.integer: {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER"},
@@ -88,6 +91,16 @@ def typed(column: Column, source_type: str) -> str:
             f"CAST(TRY_CAST(trim({ref}) AS TIMESTAMPTZ) AS TIMESTAMP))"
         )
     return f"TRY_CAST({ref} AS {column.duckdb_type})"
+
+
+def marked_deleted(when: str) -> str:
+    """SQL that is true for a row whose soft-delete marker (`_lgsp_deleted`, as the source holds it)
+    says deleted: `not_null` (a deletion time), or `true` (true, t, yes, 1 or any non-zero number)."""
+    marker = quote(DELETED)
+    if when == "not_null":
+        return f"({marker} IS NOT NULL)"
+    text = f"trim(CAST({marker} AS VARCHAR))"
+    return f"coalesce(TRY_CAST({text} AS BOOLEAN), TRY_CAST({text} AS DOUBLE) <> 0, false)"
 
 
 def castable(contract: Contract, source_types: dict[str, str]) -> list[Column]:

@@ -21,9 +21,10 @@ import duckdb
 from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.schemas.contract import Contract
-from lgsp.warehouse import changes, edits, projection
+from lgsp.warehouse import changes, deletions, edits, projection
+from lgsp.warehouse.deletions import Deletions
 from lgsp.warehouse.errors import WarehouseError
-from lgsp.warehouse.runs import RunRecord, RunStatus
+from lgsp.warehouse.runs import PUBLISHED, RunRecord, RunStatus
 from lgsp.warehouse.staging import Staging
 from lgsp.warehouse.store import Warehouse, utcnow
 
@@ -75,7 +76,7 @@ def _drop_leftovers(con: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
     """Drop stage tables of this dataset's earlier runs that died (killed, machine lost) before
     they could clean up: they may hold personal data. A dataset runs one at a time (Airflow's
     max_active_runs=1), so any other stage of it is a leftover."""
-    pattern = f"_lgsp_(stage|failures|misfits|quarantine)__{re.escape(dataset_id)}__[0-9a-f]{{12}}"
+    pattern = f"_lgsp_(stage|failures|misfits|quarantine|deletes)__{re.escape(dataset_id)}__[0-9a-f]{{12}}"
     leftovers = con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
         "AND schema_name = 'main' AND regexp_full_match(table_name, ?)",
@@ -113,6 +114,7 @@ def publish(
     files_rejected: int = 0,
     settle: Settle | None = None,
     recompute: changes.Recompute | None = None,
+    deletions: Deletions | None = None,
 ) -> Outcome:
     """Publish (or, when `rejected_by` names failed error-severity checks, quarantine) a staged run.
 
@@ -120,7 +122,8 @@ def publish(
     would remove more of the published rows than the contract's `refresh.max_shrink` is held for
     review instead (lgsp.warehouse.review). `files_rejected` counts submitted files refused
     whole: with other rows published the run is `partial`, with none `rejected`.
-    A derived run that recomputed some groups (`recompute`) replaces exactly those groups.
+    A derived run that recomputed some groups (`recompute`) replaces exactly those groups. A merging
+    run removes the published rows its source deleted (`deletions`), in the same transaction.
     Raises WarehouseError if a step fails; the published table is unchanged then.
     """
     try:
@@ -132,7 +135,7 @@ def publish(
         hub_columns = projection.hub_columns(staging.columns(con))
         if merge:
             _add_new_columns(con, contract, hub_columns)
-        swap = _Swap(merge, hub_columns, files_rejected, settle, replaces, recompute)
+        swap = _Swap(merge, hub_columns, files_rejected, settle, replaces, recompute, deletions)
         return _swap(con, contract, staging, run, rejected_by, swap)
     except duckdb.Error as exc:
         raise WarehouseError(f"publish failed: {str(exc).splitlines()[0]}", dataset=contract.id) from exc
@@ -152,6 +155,7 @@ class _Swap:
     settle: Settle | None
     replaces: str | None
     recompute: changes.Recompute | None
+    deletions: Deletions | None = None
 
 
 def _check_groups(con: duckdb.DuckDBPyConnection, contract: Contract, stage: str, groups: str) -> None:
@@ -174,15 +178,22 @@ def _decide(
     rejected_by: list[str],
     swap: _Swap,
     staged: int,
+    deleting: int = 0,
 ) -> tuple[RunStatus, str | None]:
-    """What the run comes to once its failing rows are out (`staged` rows are left): the status
-    and, if not published, why. A derived run's recomputed groups may all have vanished: it
-    publishes then, removing them."""
+    """What the run comes to once its failing rows are out (`staged` rows are left, `deleting`
+    published rows its source deleted): the status and, if not published, why. A derived run's
+    recomputed groups may all have vanished: it publishes then, removing them."""
     merge, files_rejected = swap.merge, swap.files_rejected
     if rejected_by:
         return RunStatus.REJECTED, None
     groups = _count(con, f"SELECT count(*) FROM {swap.replaces}") if swap.replaces else 0
-    if not run.rows_extracted and not files_rejected and not groups and (merge or incremental_source(contract)):
+    if (
+        not run.rows_extracted
+        and not files_rejected
+        and not groups
+        and not deleting
+        and (merge or incremental_source(contract))
+    ):
         return RunStatus.UNCHANGED, None
     if staged == 0 and (run.rows_extracted or files_rejected) and not swap.replaces:
         why = (
@@ -190,9 +201,9 @@ def _decide(
             "every file was rejected or every row quarantined"
         )
         return RunStatus.REJECTED, why
-    if not merge and duck.table_exists(con, "main", contract.id):
+    if (not merge or deleting) and duck.table_exists(con, "main", contract.id):
         before = _count(con, f"SELECT count(*) FROM main.{quote(contract.id)}")
-        removed = before - staged
+        removed = deleting if merge else before - staged
         if before and removed / before > contract.refresh.max_shrink:
             why = (
                 f"lần chạy sẽ bỏ {removed} trong {before} dòng đã công bố, quá ngưỡng "
@@ -291,17 +302,25 @@ def _swap(
         quarantined = _set_aside(con, contract, staging, run, rejected_by, quarantine, hub_columns)
         cursor_to = None
         staged = 0 if rejected_by else _count(con, f"SELECT count(*) FROM {staging.stage}")
-        status, why = _decide(con, contract, run, rejected_by, swap, staged)
+        gone = swap.deletions
+        deleting = deletions.settle(con, contract, gone, staging.stage) if gone and merge and not rejected_by else 0
+        status, why = _decide(con, contract, run, rejected_by, swap, staged, deleting)
         if settle is not None:
             refused = settle(con, None if rejected_by else staging.stage, quarantine, status)
             if refused and status is RunStatus.PUBLISHED:
                 status = RunStatus.PARTIAL
         published = 0
+        # A file drop's reasons for unreadable cells are in the quarantine now: not published.
+        rows = f"SELECT * EXCLUDE ({quote(projection.PROBLEMS)})" if projection.PROBLEMS in hub_columns else ""
         if status in (RunStatus.REJECTED, RunStatus.UNCHANGED):
             con.execute(f"DROP TABLE IF EXISTS {staging.stage}")
         elif status is RunStatus.HELD:
             published = staged
-            con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(held_table(contract.id, run.run_id))}")
+            held = held_table(contract.id, run.run_id)
+            if merge:  # it waits as the whole dataset it would make
+                deletions.hold(con, contract, gone if deleting else None, staging.stage, held, rows or "SELECT *")
+            else:
+                con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(held)}")
         else:
             published = staged
             if contract.incremental:
@@ -313,10 +332,11 @@ def _swap(
             # source sent them (every row published or quarantined); its record says what changed.
             edited = edits.apply_edits(con, contract, staging.stage)
             why = edits.applied_note(edited) if edited else why
-            # A file drop's reasons for unreadable cells are in the quarantine now: not published.
-            rows = f"SELECT * EXCLUDE ({quote(projection.PROBLEMS)})" if projection.PROBLEMS in hub_columns else ""
             if merge:
-                seq = changes.merged(con, contract, run.run_id, staging.stage, swap.replaces)
+                deleted = (gone.table, deleting) if gone and deleting else None
+                seq = changes.merged(con, contract, run.run_id, staging.stage, swap.replaces, deleted)
+                if deleted and gone:
+                    deletions.remove(con, contract, gone)
                 match = " AND ".join(f"t.{quote(k)} = d.{quote(k)}" for k in contract.primary_key)
                 con.execute(f"DELETE FROM {target} AS t USING {swap.replaces or staging.stage} AS d WHERE {match}")
                 con.execute(f"INSERT INTO {target} BY NAME {rows or 'SELECT *'} FROM {staging.stage}")
@@ -331,11 +351,11 @@ def _swap(
                     con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(contract.id)}")
             if swap.recompute is not None:
                 _record_reads(con, contract.id, run.run_id, swap.recompute, seq)
-        if cursor_to is not None and contract.incremental:
-            con.execute(
-                "INSERT OR REPLACE INTO meta.state VALUES (?, ?, ?, ?, ?)",
-                [contract.id, contract.incremental.cursor, cursor_to, run.run_id, utcnow()],
-            )
+        # Tombstones are applied once the run decided the dataset (none waiting: an unchanged run).
+        tombstones_to = gone.cursor_to if gone and status in (*PUBLISHED, RunStatus.UNCHANGED) else None
+        if contract.incremental and (cursor_to is not None or tombstones_to is not None):
+            Warehouse.record_state(con, contract.id, contract.incremental.cursor, run.run_id, cursor_to, tombstones_to)
+        deletions.drop(con, gone)
         con.execute(f"DROP TABLE {staging.failures_table}")
         con.execute(f"DROP TABLE {staging.misfits_table}")
         _drop_leftovers(con, contract.id)
@@ -345,7 +365,8 @@ def _swap(
             r = swap.recompute
             changes.record_recompute(con, contract.id, run.run_id, r.mode, r.groups, r.reason)
         run.status, run.rows_quarantined = status, quarantined
-        run.rows_published = published if status in (RunStatus.PUBLISHED, RunStatus.PARTIAL) else 0
+        run.rows_published = published if status in PUBLISHED else 0
+        run.rows_deleted = deleting if status in PUBLISHED else 0
         run.cursor_to, run.ended_at, run.error = cursor_to, utcnow(), why
         Warehouse.record_run(con, run)
     # Fold the write-ahead log into the file now: a process killed after this (say, while it writes

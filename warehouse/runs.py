@@ -89,6 +89,9 @@ class RunRecord(BaseModel):
     rows_warned: int | None = 0
     rows_rejected: int | None = Field(default=0, description="Rows of submitted files that were rejected whole.")
     rows_superseded: int | None = Field(default=0, description="Rows replaced by a newer submission in the same run.")
+    rows_deleted: int | None = Field(
+        default=0, description="Published rows the run removed because the source deleted them (incremental.deletes)."
+    )
     cursor_from: str | None = None
     cursor_to: str | None = None
     report: str | None = None

@@ -40,6 +40,7 @@ class Staging:
         self.table = f"{STAGE_PREFIX}{dataset}__{key}"
         self.failures = f"_lgsp_failures__{dataset}__{key}"
         self.misfits = f"_lgsp_misfits__{dataset}__{key}"
+        self.deletes = f"_lgsp_deletes__{dataset}__{key}"
 
     @property
     def stage(self) -> str:
@@ -56,6 +57,15 @@ class Staging:
         return f"main.{quote(self.misfits)}"
 
     @property
+    def deletes_table(self) -> str:
+        """The keys the source deleted (incremental.deletes), typed as the primary key: written by
+        extract, before the rows are read, and applied by publish."""
+        return f"main.{quote(self.deletes)}"
+
+    def has_deletes(self, con: duckdb.DuckDBPyConnection) -> bool:
+        return duck.table_exists(con, "main", self.deletes)
+
+    @property
     def manifest_path(self) -> Path:
         return self.dir / "manifest.json"
 
@@ -67,18 +77,16 @@ class Staging:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
 
-    def load_scan(self, con: duckdb.DuckDBPyConnection, contract: Contract, scan: Any) -> int:
+    def load_scan(self, con: duckdb.DuckDBPyConnection, contract: Contract, scan: Any, merge: bool = False) -> int:
         """Let DuckDB copy a source it can read (a connector's `Scan`) straight into the stage; the
-        scan attaches what it reads (`attach`) and lets go of it after (`detach`)."""
+        scan attaches what it reads (`attach`) and lets go of it after (`detach`). `merge`: the run
+        merges into the published rows, so rows the source marks deleted become deletions."""
         scan.attach(con)
         try:
             try:
                 types = duck.source_types(con, scan.base_sql)
                 sql, params = scan.query(types)
-                con.execute(
-                    f"CREATE TABLE {self.stage} AS SELECT {projection.stage_select(contract, types)} FROM ({sql})",
-                    params,
-                )
+                self._create(con, contract, f"({sql})", params, types, merge)
             except duckdb.Error as exc:
                 raise scan.error(exc) from exc
         finally:
@@ -114,18 +122,48 @@ class Staging:
             local.close()
         return path
 
-    def load_spool(self, con: duckdb.DuckDBPyConnection, contract: Contract, path: Path) -> int:
-        """Move a spooled run into the stage in one copy, then delete the spool."""
+    def load_spool(self, con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, merge: bool = False) -> int:
+        """Move a spooled run into the stage in one copy, then delete the spool (`merge` as for `load_scan`)."""
         con.execute(f"ATTACH {duck.literal(str(path))} AS spool (READ_ONLY)")
         try:
             types = duck.source_types(con, "SELECT * FROM spool.spooled")
-            con.execute(
-                f"CREATE TABLE {self.stage} AS SELECT {projection.stage_select(contract, types)} FROM spool.spooled"
-            )
+            self._create(con, contract, "spool.spooled", [], types, merge)
         finally:
             con.execute("DETACH spool")
         path.unlink()
         return self._finish(con)
+
+    def _create(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        contract: Contract,
+        rows: str,
+        params: list[Any],
+        types: dict[str, str],
+        merge: bool,
+    ) -> None:
+        """The stage from `rows`, typed. With a soft-delete marker, the rows it marks are not staged:
+        a full pull leaves them out (the dataset is replaced), a merge keeps their keys as deletions."""
+        select = projection.stage_select(contract, types)
+        if projection.DELETED not in types:
+            con.execute(f"CREATE TABLE {self.stage} AS SELECT {select} FROM {rows}", params)
+            return
+        deletes = contract.incremental.deletes if contract.incremental else None
+        assert deletes is not None, "a marker column is read only for incremental.deletes"
+        marked = projection.marked_deleted(deletes.deleted_when.value)
+        if not merge:
+            con.execute(f"CREATE TABLE {self.stage} AS SELECT {select} FROM {rows} WHERE NOT ({marked})", params)
+            return
+        incoming = quote("_lgsp_incoming")  # a temporary table: it ends with the connection
+        flag = quote("_lgsp_is_deleted")
+        con.execute(f"CREATE TEMP TABLE {incoming} AS SELECT {select}, {marked} AS {flag} FROM {rows}", params)
+        keys = ", ".join(quote(k) for k in contract.primary_key)
+        present = " AND ".join(f"{quote(k)} IS NOT NULL" for k in contract.primary_key)
+        con.execute(
+            f"CREATE TABLE {self.deletes_table} AS SELECT DISTINCT {keys} FROM {incoming} WHERE {flag} AND {present}"
+        )
+        con.execute(f"CREATE TABLE {self.stage} AS SELECT * EXCLUDE ({flag}) FROM {incoming} WHERE NOT {flag}")
+        con.execute(f"DROP TABLE {incoming}")
 
     def chunk_sink(self, warehouse: Any, contract: Contract) -> Callable[[str], int]:
         """A sink for connectors that stage their rows chunk by chunk (`select` gives text or
@@ -174,7 +212,8 @@ class Staging:
 
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
         """Remove the run's tables from the warehouse (they may hold personal data)."""
-        for table in (self.stage, self.failures_table, self.misfits_table, changes.groups_table(self.dataset)):
+        tables = (self.stage, self.failures_table, self.misfits_table, self.deletes_table)
+        for table in (*tables, changes.groups_table(self.dataset)):
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
     # -- the manifest ---------------------------------------------------------------------------

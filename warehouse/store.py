@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS meta.runs (
 );
 ALTER TABLE meta.runs ADD COLUMN IF NOT EXISTS rows_rejected BIGINT;
 ALTER TABLE meta.runs ADD COLUMN IF NOT EXISTS rows_superseded BIGINT;
+ALTER TABLE meta.runs ADD COLUMN IF NOT EXISTS rows_deleted BIGINT;
 CREATE TABLE IF NOT EXISTS meta.state (
     dataset_id VARCHAR PRIMARY KEY,
     cursor_column VARCHAR,
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS meta.state (
     run_id VARCHAR,
     updated_at TIMESTAMP
 );
+ALTER TABLE meta.state ADD COLUMN IF NOT EXISTS deletes_cursor VARCHAR;
 CREATE TABLE IF NOT EXISTS meta.lineage (
     dataset_id VARCHAR NOT NULL,
     run_id VARCHAR NOT NULL,
@@ -129,6 +131,30 @@ class Warehouse:
     @staticmethod
     def cursor(con: duckdb.DuckDBPyConnection, dataset_id: str) -> str | None:
         row = con.execute("SELECT cursor FROM meta.state WHERE dataset_id = ?", [dataset_id]).fetchone()
+        return None if row is None else row[0]
+
+    @staticmethod
+    def record_state(
+        con: duckdb.DuckDBPyConnection,
+        dataset_id: str,
+        cursor_column: str,
+        run_id: str,
+        cursor: str | None,
+        deletes_cursor: str | None,
+    ) -> None:
+        """Move a dataset's incremental cursors (a None keeps that cursor where it was)."""
+        con.execute(
+            "INSERT INTO meta.state (dataset_id, cursor_column, cursor, run_id, updated_at, deletes_cursor) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dataset_id) DO UPDATE SET cursor_column = excluded.cursor_column, "
+            "cursor = coalesce(excluded.cursor, cursor), run_id = excluded.run_id, "
+            "updated_at = excluded.updated_at, deletes_cursor = coalesce(excluded.deletes_cursor, deletes_cursor)",
+            [dataset_id, cursor_column, cursor, run_id, utcnow(), deletes_cursor],
+        )
+
+    @staticmethod
+    def deletes_cursor(con: duckdb.DuckDBPyConnection, dataset_id: str) -> str | None:
+        """The last tombstone cursor a run applied (incremental.deletes, mode tombstones), or None."""
+        row = con.execute("SELECT deletes_cursor FROM meta.state WHERE dataset_id = ?", [dataset_id]).fetchone()
         return None if row is None else row[0]
 
     def runs(self, dataset_id: str | None = None, limit: int = 50) -> list[RunRecord]:

@@ -17,10 +17,11 @@ from lgsp.core import duck
 from lgsp.core.errors import LgspError
 from lgsp.pipeline.base import RUN_WAIT, new_run_id
 from lgsp.pipeline.stewardship import Stewardship
-from lgsp.schemas.contract import Classification
+from lgsp.schemas.contract import Classification, DeleteMode
 from lgsp.submissions import ledger
 from lgsp.submissions.ledger import SubmissionStatus
 from lgsp.warehouse import changes
+from lgsp.warehouse.deletions import Deletions
 from lgsp.warehouse.publish import Settle
 from lgsp.warehouse.runs import RunManifest, RunRecord, RunStatus, Step, Validated
 from lgsp.warehouse.staging import Staging
@@ -82,11 +83,13 @@ class Pipeline(Stewardship):
             cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
             published = duck.table_exists(con, "main", dataset_id)
             merge = contract.merges(connector.full_each_run) and published
+            # The keys the source deleted, read before its rows (the rows win).
+            self._read_deletions(con, contract, config, staging if merge else None, notes)
         state = {"cursor": cursor_from} if cursor_from else ({"full": True} if full else None)
         plan = connector.scan(config, state) if connector.scan else None
         if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
             with self.warehouse.writer() as con:
-                rows = staging.load_scan(con, contract, plan)
+                rows = staging.load_scan(con, contract, plan, merge)
                 notes.update(getattr(plan, "notes", {}))  # a derived scan: the input runs it read
                 if "derived_from" in notes:
                     Warehouse.record_lineage(con, dataset_id, run_id, notes["derived_from"])
@@ -98,7 +101,7 @@ class Pipeline(Stewardship):
         else:  # a stream: spooled without the writer lock, then moved in one copy
             spool = staging.spool(connector.extract(config, state, notes))
             with self.warehouse.writer() as con:
-                rows = staging.load_spool(con, contract, spool)
+                rows = staging.load_spool(con, contract, spool, merge)
         # Rows of files rejected whole, and rows a newer submission replaced, were sent too.
         rejected = int(notes.get("rows_rejected", 0))
         superseded = sum(int(n) for n in notes.get("superseded", {}).values())
@@ -118,6 +121,21 @@ class Pipeline(Stewardship):
             source_notes=notes,
         )
         return staging.write_manifest(manifest)
+
+    @staticmethod
+    def _read_deletions(con: Any, contract: Any, config: Any, staging: Staging | None, notes: dict[str, Any]) -> None:
+        """For a contract with `incremental.deletes`: a merging run (`staging`) puts the keys its source
+        deleted in the run's deletes table (a soft-delete marker comes with the rows, in staging); a
+        full load of tombstones notes only where they stand, so that later runs skip the older ones."""
+        deletes = contract.incremental.deletes if contract.incremental else None
+        if deletes is None or (staging is None and deletes.mode is not DeleteMode.tombstones):
+            return
+        if deletes.mode is DeleteMode.soft_delete:
+            notes["deletes"] = {"mode": deletes.mode.value, "column": deletes.column}
+            return
+        read = registry.deletions(contract.source.kind)
+        table = staging.deletes_table if staging else None
+        notes["deletes"] = read(config, contract, con, table, Warehouse.deletes_cursor(con, contract.id))
 
     def validate(self, dataset_id: str, run_id: str) -> RunManifest:
         """Validate the staged rows with Great Expectations; stores the report beside the run."""
@@ -173,6 +191,7 @@ class Pipeline(Stewardship):
                     files_rejected=len(manifest.source_notes.get("rejected", [])),
                     settle=_settle(manifest),
                     recompute=changes.Recompute.from_notes(manifest.source_notes),
+                    deletions=Deletions.from_notes(manifest.source_notes, staging),
                 )
                 if release and run.published and contract.classification is Classification.open:
                     run.release = self._release(con, contract, run)

@@ -149,6 +149,51 @@ def test_bad_contract_names_file_field_and_reason(
     assert str(path) in str(info.value) and reason in str(info.value)
 
 
+DELETES_BAD = [
+    ({"mode": "soft_delete"}, "incremental.deletes", "mode soft_delete needs `column`"),
+    ({"mode": "soft_delete", "column": "x", "table": "t"}, "incremental.deletes", "mode soft_delete takes no table"),
+    ({"mode": "key_diff", "column": "x"}, "incremental.deletes", "mode key_diff takes no column"),
+    ({"mode": "tombstones", "cursor": "at"}, "incremental.deletes", "exactly one of `table` or `query`"),
+    ({"mode": "tombstones", "table": "gone"}, "incremental.deletes", "mode tombstones needs `cursor`"),
+    (
+        {"mode": "tombstones", "query": "DELETE FROM gone", "cursor": "at"},
+        "incremental.deletes",
+        "query: must be a SELECT",
+    ),
+    ({"mode": "purge"}, "incremental.deletes.mode", "'soft_delete', 'key_diff' or 'tombstones'"),
+    ({"mode": "soft_delete", "column": "school_code"}, "incremental.deletes.column", "is a primary-key column"),
+    ({"mode": "soft_delete", "column": "updated_at"}, "incremental.deletes.column", "is the cursor"),
+]
+
+
+@pytest.mark.parametrize(("deletes", "where", "reason"), DELETES_BAD, ids=[b[2][:30] for b in DELETES_BAD])
+def test_incremental_deletes_are_checked(tmp_path: Path, deletes: dict, where: str, reason: str) -> None:
+    data = base()
+    data["incremental"] = {"cursor": "updated_at", "deletes": deletes}
+    path = write(tmp_path, data)
+    contract, problems = problems_in(path)
+    assert contract is None
+    assert any(p.field == where and reason in p.reason for p in problems), problems
+
+
+def test_incremental_deletes_need_a_sql_source_and_a_marker_that_can_say_false(tmp_path: Path) -> None:
+    data = base()
+    data["columns"].append({"name": "is_deleted", "type": "boolean", "description": {"vi": "Đã xoá", "en": "Deleted"}})
+    data["incremental"] = {"cursor": "updated_at", "deletes": {"mode": "soft_delete", "column": "is_deleted"}}
+    _, problems = problems_in(write(tmp_path, data))
+    assert [(p.field, p.reason.split(";")[0]) for p in problems] == [
+        ("incremental.deletes.when", "'is_deleted' is a boolean column")
+    ]
+    data["incremental"]["deletes"]["when"] = "true"
+    assert load_contract(write(tmp_path, data)).incremental.deletes.column == "is_deleted"  # type: ignore[union-attr]
+    enterprises = yaml.safe_load((CONTRACTS / "enterprises.yaml").read_text(encoding="utf-8"))
+    enterprises["incremental"]["deletes"] = {"mode": "key_diff"}
+    _, problems = problems_in(write(tmp_path, enterprises, "enterprises"))
+    assert [(p.field, p.reason) for p in problems] == [
+        ("incremental.deletes", "deletions are read from SQL sources only, not from a rest source")
+    ]
+
+
 @pytest.mark.parametrize(
     "change",
     [
