@@ -229,3 +229,38 @@ def test_the_cluster_profile_needs_a_state_url_given_privately(tmp_path: Path) -
     assert "hemmelig" not in repr(settings)
     embedded = Settings.from_env({"LGSP_HOME": str(tmp_path)})
     assert embedded.profile == "embedded" and embedded.registry_url == f"sqlite:///{tmp_path}/sharing/registry.sqlite"
+
+
+@pytest.mark.postgres
+def test_lgsp_serve_with_its_registry_in_postgresql_acts_on_a_rotation_at_once(
+    published: Settings, postgres: Any
+) -> None:
+    """The sharing API of `lgsp serve` in the cluster profile: many requests at once (server threads
+    share the pool), then a rotated key and a revoked grant are refused on the very next request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from pydantic import SecretStr
+
+    from tests.conftest import serve
+
+    url = postgres.create_database(f"served_{uuid.uuid4().hex[:12]}")
+    settings = published.model_copy(update={"profile": "cluster", "state_url": SecretStr(url)})
+    consumers.add_consumer(settings, "TTPVHCC", "Trung tâm", "a@example.gov.vn", "provincial")
+    grant = add_grant(settings, "TTPVHCC", "schools", purpose="tra cứu", granted_by="sgddt")
+    key = consumers.issue_key(settings, "TTPVHCC")
+    rows = "/api/share/v1/datasets/schools/rows"
+    try:
+        for base, _ in serve(settings):
+            with httpx.Client(base_url=base, timeout=30, headers={"X-API-Key": key}) as http:
+                with ThreadPoolExecutor(16) as pool:
+                    answers = list(pool.map(lambda _: http.get(rows, params={"limit": 5}).status_code, range(64)))
+                assert answers == [200] * 64
+                newer = consumers.issue_key(settings, "TTPVHCC", replace=True)
+                assert http.get(rows).status_code == 401
+                assert http.get(rows, headers={"X-API-Key": newer}).status_code == 200
+                revoke_grant(settings, grant.id)
+                refused = http.get(rows, headers={"X-API-Key": newer})
+                assert refused.status_code == 403 and refused.json()["reason"] == "no_grant"
+    finally:
+        registry.dispose(settings)
