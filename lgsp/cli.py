@@ -406,14 +406,15 @@ def _command_groups() -> None:
     from lgsp.reports.cli import register as reports
     from lgsp.rows import register as rows
     from lgsp.sharing.cli import register as sharing
+    from lgsp.sharing.db_cli import register as db
     from lgsp.sharing.webhooks_cli import register as webhooks
     from lgsp.submissions.cli import register as submissions
 
-    for register in (sharing, webhooks, submissions, indicators, reports, rows):
+    for register in (sharing, webhooks, db, submissions, indicators, reports, rows):
         register(app)
 
 
-_command_groups()  # lgsp consumers|grants|requests|audit|staff, webhooks, submissions|inbox, indicators, report, rows
+_command_groups()  # lgsp consumers|grants|requests|audit|staff, webhooks, db, submissions|inbox, indicators, report, rows
 
 
 @app.command()

@@ -8,12 +8,15 @@ whenever the registry changes, so a revoked or rotated key stops working at once
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
-import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import Connection, RowMapping
 
 from lgsp.core.settings import Settings
 from lgsp.sharing import registry
@@ -41,17 +44,18 @@ def add_consumer(settings: Settings, code: str, name: str, contact: str, kind: s
     if kind not in KINDS:
         raise RegistryError(f"kind {kind!r}: one of {', '.join(KINDS)}", field="kind")
     with registry.transaction(settings) as con:
-        if con.execute("SELECT 1 FROM consumers WHERE code = ?", [code]).fetchone():
+        if registry.one(con, "SELECT 1 FROM consumers WHERE code = :code", code=code):
             raise RegistryError(f"consumer {code} is already registered", field="code")
-        con.execute(
-            "INSERT INTO consumers (code, name, contact, kind, created_at) VALUES (?, ?, ?, ?, ?)",
-            [code, name, contact, kind, registry.stamp(registry.now())],
-        )
+        registry.run(
+            con,
+            "INSERT INTO consumers (code, name, contact, kind, created_at) VALUES (:code, :name, :contact, :kind, :at)",
+            code=code, name=name, contact=contact, kind=kind, at=registry.stamp(registry.now()),
+        )  # fmt: skip
     return {"code": code, "name": name, "contact": contact, "kind": kind}
 
 
-def get_consumer(con: sqlite3.Connection, code: str, active: bool = True) -> sqlite3.Row:
-    row = con.execute("SELECT * FROM consumers WHERE code = ?", [code]).fetchone()
+def get_consumer(con: Connection, code: str, active: bool = True) -> RowMapping:
+    row = registry.one(con, "SELECT * FROM consumers WHERE code = :code", code=code)
     if row is None:
         raise RegistryError(f"no consumer {code!r} (lgsp consumers list)", field="consumer")
     if active and row["revoked_at"]:
@@ -64,12 +68,14 @@ def list_consumers(settings: Settings) -> list[dict[str, Any]]:
     con = registry.connect(settings)
     try:
         out = []
-        for row in con.execute("SELECT * FROM consumers ORDER BY code"):
-            keys = [r[0] for r in con.execute(
-                "SELECT key_id FROM api_keys WHERE consumer = ? AND revoked_at IS NULL ORDER BY created_at", [row["code"]]
+        for row in registry.rows(con, "SELECT * FROM consumers ORDER BY code"):
+            keys = [r["key_id"] for r in registry.rows(
+                con, "SELECT key_id FROM api_keys WHERE consumer = :code AND revoked_at IS NULL ORDER BY created_at",
+                code=row["code"],
             )]  # fmt: skip
-            clients = [r[0] for r in con.execute(
-                "SELECT client_id FROM clients WHERE consumer = ? AND revoked_at IS NULL ORDER BY created_at", [row["code"]]
+            clients = [r["client_id"] for r in registry.rows(
+                con, "SELECT client_id FROM clients WHERE consumer = :code AND revoked_at IS NULL ORDER BY created_at",
+                code=row["code"],
             )]  # fmt: skip
             out.append({**dict(row), "keys": keys, "clients": clients})
         return out
@@ -86,13 +92,14 @@ def issue_key(settings: Settings, consumer: str, *, replace: bool = False) -> st
         get_consumer(con, consumer)
         moment = registry.stamp(registry.now())
         if replace:
-            con.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE consumer = ? AND revoked_at IS NULL", [moment, consumer]
-            )
-        con.execute(
-            "INSERT INTO api_keys (key_id, consumer, hash, created_at) VALUES (?, ?, ?, ?)",
-            [key_id, consumer, hashed, moment],
-        )
+            registry.run(
+                con, "UPDATE api_keys SET revoked_at = :at WHERE consumer = :consumer AND revoked_at IS NULL",
+                at=moment, consumer=consumer,
+            )  # fmt: skip
+        registry.run(
+            con, "INSERT INTO api_keys (key_id, consumer, hash, created_at) VALUES (:key_id, :consumer, :hash, :at)",
+            key_id=key_id, consumer=consumer, hash=hashed, at=moment,
+        )  # fmt: skip
     return f"lgsp_{key_id}.{secret}"
 
 
@@ -102,10 +109,10 @@ def issue_client(settings: Settings, consumer: str) -> tuple[str, str]:
     hashed = hash_secret(secret)
     with registry.transaction(settings) as con:
         get_consumer(con, consumer)
-        con.execute(
-            "INSERT INTO clients (client_id, consumer, hash, created_at) VALUES (?, ?, ?, ?)",
-            [client_id, consumer, hashed, registry.stamp(registry.now())],
-        )
+        registry.run(
+            con, "INSERT INTO clients (client_id, consumer, hash, created_at) VALUES (:client_id, :consumer, :hash, :at)",
+            client_id=client_id, consumer=consumer, hash=hashed, at=registry.stamp(registry.now()),
+        )  # fmt: skip
     return client_id, secret
 
 
@@ -114,17 +121,20 @@ def revoke(settings: Settings, what: str) -> str:
     Returns what was revoked; takes effect on the next request."""
     moment = registry.stamp(registry.now())
     with registry.transaction(settings) as con:
-        if con.execute("SELECT 1 FROM consumers WHERE code = ?", [what]).fetchone():
-            con.execute("UPDATE consumers SET revoked_at = ? WHERE code = ? AND revoked_at IS NULL", [moment, what])
-            con.execute("UPDATE api_keys SET revoked_at = ? WHERE consumer = ? AND revoked_at IS NULL", [moment, what])
-            con.execute("UPDATE clients SET revoked_at = ? WHERE consumer = ? AND revoked_at IS NULL", [moment, what])
-            con.execute("DELETE FROM tokens WHERE consumer = ?", [what])
+        if registry.one(con, "SELECT 1 FROM consumers WHERE code = :what", what=what):
+            for sql in (
+                "UPDATE consumers SET revoked_at = :at WHERE code = :what AND revoked_at IS NULL",
+                "UPDATE api_keys SET revoked_at = :at WHERE consumer = :what AND revoked_at IS NULL",
+                "UPDATE clients SET revoked_at = :at WHERE consumer = :what AND revoked_at IS NULL",
+            ):
+                registry.run(con, sql, at=moment, what=what)
+            registry.run(con, "DELETE FROM tokens WHERE consumer = :what", what=what)
             return f"consumer {what}"
         key_id = what.removeprefix("lgsp_").split(".")[0]
-        if con.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ?", [moment, key_id]).rowcount:
+        if registry.run(con, "UPDATE api_keys SET revoked_at = :at WHERE key_id = :id", at=moment, id=key_id).rowcount:
             return f"API key {key_id}"
-        if con.execute("UPDATE clients SET revoked_at = ? WHERE client_id = ?", [moment, what]).rowcount:
-            con.execute("DELETE FROM tokens WHERE client_id = ?", [what])
+        if registry.run(con, "UPDATE clients SET revoked_at = :at WHERE client_id = :id", at=moment, id=what).rowcount:
+            registry.run(con, "DELETE FROM tokens WHERE client_id = :id", id=what)
             return f"OAuth2 client {what}"
     raise RegistryError(f"nothing called {what!r}: give a consumer code, a key id or a client id", field="what")
 
@@ -133,11 +143,12 @@ def issue_token(settings: Settings, client_id: str, client_secret: str) -> tuple
     """A bearer token for valid, active client credentials (token, lifetime in seconds), else None."""
     con = registry.connect(settings)
     try:
-        row = con.execute(
+        row = registry.one(
+            con,
             "SELECT c.hash, c.consumer FROM clients c JOIN consumers k ON k.code = c.consumer "
-            "WHERE c.client_id = ? AND c.revoked_at IS NULL AND k.revoked_at IS NULL",
-            [client_id],
-        ).fetchone()
+            "WHERE c.client_id = :client_id AND c.revoked_at IS NULL AND k.revoked_at IS NULL",
+            client_id=client_id,
+        )
     finally:
         con.close()
     if row is None or not verify_secret(client_secret, row["hash"]):
@@ -145,16 +156,13 @@ def issue_token(settings: Settings, client_id: str, client_secret: str) -> tuple
     token = "lgspt_" + new_secret()
     moment = registry.now()
     with registry.transaction(settings) as con:
-        con.execute("DELETE FROM tokens WHERE expires_at < ?", [registry.stamp(moment)])  # keep the table small
-        con.execute(
-            "INSERT INTO tokens (token_hash, client_id, consumer, expires_at) VALUES (?, ?, ?, ?)",
-            [
-                fast_hash(token),
-                client_id,
-                row["consumer"],
-                registry.stamp(moment + dt.timedelta(seconds=settings.token_ttl)),
-            ],
-        )
+        registry.run(con, "DELETE FROM tokens WHERE expires_at < :now", now=registry.stamp(moment))  # keep it small
+        registry.run(
+            con,
+            "INSERT INTO tokens (token_hash, client_id, consumer, expires_at) VALUES (:hash, :client_id, :consumer, :at)",
+            hash=fast_hash(token), client_id=client_id, consumer=row["consumer"],
+            at=registry.stamp(moment + dt.timedelta(seconds=settings.token_ttl)),
+        )  # fmt: skip
     return token, settings.token_ttl
 
 
@@ -162,9 +170,10 @@ class Authenticator:
     """Turns an API key or a bearer token into a Caller, fast.
 
     A key's scrypt check runs once; afterwards its SHA-256 finds it in memory. Every lookup first
-    asks SQLite for `data_version`, which moves when any other connection commits (a revocation, a
-    rotation, a new grant); after a change, a remembered key is looked up again by its id (a
-    cheap query, no scrypt): revoked or rotated, it fails on the very next request.
+    asks the registry for its change marker (registry.change_marker: SQLite's `data_version`, or
+    PostgreSQL's `registry_version`), which moves when a revocation, a rotation or a new grant is
+    committed; after a change, a remembered key is looked up again by its id (a cheap query, no
+    scrypt): revoked or rotated, it fails on the very next request.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -175,24 +184,31 @@ class Authenticator:
         self._keys: dict[str, tuple[Caller, str, int]] = {}  # sha256(key) -> caller, stored hash, generation
         self._tokens: dict[str, tuple[Caller, dt.datetime]] = {}
         self._listeners: list[Any] = []
+        self._sqlite = registry.is_sqlite(settings)
 
     def on_change(self, callback: Any) -> None:
         """Call `callback()` whenever the registry changed (grant caches hang on this)."""
         self._listeners.append(callback)
 
-    def _connection(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = self._local.con = registry.connect(self.settings)  # only reads: its own commits would not count
-            self._local.version = None
-        return con
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """SQLite: this thread's own connection, kept (data_version counts other connections'
+        commits). PostgreSQL: one from the pool for the query, so server threads hold none."""
+        if not self._sqlite:
+            with registry.connect(self.settings) as con:
+                yield con
+            return
+        kept: Connection | None = getattr(self._local, "con", None)
+        if kept is None:
+            kept = self._local.con = registry.connect(self.settings)  # only reads: its own commits would not count
+        yield kept
 
     def fresh(self) -> int:
         """The cache generation, moved (and caches dropped) if the registry changed since this
         thread last looked. A thread's first look counts as a change: it cannot know."""
-        con = self._connection()
-        version = con.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._local.version:
+        with self._connection() as con:
+            version = registry.change_marker(con)
+        if version != getattr(self._local, "version", None):
             self._local.version = version
             with self._lock:
                 self._generation += 1
@@ -201,14 +217,15 @@ class Authenticator:
                 callback()
         return self._generation
 
-    def query(self, sql: str, params: list[Any]) -> list[sqlite3.Row]:
-        return self._connection().execute(sql, params).fetchall()
+    def query(self, sql: str, **params: Any) -> list[RowMapping]:
+        with self._connection() as con:
+            return registry.rows(con, sql, **params)
 
-    def _active_key(self, key_id: str) -> sqlite3.Row | None:
+    def _active_key(self, key_id: str) -> RowMapping | None:
         rows = self.query(
             "SELECT a.hash, a.consumer FROM api_keys a JOIN consumers c ON c.code = a.consumer "
-            "WHERE a.key_id = ? AND a.revoked_at IS NULL AND c.revoked_at IS NULL",
-            [key_id],
+            "WHERE a.key_id = :key_id AND a.revoked_at IS NULL AND c.revoked_at IS NULL",
+            key_id=key_id,
         )
         return rows[0] if rows else None
 
@@ -244,8 +261,8 @@ class Authenticator:
             rows = self.query(
                 "SELECT t.client_id, t.consumer, t.expires_at FROM tokens t JOIN clients c USING (client_id) "
                 "JOIN consumers k ON k.code = t.consumer "
-                "WHERE t.token_hash = ? AND c.revoked_at IS NULL AND k.revoked_at IS NULL",
-                [token_hash],
+                "WHERE t.token_hash = :token_hash AND c.revoked_at IS NULL AND k.revoked_at IS NULL",
+                token_hash=token_hash,
             )
             if not rows:
                 return None

@@ -1,7 +1,8 @@
 """Sending the webhook outbox: signed (Standard Webhooks), retried with backoff, every attempt kept.
 
 A delivery is claimed by a conditional UPDATE (pending and due, or a claim whose lease ran out),
-so two deliverers, say two `lgsp serve` processes, never send the same row at once. 2xx:
+so two deliverers, say two `lgsp serve` processes, never send the same row at once (on PostgreSQL
+the candidate is picked `FOR UPDATE SKIP LOCKED`, so deliverers do not queue behind each other). 2xx:
 delivered. 410 Gone: the receiver wants no more, the subscription is deactivated. Anything else,
 a timeout or a refused connection included: retried after `Settings.webhook_backoff` (±20%
 jitter); after the last attempt the delivery is `failed`. Redirects are not followed (a 3xx is a
@@ -10,20 +11,18 @@ failure): the hub posts only where the subscription says.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import random
 import secrets
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy import Connection, RowMapping
 from standardwebhooks.webhooks import Webhook
 
 from lgsp.core.settings import Settings
@@ -74,30 +73,41 @@ class Deliverer:
     def close(self) -> None:
         self.client.close()
 
-    def _claim(self, con: sqlite3.Connection, now: str, only: int | None) -> sqlite3.Row | None:
+    def _claim(self, con: Connection, now: str, only: int | None) -> RowMapping | None:
         """The next due delivery, claimed by this deliverer, or None. The UPDATE's condition is the
-        claim: of two deliverers that picked the same row, only one changes it."""
+        claim: of two deliverers that picked the same row, only one changes it (PostgreSQL re-checks
+        it on the row as the other left it); on PostgreSQL, rows another deliverer is claiming are
+        skipped rather than waited for."""
         lease = moment(registry.now() + dt.timedelta(seconds=self.settings.webhook_timeout * 2 + 30))
-        due = "((status = 'pending' AND next_attempt_at <= ?) OR (status = 'sending' AND claimed_until < ?))"
+        due = "((status = 'pending' AND next_attempt_at <= :now) OR (status = 'sending' AND claimed_until < :now))"
+        where = " AND id = :only" if only is not None else ""
+        claim = "UPDATE webhook_deliveries SET status = 'sending', claim = :name, claimed_until = :lease"
+        params = {"now": now, "only": only, "name": self.name, "lease": lease}
+        if con.dialect.name == "postgresql":
+            candidate = registry.value(
+                con, f"{claim} WHERE id = (SELECT id FROM webhook_deliveries WHERE {due}{where} "
+                "ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) AND " + due + " RETURNING id", **params,
+            )  # fmt: skip
+            return None if candidate is None else self._claimed(con, candidate)
         while True:
-            where, params = (" AND id = ?", [now, now, only]) if only is not None else ("", [now, now])
-            candidates = [r[0] for r in con.execute(
-                f"SELECT id FROM webhook_deliveries WHERE {due}{where} ORDER BY next_attempt_at, id LIMIT 10", params
+            candidates = [r["id"] for r in registry.rows(
+                con, f"SELECT id FROM webhook_deliveries WHERE {due}{where} ORDER BY next_attempt_at, id LIMIT 10",
+                **params,
             )]  # fmt: skip
             if not candidates:
                 return None
             for candidate in candidates:
-                claimed = con.execute(
-                    f"UPDATE webhook_deliveries SET status = 'sending', claim = ?, claimed_until = ? WHERE id = ? AND {due}",
-                    [self.name, lease, candidate, now, now],
-                ).rowcount
-                if claimed:
-                    return con.execute(
-                        "SELECT d.*, e.payload, e.dataset, s.url, s.secret, s.consumer FROM webhook_deliveries d "
-                        "JOIN webhook_events e ON e.id = d.event JOIN webhook_subscriptions s ON s.id = d.subscription "
-                        "WHERE d.id = ?",
-                        [candidate],
-                    ).fetchone()
+                if registry.run(con, f"{claim} WHERE id = :id AND {due}", id=candidate, **params).rowcount:
+                    return self._claimed(con, candidate)
+
+    def _claimed(self, con: Connection, delivery: int) -> RowMapping | None:
+        return registry.one(
+            con,
+            "SELECT d.*, e.payload, e.dataset, s.url, s.secret, s.consumer FROM webhook_deliveries d "
+            "JOIN webhook_events e ON e.id = d.event JOIN webhook_subscriptions s ON s.id = d.subscription "
+            "WHERE d.id = :id",
+            id=delivery,
+        )
 
     def run_once(self, only: int | None = None) -> Pass:
         """Send every delivery due when the pass began (`only`: that one, due or not yet), with
@@ -110,14 +120,15 @@ class Deliverer:
         if only is not None:
             con = registry.connect(self.settings)
             try:
-                con.execute(
-                    "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'", [now, only]
-                )
+                registry.run(
+                    con, "UPDATE webhook_deliveries SET next_attempt_at = :now WHERE id = :id AND status = 'pending'",
+                    now=now, id=only,
+                )  # fmt: skip
             finally:
                 con.close()
 
         def sender() -> None:
-            con = registry.connect(self.settings)  # one SQLite connection per thread
+            con = registry.connect(self.settings)  # one registry connection per thread
             try:
                 while (row := self._claim(con, now, only)) is not None:
                     outcome = self._send(con, row)
@@ -134,7 +145,7 @@ class Deliverer:
             outcome.sort()
         return done
 
-    def _send(self, con: sqlite3.Connection, row: sqlite3.Row) -> str:
+    def _send(self, con: Connection, row: RowMapping) -> str:
         if not may_read(con, self.settings, row["consumer"], row["dataset"], self._contracts):
             self._finish(
                 con, row, "cancelled", None, "no longer permitted (grant revoked or expired, consumer revoked)"
@@ -172,9 +183,7 @@ class Deliverer:
             error = f"{type(exc).__name__}: {exc}"[:500]
         ms = (time.perf_counter() - started) * 1000
         # A claim taken over after its lease ran out may find the first sender's attempt recorded.
-        recorded = con.execute("SELECT max(attempt) FROM webhook_attempts WHERE delivery = ?", [row["id"]]).fetchone()[
-            0
-        ]
+        recorded = registry.value(con, "SELECT max(attempt) FROM webhook_attempts WHERE delivery = :id", id=row["id"])
         attempt = max(int(row["attempts"]), int(recorded or 0)) + 1
         if status is not None and 200 <= status < 300:
             outcome, next_at = "delivered", None
@@ -187,61 +196,57 @@ class Deliverer:
             next_at = moment(at + dt.timedelta(seconds=retry_delay(self.settings, attempt)))
         if status is not None and error is None and outcome in ("retrying", "failed"):
             error = f"HTTP {status}"
-        with _write(con):
-            con.execute(
+        # The attempt and its outcome together, in one write transaction of their own.
+        with registry.transaction(self.settings, bump=False) as tx:
+            registry.run(
+                tx,
                 "INSERT INTO webhook_attempts (delivery, attempt, at, status_code, error, ms, next_attempt_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [row["id"], attempt, moment(at), status, error, round(ms, 3), next_at],
-            )
+                "VALUES (:id, :attempt, :at, :status, :error, :ms, :next_at)",
+                id=row["id"], attempt=attempt, at=moment(at), status=status, error=error, ms=round(ms, 3),
+                next_at=next_at,
+            )  # fmt: skip
             if outcome == "retrying":
-                con.execute(
-                    "UPDATE webhook_deliveries SET status = 'pending', attempts = ?, next_attempt_at = ?, last_status = ?, "
-                    "last_error = ?, claim = NULL, claimed_until = NULL WHERE id = ? AND claim = ?",
-                    [attempt, next_at, status, error, row["id"], self.name],
-                )
+                registry.run(
+                    tx,
+                    "UPDATE webhook_deliveries SET status = 'pending', attempts = :attempt, next_attempt_at = :next_at, "
+                    "last_status = :status, last_error = :error, claim = NULL, claimed_until = NULL "
+                    "WHERE id = :id AND claim = :name",
+                    attempt=attempt, next_at=next_at, status=status, error=error, id=row["id"], name=self.name,
+                )  # fmt: skip
             else:
-                self._finish(con, row, outcome, status, error, attempt)
+                self._finish(tx, row, outcome, status, error, attempt)
                 if status == 410:
-                    deactivate(con, row["subscription"], "410 Gone from the receiver")
+                    deactivate(tx, row["subscription"], "410 Gone from the receiver")
         return outcome
 
-    def _finish(self, con: sqlite3.Connection, row: sqlite3.Row, state: str, status: int | None,
+    def _finish(self, con: Connection, row: RowMapping, state: str, status: int | None,
                 error: str | None, attempts: int | None = None) -> None:  # fmt: skip
-        con.execute(
-            "UPDATE webhook_deliveries SET status = ?, attempts = ?, last_status = ?, last_error = ?, finished_at = ?, "
-            "claim = NULL, claimed_until = NULL WHERE id = ? AND claim = ?",
-            [state, attempts if attempts is not None else row["attempts"], status, error, moment(), row["id"], self.name],
+        registry.run(
+            con,
+            "UPDATE webhook_deliveries SET status = :state, attempts = :attempts, last_status = :status, "
+            "last_error = :error, finished_at = :at, claim = NULL, claimed_until = NULL WHERE id = :id AND claim = :name",
+            state=state, attempts=attempts if attempts is not None else row["attempts"], status=status, error=error,
+            at=moment(), id=row["id"], name=self.name,
         )  # fmt: skip
-
-
-@contextlib.contextmanager
-def _write(con: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction on an open registry connection (the attempt and its outcome together)."""
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
 
 
 def deliveries(settings: Settings, *, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """The outbox, newest first, each delivery with its attempts."""
     con = registry.connect(settings)
     try:
-        rows = con.execute(
+        rows = registry.rows(
+            con,
             "SELECT d.*, e.type, e.dataset, s.consumer, s.url FROM webhook_deliveries d "
             "JOIN webhook_events e ON e.id = d.event JOIN webhook_subscriptions s ON s.id = d.subscription "
-            + ("WHERE d.status = ? " if status else "") + "ORDER BY d.id DESC LIMIT ?",
-            [status, limit] if status else [limit],
-        ).fetchall()  # fmt: skip
+            + ("WHERE d.status = :status " if status else "") + "ORDER BY d.id DESC LIMIT :limit",
+            status=status, limit=limit,
+        )  # fmt: skip
         out = []
         for row in rows:
-            attempts = con.execute(
-                "SELECT attempt, at, status_code, error, ms, next_attempt_at FROM webhook_attempts "
-                "WHERE delivery = ? ORDER BY attempt", [row["id"]]
-            ).fetchall()  # fmt: skip
+            attempts = registry.rows(
+                con, "SELECT attempt, at, status_code, error, ms, next_attempt_at FROM webhook_attempts "
+                "WHERE delivery = :id ORDER BY attempt", id=row["id"],
+            )  # fmt: skip
             found = {k: row[k] for k in row.keys() if k not in ("claim", "claimed_until")}
             out.append({**found, "attempt_log": [dict(a) for a in attempts]})
         return out
@@ -269,7 +274,7 @@ class Background:
         try:
             while not self._stop.is_set():
                 try:
-                    if registry.registry_path(self.settings).exists():
+                    if registry.exists(self.settings):
                         deliverer.run_once()
                 except Exception as exc:  # a locked or broken registry: try again next pass
                     log.warning("webhook delivery pass failed: %s", exc)

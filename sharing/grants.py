@@ -148,25 +148,25 @@ def insert_grant(
     place of the consumer's earlier grant on the dataset."""
     moment = registry.stamp(registry.now())
     get_consumer(con, consumer)
-    con.execute(
-        "UPDATE grants SET revoked_at = ? WHERE consumer = ? AND dataset = ? AND revoked_at IS NULL",
-        [moment, consumer, dataset],
-    )
-    cursor = con.execute(
+    registry.run(
+        con,
+        "UPDATE grants SET revoked_at = :at WHERE consumer = :consumer AND dataset = :dataset AND revoked_at IS NULL",
+        at=moment, consumer=consumer, dataset=dataset,
+    )  # fmt: skip
+    row = registry.one(
+        con,
         "INSERT INTO grants (consumer, dataset, columns, row_filter, purpose, expires_at, granted_by, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            consumer,
-            dataset,
-            json.dumps(list(columns)) if columns is not None else None,
-            json.dumps({k: list(v) for k, v in row_filter.items()}, ensure_ascii=False),
-            purpose.strip(),
-            registry.stamp(expires_at),
-            granted_by,
-            moment,
-        ],
+        "VALUES (:consumer, :dataset, :columns, :row_filter, :purpose, :expires_at, :granted_by, :at) RETURNING *",
+        consumer=consumer,
+        dataset=dataset,
+        columns=json.dumps(list(columns)) if columns is not None else None,
+        row_filter=json.dumps({k: list(v) for k, v in row_filter.items()}, ensure_ascii=False),
+        purpose=purpose.strip(),
+        expires_at=registry.stamp(expires_at),
+        granted_by=granted_by,
+        at=moment,
     )
-    return Grant.from_row(con.execute("SELECT * FROM grants WHERE id = ?", [cursor.lastrowid]).fetchone())
+    return Grant.from_row(row)
 
 
 def list_grants(
@@ -174,7 +174,7 @@ def list_grants(
 ) -> list[Grant]:
     con = registry.connect(settings)
     try:
-        rows = con.execute("SELECT * FROM grants ORDER BY dataset, consumer, id").fetchall()
+        rows = registry.rows(con, "SELECT * FROM grants ORDER BY dataset, consumer, id")
     finally:
         con.close()
     grants = [Grant.from_row(r) for r in rows]
@@ -189,14 +189,13 @@ def list_grants(
 
 def revoke_grant(settings: Settings, grant_id: int) -> Grant:
     with registry.transaction(settings) as con:
-        row = con.execute("SELECT * FROM grants WHERE id = ?", [grant_id]).fetchone()
-        if row is None:
+        if registry.one(con, "SELECT 1 FROM grants WHERE id = :id", id=grant_id) is None:
             raise RegistryError(f"no grant {grant_id}", field="grant")
-        con.execute(
-            "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            [registry.stamp(registry.now()), grant_id],
-        )
-        row = con.execute("SELECT * FROM grants WHERE id = ?", [grant_id]).fetchone()
+        registry.run(
+            con, "UPDATE grants SET revoked_at = :at WHERE id = :id AND revoked_at IS NULL",
+            at=registry.stamp(registry.now()), id=grant_id,
+        )  # fmt: skip
+        row = registry.one(con, "SELECT * FROM grants WHERE id = :id", id=grant_id)
     return Grant.from_row(row)
 
 
@@ -205,7 +204,7 @@ class Grants:
 
     def __init__(self, settings: Settings, query: Any) -> None:
         self.settings = settings
-        self._query = query  # the Authenticator's reader, so one data_version governs both caches
+        self._query = query  # the Authenticator's reader, so one change marker governs both caches
         self._lock = threading.RLock()
         self._grants: dict[str, dict[str, Grant]] | None = None
         self._epoch = 0  # moved by forget(): a read that began before it is not cached
@@ -242,7 +241,7 @@ class Grants:
         if grants is None:
             with self._lock:
                 epoch = self._epoch
-                rows = self._query("SELECT * FROM grants WHERE revoked_at IS NULL", [])
+                rows = self._query("SELECT * FROM grants WHERE revoked_at IS NULL")
                 grants = {}
                 for row in rows:
                     grant = Grant.from_row(row)

@@ -1,77 +1,41 @@
-"""The sharing registry: consumers, credentials, grants, access requests and staff, in one SQLite
-file under $LGSP_HOME/sharing (SQLite allows many processes; the DuckDB warehouse allows one writer)."""
+"""The sharing registry: consumers, credentials, grants, access requests, staff and the webhook
+outbox, through SQLAlchemy: one SQLite file under $LGSP_HOME/sharing by default (SQLite allows many
+processes; the DuckDB warehouse allows one writer), PostgreSQL with `LGSP_STATE_URL` (the cluster
+profile). The tables are lgsp.sharing.tables; Alembic migrations (lgsp/sharing/migrations) bring a
+registry up to date on first use, an old SQLite file included.
+
+Reads go through `connect` (autocommit); writes through `transaction`, which on SQLite is `BEGIN
+IMMEDIATE` and on PostgreSQL first bumps `registry_version`, whose row lock serialises writers the
+same way. Queries are `text()` with named parameters, in SQL both databases speak.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import os
-import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, CursorResult, Engine, RowMapping, create_engine, event, make_url, pool, text
 
 from lgsp.core import files
 from lgsp.core.settings import Settings
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS consumers (
-    code TEXT PRIMARY KEY, name TEXT NOT NULL, contact TEXT NOT NULL, kind TEXT NOT NULL,
-    created_at TEXT NOT NULL, revoked_at TEXT
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id TEXT PRIMARY KEY, consumer TEXT NOT NULL REFERENCES consumers(code), hash TEXT NOT NULL,
-    created_at TEXT NOT NULL, revoked_at TEXT
-);
-CREATE TABLE IF NOT EXISTS clients (
-    client_id TEXT PRIMARY KEY, consumer TEXT NOT NULL REFERENCES consumers(code), hash TEXT NOT NULL,
-    created_at TEXT NOT NULL, revoked_at TEXT
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    token_hash TEXT PRIMARY KEY, client_id TEXT NOT NULL REFERENCES clients(client_id),
-    consumer TEXT NOT NULL, expires_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS grants (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, consumer TEXT NOT NULL REFERENCES consumers(code),
-    dataset TEXT NOT NULL, columns TEXT, row_filter TEXT NOT NULL, purpose TEXT NOT NULL,
-    expires_at TEXT, granted_by TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT
-);
-CREATE TABLE IF NOT EXISTS access_requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, consumer TEXT NOT NULL REFERENCES consumers(code),
-    dataset TEXT NOT NULL, purpose TEXT NOT NULL, columns TEXT, requested_at TEXT NOT NULL,
-    due_on TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', answered_at TEXT, answered_by TEXT,
-    reason TEXT, grant_id INTEGER
-);
-CREATE TABLE IF NOT EXISTS staff (
-    username TEXT PRIMARY KEY, department TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL,
-    session_version INTEGER NOT NULL DEFAULT 1, disabled_at TEXT
-);
--- Older versions kept the hub's secrets here; hub_secret moves them to key files.
-CREATE TABLE IF NOT EXISTS hub_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS login_failures (username TEXT NOT NULL, at TEXT NOT NULL, address TEXT NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS login_failures_by_user ON login_failures (username, at);
--- Webhooks (lgsp.sharing.webhooks): subscriptions keep their signing secret (it must sign), events
--- are queued once each, and the outbox holds one delivery per subscription and event.
-CREATE TABLE IF NOT EXISTS webhook_subscriptions (
-    id TEXT PRIMARY KEY, consumer TEXT NOT NULL REFERENCES consumers(code), url TEXT NOT NULL,
-    datasets TEXT, secret TEXT NOT NULL, created_at TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
-    deactivated_at TEXT, deactivated_why TEXT
-);
-CREATE TABLE IF NOT EXISTS webhook_events (
-    id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, type TEXT NOT NULL, dataset TEXT, payload TEXT NOT NULL,
-    created_at TEXT NOT NULL, contents TEXT
-);
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL REFERENCES webhook_subscriptions(id),
-    event TEXT NOT NULL REFERENCES webhook_events(id), status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL, claim TEXT, claimed_until TEXT,
-    last_status INTEGER, last_error TEXT, finished_at TEXT, UNIQUE (subscription, event)
-);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
-CREATE TABLE IF NOT EXISTS webhook_attempts (
-    delivery INTEGER NOT NULL REFERENCES webhook_deliveries(id), attempt INTEGER NOT NULL, at TEXT NOT NULL,
-    status_code INTEGER, error TEXT, ms REAL NOT NULL, next_attempt_at TEXT, PRIMARY KEY (delivery, attempt)
-);
-"""
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _forget_pools() -> None:
+    """In a forked child (Airflow's task runner): never reuse the parent's pooled connections."""
+    for made in _engines.values():
+        made.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_pools)
 
 
 def now() -> dt.datetime:
@@ -88,23 +52,69 @@ def parse(text: str | None) -> dt.datetime | None:
 
 
 def registry_path(settings: Settings) -> Path:
+    """The default registry's SQLite file (where the embedded profile keeps it)."""
     return settings.sharing_dir / "registry.sqlite"
 
 
-def connect(settings: Settings) -> sqlite3.Connection:
-    """A connection to the registry (created on first use); rows come back as sqlite3.Row."""
-    path = registry_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _private(path)
-    con = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-    con.row_factory = sqlite3.Row
-    con.execute("PRAGMA journal_mode = WAL")
-    con.execute("PRAGMA synchronous = NORMAL")
-    con.execute("PRAGMA foreign_keys = ON")
-    con.executescript(SCHEMA)
-    _add_columns(con)
-    con.execute("CREATE INDEX IF NOT EXISTS login_failures_by_address ON login_failures (address, at)")
-    return con
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
+
+
+def is_sqlite(settings: Settings) -> bool:
+    return _sqlite_file(settings.registry_url) is not None
+
+
+def exists(settings: Settings) -> bool:
+    """Whether the hub has a registry yet (a SQLite file not made yet: no consumer, no subscriber)."""
+    path = _sqlite_file(settings.registry_url)
+    return path is None or path.exists()
+
+
+def engine(settings: Settings) -> Engine:
+    """The registry's engine, one per process and URL, brought up to date (Alembic) when made."""
+    url = settings.registry_url
+    with _engines_lock:
+        found = _engines.get(url)
+        if found is None:
+            found = _make_engine(url)
+            upgrade(found)
+            _engines[url] = found
+        return found
+
+
+def dispose(settings: Settings) -> None:
+    """Close the registry's pooled connections and forget its engine (a test's database dropped)."""
+    with _engines_lock:
+        found = _engines.pop(settings.registry_url, None)
+    if found is not None:
+        found.dispose()
+
+
+def _make_engine(url: str) -> Engine:
+    path = _sqlite_file(url)
+    if path is None:  # PostgreSQL: pooled connections, checked before use (a restarted server)
+        return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=16)
+    # SQLite: a connection per use, as the file is cheap to open, and many test homes come and go
+    made = create_engine(url, poolclass=pool.NullPool, connect_args={"timeout": 10, "check_same_thread": False})
+
+    @event.listens_for(made, "do_connect")
+    def _before_connect(*_: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _private(path)
+
+    @event.listens_for(made, "connect")
+    def _pragmas(dbapi_con: Any, _: Any) -> None:
+        dbapi_con.isolation_level = None  # transactions are ours to begin (below), never the driver's
+        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON"):
+            dbapi_con.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(made, "begin")
+    def _immediate(con: Connection) -> None:
+        if con.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            con.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock now: no upgrade from read to write later
+
+    return made
 
 
 def _private(path: Path) -> None:
@@ -118,43 +128,71 @@ def _private(path: Path) -> None:
                 part.chmod(0o600)
 
 
-# Columns added since a registry was first made: (table, column, definition).
-_ADDED = (
-    ("staff", "session_version", "INTEGER NOT NULL DEFAULT 1"),
-    ("staff", "disabled_at", "TEXT"),
-    ("login_failures", "address", "TEXT NOT NULL DEFAULT ''"),
-)
+def upgrade(made: Engine) -> str:
+    """Run the migrations the registry lacks (none: nothing happens); returns the revision it is at.
+    A SQLite file the older, SQLite-only versions made is adopted by revision 0001 as it is."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with made.begin() as con:  # SQLite: BEGIN IMMEDIATE, so two processes upgrade one after the other
+        if con.dialect.name == "postgresql":
+            con.execute(text("SELECT pg_advisory_xact_lock(72147)"))  # the same, for two replicas starting
+        config.attributes["connection"] = con  # migrations/env.py migrates this connection, in this transaction
+        command.upgrade(config, "head")
+    return str(ScriptDirectory.from_config(config).get_current_head())
 
 
-def _add_columns(con: sqlite3.Connection) -> None:
-    for table, column, definition in _ADDED:
-        if column not in {r["name"] for r in con.execute(f"PRAGMA table_info({table})")}:
-            con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+def connect(settings: Settings) -> Connection:
+    """A connection for reads and single statements (autocommit); the caller closes it. Rows come
+    back as mappings (`row["code"]`)."""
+    return engine(settings).connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextlib.contextmanager
-def transaction(settings: Settings) -> Iterator[sqlite3.Connection]:
-    """One write transaction on a fresh connection: servers see it at once (their caches key on
-    SQLite's data_version, which changes when another connection commits)."""
-    con = connect(settings)
-    try:
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-    finally:
-        con.close()
+def transaction(settings: Settings, *, bump: bool = True) -> Iterator[Connection]:
+    """One write transaction, committed at the end (rolled back on an error). `bump` (the default)
+    moves registry_version first: servers drop their caches, and on PostgreSQL its row lock queues
+    the writers as SQLite's BEGIN IMMEDIATE does, so a check-then-write inside is never raced."""
+    with engine(settings).begin() as con:
+        if bump:
+            con.execute(text("UPDATE registry_version SET version = version + 1 WHERE id = 1"))
+        yield con
+
+
+def change_marker(con: Connection) -> Any:
+    """What moves whenever the registry changed: SQLite's data_version (any other connection's
+    commit, even by hand) or, on PostgreSQL, registry_version (every `transaction`)."""
+    if con.dialect.name == "sqlite":
+        return con.exec_driver_sql("PRAGMA data_version").scalar()
+    return con.execute(text("SELECT version FROM registry_version WHERE id = 1")).scalar()
+
+
+def rows(con: Connection, sql: str, **params: Any) -> list[RowMapping]:
+    return list(con.execute(text(sql), params).mappings())
+
+
+def one(con: Connection, sql: str, **params: Any) -> RowMapping | None:
+    return con.execute(text(sql), params).mappings().first()
+
+
+def value(con: Connection, sql: str, **params: Any) -> Any:
+    return con.execute(text(sql), params).scalar()
+
+
+def run(con: Connection, sql: str, **params: Any) -> CursorResult[Any]:
+    """A statement; its result's rowcount says how many rows it changed."""
+    return con.execute(text(sql), params)
 
 
 def hub_secret(settings: Settings, name: str) -> str:
     """A secret the hub keeps (lgsp.core.files.hub_secret: environment or a 0600 key file). Older
     versions kept them in the registry, which other users could read: such a secret moves to its
     key file (so sessions stay valid) and leaves the registry."""
-    with transaction(settings) as con:
-        row = con.execute("SELECT value FROM hub_secrets WHERE name = ?", [name]).fetchone()
-        value = files.hub_secret(settings, name, initial=str(row["value"]) if row else None)
-        con.execute("DELETE FROM hub_secrets WHERE name = ?", [name])
-        return value
+    with transaction(settings, bump=False) as con:
+        row = one(con, "SELECT value FROM hub_secrets WHERE name = :name", name=name)
+        secret = files.hub_secret(settings, name, initial=str(row["value"]) if row else None)
+        run(con, "DELETE FROM hub_secrets WHERE name = :name", name=name)
+        return secret

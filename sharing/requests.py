@@ -74,13 +74,13 @@ def add_request(
     due = answer_due(moment, settings.extra_holidays)
     with registry.transaction(settings) as con:
         get_consumer(con, consumer)
-        cursor = con.execute(
+        row = registry.one(
+            con,
             "INSERT INTO access_requests (consumer, dataset, purpose, columns, requested_at, due_on) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [consumer, dataset, purpose.strip(), json.dumps(columns) if columns else None,
-             registry.stamp(moment), due.isoformat()],
+            "VALUES (:consumer, :dataset, :purpose, :columns, :at, :due) RETURNING *",
+            consumer=consumer, dataset=dataset, purpose=purpose.strip(),
+            columns=json.dumps(columns) if columns else None, at=registry.stamp(moment), due=due.isoformat(),
         )  # fmt: skip
-        row = con.execute("SELECT * FROM access_requests WHERE id = ?", [cursor.lastrowid]).fetchone()
     return AccessRequest.from_row(row)
 
 
@@ -89,7 +89,7 @@ def list_requests(
 ) -> list[AccessRequest]:
     con = registry.connect(settings)
     try:
-        rows = con.execute("SELECT * FROM access_requests ORDER BY id").fetchall()
+        rows = registry.rows(con, "SELECT * FROM access_requests ORDER BY id")
     finally:
         con.close()
     found = [AccessRequest.from_row(r) for r in rows]
@@ -97,7 +97,7 @@ def list_requests(
 
 
 def _pending(con: Any, request_id: int) -> AccessRequest:
-    row = con.execute("SELECT * FROM access_requests WHERE id = ?", [request_id]).fetchone()
+    row = registry.one(con, "SELECT * FROM access_requests WHERE id = :id", id=request_id)
     if row is None:
         raise RegistryError(f"no access request {request_id}", field="request")
     request = AccessRequest.from_row(row)
@@ -109,7 +109,7 @@ def _pending(con: Any, request_id: int) -> AccessRequest:
 def get_request(settings: Settings, request_id: int) -> AccessRequest:
     con = registry.connect(settings)
     try:
-        row = con.execute("SELECT * FROM access_requests WHERE id = ?", [request_id]).fetchone()
+        row = registry.one(con, "SELECT * FROM access_requests WHERE id = :id", id=request_id)
     finally:
         con.close()
     if row is None:
@@ -136,15 +136,16 @@ def approve(
     if expires_at is not None and expires_at <= registry.now():
         raise RegistryError("expires: the expiry is in the past", field="expires")
     with registry.transaction(settings) as con:
-        _pending(con, request_id)  # under the registry's write lock: a second answer sees the first
+        _pending(con, request_id)  # under the registry's write lock (both backends): a second answer sees the first
         grant = insert_grant(
             con, request.consumer, request.dataset, cols, rows, request.purpose, answered_by, expires_at
         )
-        con.execute(
-            "UPDATE access_requests SET status = 'approved', answered_at = ?, answered_by = ?, grant_id = ? "
-            "WHERE id = ?",
-            [registry.stamp(registry.now()), answered_by, grant.id, request_id],
-        )
+        registry.run(
+            con,
+            "UPDATE access_requests SET status = 'approved', answered_at = :at, answered_by = :by, grant_id = :grant "
+            "WHERE id = :id",
+            at=registry.stamp(registry.now()), by=answered_by, grant=grant.id, id=request_id,
+        )  # fmt: skip
     return grant
 
 
@@ -153,8 +154,10 @@ def refuse(settings: Settings, request_id: int, answered_by: str, reason: str) -
         raise RegistryError("reason: a refusal says why", field="reason")
     with registry.transaction(settings) as con:
         _pending(con, request_id)
-        con.execute(
-            "UPDATE access_requests SET status = 'refused', answered_at = ?, answered_by = ?, reason = ? WHERE id = ?",
-            [registry.stamp(registry.now()), answered_by, reason.strip(), request_id],
-        )
+        registry.run(
+            con,
+            "UPDATE access_requests SET status = 'refused', answered_at = :at, answered_by = :by, reason = :reason "
+            "WHERE id = :id",
+            at=registry.stamp(registry.now()), by=answered_by, reason=reason.strip(), id=request_id,
+        )  # fmt: skip
     return get_request(settings, request_id)

@@ -32,12 +32,13 @@ def add_staff(settings: Settings, username: str, department: str, password: str 
         raise RegistryError("department: a publisher code such as SXD", field="department")
     password = password or new_secret()[:20]
     with registry.transaction(settings) as con:
-        con.execute(
-            "INSERT INTO staff (username, department, hash, created_at) VALUES (?, ?, ?, ?) "
+        registry.run(
+            con,
+            "INSERT INTO staff (username, department, hash, created_at) VALUES (:username, :department, :hash, :at) "
             "ON CONFLICT (username) DO UPDATE SET department = excluded.department, hash = excluded.hash, "
             "session_version = staff.session_version + 1, disabled_at = NULL",
-            [username, department, hash_secret(password), registry.stamp(registry.now())],
-        )
+            username=username, department=department, hash=hash_secret(password), at=registry.stamp(registry.now()),
+        )  # fmt: skip
     return password
 
 
@@ -87,11 +88,13 @@ def login(settings: Settings, username: str, password: str, address: str = "") -
     since = registry.stamp(moment - LOCKOUT_WINDOW)
     con = registry.connect(settings)
     try:
-        recent = con.execute(
-            "SELECT username, address, at FROM login_failures WHERE at > ? AND (username = ? OR address = ?) ORDER BY at",
-            [since, username, address],
-        ).fetchall()
-        row = con.execute("SELECT * FROM staff WHERE username = ?", [username]).fetchone()
+        recent = registry.rows(
+            con,
+            "SELECT username, address, at FROM login_failures "
+            "WHERE at > :since AND (username = :username OR address = :address) ORDER BY at",
+            since=since, username=username, address=address,
+        )  # fmt: skip
+        row = registry.one(con, "SELECT * FROM staff WHERE username = :username", username=username)
     finally:
         con.close()
     for limit, counted in (
@@ -105,15 +108,18 @@ def login(settings: Settings, username: str, password: str, address: str = "") -
             raise LockedOut(username, oldest + LOCKOUT_WINDOW)
     matches = verify_secret(password, row["hash"] if row is not None else _NOBODY)
     if row is None or row["disabled_at"] or not matches:
-        with registry.transaction(settings) as con:
-            con.execute("DELETE FROM login_failures WHERE at <= ?", [since])
-            con.execute(
-                "INSERT INTO login_failures (username, address, at) VALUES (?, ?, ?)",
-                [username, address, registry.stamp(moment)],
-            )
+        with registry.transaction(settings, bump=False) as con:  # no cache depends on failures
+            registry.run(con, "DELETE FROM login_failures WHERE at <= :since", since=since)
+            registry.run(
+                con, "INSERT INTO login_failures (username, address, at) VALUES (:username, :address, :at)",
+                username=username, address=address, at=registry.stamp(moment),
+            )  # fmt: skip
         return None
-    with registry.transaction(settings) as con:
-        con.execute("DELETE FROM login_failures WHERE username = ? AND address = ?", [username, address])
+    with registry.transaction(settings, bump=False) as con:
+        registry.run(
+            con, "DELETE FROM login_failures WHERE username = :username AND address = :address",
+            username=username, address=address,
+        )  # fmt: skip
     return Staff(row["username"], row["department"], row["session_version"])
 
 
@@ -122,7 +128,7 @@ def current_staff(settings: Settings, username: str, session_version: object) ->
     was disabled or reset (password, department) since, which ends the session."""
     con = registry.connect(settings)
     try:
-        row = con.execute("SELECT * FROM staff WHERE username = ?", [username]).fetchone()
+        row = registry.one(con, "SELECT * FROM staff WHERE username = :username", username=username)
     finally:
         con.close()
     if row is None or row["disabled_at"] or row["session_version"] != session_version:
@@ -133,10 +139,11 @@ def current_staff(settings: Settings, username: str, session_version: object) ->
 def disable_staff(settings: Settings, username: str) -> None:
     """Refuse a staff login from now on and end its sessions (`lgsp staff add` enables it again)."""
     with registry.transaction(settings) as con:
-        found = con.execute(
-            "UPDATE staff SET disabled_at = ?, session_version = session_version + 1 WHERE username = ?",
-            [registry.stamp(registry.now()), username],
-        ).rowcount
+        found = registry.run(
+            con,
+            "UPDATE staff SET disabled_at = :at, session_version = session_version + 1 WHERE username = :username",
+            at=registry.stamp(registry.now()), username=username,
+        ).rowcount  # fmt: skip
     if not found:
         raise RegistryError(f"no staff login '{username}'", field="username")
 
@@ -145,7 +152,7 @@ def list_staff(settings: Settings) -> list[Staff]:
     """Every staff login that may log in (disabled ones are left out)."""
     con = registry.connect(settings)
     try:
-        rows = con.execute("SELECT * FROM staff WHERE disabled_at IS NULL ORDER BY username").fetchall()
+        rows = registry.rows(con, "SELECT * FROM staff WHERE disabled_at IS NULL ORDER BY username")
         return [Staff(r["username"], r["department"], r["session_version"]) for r in rows]
     finally:
         con.close()

@@ -106,7 +106,7 @@ def write_open_stats(settings: Settings, named_datasets: set[str]) -> int:
     `(restricted or unknown)`; cells of fewer than K_ANONYMITY requests become one `(other)` row a day."""
     con = registry.connect(settings)
     try:
-        kinds = {r["code"]: r["kind"] for r in con.execute("SELECT code, kind FROM consumers")}
+        kinds = {r["code"]: r["kind"] for r in registry.rows(con, "SELECT code, kind FROM consumers")}
     finally:
         con.close()
     duck = duckdb.connect()

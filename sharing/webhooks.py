@@ -18,10 +18,11 @@ import datetime as dt
 import json
 import logging
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from sqlalchemy import Connection
 
 from lgsp.core.settings import Settings
 from lgsp.publishing.versions import Release
@@ -55,7 +56,7 @@ class Subscription:
     deactivated_why: str | None = None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Subscription:
+    def from_row(cls, row: Any) -> Subscription:
         names = json.loads(row["datasets"]) if row["datasets"] else None
         return cls(row["id"], row["consumer"], row["url"], tuple(names) if names is not None else None,
                    row["created_at"], bool(row["active"]), row["deactivated_why"])  # fmt: skip
@@ -93,7 +94,7 @@ def check_url(url: str, settings: Settings | None = None) -> str:
 
 
 def may_read(
-    con: sqlite3.Connection,
+    con: Connection,
     settings: Settings,
     consumer: str,
     dataset: str | None,
@@ -102,7 +103,7 @@ def may_read(
     """Whether `consumer` may be told about `dataset`: it is active, and the dataset is open or it
     holds an active grant on it (a ping names no dataset). `contracts`: the caller's cache of
     contracts read, so that many subscriptions do not parse one contract many times."""
-    row = con.execute("SELECT revoked_at FROM consumers WHERE code = ?", [consumer]).fetchone()
+    row = registry.one(con, "SELECT revoked_at FROM consumers WHERE code = :code", code=consumer)
     if row is None or row["revoked_at"]:
         return False
     if dataset is None:
@@ -118,9 +119,10 @@ def may_read(
         return False
     if contract.classification is Classification.open:
         return True
-    rows = con.execute(
-        "SELECT * FROM grants WHERE consumer = ? AND dataset = ? AND revoked_at IS NULL", [consumer, dataset]
-    ).fetchall()
+    rows = registry.rows(
+        con, "SELECT * FROM grants WHERE consumer = :consumer AND dataset = :dataset AND revoked_at IS NULL",
+        consumer=consumer, dataset=dataset,
+    )  # fmt: skip
     return any(Grant.from_row(r).active() for r in rows)
 
 
@@ -145,18 +147,20 @@ def add_subscription(
                     f"{consumer} may not read {name}: ask its owner for a grant first", field="datasets"
                 )
         sub_id = "wh_" + secrets.token_hex(6)
-        con.execute(
-            "INSERT INTO webhook_subscriptions (id, consumer, url, datasets, secret, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [sub_id, consumer, url, json.dumps(names) if names is not None else None, secret, registry.stamp(registry.now())],
+        row = registry.one(
+            con,
+            "INSERT INTO webhook_subscriptions (id, consumer, url, datasets, secret, created_at) "
+            "VALUES (:id, :consumer, :url, :datasets, :secret, :at) RETURNING *",
+            id=sub_id, consumer=consumer, url=url, datasets=json.dumps(names) if names is not None else None,
+            secret=secret, at=registry.stamp(registry.now()),
         )  # fmt: skip
-        row = con.execute("SELECT * FROM webhook_subscriptions WHERE id = ?", [sub_id]).fetchone()
     return Subscription.from_row(row), secret
 
 
 def list_subscriptions(settings: Settings, consumer: str | None = None) -> list[Subscription]:
     con = registry.connect(settings)
     try:
-        rows = con.execute("SELECT * FROM webhook_subscriptions ORDER BY consumer, created_at, id").fetchall()
+        rows = registry.rows(con, "SELECT * FROM webhook_subscriptions ORDER BY consumer, created_at, id")
     finally:
         con.close()
     return [s for s in map(Subscription.from_row, rows) if consumer is None or s.consumer == consumer]
@@ -166,26 +170,29 @@ def remove_subscription(settings: Settings, sub_id: str, consumer: str | None = 
     """Deactivate a subscription (its deliveries stay, as history) and cancel what it still had to
     send; with `consumer`, only that consumer's own subscription."""
     with registry.transaction(settings) as con:
-        row = con.execute("SELECT * FROM webhook_subscriptions WHERE id = ?", [sub_id]).fetchone()
+        row = registry.one(con, "SELECT * FROM webhook_subscriptions WHERE id = :id", id=sub_id)
         if row is None or (consumer is not None and row["consumer"] != consumer):
             raise RegistryError(f"no webhook subscription {sub_id!r}", field="subscription")
         deactivate(con, sub_id, "removed")
-        row = con.execute("SELECT * FROM webhook_subscriptions WHERE id = ?", [sub_id]).fetchone()
+        row = registry.one(con, "SELECT * FROM webhook_subscriptions WHERE id = :id", id=sub_id)
     return Subscription.from_row(row)
 
 
-def deactivate(con: sqlite3.Connection, sub_id: str, why: str) -> None:
+def deactivate(con: Connection, sub_id: str, why: str) -> None:
     """Inside the caller's transaction: the subscription sends nothing more."""
     now = moment()
-    con.execute(
-        "UPDATE webhook_subscriptions SET active = 0, deactivated_at = ?, deactivated_why = ? WHERE id = ? AND active = 1",
-        [now, why, sub_id],
-    )
-    con.execute(
-        "UPDATE webhook_deliveries SET status = 'cancelled', last_error = ?, finished_at = ?, claim = NULL "
-        "WHERE subscription = ? AND status IN ('pending', 'sending')",
-        [f"subscription {why}", now, sub_id],
-    )
+    registry.run(
+        con,
+        "UPDATE webhook_subscriptions SET active = 0, deactivated_at = :at, deactivated_why = :why "
+        "WHERE id = :id AND active = 1",
+        at=now, why=why, id=sub_id,
+    )  # fmt: skip
+    registry.run(
+        con,
+        "UPDATE webhook_deliveries SET status = 'cancelled', last_error = :error, finished_at = :at, claim = NULL "
+        "WHERE subscription = :id AND status IN ('pending', 'sending')",
+        error=f"subscription {why}", at=now, id=sub_id,
+    )  # fmt: skip
 
 
 # -- events -----------------------------------------------------------------------------------------
@@ -249,40 +256,43 @@ def queue(settings: Settings, kind: str, key: str, dataset: str | None, data: di
     """Queue one event (once per `key`: queued again, it is ignored) for every active subscription
     that covers the dataset and whose consumer may read it (`only`: one subscription); returns the
     deliveries made. A hub without a registry has no subscriber: nothing is created."""
-    if not registry.registry_path(settings).exists():
+    if not registry.exists(settings):
         return []
     event_id = "evt_" + secrets.token_hex(8)
     now = moment()
     payload = json.dumps({"type": kind, "timestamp": now, "data": data}, ensure_ascii=False, separators=(",", ":"))
     made = []
-    with registry.transaction(settings) as con:
-        subs = [Subscription.from_row(r) for r in con.execute(
-            "SELECT * FROM webhook_subscriptions WHERE active = 1" + (" AND id = ?" if only else ""), [only] if only else []
+    with registry.transaction(settings) as con:  # serialised: two publications compare contents in turn
+        subs = [Subscription.from_row(r) for r in registry.rows(
+            con, "SELECT * FROM webhook_subscriptions WHERE active = 1" + (" AND id = :only" if only else ""), only=only
         )]  # fmt: skip
         contracts: dict[str, Contract | None] = {}
         readers = [s for s in subs if s.covers(dataset) and may_read(con, settings, s.consumer, dataset, contracts)]
         if not readers:
             return []
         if contents is not None:
-            last = con.execute(
-                "SELECT contents FROM webhook_events WHERE type = ? AND dataset = ? ORDER BY created_at DESC LIMIT 1",
-                [kind, dataset],
-            ).fetchone()
+            last = registry.one(
+                con,
+                "SELECT contents FROM webhook_events WHERE type = :kind AND dataset = :dataset "
+                "ORDER BY created_at DESC LIMIT 1",
+                kind=kind, dataset=dataset,
+            )  # fmt: skip
             if last is not None and last["contents"] == contents:
                 return []  # published again, the same rows: nothing to tell
-        inserted = con.execute(
-            "INSERT OR IGNORE INTO webhook_events (id, key, type, dataset, payload, created_at, contents) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [event_id, key, kind, dataset, payload, now, contents],
-        ).rowcount
+        inserted = registry.run(
+            con,
+            "INSERT INTO webhook_events (id, key, type, dataset, payload, created_at, contents) "
+            "VALUES (:id, :key, :kind, :dataset, :payload, :at, :contents) ON CONFLICT (key) DO NOTHING",
+            id=event_id, key=key, kind=kind, dataset=dataset, payload=payload, at=now, contents=contents,
+        ).rowcount  # fmt: skip
         if not inserted:
             return []  # this release or publication was queued before
         for sub in readers:
-            cursor = con.execute(
-                "INSERT INTO webhook_deliveries (subscription, event, next_attempt_at) VALUES (?, ?, ?)",
-                [sub.id, event_id, now],
-            )
-            made.append(int(cursor.lastrowid or 0))
+            made.append(int(registry.value(
+                con, "INSERT INTO webhook_deliveries (subscription, event, next_attempt_at) "
+                "VALUES (:subscription, :event, :at) RETURNING id",
+                subscription=sub.id, event=event_id, at=now,
+            )))  # fmt: skip
     return made
 
 
@@ -301,19 +311,19 @@ def announce_publication(
 
 def subscribed(settings: Settings) -> bool:
     """Whether any subscription is active (else a publication need not look at its rows)."""
-    if not registry.registry_path(settings).exists():
+    if not registry.exists(settings):
         return False
     con = registry.connect(settings)
     try:
-        return con.execute("SELECT 1 FROM webhook_subscriptions WHERE active = 1 LIMIT 1").fetchone() is not None
+        return registry.one(con, "SELECT 1 FROM webhook_subscriptions WHERE active = 1 LIMIT 1") is not None
     finally:
         con.close()
 
 
 def ping(settings: Settings, sub_id: str) -> int:
     """Queue a ping for one subscription (`lgsp webhooks test`); returns its delivery."""
-    with registry.transaction(settings) as con:
-        row = con.execute("SELECT * FROM webhook_subscriptions WHERE id = ?", [sub_id]).fetchone()
+    with registry.connect(settings) as con:
+        row = registry.one(con, "SELECT * FROM webhook_subscriptions WHERE id = :id", id=sub_id)
         if row is None:
             raise RegistryError(f"no webhook subscription {sub_id!r} (lgsp webhooks list)", field="subscription")
         if not row["active"]:

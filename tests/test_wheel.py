@@ -38,6 +38,8 @@ def test_the_wheel_holds_one_package_and_no_sandbox(wheel: Path) -> None:
     assert {n.split("/")[0] for n in names} == {"lgsp", wheel.name.split("-py3")[0] + ".dist-info"}
     assert "lgsp/dags/lgsp_datasets.py" in names and "lgsp/schemas/datasets/schools.yaml" in names
     assert "lgsp/portal/templates/index.html.j2" in names and "lgsp/connectors/sql.py" in names
+    assert "lgsp/sharing/migrations/env.py" in names and "lgsp/sharing/migrations/script.py.mako" in names
+    assert "lgsp/sharing/migrations/versions/r0001_baseline.py" in names  # the registry's migrations
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     assert not [r for r in requires if "faker" in r.lower() or "sandbox" in r.lower() or "pytest" in r], requires

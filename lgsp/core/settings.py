@@ -6,7 +6,7 @@ import datetime as dt
 import os
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ByteSize, Field, IPvAnyNetwork, SecretStr, ValidationError
 
@@ -88,6 +88,25 @@ class Settings(BaseModel):
         "link-local addresses are refused unless listed.",
     )
 
+    profile: Literal["embedded", "cluster"] = Field(
+        "embedded",
+        description="embedded: everything in files under $LGSP_HOME (the default, `make demo`); cluster: state in "
+        "PostgreSQL, several `lgsp serve` replicas ($LGSP_PROFILE).",
+    )
+    state_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of the sharing registry, e.g. postgresql+psycopg2://lgsp:…@db/lgsp "
+        "($LGSP_STATE_URL, or $LGSP_STATE_URL_FILE naming a 0600 file holding it); default the SQLite file "
+        "$LGSP_HOME/sharing/registry.sqlite.",
+    )
+
+    @property
+    def registry_url(self) -> str:
+        """Where the sharing registry lives: `state_url`, else the SQLite file under sharing_dir."""
+        if self.state_url is not None:
+            return self.state_url.get_secret_value()
+        return f"sqlite:///{self.sharing_dir / 'registry.sqlite'}"
+
     @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
@@ -147,6 +166,8 @@ class Settings(BaseModel):
             "webhook_poll": "LGSP_WEBHOOK_POLL",
             "webhook_networks": "LGSP_WEBHOOK_NETWORKS",
             "webhook_senders": "LGSP_WEBHOOK_SENDERS",
+            "profile": "LGSP_PROFILE",
+            "state_url": "LGSP_STATE_URL",
         }
         extra: dict[str, Any] = {field: env[name].strip() for field, name in variables.items() if env.get(name)}
         if "province" in extra:
@@ -163,6 +184,17 @@ class Settings(BaseModel):
             extra["webhook_backoff"] = [d.strip() for d in extra["webhook_backoff"].split(",") if d.strip()]
         if "extra_holidays" in extra:
             extra["extra_holidays"] = [d.strip() for d in extra["extra_holidays"].split(",") if d.strip()]
+        if "profile" in extra:
+            extra["profile"] = extra["profile"].lower()
+        if "state_url" not in extra and env.get("LGSP_STATE_URL_FILE"):
+            extra["state_url"] = _secret_file(path("LGSP_STATE_URL_FILE", Path()), "LGSP_STATE_URL_FILE")
+        if extra.get("profile") == "cluster" and not extra.get("state_url"):
+            raise ConfigError(
+                "LGSP_PROFILE=cluster cần LGSP_STATE_URL (hoặc LGSP_STATE_URL_FILE): URL PostgreSQL của sổ đăng ký chia sẻ, "
+                "ví dụ postgresql+psycopg2://lgsp@db/lgsp / LGSP_PROFILE=cluster needs LGSP_STATE_URL (or "
+                "LGSP_STATE_URL_FILE): the PostgreSQL URL of the sharing registry, e.g. postgresql+psycopg2://lgsp@db/lgsp",
+                field="LGSP_STATE_URL",
+            )
         prefix = "LGSP_SECRET_"
         extra["secrets"] = {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix) and v}
         try:
@@ -177,3 +209,13 @@ class Settings(BaseModel):
             problem = exc.errors()[0]
             name = variables.get(str(problem["loc"][0]), str(problem["loc"][0]))
             raise ConfigError(f"{name}={env.get(name, '')!r}: {problem['msg']}", field=name) from None
+
+
+def _secret_file(path: Path, name: str) -> str:
+    """The text of a file holding a secret (a URL with its password): the hub user's alone (0600)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(f"{name}: {path} can be read by other users: `chmod 600 {path}`", field=name)
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}", field=name) from None

@@ -143,8 +143,8 @@ def test_repeated_wrong_passwords_lock_the_login_for_a_while(live: Hub) -> None:
     # a quarter of an hour later the failures have aged out (moved back here, not waited for)
     earlier = registry.stamp(registry.now() - LOCKOUT_WINDOW)
     with registry.transaction(live.settings) as con:
-        con.execute("UPDATE login_failures SET at = ?", [earlier])
+        registry.run(con, "UPDATE login_failures SET at = :at", at=earlier)
     with httpx.Client(base_url=live.url, follow_redirects=True) as browser:
         assert _try_login(browser, "sgddt", password).url.path == "/admin/"
     with registry.transaction(live.settings) as con:
-        assert con.execute("SELECT count(*) FROM login_failures WHERE username = 'sgddt'").fetchone()[0] == 0
+        assert registry.value(con, "SELECT count(*) FROM login_failures WHERE username = 'sgddt'") == 0

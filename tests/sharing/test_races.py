@@ -61,8 +61,8 @@ def test_a_revocation_during_a_read_of_the_grants_is_not_undone(hub: Settings) -
     reading, revoked = threading.Event(), threading.Event()
     con = registry.connect(hub)
 
-    def slow_query(sql: str, args: list[Any]) -> list[Any]:
-        rows = con.execute(sql, args).fetchall()  # the grants as they were
+    def slow_query(sql: str, **params: Any) -> list[Any]:
+        rows = registry.rows(con, sql, **params)  # the grants as they were
         reading.set()
         revoked.wait(10)  # ...while the revocation commits and the cache is dropped
         return rows
@@ -79,7 +79,7 @@ def test_a_revocation_during_a_read_of_the_grants_is_not_undone(hub: Settings) -
     revoked.set()
     in_flight.join(10)
     noticing.join(10)
-    grants._query = lambda sql, args: con.execute(sql, args).fetchall()  # reads are fast again
+    grants._query = lambda sql, **params: registry.rows(con, sql, **params)  # reads are fast again
     assert grants.decision("TTPVHCC", contract) is None  # the next request sees the revocation
     assert grants.readable("TTPVHCC") == []
     con.close()

@@ -375,14 +375,14 @@ def test_a_claim_left_by_a_deliverer_that_died_is_taken_over_after_its_lease(hub
     sub = subscribe(hub, receiver, "ORPHANED", "/orphaned")
     delivery = webhooks.ping(hub, sub)
     with registry.transaction(hub) as con:  # as a deliverer killed while sending leaves it
-        con.execute(
-            "UPDATE webhook_deliveries SET status = 'sending', claim = 'dead', claimed_until = ? WHERE id = ?",
-            [webhooks.moment(registry.now() + dt.timedelta(minutes=1)), delivery],
-        )
+        registry.run(
+            con, "UPDATE webhook_deliveries SET status = 'sending', claim = 'dead', claimed_until = :until WHERE id = :id",
+            until=webhooks.moment(registry.now() + dt.timedelta(minutes=1)), id=delivery,
+        )  # fmt: skip
     assert Deliverer(hub).run_once().delivered == []  # its lease still runs: left alone
     with registry.transaction(hub) as con:
-        con.execute("UPDATE webhook_deliveries SET claimed_until = ? WHERE id = ?",
-                    [webhooks.moment(registry.now() - dt.timedelta(seconds=1)), delivery])  # fmt: skip
+        registry.run(con, "UPDATE webhook_deliveries SET claimed_until = :until WHERE id = :id",
+                     until=webhooks.moment(registry.now() - dt.timedelta(seconds=1)), id=delivery)  # fmt: skip
     assert Deliverer(hub).run_once().delivered == [delivery]
     assert len(receiver.verified("/orphaned")) == 1
 

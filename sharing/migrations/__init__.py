@@ -1,0 +1,1 @@
+"""Alembic migrations of the sharing registry (run by lgsp.sharing.registry.upgrade)."""
