@@ -4,7 +4,8 @@ Prints rows/s and peak memory for
   1. bare copy — DuckDB's postgres scanner doing a bare CREATE TABLE AS SELECT (the physical limit);
   2. lgsp      — extract (DuckDB postgres scanner) → Great Expectations validation → atomic publish;
   3. lgsp, the whole open-data path — `lgsp run` as a user runs it: the load above, then the
-     release (CSV, Parquet, JSON and their gzip), the DCAT catalogue and the bulk dump;
+     release (CSV, Parquet and their gzip; JSON only up to LGSP_RELEASE_JSON_MAX_ROWS) and the DCAT
+     catalogue (the bulk dump is assembled when downloaded: nothing to build);
   4. dlt       — dlt's sql_database source into DuckDB with its fastest backend (connectorx).
 Each runs in its own process, measured in the same run on the same table, so ratios are fair.
 Usage: python benchmarks/bench_load.py [--rows 10000000] [--dirty-share 0.02] [--repeat 3] [--skip-dlt]
@@ -52,7 +53,7 @@ started = time.perf_counter()
 run = pipeline.run("env_readings", "bench", release=False)
 loaded = time.perf_counter()
 assert run.status == "published", run
-release = pipeline.release("env_readings")  # what `lgsp run` does next: release, catalogue, bulk dump
+release = pipeline.release("env_readings")  # what `lgsp run` does next: the release and the catalogue
 done = time.perf_counter()
 files = {d.format: d.bytes for d in release.distributions}
 print("parts", orjson.dumps({"load_seconds": loaded - started, "release_seconds": done - loaded, "bytes": files}).decode())
@@ -154,7 +155,7 @@ def main() -> None:
             *(
                 []
                 if opts.skip_path
-                else [("lgsp run, the whole open-data path (load + release + catalogue + dump)", PATH, [])]
+                else [("lgsp run, the whole open-data path (load + release + catalogue)", PATH, [])]
             ),
             *(
                 []

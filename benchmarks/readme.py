@@ -100,8 +100,8 @@ def bench_load(doc: Document) -> list[str]:
         whole = path["seconds"] / bare
         lines += [
             "",
-            f"In the whole path's median round, the load took {_s(path['load_seconds'])} s and the release, catalogue "
-            f"and bulk dump {_s(path['release_seconds'])} s; the release's files: "
+            f"In the whole path's median round, the load took {_s(path['load_seconds'])} s and the release and catalogue "
+            f"{_s(path['release_seconds'])} s; the release's files: "
             + ", ".join(f"{fmt} {_n(size / 1e6)} MB" for fmt, size in sorted(path["bytes"].items()))
             + ".",
             "",
@@ -299,7 +299,38 @@ def bench_sharing(doc: Document) -> list[str]:
     return lines
 
 
+def bench_incremental(doc: Document) -> list[str]:
+    labels = {
+        "soft_delete": "`soft_delete` (`deleted_at` through the cursor)",
+        "key_diff": f"`key_diff` (every run reads the {_n(doc['params']['rows'] / 1e6)} M keys)",
+        "tombstones": "`tombstones` (`deleted_licences`, own cursor)",
+    }
+    rows = []
+    for r in doc["results"]:
+        rounds = " / ".join(
+            ", ".join(_s(run["seconds"]) for run in r[kind]) for kind in ("full_runs", "incremental_runs", "quiet_runs")
+        )
+        rows.append([
+            labels.get(r["mode"], r["mode"]), _s(r["full_seconds"]), _s(r["incremental_seconds"]),
+            f"**{_pct(r['share'])}**", _s(r["quiet_seconds"]), rounds,
+            ", ".join(_pct(x) for x in r["round_shares"]),
+        ])  # fmt: skip
+    lines = _table(
+        [f"{_n(doc['params']['rows'])} rows, 1 % changed", "full load s (reference)", "incremental s", "**share**",
+         "nothing changed s", "rounds: full / incremental / nothing changed (s)", "round shares"],
+        "lrrrrll", rows,
+    )  # fmt: skip
+    best = min(doc["results"], key=lambda r: r["share"])
+    return [
+        *lines,
+        "",
+        _verdict(all(r["share"] <= 0.05 for r in doc["results"]), "an incremental run within 5 % of the full load",
+                 ", ".join(f"{r['mode']} {_pct(r['share'])}" for r in doc["results"]) + f" (best: {best['mode']})"),
+    ]  # fmt: skip
+
+
 RENDERERS: dict[str, Callable[[Document], list[str]]] = {
+    "bench_incremental": bench_incremental,
     "bench_load": bench_load,
     "bench_drop": bench_drop,
     "bench_derived": bench_derived,

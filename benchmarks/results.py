@@ -66,9 +66,7 @@ def run_tool(args: list[str]) -> str:
     printed on stderr is in the error, not lost with the captured output."""
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(
-            f"{Path(args[1] if len(args) > 1 else args[0]).name} failed ({done.returncode}):\n{done.stderr[-3000:]}"
-        )
+        raise SystemExit(f"{' '.join(args)[:200]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return done.stdout
 
 

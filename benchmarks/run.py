@@ -93,7 +93,7 @@ def main() -> int:
         )
     console.print(table)
     if not opts.smoke:
-        console.print("README.md's performance tables: python benchmarks/readme.py (make bench runs it)")
+        console.print("README.md's performance tables: python benchmarks/readme.py (make bench runs it after this)")
     return 1 if any(code for _, code, _, _ in outcomes) else 0
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lgsp.core.settings import Settings
@@ -107,7 +108,7 @@ def run(
     pipeline = Pipeline(_settings())
     results = []
     for dataset_id in datasets:
-        with console.status(f"{dataset_id}: extract → validate → publish"):
+        with console.status(f"{escape(dataset_id)}: extract → validate → publish"):
             started = time.monotonic()
             record = pipeline.run(dataset_id, full=full)
             record.seconds = time.monotonic() - started
@@ -210,19 +211,16 @@ def release(dataset: Annotated[str, typer.Argument(help="Dataset id of an open d
 @app.command()
 def dump(target: Annotated[Path, typer.Argument(help="Where to write the archive, e.g. lgsp-open-data.zip.")]) -> None:
     """Write the bulk dump (the catalogue and every open dataset's latest release, the archive
-    `/dump.zip` serves) to a file, for a mirror or a copy carried to another network."""
+    `/dump.zip` serves at LGSP_BASE_URL) to a file, for a mirror or a copy carried to another network."""
+    from lgsp.portal.access import OpenCatalogue
+    from lgsp.portal.bulk import BulkDump
     from lgsp.publishing.dump import write_dump
-    from lgsp.publishing.versions import latest_release
-    from lgsp.schemas.loader import load_contracts
 
     settings = _settings()
-    latest = []
-    for contract in load_contracts(settings.contracts_dir).values():
-        found = latest_release(settings.home, contract.id) if contract.classification.value == "open" else None
-        if found is not None:
-            latest.append((contract.id, found.version))
-    size = write_dump(settings.home, latest, target)
-    console.print(f"{target}: {len(latest)} bộ dữ liệu, {size:,} byte / {len(latest)} datasets, {size:,} bytes")
+    archive = BulkDump(OpenCatalogue(settings)).archive(settings.base_url)
+    size = write_dump(archive.parts, target)
+    datasets = len({m.name.split("/")[0] for m in archive.parts if "/" in m.name})
+    console.print(f"{target}: {datasets} bộ dữ liệu, {size:,} byte / {datasets} datasets, {size:,} bytes")
 
 
 @app.command()
@@ -354,7 +352,7 @@ def _summary(results: list[RunRecord], pipeline: Pipeline) -> None:
         except Exception:
             publisher = "?"
         table.add_row(
-            r.dataset_id,
+            escape(r.dataset_id),  # as typed: `lgsp run` names datasets that may not exist
             publisher,
             _n(r.rows_extracted),
             _n(r.rows_published),
@@ -378,7 +376,7 @@ def _summary(results: list[RunRecord], pipeline: Pipeline) -> None:
         if isinstance(r.release, str):
             typer.echo(f"{r.dataset_id}: {r.release}", err=True)
         elif r.report:
-            console.print(f"[dim]{r.dataset_id}: report {r.report}[/dim]", soft_wrap=True)
+            console.print(f"[dim]{escape(r.dataset_id)}: report {escape(r.report)}[/dim]", soft_wrap=True)
 
 
 def _submissions_of(results: list[RunRecord], pipeline: Pipeline) -> None:
@@ -463,12 +461,16 @@ def review(
 def main() -> None:
     """The `lgsp` command: an error the hub raises on purpose is said plainly (what, which file or
     field, what to do), with exit code 1; anything else shows its traceback."""
+
     from lgsp.core.errors import LgspError
 
     try:
         app()
     except LgspError as exc:
-        Console(stderr=True, width=console.width).print(f"[red]lgsp: {exc}[/red]", soft_wrap=True, highlight=False)
+        # the message may quote another tool's output ([error], [/opt/airflow]): never read as markup
+        Console(stderr=True, width=console.width).print(
+            f"[red]lgsp: {escape(str(exc))}[/red]", soft_wrap=True, highlight=False
+        )
         sys.exit(1)
 
 

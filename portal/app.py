@@ -9,19 +9,19 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from lgsp.core.settings import Settings
 from lgsp.portal import downloads
 from lgsp.portal.access import OpenCatalogue
 from lgsp.portal.api import Actions
+from lgsp.portal.bulk import BulkDump, respond
 from lgsp.portal.datastore import RawJSON
 from lgsp.portal.pages import error_page, render, router
 from lgsp.portal.reports import router as reports_router
 from lgsp.publishing.counts import DownloadCounter
 from lgsp.publishing.dcat import catalogue_graph, serialise
 from lgsp.publishing.dcat_pages import PAGE_SIZE, NoSuchPage, catalogue_page
-from lgsp.publishing.dump import DUMP_NAME, Dump, members
 from lgsp.web.forwarded import public_base
 from lgsp.web.problems import Invalid, NotFound, Problem
 
@@ -99,22 +99,13 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router(settings, catalogue, actions))
     app.include_router(reports_router(settings, catalogue, render))
 
+    bulk = BulkDump(catalogue)
+
     @app.api_route("/dump.zip", methods=["GET", "HEAD"])
     def dump(request: Request) -> Response:
-        # Assembled from the latest releases the catalogue shows, so it is never stale; its
-        # length is known at once. (A sync route: reading the catalogue files stays off the loop.)
-        latest = [(e.contract.id, e.latest.version) for e in catalogue.entries().values()]
-        archive = Dump(members(settings.home, latest))
-        headers = {
-            "Content-Length": str(len(archive)),
-            "Content-Disposition": f'attachment; filename="{DUMP_NAME}"',
-            "ETag": archive.etag(),
-        }
-        if request.headers.get("if-none-match") == headers["ETag"]:
-            return Response(status_code=304, headers={"ETag": headers["ETag"]})
-        if request.method == "HEAD":
-            return Response(headers=headers, media_type="application/zip")
-        return StreamingResponse(iter(archive), headers=headers, media_type="application/zip")
+        # Assembled from the latest releases the catalogue shows, with the catalogue serialised
+        # from the same entries, so it is never stale. (A sync route: off the event loop.)
+        return respond(request, bulk.archive(public_base(request, settings)))
 
     graphs: dict[Any, Any] = {}
     graphs_lock = threading.Lock()

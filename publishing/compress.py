@@ -27,17 +27,19 @@ def _deflate(data: bytes, level: int) -> bytes:
     return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
 
 
-def gzip_file(source: Path, target: Path, level: int = LEVEL) -> tuple[int, str]:
-    """Write `target` as the gzip of `source`; returns its byte size and SHA-256 (hashed as written)."""
+def gzip_file(source: Path, target: Path, level: int = LEVEL) -> tuple[int, str, int]:
+    """Write `target` as the gzip of `source`; returns its byte size, SHA-256 and CRC-32 (both
+    taken of the bytes as written)."""
     digest = hashlib.sha256()
-    crc, size, written = 0, 0, 0
+    crc, size, written, out_crc = 0, 0, 0, 0
     workers = max(1, os.cpu_count() or 1)
     pending: deque[Future[bytes]] = deque()
 
     def emit(block: bytes) -> None:
-        nonlocal written
+        nonlocal written, out_crc
         out.write(block)
         digest.update(block)
+        out_crc = zlib.crc32(block, out_crc)
         written += len(block)
 
     with source.open("rb") as src, target.open("wb") as out, ThreadPoolExecutor(workers) as pool:
@@ -52,4 +54,4 @@ def gzip_file(source: Path, target: Path, level: int = LEVEL) -> tuple[int, str]
             emit(pending.popleft().result())
         emit(zlib.compressobj(level, zlib.DEFLATED, -15).flush(zlib.Z_FINISH))  # the empty final block
         emit(struct.pack("<II", crc, size & 0xFFFFFFFF))
-    return written, digest.hexdigest()
+    return written, digest.hexdigest(), out_crc

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -63,12 +64,14 @@ def _coverage(con: duckdb.DuckDBPyConnection, contract: Contract) -> tuple[dt.da
     return (row[0], row[1]) if row else (None, None)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _digests(path: Path) -> tuple[str, int]:
+    """The file's SHA-256 (its checksum) and CRC-32 (what the bulk dump's zip headers need), in one read."""
+    digest, crc = hashlib.sha256(), 0
     with path.open("rb") as src:
         while chunk := src.read(1 << 22):
-            digest.update(chunk)  # hashlib releases the GIL: files hash in parallel
-    return digest.hexdigest()
+            digest.update(chunk)  # hashlib and zlib release the GIL: files hash in parallel
+            crc = zlib.crc32(chunk, crc)
+    return digest.hexdigest(), crc
 
 
 def _in_key_order(con: duckdb.DuckDBPyConnection, contract: Contract) -> bool:
@@ -119,7 +122,7 @@ def _export(
     finally:
         con.execute("SET preserve_insertion_order = false")
     with ThreadPoolExecutor(max_workers=len(paths) or 1) as pool:
-        hashing = {fmt: pool.submit(_sha256, path) for fmt, path in paths.items()}
+        hashing = {fmt: pool.submit(_digests, path) for fmt, path in paths.items()}
         # gzip uses every core itself while the plain files hash beside it
         gzipped = {fmt: gzip_file(path, _gz(path)) for fmt, path in paths.items() if fmt in COMPRESSED}
         digests = {fmt: future.result() for fmt, future in hashing.items()}
@@ -129,13 +132,14 @@ def _export(
             media_type=FORMATS[fmt][0],
             file=path.name,
             bytes=path.stat().st_size,
-            sha256=digests[fmt],
+            sha256=digests[fmt][0],
+            crc32=digests[fmt][1],
         )
         for fmt, path in paths.items()
     ]
     distributions += [
-        Distribution(format=f"{fmt}.gz", media_type=GZIP, file=_gz(paths[fmt]).name, bytes=size, sha256=sha)
-        for fmt, (size, sha) in gzipped.items()
+        Distribution(format=f"{fmt}.gz", media_type=GZIP, file=_gz(paths[fmt]).name, bytes=size, sha256=sha, crc32=crc)
+        for fmt, (size, sha, crc) in gzipped.items()
     ]
     return rows, distributions
 

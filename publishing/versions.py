@@ -24,6 +24,7 @@ class Distribution(BaseModel):
     file: str
     bytes: int
     sha256: str
+    crc32: int | None = None  # what a zip member's header needs (the bulk dump); None in older releases
 
 
 class RunQuality(BaseModel):

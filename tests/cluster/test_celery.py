@@ -5,6 +5,7 @@ tasks go through the broker to the worker, and the dataset is published."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -71,10 +72,32 @@ def _wait_for_run(
     raise AssertionError(f"{dag_id} {run_id} still running after 8 minutes\n{_logs(logs)}")
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return None
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, whatever its process group (Airflow puts each task in its own)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (parent := _parent(int(entry.name))) is not None:
+            children.setdefault(parent, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
 def _kill_worker_running(
     postgres: object, dag_id: str, run_id: str, task_id: str, workers: list[subprocess.Popen[bytes]]
 ) -> subprocess.Popen[bytes]:
-    """SIGKILL the whole process group of the worker whose process runs `task_id`, once it runs."""
+    """SIGKILL the worker whose process runs `task_id`, once it runs, with every process below it
+    (the task runs in a process group of its own): as if its host were lost."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         found = _query(
@@ -82,35 +105,48 @@ def _kill_worker_running(
             f"SELECT pid FROM task_instance WHERE dag_id = '{dag_id}' AND run_id = '{run_id}' "
             f"AND task_id = '{task_id}' AND state = 'running' AND pid IS NOT NULL",
         )
-        if found:
-            pid = int(found[0][0])
-            while pid > 1:  # up the parents to the worker (the task runs in a child of its child)
-                for worker in workers:
-                    if pid == worker.pid:
-                        os.killpg(worker.pid, signal.SIGKILL)
-                        worker.wait()
-                        return worker
-                pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        pid: int | None = int(found[0][0]) if found else None
+        done = _query(
+            postgres,
+            f"SELECT state FROM task_instance WHERE dag_id = '{dag_id}' AND run_id = '{run_id}' AND task_id = '{task_id}'",
+        )
+        assert not done or done[0][0] != "success", f"{task_id} ended before the test could kill its worker"
+        while pid is not None and pid > 1:  # up the parents to the worker
+            worker = next((w for w in workers if w.pid == pid), None)
+            if worker is not None:
+                for victim in [*_descendants(worker.pid), worker.pid]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(victim, signal.SIGKILL)
+                worker.wait()
+                return worker
+            pid = _parent(pid)
         time.sleep(0.2)
-    raise AssertionError(f"{task_id} of {dag_id} never ran on a worker")
+    raise AssertionError(f"{task_id} of {dag_id} was never seen running on a worker")
 
 
 def _start(env: dict[str, str], logs: Path, name: str, *args: str) -> subprocess.Popen[bytes]:
-    log = (logs / f"{name}.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "airflow", *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with (logs / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "airflow", *args], env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop every component and whatever it started, even if the component itself has exited."""
     for process in processes:
-        if process.poll() is None:
+        for pid in [*_descendants(process.pid), process.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # what is left of its group, should it be gone itself
             os.killpg(process.pid, signal.SIGTERM)
     for process in processes:
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            for pid in [*_descendants(process.pid), process.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             process.wait()
 
 
@@ -145,20 +181,26 @@ def test_a_generated_dag_runs_on_a_celery_worker(
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="20",
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="5",
     )
+    # Readings enough that validating them takes seconds, so the test can kill a worker midway.
+    from lgsp_sandbox.build import build_department, sqlite_url
+
+    build_department("environment", sqlite_url(hub.sandbox_dir / "environment.sqlite"), scale=300_000)
     setup = subprocess.run([sys.executable, "-m", "lgsp.cli", "airflow-setup"], env=env, capture_output=True, text=True)
     assert setup.returncode == 0, setup.stderr[-3000:]
     _airflow(env, "dags", "reserialize")  # the DAGs are in the database before the scheduler looks
     logs = tmp_path / "logs"
     logs.mkdir()
-    processes = [
-        _start(env, logs, "api-server", "api-server"),
-        _start(env, logs, "scheduler", "scheduler"),
-        _start(env, logs, "dag-processor", "dag-processor"),
-        _start(env, logs, "worker-a", "celery", "worker", "--celery-hostname", "worker-a@%h", "--concurrency", "1"),
-        _start(env, logs, "worker-b", "celery", "worker", "--celery-hostname", "worker-b@%h", "--concurrency", "1"),
-    ]
-    workers = processes[3:]
+    processes: list[subprocess.Popen[bytes]] = []
     try:
+        for name, *args in (
+            ("api-server", "api-server"),
+            ("scheduler", "scheduler"),
+            ("dag-processor", "dag-processor"),
+            ("worker-a", "celery", "worker", "--celery-hostname", "worker-a@%h", "--concurrency", "1"),
+            ("worker-b", "celery", "worker", "--celery-hostname", "worker-b@%h", "--concurrency", "1"),
+        ):
+            processes.append(_start(env, logs, name, *args))
+        workers = processes[3:]
         _airflow(env, "dags", "trigger", "lgsp_schools", "--run-id", "celery-1")
         print(f"triggered after {time.monotonic() - began:.0f} s")
         _wait_for_run(postgres, "lgsp_schools", "celery-1", processes, logs)

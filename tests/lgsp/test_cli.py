@@ -103,3 +103,16 @@ def test_datasets_before_any_run_and_run_of_an_unknown_dataset(hub: Settings) ->
     result = runner.invoke(app, ["run", "no_such_dataset"])
     assert result.exit_code == 1
     assert "no contract for dataset 'no_such_dataset'" in result.output
+
+
+@pytest.mark.parametrize("command", ["run", "release"])
+def test_text_in_brackets_is_shown_as_typed_never_read_as_markup(hub: Settings, command: str) -> None:
+    """A name or another tool's output with brackets (`[/opt/airflow]`, structlog's `[error]`) is
+    printed as it is: rich must not swallow it or fail on it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "lgsp.cli", command, "no[/such]"], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "no contract for dataset 'no[/such]'" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "MarkupError" not in done.stderr

@@ -174,6 +174,16 @@ def test_the_bulk_dump_is_the_latest_releases_assembled_as_sent(served: tuple[st
     head = httpx.head(f"{url}/dump.zip")
     assert head.status_code == 200 and head.headers["content-length"] == r.headers["content-length"]
     assert httpx.get(f"{url}/dump.zip", headers={"if-none-match": r.headers["etag"]}).status_code == 304
+    assert httpx.get(f"{url}/dump.zip", headers={"if-none-match": f'W/"x", W/{r.headers["etag"]}'}).status_code == 304
+    # A broken download resumes: one range is the same bytes as in the whole archive.
+    part, got = _get(f"{url}/dump.zip", {**IDENTITY, "range": "bytes=1000-", "if-range": r.headers["etag"]})
+    assert part.status_code == 206 and got == body[1000:]
+    assert part.headers["content-range"] == f"bytes 1000-{len(body) - 1}/{len(body)}"
+    tail, got = _get(f"{url}/dump.zip", {**IDENTITY, "range": "bytes=-22"})
+    assert tail.status_code == 206 and got == body[-22:]
+    stale, got = _get(f"{url}/dump.zip", {**IDENTITY, "range": "bytes=1000-", "if-range": '"old"'})
+    assert stale.status_code == 200 and got == body
+    assert httpx.get(f"{url}/dump.zip", headers={"range": f"bytes={len(body)}-"}).status_code == 416
     Pipeline(hub).release("schools")  # unchanged data: same release, same archive
     assert httpx.get(f"{url}/dump.zip", headers={"if-none-match": r.headers["etag"]}).status_code == 304
     mutate_department("finance", f"sqlite:///{hub.sandbox_dir / 'finance.sqlite'}", seed=5, changed=3, added=2)

@@ -4,8 +4,10 @@ datastore filters, CKAN error shapes everywhere, byte-stable JSON-LD."""
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,15 @@ def client(hub: Settings, contracts_dir: Path) -> TestClient:
     return TestClient(create_app(Settings.from_env()))
 
 
+def _dump_names(client: TestClient) -> set[str]:
+    """The datasets /dump.zip holds; the archive must also read whole (every CRC checked)."""
+    response = client.get("/dump.zip")
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert archive.testzip() is None
+        return {n.split("/")[0] for n in archive.namelist() if "/" in n}
+
+
 def test_a_column_made_personal_is_never_served_from_old_releases(client: TestClient, contracts_dir: Path) -> None:
     assert client.get("/releases/schools/v1/schools.csv").status_code == 200
 
@@ -43,13 +54,14 @@ def test_a_column_made_personal_is_never_served_from_old_releases(client: TestCl
     fresh = TestClient(create_app(Settings.from_env()))
     for path in ("/releases/schools/v1/schools.csv", "/releases/schools/latest/schools.csv", "/dataset/schools"):
         assert fresh.get(path).status_code == 404, path
-    assert fresh.get("/dump.zip").status_code == 404  # stale until the next release rebuilds it
+    # The bulk dump follows at once: no schools, and its catalogue no longer describes them.
+    assert _dump_names(fresh) == {"price_observations"}
     Pipeline(Settings.from_env()).run("schools")
     again = TestClient(create_app(Settings.from_env()))
     latest = again.get("/releases/schools/latest/schools.csv")
     assert latest.status_code == 200 and b"address" not in latest.content.splitlines()[0]
     assert again.get("/releases/schools/v1/schools.csv").status_code == 404
-    assert again.get("/dump.zip").status_code == 200
+    assert _dump_names(again) == {"price_observations", "schools"}
 
 
 def test_a_reclassified_dataset_leaves_the_catalogue_at_once(client: TestClient, contracts_dir: Path) -> None:
@@ -58,7 +70,10 @@ def test_a_reclassified_dataset_leaves_the_catalogue_at_once(client: TestClient,
     fresh = TestClient(create_app(Settings.from_env()))
     assert "dataset/schools" not in fresh.get("/catalog.ttl").text
     assert "dataset/schools" not in fresh.get("/catalog.jsonld").text
-    assert fresh.get("/dump.zip").status_code == 404
+    assert _dump_names(fresh) == {"price_observations"}
+    with zipfile.ZipFile(io.BytesIO(fresh.get("/dump.zip").content)) as archive:
+        assert "dataset/schools" not in archive.read("catalog.ttl").decode()
+        assert "dataset/schools" not in archive.read("catalog.jsonld").decode()
 
 
 def test_ckan_harvester_queries(client: TestClient) -> None:
