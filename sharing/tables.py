@@ -6,7 +6,19 @@ are JSON text. A change to a table here needs a migration in lgsp/sharing/migrat
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, ForeignKey, Index, Integer, MetaData, Table, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 
 metadata = MetaData()
 # Tables with ids say sqlite_autoincrement: ids are never reused on SQLite (SERIAL on PostgreSQL).
@@ -110,5 +122,5 @@ webhook_attempts = Table(
 registry_version = Table(
     "registry_version", metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("version", Integer, nullable=False, server_default=text("0")),
+    Column("version", BigInteger, nullable=False, server_default=text("0")),  # a bump per write: 32 bits run out
 )  # fmt: skip

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from lgsp.core.errors import ConfigError
 from lgsp.core.settings import Settings
@@ -208,10 +209,10 @@ def test_an_old_sqlite_registry_is_adopted_without_losing_a_row(tmp_path: Path) 
     assert found is not None and found.session_version == 1  # the added column, with its default
     assert registry.hub_secret(settings, "session") == "the-old-key"
     with registry.connect(settings) as con:
-        assert registry.value(con, "SELECT version_num FROM alembic_version") == "0002"
+        assert registry.value(con, "SELECT version_num FROM alembic_version") == "0003"
         assert registry.value(con, "SELECT count(*) FROM login_failures WHERE address = ''") == 1
     registry.dispose(settings)
-    assert registry.upgrade(registry.engine(settings)) == "0002"  # once more: nothing to do
+    assert registry.upgrade(registry.engine(settings)) == "0003"  # once more: nothing to do
 
 
 def test_the_cluster_profile_needs_a_state_url_given_privately(tmp_path: Path) -> None:
@@ -264,3 +265,14 @@ def test_lgsp_serve_with_its_registry_in_postgresql_acts_on_a_rotation_at_once(
                 assert refused.status_code == 403 and refused.json()["reason"] == "no_grant"
     finally:
         registry.dispose(settings)
+
+
+def test_the_change_marker_has_room_for_years_of_writes(state: Settings) -> None:
+    """Every write bumps registry_version (each token issued, each webhook event): it is a 64-bit
+    integer on every backend, migrated so on a registry made with 32 bits."""
+    consumers.add_consumer(state, "TTPVHCC", "Trung tâm Phục vụ hành chính công", "a@example.gov.vn", "provincial")
+    with registry.transaction(state) as con:
+        con.execute(text("UPDATE registry_version SET version = :big"), {"big": 2**31 + 5})
+    consumers.add_consumer(state, "STTTT", "Sở Thông tin", "b@example.gov.vn", "provincial")  # bumps past 2**31
+    with registry.transaction(state) as con:
+        assert con.execute(text("SELECT version FROM registry_version")).scalar_one() > 2**31 + 5
