@@ -190,7 +190,7 @@ def bench_publish(doc: Document) -> list[str]:
     exports = {e["name"]: e for e in res["exports"]}
     bare = exports["bare"]["seconds"]
     labels = {"bare": "bare `COPY … TO` CSV + Parquet",
-              "release": "**lgsp release**: CSV (BOM) + Parquet, key order, SHA-256 of each"}  # fmt: skip
+              "release": "**lgsp release**: CSV (BOM), its `.csv.gz` and Parquet, key order, SHA-256 and CRC-32 of each"}  # fmt: skip
     rows = [
         [labels.get(n, n), _s(e["seconds"]), _rounds(e["all"]), f"{e['seconds'] / bare:.2f}"]
         for n, e in exports.items()
