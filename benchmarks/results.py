@@ -58,7 +58,9 @@ def _commit() -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{commit}+changes" if git("status", "--porcelain", "--untracked-files=no") else commit
+    # Result files written by this very run (benchmarks/results/) are not changes to what is measured.
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
+    return f"{commit}+changes" if changed else commit
 
 
 def run_tool(args: list[str]) -> str:
