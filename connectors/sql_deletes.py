@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from lgsp.connectors.errors import ConnectorError
 from lgsp.connectors.registry import register_deletions
@@ -49,26 +48,9 @@ def _source(
         finally:
             plan.detach(con)
         return
-    reader = _sqlalchemy_reader(config, state)
-    raised: list[BaseException] = []
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            yield from reader
-        except BaseException as exc:  # DuckDB would flatten it into its own error
-            raised.append(exc)
-            raise
-
     name = "_lgsp_deletion_source"
-    con.register(name, pa.RecordBatchReader.from_batches(reader.schema, batches()))
-    try:
+    with duck.registered(con, name, _sqlalchemy_reader(config, state)):
         yield name, [], {c: "VARCHAR" for c in config.columns}
-    except duckdb.Error:
-        if raised:  # the connector's own error, with its transient flag
-            raise raised[0] from None
-        raise
-    finally:
-        con.unregister(name)
 
 
 def _typed_keys(contract: Contract, types: dict[str, str]) -> str:

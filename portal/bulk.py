@@ -20,26 +20,28 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 class BulkDump:
-    """Builds the archive of what `catalogue` shows; the serialised catalogue is kept per address
-    and catalogue state (rdflib takes seconds at thousands of datasets)."""
+    """Builds the archive of what `catalogue` shows, kept per address and catalogue state: the
+    serialised catalogue takes rdflib seconds at thousands of datasets, and listing the releases
+    reads two descriptor files per dataset, neither to be repeated for every download."""
 
     def __init__(self, catalogue: OpenCatalogue) -> None:
         self.catalogue = catalogue
-        self._files: dict[Any, dict[str, bytes]] = {}
+        self._made: dict[Any, Dump] = {}
         self._lock = threading.Lock()
 
     def archive(self, base: str) -> Dump:
         entries = self.catalogue.entries()
         key = (base, self.catalogue.generation, tuple(sorted(e.stamp for e in entries.values())))
         with self._lock:
-            files = self._files.get(key)
-        if files is None:
+            made = self._made.get(key)
+        if made is None:
             files = catalogue_files(entries, base, self.catalogue.settings.province)
+            made = Dump(members(self.catalogue.settings.home, [e.latest for e in entries.values()], files))
             with self._lock:
-                if len(self._files) >= 4:
-                    self._files.pop(next(iter(self._files)))
-                self._files[key] = files
-        return Dump(members(self.catalogue.settings.home, [e.latest for e in entries.values()], files))
+                if len(self._made) >= 4:  # a few public addresses at most; older states are gone
+                    self._made.pop(next(iter(self._made)))
+                self._made[key] = made
+        return made
 
 
 def catalogue_files(entries: dict[str, Entry], base: str, province: str) -> dict[str, bytes]:
@@ -52,7 +54,7 @@ def catalogue_files(entries: dict[str, Entry], base: str, province: str) -> dict
 def respond(request: Request, archive: Dump) -> Response:
     """GET or HEAD of the archive: 304 for a tag the client has, one byte range on request
     (`Range: bytes=a-b`, honoured only while `If-Range` still names this archive), else all of it."""
-    etag = archive.etag()
+    etag = archive.etag
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Content-Disposition": f'attachment; filename="{DUMP_NAME}"'}
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={"ETag": etag})

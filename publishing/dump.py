@@ -18,6 +18,7 @@ throughout.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 import threading
@@ -155,6 +156,7 @@ class Dump:
     def __len__(self) -> int:
         return self.size
 
+    @functools.cached_property
     def etag(self) -> str:
         """Changes with the layout (FORMAT), the names, sizes and CRCs, and the bytes held in
         hand (the catalogue, each release's release.json with the SHA-256 of every file)."""

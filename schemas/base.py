@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+SOURCE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"  # a table, schema or column as the source spells it
 
 
 class Model(BaseModel):

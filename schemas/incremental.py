@@ -8,7 +8,7 @@ from enum import Enum
 
 from pydantic import ConfigDict, Field, model_validator
 
-from lgsp.schemas.base import IDENTIFIER, Model
+from lgsp.schemas.base import IDENTIFIER, SOURCE_NAME, Model
 
 
 class DeleteMode(str, Enum):
@@ -41,7 +41,7 @@ class Deletes(Model):
     mode: DeleteMode = Field(description="soft_delete, key_diff or tombstones.")
     column: str | None = Field(
         None,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        pattern=SOURCE_NAME,
         description="soft_delete: the source column that marks a deleted row (need not be a declared column, "
         "and is not published unless declared).",
     )
@@ -50,11 +50,11 @@ class Deletes(Model):
     )
     table: str | None = Field(
         None,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        pattern=SOURCE_NAME,
         description="tombstones: the source table listing deleted keys (under the primary key's column names).",
     )
     db_schema: str | None = Field(
-        None, alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="tombstones: the table's schema."
+        None, alias="schema", pattern=SOURCE_NAME, description="tombstones: the table's schema."
     )
     query: str | None = Field(
         None,
@@ -63,7 +63,7 @@ class Deletes(Model):
     )
     cursor: str | None = Field(
         None,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        pattern=SOURCE_NAME,
         description="tombstones: the column that grows with each deletion (e.g. deleted_at); each run reads "
         "tombstones at or past the last one it applied.",
     )

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from lgsp.schemas.base import IDENTIFIER, Model
+from lgsp.schemas.base import IDENTIFIER, SOURCE_NAME, Model
 
 
 class SourceKind(str, Enum):
@@ -39,8 +39,8 @@ class SqlSource(Model):
 
     kind: Literal["sql"] = "sql"
     connection: str = _connection()
-    table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    db_schema: str | None = Field(None, alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    table: str | None = Field(None, pattern=SOURCE_NAME)
+    db_schema: str | None = Field(None, alias="schema", pattern=SOURCE_NAME)
     query: str | None = Field(None, description="A SELECT in the source's own SQL dialect.")
     engine: Engine = Engine.auto
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,23 +101,10 @@ class Staging:
     def spool(self, reader: pa.RecordBatchReader) -> Path:
         """Stream batches into the run-local file, without the warehouse lock; returns the file."""
         path = self.spool_path
-        raised: list[BaseException] = []
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            try:
-                yield from reader
-            except BaseException as exc:  # DuckDB would flatten it into its own error
-                raised.append(exc)
-                raise
-
         local = duck.connect(path, memory_limit=self.settings.duckdb_memory_limit, temp_dir=self.dir / "tmp")
         try:
-            local.register("extracted", pa.RecordBatchReader.from_batches(reader.schema, batches()))
-            local.execute("CREATE TABLE spooled AS SELECT * FROM extracted")
-        except duckdb.Error:
-            if raised:  # the connector's own error, with its transient flag
-                raise raised[0] from None
-            raise
+            with duck.registered(local, "extracted", reader):
+                local.execute("CREATE TABLE spooled AS SELECT * FROM extracted")
         finally:
             local.close()
         return path

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from lgsp.core.errors import ConfigError
 
@@ -137,3 +138,27 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         with contextlib.suppress(duckdb.TransactionException):
             con.execute("ROLLBACK")
         raise
+
+
+@contextlib.contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, reader: pa.RecordBatchReader) -> Iterator[None]:
+    """`reader`'s batches as DuckDB's view `name` for the block. An error its source raises comes
+    out as itself (a connector's error keeps its transient flag), not flattened into DuckDB's."""
+    raised: list[BaseException] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+
+    con.register(name, pa.RecordBatchReader.from_batches(reader.schema, batches()))
+    try:
+        yield
+    except duckdb.Error:
+        if raised:
+            raise raised[0] from None
+        raise
+    finally:
+        con.unregister(name)
