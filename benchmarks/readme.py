@@ -329,7 +329,66 @@ def bench_incremental(doc: Document) -> list[str]:
     ]  # fmt: skip
 
 
+def bench_growth(doc: Document) -> list[str]:
+    results = doc["results"]
+    sizes = sorted({r["size"] for r in results})
+    per_row = {r["name"]: r["seconds"] / r["size"] for r in results if r["size"] == sizes[0]}
+    rows = []
+    for r in results:
+        lgsp = r["name"].startswith("lgsp")
+        bare = next(b for b in results if b["size"] == r["size"])["seconds"]
+        linear = r["seconds"] / r["size"] / per_row[r["name"]]
+        rows.append([
+            _n(r["size"]), f"**{r['name']}**" if lgsp else r["name"], _s(r["seconds"]), _rounds(r["all_seconds"]),
+            _n(r["size"] / r["seconds"]), f"{r['seconds'] / bare:.2f}", f"**{linear:.2f}**" if lgsp else f"{linear:.2f}",
+            f"{_n(r['peak_mib'])} MiB", ", ".join(_n(m) for m in r["all_peak_mib"]),
+        ])  # fmt: skip
+    lines = _table(
+        ["rows", "run", f"seconds (median of {len(results[0]['all_seconds'])})", "rounds", "rows/s", "× bare copy",
+         f"× linear (from {_n(sizes[0] / 1e6)} M)", "peak memory", "rounds (MiB)"],
+        "rlrlrrrrl", rows,
+    )  # fmt: skip
+    hub = [r for r in results if r["name"].startswith("lgsp")]
+    worst = max(r["seconds"] / r["size"] / per_row[r["name"]] for r in hub)
+    top = max(hub, key=lambda r: r["size"])
+    return [
+        *lines,
+        "",
+        _verdict(worst <= 1.1, "time within 1.1× of linear", f"at most {worst:.2f}×"),
+        "",
+        _verdict(top["peak_mib"] < 1536, f"peak memory under 1.5 GiB at {_n(top['size'] / 1e6)} M rows",
+                 f"{_n(top['peak_mib'])} MiB"),
+    ]  # fmt: skip
+
+
+def bench_stall(doc: Document) -> list[str]:
+    r = doc["results"][0]
+    labels = {
+        "alone_seconds": "env_stations run alone (reference)",
+        "beside_seconds": "env_stations run beside the long run",
+        "longest_wait_during_staging": "**longest wait for the writer lock while the long run scans and validates**",
+        "longest_wait_during_publish": "longest wait for the writer lock while the long run publishes",
+        "scan_seconds": "long run: its scan (reference: what each small run would wait had the scan held the lock)",
+        "validate_seconds": "long run: its validation",
+        "publish_seconds": "long run: its publish (holds the lock)",
+    }
+    rows = [[label, _s(r[key]), ", ".join(_s(x[key]) for x in r["rounds"])] for key, label in labels.items()]
+    runs = ", ".join(str(x["small_runs_during_staging"]) for x in r["rounds"])
+    lines = _table([f"a {_n(doc['params']['rows'])}-row run beside env_stations runs", "seconds (median)", "rounds"],
+                   "lrl", rows)  # fmt: skip
+    return [
+        *lines,
+        "",
+        f"env_stations runs that began while the long run scanned or validated, per round: {runs}.",
+        "",
+        _verdict(r["longest_wait_during_staging"] <= 1, "a long scan delays another dataset's publish by at most a second",
+                 f"{_s(r['longest_wait_during_staging'])} s"),
+    ]  # fmt: skip
+
+
 RENDERERS: dict[str, Callable[[Document], list[str]]] = {
+    "bench_growth": bench_growth,
+    "bench_stall": bench_stall,
     "bench_incremental": bench_incremental,
     "bench_load": bench_load,
     "bench_drop": bench_drop,

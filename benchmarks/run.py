@@ -41,6 +41,8 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_download", [], ["--rows", "20000", "--rounds", "1", "--transfers", "1"]),
     ("bench_search", [], ["--datasets", "50", "--rate", "20", "--seconds", "1"]),
     ("bench_incremental", [], ["--rows", "20000", "--repeat", "1"]),
+    ("bench_growth", [], ["--sizes", "20000,50000", "--repeat", "1"]),
+    ("bench_stall", [], ["--rows", "50000", "--repeat", "1"]),
 ]  # fmt: skip
 
 

@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
@@ -107,6 +107,8 @@ class Scan:
     full: bool = False  # a full recompute was asked for
     since: int = 0  # the followed input's last change entry the previous computation had read
     recompute: changes.Recompute | None = None
+    # It reads the warehouse's published tables, so it stages under the writer lock (lgsp.pipeline.runs).
+    reads_warehouse: ClassVar[bool] = True
 
     def query(self, source_types: dict[str, str]) -> tuple[str, list[Any]]:
         return self.base_sql, []

@@ -2,9 +2,9 @@
 its rows.
 
 `key_diff` reads the source's primary keys only (DuckDB's scanner, or a keys-only SELECT through
-SQLAlchemy) and keeps the published keys that are gone; `tombstones` reads the source's own list of
+SQLAlchemy): publishing removes the published keys that are not among them; `tombstones` reads the source's own list of
 deleted keys at or past the last tombstone cursor applied. Either way the keys land in the run's
-deletes table, typed as the primary key, and publishing removes them in the transaction that
+deletes table (in the run's own file), typed as the primary key, and publishing removes them in the transaction that
 merges the rows. A soft-delete marker needs no read of its own: it comes with the rows.
 
 Reading the keys before the rows means that a row inserted (or inserted again) meanwhile is in the
@@ -58,20 +58,13 @@ def _typed_keys(contract: Contract, types: dict[str, str]) -> str:
 
 
 def _key_diff(config: SqlConfig, contract: Contract, con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
-    """The published keys the source no longer has."""
+    """Every key the source has now (the published keys not among them are gone: lgsp.warehouse.deletions)."""
     keys_only = config.model_copy(
         update={"columns": list(contract.primary_key), "cursor": None, "deleted_column": None}
     )
-    published = f"main.{quote(contract.id)}"
-    keys = ", ".join(f"p.{quote(k)}" for k in contract.primary_key)
-    on = " AND ".join(f"p.{quote(k)} = s.{quote(k)}" for k in contract.primary_key)
     with _source(keys_only, None, con) as (rows, params, types):
-        con.execute(
-            f"CREATE TABLE {table} AS SELECT {keys} FROM {published} AS p "
-            f"ANTI JOIN (SELECT {_typed_keys(contract, types)} FROM {rows}) AS s ON {on}",
-            params,
-        )
-    return {"mode": DeleteMode.key_diff.value, "keys_gone": _count(con, table)}
+        con.execute(f"CREATE TABLE {table} AS SELECT {_typed_keys(contract, types)} FROM {rows}", params)
+    return {"mode": DeleteMode.key_diff.value, "source_keys": _count(con, table)}
 
 
 def _tombstones(
@@ -144,9 +137,9 @@ def _count(con: duckdb.DuckDBPyConnection, table_or_sql: str) -> int:
 def read_deletions(
     config: SqlConfig, contract: Contract, con: duckdb.DuckDBPyConnection, table: str | None, cursor_from: str | None
 ) -> dict[str, Any]:
-    """Write the keys the source deleted into `table` (created here, typed as the primary key) for a
-    contract whose `incremental.deletes` is key_diff or tombstones; returns what the run's notes
-    keep (the mode, how many keys, the tombstone cursors).
+    """Write the keys the source deleted (for a key diff, the keys it has) into `table` (created here,
+    typed as the primary key) for a contract whose `incremental.deletes` is key_diff or tombstones;
+    returns what the run's notes keep (the mode, how many keys, the tombstone cursors).
 
     Raises ConnectorError when the source cannot be read: the run fails and nothing is deleted.
     """

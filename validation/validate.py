@@ -235,7 +235,7 @@ def validate(
     province: str = "Quảng Trị",
     source_notes: dict[str, Any] | None = None,
 ) -> Report:
-    """Validate the staged rows of a run (through `con`, the warehouse writer); records quarantine
+    """Validate the staged rows of a run (through `con`, the run file's connection); records quarantine
     findings in the run's failures table and returns the report.
 
     Raises ExpectationError when the contract's expectations are themselves invalid.

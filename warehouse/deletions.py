@@ -1,8 +1,9 @@
 """Rows deleted at the source (`incremental.deletes`), as a merging run's publish removes them.
 
-Extract leaves the keys the source deleted in the run's deletes table (a soft-delete marker's rows,
-the published keys a key diff no longer found, or tombstones). In the publishing transaction they
-are narrowed to the published rows the run really removes (a key never published, or one the run
+Extract leaves the keys the source deleted in the run's deletes table, in the run's own file (a
+soft-delete marker's rows or tombstones; for a key diff, every key the source still has). The
+publishing transaction brings them into the warehouse (a key diff's as the published keys the
+source no longer has), where they are narrowed to the published rows the run really removes (a key never published, or one the run
 brings again, removes nothing), counted for the run record and `refresh.max_shrink`, kept in the
 change feed as `deleted`, and deleted together with the merge.
 """
@@ -28,7 +29,7 @@ TOMBSTONE_CURSOR = "_lgsp_deleted_at"
 class Deletions:
     """What extract tells publish about a run's deletions."""
 
-    name: str  # the run's deletes table, in schema main
+    name: str  # the run's deletes table: in its file, then in the warehouse's schema main while it publishes
     mode: str  # soft_delete | key_diff | tombstones
     cursor_to: str | None = None  # tombstones: the last tombstone cursor read (applied with the run)
 
@@ -46,6 +47,19 @@ class Deletions:
 
 def _on(contract: Contract, left: str, right: str) -> str:
     return " AND ".join(f"{left}.{quote(k)} = {right}.{quote(k)}" for k in contract.primary_key)
+
+
+def bring_in(con: duckdb.DuckDBPyConnection, contract: Contract, deletions: Deletions, source: str) -> None:
+    """Copy the run's deletes table (`source`, in its file) into the warehouse; a key diff's holds the
+    keys the source has, so what comes in is the published keys that are not among them."""
+    if deletions.mode != "key_diff":
+        con.execute(f"CREATE TABLE {deletions.table} AS SELECT * FROM {source}")
+        return
+    keys = ", ".join(f"p.{quote(k)}" for k in contract.primary_key)
+    con.execute(
+        f"CREATE TABLE {deletions.table} AS SELECT {keys} FROM main.{quote(contract.id)} AS p "
+        f"ANTI JOIN {source} AS s ON {_on(contract, 'p', 's')}"
+    )
 
 
 def settle(con: duckdb.DuckDBPyConnection, contract: Contract, deletions: Deletions, stage: str) -> int:

@@ -1,7 +1,8 @@
 """Publish a validated run: quarantine the failing rows and swap the stage in, atomically.
 
-The stage already sits in the warehouse, typed, so publishing a full refresh is a rename, not a
-copy. One transaction does everything readers can see (the quarantine rows, the table, the
+The stage waits, typed, in the run's own file (lgsp.warehouse.staging), attached read-only: the
+rows it keeps are copied into the warehouse once, and a full refresh then renames that copy into
+place. One transaction does everything readers can see (the quarantine rows, the table, the
 cursor and the run record) at once: a run killed before it commits leaves the previous version,
 and DuckDB discards an uncommitted transaction when the process dies.
 """
@@ -228,8 +229,9 @@ def _set_aside(
     quarantine: str,
     hub_columns: list[str],
 ) -> int:
-    """Copy the failing rows (raw values as text) to the quarantine table, with the checks they
-    failed and why, and take them out of the stage; returns how many."""
+    """Copy the failing rows (raw values as text) from the run's file to the quarantine table, with
+    the checks they failed and why, and the others into the warehouse (`staging.incoming`, unless
+    the run is rejected); returns how many were set aside."""
     stage, failures = staging.stage, staging.failures_table
     misfits = set(staging.misfit_columns(con))
     typed = projection.TYPED in hub_columns  # a file drop's cells as typed: 20.738, not 20738.0
@@ -260,7 +262,6 @@ def _set_aside(
             f"FROM (SELECT rowid AS _row, * FROM {stage}) s LEFT JOIN ({findings}) f ON s._row = f.row{raw}",
             [run.run_id, "run rejected by " + ", ".join(rejected_by), utcnow()],
         ).fetchone()
-        con.execute(f"DROP TABLE {stage}")
         return int(found[0]) if found else 0
     # Pick the failing rows by row id first, so the join runs over them only.
     found = con.execute(
@@ -270,9 +271,10 @@ def _set_aside(
         f"JOIN ({findings}) f ON s._row = f.row{raw}",
         [run.run_id, utcnow()],
     ).fetchone()
-    if found and found[0]:
-        con.execute(f"DELETE FROM {stage} WHERE rowid IN (SELECT row FROM {failures})")
-    return int(found[0]) if found else 0
+    failing = int(found[0]) if found else 0
+    kept = f" WHERE rowid NOT IN (SELECT row FROM {failures})" if failing else ""
+    con.execute(f"CREATE TABLE {staging.incoming} AS SELECT * FROM {stage}{kept}")
+    return failing
 
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection, contract: Contract, hub_columns: list[str]) -> None:
@@ -300,55 +302,58 @@ def _swap(
     with duck.transaction(con):
         quarantine = _ensure_quarantine(con, contract, hub_columns)
         quarantined = _set_aside(con, contract, staging, run, rejected_by, quarantine, hub_columns)
+        stage = staging.incoming
         cursor_to = None
-        staged = 0 if rejected_by else _count(con, f"SELECT count(*) FROM {staging.stage}")
+        staged = 0 if rejected_by else _count(con, f"SELECT count(*) FROM {stage}")
         gone = swap.deletions
-        deleting = deletions.settle(con, contract, gone, staging.stage) if gone and merge and not rejected_by else 0
+        if gone and merge and not rejected_by and staging.has_deletes(con):
+            deletions.bring_in(con, contract, gone, staging.deletes_table)
+        deleting = deletions.settle(con, contract, gone, stage) if gone and merge and not rejected_by else 0
         status, why = _decide(con, contract, run, rejected_by, swap, staged, deleting)
         if settle is not None:
-            refused = settle(con, None if rejected_by else staging.stage, quarantine, status)
+            refused = settle(con, None if rejected_by else stage, quarantine, status)
             if refused and status is RunStatus.PUBLISHED:
                 status = RunStatus.PARTIAL
         published = 0
         # A file drop's reasons for unreadable cells are in the quarantine now: not published.
         rows = f"SELECT * EXCLUDE ({quote(projection.PROBLEMS)})" if projection.PROBLEMS in hub_columns else ""
         if status in (RunStatus.REJECTED, RunStatus.UNCHANGED):
-            con.execute(f"DROP TABLE IF EXISTS {staging.stage}")
+            con.execute(f"DROP TABLE IF EXISTS {stage}")
         elif status is RunStatus.HELD:
             published = staged
             held = held_table(contract.id, run.run_id)
             if merge:  # it waits as the whole dataset it would make
-                deletions.hold(con, contract, gone if deleting else None, staging.stage, held, rows or "SELECT *")
+                deletions.hold(con, contract, gone if deleting else None, stage, held, rows or "SELECT *")
             else:
-                con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(held)}")
+                con.execute(f"ALTER TABLE {stage} RENAME TO {quote(held)}")
         else:
             published = staged
             if contract.incremental:
                 # The cursor moves to the last row published.
                 cursor = quote(contract.incremental.cursor)
-                cursor_to = con.execute(f"SELECT CAST(max({cursor}) AS VARCHAR) FROM {staging.stage}").fetchone()[0]  # type: ignore[index]
+                cursor_to = con.execute(f"SELECT CAST(max({cursor}) AS VARCHAR) FROM {stage}").fetchone()[0]  # type: ignore[index]
             # Rows retracted or corrected since stay so until the edit is undone: the edits in force
             # apply to the run's rows before they become the table. The run's counts stay as the
             # source sent them (every row published or quarantined); its record says what changed.
-            edited = edits.apply_edits(con, contract, staging.stage)
+            edited = edits.apply_edits(con, contract, stage)
             why = edits.applied_note(edited) if edited else why
             if merge:
                 deleted = (gone.table, deleting) if gone and deleting else None
-                seq = changes.merged(con, contract, run.run_id, staging.stage, swap.replaces, deleted)
+                seq = changes.merged(con, contract, run.run_id, stage, swap.replaces, deleted)
                 if deleted and gone:
                     deletions.remove(con, contract, gone)
                 match = " AND ".join(f"t.{quote(k)} = d.{quote(k)}" for k in contract.primary_key)
-                con.execute(f"DELETE FROM {target} AS t USING {swap.replaces or staging.stage} AS d WHERE {match}")
-                con.execute(f"INSERT INTO {target} BY NAME {rows or 'SELECT *'} FROM {staging.stage}")
-                con.execute(f"DROP TABLE {staging.stage}")
+                con.execute(f"DELETE FROM {target} AS t USING {swap.replaces or stage} AS d WHERE {match}")
+                con.execute(f"INSERT INTO {target} BY NAME {rows or 'SELECT *'} FROM {stage}")
+                con.execute(f"DROP TABLE {stage}")
             else:
                 seq = changes.replaced(con, contract.id, run.run_id, "replaced in full")
                 con.execute(f"DROP TABLE IF EXISTS {target}")
                 if rows:  # a file drop: small, copied without the column
-                    con.execute(f"CREATE TABLE {target} AS {rows} FROM {staging.stage}")
-                    con.execute(f"DROP TABLE {staging.stage}")
+                    con.execute(f"CREATE TABLE {target} AS {rows} FROM {stage}")
+                    con.execute(f"DROP TABLE {stage}")
                 else:  # the stage becomes the table: a rename, not a copy
-                    con.execute(f"ALTER TABLE {staging.stage} RENAME TO {quote(contract.id)}")
+                    con.execute(f"ALTER TABLE {stage} RENAME TO {quote(contract.id)}")
             if swap.recompute is not None:
                 _record_reads(con, contract.id, run.run_id, swap.recompute, seq)
         # Tombstones are applied once the run decided the dataset (none waiting: an unchanged run).
@@ -356,8 +361,6 @@ def _swap(
         if contract.incremental and (cursor_to is not None or tombstones_to is not None):
             Warehouse.record_state(con, contract.id, contract.incremental.cursor, run.run_id, cursor_to, tombstones_to)
         deletions.drop(con, gone)
-        con.execute(f"DROP TABLE {staging.failures_table}")
-        con.execute(f"DROP TABLE {staging.misfits_table}")
         _drop_leftovers(con, contract.id)
         if status in (RunStatus.PUBLISHED, RunStatus.PARTIAL, RunStatus.HELD):
             _drop_older_held(con, contract.id, run.run_id)

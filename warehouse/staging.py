@@ -1,16 +1,19 @@
-"""A run's staging: its rows wait, already typed, in a stage table beside the published one.
+"""A run's staging: its rows wait, already typed, in a DuckDB file of the run's own.
 
-The stage lives in the warehouse file so that publishing is a rename, not a second copy of the
-data. Sources DuckDB can scan are copied straight in; streamed sources (SQLAlchemy, APIs, files)
-land first in a run-local DuckDB file, which needs no warehouse lock while a slow source trickles
-in, and are then moved in one fast copy. A manifest file carries what each step tells the next.
+Every step before publishing works in that file (`$LGSP_HOME/staging/<dataset>/<run>/lgsp_run.duckdb`)
+without the warehouse's writer lock: a long scan, a slow API or the validation of one dataset never
+holds up another dataset's publish. Sources DuckDB can scan are copied straight in; streamed
+sources (SQLAlchemy, files) are spooled there first, and chunked ones (APIs) typed chunk by chunk.
+Publishing attaches the file read-only and copies the rows it publishes into the warehouse in its
+one transaction. A manifest file carries what each step tells the next.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +28,14 @@ from lgsp.warehouse import changes, projection
 from lgsp.warehouse.runs import RunManifest
 
 STAGE_PREFIX = "_lgsp_stage__"
+RUN_DB = "lgsp_run"  # the run file's catalogue: its own name when opened, its alias when attached
 
 
 class Staging:
-    """Staging of one run of one dataset: manifest under $LGSP_HOME/staging/<dataset>/<run>/,
-    rows in the warehouse table main.`_lgsp_stage__<dataset>__<key>`."""
+    """Staging of one run of one dataset: manifest and rows under $LGSP_HOME/staging/<dataset>/<run>/,
+    the rows in table `_lgsp_stage__<dataset>__<key>` of the run's file. Table names are qualified
+    with the run file's catalogue (`lgsp_run.main.…`), so the same SQL works in the run file's own
+    connection and in the warehouse's with the file attached."""
 
     def __init__(self, settings: Settings, dataset: str, run_id: str) -> None:
         self.settings = settings
@@ -43,44 +49,90 @@ class Staging:
         self.deletes = f"_lgsp_deletes__{dataset}__{key}"
 
     @property
+    def path(self) -> Path:
+        """The run's DuckDB file."""
+        return self.dir / f"{RUN_DB}.duckdb"
+
+    @staticmethod
+    def _in_run(name: str) -> str:
+        return f"{RUN_DB}.main.{quote(name)}"
+
+    @property
     def stage(self) -> str:
+        return self._in_run(self.table)
+
+    @property
+    def incoming(self) -> str:
+        """The rows a publish keeps, copied into the warehouse inside its transaction (never
+        outliving it: they become the table, are merged into it, or are held for review)."""
         return f"main.{quote(self.table)}"
 
     @property
     def failures_table(self) -> str:
-        return f"main.{quote(self.failures)}"
+        return self._in_run(self.failures)
 
     @property
     def misfits_table(self) -> str:
         """The raw text of values that did not fit their declared type: `row` (the stage's row
         id) and one column per contract column that had any."""
-        return f"main.{quote(self.misfits)}"
+        return self._in_run(self.misfits)
 
     @property
     def deletes_table(self) -> str:
-        """The keys the source deleted (incremental.deletes), typed as the primary key: written by
-        extract, before the rows are read, and applied by publish."""
-        return f"main.{quote(self.deletes)}"
+        """The keys the source deleted (incremental.deletes), typed as the primary key, written by
+        extract before the rows are read (for a key diff: every key the source still has)."""
+        return self._in_run(self.deletes)
 
     def has_deletes(self, con: duckdb.DuckDBPyConnection) -> bool:
-        return duck.table_exists(con, "main", self.deletes)
+        return duck.table_exists(con, "main", self.deletes, database=RUN_DB)
 
     @property
     def manifest_path(self) -> Path:
         return self.dir / "manifest.json"
 
+    # -- the run's file ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the run's file alone (no warehouse lock: the file is the run's own)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        con = duck.connect(
+            self.path,
+            memory_limit=self.settings.duckdb_memory_limit,
+            threads=self.settings.duckdb_threads,
+            temp_dir=self.dir / "tmp",
+        )
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def attached(self, con: duckdb.DuckDBPyConnection, read_only: bool = False) -> Iterator[None]:
+        """The run's file attached to a warehouse connection, as `lgsp_run`."""
+        mode = " (READ_ONLY)" if read_only else ""
+        con.execute(f"ATTACH {duck.literal(str(self.path))} AS {RUN_DB}{mode}")
+        try:
+            yield
+        finally:
+            con.execute(f"DETACH {RUN_DB}")
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
     # -- loading ----------------------------------------------------------------------------------
 
-    def reset(self, con: duckdb.DuckDBPyConnection) -> None:
+    def reset(self) -> None:
         """Start the run afresh (a retried task must not append to a half-written stage)."""
-        self.drop(con)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
 
     def load_scan(self, con: duckdb.DuckDBPyConnection, contract: Contract, scan: Any, merge: bool = False) -> int:
         """Let DuckDB copy a source it can read (a connector's `Scan`) straight into the stage; the
         scan attaches what it reads (`attach`) and lets go of it after (`detach`). `merge`: the run
-        merges into the published rows, so rows the source marks deleted become deletions."""
+        merges into the published rows, so rows the source marks deleted become deletions. `con` is
+        the run file's own connection, or the warehouse's with the file attached for a scan that
+        reads the warehouse (a derived dataset)."""
         scan.attach(con)
         try:
             try:
@@ -93,31 +145,17 @@ class Staging:
             scan.detach(con)
         return self._finish(con)
 
-    @property
-    def spool_path(self) -> Path:
-        """The run-local DuckDB file a stream lands in (table `spooled`) before the stage."""
-        return self.dir / "spool.duckdb"
-
-    def spool(self, reader: pa.RecordBatchReader) -> Path:
-        """Stream batches into the run-local file, without the warehouse lock; returns the file."""
-        path = self.spool_path
-        local = duck.connect(path, memory_limit=self.settings.duckdb_memory_limit, temp_dir=self.dir / "tmp")
-        try:
-            with duck.registered(local, "extracted", reader):
-                local.execute("CREATE TABLE spooled AS SELECT * FROM extracted")
-        finally:
-            local.close()
-        return path
-
-    def load_spool(self, con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, merge: bool = False) -> int:
-        """Move a spooled run into the stage in one copy, then delete the spool (`merge` as for `load_scan`)."""
-        con.execute(f"ATTACH {duck.literal(str(path))} AS spool (READ_ONLY)")
-        try:
-            types = duck.source_types(con, "SELECT * FROM spool.spooled")
-            self._create(con, contract, "spool.spooled", [], types, merge)
-        finally:
-            con.execute("DETACH spool")
-        path.unlink()
+    def spool(
+        self, con: duckdb.DuckDBPyConnection, reader: pa.RecordBatchReader, contract: Contract, merge: bool = False
+    ) -> int:
+        """Stream batches into the run's file as they come (a slow source types nothing while it
+        trickles in), then type them into the stage in one copy (`merge` as for `load_scan`)."""
+        spooled = self._in_run("_lgsp_spooled")
+        with duck.registered(con, "extracted", reader):
+            con.execute(f"CREATE TABLE {spooled} AS SELECT * FROM extracted")
+        types = duck.source_types(con, f"SELECT * FROM {spooled}")
+        self._create(con, contract, spooled, [], types, merge)
+        con.execute(f"DROP TABLE {spooled}")
         return self._finish(con)
 
     def _create(
@@ -141,9 +179,9 @@ class Staging:
         if not merge:
             con.execute(f"CREATE TABLE {self.stage} AS SELECT {select} FROM {rows} WHERE NOT ({marked})", params)
             return
-        incoming = quote("_lgsp_incoming")  # a temporary table: it ends with the connection
+        incoming = self._in_run("_lgsp_incoming")
         flag = quote("_lgsp_is_deleted")
-        con.execute(f"CREATE TEMP TABLE {incoming} AS SELECT {select}, {marked} AS {flag} FROM {rows}", params)
+        con.execute(f"CREATE TABLE {incoming} AS SELECT {select}, {marked} AS {flag} FROM {rows}", params)
         keys = ", ".join(quote(k) for k in contract.primary_key)
         present = " AND ".join(f"{quote(k)} IS NOT NULL" for k in contract.primary_key)
         con.execute(
@@ -152,20 +190,22 @@ class Staging:
         con.execute(f"CREATE TABLE {self.stage} AS SELECT * EXCLUDE ({flag}) FROM {incoming} WHERE NOT {flag}")
         con.execute(f"DROP TABLE {incoming}")
 
-    def chunk_sink(self, warehouse: Any, contract: Contract) -> Callable[[str], int]:
+    def chunk_sink(self, con: duckdb.DuckDBPyConnection, contract: Contract) -> Callable[[str], int]:
         """A sink for connectors that stage their rows chunk by chunk (`select` gives text or
-        typed source columns): each chunk is typed into the stage under a short writer lock, so
-        a long pull never holds the warehouse. Returns the rows each chunk added."""
+        typed source columns): each chunk is typed into the stage as it comes. The connector may
+        call it from a thread of its own (one call at a time). Returns the rows each chunk added."""
 
         def sink(select: str) -> int:
-            with warehouse.writer() as con:
-                con.execute("SET threads = 1")  # runs in the caller's thread: the connector sets its pace
-                types = duck.source_types(con, select)
+            cur = con.cursor()
+            try:
+                types = duck.source_types(cur, select)
                 typed = f"SELECT {projection.stage_select(contract, types)} FROM ({select})"
-                if not duck.table_exists(con, "main", self.table):
-                    con.execute(f"CREATE TABLE {self.stage} AS {typed}")
-                    return int(con.execute(f"SELECT count(*) FROM {self.stage}").fetchone()[0])  # type: ignore[index]
-                return int((con.execute(f"INSERT INTO {self.stage} {typed}").fetchone() or (0,))[0])
+                if not duck.table_exists(cur, "main", self.table, database=RUN_DB):
+                    cur.execute(f"CREATE TABLE {self.stage} AS {typed}")
+                    return int(cur.execute(f"SELECT count(*) FROM {self.stage}").fetchone()[0])  # type: ignore[index]
+                return int((cur.execute(f"INSERT INTO {self.stage} {typed}").fetchone() or (0,))[0])
+            finally:
+                cur.close()
 
         return sink
 
@@ -198,9 +238,10 @@ class Staging:
         return [r[0] for r in con.execute(f"DESCRIBE {self.stage}").fetchall()]
 
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Remove the run's tables from the warehouse (they may hold personal data)."""
-        tables = (self.stage, self.failures_table, self.misfits_table, self.deletes_table)
-        for table in (*tables, changes.groups_table(self.dataset)):
+        """Remove what the run may have left in the warehouse (a derived run's groups; the stage
+        tables that runs of older versions kept there): they may hold personal data."""
+        names = (self.table, self.failures, self.misfits, self.deletes)
+        for table in (*(f"main.{quote(n)}" for n in names), changes.groups_table(self.dataset)):
             con.execute(f"DROP TABLE IF EXISTS {table}")
 
     # -- the manifest ---------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
+import time
 from collections.abc import Iterator
 from enum import Enum
 from typing import Any
@@ -15,6 +17,8 @@ from lgsp.core import duck
 from lgsp.core.settings import Settings
 from lgsp.warehouse.errors import WarehouseBusy, WarehouseError
 from lgsp.warehouse.runs import PUBLISHED, STORED, RunRecord
+
+log = logging.getLogger(__name__)
 
 _META = """
 CREATE SCHEMA IF NOT EXISTS meta;
@@ -95,11 +99,22 @@ class Warehouse:
 
     @contextlib.contextmanager
     def writer(self, timeout: float = 600) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The single writer connection; waits up to `timeout` s for another writer to finish."""
+        """The single writer connection; waits up to `timeout` s for another writer to finish (a
+        wait is logged, with its seconds in the record's `waited`: how long other writers held it up)."""
+        asked = time.perf_counter()
         try:
             self.lock.acquire(timeout=timeout)
         except Timeout:
             raise WarehouseBusy(f"another process is writing {self.path}; waited {timeout:.0f} s") from None
+        waited = time.perf_counter() - asked
+        if waited >= 0.01:
+            log.log(
+                logging.INFO if waited >= 1 else logging.DEBUG,
+                "chờ khoá ghi kho dữ liệu %.2f s / waited %.2f s for the warehouse writer lock",
+                waited,
+                waited,
+                extra={"waited": waited},
+            )
         try:
             con = self._connect()
             try:

@@ -78,12 +78,12 @@ def connect(
     return con
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    """Whether `schema.name` exists in the connection's own database."""
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str, database: str | None = None) -> bool:
+    """Whether `schema.name` exists in the connection's own database (or in attached `database`)."""
     found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = coalesce(?, current_database()) "
         "AND schema_name = ? AND table_name = ?",
-        [schema, name],
+        [database, schema, name],
     ).fetchone()
     return bool(found and found[0])
 

@@ -14,17 +14,18 @@ from typing import Any
 
 from lgsp.connectors import registry
 from lgsp.core import duck
+from lgsp.core.duck import quote
 from lgsp.core.errors import LgspError
 from lgsp.pipeline.base import RUN_WAIT, new_run_id
 from lgsp.pipeline.stewardship import Stewardship
-from lgsp.schemas.contract import Classification, DeleteMode
+from lgsp.schemas.contract import Classification, Contract, DeleteMode
 from lgsp.submissions import ledger
 from lgsp.submissions.ledger import SubmissionStatus
 from lgsp.warehouse import changes
 from lgsp.warehouse.deletions import Deletions
 from lgsp.warehouse.publish import Settle
 from lgsp.warehouse.runs import RunManifest, RunRecord, RunStatus, Step, Validated
-from lgsp.warehouse.staging import Staging
+from lgsp.warehouse.staging import RUN_DB, Staging
 from lgsp.warehouse.store import Warehouse, utcnow
 
 log = logging.getLogger(__name__)
@@ -76,32 +77,42 @@ class Pipeline(Stewardship):
         connector = registry.get(contract.source.kind)
         config = connector.configure(contract, self.settings)
         notes: dict[str, Any] = {"run_id": run_id}  # a source that records submissions names them after the run
-        # The expectations are checked by the validate step (and `lgsp check`): importing Great
-        # Expectations here would take CPU from the pull.
+        staging.reset()
+        # What the warehouse knows of the dataset is read under a short lock; the pull itself works
+        # in the run's own file, so a long one holds up no other dataset (lgsp.warehouse.staging).
         with self.warehouse.writer() as con:
-            staging.reset(con)
             cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
             published = duck.table_exists(con, "main", dataset_id)
-            merge = contract.merges(connector.full_each_run) and published
-            # The keys the source deleted, read before its rows (the rows win).
-            self._read_deletions(con, contract, config, staging if merge else None, notes)
+            deletes_from = Warehouse.deletes_cursor(con, dataset_id)
+            self._copy_catalogues(con, contract, staging)
+        merge = contract.merges(connector.full_each_run) and published
         state = {"cursor": cursor_from} if cursor_from else ({"full": True} if full else None)
         plan = connector.scan(config, state) if connector.scan else None
-        if plan is not None:  # DuckDB reads the source itself, straight into the warehouse
-            with self.warehouse.writer() as con:
+        # The expectations are checked by the validate step (and `lgsp check`): importing Great
+        # Expectations here would take CPU from the pull.
+        if plan is not None and getattr(plan, "reads_warehouse", False):
+            # A derived dataset reads published tables: it needs the lock while it computes.
+            with self.warehouse.writer() as con, staging.attached(con):
+                self._read_deletions(con, contract, config, staging if merge else None, notes, deletes_from)
                 rows = staging.load_scan(con, contract, plan, merge)
-                notes.update(getattr(plan, "notes", {}))  # a derived scan: the input runs it read
+                notes.update(getattr(plan, "notes", {}))  # the input runs it read
                 if "derived_from" in notes:
                     Warehouse.record_lineage(con, dataset_id, run_id, notes["derived_from"])
-        elif connector.load is not None:  # chunks staged as they arrive, each under a short lock
-            sink = staging.chunk_sink(self.warehouse, contract)
-            connector.load(config, state, notes, sink, staging.dir)
-            with self.warehouse.writer() as con:
-                rows = staging.finish(con)
-        else:  # a stream: spooled without the writer lock, then moved in one copy
-            spool = staging.spool(connector.extract(config, state, notes))
-            with self.warehouse.writer() as con:
-                rows = staging.load_spool(con, contract, spool, merge)
+        else:
+            with staging.connect() as con:
+                # The keys the source deleted, read before its rows (the rows win).
+                self._read_deletions(con, contract, config, staging if merge else None, notes, deletes_from)
+                if plan is not None:  # DuckDB reads the source itself, straight into the stage
+                    rows = staging.load_scan(con, contract, plan, merge)
+                    notes.update(getattr(plan, "notes", {}))
+                elif connector.load is not None:  # typed chunk by chunk, at the connector's pace
+                    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]  # type: ignore[index]
+                    con.execute("SET threads = 1")  # the sink runs in the connector's thread
+                    connector.load(config, state, notes, staging.chunk_sink(con, contract), staging.dir)
+                    con.execute(f"SET threads = {int(threads)}")
+                    rows = staging.finish(con)
+                else:  # a stream: spooled as it comes, then typed in one copy
+                    rows = staging.spool(con, connector.extract(config, state, notes), contract, merge)
         # Rows of files rejected whole, and rows a newer submission replaced, were sent too.
         rejected = int(notes.get("rows_rejected", 0))
         superseded = sum(int(n) for n in notes.get("superseded", {}).values())
@@ -123,7 +134,9 @@ class Pipeline(Stewardship):
         return staging.write_manifest(manifest)
 
     @staticmethod
-    def _read_deletions(con: Any, contract: Any, config: Any, staging: Staging | None, notes: dict[str, Any]) -> None:
+    def _read_deletions(
+        con: Any, contract: Any, config: Any, staging: Staging | None, notes: dict[str, Any], cursor_from: str | None
+    ) -> None:
         """For a contract with `incremental.deletes`: a merging run (`staging`) puts the keys its source
         deleted in the run's deletes table (a soft-delete marker comes with the rows, in staging); a
         full load of tombstones notes only where they stand, so that later runs skip the older ones."""
@@ -135,7 +148,7 @@ class Pipeline(Stewardship):
             return
         read = registry.deletions(contract.source.kind)
         table = staging.deletes_table if staging else None
-        notes["deletes"] = read(config, contract, con, table, Warehouse.deletes_cursor(con, contract.id))
+        notes["deletes"] = read(config, contract, con, table, cursor_from)
 
     def validate(self, dataset_id: str, run_id: str) -> RunManifest:
         """Validate the staged rows with Great Expectations; stores the report beside the run."""
@@ -143,7 +156,7 @@ class Pipeline(Stewardship):
 
         staging = self.staging(dataset_id, run_id)
         manifest = self._manifest(staging)
-        with self.warehouse.writer() as con:
+        with staging.connect() as con:
             report = validate(
                 manifest.contract,
                 con,
@@ -180,19 +193,22 @@ class Pipeline(Stewardship):
             else:
                 if manifest is None or manifest.validated is None:
                     raise LgspError(f"run {run_id} has not been validated", dataset=dataset_id)
+                if not staging.exists():
+                    raise LgspError(f"run {run_id}: its staged rows are gone ({staging.path})", dataset=dataset_id)
                 run = RunRecord.start(manifest, dataset_id, run_id)
-                publish(
-                    con,
-                    contract,
-                    staging,
-                    run,
-                    rejected_by=manifest.validated.rejected_by,
-                    incremental=manifest.mode == "incremental",
-                    files_rejected=len(manifest.source_notes.get("rejected", [])),
-                    settle=_settle(manifest),
-                    recompute=changes.Recompute.from_notes(manifest.source_notes),
-                    deletions=Deletions.from_notes(manifest.source_notes, staging),
-                )
+                with staging.attached(con, read_only=True):
+                    publish(
+                        con,
+                        contract,
+                        staging,
+                        run,
+                        rejected_by=manifest.validated.rejected_by,
+                        incremental=manifest.mode == "incremental",
+                        files_rejected=len(manifest.source_notes.get("rejected", [])),
+                        settle=_settle(manifest),
+                        recompute=changes.Recompute.from_notes(manifest.source_notes),
+                        deletions=Deletions.from_notes(manifest.source_notes, staging),
+                    )
                 if release and run.published and contract.classification is Classification.open:
                     run.release = self._release(con, contract, run)
                 contents = self.contents(con, contract, run)  # a retried task announced it the first time
@@ -262,6 +278,20 @@ class Pipeline(Stewardship):
             return self.fail(dataset_id, run_id, exc)
 
     # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _copy_catalogues(con: Any, contract: Contract, staging: Staging) -> None:
+        """Validation runs in the run's file: the published catalogues it maps administrative units
+        with (columns' `admin_unit`) are copied in beside the stage, as the run starts."""
+        names = sorted({c.admin_unit.catalogue for c in contract.columns if c.admin_unit is not None})
+        if not names:
+            return
+        with staging.attached(con):
+            for name in names:  # one that is not published is refused by validation, by name
+                if duck.table_exists(con, "main", name):
+                    con.execute(
+                        f"CREATE OR REPLACE TABLE {RUN_DB}.main.{quote(name)} AS SELECT * FROM main.{quote(name)}"
+                    )
 
     @staticmethod
     def _manifest(staging: Staging) -> RunManifest:

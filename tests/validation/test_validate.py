@@ -20,10 +20,9 @@ def _report(settings: Settings, dataset_id: str, memory: int) -> tuple[Report, l
     run_id = f"v{memory}"
     pipeline.extract(dataset_id, run_id)
     staging = pipeline.staging(dataset_id, run_id)
-    with pipeline.warehouse.writer() as con:
+    with staging.connect() as con:
         report = validate(pipeline.contract(dataset_id), con, staging, memory)
         failures = sorted(con.execute(f"SELECT row, check_key, reason FROM {staging.failures_table}").fetchall())
-        staging.drop(con)
     staging.remove_files()
     return report, failures
 
@@ -90,9 +89,8 @@ def test_duckdb_gets_its_threads_back(hub: Settings) -> None:
     pipeline = Pipeline(hub)
     pipeline.extract("schools", "threads")
     staging = pipeline.staging("schools", "threads")
-    with pipeline.warehouse.writer() as con:
+    with staging.connect() as con:
         con.execute("SET threads = 3")
         validate(pipeline.contract("schools"), con, staging, 100_000)
         assert con.execute("SELECT current_setting('threads')").fetchone() == (3,)
-        staging.drop(con)
     staging.remove_files()
