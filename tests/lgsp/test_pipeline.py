@@ -276,3 +276,45 @@ def test_the_same_run_from_postgresql(
     assert second.mode == "incremental" and second.status == "published"
     assert second.rows_extracted == second.rows_published + second.rows_quarantined >= 15
     assert query(settings, "SELECT count(*) - count(DISTINCT id) FROM main.price_observations") == [(0,)]
+
+
+def test_a_run_stages_and_validates_without_the_warehouse_lock(hub: Settings) -> None:
+    """Another process holding the warehouse's writer lock (a long publish, say) does not stop a
+    run's scan-fed stage from being validated: validation works in the run's own file. Its publish
+    waits for the lock, then copies in what it keeps; nothing is left of the run's file after."""
+    pipeline = Pipeline(hub)
+    pipeline.run("schools")  # published once, so the second run has something to replace
+    pipeline.extract("schools", "beside")
+    staging = pipeline.staging("schools", "beside")
+    assert staging.path.exists()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent("""
+            import sys, time
+            from filelock import FileLock
+            lock = FileLock(sys.argv[1])
+            lock.acquire()
+            print("held", flush=True)
+            time.sleep(120)
+        """), str(pipeline.warehouse.lock.lock_file)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        manifest = pipeline.validate("schools", "beside")  # no wait: the lock is not needed
+        assert manifest.validated is not None and manifest.validated.rows_failing > 0
+        from lgsp.warehouse.errors import WarehouseBusy
+
+        with pytest.raises(WarehouseBusy):  # publishing does need it
+            with pipeline.warehouse.writer(timeout=0.5):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    run = pipeline.publish("schools", "beside", release=False)
+    assert run.status == "published" and run.rows_extracted == run.rows_published + run.rows_quarantined
+    quarantined = query(hub, "SELECT count(*) FROM quarantine.schools WHERE _run_id = 'beside'")
+    assert quarantined == [(run.rows_quarantined,)]
+    assert not staging.dir.exists()
+    # Nothing of the run is left in the warehouse either.
+    leftovers = query(hub, "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '\\_lgsp\\_%' ESCAPE '\\'")
+    assert leftovers == [(0,)]
