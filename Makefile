@@ -9,7 +9,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 UV := $(PYTHON) -m uv
 
-.PHONY: demo test bench bench-smoke lint uv venv postgres mariadb chromium curl redis clean
+.PHONY: demo test cluster-test bench bench-smoke lint uv venv postgres mariadb chromium curl redis iproute2 clean
 
 uv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
@@ -35,8 +35,16 @@ curl:
 redis:
 	@bash .ci/install-redis
 
-test: venv postgres mariadb chromium redis
+iproute2:
+	@bash .ci/install-iproute2
+
+test: venv postgres mariadb chromium redis iproute2
 	$(BIN)/pytest -n auto  # one worker per core (pytest-xdist); the suite is independent of test order
+
+# The cluster profile's tests alone (make test runs them too): its servers on test hosts made as
+# network namespaces (tests/cluster/test_hosts.py, as root), Celery workers, DuckLake.
+cluster-test: venv postgres redis iproute2
+	$(BIN)/pytest -n 2 -m cluster tests/cluster
 
 # Every benchmark at its real size (minutes each), figures and their references printed and written
 # to benchmarks/results/<name>.json (committed), then README.md's performance tables rendered from

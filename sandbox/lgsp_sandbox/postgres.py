@@ -1,4 +1,5 @@
-"""A throwaway local PostgreSQL server for tests and benchmarks: fast, insecure (trust auth), loopback only."""
+"""A throwaway PostgreSQL server for tests and benchmarks: fast, insecure (trust auth), on loopback or on
+a test host's address inside its network namespace (lgsp_sandbox.hosts)."""
 
 from __future__ import annotations
 
@@ -70,9 +71,13 @@ class PostgresServer(ThrowawayServer):
     under the system temp dir instead.
     """
 
-    def __init__(self, base_dir: Path, *, keep: bool = False) -> None:
+    def __init__(
+        self, base_dir: Path, *, keep: bool = False, host: str = "127.0.0.1", netns: str | None = None
+    ) -> None:
         self.base_dir = Path(base_dir)
         self.keep = keep
+        self.host = host  # the address it listens on (and its URLs name)
+        self.netns = netns  # the network namespace it runs in: a test host's, or this one
         self.bin_dir = find_bin_dir()
         self.port: int | None = None
         self.root: Path | None = None
@@ -101,6 +106,8 @@ class PostgresServer(ThrowawayServer):
         command = [str(self.bin_dir / args[0]), *args[1:]]
         if self._owner is not None:
             command = ["runuser", "-u", self._owner.pw_name, "--", *command]
+        if self.netns is not None:  # the server listens inside the test host's namespace
+            command = ["ip", "netns", "exec", self.netns, *command]
         return subprocess.run(command, cwd=self._root, capture_output=True, text=True, timeout=120)
 
     def _prepare(self) -> None:
@@ -137,10 +144,14 @@ class PostgresServer(ThrowawayServer):
             self._cleanup()
             raise PostgresError(f"initdb failed ({init.returncode}): {init.stderr.strip() or init.stdout.strip()}")
         atexit.register(self.stop)
-        settings = {**SETTINGS, "unix_socket_directories": f"'{self.socket_dir}'"}
+        settings = {**SETTINGS, "unix_socket_directories": f"'{self.socket_dir}'", "listen_addresses": f"'{self.host}'"}
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write("\n# lgsp sandbox: a throwaway bulk-load test server\n")
             conf.writelines(f"{k} = {v}\n" for k, v in settings.items())
+        if self.host != "127.0.0.1":  # a test host's network (lgsp_sandbox.hosts): its /24
+            network = ".".join(self.host.split(".")[:3]) + ".0/24"
+            with (self.data_dir / "pg_hba.conf").open("a", encoding="utf-8") as hba:
+                hba.write(f"host all all {network} trust\n")
         last = ""
         for _ in range(5):  # another process may grab the free port between picking and binding it
             port = free_port()
@@ -165,13 +176,13 @@ class PostgresServer(ThrowawayServer):
         """SQLAlchemy URL of a database on this server."""
         if self.port is None:
             raise PostgresError("the server is not running")
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{dbname}"
+        return f"postgresql+psycopg2://postgres@{self.host}:{self.port}/{dbname}"
 
     def create_database(self, name: str) -> str:
         """A new, empty database (an existing one of that name is dropped first); returns its URL."""
         if self.port is None:
             raise PostgresError("the server is not running")
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres")
+        conn = self.admin_connection()
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
@@ -180,6 +191,12 @@ class PostgresServer(ThrowawayServer):
         finally:
             conn.close()
         return self.url(name)
+
+    def admin_connection(self, dbname: str = "postgres") -> psycopg2.extensions.connection:
+        """A connection as `postgres`: over loopback, or, for a server in a test host's namespace
+        (which this namespace cannot reach by address), over its Unix socket."""
+        host = str(self.socket_dir) if self.netns is not None else "127.0.0.1"
+        return psycopg2.connect(host=host, port=self.port, user="postgres", dbname=dbname)
 
     def crash(self) -> None:
         """Stop at once, as a power cut or a killed server would (pg_ctl -m immediate); the cluster
