@@ -5,7 +5,7 @@ client there is (`paging_reference.plain_paging_loop`: one keep-alive session, o
 cursor, nothing else). Against it:
 
 1. the REST connector's stream alone (pages → flattened Arrow batches, drift checks included);
-2. `Pipeline.extract`: the connector's stream spooled into the run's staging in the warehouse,
+2. `Pipeline.extract`: the connector's pages typed into the run's staging file,
    i.e. the "pull" step of a run;
 3. the whole run (extract, Great Expectations validation, atomic publish), for context.
 
@@ -74,8 +74,7 @@ def extract_step(settings: Any, run: int) -> tuple[int, float]:
     started = time.perf_counter()
     manifest = pipeline.extract("enterprises", f"bench__{run}")
     seconds = time.perf_counter() - started
-    with pipeline.warehouse.writer() as con:
-        pipeline.staging("enterprises", f"bench__{run}").drop(con)
+    pipeline.staging("enterprises", f"bench__{run}").remove_files()
     return manifest.rows_extracted, seconds
 
 

@@ -25,7 +25,8 @@ Scan = Callable[[Any, dict[str, Any] | None], Any]
 # (config, state, notes, sink, folder): hands the rows to `sink` as SELECTs, chunk by chunk
 Load = Callable[[Any, dict[str, Any] | None, dict[str, Any], Callable[[str], int], Any], None]
 Commit = Callable[[Any, dict[str, Any], RunRecord], None]  # (config, notes, run record) once the run finished
-# (config, contract, warehouse connection, deletes table, last tombstone cursor) -> notes: writes the
+# (config, contract, the run file's connection (the warehouse's, with the run file attached, for a source that
+# reads the warehouse), deletes table, last tombstone cursor) -> notes: writes the
 # keys the source deleted (incremental.deletes: key_diff, tombstones) into the table; with no table
 # (a full load), notes only where the tombstones stand
 Deletions = Callable[[Any, Any, Any, str | None, str | None], dict[str, Any]]

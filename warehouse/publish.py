@@ -56,7 +56,7 @@ HELD_PREFIX = "_lgsp_held__"
 
 
 def held_table(dataset_id: str, run_id: str) -> str:
-    """Where a held run's rows wait for review (in the warehouse, like the stage: personal data stays there)."""
+    """Where a held run's rows wait for review (in the warehouse: personal data stays there)."""
     return f"{HELD_PREFIX}{dataset_id}__{hashlib.sha1(run_id.encode()).hexdigest()[:12]}"
 
 
@@ -74,9 +74,10 @@ def _ensure_quarantine(con: duckdb.DuckDBPyConnection, contract: Contract, hub_c
 
 
 def _drop_leftovers(con: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
-    """Drop stage tables of this dataset's earlier runs that died (killed, machine lost) before
-    they could clean up: they may hold personal data. A dataset runs one at a time (Airflow's
-    max_active_runs=1), so any other stage of it is a leftover."""
+    """Drop stage tables that runs of older versions kept in the warehouse and that died (killed,
+    machine lost) before they could clean up: they may hold personal data. A dataset runs one at a
+    time (Airflow's max_active_runs=1), so any other stage of it is a leftover. Runs now stage in
+    files of their own, whose leftovers `Staging.remove_leftovers` removes."""
     pattern = f"_lgsp_(stage|failures|misfits|quarantine|deletes)__{re.escape(dataset_id)}__[0-9a-f]{{12}}"
     leftovers = con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
@@ -137,12 +138,14 @@ def publish(
         if merge:
             _add_new_columns(con, contract, hub_columns)
         swap = _Swap(merge, hub_columns, files_rejected, settle, replaces, recompute, deletions)
-        return _swap(con, contract, staging, run, rejected_by, swap)
+        outcome = _swap(con, contract, staging, run, rejected_by, swap)
     except duckdb.Error as exc:
         raise WarehouseError(f"publish failed: {str(exc).splitlines()[0]}", dataset=contract.id) from exc
-    finally:
-        if recompute is not None:
-            con.execute(f"DROP TABLE IF EXISTS {changes.groups_table(contract.id)}")
+    # A derived run's groups go once it published; a failed publish keeps them for its retry (a
+    # run that fails for good drops them: Pipeline.fail).
+    if recompute is not None:
+        con.execute(f"DROP TABLE IF EXISTS {changes.groups_table(contract.id)}")
+    return outcome
 
 
 @dataclass(frozen=True)

@@ -218,6 +218,7 @@ class Pipeline(Stewardship):
             notes = manifest.source_notes if manifest else {}
             connector.commit(connector.configure(contract, self.settings), notes, run)
         staging.remove_files()
+        staging.remove_leftovers()
         return run
 
     def fail(self, dataset_id: str, run_id: str, error: BaseException) -> RunRecord:
@@ -227,10 +228,14 @@ class Pipeline(Stewardship):
         task in Airflow must not turn published data into a "failed" run.
         """
         staging = self.staging(dataset_id, run_id)
+        manifest = staging.read_manifest()
+        # Staged rows may be personal data: they never outlive the run, whatever happens below (a
+        # finished run whose source side failed after it committed; a warehouse too busy to record).
+        staging.remove_files()
         finished = self.warehouse.run(dataset_id, run_id)
         if finished and finished.finished:
             return finished
-        run = RunRecord.start(staging.read_manifest(), dataset_id, run_id)
+        run = RunRecord.start(manifest, dataset_id, run_id)
         message = (
             str(error)
             if isinstance(error, LgspError)
@@ -240,9 +245,8 @@ class Pipeline(Stewardship):
         run.error = message
         run.started_at = run.started_at or run.ended_at
         with self.warehouse.writer() as con:
-            staging.drop(con)  # staged rows may be personal data: they never outlive the run
+            staging.drop(con)  # what the run left in the warehouse (a derived run's groups)
             Warehouse.record_run(con, run)
-        staging.remove_files()
         self._commit_quietly(dataset_id, run)
         return run
 

@@ -318,3 +318,26 @@ def test_a_run_stages_and_validates_without_the_warehouse_lock(hub: Settings) ->
     # Nothing of the run is left in the warehouse either.
     leftovers = query(hub, "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '\\_lgsp\\_%' ESCAPE '\\'")
     assert leftovers == [(0,)]
+
+
+def test_a_dead_runs_file_is_removed_by_the_next_publish(hub: Settings) -> None:
+    """A run killed after its extract (its file holds every staged row, personal data included)
+    leaves nothing once the dataset publishes again; a run whose publish committed but whose
+    source side then failed leaves nothing either."""
+    pipeline = Pipeline(hub)
+    pipeline.extract("driving_licences", "dead")
+    pipeline.validate("driving_licences", "dead")
+    dead = pipeline.staging("driving_licences", "dead")
+    assert dead.path.exists()
+    assert pipeline.run("driving_licences", "next").status == "published"
+    assert not dead.dir.exists() and not any(hub.staging_dir.rglob("*.duckdb"))
+
+    pipeline.extract("schools", "committed")
+    pipeline.validate("schools", "committed")
+    published = pipeline.publish("schools", "committed", release=False)
+    staging = pipeline.staging("schools", "committed")
+    staging.dir.mkdir(parents=True)  # as the run's folder stands when its source side fails after the commit
+    staging.path.write_bytes(b"the staged rows")
+    recorded = pipeline.fail("schools", "committed", RuntimeError("archiving the source's files failed"))
+    assert recorded.status == published.status == "published"  # the finished run keeps its record
+    assert not staging.dir.exists()
