@@ -1,4 +1,5 @@
-"""A throwaway Redis server for the cluster tests: the Celery broker, on loopback, nothing kept.
+"""A throwaway Redis server for the cluster tests: the Celery broker, nothing kept, on loopback or on
+a test host's address inside its network namespace (lgsp_sandbox.hosts).
 
 Started from Debian's `redis-server` binary (`.ci/install-redis`) with its own port and
 directory, no persistence, a password from a 0600 file (as a deployment would), and stopped with
@@ -27,9 +28,12 @@ class RedisNotFound(RuntimeError):
 
 
 class RedisServer(ThrowawayServer):
-    def __init__(self, root: Path | None = None, host: str = "127.0.0.1", keep: bool = False) -> None:
+    def __init__(
+        self, root: Path | None = None, host: str = "127.0.0.1", keep: bool = False, netns: str | None = None
+    ) -> None:
         self.root = root
         self.host = host
+        self.netns = netns  # the network namespace it runs in: a test host's, or this one
         self.keep = keep
         self.port = 0
         self.password = secrets.token_urlsafe(24)
@@ -54,8 +58,13 @@ class RedisServer(ThrowawayServer):
                 f"bind {self.host}\nport {self.port}\ndir {self.root}\nrequirepass {self.password}\n"
                 'save ""\nappendonly no\nprotected-mode yes\ndaemonize no\nloglevel warning\n'
                 f"logfile {self.root / 'redis.log'}\n"
+                # A Unix socket too: this namespace checks on a server in a test host's through it.
+                f"unixsocket {self.socket}\nunixsocketperm 700\n"
             )
-        self.process = subprocess.Popen([binary, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command = [binary, str(config)]
+        if self.netns is not None:
+            command = ["ip", "netns", "exec", self.netns, *command]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -65,9 +74,22 @@ class RedisServer(ThrowawayServer):
             time.sleep(0.05)
         return self
 
+    @property
+    def socket(self) -> Path:
+        assert self.root is not None
+        return self.root / "redis.sock"
+
+    def _connect(self) -> socket.socket:
+        if self.netns is None:
+            return socket.create_connection((self.host, self.port), timeout=1)
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unix.settimeout(1)
+        unix.connect(str(self.socket))
+        return unix
+
     def _answers(self) -> bool:
         try:
-            with socket.create_connection((self.host, self.port), timeout=1) as sock:
+            with self._connect() as sock:
                 sock.sendall(f"AUTH {self.password}\r\nPING\r\n".encode())
                 answer = b""
                 while b"+PONG" not in answer and b"-" not in answer[:1]:

@@ -1,7 +1,9 @@
 """The cluster profile's Airflow: CeleryExecutor, a PostgreSQL metadata database and a Redis
-broker, every component its own process (API server, scheduler, DAG processor, a Celery worker)
-as on separate hosts. The generated DAGs run there unchanged: a dataset's DAG is triggered, its
-tasks go through the broker to the worker, and the dataset is published."""
+broker, every component on a host of its own: test hosts made as network namespaces on a private
+switch (lgsp_sandbox.hosts), the database on one, the broker on another, Airflow's API server,
+scheduler and DAG processor on a third, a Celery worker on each of two more. The generated DAGs
+run there unchanged: a dataset's DAG is triggered, its tasks go through the broker to a worker,
+and the dataset is published; a worker lost mid-task has its task retried on the other."""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import psycopg2
 import pytest
 
 from lgsp.core.settings import DAGS_DIR, Settings
@@ -24,26 +26,49 @@ from lgsp.warehouse.store import Warehouse
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.cluster, pytest.mark.postgres]
 
+if os.geteuid() != 0:  # network namespaces need root; CI runs as root
+    pytest.skip("test hosts are network namespaces: run as root", allow_module_level=True)
 
-def _airflow(env: dict[str, str], *args: str, timeout: float = 300) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
+HOSTS = ["db", "broker", "airflow", "worker-a", "worker-b"]
+
+
+def _airflow(host: Any, env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    done = host.run([sys.executable, "-m", "airflow", *args], env=env, timeout=timeout)
     assert done.returncode == 0, f"airflow {' '.join(args)}: {done.stderr[-3000:]}"
-    return done.stdout
+    return str(done.stdout)
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[object]:
+def network() -> Iterator[Any]:
+    from lgsp_sandbox.hosts import TestNetwork
+
+    with TestNetwork(HOSTS, subnet="10.231.8") as net:
+        yield net
+
+
+@pytest.fixture
+def postgres(network: Any, tmp_path: Path) -> Iterator[object]:
+    """Airflow's metadata database, on the `db` host."""
+    from lgsp_sandbox.postgres import PostgresServer
+
+    with PostgresServer(tmp_path / "pg", host=network["db"].address, netns=network["db"].netns) as server:
+        yield server
+
+
+@pytest.fixture
+def broker(network: Any, tmp_path: Path) -> Iterator[object]:
+    """Redis, on the `broker` host."""
     from lgsp_sandbox.redis import RedisServer
 
-    with RedisServer(tmp_path / "redis") as server:
+    host = network["broker"]
+    with RedisServer(tmp_path / "redis", host=host.address, netns=host.netns) as server:
         yield server
 
 
 def _query(postgres: object, query: str) -> list[tuple]:
-    """Ask Airflow's metadata database directly: an `airflow` command costs seconds of imports."""
-    conn = psycopg2.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname="airflow_meta")  # type: ignore[attr-defined]
+    """Ask Airflow's metadata database directly (over its Unix socket: this namespace cannot reach
+    the db host's address): an `airflow` command costs seconds of imports."""
+    conn = postgres.admin_connection("airflow_meta")  # type: ignore[attr-defined]
     try:
         with conn.cursor() as cur:
             cur.execute(query)
@@ -124,12 +149,14 @@ def _kill_worker_running(
     raise AssertionError(f"{task_id} of {dag_id} was never seen running on a worker")
 
 
-def _start(env: dict[str, str], logs: Path, name: str, *args: str) -> subprocess.Popen[bytes]:
+def _start(host: Any, env: dict[str, str], logs: Path, name: str, *args: str) -> subprocess.Popen[bytes]:
+    """An Airflow component on `host` (`ip netns exec` execs it: the process is the component's own)."""
     with (logs / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
-        return subprocess.Popen(
+        process: subprocess.Popen[bytes] = host.popen(
             [sys.executable, "-m", "airflow", *args], env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
+        return process
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -150,14 +177,13 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def test_a_generated_dag_runs_on_a_celery_worker(
-    hub: Settings, postgres: object, broker: object, tmp_path: Path
+def test_a_generated_dag_runs_on_celery_workers_on_other_hosts(
+    hub: Settings, network: Any, postgres: object, broker: object, tmp_path: Path
 ) -> None:
-    from lgsp_sandbox.servers import free_port
-
     began = time.monotonic()
     meta = postgres.create_database("airflow_meta")  # type: ignore[attr-defined]
-    api = free_port()
+    airflow = network["airflow"]
+    api = 8080  # every host has its own address
     env = dict(
         os.environ,
         AIRFLOW_HOME=str(tmp_path / "airflow"),
@@ -170,10 +196,10 @@ def test_a_generated_dag_runs_on_a_celery_worker(
         AIRFLOW__CELERY__RESULT_BACKEND="db+" + meta,
         AIRFLOW__CELERY__WORKER_CONCURRENCY="2",
         AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS="lgsp.celery_config.CONFIG",  # GX imported once per worker
-        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__API__HOST=airflow.address,
         AIRFLOW__API__PORT=str(api),
         AIRFLOW__API__WORKERS="1",
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api}/execution/",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://{airflow.address}:{api}/execution/",
         AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
         AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
         AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
@@ -185,28 +211,28 @@ def test_a_generated_dag_runs_on_a_celery_worker(
     from lgsp_sandbox.build import build_department, sqlite_url
 
     build_department("environment", sqlite_url(hub.sandbox_dir / "environment.sqlite"), scale=300_000)
-    setup = subprocess.run([sys.executable, "-m", "lgsp.cli", "airflow-setup"], env=env, capture_output=True, text=True)
+    setup = airflow.run([sys.executable, "-m", "lgsp.cli", "airflow-setup"], env=env)
     assert setup.returncode == 0, setup.stderr[-3000:]
-    _airflow(env, "dags", "reserialize")  # the DAGs are in the database before the scheduler looks
+    _airflow(airflow, env, "dags", "reserialize")  # the DAGs are in the database before the scheduler looks
     logs = tmp_path / "logs"
     logs.mkdir()
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        for name, *args in (
-            ("api-server", "api-server"),
-            ("scheduler", "scheduler"),
-            ("dag-processor", "dag-processor"),
-            ("worker-a", "celery", "worker", "--celery-hostname", "worker-a@%h", "--concurrency", "1"),
-            ("worker-b", "celery", "worker", "--celery-hostname", "worker-b@%h", "--concurrency", "1"),
+        for host, name, *args in (
+            ("airflow", "api-server", "api-server"),
+            ("airflow", "scheduler", "scheduler"),
+            ("airflow", "dag-processor", "dag-processor"),
+            ("worker-a", "worker-a", "celery", "worker", "--celery-hostname", "worker-a@%h", "--concurrency", "1"),
+            ("worker-b", "worker-b", "celery", "worker", "--celery-hostname", "worker-b@%h", "--concurrency", "1"),
         ):
-            processes.append(_start(env, logs, name, *args))
+            processes.append(_start(network[host], env, logs, name, *args))
         workers = processes[3:]
-        _airflow(env, "dags", "trigger", "lgsp_schools", "--run-id", "celery-1")
+        _airflow(airflow, env, "dags", "trigger", "lgsp_schools", "--run-id", "celery-1")
         print(f"triggered after {time.monotonic() - began:.0f} s")
         _wait_for_run(postgres, "lgsp_schools", "celery-1", processes, logs)
         # A worker dies mid-task (its whole process group, as a host lost): the task is retried on
         # the other worker, and the dataset ends published once, nothing lost or doubled.
-        _airflow(env, "dags", "trigger", "lgsp_env_readings", "--run-id", "celery-2")
+        _airflow(airflow, env, "dags", "trigger", "lgsp_env_readings", "--run-id", "celery-2")
         victim = _kill_worker_running(postgres, "lgsp_env_readings", "celery-2", "validate", workers)
         survivors = [p for p in processes if p is not victim]
         _wait_for_run(postgres, "lgsp_env_readings", "celery-2", survivors, logs)
