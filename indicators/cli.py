@@ -7,6 +7,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 from rich.table import Table
 
@@ -30,8 +31,8 @@ def list_indicators(json_out: Annotated[bool, typer.Option("--json", help="JSON,
     for indicator in register.values():
         table.add_row(
             indicator.code,
-            f"{indicator.name.vi}\n[dim]{indicator.name.en}[/dim]",
-            indicator.unit,
+            f"{escape(indicator.name.vi)}\n[dim]{escape(indicator.name.en)}[/dim]",
+            escape(indicator.unit),
             indicator.period.value,
             indicator.owner,
             ", ".join(s.dataset for s in indicator.sources),
@@ -72,12 +73,12 @@ def list_observations(
         table.add_row(
             o.indicator,
             o.dataset,
-            o.area or "",
-            o.period,
+            escape(o.area or ""),
+            escape(o.period),
             "" if o.value is None else f"{o.value:,.10g}",
-            o.unit,
+            escape(o.unit),
             "" if o.submission is None else str(o.submission),
-            o.origin or "",
+            escape(o.origin or ""),
         )
     console.print(table)
 
@@ -133,9 +134,9 @@ def list_conflicts(
                 g.period if first else "",
                 status(g) if first else "",
                 _number(o.value),
-                o.unit,
-                reconcile.source_of(o),
-                o.origin or "",
+                escape(o.unit),
+                escape(reconcile.source_of(o)),
+                escape(o.origin or ""),
             )
     console.print(table)
 

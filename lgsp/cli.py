@@ -442,10 +442,10 @@ def review(
         for r in held:
             table.add_row(
                 r.dataset_id,
-                r.run_id,
+                escape(r.run_id),
                 f"{r.ended_at:%Y-%m-%d %H:%M}" if r.ended_at else "",
                 _n(r.rows_extracted),
-                r.error or "",
+                escape(r.error or ""),  # free text (a source's own error, a reviewer's reason): never markup
             )
         console.print(table)
         return

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lgsp.core.errors import LgspError
@@ -142,10 +143,10 @@ def history(
         table.add_row(
             str(e.id),
             e.action.value,
-            shown(contract, e.key),
-            shown(contract, e.values),
-            e.why,
-            e.by,
+            escape(shown(contract, e.key)),  # data values and a person's reason: their text, never markup
+            escape(shown(contract, e.values)),
+            escape(e.why),
+            escape(e.by),
             f"{e.at:%Y-%m-%d %H:%M:%S}",
             undone,
         )

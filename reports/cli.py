@@ -7,6 +7,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 from rich.table import Table
 
@@ -46,7 +47,7 @@ def list_reports() -> None:
         made = latest(settings.home, report.code)
         table.add_row(
             report.code,
-            f"{report.title.vi}\n[dim]{report.title.en}[/dim]",
+            f"{escape(report.title.vi)}\n[dim]{escape(report.title.en)}[/dim]",
             report.owner,
             str(made.version) if made else "—",
             str(made.disputed) if made else "",
@@ -120,7 +121,11 @@ def show(
                 )
         sources = "; ".join(f"{t.source} {t.origin or ''}".strip() for c in line.cells for t in c.traces)
         table.add_row(
-            line.number or "", f"{line.label.vi}\n[dim]{line.indicator}[/dim]", line.unit or "", *shown, sources
+            escape(line.number or ""),
+            f"{escape(line.label.vi)}\n[dim]{escape(line.indicator)}[/dim]",
+            escape(line.unit or ""),
+            *shown,
+            escape(sources),
         )
     console.print(table)
     if built.disputed:

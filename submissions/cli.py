@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 from rich.table import Table
 
@@ -56,8 +57,8 @@ def list_submissions(
         table.add_row(
             str(s.id),
             s.dataset_id,
-            s.name,
-            s.sender,
+            escape(s.name),  # a department's file name and sender: their text, never markup
+            escape(s.sender),
             f"{s.received_at:%Y-%m-%d %H:%M}",
             s.status.value,
             _n(s.rows_published),
@@ -166,7 +167,7 @@ def inbox(
             if datasets and unmatched_only:
                 continue
             label = ", ".join(datasets) or "[yellow]không khớp hợp đồng nào / unmatched[/yellow]"
-            table.add_row(folder, path.name, label)
+            table.add_row(escape(folder), escape(path.name), label)
     console.print(table)
     for problem in problems:
         console.print(f"[red]{problem}[/red]")

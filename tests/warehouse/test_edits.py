@@ -234,17 +234,20 @@ def test_a_refused_edit_names_its_field(prices: Prices) -> None:
 def test_history_lists_who_why_and_when_and_an_edit_is_undone_once(prices: Prices) -> None:
     pipeline = Pipeline(prices.hub)
     first = pipeline.retract("market_prices", {"ma_mat_hang": "G03"}, by="staff:lan", why="Hàng cấm bán")
-    pipeline.correct("market_prices", {"ma_mat_hang": "G01"}, {"gia": "16500"}, by="nguyen.an", why="Sai giá")
+    pipeline.correct(
+        "market_prices", {"ma_mat_hang": "G01"}, {"gia": "16500"}, by="nguyen.an", why="Sai giá [/b] [red]"
+    )
     cli("rows", "undo", "market_prices", str(first.id), "--by", "staff:minh")
     out = cli("rows", "undo", "market_prices", str(first.id), "--by", "staff:minh", exit_code=1)
     assert "was undone already, by staff:minh" in " ".join(out.split())
     table = cli("rows", "history", "market_prices")
     for text in ("retract", "ma_mat_hang=G03", "Hàng cấm bán", "staff:lan", "staff:minh", "correct", "gia=16500.0"):
         assert text in table, table
+    assert "[/b] [red]" in table  # a reason is shown as typed, never read as the console's markup
     edits = json.loads(cli("rows", "history", "market_prices", "--json"))
     assert [(e["id"], e["action"], e["by"], e["why"]) for e in edits] == [
         (1, "retract", "staff:lan", "Hàng cấm bán"),
-        (2, "correct", "nguyen.an", "Sai giá"),
+        (2, "correct", "nguyen.an", "Sai giá [/b] [red]"),
     ]
     assert edits[0]["undone_by"] == "staff:minh" and edits[0]["undone_at"] and edits[1]["undone_at"] is None
     assert edits[0]["at"] <= edits[1]["at"] and edits[0]["run_id"].startswith("edit__")
