@@ -7,8 +7,8 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lgsp.core.errors import LgspError

@@ -268,7 +268,9 @@ class Staging:
         before they could clean up, whose files may hold personal data. A dataset runs one at a time
         (Airflow's max_active_runs=1, `lgsp run`'s wait), so once a run has published, any other
         run's folder is a leftover. Returns the folders removed."""
-        found = [d for d in self.dir.parent.iterdir() if d.is_dir() and d != self.dir] if self.dir.parent.exists() else []
+        found = (
+            [d for d in self.dir.parent.iterdir() if d.is_dir() and d != self.dir] if self.dir.parent.exists() else []
+        )
         for folder in found:
             shutil.rmtree(folder, ignore_errors=True)
         return found
