@@ -219,7 +219,11 @@ class ExchangeLog:
                 previous = hashlib.sha256(body).hexdigest()
                 lines.append(body[:-1] + b',"hash":"' + previous.encode() + b'"}\n')
             data = b"".join(lines)
-            append_whole(self._log, data)  # as if never written, if it fails: the batch is tried again
+            start = append_whole(self._log, data)  # as if never written, if it fails: the batch is tried again
+            if start != end:  # the file ended elsewhere than the chain was built on: never keep a fork
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._log, start)
+                raise OSError(f"the log ended at byte {start:,} when written, not at {end:,} as read; tried again")
             head = orjson.dumps({"count": count, "hash": previous, "size": end + len(data)})
             head = head.ljust(HEAD_BYTES - 1) + b"\n"
             try:
@@ -240,12 +244,20 @@ class ExchangeLog:
 
     def _settled_head(self) -> tuple[int, str, int]:
         """(count, last hash, file size) of the log. The head file says, when it matches the log's
-        size (one small read per batch). Otherwise the process died between writing lines and
-        head: the log's last whole line says, and a line cut short by the crash is removed."""
+        size (one small read per batch). A log shorter than its head records was cut (or is not the
+        file the head describes): the chain goes on from the head, never from the start again, so
+        `audit verify` names the missing entries and no checkpoint signs a second chain. A longer
+        one: the process died between writing lines and head, and the log's last whole line says
+        (a line cut short by the crash is removed)."""
         end = os.fstat(self._log).st_size
         raw = os.pread(self._head, HEAD_BYTES, 0).strip()
         head: dict[str, Any] = orjson.loads(raw) if raw else {"count": 0, "hash": GENESIS, "size": 0}
         if head.get("size") == end:
+            return int(head["count"]), str(head["hash"]), end
+        if isinstance(head.get("size"), int) and end < head["size"]:
+            if end and os.pread(self._log, 1, end - 1) != b"\n":  # cut mid-line: that line stays apart
+                append_whole(self._log, b"\n")
+                end += 1
             return int(head["count"]), str(head["hash"]), end
         if end == 0:
             return 0, GENESIS, 0
