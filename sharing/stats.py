@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from lgsp.core.duck import literal
+from lgsp.core.duck import literal, quote
 from lgsp.core.files import existing_secret
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Classification, Contract
-from lgsp.sharing import checkpoints, registry
+from lgsp.sharing import checkpoints, log_database, registry
 from lgsp.sharing.exchange_log import log_paths
 
 ANSWERS = ("data", "no_data", "not_permitted")
@@ -37,12 +38,29 @@ def stats_path(settings: Settings) -> Path:
 
 
 def _log_relation(con: duckdb.DuckDBPyConnection, settings: Settings) -> str | None:
+    if log_database.in_database(settings):
+        return _table_relation(con, settings)
     path, _ = log_paths(settings.sharing_dir)
     if not path.exists() or path.stat().st_size == 0:
         return None
     columns = "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in COLUMNS.items()) + "}"
     # A line the server is writing at this very moment is skipped, not an error.
     return f"read_json({literal(str(path))}, format = 'newline_delimited', columns = {columns}, ignore_errors = true)"
+
+
+def _table_relation(con: duckdb.DuckDBPyConnection, settings: Settings) -> str | None:
+    """The cluster profile's log table as the same columns (held in memory as Arrow, so the
+    statistics are the same queries); an entry that is not JSON is skipped, as in the file."""
+    found: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+    for entry in log_database.log_entries(settings, skip_unreadable=True):
+        for name, values in found.items():
+            value = entry.get(name)
+            values.append(None if value is None else str(value))
+    if not found["seq"]:
+        return None
+    con.register("exchange_log_rows", pa.table({name: pa.array(v, pa.string()) for name, v in found.items()}))
+    cast = ", ".join(f"TRY_CAST({quote(k)} AS {v}) AS {quote(k)}" for k, v in COLUMNS.items())
+    return f"(SELECT {cast} FROM exchange_log_rows)"
 
 
 def operational(settings: Settings, datasets: set[str] | None = None) -> list[dict[str, Any]]:
@@ -86,7 +104,7 @@ def daily_anchors(settings: Settings) -> list[tuple[str, int, str, str, str, str
         return []
     public = checkpoints.public_text(checkpoints.private_key(seed))
     last: dict[str, dict[str, Any]] = {}
-    for claim in checkpoints.read(checkpoints.checkpoints_path(settings.sharing_dir)):
+    for claim in log_database.log_checkpoints(settings):
         if "at" in claim and "count" in claim:
             day = str(claim["at"])[:10]
             if day not in last or int(claim["count"]) >= int(last[day]["count"]):
