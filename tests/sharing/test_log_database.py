@@ -20,11 +20,12 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
+from sqlalchemy import make_url
 
 from lgsp.core.settings import Settings
 from lgsp.sharing import checkpoints, consumers, registry, stats
 from lgsp.sharing.audit import export, verify
-from lgsp.sharing.exchange_log import log_paths
+from lgsp.sharing.exchange_log import log_paths, stamp
 from lgsp.sharing.grants import add_grant
 from lgsp.sharing.log_database import DatabaseLog, log_checkpoints, log_entries
 from tests.lgsp.test_serve import served
@@ -154,6 +155,56 @@ def test_a_database_that_refuses_the_log_stops_the_api_until_it_takes_it(cluster
         assert [e["seq"] for e in logged] == list(range(1, len(logged) + 1))
         seed = registry.hub_secret(cluster, checkpoints.KEY_NAME)
         assert verify(cluster, key=checkpoints.private_key(seed).public_key()).ok
+
+
+def test_a_database_that_goes_down_stops_the_api_until_it_is_back(cluster: Settings, postgres: Any) -> None:
+    """The PostgreSQL server is killed (as a power cut would) and started again: meanwhile the API
+    answers 503 (the log cannot be written), then serves, and every request is in one chain."""
+    from tests.conftest import serve
+
+    consumers.add_consumer(cluster, "TTPVHCC", "Trung tâm", "a@example.gov.vn", "provincial")
+    add_grant(cluster, "TTPVHCC", "driving_licences", purpose="thủ tục hành chính", granted_by="sxd")
+    api_key = consumers.issue_key(cluster, "TTPVHCC")
+    database = make_url(cluster.registry_url).database
+    sql(cluster, f"ALTER DATABASE {database} SET synchronous_commit = on")  # the sandbox's is off: no durable commits
+    registry.dispose(cluster)  # sessions with the setting from now on
+    for url, app in serve(cluster):
+        log = app.state.sharing.log
+        with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": api_key}) as http:
+            assert http.get(ROWS, params={"limit": 1}).status_code == 200 and log.flush()
+            postgres.crash()
+            try:
+                http.get(ROWS, params={"limit": 1})  # the writer learns of it on this request's entry
+                assert not log.flush(timeout=3) and not log.healthy
+                refused = http.get(ROWS, params={"limit": 1})
+                assert refused.status_code == 503 and "cannot be reached" in refused.json()["error"]["message"]
+                assert str(postgres.port) not in refused.json()["error"]["message"]
+            finally:
+                postgres.restart()
+            assert log.flush(timeout=15) and log.healthy
+            assert http.get(ROWS, params={"limit": 1}).status_code == 200 and log.flush()
+    logged = list(log_entries(cluster))
+    outcomes = [(e["outcome"], e["status"]) for e in logged]
+    assert outcomes == [("data", 200), ("error", 500), ("log_unavailable", 503), ("data", 200)], outcomes
+    assert verify(cluster).ok
+
+
+def test_the_anchors_are_each_days_last_checkpoint_in_the_table(cluster: Settings) -> None:
+    """`lgsp audit stats` writes the anchors the `exchange_log_anchors` dataset publishes from the
+    table's checkpoints, signed with the hub's key."""
+    import sqlite3
+
+    log = DatabaseLog(cluster, checkpoints.private_key(registry.hub_secret(cluster, checkpoints.KEY_NAME)))
+    for i in range(3):
+        log.append({"operation": "rows", "at": stamp(time.time()), "outcome": "data", "rows": i})
+    log.close()
+    assert stats.write_open_stats(cluster, set()) == 1  # one (other) row: fewer requests than K_ANONYMITY
+    con = sqlite3.connect(stats.stats_path(cluster))
+    try:
+        anchors = con.execute(f"SELECT count, hash FROM {stats.ANCHORS_TABLE}").fetchall()
+    finally:
+        con.close()
+    assert anchors == [(3, list(log_entries(cluster))[-1]["hash"])]
 
 
 def _lgsp(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
