@@ -189,6 +189,18 @@ def test_a_database_that_goes_down_stops_the_api_until_it_is_back(cluster: Setti
     assert verify(cluster).ok
 
 
+def test_the_table_takes_anything_a_caller_can_put_in_an_entry(cluster: Settings) -> None:
+    """As the file does (test_fail_closed): text that is not Unicode, a NUL, types JSON lacks."""
+    log = DatabaseLog(cluster)
+    odd: list[Any] = [b"bytes", {1: "int key"}, 2**70, float("nan"), object(), "\ud800", "nul \x00 here"]
+    for value in odd:
+        log.append({"operation": "rows", "filters": value})
+    assert log.flush() and log.healthy
+    log.close()
+    logged = list(log_entries(cluster))
+    assert len(logged) == len(odd) and logged[-1]["filters"] == "nul \x00 here" and verify(cluster).ok
+
+
 def test_the_anchors_are_each_days_last_checkpoint_in_the_table(cluster: Settings) -> None:
     """`lgsp audit stats` writes the anchors the `exchange_log_anchors` dataset publishes from the
     table's checkpoints, signed with the hub's key."""
