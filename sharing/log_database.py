@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from lgsp.core.settings import Settings
 from lgsp.sharing import checkpoints, registry, tables
@@ -96,11 +96,18 @@ def _refused() -> Iterator[None]:
         if code is None or exc.connection_invalidated:
             raise LogDatabaseError("the state database cannot be reached") from exc
         raise LogDatabaseError(f"the state database refused the write (SQLSTATE {code})") from exc
+    except SQLAlchemyError as exc:  # a pool timeout, a statement it could not build: no details either
+        raise LogDatabaseError(f"the state database cannot be used ({type(exc).__name__})") from exc
+
+
+LOCK_TIMEOUT = "10s"  # a replica stuck holding the head fails the others' writes (closed), never hangs them
 
 
 def _locked_head(con: Connection) -> tuple[int, str]:
     """The head's (count, last hash), its row locked until the transaction ends: the replicas'
     writers queue here, so each batch goes on from the one committed before it."""
+    if con.dialect.name == "postgresql":
+        con.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
     row = con.execute(select(_head.c.count, _head.c.hash).where(_head.c.id == 1).with_for_update()).one()
     return int(row[0]), str(row[1])
 

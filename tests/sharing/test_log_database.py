@@ -189,6 +189,32 @@ def test_a_database_that_goes_down_stops_the_api_until_it_is_back(cluster: Setti
     assert verify(cluster).ok
 
 
+def test_a_replica_stuck_holding_the_head_fails_the_others_closed(
+    cluster: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica that holds the head's lock and hangs (a stopped process, a lost network) does not
+    leave the others appending into memory while they serve: after the lock timeout their writes
+    fail, they refuse service, and they go on once the lock is gone."""
+    from lgsp.sharing import log_database
+    from lgsp.sharing.exchange_log import LogUnavailable
+
+    monkeypatch.setattr(log_database, "LOCK_TIMEOUT", "200ms")
+    log = DatabaseLog(cluster)
+    log.append({"operation": "rows", "n": 0})
+    assert log.flush()
+    with registry.engine(cluster).connect() as stuck:
+        holding = stuck.begin()
+        stuck.exec_driver_sql("SELECT * FROM exchange_log_head FOR UPDATE")
+        log.append({"operation": "rows", "n": 1})
+        assert not log.flush(timeout=2) and not log.healthy
+        with pytest.raises(LogUnavailable, match="SQLSTATE 55P03"):  # lock_not_available
+            log.check()
+        holding.rollback()
+    assert log.flush(timeout=5) and log.healthy
+    log.close()
+    assert [e["n"] for e in log_entries(cluster)] == [0, 1] and verify(cluster).ok
+
+
 def test_the_table_takes_anything_a_caller_can_put_in_an_entry(cluster: Settings) -> None:
     """As the file does (test_fail_closed): text that is not Unicode, a NUL, types JSON lacks."""
     log = DatabaseLog(cluster)
