@@ -145,22 +145,20 @@ def kept_checkpoints(con: Connection) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k != "id"} for row in found]
 
 
-def log_entries(settings: Settings, *, skip_unreadable: bool = False) -> Iterator[dict[str, Any]]:
-    """Every entry of the hub's exchange log, in order (`skip_unreadable`: without the rows of the
-    table that are not JSON, for the statistics)."""
+def log_entries(settings: Settings) -> Iterator[dict[str, Any]]:
+    """Every entry of the hub's exchange log, in order."""
     if not in_database(settings):
         yield from entries(settings.sharing_dir)
         return
+    for text in log_texts(settings):
+        yield orjson.loads(text)
+
+
+def log_texts(settings: Settings) -> Iterator[str]:
+    """Every entry of the table as the JSON text stored (for the statistics, which parse it)."""
     with snapshot(settings) as con:
         for _, text in numbered(con):
-            try:
-                found = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                if skip_unreadable:
-                    continue
-                raise
-            if isinstance(found, dict) or not skip_unreadable:
-                yield found
+            yield text
 
 
 def log_head(settings: Settings) -> tuple[int, str]:

@@ -49,18 +49,17 @@ def _log_relation(con: duckdb.DuckDBPyConnection, settings: Settings) -> str | N
 
 
 def _table_relation(con: duckdb.DuckDBPyConnection, settings: Settings) -> str | None:
-    """The cluster profile's log table as the same columns (held in memory as Arrow, so the
-    statistics are the same queries); an entry that is not JSON is skipped, as in the file."""
-    found: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-    for entry in log_database.log_entries(settings, skip_unreadable=True):
-        for name, values in found.items():
-            value = entry.get(name)
-            values.append(None if value is None else str(value))
-    if not found["seq"]:
+    """The cluster profile's log table as the same columns: its entries' JSON text handed to DuckDB
+    (Arrow, in memory) and read by DuckDB's JSON functions; a row that is not JSON is skipped, as a
+    line is in the file."""
+    texts = pa.array(list(log_database.log_texts(settings)), pa.string())
+    if not len(texts):
         return None
-    con.register("exchange_log_rows", pa.table({name: pa.array(v, pa.string()) for name, v in found.items()}))
-    cast = ", ".join(f"TRY_CAST({quote(k)} AS {v}) AS {quote(k)}" for k, v in COLUMNS.items())
-    return f"(SELECT {cast} FROM exchange_log_rows)"
+    con.register("exchange_log_rows", pa.table({"entry": texts}))
+    fields = ", ".join(
+        f"TRY_CAST(json_extract_string(entry, {literal('$.' + k)}) AS {v}) AS {quote(k)}" for k, v in COLUMNS.items()
+    )
+    return f"(SELECT {fields} FROM exchange_log_rows WHERE json_valid(entry))"
 
 
 def operational(settings: Settings, datasets: set[str] | None = None) -> list[dict[str, Any]]:

@@ -79,6 +79,8 @@ def test_an_intact_table_verifies_and_is_read_like_the_file(written: Settings, k
     assert header["chain_ok"] and header["head"]["count"] == N
     (used,) = stats.operational(written)
     assert (used["consumer"], used["requests"], used["rows"]) == ("TTPVHCC", N, sum(range(N)))
+    sql(written, "UPDATE exchange_log SET entry = 'not json' WHERE seq = 1")
+    assert stats.operational(written)[0]["requests"] == N - 1  # skipped, as a broken line of the file is
 
 
 @pytest.mark.parametrize(
