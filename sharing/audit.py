@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fcntl
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -91,7 +91,7 @@ def _verify_table(settings: Settings, keys: list[Ed25519PublicKey], anchors: lis
         kept = log_database.kept_checkpoints(con)
         signed, problem = _signed_heads(kept, keys, anchors)
         if problem is not None:
-            return problem
+            return replace(problem, unit="row")
         verdict = _verify(log_database.numbered(con), *log_database.head(con), signed, unit="row")
     if verdict.ok and keys and verdict.entries and not kept:
         return Verdict(
