@@ -2,7 +2,8 @@
 the line before it (SHA-256 over a canonical serialisation), so editing or deleting any line
 breaks the chain. The head (entry count, last hash, file size) is kept in a second file, so
 cutting lines off the end is detected too; its signed checkpoints are lgsp.sharing.checkpoints,
-and checking all of it is lgsp.sharing.audit.
+and checking all of it is lgsp.sharing.audit. In the cluster profile the same entries go to a
+PostgreSQL table instead (lgsp.sharing.log_database), through the same writer (LogWriter).
 """
 
 from __future__ import annotations
