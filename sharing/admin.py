@@ -303,7 +303,7 @@ def admin_app(settings: Settings) -> FastAPI:
             return RedirectResponse("/admin/login", status_code=303)
         out = io.BytesIO()
         audit.export(
-            settings.sharing_dir, set(own_datasets(staff)), out,
+            settings, set(own_datasets(staff)), out,
             {"publisher": staff.department, "exported_by": staff.username,
              "exported_at": registry.stamp(registry.now())},
         )  # fmt: skip

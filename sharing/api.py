@@ -30,8 +30,9 @@ from lgsp.schemas.contract import Contract
 from lgsp.sharing import checkpoints, consumers, registry
 from lgsp.sharing.consumers import Authenticator, Caller
 from lgsp.sharing.errors import BadRequest, RegistryError, Unauthenticated, UnknownDataset
-from lgsp.sharing.exchange_log import ExchangeLog, escaped, stamp
+from lgsp.sharing.exchange_log import escaped, stamp
 from lgsp.sharing.grants import Decision, Grants
+from lgsp.sharing.log_database import open_log
 from lgsp.sharing.reading import (
     MAX_LIMIT,
     Answer,
@@ -121,7 +122,7 @@ class Sharing:
         self.auth.on_change(self.grants.forget)
         self.snapshots = Snapshots(settings)
         signer = checkpoints.private_key(registry.hub_secret(settings, checkpoints.KEY_NAME))
-        self.log = ExchangeLog(settings.sharing_dir, signer) if settings.exchange_log else None
+        self.log = open_log(settings, signer) if settings.exchange_log else None
         self.seal = CursorSeal(registry.hub_secret(settings, "cursor").encode())
 
     def caller(self, api_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> Caller:

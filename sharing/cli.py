@@ -287,13 +287,14 @@ def audit_verify(
     from lgsp.core.files import existing_secret
     from lgsp.sharing import checkpoints
     from lgsp.sharing.audit import verify
+    from lgsp.sharing.log_database import log_checkpoints
 
     settings = _settings()
     seed = existing_secret(settings, checkpoints.KEY_NAME)
     verifying = [checkpoints.verifying_key(k) for k in key or []]
     if seed:
         verifying.append(checkpoints.private_key(seed).public_key())
-    signed_before = checkpoints.read(checkpoints.checkpoints_path(settings.sharing_dir))
+    signed_before = log_checkpoints(settings)
     if signed_before and not verifying:  # the key was deleted: the signatures must not go unchecked
         console.print("[red]the log has signed checkpoints but no key to check them: the audit key is gone; "
                       "give the published one with --key (lgsp audit public-key printed it)[/red]")  # fmt: skip
@@ -302,7 +303,7 @@ def audit_verify(
     if anchors and not claims:
         console.print(f"[red]{anchors}: no anchors found[/red]")
         raise typer.Exit(1)
-    verdict = verify(settings.sharing_dir, key=verifying or None, anchors=claims)
+    verdict = verify(settings, key=verifying or None, anchors=claims)
     if verdict.ok:
         signed = "; every checkpoint signed by the hub's key" if verifying else ""
         anchored = f"; {len(claims)} published anchors agree" if claims else ""
@@ -334,11 +335,11 @@ def audit_export(
     datasets = {k for k, c in Grants(settings, None).contracts().items() if c.publisher.code == publisher}
     header = {"publisher": publisher, "exported_at": registry.stamp(registry.now())}
     if output is None:
-        written = audit.export(settings.sharing_dir, datasets, sys.stdout.buffer, header)
+        written = audit.export(settings, datasets, sys.stdout.buffer, header)
         sys.stdout.flush()
         return
     with output.open("wb") as handle:
-        written = audit.export(settings.sharing_dir, datasets, handle, header)
+        written = audit.export(settings, datasets, handle, header)
     console.print(f"{written:,} entries about {', '.join(sorted(datasets)) or 'no dataset'} → {output}")
 
 

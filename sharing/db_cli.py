@@ -1,4 +1,5 @@
-"""`lgsp db upgrade`: bring the hub's state database (the sharing registry) to the newest schema.
+"""`lgsp db upgrade`: bring the hub's state database (the sharing registry, and in the cluster
+profile the exchange log) to the newest schema.
 
 Every command that uses the registry upgrades it on first use too; this command does it on its own,
 e.g. once before starting several `lgsp serve` replicas against one PostgreSQL."""

@@ -2,7 +2,8 @@
 the line before it (SHA-256 over a canonical serialisation), so editing or deleting any line
 breaks the chain. The head (entry count, last hash, file size) is kept in a second file, so
 cutting lines off the end is detected too; its signed checkpoints are lgsp.sharing.checkpoints,
-and checking all of it is lgsp.sharing.audit.
+and checking all of it is lgsp.sharing.audit. In the cluster profile the same entries go to a
+PostgreSQL table instead (lgsp.sharing.log_database), through the same writer (LogWriter).
 """
 
 from __future__ import annotations
@@ -81,35 +82,24 @@ RETRY_WINDOW = 1.0  # seconds between tries while the log cannot be written
 MAX_PENDING = 100_000  # entries kept in memory while the log cannot be written; beyond, refusals are counted
 
 
-class ExchangeLog:
-    """The appender used by the API.
+class LogWriter:
+    """The writer both exchange logs share (the file, ExchangeLog; the PostgreSQL table,
+    lgsp.sharing.log_database.DatabaseLog): they differ in how a batch is chained and stored.
 
     Requests hand their entry to one writer thread (a queue put: no lock and no write on the
     request path). The writer wakes when an entry arrives, lets GROUP_WINDOW pass, then chains
-    and appends everything that arrived in one write and updates the head once: group commit, so
+    and stores everything that arrived in one write and updates the head once: group commit, so
     a busy server pays one write and two wake-ups of the writer per batch, not per request, and
-    the writer seldom competes with the requests for the GIL. `flush()` returns once everything handed over before it is on
-    disk (the server flushes when it stops).
-    The writer takes flock on the log and re-reads the head, so two servers can share one log.
+    the writer seldom competes with the requests for the GIL. `flush()` returns once everything
+    handed over before it is stored (the server flushes when it stops).
 
-    It fails closed: if a batch cannot be written (disk full, a file gone read-only, anything),
-    the writer keeps the entries, tries again every RETRY_WINDOW, and `healthy` is False until it
-    succeeds; the API asks `check()` before every request and answers 503 meanwhile. No input
-    can stop it: an entry JSON cannot encode is written `escaped`.
+    It fails closed: if a batch cannot be written (disk full, a file gone read-only, a database
+    down, anything), the writer keeps the entries, tries again every RETRY_WINDOW, and `healthy` is
+    False until it succeeds; the API asks `check()` before every request and answers 503
+    meanwhile. No input can stop it: an entry JSON cannot encode is written `escaped`.
     """
 
-    def __init__(self, directory: Path, signer: Ed25519PrivateKey | None = None) -> None:
-        """`signer` signs checkpoints of the head (lgsp.sharing.checkpoints); the server passes the hub's."""
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path, self.head_path = log_paths(directory)
-        self._log = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)  # read: its last line
-        self._head = os.open(self.head_path, os.O_RDWR | os.O_CREAT, 0o640)
-        self._signer = signer
-        self._checkpoints = (
-            os.open(checkpoints.checkpoints_path(directory), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            if signer is not None
-            else None
-        )
+    def __init__(self) -> None:
         self._signed_at, self._unsigned = 0.0, False
         self._queue: queue.SimpleQueue[dict[str, Any] | threading.Event | None] = queue.SimpleQueue()
         self._failure: BaseException | None = None  # why the last write failed; None while writing works
@@ -203,23 +193,73 @@ class ExchangeLog:
             waiting.clear()
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
+        """Chain and store `batch` whole or not at all, update the head, sign when due."""
+        raise NotImplementedError
+
+    def _sign_head(self) -> None:
+        """A checkpoint of the head as it is now (at a flush, so the last entries are signed too)."""
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Close what the store holds open."""
+
+    def _due(self) -> bool:
+        return time.time() - self._signed_at >= checkpoints.SIGN_EVERY
+
+    def close(self) -> None:
+        self.flush()
+        self._queue.put(None)
+        self._writer.join(timeout=10)
+        self._release()
+
+
+def chain(batch: list[dict[str, Any]], count: int, previous: str) -> tuple[list[bytes], int, str]:
+    """`batch` numbered from after `count` and linked from `previous`: each entry's JSON with its
+    seq, prev_hash and hash (no newline), and the new count and last hash."""
+    bodies = []
+    for entry in batch:
+        count += 1
+        try:
+            body = canonical({**entry, "seq": count, "prev_hash": previous})
+        except TypeError:  # orjson's encode error: text that is not Unicode, a type JSON lacks
+            body = canonical(escaped({**entry, "seq": count, "prev_hash": previous}))
+        previous = hashlib.sha256(body).hexdigest()
+        bodies.append(body[:-1] + b',"hash":"' + previous.encode() + b'"}')
+    return bodies, count, previous
+
+
+class ExchangeLog(LogWriter):
+    """The exchange log as a file (the embedded profile): JSON lines appended under flock, which
+    the writer takes before re-reading the head, so two servers on one host can share one log."""
+
+    def __init__(self, directory: Path, signer: Ed25519PrivateKey | None = None) -> None:
+        """`signer` signs checkpoints of the head (lgsp.sharing.checkpoints); the server passes the hub's."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path, self.head_path = log_paths(directory)
+        self._log = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)  # read: its last line
+        self._head = os.open(self.head_path, os.O_RDWR | os.O_CREAT, 0o640)
+        self._signer = signer
+        self._checkpoints = (
+            os.open(checkpoints.checkpoints_path(directory), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            if signer is not None
+            else None
+        )
+        super().__init__()
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
         """Chain and append `batch`, update the head, and sign a checkpoint when one is due. The
         batch is written whole or not at all (a failed write is cut back off), so a retry never
         appends it twice; a checkpoint that cannot be written fails closed without re-writing it."""
         fcntl.flock(self._log, fcntl.LOCK_EX)
         try:
             count, previous, end = self._settled_head()
-            lines = []
-            for entry in batch:
-                count += 1
-                try:
-                    body = canonical({**entry, "seq": count, "prev_hash": previous})
-                except TypeError:  # orjson's encode error: text that is not Unicode, a type JSON lacks
-                    body = canonical(escaped({**entry, "seq": count, "prev_hash": previous}))
-                previous = hashlib.sha256(body).hexdigest()
-                lines.append(body[:-1] + b',"hash":"' + previous.encode() + b'"}\n')
-            data = b"".join(lines)
-            append_whole(self._log, data)  # as if never written, if it fails: the batch is tried again
+            bodies, count, previous = chain(batch, count, previous)
+            data = b"\n".join(bodies) + b"\n"
+            start = append_whole(self._log, data)  # as if never written, if it fails: the batch is tried again
+            if start != end:  # the file ended elsewhere than the chain was built on: never keep a fork
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._log, start)
+                raise OSError(f"the log ended at byte {start:,} when written, not at {end:,} as read; tried again")
             head = orjson.dumps({"count": count, "hash": previous, "size": end + len(data)})
             head = head.ljust(HEAD_BYTES - 1) + b"\n"
             try:
@@ -230,7 +270,7 @@ class ExchangeLog:
                     os.ftruncate(self._log, end)
                 raise
             self._unsigned = True
-            if time.time() - self._signed_at >= checkpoints.SIGN_EVERY:
+            if self._due():
                 try:
                     self._checkpoint(count, previous)
                 except Exception as exc:  # the entries stand; refuse service until a checkpoint is written
@@ -240,12 +280,20 @@ class ExchangeLog:
 
     def _settled_head(self) -> tuple[int, str, int]:
         """(count, last hash, file size) of the log. The head file says, when it matches the log's
-        size (one small read per batch). Otherwise the process died between writing lines and
-        head: the log's last whole line says, and a line cut short by the crash is removed."""
+        size (one small read per batch). A log shorter than its head records was cut (or is not the
+        file the head describes): the chain goes on from the head, never from the start again, so
+        `audit verify` names the missing entries and no checkpoint signs a second chain. A longer
+        one: the process died between writing lines and head, and the log's last whole line says
+        (a line cut short by the crash is removed)."""
         end = os.fstat(self._log).st_size
         raw = os.pread(self._head, HEAD_BYTES, 0).strip()
         head: dict[str, Any] = orjson.loads(raw) if raw else {"count": 0, "hash": GENESIS, "size": 0}
         if head.get("size") == end:
+            return int(head["count"]), str(head["hash"]), end
+        if isinstance(head.get("size"), int) and end < head["size"]:
+            if end and os.pread(self._log, 1, end - 1) != b"\n":  # cut mid-line: that line stays apart
+                append_whole(self._log, b"\n")
+                end += 1
             return int(head["count"]), str(head["hash"]), end
         if end == 0:
             return 0, GENESIS, 0
@@ -282,10 +330,7 @@ class ExchangeLog:
         finally:
             fcntl.flock(self._log, fcntl.LOCK_UN)
 
-    def close(self) -> None:
-        self.flush()
-        self._queue.put(None)
-        self._writer.join(timeout=10)
+    def _release(self) -> None:
         os.close(self._log)
         os.close(self._head)
         if self._checkpoints is not None:

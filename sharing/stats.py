@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from lgsp.core.duck import literal
+from lgsp.core.duck import literal, quote
 from lgsp.core.files import existing_secret
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Classification, Contract
-from lgsp.sharing import checkpoints, registry
+from lgsp.sharing import checkpoints, log_database, registry
 from lgsp.sharing.exchange_log import log_paths
 
 ANSWERS = ("data", "no_data", "not_permitted")
@@ -37,12 +38,28 @@ def stats_path(settings: Settings) -> Path:
 
 
 def _log_relation(con: duckdb.DuckDBPyConnection, settings: Settings) -> str | None:
+    if log_database.in_database(settings):
+        return _table_relation(con, settings)
     path, _ = log_paths(settings.sharing_dir)
     if not path.exists() or path.stat().st_size == 0:
         return None
     columns = "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in COLUMNS.items()) + "}"
     # A line the server is writing at this very moment is skipped, not an error.
     return f"read_json({literal(str(path))}, format = 'newline_delimited', columns = {columns}, ignore_errors = true)"
+
+
+def _table_relation(con: duckdb.DuckDBPyConnection, settings: Settings) -> str | None:
+    """The cluster profile's log table as the same columns: its entries' JSON text handed to DuckDB
+    (Arrow, in memory) and read by DuckDB's JSON functions; a row that is not JSON is skipped, as a
+    line is in the file."""
+    texts = pa.array(list(log_database.log_texts(settings)), pa.string())
+    if not len(texts):
+        return None
+    con.register("exchange_log_rows", pa.table({"entry": texts}))
+    fields = ", ".join(
+        f"TRY_CAST(json_extract_string(entry, {literal('$.' + k)}) AS {v}) AS {quote(k)}" for k, v in COLUMNS.items()
+    )
+    return f"(SELECT {fields} FROM exchange_log_rows WHERE json_valid(entry))"
 
 
 def operational(settings: Settings, datasets: set[str] | None = None) -> list[dict[str, Any]]:
@@ -86,7 +103,7 @@ def daily_anchors(settings: Settings) -> list[tuple[str, int, str, str, str, str
         return []
     public = checkpoints.public_text(checkpoints.private_key(seed))
     last: dict[str, dict[str, Any]] = {}
-    for claim in checkpoints.read(checkpoints.checkpoints_path(settings.sharing_dir)):
+    for claim in log_database.log_checkpoints(settings):
         if "at" in claim and "count" in claim:
             day = str(claim["at"])[:10]
             if day not in last or int(claim["count"]) >= int(last[day]["count"]):

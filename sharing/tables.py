@@ -124,3 +124,22 @@ registry_version = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("version", BigInteger, nullable=False, server_default=text("0")),  # a bump per write: 32 bits run out
 )  # fmt: skip
+# The exchange log in the cluster profile (lgsp.sharing.log_database): each entry's JSON as written
+# (its hash covers it), numbered by seq; the one-row head whose row lock puts the replicas' appends
+# in one order; and the signed checkpoints of that head. Made on SQLite too, where they stay empty.
+exchange_log = Table(
+    "exchange_log", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False), Column("entry", Text, nullable=False),
+)  # fmt: skip
+exchange_log_head = Table(
+    "exchange_log_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("count", BigInteger, nullable=False), Column("hash", Text, nullable=False),
+)  # fmt: skip
+exchange_log_checkpoints = Table(
+    "exchange_log_checkpoints", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("count", BigInteger, nullable=False), Column("hash", Text, nullable=False),
+    Column("at", Text, nullable=False), Column("signature", Text, nullable=False),
+    sqlite_autoincrement=True,
+)  # fmt: skip

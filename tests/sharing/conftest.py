@@ -15,7 +15,7 @@ import yaml
 
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.sharing.exchange_log import entries
+from lgsp.sharing.log_database import log_entries
 from tests.conftest import CONTRACTS, make_home, serve
 
 DATASETS = ("driving_licences", "schools", "ict_indicators")
@@ -30,7 +30,7 @@ class Hub:
     def logged(self) -> list[dict[str, Any]]:
         """The exchange log's entries, once the server has written all it was handed."""
         assert self.app.state.sharing.log.flush()
-        return list(entries(self.settings.sharing_dir))
+        return list(log_entries(self.settings))
 
 
 def make_settings(home: Path, contracts: Path, **extra: object) -> Settings:

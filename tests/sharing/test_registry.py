@@ -209,10 +209,10 @@ def test_an_old_sqlite_registry_is_adopted_without_losing_a_row(tmp_path: Path) 
     assert found is not None and found.session_version == 1  # the added column, with its default
     assert registry.hub_secret(settings, "session") == "the-old-key"
     with registry.connect(settings) as con:
-        assert registry.value(con, "SELECT version_num FROM alembic_version") == "0003"
+        assert registry.value(con, "SELECT version_num FROM alembic_version") == "0004"
         assert registry.value(con, "SELECT count(*) FROM login_failures WHERE address = ''") == 1
     registry.dispose(settings)
-    assert registry.upgrade(registry.engine(settings)) == "0003"  # once more: nothing to do
+    assert registry.upgrade(registry.engine(settings)) == "0004"  # once more: nothing to do
 
 
 def test_the_cluster_profile_needs_a_state_url_given_privately(tmp_path: Path) -> None:
