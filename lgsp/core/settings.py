@@ -90,12 +90,13 @@ class Settings(BaseModel):
 
     profile: Literal["embedded", "cluster"] = Field(
         "embedded",
-        description="embedded: everything in files under $LGSP_HOME (the default, `make demo`); cluster: state in "
-        "PostgreSQL, several `lgsp serve` replicas ($LGSP_PROFILE).",
+        description="embedded: everything in files under $LGSP_HOME (the default, `make demo`); cluster: the "
+        "sharing registry and the exchange log in PostgreSQL, for several `lgsp serve` replicas ($LGSP_PROFILE).",
     )
     state_url: SecretStr | None = Field(
         None,
-        description="SQLAlchemy URL of the sharing registry, e.g. postgresql+psycopg2://lgsp:…@db/lgsp "
+        description="SQLAlchemy URL of the sharing registry (and, in the cluster profile, the exchange log), e.g. "
+        "postgresql+psycopg2://lgsp:…@db/lgsp "
         "($LGSP_STATE_URL, or $LGSP_STATE_URL_FILE naming a 0600 file holding it); default the SQLite file "
         "$LGSP_HOME/sharing/registry.sqlite.",
     )
