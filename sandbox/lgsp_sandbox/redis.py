@@ -59,7 +59,7 @@ class RedisServer(ThrowawayServer):
                 'save ""\nappendonly no\nprotected-mode yes\ndaemonize no\nloglevel warning\n'
                 f"logfile {self.root / 'redis.log'}\n"
                 # A Unix socket too: this namespace checks on a server in a test host's through it.
-                f"unixsocket {self.socket}\nunixsocketperm 700\n"
+                f"unixsocket {self.socket_path}\nunixsocketperm 700\n"
             )
         command = [binary, str(config)]
         if self.netns is not None:
@@ -75,7 +75,7 @@ class RedisServer(ThrowawayServer):
         return self
 
     @property
-    def socket(self) -> Path:
+    def socket_path(self) -> Path:
         assert self.root is not None
         return self.root / "redis.sock"
 
@@ -84,7 +84,7 @@ class RedisServer(ThrowawayServer):
             return socket.create_connection((self.host, self.port), timeout=1)
         unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         unix.settimeout(1)
-        unix.connect(str(self.socket))
+        unix.connect(str(self.socket_path))
         return unix
 
     def _answers(self) -> bool:
