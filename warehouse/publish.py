@@ -25,6 +25,7 @@ from lgsp.schemas.contract import Contract
 from lgsp.warehouse import changes, deletions, edits, projection
 from lgsp.warehouse.deletions import Deletions
 from lgsp.warehouse.errors import WarehouseError
+from lgsp.warehouse.lake import retry_conflicts
 from lgsp.warehouse.runs import PUBLISHED, RunRecord, RunStatus
 from lgsp.warehouse.staging import Staging
 from lgsp.warehouse.store import Warehouse, utcnow
@@ -137,7 +138,9 @@ def publish(
         if merge:
             _add_new_columns(con, contract, hub_columns)
         swap = _Swap(merge, hub_columns, files_rejected, settle, replaces, recompute, deletions)
-        return _swap(con, contract, staging, run, rejected_by, swap)
+        outcome = retry_conflicts(lambda: _swap(con, contract, staging, run, rejected_by, swap), contract.id)
+        _checkpoint(con, contract.id)
+        return outcome
     except duckdb.Error as exc:
         raise WarehouseError(f"publish failed: {str(exc).splitlines()[0]}", dataset=contract.id) from exc
     finally:
@@ -372,15 +375,21 @@ def _swap(
         run.rows_deleted = deleting if status in PUBLISHED else 0
         run.cursor_to, run.ended_at, run.error = cursor_to, utcnow(), why
         Warehouse.record_run(con, run)
-    # Fold the write-ahead log into the file now: a process killed after this (say, while it writes
-    # the release) leaves nothing to replay; DuckDB 1.5 failed to replay this transaction's WAL
-    # ("Conflict on tuple deletion") after a SIGKILL. The publish has committed either way, so a
-    # checkpoint that fails (a full disk) is only logged: DuckDB checkpoints again on close.
+    return Outcome(status, published, quarantined, cursor_to)
+
+
+def _checkpoint(con: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
+    """Fold the write-ahead log into the file now: a process killed after this (say, while it writes
+    the release) leaves nothing to replay; DuckDB 1.5 failed to replay this transaction's WAL
+    ("Conflict on tuple deletion") after a SIGKILL. The publish has committed either way, so a
+    checkpoint that fails (a full disk) is only logged: DuckDB checkpoints again on close. A DuckLake
+    has no log of its own (its CHECKPOINT is maintenance: compaction and expiry, scheduled apart)."""
+    if duck.is_lake(con):
+        return
     try:
         con.execute("CHECKPOINT")
     except duckdb.Error as exc:
-        log.warning("%s: checkpoint after publish failed (%s); the publish stands", contract.id, exc)
-    return Outcome(status, published, quarantined, cursor_to)
+        log.warning("%s: checkpoint after publish failed (%s); the publish stands", dataset_id, exc)
 
 
 def _record_reads(con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str, r: changes.Recompute, own: int) -> None:
