@@ -68,11 +68,13 @@ def retry_conflicts(work: Callable[[], T], dataset: str | None = None, attempts:
     Raises WarehouseError (transient) after `attempts` conflicts; any other error as it comes."""
 
     def note(state: RetryCallState) -> None:
-        log.info(
-            "%s: xung đột khi ghi hồ dữ liệu, thử lại (%d) / lake commit conflicted, trying again (%d)",
+        failed = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s: xung đột khi ghi hồ dữ liệu, thử lại (%d) / lake commit conflicted, trying again (%d): %s",
             dataset or "warehouse",
             state.attempt_number,
             state.attempt_number,
+            str(failed).splitlines()[-1] if failed else "",
         )
 
     try:

@@ -129,6 +129,9 @@ def publish(
     Raises WarehouseError if a step fails; the published table is unchanged then.
     """
     try:
+        # The shared tables a publish writes are made before its transaction: on a lake, two first
+        # publishes creating them at once would conflict.
+        retry_conflicts(lambda: _shared_tables(con), contract.id)
         merge = incremental and not rejected_by and duck.table_exists(con, "main", contract.id)
         replaces = None
         if merge and recompute is not None and recompute.mode == "incremental":
@@ -146,6 +149,11 @@ def publish(
     finally:
         if recompute is not None:
             con.execute(f"DROP TABLE IF EXISTS {changes.groups_table(contract.id)}")
+
+
+def _shared_tables(con: duckdb.DuckDBPyConnection) -> None:
+    changes.ensure(con)
+    edits.ensure(con)
 
 
 @dataclass(frozen=True)

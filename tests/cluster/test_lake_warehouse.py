@@ -6,6 +6,7 @@ the snapshot it was cut from."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import subprocess
@@ -156,6 +157,8 @@ def test_datasets_publish_at_once_from_several_processes_and_one_dataset_waits_f
         outs = [p.communicate(timeout=300) for p in others]
         assert [p.returncode for p in others] == [0, 0], [o[1][-2000:] for o in outs]
         assert [o[0].split()[-1] for o in outs] == ["published", "published"]
+        # A publish only appends to the shared meta tables: two datasets' commits never conflict.
+        assert not [o for o in outs if "conflicted" in o[1]], [o[1][-2000:] for o in outs]
         time.sleep(1)
         assert waiting.poll() is None, "a run of the dataset being written must wait"
         assert rows(on_lake, "SELECT count(*) FROM meta.runs WHERE run_id = 'waits'") == [(0,)]
@@ -225,3 +228,33 @@ def test_lake_settings_come_from_the_environment_or_private_files(tmp_path: Path
     with pytest.raises(Exception, match="LGSP_LAKE_DATA_PATH"):
         Settings.from_env({"LGSP_HOME": str(tmp_path), "LGSP_LAKE_CATALOG": "dbname=lake"})
     assert not Settings.from_env({"LGSP_HOME": str(tmp_path)}).lake  # the embedded file stays the default
+
+
+def test_maintenance_prunes_expires_and_deletes_old_files_keeping_the_data(on_lake: Settings) -> None:
+    from lgsp.warehouse.maintenance import maintain
+
+    pipeline = Pipeline(on_lake)
+    first = pipeline.run("schools")
+    pipeline.run("price_observations")
+    mutate_department("finance", f"sqlite:///{on_lake.sandbox_dir / 'finance.sqlite'}", seed=5, changed=5, added=5)
+    last = pipeline.run("price_observations")
+    pipeline.run("schools")  # the first run's files are no longer the table's
+    assert rows(on_lake, "SELECT count(*) FROM meta.state WHERE dataset_id = 'price_observations'") == [(2,)]
+    old = rows(on_lake, "SELECT min(snapshot_id) FROM lake.snapshots() WHERE snapshot_id > 0")[0][0]
+    published = rows(
+        on_lake, "SELECT (SELECT count(*) FROM main.schools), (SELECT count(*) FROM main.price_observations)"
+    )
+
+    done = maintain(on_lake, keep=dt.timedelta(0), grace=dt.timedelta(0))
+    assert done.meta_rows >= 1 and done.snapshots > 0 and done.files_deleted > 0
+    assert rows(on_lake, "SELECT count(*) FROM meta.state WHERE dataset_id = 'price_observations'") == [(1,)]
+    with Warehouse(on_lake).reader() as con:
+        assert Warehouse.cursor(con, "price_observations") == last.cursor_to
+    assert (
+        rows(on_lake, "SELECT (SELECT count(*) FROM main.schools), (SELECT count(*) FROM main.price_observations)")
+        == published
+    )
+    with pytest.raises(duckdb.Error):  # expired: no time travel to it any more
+        rows(on_lake, f"SELECT count(*) FROM main.schools AT (VERSION => {old})")
+    assert first.rows_published and pipeline.run("schools").status in ("published", "unchanged")
+    assert pipeline.run("price_observations").status in ("published", "unchanged")
