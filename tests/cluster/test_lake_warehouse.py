@@ -67,7 +67,7 @@ def rows(settings: Settings, sql: str, params: list[Any] | None = None) -> list[
 
 def test_every_row_is_published_or_quarantined_and_the_release_names_its_snapshot(on_lake: Settings) -> None:
     pipeline = Pipeline(on_lake)
-    for dataset_id in ("price_observations", "schools", "env_readings"):
+    for dataset_id in ("price_observations", "schools", "env_readings", "env_readings_monthly"):  # a derived one too
         run = pipeline.run(dataset_id)
         assert run.status == "published", run
         assert run.rows_extracted > 0 and run.rows_extracted == run.rows_published + run.rows_quarantined
@@ -77,6 +77,10 @@ def test_every_row_is_published_or_quarantined_and_the_release_names_its_snapsho
         )
         assert kept == [(run.rows_quarantined, run.rows_quarantined)]
         assert rows(on_lake, "SELECT status FROM meta.runs WHERE run_id = ?", [run.run_id]) == [("published",)]
+    with Warehouse(on_lake).reader() as con:  # the derived run says which run of its input it read
+        assert Warehouse.lineage(con, "env_readings_monthly", run.run_id) == {
+            "env_readings": Warehouse.latest_published(con, "env_readings").run_id  # type: ignore[union-attr]
+        }
     reasons = " ".join(r[0] for r in rows(on_lake, "SELECT _reasons FROM quarantine.price_observations"))
     assert "is not a valid date" in reasons and "khoá trùng / duplicate key (id = " in reasons
     assert rows(on_lake, "SELECT count(*) - count(DISTINCT id) FROM main.price_observations") == [(0,)]
