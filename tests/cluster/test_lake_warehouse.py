@@ -164,7 +164,8 @@ def test_datasets_publish_at_once_from_several_processes_and_one_dataset_waits_f
         # A publish only appends to the shared meta tables: two datasets' commits never conflict.
         assert not [o for o in outs if "conflicted" in o[1]], [o[1][-2000:] for o in outs]
         time.sleep(1)
-        assert waiting.poll() is None, "a run of the dataset being written must wait"
+        if waiting.poll() is not None:
+            pytest.fail(f"a run of the dataset being written must wait; it ended: {waiting.communicate()[1][-3000:]}")
         assert rows(on_lake, "SELECT count(*) FROM meta.runs WHERE run_id = 'waits'") == [(0,)]
     out, err = waiting.communicate(timeout=300)
     assert waiting.returncode == 0 and out.split()[-1] == "published", err[-2000:]
