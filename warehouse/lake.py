@@ -63,15 +63,19 @@ def dataset_lock(dataset_id: str) -> int:
     return (zlib.crc32(dataset_id.encode()) & 0x7FFFFFFF) or 1
 
 
-def retry_conflicts(work: Callable[[], T], dataset: str | None = None, attempts: int = CONFLICT_ATTEMPTS) -> T:
-    """`work` (one transaction), tried again when its DuckLake commit loses to another writer's.
-    Raises WarehouseError (transient) after `attempts` conflicts; any other error as it comes."""
+def retry_conflicts(
+    work: Callable[[], T], dataset: str | None = None, attempts: int = CONFLICT_ATTEMPTS, step: str = "write"
+) -> T:
+    """`work` (one transaction, the `step` its retries are logged as), tried again when its DuckLake
+    commit loses to another writer's. Raises WarehouseError (transient) after `attempts` conflicts;
+    any other error as it comes."""
 
     def note(state: RetryCallState) -> None:
         failed = state.outcome.exception() if state.outcome else None
         log.warning(
-            "%s: xung đột khi ghi hồ dữ liệu, thử lại (%d) / lake commit conflicted, trying again (%d): %s",
+            "%s (%s): xung đột khi ghi hồ dữ liệu, thử lại (%d) / lake commit conflicted, trying again (%d): %s",
             dataset or "warehouse",
+            step,
             state.attempt_number,
             state.attempt_number,
             str(failed).splitlines()[-1] if failed else "",

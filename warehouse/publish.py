@@ -131,7 +131,7 @@ def publish(
     try:
         # The shared tables a publish writes are made before its transaction: on a lake, two first
         # publishes creating them at once would conflict.
-        retry_conflicts(lambda: _shared_tables(con), contract.id)
+        retry_conflicts(lambda: _shared_tables(con), contract.id, step="tables")
         merge = incremental and not rejected_by and duck.table_exists(con, "main", contract.id)
         replaces = None
         if merge and recompute is not None and recompute.mode == "incremental":
@@ -141,7 +141,9 @@ def publish(
         if merge:
             _add_new_columns(con, contract, hub_columns)
         swap = _Swap(merge, hub_columns, files_rejected, settle, replaces, recompute, deletions)
-        outcome = retry_conflicts(lambda: _swap(con, contract, staging, run, rejected_by, swap), contract.id)
+        outcome = retry_conflicts(
+            lambda: _swap(con, contract, staging, run, rejected_by, swap), contract.id, step="publish"
+        )
         _checkpoint(con, contract.id)
         return outcome
     except duckdb.Error as exc:

@@ -161,8 +161,9 @@ def test_datasets_publish_at_once_from_several_processes_and_one_dataset_waits_f
         outs = [p.communicate(timeout=300) for p in others]
         assert [p.returncode for p in others] == [0, 0], [o[1][-2000:] for o in outs]
         assert [o[0].split()[-1] for o in outs] == ["published", "published"]
-        # A publish only appends to the shared meta tables: two datasets' commits never conflict.
-        assert not [o for o in outs if "conflicted" in o[1]], [o[1][-2000:] for o in outs]
+        # A publish only appends to the shared meta tables: two datasets' publishes never conflict
+        # (the first two to make the shared tables at once may, once: that step is tried again).
+        assert not [o for o in outs if "(publish): " in o[1]], [o[1][-2000:] for o in outs]
         time.sleep(1)
         if waiting.poll() is not None:
             pytest.fail(f"a run of the dataset being written must wait; it ended: {waiting.communicate()[1][-3000:]}")
