@@ -105,7 +105,9 @@ def main() -> None:
                                    cwd=REPO, env=env, check=True)  # fmt: skip
                 with console.status(f"{name} (round {i + 1}/{opts.repeat})…"):
                     if name in ("embedded", "lake"):
-                        seconds[name].append(measure(name, LGSP, [], env)["seconds"])
+                        done = measure(name, LGSP, [], env)
+                        assert done["rows"] == opts.rows, done  # every row of the table was loaded
+                        seconds[name].append(done["seconds"])
                     else:
                         seconds[name].append(pair(env, at_once=name.endswith("at once")))
             console.print(f"round {i + 1}: " + ", ".join(f"{n} {s[-1]:.1f} s" for n, s in seconds.items()))
