@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from lgsp.core import duck
 from lgsp.core.errors import LgspError
 from lgsp.indicators.observations import Observation, observations, same_area, same_areas
 from lgsp.schemas import formula
@@ -145,7 +146,7 @@ def groups(found: Iterable[Observation], register: dict[str, Indicator]) -> list
 
 
 def _ensure(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(_DDL)
+    duck.create_schema(con, _DDL)
 
 
 def resolutions(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, str], Resolution]:
@@ -315,8 +316,7 @@ def resolve(
     )
     _ensure(con)
     con.execute(
-        f"INSERT INTO meta.indicator_resolutions (id, {_NAMES}) "
-        f"VALUES (nextval('meta.indicator_resolution_ids'), {', '.join('?' for _ in _COLUMNS)})",
-        [getattr(resolution, c) for c in _COLUMNS],
+        f"INSERT INTO meta.indicator_resolutions (id, {_NAMES}) VALUES (?, {', '.join('?' for _ in _COLUMNS)})",
+        [duck.next_id(con, "meta.indicator_resolution_ids"), *(getattr(resolution, c) for c in _COLUMNS)],
     )
     return resolution

@@ -39,7 +39,10 @@ def prepare(settings: Settings) -> None:
         return
     home.mkdir(parents=True, exist_ok=True)
     _airflow("db", "migrate")
-    _airflow("pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writer")
+    if settings.lake:  # runs of different datasets publish at once; one dataset's wait on its lock
+        _airflow("pools", "set", WAREHOUSE_POOL, str(settings.lake_writers), "DuckLake: datasets publish at once")
+    else:
+        _airflow("pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writer")
     marker.write_text("migrated\n")
 
 

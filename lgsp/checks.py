@@ -214,7 +214,7 @@ def submission_warnings(contracts: Iterable[Contract], settings: Settings) -> li
     from lgsp.warehouse.store import Warehouse
 
     files = [c for c in contracts if isinstance(c.source, FileSource)]
-    if not files or not settings.warehouse_path.exists():
+    if not files or not (settings.lake or settings.warehouse_path.exists()):
         return []
     out = []
     with Warehouse(settings).reader() as con:

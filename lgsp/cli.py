@@ -209,6 +209,23 @@ def release(dataset: Annotated[str, typer.Argument(help="Dataset id of an open d
 
 
 @app.command()
+def maintain(
+    keep_days: Annotated[float, typer.Option(help="Days of snapshots kept for time travel.")] = 30,
+) -> None:
+    """Upkeep of the warehouse on DuckLake (schedule it, e.g. nightly): prune what a publish left,
+    expire snapshots older than --keep-days, merge small files, delete files no snapshot needs."""
+    import datetime as dt
+
+    from lgsp.warehouse.maintenance import maintain as upkeep
+
+    done = upkeep(_settings(), dt.timedelta(days=keep_days))
+    console.print(
+        f"{done.snapshots} snapshot hết hạn, {done.files_deleted} tệp đã xoá, {done.meta_rows} dòng meta / "
+        f"{done.snapshots} snapshots expired, {done.files_deleted} files deleted, {done.meta_rows} meta rows pruned"
+    )
+
+
+@app.command()
 def dump(target: Annotated[Path, typer.Argument(help="Where to write the archive, e.g. lgsp-open-data.zip.")]) -> None:
     """Write the bulk dump (the catalogue and every open dataset's latest release, the archive
     `/dump.zip` serves at LGSP_BASE_URL) to a file, for a mirror or a copy carried to another network."""

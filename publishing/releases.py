@@ -33,6 +33,7 @@ from lgsp.publishing.versions import (
     releases_dir,
 )
 from lgsp.schemas.contract import Classification, Column, ColumnType, Contract
+from lgsp.warehouse import lake
 
 BOM = "\ufeff".encode()  # Excel needs it to read Vietnamese text in a CSV as UTF-8
 
@@ -180,6 +181,8 @@ def make_release(
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
+        # The writer holds the dataset's lock: its table stays as it is at this snapshot while it is cut.
+        snapshot = lake.snapshot(con)
         rows, distributions = _export(con, contract, work, formats, json_max_rows)
         start, end = _coverage(con, contract)
         latest = latest_release(home, contract.id)
@@ -204,6 +207,7 @@ def make_release(
             temporal_end=end,
             quality=quality,
             derived_from=derived_from,
+            snapshot=snapshot,
         )
         _write_json(work / "release.json", release.record())
         _write_json(work / "datapackage.json", datapackage(contract, release))

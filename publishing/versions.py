@@ -61,12 +61,15 @@ class Release(BaseModel):
     temporal_end: dt.date | None = None
     quality: RunQuality | None = None  # None in releases made before they recorded it
     derived_from: list[Derivation] | None = None  # a derived dataset's inputs; absent for any other
+    snapshot: int | None = None  # the DuckLake snapshot the rows were cut from; absent for the DuckDB file
 
     def record(self) -> dict[str, object]:
-        """The release as release.json holds it (`derived_from` only for a derived dataset)."""
+        """The release as release.json holds it (`derived_from` only for a derived dataset,
+        `snapshot` only for a warehouse on DuckLake)."""
         data = self.model_dump(mode="json")
-        if self.derived_from is None:
-            del data["derived_from"]
+        for optional in ("derived_from", "snapshot"):
+            if data[optional] is None:
+                del data[optional]
         return data
 
     def distribution(self, fmt: str) -> Distribution:

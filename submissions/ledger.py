@@ -97,7 +97,7 @@ _JSON = ("reasons", "info")
 
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(_DDL)
+    duck.create_schema(con, _DDL)
 
 
 def _row(values: tuple[Any, ...]) -> Submission:
@@ -136,7 +136,7 @@ def receive(
     earlier = con.execute(
         "SELECT max(id) FROM meta.submissions WHERE dataset_id = ? AND sha256 = ?", [dataset_id, checksum]
     ).fetchone()
-    submission_id = con.execute("SELECT nextval('meta.submission_ids')").fetchone()[0]  # type: ignore[index]
+    submission_id = duck.next_id(con, "meta.submission_ids")
     submission = Submission(
         id=submission_id,
         dataset_id=dataset_id,
@@ -159,8 +159,10 @@ def save(con: duckdb.DuckDBPyConnection, submission: Submission) -> None:
         json.dumps(v, ensure_ascii=False, sort_keys=True) if name in _JSON else v
         for name, v in submission.model_dump(mode="python").items()
     ]
+    # DELETE then INSERT, not INSERT OR REPLACE: a DuckLake table has no key to replace on.
+    con.execute("DELETE FROM meta.submissions WHERE id = ?", [submission.id])
     con.execute(
-        f"INSERT OR REPLACE INTO meta.submissions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
+        f"INSERT INTO meta.submissions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
         [v.value if isinstance(v, StrEnum) else v for v in values],
     )
 

@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS meta.recomputes (
 
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(_DDL)
+    duck.create_schema(con, _DDL)
 
 
 def table(dataset_id: str) -> str:
@@ -73,7 +73,7 @@ def _followed(con: duckdb.DuckDBPyConnection, dataset_id: str) -> bool:
 
 def _entry(con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str, kind: str, note: str | None) -> int:
     ensure(con)
-    seq = int(con.execute("SELECT nextval('meta.change_ids')").fetchone()[0])  # type: ignore[index]
+    seq = duck.next_id(con, "meta.change_ids")
     con.execute(
         "INSERT INTO meta.changes VALUES (?, ?, ?, ?, 0, ?, ?)", [dataset_id, seq, run_id, kind, note, utcnow()]
     )
@@ -96,7 +96,10 @@ def prune(con: duckdb.DuckDBPyConnection, dataset_id: str, keep: int | None = No
     if not bounds:
         return
     upto = min(bounds)
-    con.execute("DELETE FROM meta.changes WHERE dataset_id = ? AND seq <= ?", [dataset_id, upto])
+    # On a DuckLake, deleting from the shared table would make every other dataset's publish that
+    # commits at the same time conflict: the entries stay (every reader has passed them).
+    if not duck.is_lake(con):
+        con.execute("DELETE FROM meta.changes WHERE dataset_id = ? AND seq <= ?", [dataset_id, upto])
     if duck.table_exists(con, "changes", dataset_id):
         con.execute(f"DELETE FROM {table(dataset_id)} WHERE _seq <= ?", [upto])
 

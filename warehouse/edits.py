@@ -93,7 +93,7 @@ class RowEdit(BaseModel):
 
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(_DDL)
+    duck.create_schema(con, _DDL)
 
 
 # -- checking what is asked ---------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def _record(
     why: str,
     run_id: str | None,
 ) -> RowEdit:
-    edit_id = int(con.execute("SELECT nextval('meta.row_edit_ids')").fetchone()[0])  # type: ignore[index]
+    edit_id = duck.next_id(con, "meta.row_edit_ids")
     edit = RowEdit(
         id=edit_id,
         dataset_id=contract.id,

@@ -25,6 +25,7 @@ from lgsp.schemas.contract import Contract
 from lgsp.warehouse import changes, deletions, edits, projection
 from lgsp.warehouse.deletions import Deletions
 from lgsp.warehouse.errors import WarehouseError
+from lgsp.warehouse.lake import retry_conflicts
 from lgsp.warehouse.runs import PUBLISHED, RunRecord, RunStatus
 from lgsp.warehouse.staging import Staging
 from lgsp.warehouse.store import Warehouse, utcnow
@@ -129,6 +130,9 @@ def publish(
     Raises WarehouseError if a step fails; the published table is unchanged then.
     """
     try:
+        # The shared tables a publish writes are made before its transaction: on a lake, two first
+        # publishes creating them at once would conflict.
+        retry_conflicts(lambda: _shared_tables(con), contract.id, step="tables")
         merge = incremental and not rejected_by and duck.table_exists(con, "main", contract.id)
         replaces = None
         if merge and recompute is not None and recompute.mode == "incremental":
@@ -138,7 +142,10 @@ def publish(
         if merge:
             _add_new_columns(con, contract, hub_columns)
         swap = _Swap(merge, hub_columns, files_rejected, settle, replaces, recompute, deletions)
-        outcome = _swap(con, contract, staging, run, rejected_by, swap)
+        outcome = retry_conflicts(
+            lambda: _swap(con, contract, staging, run, rejected_by, swap), contract.id, step="publish"
+        )
+        _checkpoint(con, contract.id)
     except duckdb.Error as exc:
         raise WarehouseError(f"publish failed: {str(exc).splitlines()[0]}", dataset=contract.id) from exc
     # A derived run's groups go once it published; a failed publish keeps them for its retry (a
@@ -146,6 +153,11 @@ def publish(
     if recompute is not None:
         con.execute(f"DROP TABLE IF EXISTS {changes.groups_table(contract.id)}")
     return outcome
+
+
+def _shared_tables(con: duckdb.DuckDBPyConnection) -> None:
+    changes.ensure(con)
+    edits.ensure(con)
 
 
 @dataclass(frozen=True)
@@ -375,15 +387,21 @@ def _swap(
         run.rows_deleted = deleting if status in PUBLISHED else 0
         run.cursor_to, run.ended_at, run.error = cursor_to, utcnow(), why
         Warehouse.record_run(con, run)
-    # Fold the write-ahead log into the file now: a process killed after this (say, while it writes
-    # the release) leaves nothing to replay; DuckDB 1.5 failed to replay this transaction's WAL
-    # ("Conflict on tuple deletion") after a SIGKILL. The publish has committed either way, so a
-    # checkpoint that fails (a full disk) is only logged: DuckDB checkpoints again on close.
+    return Outcome(status, published, quarantined, cursor_to)
+
+
+def _checkpoint(con: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
+    """Fold the write-ahead log into the file now: a process killed after this (say, while it writes
+    the release) leaves nothing to replay; DuckDB 1.5 failed to replay this transaction's WAL
+    ("Conflict on tuple deletion") after a SIGKILL. The publish has committed either way, so a
+    checkpoint that fails (a full disk) is only logged: DuckDB checkpoints again on close. A DuckLake
+    has no log of its own (its CHECKPOINT is maintenance: compaction and expiry, scheduled apart)."""
+    if duck.is_lake(con):
+        return
     try:
         con.execute("CHECKPOINT")
     except duckdb.Error as exc:
-        log.warning("%s: checkpoint after publish failed (%s); the publish stands", contract.id, exc)
-    return Outcome(status, published, quarantined, cursor_to)
+        log.warning("%s: checkpoint after publish failed (%s); the publish stands", dataset_id, exc)
 
 
 def _record_reads(con: duckdb.DuckDBPyConnection, dataset_id: str, run_id: str, r: changes.Recompute, own: int) -> None:

@@ -16,6 +16,7 @@ from filelock import FileLock, Timeout
 from lgsp.core import duck
 from lgsp.core.settings import Settings
 from lgsp.warehouse.errors import WarehouseBusy, WarehouseError
+from lgsp.warehouse.lake import Lake, retry_conflicts
 from lgsp.warehouse.runs import PUBLISHED, STORED, RunRecord
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,15 @@ def utcnow() -> dt.datetime:
 
 
 class Warehouse:
-    """$LGSP_HOME/warehouse.duckdb. DuckDB allows one writer process, so writers take a file lock."""
+    """$LGSP_HOME/warehouse.duckdb. DuckDB allows one writer process, so writers take a file lock.
+    With LGSP_LAKE_CATALOG set, a DuckLake instead (lgsp.warehouse.lake): the same connections,
+    serialised per dataset."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.path = settings.warehouse_path
         self.lock = FileLock(str(self.path) + ".lock")
+        self.lake = Lake(settings) if settings.lake else None
 
     def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,9 +102,16 @@ class Warehouse:
             ) from None
 
     @contextlib.contextmanager
-    def writer(self, timeout: float = 600) -> Iterator[duckdb.DuckDBPyConnection]:
+    def writer(self, timeout: float = 600, dataset: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """The single writer connection; waits up to `timeout` s for another writer to finish (a
-        wait is logged, with its seconds in the record's `waited`: how long other writers held it up)."""
+        wait is logged, with its seconds in the record's `waited`: how long other writers held it up).
+        On a lake, a writer naming its `dataset` waits only for writers of that dataset (and for
+        those naming none)."""
+        if self.lake is not None:
+            with self.lake.writer(dataset, timeout) as con:
+                retry_conflicts(lambda: duck.create_schema(con, _META))
+                yield con
+            return
         asked = time.perf_counter()
         try:
             self.lock.acquire(timeout=timeout)
@@ -118,7 +129,7 @@ class Warehouse:
         try:
             con = self._connect()
             try:
-                con.execute(_META)
+                duck.create_schema(con, _META)
                 yield con
             finally:
                 con.close()
@@ -128,7 +139,13 @@ class Warehouse:
     @contextlib.contextmanager
     def reader(self, timeout: float = 600) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection for reading; it takes the writer lock too, because DuckDB
-        refuses any other process while one holds the file open for writing."""
+        refuses any other process while one holds the file open for writing. On a lake, no lock:
+        one snapshot, read in a transaction that is rolled back."""
+        if self.lake is not None:
+            with self.lake.reader() as con:
+                duck.create_schema(con, _META)
+                yield con
+            return
         with self.writer(timeout) as con:
             yield con
 
@@ -136,16 +153,21 @@ class Warehouse:
 
     @staticmethod
     def record_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
+        """Write a run's record, replacing its earlier one. DELETE then INSERT, not INSERT OR REPLACE:
+        a DuckLake table has no key, and a DELETE that finds nothing (a run's first record, as a
+        publish writes it) does not conflict with another dataset's publish committing at once."""
         values = [v.value if isinstance(v, Enum) else v for v in (getattr(run, c) for c in RUN_COLUMNS)]
+        con.execute("DELETE FROM meta.runs WHERE dataset_id = ? AND run_id = ?", [run.dataset_id, run.run_id])
         con.execute(
-            f"INSERT OR REPLACE INTO meta.runs ({', '.join(RUN_COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)})",
+            f"INSERT INTO meta.runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)})",
             values,
         )
 
     @staticmethod
     def cursor(con: duckdb.DuckDBPyConnection, dataset_id: str) -> str | None:
-        row = con.execute("SELECT cursor FROM meta.state WHERE dataset_id = ?", [dataset_id]).fetchone()
+        row = con.execute(
+            "SELECT cursor FROM meta.state WHERE dataset_id = ? ORDER BY updated_at DESC LIMIT 1", [dataset_id]
+        ).fetchone()
         return None if row is None else row[0]
 
     @staticmethod
@@ -157,7 +179,18 @@ class Warehouse:
         cursor: str | None,
         deletes_cursor: str | None,
     ) -> None:
-        """Move a dataset's incremental cursors (a None keeps that cursor where it was)."""
+        """Move a dataset's incremental cursors (a None keeps that cursor where it was). On a DuckLake
+        a new row is added (the latest is read): updating one would conflict with every other
+        dataset's publish that commits at the same time."""
+        if duck.is_lake(con):
+            con.execute(
+                "INSERT INTO meta.state (dataset_id, cursor_column, cursor, run_id, updated_at, deletes_cursor) "
+                "SELECT ?, ?, coalesce(?, (SELECT cursor FROM meta.state WHERE dataset_id = ? "
+                "ORDER BY updated_at DESC LIMIT 1)), ?, ?, coalesce(?, (SELECT deletes_cursor FROM meta.state "
+                "WHERE dataset_id = ? ORDER BY updated_at DESC LIMIT 1))",
+                [dataset_id, cursor_column, cursor, dataset_id, run_id, utcnow(), deletes_cursor, dataset_id],
+            )
+            return
         con.execute(
             "INSERT INTO meta.state (dataset_id, cursor_column, cursor, run_id, updated_at, deletes_cursor) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dataset_id) DO UPDATE SET cursor_column = excluded.cursor_column, "
@@ -169,7 +202,9 @@ class Warehouse:
     @staticmethod
     def deletes_cursor(con: duckdb.DuckDBPyConnection, dataset_id: str) -> str | None:
         """The last tombstone cursor a run applied (incremental.deletes, mode tombstones), or None."""
-        row = con.execute("SELECT deletes_cursor FROM meta.state WHERE dataset_id = ?", [dataset_id]).fetchone()
+        row = con.execute(
+            "SELECT deletes_cursor FROM meta.state WHERE dataset_id = ? ORDER BY updated_at DESC LIMIT 1", [dataset_id]
+        ).fetchone()
         return None if row is None else row[0]
 
     def runs(self, dataset_id: str | None = None, limit: int = 50) -> list[RunRecord]:

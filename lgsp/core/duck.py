@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,12 +61,15 @@ def connect(
     threads: int | None = None,
     temp_dir: Path | None = None,
     read_only: bool = False,
+    extension_dir: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection bounded in memory, spilling to `temp_dir` rather than growing."""
     config: dict[str, str | bool | int | float | list[str]] = {
         "memory_limit": memory_limit,
         "autoinstall_known_extensions": False,
     }
+    if extension_dir is not None:
+        config["extension_directory"] = str(extension_dir)
     if threads:
         config["threads"] = threads
     if temp_dir is not None:
@@ -86,6 +90,36 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str, databas
         [database, schema, name],
     ).fetchone()
     return bool(found and found[0])
+
+
+def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the connection's current database is a DuckLake (the warehouse on lgsp.warehouse.lake)."""
+    found = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return bool(found and found[0] == "ducklake")
+
+
+# DuckLake has no constraints and no sequences: its tables are made without them, and ids come from
+# the sequences of the catalog's PostgreSQL (lgsp.warehouse.lake registers `lgsp_next_id`).
+_KEYS = re.compile(r",\s*PRIMARY KEY\s*\([^)]*\)|\s+PRIMARY KEY\b", re.IGNORECASE)
+_SEQUENCES = re.compile(r"CREATE SEQUENCE[^;]*;", re.IGNORECASE)
+
+
+def create_schema(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
+    """Run `ddl` (CREATE … IF NOT EXISTS statements); on a DuckLake without its keys and sequences."""
+    if is_lake(con):
+        ddl = _SEQUENCES.sub("", _KEYS.sub("", ddl))
+    con.execute(ddl)
+
+
+def next_id(con: duckdb.DuckDBPyConnection, sequence: str) -> int:
+    """The next number of `sequence` (e.g. meta.change_ids), from DuckDB's or, on a DuckLake, PostgreSQL's."""
+    sql = "SELECT lgsp_next_id(?)" if is_lake(con) else "SELECT nextval(?)"
+    return int(con.execute(sql, [sequence]).fetchone()[0])  # type: ignore[index]
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A DuckLake commit that lost to another writer's (it may succeed if tried again)."""
+    return isinstance(exc, duckdb.TransactionException) and "Transaction conflict" in str(exc)
 
 
 def load_extension(con: duckdb.DuckDBPyConnection, name: str, cache_dir: Path) -> None:

@@ -101,6 +101,33 @@ class Settings(BaseModel):
         "$LGSP_HOME/sharing/registry.sqlite.",
     )
 
+    lake_catalog: SecretStr | None = Field(
+        None,
+        description="PostgreSQL connection (libpq string or postgresql:// URL) of the DuckLake catalog: set, the "
+        "warehouse is a DuckLake with its data files in `lake_data_path` instead of $LGSP_HOME/warehouse.duckdb "
+        "($LGSP_LAKE_CATALOG, or $LGSP_LAKE_CATALOG_FILE naming a 0600 file holding it).",
+    )
+    lake_data_path: str | None = Field(
+        None, description="Where DuckLake keeps its data files, e.g. s3://lake/warehouse/ ($LGSP_LAKE_DATA_PATH)."
+    )
+    lake_writers: int = Field(
+        4, ge=1, description="Publish tasks Airflow runs at once on a DuckLake (the pool's slots; $LGSP_LAKE_WRITERS)."
+    )
+    s3_endpoint: str | None = Field(
+        None, description="host:port of an S3-compatible object store; unset: AWS ($LGSP_S3_ENDPOINT)."
+    )
+    s3_key_id: str | None = Field(None, description="S3 access key id ($LGSP_S3_KEY_ID).")
+    s3_secret: SecretStr | None = Field(
+        None, description="S3 secret access key ($LGSP_S3_SECRET, or $LGSP_S3_SECRET_FILE naming a 0600 file)."
+    )
+    s3_region: str = Field("us-east-1", description="S3 region ($LGSP_S3_REGION).")
+    s3_use_ssl: bool = Field(True, description="HTTPS to the object store ($LGSP_S3_USE_SSL=off for plain HTTP).")
+
+    @property
+    def lake(self) -> bool:
+        """Whether the warehouse is a DuckLake (lgsp.warehouse.lake) rather than one DuckDB file."""
+        return self.lake_catalog is not None
+
     @property
     def registry_url(self) -> str:
         """Where the sharing registry lives: `state_url`, else the SQLite file under sharing_dir."""
@@ -169,6 +196,14 @@ class Settings(BaseModel):
             "webhook_senders": "LGSP_WEBHOOK_SENDERS",
             "profile": "LGSP_PROFILE",
             "state_url": "LGSP_STATE_URL",
+            "lake_catalog": "LGSP_LAKE_CATALOG",
+            "lake_data_path": "LGSP_LAKE_DATA_PATH",
+            "lake_writers": "LGSP_LAKE_WRITERS",
+            "s3_endpoint": "LGSP_S3_ENDPOINT",
+            "s3_key_id": "LGSP_S3_KEY_ID",
+            "s3_secret": "LGSP_S3_SECRET",
+            "s3_region": "LGSP_S3_REGION",
+            "s3_use_ssl": "LGSP_S3_USE_SSL",
         }
         extra: dict[str, Any] = {field: env[name].strip() for field, name in variables.items() if env.get(name)}
         if "province" in extra:
@@ -189,6 +224,17 @@ class Settings(BaseModel):
             extra["profile"] = extra["profile"].lower()
         if "state_url" not in extra and env.get("LGSP_STATE_URL_FILE"):
             extra["state_url"] = _secret_file(path("LGSP_STATE_URL_FILE", Path()), "LGSP_STATE_URL_FILE")
+        for field, name in (("lake_catalog", "LGSP_LAKE_CATALOG"), ("s3_secret", "LGSP_S3_SECRET")):
+            if field not in extra and env.get(f"{name}_FILE"):
+                extra[field] = _secret_file(path(f"{name}_FILE", Path()), f"{name}_FILE")
+        if "s3_use_ssl" in extra:
+            extra["s3_use_ssl"] = extra["s3_use_ssl"].lower() not in ("off", "0", "false", "no")
+        if extra.get("lake_catalog") and not extra.get("lake_data_path"):
+            raise ConfigError(
+                "LGSP_LAKE_CATALOG cần LGSP_LAKE_DATA_PATH: nơi giữ tệp dữ liệu, ví dụ s3://lake/warehouse/ / "
+                "LGSP_LAKE_CATALOG needs LGSP_LAKE_DATA_PATH: where the data files go, e.g. s3://lake/warehouse/",
+                field="LGSP_LAKE_DATA_PATH",
+            )
         if extra.get("profile") == "cluster" and not extra.get("state_url"):
             raise ConfigError(
                 "LGSP_PROFILE=cluster cần LGSP_STATE_URL (hoặc LGSP_STATE_URL_FILE): URL PostgreSQL của sổ đăng ký chia sẻ, "

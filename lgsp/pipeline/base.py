@@ -59,7 +59,7 @@ class PipelineBase:
         unchanged data); returns the release. The release is the latest published run's, whoever
         asks (`lgsp release`, Airflow's publishing DAG), so it links that run's report."""
         contract = self.contract(dataset_id)
-        with self.warehouse.writer() as con:
+        with self.warehouse.writer(dataset=dataset_id) as con:
             run = Warehouse.latest_published(con, dataset_id)
             if run is None:  # a table no recorded run published (restored from a backup): no report to name
                 return self._refresh(con, contract, f"release__{new_run_id()}", None)

@@ -80,7 +80,7 @@ class Pipeline(Stewardship):
         staging.reset()
         # What the warehouse knows of the dataset is read under a short lock; the pull itself works
         # in the run's own file, so a long one holds up no other dataset (lgsp.warehouse.staging).
-        with self.warehouse.writer() as con:
+        with self.warehouse.writer(dataset=dataset_id) as con:
             cursor_from = Warehouse.cursor(con, dataset_id) if contract.incremental else None
             published = duck.table_exists(con, "main", dataset_id)
             deletes_from = Warehouse.deletes_cursor(con, dataset_id)
@@ -92,7 +92,7 @@ class Pipeline(Stewardship):
         # Expectations here would take CPU from the pull.
         if plan is not None and getattr(plan, "reads_warehouse", False):
             # A derived dataset reads published tables: it needs the lock while it computes.
-            with self.warehouse.writer() as con, staging.attached(con):
+            with self.warehouse.writer(dataset=dataset_id) as con, staging.attached(con):
                 self._read_deletions(con, contract, config, staging if merge else None, notes, deletes_from)
                 rows = staging.load_scan(con, contract, plan, merge)
                 notes.update(getattr(plan, "notes", {}))  # the input runs it read
@@ -184,7 +184,7 @@ class Pipeline(Stewardship):
         manifest = staging.read_manifest()
         contract = manifest.contract if manifest else self.contract(dataset_id)
         contents = None
-        with self.warehouse.writer() as con:
+        with self.warehouse.writer(dataset=dataset_id) as con:
             finished = Warehouse.run_record(con, dataset_id, run_id)
             if finished and finished.finished:
                 # A retried task whose transaction had committed (the source's side failed after
@@ -244,7 +244,7 @@ class Pipeline(Stewardship):
         run.status, run.ended_at, run.rows_published, run.rows_quarantined = RunStatus.FAILED, utcnow(), 0, 0
         run.error = message
         run.started_at = run.started_at or run.ended_at
-        with self.warehouse.writer() as con:
+        with self.warehouse.writer(dataset=dataset_id) as con:
             staging.drop(con)  # what the run left in the warehouse (a derived run's groups)
             Warehouse.record_run(con, run)
         self._commit_quietly(dataset_id, run)
