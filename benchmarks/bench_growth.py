@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_load import BARE, LGSP, measure, settle
+from bench_load import BARE, LGSP, execute, libpq_dsn, measure, settle
 from lgsp_sandbox.postgres import PostgresServer
 from results import save
 from rich.console import Console
@@ -34,40 +34,19 @@ COLUMNS = "station_code, parameter, value, limit_value, unit, measured_at"
 
 def grow(server: PostgresServer, base: int, size: int) -> None:
     """Add copies of the generated rows (table `env_readings_base`) until `env_readings` has `size` rows."""
-    import psycopg2
-
-    conn = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres", dbname="environment")
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM env_readings")
-            have = int(cur.fetchone()[0])  # type: ignore[index]
-            cur.execute("SELECT max(reading_id) + 1 FROM env_readings_base")
-            span = int(cur.fetchone()[0])  # type: ignore[index]
-            copy = have // base
-            while have < size:
-                take = min(base, size - have)
-                cur.execute(
-                    f"INSERT INTO env_readings (reading_id, {COLUMNS}) SELECT reading_id + %s, {COLUMNS} "
-                    "FROM env_readings_base ORDER BY reading_id LIMIT %s",
-                    [copy * span, take],
-                )
-                have += take
-                copy += 1
-    finally:
-        conn.close()
-
-
-def keep_base(server: PostgresServer) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres", dbname="environment")
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("CREATE TABLE env_readings_base AS SELECT * FROM env_readings")
-    finally:
-        conn.close()
+    have = int(execute(server, "SELECT count(*) FROM env_readings")[0][0])
+    span = int(execute(server, "SELECT max(reading_id) + 1 FROM env_readings_base")[0][0])
+    copy = have // base
+    while have < size:
+        take = min(base, size - have)
+        execute(
+            server,
+            f"INSERT INTO env_readings (reading_id, {COLUMNS}) SELECT reading_id + %s, {COLUMNS} "
+            "FROM env_readings_base ORDER BY reading_id LIMIT %s",
+            [copy * span, take],
+        )
+        have += take
+        copy += 1
 
 
 def main() -> None:
@@ -91,13 +70,9 @@ def main() -> None:
         with console.status(f"Generating {sizes[0]:,} env_readings in PostgreSQL…"):
             started = time.perf_counter()
             build_department("environment", url, scale=sizes[0], dirty_share=opts.dirty_share)
-            keep_base(server)
+            execute(server, "CREATE TABLE env_readings_base AS SELECT * FROM env_readings")
         console.print(f"Generated {sizes[0]:,} rows in {time.perf_counter() - started:.0f} s")
-        libpq = url.split("://", 1)[1]
-        user_host, dbname = libpq.rsplit("/", 1)
-        user, hostport = user_host.split("@")
-        host, port = hostport.split(":")
-        dsn = f"host={host} port={port} user={user} dbname={dbname}"
+        dsn = libpq_dsn(url)
         env = dict(os.environ, LGSP_HOME=str(work / "home"), LGSP_CONN_ENVIRONMENT=url)
         contenders = [
             ("bare copy (DuckDB postgres scanner CTAS)", BARE, [str(work / "bare.duckdb"), dsn, str(work / "ext")]),

@@ -106,18 +106,30 @@ def measure(name: str, code: str, args: list[str], env: dict[str, str]) -> dict:
     return {**found, **parts[-1]} if parts else found
 
 
-def settle(server: PostgresServer) -> None:
-    """Vacuum and freeze the fresh table, as a production table would be: otherwise autovacuum
-    (and the first reads setting hint bits) take CPU during whichever runs come first."""
-    import psycopg2
-
-    conn = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres", dbname="environment")
+def execute(server: PostgresServer, sql: str, params: list | None = None) -> list[tuple]:
+    """One statement on the source database, committed at once; its rows, if it returns any."""
+    conn = server.admin_connection("environment")
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute("VACUUM (FREEZE, ANALYZE) env_readings")
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
     finally:
         conn.close()
+
+
+def settle(server: PostgresServer) -> None:
+    """Vacuum and freeze the fresh table, as a production table would be: otherwise autovacuum
+    (and the first reads setting hint bits) take CPU during whichever runs come first."""
+    execute(server, "VACUUM (FREEZE, ANALYZE) env_readings")
+
+
+def libpq_dsn(url: str) -> str:
+    """The libpq form of a sandbox server's SQLAlchemy URL, as the bare scanner copy attaches it."""
+    user_host, dbname = url.split("://", 1)[1].rsplit("/", 1)
+    user, hostport = user_host.split("@")
+    host, port = hostport.split(":")
+    return f"host={host} port={port} user={user} dbname={dbname}"
 
 
 def main() -> None:
@@ -142,11 +154,7 @@ def main() -> None:
         with console.status("VACUUM (FREEZE, ANALYZE): a settled table, not autovacuum racing the first runs…"):
             settle(server)
         console.print(f"Source ready: {opts.rows:,} rows in {time.perf_counter() - started:.0f} s")
-        libpq = url.split("://", 1)[1]
-        user_host, dbname = libpq.rsplit("/", 1)
-        user, hostport = user_host.split("@")
-        host, port = hostport.split(":")
-        dsn = f"host={host} port={port} user={user} dbname={dbname}"
+        dsn = libpq_dsn(url)
         env = dict(os.environ)
         env.update(LGSP_HOME=str(work / "home"), LGSP_CONN_ENVIRONMENT=url)
         contenders = [

@@ -75,13 +75,14 @@ def verify(
             verdict = _verify(_lines(handle), *read_head(head_path), signed)
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+    return _signed_at_all(verdict, keys, kept, "the checkpoint file was deleted")
+
+
+def _signed_at_all(verdict: Verdict, keys: list[Ed25519PublicKey], kept: list[Any], gone: str) -> Verdict:
+    """An intact chain with entries but no checkpoint at all, where the hub signs: the checkpoints
+    were removed (`gone` says how, for the file or the table)."""
     if verdict.ok and keys and verdict.entries and not kept:
-        return Verdict(
-            False,
-            verdict.entries,
-            None,
-            "no signed checkpoints, though the hub signs its log: the checkpoint file was deleted",
-        )
+        return Verdict(False, verdict.entries, None, f"no signed checkpoints, though the hub signs its log: {gone}")
     return verdict
 
 
@@ -93,14 +94,7 @@ def _verify_table(settings: Settings, keys: list[Ed25519PublicKey], anchors: lis
         if problem is not None:
             return replace(problem, unit="row")
         verdict = _verify(log_database.numbered(con), *log_database.head(con), signed, unit="row")
-    if verdict.ok and keys and verdict.entries and not kept:
-        return Verdict(
-            False,
-            verdict.entries,
-            None,
-            "no signed checkpoints, though the hub signs its log: the checkpoint rows were deleted",
-        )
-    return verdict
+    return _signed_at_all(verdict, keys, kept, "the checkpoint rows were deleted")
 
 
 def _signed_heads(

@@ -58,11 +58,6 @@ class Host:
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
         return subprocess.Popen(self.command(argv), **kwargs)
 
-    def pids(self) -> list[int]:
-        """Every process running in this host's namespace."""
-        found = _ip("netns", "pids", self.netns, check=False).stdout.split()
-        return [int(p) for p in found if p.isdigit()]
-
 
 def _alive(pid: int) -> bool:
     try:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
@@ -67,3 +68,9 @@ def published(tmp_path_factory: pytest.TempPathFactory, sandbox_dir: Path, catal
 def live(published: Settings) -> Iterator[Hub]:
     for url, app in serve(published):
         yield Hub(published, url, app)
+
+
+@pytest.fixture
+def key() -> Ed25519PrivateKey:
+    """A fresh signing key for an exchange log's checkpoints."""
+    return Ed25519PrivateKey.generate()

@@ -29,10 +29,10 @@ from lgsp.sharing.exchange_log import log_paths, stamp
 from lgsp.sharing.grants import add_grant
 from lgsp.sharing.log_database import DatabaseLog, log_checkpoints, log_entries
 from tests.lgsp.test_serve import served
+from tests.sharing.test_log_signatures import N, write_signed
 
 pytestmark = pytest.mark.postgres
 ROWS = "/api/share/v1/datasets/driving_licences/rows"
-N = 12
 
 
 @pytest.fixture
@@ -50,19 +50,9 @@ def sql(settings: Settings, statement: str) -> Any:
 
 
 @pytest.fixture
-def key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
 def written(cluster: Settings, key: Ed25519PrivateKey) -> Settings:
     """N entries in the table, checkpoints signed at entries 4, 8 and 12."""
-    log = DatabaseLog(cluster, key)
-    for i in range(N):
-        log.append({"operation": "rows", "consumer": "TTPVHCC", "dataset": "schools", "rows": i, "outcome": "data"})
-        if i in (3, 7):
-            assert log.flush()
-    log.close()
+    write_signed(DatabaseLog(cluster, key))
     return cluster
 
 

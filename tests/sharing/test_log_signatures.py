@@ -27,19 +27,19 @@ from lgsp.sharing.stats import write_open_stats
 N = 12
 
 
-@pytest.fixture
-def key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
+def write_signed(log: Any) -> None:
+    """N entries through `log` (the file's or the table's), a checkpoint at each flush: entries 4,
+    8 and 12 are signed."""
+    for i in range(N):
+        log.append({"operation": "rows", "consumer": "TTPVHCC", "dataset": "schools", "rows": i, "outcome": "data"})
+        if i in (3, 7):
+            assert log.flush()
+    log.close()
 
 
 @pytest.fixture
 def log_dir(tmp_path: Path, key: Ed25519PrivateKey) -> Path:
-    log = ExchangeLog(tmp_path, key)
-    for i in range(N):
-        log.append({"operation": "rows", "consumer": "TTPVHCC", "dataset": "schools", "rows": i, "outcome": "data"})
-        if i in (3, 7):
-            assert log.flush()  # a checkpoint at each flush: entries 4, 8 and 12 are signed
-    log.close()
+    write_signed(ExchangeLog(tmp_path, key))
     return tmp_path
 
 
