@@ -58,7 +58,7 @@ def list_observations(
         typer.echo(f"không có chỉ tiêu / no indicator '{code}' (known: {', '.join(register)})", err=True)
         raise typer.Exit(1)
     chosen = [register[code]] if code else list(register.values())
-    if not settings.warehouse_path.exists():
+    if not Warehouse(settings).exists():
         found = []
     else:
         with Warehouse(settings).reader() as con:
@@ -109,7 +109,7 @@ def list_conflicts(
     settings, register = _chosen(code)
     found: list[reconcile.Group] = []
     answered: dict[tuple[str, str, str], reconcile.Resolution] = {}
-    if settings.warehouse_path.exists():
+    if Warehouse(settings).exists():
         with Warehouse(settings).reader() as con:
             found = reconcile.conflicts(con, register, code)
             answered = reconcile.resolutions(con)
@@ -182,7 +182,7 @@ def list_values(
 
     settings, register = _chosen(code)
     found: list[reconcile.Value] = []
-    if settings.warehouse_path.exists():
+    if Warehouse(settings).exists():
         with Warehouse(settings).reader() as con:
             found = reconcile.values(con, register, code)
     if json_out:

@@ -210,15 +210,26 @@ def release(dataset: Annotated[str, typer.Argument(help="Dataset id of an open d
 
 @app.command()
 def maintain(
-    keep_days: Annotated[float, typer.Option(help="Days of snapshots kept for time travel.")] = 30,
+    keep_days: Annotated[
+        float | None, typer.Option(help="Days of snapshots kept for time travel [default: $LGSP_LAKE_KEEP_DAYS, 30].")
+    ] = None,
 ) -> None:
-    """Upkeep of the warehouse on DuckLake (schedule it, e.g. nightly): prune what a publish left,
+    """Upkeep of the warehouse on DuckLake (the `lgsp_maintenance` DAG runs it at LGSP_LAKE_MAINTENANCE): prune what a publish left,
     expire snapshots older than --keep-days, merge small files, delete files no snapshot needs."""
     import datetime as dt
 
     from lgsp.warehouse.maintenance import maintain as upkeep
 
-    done = upkeep(_settings(), dt.timedelta(days=keep_days))
+    settings = _settings()
+    keep_days = settings.lake_keep_days if keep_days is None else keep_days
+    if not keep_days > 0:  # 0 would expire the snapshots the releases name: no time travel at all
+        typer.echo(
+            "--keep-days phải lớn hơn 0: các bản phát hành trỏ tới snapshot của chúng / "
+            "--keep-days must be more than 0: the releases name their snapshots",
+            err=True,
+        )
+        raise typer.Exit(2)
+    done = upkeep(settings, dt.timedelta(days=keep_days))
     console.print(
         f"{done.snapshots} snapshot hết hạn, {done.files_deleted} tệp đã xoá, {done.meta_rows} dòng meta / "
         f"{done.snapshots} snapshots expired, {done.files_deleted} files deleted, {done.meta_rows} meta rows pruned"

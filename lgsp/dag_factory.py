@@ -218,6 +218,35 @@ def build_report_dags(templates: Path, register: Path, directory: Path) -> dict[
     return dags
 
 
+def build_maintenance_dag(schedule: str, keep_days: float) -> DAG:
+    """On a DuckLake, the upkeep a publish leaves for later (lgsp.warehouse.maintenance), on a
+    schedule: it holds the whole warehouse's lock, so publishes wait for it and it for them."""
+    with DAG(
+        dag_id="lgsp_maintenance",
+        description="Bảo trì hồ dữ liệu / Upkeep of the DuckLake warehouse",
+        schedule=schedule,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["lgsp", "maintenance"],
+        doc_md=f"Prunes what publishes left in `meta`, expires snapshots older than {keep_days:g} days "
+        "(LGSP_LAKE_KEEP_DAYS), merges small files and deletes the files no snapshot needs. "
+        "The same as `lgsp maintain`.",
+    ) as dag:
+
+        @task(task_id="maintain")
+        def maintain() -> dict[str, int]:
+            from lgsp.core.settings import Settings
+            from lgsp.warehouse.maintenance import maintain as upkeep
+
+            done = upkeep(Settings.from_env(), dt.timedelta(days=keep_days))
+            return {"meta_rows": done.meta_rows, "snapshots": done.snapshots, "files_deleted": done.files_deleted}
+
+        maintain()
+    return dag
+
+
 def broken_dag(path: Path, problems: list[str]) -> DAG:
     """An invalid contract still shows up in Airflow, as an unscheduled DAG whose task says why,
     rather than taking the other datasets' DAGs down with an import error."""

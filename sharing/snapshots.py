@@ -82,17 +82,6 @@ class Snapshots:
             finally:
                 cur.close()
 
-    def _warehouse_stamp(self) -> tuple[int, ...]:
-        path = self.settings.warehouse_path
-        out = []
-        for p in (path, path.with_name(path.name + ".wal")):
-            try:
-                st = p.stat()
-                out += [st.st_mtime_ns, st.st_size]
-            except FileNotFoundError:
-                out += [0, 0]
-        return tuple(out)
-
     def _latest_runs(self, blocking: bool) -> None:
         """Read the latest published run of every dataset, if the warehouse changed."""
         now = time.monotonic()
@@ -102,14 +91,15 @@ class Snapshots:
             return  # another request is looking; serve what we have
         try:
             self._checked = now
-            stamp = self._warehouse_stamp()
+            warehouse = Warehouse(self.settings)
+            stamp = warehouse.stamp()
             if stamp == self._stamp and self._published is not None:
                 return
-            if not self.settings.warehouse_path.exists():
+            if not warehouse.exists():
                 self._published, self._stamp = {}, stamp
                 return
             try:
-                with Warehouse(self.settings).reader(timeout=30 if blocking else 0.2) as con:
+                with warehouse.reader(timeout=30 if blocking else 0.2) as con:
                     rows = con.execute(
                         "SELECT dataset_id, run_id FROM meta.runs WHERE status IN ('published', 'partial') "
                         "QUALIFY row_number() OVER (PARTITION BY dataset_id ORDER BY ended_at DESC) = 1"
@@ -119,7 +109,7 @@ class Snapshots:
                     raise
                 return  # a pipeline is publishing: keep serving the current copies, look again soon
             self._published = {dataset: run for dataset, run in rows}
-            self._stamp = self._warehouse_stamp()
+            self._stamp = warehouse.stamp()
         finally:
             self._refreshing.release()
 

@@ -321,16 +321,16 @@ def settle(
         n_superseded = int(superseded.get(submission.id, 0))
         n_rejected = int(submission.rows_rejected or 0)
         if held:
-            status = SubmissionStatus.HELD
+            outcome = SubmissionStatus.HELD
         elif n_published + n_superseded == 0:
-            status = SubmissionStatus.REJECTED
+            outcome = SubmissionStatus.REJECTED
         elif n_quarantined or n_rejected:
-            status = SubmissionStatus.PARTIAL
+            outcome = SubmissionStatus.PARTIAL
         else:
-            status = SubmissionStatus.PUBLISHED
+            outcome = SubmissionStatus.PUBLISHED
         submission = submission.model_copy(
             update={
-                "status": status,
+                "status": outcome,
                 "rows_published": n_published,
                 "rows_quarantined": n_quarantined,
                 "rows_superseded": n_superseded,

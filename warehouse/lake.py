@@ -33,6 +33,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from typing import TypeVar
+from urllib.parse import quote
 
 import duckdb
 import psycopg2
@@ -78,7 +79,7 @@ def retry_conflicts(
             step,
             state.attempt_number,
             state.attempt_number,
-            str(failed).splitlines()[-1] if failed else "",
+            hide(str(failed).splitlines()[-1]) if failed else "",
         )
 
     try:
@@ -97,7 +98,7 @@ def retry_conflicts(
         raise WarehouseError(
             f"ghi hồ dữ liệu xung đột {attempts} lần với các lần ghi khác; chưa có gì thay đổi, hãy chạy lại / "
             f"the lake commit conflicted with other writers {attempts} times; nothing changed, run it again "
-            f"({str(exc).splitlines()[-1]})",
+            f"({hide(str(exc).splitlines()[-1])})",
             dataset=dataset,
             transient=True,
         ) from exc
@@ -106,31 +107,43 @@ def retry_conflicts(
 
 class _Catalog:
     """A session on the catalog's PostgreSQL: the advisory locks a writer holds (released when it
-    ends, or when its process dies and the server drops it) and the sequences ids come from."""
+    ends, or when its process dies and the server drops it) and the sequences ids come from.
+
+    TCP keepalives and no idle timeouts: a session that a firewall or the server dropped while a
+    long publish ran would silently release its locks."""
 
     def __init__(self, dsn: str) -> None:
         try:
-            self.pg = psycopg2.connect(dsn)
+            self.pg = psycopg2.connect(
+                dsn, keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3
+            )
         except psycopg2.Error as exc:
             raise WarehouseError(
-                f"không kết nối được danh mục hồ dữ liệu / cannot reach the lake's catalog ({_first_line(exc)})",
+                f"không kết nối được danh mục hồ dữ liệu / cannot reach the lake's catalog ({hide(_first_line(exc), dsn)})",
                 field="LGSP_LAKE_CATALOG",
                 transient=True,
             ) from None
         self.pg.autocommit = True
+        with self.pg.cursor() as cur:
+            cur.execute("SET idle_in_transaction_session_timeout = 0")
+            if self.pg.server_version >= 140000:
+                cur.execute("SET idle_session_timeout = 0")
 
     def lock(self, key: int, *, shared: bool, deadline: float) -> None:
-        """Take an advisory lock, waiting until `deadline` (time.monotonic()); WarehouseBusy after."""
-        take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+        """Take an advisory lock, waiting until `deadline` (time.monotonic()); WarehouseBusy after.
+        A blocking wait, not polling: PostgreSQL queues the waiters, so a writer of the whole
+        warehouse waiting for the publishes under way is not overtaken by the ones that follow."""
+        take = "pg_advisory_lock_shared" if shared else "pg_advisory_lock"
+        wait_ms = max(1, int((deadline - time.monotonic()) * 1000))
         with self.pg.cursor() as cur:
-            while True:
+            cur.execute(f"SET lock_timeout = {wait_ms}")
+            try:
                 cur.execute(f"SELECT {take}(%s, %s)", [LOCK_SPACE, key])
-                row = cur.fetchone()
-                if row and row[0]:
-                    return
-                if time.monotonic() >= deadline:
-                    raise WarehouseBusy("another process is writing this part of the lake", transient=True)
-                time.sleep(0.1)
+            except psycopg2.errors.LockNotAvailable:
+                raise WarehouseBusy("another process is writing this part of the lake", transient=True) from None
+            finally:
+                if not self.pg.closed:
+                    cur.execute("SET lock_timeout = 0")
 
     def next_id(self, sequence: str) -> int:
         """The next number of `sequence` (meta.change_ids → PostgreSQL's lgsp_meta_change_ids)."""
@@ -145,8 +158,30 @@ class _Catalog:
             assert row is not None
             return int(row[0])
 
+    def latest_snapshot(self) -> int | None:
+        """The id of the lake's newest snapshot, read from the catalog's own table (cheap: no DuckDB)."""
+        with self.pg.cursor() as cur:
+            try:
+                cur.execute("SELECT max(snapshot_id) FROM ducklake_snapshot")
+            except psycopg2.errors.UndefinedTable:  # a lake never attached yet
+                return None
+            row = cur.fetchone()
+            return None if row is None or row[0] is None else int(row[0])
+
     def close(self) -> None:
         self.pg.close()
+
+
+_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_USERINFO = re.compile(r"(\w+://[^:/@\s]+):[^@\s]+@")
+
+
+def hide(text: str, *secrets: str | None) -> str:
+    """`text` without the `secrets` in it, nor any password of a connection string or URL."""
+    for value in secrets:
+        if value:
+            text = text.replace(value, "***")
+    return _USERINFO.sub(r"\1:***@", _PASSWORD.sub(r"\1***", text))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -161,8 +196,10 @@ class Lake:
         self.dsn = catalog_dsn(settings)
         self.extensions = settings.home / "duckdb_extensions"
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB with the lake attached and in use; the S3 secret lives in its memory only."""
+    def connect(self, read_only: bool = False, lock_timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB with the lake attached and in use; the S3 secret lives in its memory only.
+        With `lock_timeout` (s), the catalog's statements give up waiting for a table lock after it
+        (maintenance, which must not wait for ever behind a reader)."""
         s = self.settings
         con = duck.connect(
             memory_limit=s.duckdb_memory_limit,
@@ -184,8 +221,13 @@ class Lake:
                 given = ", ".join(f"{k} {duck.literal(v)}" for k, v in options.items())
                 con.execute(f"CREATE OR REPLACE TEMPORARY SECRET lgsp_lake_s3 (TYPE s3, {given})")
             mode = ", READ_ONLY" if read_only else ""
+            dsn = (
+                self.dsn
+                if lock_timeout is None
+                else _with_options(self.dsn, f"-c lock_timeout={int(lock_timeout * 1000)}")
+            )
             con.execute(
-                f"ATTACH {duck.literal('ducklake:postgres:' + self.dsn)} AS {ALIAS} "
+                f"ATTACH {duck.literal('ducklake:postgres:' + dsn)} AS {ALIAS} "
                 f"(DATA_PATH {duck.literal(s.lake_data_path or '')}{mode})"
             )
             con.execute(f"USE {ALIAS}")
@@ -201,57 +243,92 @@ class Lake:
     def _hide(self, text: str) -> str:
         """An error's text without the catalog's connection string or the S3 secret in it."""
         secret = self.settings.s3_secret.get_secret_value() if self.settings.s3_secret else None
-        for value in (self.dsn, secret):
-            if value:
-                text = text.replace(value, "***")
-        return re.sub(r"password\s*=\s*\S+", "password=***", text, flags=re.IGNORECASE)
+        return hide(text, self.dsn, secret)
+
+    @contextlib.contextmanager
+    def _masked(self) -> Iterator[None]:
+        """The one place a lake's errors lose their secrets: DuckDB's postgres extension puts the
+        catalog's connection string in an error when it reconnects, and such a text would reach
+        run records, logs and pages. Every error leaving a lake connection (and the errors it was
+        raised from) is rewritten here."""
+        try:
+            yield
+        except Exception as exc:
+            seen: set[int] = set()
+            error: BaseException | None = exc
+            while error is not None and id(error) not in seen:
+                seen.add(id(error))
+                error.args = tuple(self._hide(a) if isinstance(a, str) else a for a in error.args)
+                if isinstance(getattr(error, "message", None), str):
+                    error.message = self._hide(error.message)  # type: ignore[attr-defined]
+                error = error.__cause__ or error.__context__
+            raise
 
     @contextlib.contextmanager
     def writer(self, dataset: str | None, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection writing the lake: `dataset`'s lock (with the whole warehouse's shared), or
-        without one the whole warehouse's, waited for up to `timeout` s. DuckDB's `lgsp_next_id`
-        gives numbers of the catalog's sequences (lgsp.core.duck.next_id)."""
-        catalog = _Catalog(self.dsn)
-        try:
-            asked = time.monotonic()
-            deadline = asked + timeout
-            catalog.lock(WHOLE, shared=dataset is not None, deadline=deadline)
-            if dataset is not None:
-                catalog.lock(dataset_lock(dataset), shared=False, deadline=deadline)
-            waited = time.monotonic() - asked
-            if waited >= 0.01:
-                log.log(
-                    logging.INFO if waited >= 1 else logging.DEBUG,
-                    "chờ khoá ghi hồ dữ liệu %.2f s / waited %.2f s for the lake's writer lock (%s)",
-                    waited,
-                    waited,
-                    dataset or "whole warehouse",
-                    extra={"waited": waited},
-                )
-            con = self.connect()
+        """A connection writing the lake: `dataset`'s lock, then the whole warehouse's shared, or
+        without a dataset the whole warehouse's, waited for up to `timeout` s. The dataset's first:
+        a run queued behind another run of its dataset holds nothing that maintenance waits for.
+        DuckDB's `lgsp_next_id` gives numbers of the catalog's sequences (lgsp.core.duck.next_id)."""
+        with self._masked():
+            catalog = _Catalog(self.dsn)
             try:
-                con.create_function(
-                    "lgsp_next_id", catalog.next_id, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("BIGINT"),
-                    side_effects=True,
-                )  # fmt: skip
-                yield con
+                asked = time.monotonic()
+                deadline = asked + timeout
+                if dataset is not None:
+                    catalog.lock(dataset_lock(dataset), shared=False, deadline=deadline)
+                catalog.lock(WHOLE, shared=dataset is not None, deadline=deadline)
+                waited = time.monotonic() - asked
+                if waited >= 0.01:
+                    log.log(
+                        logging.INFO if waited >= 1 else logging.DEBUG,
+                        "chờ khoá ghi hồ dữ liệu %.2f s / waited %.2f s for the lake's writer lock (%s)",
+                        waited,
+                        waited,
+                        dataset or "whole warehouse",
+                        extra={"waited": waited},
+                    )
+                con = self.connect(lock_timeout=None if dataset is not None else timeout)
+                try:
+                    con.create_function(
+                        "lgsp_next_id", catalog.next_id, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("BIGINT"),
+                        side_effects=True,
+                    )  # fmt: skip
+                    yield con
+                finally:
+                    con.close()
             finally:
-                con.close()
-        finally:
-            catalog.close()
+                catalog.close()
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection reading one snapshot of the lake (a transaction, rolled back: a reader
         changes nothing), without any lock: writers commit new snapshots meanwhile."""
-        con = self.connect()
-        try:
-            con.execute("BEGIN TRANSACTION")
-            yield con
-        finally:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            con.close()
+        with self._masked():
+            con = self.connect()
+            try:
+                con.execute("BEGIN TRANSACTION")
+                yield con
+            finally:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                con.close()
+
+    def latest_snapshot(self) -> int | None:
+        """The lake's newest snapshot id (None before its first commit): whether anything changed."""
+        with self._masked():
+            catalog = _Catalog(self.dsn)
+            try:
+                return catalog.latest_snapshot()
+            finally:
+                catalog.close()
+
+
+def _with_options(dsn: str, options: str) -> str:
+    """`dsn` (a libpq string or a postgresql:// URL) passing `options` (e.g. -c lock_timeout=…) to the server."""
+    if "://" in dsn:
+        return dsn + ("&" if "?" in dsn else "?") + "options=" + quote(options)
+    return f"{dsn} options='{options}'"
 
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> int | None:

@@ -46,6 +46,10 @@ def maintain(settings: Settings, keep: dt.timedelta, grace: dt.timedelta = dt.ti
     (a release cut from one keeps its files, not its snapshot); files are deleted `grace` after
     their snapshots expired, so a reader still on one finishes. Raises WarehouseError for a
     warehouse that is not a lake."""
+    if keep < dt.timedelta(0) or grace < dt.timedelta(0):
+        raise WarehouseError(
+            "thời gian giữ snapshot không được âm / the time snapshots are kept cannot be negative", field="keep"
+        )
     warehouse = Warehouse(settings)
     if warehouse.lake is None:
         raise WarehouseError(

@@ -79,6 +79,25 @@ class Warehouse:
         self.lock = FileLock(str(self.path) + ".lock")
         self.lake = Lake(settings) if settings.lake else None
 
+    def exists(self) -> bool:
+        """Whether there is a warehouse to read: the DuckDB file, or a lake (always: its catalog
+        is made on first use)."""
+        return self.lake is not None or self.path.exists()
+
+    def stamp(self) -> tuple[int, ...]:
+        """Changes whenever a writer commits (the file's and its log's times and sizes, or the
+        lake's newest snapshot id), without opening the warehouse: caches ask it before reading."""
+        if self.lake is not None:
+            return (self.lake.latest_snapshot() or 0,)
+        out: list[int] = []
+        for p in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                st = p.stat()
+                out += [st.st_mtime_ns, st.st_size]
+            except FileNotFoundError:
+                out += [0, 0]
+        return tuple(out)
+
     def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ByteSize, Field, IPvAnyNetwork, SecretStr, ValidationError
+from pydantic import BaseModel, ByteSize, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 
 from lgsp.core.errors import ConfigError
 
@@ -113,6 +114,16 @@ class Settings(BaseModel):
     lake_writers: int = Field(
         4, ge=1, description="Publish tasks Airflow runs at once on a DuckLake (the pool's slots; $LGSP_LAKE_WRITERS)."
     )
+    lake_keep_days: float = Field(
+        30,
+        gt=0,
+        description="Days of lake snapshots kept for time travel by the maintenance DAG ($LGSP_LAKE_KEEP_DAYS).",
+    )
+    lake_maintenance: str = Field(
+        "0 2 * * *",
+        description="When the `lgsp_maintenance` DAG runs on a DuckLake: a cron expression or an Airflow preset "
+        "($LGSP_LAKE_MAINTENANCE; default 02:00 every day).",
+    )
     s3_endpoint: str | None = Field(
         None, description="host:port of an S3-compatible object store; unset: AWS ($LGSP_S3_ENDPOINT)."
     )
@@ -122,6 +133,14 @@ class Settings(BaseModel):
     )
     s3_region: str = Field("us-east-1", description="S3 region ($LGSP_S3_REGION).")
     s3_use_ssl: bool = Field(True, description="HTTPS to the object store ($LGSP_S3_USE_SSL=off for plain HTTP).")
+
+    @field_validator("lake_maintenance")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        """Checked here: a schedule Airflow refuses would break the DAG file for every dataset."""
+        if value.startswith("@") or re.fullmatch(r"(\S+\s+){4}\S+", value.strip()):
+            return value.strip()
+        raise ValueError(f"'{value}' is neither a cron expression (5 fields) nor a preset like @daily")
 
     @property
     def lake(self) -> bool:
@@ -199,6 +218,8 @@ class Settings(BaseModel):
             "lake_catalog": "LGSP_LAKE_CATALOG",
             "lake_data_path": "LGSP_LAKE_DATA_PATH",
             "lake_writers": "LGSP_LAKE_WRITERS",
+            "lake_keep_days": "LGSP_LAKE_KEEP_DAYS",
+            "lake_maintenance": "LGSP_LAKE_MAINTENANCE",
             "s3_endpoint": "LGSP_S3_ENDPOINT",
             "s3_key_id": "LGSP_S3_KEY_ID",
             "s3_secret": "LGSP_S3_SECRET",

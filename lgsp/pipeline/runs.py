@@ -23,6 +23,7 @@ from lgsp.submissions import ledger
 from lgsp.submissions.ledger import SubmissionStatus
 from lgsp.warehouse import changes
 from lgsp.warehouse.deletions import Deletions
+from lgsp.warehouse.lake import retry_conflicts
 from lgsp.warehouse.publish import Settle
 from lgsp.warehouse.runs import RunManifest, RunRecord, RunStatus, Step, Validated
 from lgsp.warehouse.staging import RUN_DB, Staging
@@ -91,8 +92,13 @@ class Pipeline(Stewardship):
         # The expectations are checked by the validate step (and `lgsp check`): importing Great
         # Expectations here would take CPU from the pull.
         if plan is not None and getattr(plan, "reads_warehouse", False):
-            # A derived dataset reads published tables: it needs the lock while it computes.
-            with self.warehouse.writer(dataset=dataset_id) as con, staging.attached(con):
+            # A derived dataset reads published tables: it needs the lock while it computes. On a
+            # lake, the whole warehouse's: no input publishes while it reads, so its rows and the
+            # input runs its lineage names come from one snapshot.
+            with (
+                self.warehouse.writer(dataset=None if self.settings.lake else dataset_id) as con,
+                staging.attached(con),
+            ):
                 self._read_deletions(con, contract, config, staging if merge else None, notes, deletes_from)
                 rows = staging.load_scan(con, contract, plan, merge)
                 notes.update(getattr(plan, "notes", {}))  # the input runs it read
@@ -245,8 +251,13 @@ class Pipeline(Stewardship):
         run.error = message
         run.started_at = run.started_at or run.ended_at
         with self.warehouse.writer(dataset=dataset_id) as con:
-            staging.drop(con)  # what the run left in the warehouse (a derived run's groups)
-            Warehouse.record_run(con, run)
+
+            def record() -> None:
+                with duck.transaction(con):  # the record's DELETE and INSERT as one
+                    staging.drop(con)  # what the run left in the warehouse (a derived run's groups)
+                    Warehouse.record_run(con, run)
+
+            retry_conflicts(record, dataset_id, step="record")
         self._commit_quietly(dataset_id, run)
         return run
 

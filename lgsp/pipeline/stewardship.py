@@ -38,7 +38,7 @@ class Stewardship(PipelineBase):
         from lgsp.warehouse.review import discard_held, publish_held
 
         contract = self.contract(dataset_id)
-        with self.running(dataset_id), self.warehouse.writer() as con:
+        with self.running(dataset_id), self.warehouse.writer(dataset=dataset_id) as con:
             with duck.transaction(con):
                 if publish:
                     run = publish_held(con, contract, run_id, by)
@@ -88,7 +88,7 @@ class Stewardship(PipelineBase):
         lock; then, when it changed the rows of an open dataset, its release."""
         contract = self.contract(dataset_id)
         run_id = new_run_id("edit")
-        with self.running(dataset_id, EDIT_WAIT), self.warehouse.writer() as con:
+        with self.running(dataset_id, EDIT_WAIT), self.warehouse.writer(dataset=dataset_id) as con:
             started = utcnow()
             with duck.transaction(con):
                 edit = do(con, contract, run_id)
@@ -110,8 +110,9 @@ class Stewardship(PipelineBase):
                     error=edits.describe(edit, contract),
                 )
                 Warehouse.record_run(con, run)
-            with contextlib.suppress(duckdb.Error):  # as after a publish: nothing left to replay
-                con.execute("CHECKPOINT")
+            if not duck.is_lake(con):  # on a lake CHECKPOINT is maintenance, scheduled apart
+                with contextlib.suppress(duckdb.Error):  # as after a publish: nothing left to replay
+                    con.execute("CHECKPOINT")
             if changes and contract.classification is Classification.open:
                 # The release names the last validated run (its quality badge); the edit is in the history.
                 edit.release = self._release(con, contract, Warehouse.latest_published(con, dataset_id) or run)

@@ -264,3 +264,127 @@ def test_maintenance_prunes_expires_and_deletes_old_files_keeping_the_data(on_la
         rows(on_lake, f"SELECT count(*) FROM main.schools AT (VERSION => {old})")
     assert first.rows_published and pipeline.run("schools").status in ("published", "unchanged")
     assert pipeline.run("price_observations").status in ("published", "unchanged")
+
+
+# -- found in review ------------------------------------------------------------------------------
+
+
+def test_no_error_leaving_the_lake_names_the_catalogs_password(
+    on_lake: Settings, postgres: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB's postgres extension puts the catalog's connection string in the error when it
+    cannot reconnect; the run record, the log and the page would show it."""
+    name = on_lake.lake_catalog.get_secret_value().rsplit("/", 1)[-1]  # type: ignore[union-attr]
+    dsn = f"host=127.0.0.1 port={postgres.port} dbname={name} user=postgres password=s3cr3t-catalog"
+    monkeypatch.setenv("LGSP_LAKE_CATALOG", dsn)  # trust auth: the password is ignored, but given
+    settings = Settings.from_env()
+    with Warehouse(settings).writer() as con:
+        con.execute("CREATE TABLE main.t AS SELECT 1 AS n")
+    admin = postgres.admin_connection()
+    admin.autocommit = True
+    try:
+        with pytest.raises(Exception) as raised, Warehouse(settings).reader() as con:
+            with admin.cursor() as cur:  # the catalog goes away under the open connection
+                cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+            con.execute("SELECT count(*) FROM main.t").fetchall()
+            con.execute("SELECT * FROM lake.snapshots()").fetchall()
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.close()
+    error: BaseException | None = raised.value
+    texts = []
+    while error is not None:
+        texts.append(str(error))
+        error = error.__cause__ or error.__context__
+    assert texts and not [t for t in texts if "s3cr3t-catalog" in t], texts
+    assert "password=***" in " ".join(texts) or "postgres" in " ".join(texts).lower()
+
+
+def test_the_sharing_api_serves_a_dataset_from_the_lake(on_lake: Settings) -> None:
+    from lgsp.schemas.loader import load_contracts
+    from lgsp.sharing.snapshots import Snapshots
+
+    warehouse = Warehouse(on_lake)
+    before = warehouse.stamp()
+    run = Pipeline(on_lake).run("schools")
+    assert warehouse.stamp() != before and warehouse.stamp() == warehouse.stamp()
+    contract = load_contracts(on_lake.contracts_dir)["schools"]
+    snapshots = Snapshots(on_lake, check_every=0)
+    served = snapshots.get(contract)
+    assert served is not None and served.run_id == run.run_id and served.rows == run.rows_published
+    with snapshots.reading() as cur:
+        keys = [
+            r[0] for r in cur.execute(f"SELECT {contract.primary_key[0]} FROM {served.table} ORDER BY _id").fetchall()
+        ]
+    assert keys == sorted(keys) and len(keys) == run.rows_published
+
+
+def test_a_writer_of_the_whole_lake_is_not_overtaken_and_gives_up_in_time(on_lake: Settings) -> None:
+    """Maintenance (a writer naming no dataset) waits for the publishes under way, not for the
+    ones that start after it asked; and it stops waiting at its timeout."""
+    import threading
+
+    warehouse = Warehouse(on_lake)
+    with warehouse.writer(dataset="schools"):
+        asked = time.monotonic()
+        with pytest.raises(WarehouseError, match="another process is writing"):
+            with warehouse.writer(timeout=0.5):
+                pass
+        assert 0.4 < time.monotonic() - asked < 5
+        got: list[float] = []
+        whole = threading.Thread(target=lambda: _hold_whole(warehouse, got))
+        whole.start()
+        time.sleep(0.5)  # maintenance now waits for `schools`
+        with pytest.raises(WarehouseError, match="another process is writing"):
+            with warehouse.writer(timeout=0.5, dataset="env_readings"):  # queued behind maintenance
+                pass
+        assert not got
+    whole.join(timeout=30)
+    assert got, "the whole-warehouse writer never got its lock"
+    with warehouse.writer(timeout=5, dataset="env_readings"):  # and after it, the others go on
+        pass
+
+
+def _hold_whole(warehouse: Warehouse, got: list[float]) -> None:
+    with warehouse.writer(timeout=30):
+        got.append(time.monotonic())
+
+
+def test_maintenance_refuses_a_negative_keep_and_the_cli_refuses_zero_days(on_lake: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from lgsp.cli import app
+    from lgsp.warehouse.maintenance import maintain
+
+    with pytest.raises(WarehouseError, match="cannot be negative"):
+        maintain(on_lake, keep=dt.timedelta(days=-1))
+    result = CliRunner().invoke(app, ["maintain", "--keep-days", "0"])
+    assert result.exit_code == 2 and "--keep-days must be more than 0" in result.output
+
+
+@pytest.mark.airflow
+def test_the_maintenance_dag_is_made_for_a_lake_and_runs_with_dag_test(
+    on_lake: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runpy
+
+    from lgsp.airflow_env import prepare
+
+    monkeypatch.setenv("LGSP_LAKE_MAINTENANCE", "30 1 * * *")
+    monkeypatch.setenv("LGSP_LAKE_KEEP_DAYS", "7")
+    dags = runpy.run_path(str(REPO_ROOT / "dags" / "lgsp_datasets.py"))["DAGS"]
+    dag = dags["lgsp_maintenance"]
+    assert [t.task_id for t in dag.tasks] == ["maintain"] and "7 days" in dag.doc_md
+    assert dag.timetable.summary == "30 1 * * *"
+    settings = Settings.from_env()
+    prepare(settings)
+    pipeline = Pipeline(settings)
+    pipeline.run("schools")
+    pipeline.run("price_observations")
+    assert rows(settings, "SELECT count(*) FROM meta.state WHERE dataset_id = 'price_observations'") == [(1,)]
+    assert dag.test().state == "success"
+    monkeypatch.setenv("LGSP_LAKE_MAINTENANCE", "every night")
+    with pytest.raises(Exception, match="LGSP_LAKE_MAINTENANCE"):
+        Settings.from_env()

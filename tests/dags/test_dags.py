@@ -27,6 +27,7 @@ def test_dag_folder_loads_without_import_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
     expected = {f"lgsp_{p.stem}" for p in contract_files(CONTRACTS)}
     assert expected <= set(dagbag.dag_ids)
+    assert "lgsp_maintenance" not in dagbag.dag_ids  # only a DuckLake warehouse has upkeep to schedule
 
 
 def test_open_datasets_have_a_release_dag_scheduled_on_their_asset(dagbag) -> None:

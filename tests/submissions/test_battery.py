@@ -489,6 +489,22 @@ def test_a_newer_run_discards_what_an_older_run_held_and_says_so(dept: Dept) -> 
     assert "a newer run decided the dataset" in Path(discarded.receipt or "").read_text(encoding="utf-8")
 
 
+def test_a_newer_run_discards_what_was_held_whatever_its_last_file_became(dept: Dept) -> None:
+    """The run's status decides, not its last submission's (a loop variable once shadowed it)."""
+    dept.contract(refresh={"mode": "replace"})
+    dept.drop("day_du.csv", ROWS)
+    dept.run(expected_exit=0)
+    dept.drop("mot_dong.csv", ROWS[:2])
+    _, (held,) = dept.run(expected_exit=3)
+    dept.drop("a_day_du_moi.csv", with_cell(1, 3, "16.000"))
+    dept.drop("b_toan_loi.csv", [HEADER, *[["K" + r[0], r[1], r[2], "không rõ", r[4], r[5]] for r in GOOD]])
+    run, taken = dept.run(expected_exit=3)  # partial
+    assert run.status == "partial" and [s.status for s in taken] == ["published", "rejected"]
+    with Warehouse(dept.hub).reader() as con:
+        discarded = ledger.get(con, held.id)
+    assert discarded is not None and discarded.status == "rejected"
+
+
 def test_an_extract_retried_after_a_rejection_keeps_the_rejection(dept: Dept) -> None:
     from lgsp.pipeline import Pipeline
 
