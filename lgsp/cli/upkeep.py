@@ -55,8 +55,9 @@ def maintain(
         raise typer.Exit(2)
     done = upkeep(settings, dt.timedelta(days=keep_days))
     console.print(
-        f"{done.snapshots} snapshot hết hạn, {done.files_deleted} tệp đã xoá, {done.meta_rows} dòng meta / "
-        f"{done.snapshots} snapshots expired, {done.files_deleted} files deleted, {done.meta_rows} meta rows pruned"
+        f"{done.snapshots} snapshot hết hạn, {done.files_deleted} tệp đã xoá, {done.orphans_deleted} tệp mồ côi đã xoá, "
+        f"{done.meta_rows} dòng meta / {done.snapshots} snapshots expired, {done.files_deleted} files deleted, "
+        f"{done.orphans_deleted} orphaned files deleted, {done.meta_rows} meta rows pruned"
     )
 
 

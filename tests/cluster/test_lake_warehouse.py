@@ -251,8 +251,15 @@ def test_maintenance_prunes_expires_and_deletes_old_files_keeping_the_data(on_la
         on_lake, "SELECT (SELECT count(*) FROM main.schools), (SELECT count(*) FROM main.price_observations)"
     )
 
+    orphan = f"{on_lake.lake_data_path}main/orphan-of-a-dead-writer.parquet"
+    with lake.Lake(on_lake).connect() as con:  # files a writer wrote before it died, uncommitted
+        con.execute(f"COPY (SELECT 1 AS n) TO '{orphan}' (FORMAT parquet)")
+        assert con.execute(f"SELECT count(*) FROM glob('{orphan}')").fetchone() == (1,)
+
     done = maintain(on_lake, keep=dt.timedelta(0), grace=dt.timedelta(0))
-    assert done.meta_rows >= 1 and done.snapshots > 0 and done.files_deleted > 0
+    assert done.meta_rows >= 1 and done.snapshots > 0 and done.files_deleted > 0 and done.orphans_deleted == 1
+    with lake.Lake(on_lake).connect() as con:
+        assert con.execute(f"SELECT count(*) FROM glob('{orphan}')").fetchone() == (0,)
     assert rows(on_lake, "SELECT count(*) FROM meta.state WHERE dataset_id = 'price_observations'") == [(1,)]
     with Warehouse(on_lake).reader() as con:
         assert Warehouse.cursor(con, "price_observations") == last.cursor_to
