@@ -395,3 +395,45 @@ def test_the_maintenance_dag_is_made_for_a_lake_and_runs_with_dag_test(
     monkeypatch.setenv("LGSP_LAKE_MAINTENANCE", "every night")
     with pytest.raises(Exception, match="LGSP_LAKE_MAINTENANCE"):
         Settings.from_env()
+
+
+def test_every_demo_contract_releases_the_same_bytes_on_the_lake_as_on_the_file(
+    on_lake: Settings, national: Any, sandbox_dir: Path, catalogue: Path, tmp_path: Path
+) -> None:
+    """Issue 15: the same contracts on the same data give byte-identical releases whichever the
+    warehouse (a DuckDB file, or DuckLake on PostgreSQL and S3). Every contract runs, catalogues
+    first and derived datasets after their inputs, on two homes built from the same province."""
+    from lgsp_sandbox.build import add_connections
+
+    from lgsp.demo import national_connections
+    from lgsp.demo.province import _order
+    from lgsp.publishing.counts import ensure_store
+    from lgsp.publishing.versions import latest_release
+    from lgsp.schemas.loader import load_contracts
+    from tests.conftest import CONTRACTS, make_home
+
+    twin_home = tmp_path / "embedded"
+    make_home(twin_home, sandbox_dir, catalogue)
+    add_connections(twin_home / "sandbox", national_connections(national))
+    embedded = Settings(home=twin_home, contracts_dir=CONTRACTS)
+    assert not embedded.lake
+    contracts = load_contracts(CONTRACTS)
+    order = sorted(contracts, key=lambda d: _order(on_lake, f"lgsp_{d}"))
+    released: dict[str, dict[str, dict[str, str]]] = {}
+    for settings in (embedded, on_lake):
+        ensure_store(settings.home)
+        pipeline = Pipeline(settings)
+        for dataset_id in order:
+            run = pipeline.run(dataset_id)
+            assert run.status in ("published", "partial", "unchanged"), (settings.lake, dataset_id, run.error)
+        released["lake" if settings.lake else "file"] = {
+            d: {x.file: x.sha256 for x in made.distributions}
+            for d in order
+            if (made := latest_release(settings.home, d)) is not None
+        }
+    opened = {d for d, c in contracts.items() if c.classification.value == "open"}
+    assert set(released["file"]) == set(released["lake"]) == opened
+    differ = {
+        d: (released["file"][d], released["lake"][d]) for d in opened if released["file"][d] != released["lake"][d]
+    }
+    assert not differ, differ
