@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 from filelock import FileLock
 
-from lgsp.core.duck import literal, quote
+from lgsp.core.duck import is_lake, literal, quote
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Contract
 from lgsp.warehouse.errors import WarehouseBusy
@@ -156,16 +156,25 @@ class Snapshots:
         building = path.with_suffix(".building")
         building.unlink(missing_ok=True)
         key = ", ".join(quote(k) for k in contract.primary_key)
+        ordered = f"SELECT row_number() OVER (ORDER BY {key}) AS _id, * FROM main.{quote(contract.id)} ORDER BY {key}"
         with Warehouse(self.settings).reader(timeout=5) as con:
-            con.execute(f"ATTACH {literal(str(building))} AS snap")
-            try:
-                con.execute("SET preserve_insertion_order = true")
-                con.execute(
-                    f"CREATE TABLE snap.data AS SELECT row_number() OVER (ORDER BY {key}) AS _id, * "
-                    f"FROM main.{quote(contract.id)} ORDER BY {key}"
-                )
-            finally:
-                con.execute("DETACH snap")
+            if is_lake(con):
+                # A lake's reader is one transaction, and one transaction writes one database: the
+                # rows come over as Arrow batches into the copy's own connection.
+                copy = duckdb.connect(str(building))
+                try:
+                    copy.execute("SET preserve_insertion_order = true")
+                    copy.register("published", con.execute(ordered).fetch_record_batch())
+                    copy.execute("CREATE TABLE data AS SELECT * FROM published")
+                finally:
+                    copy.close()
+            else:
+                con.execute(f"ATTACH {literal(str(building))} AS snap")
+                try:
+                    con.execute("SET preserve_insertion_order = true")
+                    con.execute(f"CREATE TABLE snap.data AS {ordered}")
+                finally:
+                    con.execute("DETACH snap")
         con = duckdb.connect(str(building))
         try:
             con.execute(f"CREATE UNIQUE INDEX data_key ON data ({key})")  # record look-ups and cursors

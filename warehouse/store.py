@@ -162,7 +162,8 @@ class Warehouse:
         one snapshot, read in a transaction that is rolled back."""
         if self.lake is not None:
             with self.lake.reader() as con:
-                duck.create_schema(con, _META)
+                if not duck.table_exists(con, "meta", "runs"):  # a lake no writer has used yet
+                    duck.create_schema(con, _META)  # (in the reader's transaction: rolled back)
                 yield con
             return
         with self.writer(timeout) as con:
