@@ -65,7 +65,12 @@ def set_aside(
 
     texts = ", ".join(text(c.name) for c in contract.columns)
     texts += "".join(f", s.{quote(h)}" for h in hub_columns)
-    raw = f" LEFT JOIN {staging.misfits_table} m ON m.row = s._row" if misfits else ""
+    # The raw values of the slice's rows only: the whole table is about as big as the failures.
+    raw = (
+        f" LEFT JOIN (SELECT * FROM {staging.misfits_table} WHERE row >= ? AND row < ?) m ON m.row = s._row"
+        if misfits
+        else ""
+    )
     # Sorting the lists after aggregating is much cheaper than ordered aggregates. The lists are
     # built a slice of rows at a time: their aggregate does not spill, and 3 million failing rows
     # at once outgrew a 1 GB memory limit.
@@ -75,6 +80,7 @@ def set_aside(
         f"array_to_string(list_sort(list(reason)), '; ') AS reasons FROM {failures} WHERE row >= ? AND row < ? GROUP BY row"
     )
     failing = 0
+    now = utcnow()  # one time for the run's rows, whichever slice they were in
     if rejected_by:
         why = "run rejected by " + ", ".join(rejected_by)
         # Every stage row goes, failing or not: the slices from row 0 (a slice's clean rows stream).
@@ -85,7 +91,7 @@ def set_aside(
                 f"? || coalesce('; ' || f.reasons, '') AS _reasons, ? AS _quarantined_at, {texts} "
                 f"FROM (SELECT rowid AS _row, * FROM {stage} WHERE rowid >= ? AND rowid < ?) s "
                 f"LEFT JOIN ({findings}) f ON s._row = f.row{raw}",
-                [run.run_id, why, utcnow(), low, high, low, high],
+                [run.run_id, why, now, low, high, low, high, *([low, high] if misfits else [])],
             ).fetchone()
             failing += int(found[0]) if found else 0
         return failing
@@ -97,7 +103,7 @@ def set_aside(
             f"FROM (SELECT rowid AS _row, * FROM {stage} WHERE rowid >= ? AND rowid < ? AND rowid IN "
             f"(SELECT row FROM {failures} WHERE row >= ? AND row < ?)) s "
             f"JOIN ({findings}) f ON s._row = f.row{raw}",
-            [run.run_id, utcnow(), low, high, low, high, low, high],
+            [run.run_id, now, low, high, low, high, low, high, *([low, high] if misfits else [])],
         ).fetchone()
         failing += int(found[0]) if found else 0
     kept = f" WHERE rowid NOT IN (SELECT row FROM {failures})" if failing else ""
@@ -116,7 +122,7 @@ def _slices(con: duckdb.DuckDBPyConnection, failures: str) -> list[tuple[int, in
         int(r[0])
         for r in con.execute(
             f"SELECT row FROM (SELECT DISTINCT row FROM {failures}) "
-            f"QUALIFY row_number() OVER (ORDER BY row) % {SLICE_ROWS} = 1 ORDER BY row"
+            f"QUALIFY (row_number() OVER (ORDER BY row) - 1) % {SLICE_ROWS} = 0 ORDER BY row"
         ).fetchall()
     ]
     return list(zip(cuts, [*cuts[1:], _END], strict=True)) if cuts else []

@@ -310,7 +310,7 @@ def test_no_error_leaving_the_lake_names_the_catalogs_password(
         texts.append(str(error))
         error = error.__cause__ or error.__context__
     assert texts and not [t for t in texts if "s3cr3t-catalog" in t], texts
-    assert 'Unable to connect to Postgres at "***' in " ".join(texts)
+    assert "Unable to connect to Postgres at" in " ".join(texts)  # the error itself is kept
 
 
 def test_the_sharing_api_serves_a_dataset_from_the_lake(on_lake: Settings) -> None:
@@ -396,9 +396,10 @@ def test_the_maintenance_dag_is_made_for_a_lake_and_runs_with_dag_test(
     pipeline.run("price_observations")
     assert rows(settings, "SELECT count(*) FROM meta.state WHERE dataset_id = 'price_observations'") == [(1,)]
     assert dag.test().state == "success"
-    monkeypatch.setenv("LGSP_LAKE_MAINTENANCE", "every night")
-    with pytest.raises(Exception, match="LGSP_LAKE_MAINTENANCE"):
-        Settings.from_env()
+    for wrong in ("every night", "99 99 * * *", "@continuous"):
+        monkeypatch.setenv("LGSP_LAKE_MAINTENANCE", wrong)
+        with pytest.raises(Exception, match="LGSP_LAKE_MAINTENANCE"):
+            Settings.from_env()
 
 
 def test_every_demo_contract_releases_the_same_bytes_on_the_lake_as_on_the_file(
