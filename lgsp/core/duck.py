@@ -76,6 +76,7 @@ def connect(
         temp_dir.mkdir(parents=True, exist_ok=True)
         config["temp_directory"] = str(temp_dir)
     con = duckdb.connect(str(path), read_only=read_only, config=config)
+    con.execute("SET VARIABLE lgsp_memory_limit = ?", [memory_limit])  # restored exactly by memory_at_most
     con.execute("SET enable_progress_bar = false")  # a library prints nothing of its own
     con.execute("SET preserve_insertion_order = false")  # rows are ordered by key where order matters
     con.execute("SET TimeZone = 'UTC'")  # the warehouse keeps timestamps in UTC, whatever the machine's zone
@@ -172,6 +173,29 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         with contextlib.suppress(duckdb.TransactionException):
             con.execute("ROLLBACK")
         raise
+
+
+_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
+
+
+@contextlib.contextmanager
+def memory_at_most(con: duckdb.DuckDBPyConnection, limit: int) -> Iterator[None]:
+    """DuckDB keeps the blocks a scan read cached up to its memory limit, so a step that only
+    streams a table out (a release's COPY) would grow the process by the whole limit on top of what
+    the steps before it left: it runs under `limit` bytes instead (spilling, if it must sort, to the
+    temporary directory). Never raises a lower limit; the limit is back as configured afterwards."""
+    configured, shown = con.execute(
+        "SELECT getvariable('lgsp_memory_limit'), current_setting('memory_limit')"
+    ).fetchone()  # type: ignore[misc]
+    number, unit = str(shown).split()
+    if float(number) * _UNITS[unit] <= limit:
+        yield
+        return
+    con.execute(f"SET memory_limit = '{limit // 2**20}MiB'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = {literal(str(configured or shown))}")
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 import struct
 from pathlib import Path
@@ -299,3 +300,55 @@ def test_the_csv_writes_every_kind_of_double_so_it_reads_back(hub: Settings, tmp
 
     report = validate(str(files[0].parent / "datapackage.json"))
     assert report.valid, report.flatten(["title", "message"])[:5]
+
+
+def test_a_release_is_cut_under_a_small_memory_limit_with_the_same_bytes(
+    hub: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A table stored in key order is exported with DuckDB's memory lowered (EXPORT_MEMORY_PER_THREAD
+    a thread: its cache would otherwise grow the process by the connection's whole limit). Under a
+    limit far too small to hold the table, the release has the bytes a roomy limit gives; under one
+    too small to write it at all, the file is written again under the connection's limit; either
+    way the connection's own limit is back, exactly as configured. A table out of order is sorted
+    under the connection's limit, and a limit already lower is never raised."""
+    from lgsp.core import duck
+    from lgsp.publishing import releases
+    from lgsp.schemas.loader import find_contract
+
+    contract = find_contract(hub.contracts_dir, "schools")
+    hub.home.mkdir(parents=True, exist_ok=True)
+    con = duck.connect(hub.warehouse_path, memory_limit="1GB", threads=2, temp_dir=hub.home / "tmp")
+    con.execute("CREATE TABLE main.schools AS SELECT printf('%08d', range) AS school_code, "
+                "repeat('trường ', 8) || range AS name, 'THCS' AS level, NULL AS address, NULL AS commune_code, "
+                "NULL AS commune_name, range AS pupils, 1 AS teachers, TIMESTAMP '2025-01-01' AS updated_at "
+                "FROM range(300000) ORDER BY range")  # fmt: skip
+    configured = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    seen: list[str] = []
+    export_memory = releases._export_memory
+
+    def watched(c: duckdb.DuckDBPyConnection) -> int:
+        seen.append(c.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
+        return export_memory(c)
+
+    def release(run_id: str) -> list[str]:
+        shutil.rmtree(releases_dir(hub.home, "schools"), ignore_errors=True)
+        made = releases.make_release(con, hub.home, contract, run_id)
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == configured == ("953.6 MiB",)
+        return [d.sha256 for d in made.distributions]
+
+    monkeypatch.setattr(releases, "_export_memory", watched)
+    roomy = release("roomy")
+    monkeypatch.setattr(releases, "EXPORT_MEMORY_PER_THREAD", 32 * 2**20)  # 64 MiB on 2 threads
+    assert release("small") == roomy
+    monkeypatch.setattr(releases, "EXPORT_MEMORY_PER_THREAD", 2**20)
+    with caplog.at_level("WARNING", logger="lgsp.publishing.releases"):
+        assert release("too-small") == roomy
+    assert "export under its memory cap failed" in caplog.text
+    assert seen == ["953.6 MiB"] * 9  # asked before each capped COPY (csv, parquet, json), thrice
+    seen.clear()
+    con.execute("CREATE OR REPLACE TABLE main.schools AS SELECT * FROM main.schools ORDER BY school_code DESC")
+    assert release("sorted") == roomy and not seen  # sorted under the connection's limit
+    con.execute("SET memory_limit = '4MB'")
+    with duck.memory_at_most(con, 256 * 2**20):
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == ("3.8 MiB",)
+    con.close()
