@@ -53,10 +53,10 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 COMPRESSED = ("csv", "json")  # also released as `<file>.gz`; Parquet compresses its own pages
 GZIP = "application/gzip"
-# DuckDB's memory, per thread, while it writes a release of a table stored in key order: the COPY
-# streams it, so more only caches blocks. Measured at 10 M rows on 2 threads: the whole `lgsp run`
-# path peaked at 1,935 MiB with the connection's 1 GB, at the load's 1,247 MiB with 256 MiB (64 MiB
-# was enough). A table out of order is sorted under the connection's own limit: a sort needs room.
+# DuckDB's memory, per thread, while it writes a release: the COPY streams the table (sorting it by
+# key, spilling to disk, if it is not stored so), and more would only cache blocks. Measured at
+# 10 M readings (stored out of key order, so sorted) on 2 threads: the whole `lgsp run` path peaked
+# at 1,935 MiB with the connection's 1 GB, at the load's 1,247 MiB with 256 MiB, the same bytes.
 EXPORT_MEMORY_PER_THREAD = 128 * 2**20
 
 
@@ -126,13 +126,10 @@ def _export(
                 columns = [f"{_csv_column(c)} AS {quote(name)}" for c, name in zip(public, names, strict=True)]
             paths[fmt] = target / f"{contract.id}.{fmt}"
             copy = f"COPY (SELECT {', '.join(columns)} FROM {table}{order}) TO {literal(str(paths[fmt]))} ({options})"
-            if not ordered:
-                con.execute(copy)
-                continue
             try:
                 with memory_at_most(con, _export_memory(con)):
                     con.execute(copy)
-            except duckdb.OutOfMemoryException as exc:  # a table of very wide rows: the file is written anew
+            except duckdb.OutOfMemoryException as exc:  # very wide rows, say: the file is written anew
                 log.warning("%s: %s export under its memory cap failed (%s); again with the connection's", contract.id,
                             fmt, str(exc).splitlines()[0])  # fmt: skip
                 con.execute(copy)
