@@ -1,18 +1,28 @@
 """Who may see what, in one place: the open catalogue shows only open, released datasets and
-only their public columns. (The agency-sharing API will add authenticated access here.)"""
+only their public columns. (The agency-sharing API will add authenticated access here.)
+
+The releases are read where they were made ($LGSP_HOME/releases) or, for a dataset this host has
+none of, from the release store ($LGSP_RELEASE_STORE), so replicas on other hosts list the same."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from lgsp.core.settings import Settings
+from lgsp.publishing.objectstore import StoreError, release_store
+from lgsp.publishing.stored import has_local
 from lgsp.publishing.versions import Release, list_releases, public_columns, releases_dir
 from lgsp.schemas.contract import Classification, Column, Contract
 from lgsp.schemas.loader import contract_files, problems_in
+
+log = logging.getLogger(__name__)
+STORE_LOOK = 5.0  # seconds between looks at the release store's latest.json pointers
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,9 @@ class OpenCatalogue:
         self._loaded = False
         self._lock = threading.Lock()
         self.generation = 0  # bumped at every reload: what answers built from entries are cached by
+        self.store = release_store(settings)
+        self._stored: dict[str, Release] = {}  # the store's latest release of each dataset not here
+        self._store_checked = -STORE_LOOK
 
     def _fingerprint(self) -> frozenset[tuple[str, int]]:
         """Every contract's and every latest.json's modification time, by scandir and stat on
@@ -69,12 +82,35 @@ class OpenCatalogue:
                 names = [e.name for e in listing if e.is_dir()]
         except FileNotFoundError:
             pass
+        local = set()
         for name in names:
             try:
                 found.append((name, os.stat(f"{releases}/{name}/latest.json").st_mtime_ns))
+                local.add(name)
             except FileNotFoundError:
                 continue  # a dataset being released for the first time
+        if self.store is not None:
+            self._look_at_store(local)
+            found += [(f"s3/{name}", r.version) for name, r in self._stored.items() if name not in local]
         return frozenset(found)
+
+    def _look_at_store(self, local: set[str]) -> None:
+        """Read the store's latest.json of every dataset this host has no releases of, at most
+        every STORE_LOOK seconds. A store that does not answer is logged and what it said last is
+        kept (the replica goes on serving it)."""
+        if time.monotonic() - self._store_checked < STORE_LOOK:
+            return
+        self._store_checked = time.monotonic()
+        assert self.store is not None
+        store = self.store
+        try:
+            names = [n for n in store.datasets() if n not in local]
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                pointers = dict(zip(names, pool.map(store.latest, names), strict=True))
+        except StoreError as exc:
+            log.error("%s", exc)
+            return
+        self._stored = {name: latest for name, latest in pointers.items() if latest is not None}
 
     def entries(self) -> dict[str, Entry]:
         """Visible datasets by id (open, valid contract, at least one release); the files are
@@ -107,18 +143,33 @@ class OpenCatalogue:
             if contract is None or contract.classification is not Classification.open:
                 continue
             public = {c.name for c in public_columns(contract)}
+            try:
+                made = self._releases(contract.id)
+            except StoreError as exc:  # keep what was read before; the next look tries again
+                log.error("%s", exc)
+                if contract.id in self._entries:
+                    entries[contract.id] = self._entries[contract.id]
+                continue
             # A release made before a column became personal data is never served again.
-            history = [r for r in list_releases(self.settings.home, contract.id) if set(r.columns) <= public]
+            history = [r for r in made if set(r.columns) <= public]
             if history:
                 entries[contract.id] = Entry(contract, history)
         self._entries, self._stamp, self._loaded = entries, stamp, True
         self.generation += 1
 
+    def _releases(self, dataset_id: str) -> list[Release]:
+        """The dataset's releases, oldest first: this host's, else the store's (manifests read once)."""
+        if self.store is None or has_local(self.settings, dataset_id):
+            return list_releases(self.settings.home, dataset_id)
+        latest = self._stored.get(dataset_id)
+        return self.store.releases(dataset_id, latest) if latest is not None else []
+
     def get(self, dataset_id: str) -> Entry | None:
         return self.entries().get(dataset_id)
 
     def release_file(self, dataset_id: str, version: int, file: str) -> tuple[Release, Path] | None:
-        """A released file, if the dataset is visible and the release has that file."""
+        """A released file, if the dataset is visible and the release has that file, with where
+        this host keeps it (a path that may not exist: the release is then in the store)."""
         entry = self.get(dataset_id)
         if entry is None:
             return None

@@ -11,7 +11,7 @@ from lgsp.portal import ckan
 from lgsp.portal.access import Entry, OpenCatalogue
 from lgsp.portal.params import int_param
 from lgsp.publishing.dcat import THEME_LABELS
-from lgsp.publishing.versions import release_file
+from lgsp.publishing.stored import local_file
 from lgsp.web.problems import Invalid, NotFound
 
 if TYPE_CHECKING:
@@ -162,6 +162,6 @@ class MoreActions:
         tables = {}
         for entry in self.catalogue.entries().values():
             latest = entry.latest
-            source = (latest, str(release_file(self.settings.home, latest, "parquet")))
+            source = (latest, str(local_file(self.settings, latest, "parquet")))
             tables[entry.contract.id] = tables[ckan.resource_id(latest, "parquet")] = source
         return self.sql.run(sql, tables)

@@ -133,6 +133,20 @@ class Settings(BaseModel):
     )
     s3_region: str = Field("us-east-1", description="S3 region ($LGSP_S3_REGION).")
     s3_use_ssl: bool = Field(True, description="HTTPS to the object store ($LGSP_S3_USE_SSL=off for plain HTTP).")
+    release_store: str | None = Field(
+        None,
+        description="Where the open-data releases are also kept, e.g. s3://lgsp-releases/open-data/ "
+        "($LGSP_RELEASE_STORE; the LGSP_S3_* object store): every release's files under immutable keys, so "
+        "`lgsp serve` replicas on other hosts serve them. Unset: releases live under $LGSP_HOME only.",
+    )
+    release_redirect: Literal["stream", "presigned"] = Field(
+        "stream",
+        description="How a replica without a release's files sends them: `stream` them from the store, or "
+        "answer 302 to a `presigned` URL of the object store ($LGSP_RELEASE_REDIRECT).",
+    )
+    release_url_expiry: int = Field(
+        3600, ge=1, le=604_800, description="Seconds a presigned download URL works ($LGSP_RELEASE_URL_EXPIRY)."
+    )
 
     @field_validator("lake_maintenance")
     @classmethod
@@ -141,6 +155,18 @@ class Settings(BaseModel):
         if value.startswith("@") or re.fullmatch(r"(\S+\s+){4}\S+", value.strip()):
             return value.strip()
         raise ValueError(f"'{value}' is neither a cron expression (5 fields) nor a preset like @daily")
+
+    @field_validator("release_store")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        """s3://bucket/prefix/, the prefix ending in a slash (the keys under it are <dataset>/v<N>/<file>)."""
+        if value is None:
+            return None
+        found = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?", value.strip())
+        if not found:
+            raise ValueError(f"'{value}' is not s3://<bucket>/<prefix>/")
+        prefix = (found.group(2) or "/").strip("/")
+        return f"s3://{found.group(1)}/{prefix + '/' if prefix else ''}"
 
     @property
     def lake(self) -> bool:
@@ -225,6 +251,9 @@ class Settings(BaseModel):
             "s3_secret": "LGSP_S3_SECRET",
             "s3_region": "LGSP_S3_REGION",
             "s3_use_ssl": "LGSP_S3_USE_SSL",
+            "release_store": "LGSP_RELEASE_STORE",
+            "release_redirect": "LGSP_RELEASE_REDIRECT",
+            "release_url_expiry": "LGSP_RELEASE_URL_EXPIRY",
         }
         extra: dict[str, Any] = {field: env[name].strip() for field, name in variables.items() if env.get(name)}
         if "province" in extra:
@@ -243,6 +272,8 @@ class Settings(BaseModel):
             extra["extra_holidays"] = [d.strip() for d in extra["extra_holidays"].split(",") if d.strip()]
         if "profile" in extra:
             extra["profile"] = extra["profile"].lower()
+        if "release_redirect" in extra:
+            extra["release_redirect"] = extra["release_redirect"].lower()
         if "state_url" not in extra and env.get("LGSP_STATE_URL_FILE"):
             extra["state_url"] = _secret_file(path("LGSP_STATE_URL_FILE", Path()), "LGSP_STATE_URL_FILE")
         for field, name in (("lake_catalog", "LGSP_LAKE_CATALOG"), ("s3_secret", "LGSP_S3_SECRET")):

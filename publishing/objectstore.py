@@ -1,0 +1,269 @@
+"""The release store: open-data releases in S3-compatible object storage ($LGSP_RELEASE_STORE),
+so `lgsp serve` replicas on hosts without the files serve the same catalogue.
+
+A release's objects never change once written: `<prefix><dataset>/v<N>/<file>`, each with its
+SHA-256 in its metadata (`x-amz-meta-sha256`) and its media type; a key already holding other bytes
+is refused, never overwritten. `<prefix><dataset>/latest.json` is the one object that changes, and
+it is written after every file of the release it names. boto3 rather than DuckDB's httpfs (which
+the lake uses): object metadata, conditional writes and presigned URLs are its everyday API.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lgsp.core.settings import Settings
+from lgsp.publishing.versions import Release, ReleaseError
+
+CHUNK = 1 << 20
+IMMUTABLE = "public, max-age=31536000, immutable"  # a release's objects never change
+POINTER = "no-cache"  # latest.json does
+_MISSING = ("404", "NoSuchKey", "NotFound")
+
+
+class StoreError(ReleaseError):
+    """The release store could not be reached or refused a request: trying again may succeed."""
+
+    transient = True
+
+
+class StoreConflict(ReleaseError):
+    """A key of the release store already holds other bytes: a release never changes, so nothing
+    is written over it (another host made a different release under the same version?)."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What the store says of one object: its size and the SHA-256 we put in its metadata."""
+
+    key: str
+    size: int
+    sha256: str | None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as src:
+        while chunk := src.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ReleaseStore:
+    """The releases under one s3://bucket/prefix/ of the LGSP_S3_* object store."""
+
+    def __init__(self, url: str, client: Any) -> None:
+        self.url = url
+        self.bucket, _, self.prefix = url.removeprefix("s3://").partition("/")
+        self.client = client
+        self._manifests: dict[str, Release] = {}  # release.json by key: immutable, read once
+        self._lock = threading.Lock()
+
+    def key(self, dataset: str, version: int | None = None, file: str = "latest.json") -> str:
+        """`<prefix><dataset>/v<N>/<file>`, or the dataset's `latest.json` without a version."""
+        return f"{self.prefix}{dataset}/" + (f"v{version}/{file}" if version is not None else file)
+
+    def _fail(self, doing: str, key: str, exc: Exception) -> StoreError:
+        return StoreError(
+            f"Kho bản phát hành {self.url} không trả lời khi {doing[0]} s3://{self.bucket}/{key}: {exc} / "
+            f"The release store {self.url} failed while {doing[1]} s3://{self.bucket}/{key}: {exc}",
+            file=f"s3://{self.bucket}/{key}",
+        )
+
+    # Writing
+
+    def head(self, key: str) -> StoredObject | None:
+        """The object at `key`, or None when there is none."""
+        try:
+            found = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                return None
+            raise self._fail(("đọc", "reading"), key, exc) from None
+        except BotoCoreError as exc:
+            raise self._fail(("đọc", "reading"), key, exc) from None
+        return StoredObject(key, int(found["ContentLength"]), found.get("Metadata", {}).get("sha256"))
+
+    def put_immutable(self, key: str, path: Path, media_type: str, sha256: str | None = None) -> bool:
+        """Upload `path` to `key` unless the key holds these very bytes already (True when it
+        uploaded). Raises StoreConflict, writing nothing, when it holds other bytes."""
+        sha256 = sha256 or _sha256(path)
+        size = path.stat().st_size
+        found = self.head(key)
+        if found is not None:
+            if found.sha256 == sha256 and found.size == size:
+                return False  # written before (a retried release): the same bytes
+            raise StoreConflict(
+                f"Khoá s3://{self.bucket}/{key} đã có nội dung khác (sha256 {found.sha256}, cần {sha256}): bản phát "
+                f"hành không bao giờ bị ghi đè / The key s3://{self.bucket}/{key} already holds other bytes "
+                f"(sha256 {found.sha256}, not {sha256}): a release is never overwritten",
+                file=f"s3://{self.bucket}/{key}",
+            )
+        extra = {"Metadata": {"sha256": sha256}, "ContentType": media_type, "CacheControl": IMMUTABLE}
+        try:
+            self.client.upload_file(
+                str(path), self.bucket, key, ExtraArgs=extra, Config=TransferConfig(multipart_threshold=64 * CHUNK)
+            )
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise self._fail(("ghi", "writing"), key, exc) from None
+        written = self.head(key)
+        if written is None or written.size != size or written.sha256 != sha256:
+            raise self._fail(("kiểm tra", "checking"), key, RuntimeError(f"read back {written}"))
+        return True
+
+    def put_pointer(self, key: str, body: bytes) -> None:
+        """Write the one mutable object, a dataset's latest.json."""
+        digest = hashlib.sha256(body).hexdigest()
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", CacheControl=POINTER,
+                Metadata={"sha256": digest},
+            )  # fmt: skip
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(("ghi", "writing"), key, exc) from None
+
+    # Reading
+
+    def get(self, key: str) -> bytes | None:
+        """A small object's bytes (a manifest), or None when there is none."""
+        try:
+            return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                return None
+            raise self._fail(("đọc", "reading"), key, exc) from None
+        except BotoCoreError as exc:
+            raise self._fail(("đọc", "reading"), key, exc) from None
+
+    def read(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes [start, end) of an object, in 1 MiB pieces as they arrive. The request is made
+        now, so a store that cannot answer raises StoreError before a response has started."""
+        if end <= start:
+            return iter(())
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(("đọc", "reading"), key, exc) from None
+        return self._pieces(key, body, end - start)
+
+    def _pieces(self, key: str, body: Any, size: int) -> Iterator[bytes]:
+        sent = 0
+        try:
+            for chunk in body.iter_chunks(CHUNK):
+                sent += len(chunk)
+                yield chunk
+        except (BotoCoreError, OSError) as exc:
+            raise self._fail(("đọc", "reading"), key, exc) from None
+        finally:
+            body.close()
+        if sent != size:  # a short body must not pass for the whole object
+            raise self._fail(("đọc", "reading"), key, RuntimeError(f"{sent} of {size} bytes"))
+
+    def fetch(self, key: str, target: Path, sha256: str) -> Path:
+        """A local copy of the object at `target`, checked against its SHA-256 (a copy that does not
+        match is not kept)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{threading.get_ident()}.tmp")
+        try:
+            try:
+                self.client.download_file(self.bucket, key, str(tmp))
+            except (BotoCoreError, ClientError) as exc:
+                raise self._fail(("đọc", "reading"), key, exc) from None
+            if _sha256(tmp) != sha256:
+                raise StoreError(
+                    f"s3://{self.bucket}/{key} không khớp sha256 {sha256} / does not match its sha256 {sha256}",
+                    file=f"s3://{self.bucket}/{key}",
+                )
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+
+    def presigned(self, key: str, expiry: int, filename: str, media_type: str) -> str:
+        """A URL that downloads the object without credentials for `expiry` seconds."""
+        params = {
+            "Bucket": self.bucket, "Key": key, "ResponseContentType": media_type,
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+        }  # fmt: skip
+        return str(self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expiry))
+
+    def datasets(self) -> list[str]:
+        """The datasets that have a folder under the prefix."""
+        found = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"
+            ):
+                found += [p["Prefix"][len(self.prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(("liệt kê", "listing"), self.prefix, exc) from None
+        return sorted(found)
+
+    def latest(self, dataset: str) -> Release | None:
+        """The release the dataset's latest.json names, or None when it has none."""
+        body = self.get(self.key(dataset))
+        return Release.model_validate_json(body) if body is not None else None
+
+    def releases(self, dataset: str, latest: Release) -> list[Release]:
+        """Every release of the dataset up to `latest`, oldest first; a manifest is read once."""
+        found = []
+        for version in range(1, latest.version + 1):
+            key = self.key(dataset, version, "release.json")
+            with self._lock:
+                known = self._manifests.get(key)
+            if known is None:
+                body = self.get(key)
+                if body is None:
+                    continue  # a version whose upload never happened (a store added after it)
+                known = Release.model_validate_json(body)
+                with self._lock:
+                    self._manifests[key] = known
+            found.append(known)
+        return found
+
+
+@functools.lru_cache(maxsize=8)
+def _store(url: str, endpoint: str | None, key_id: str | None, secret: str | None, ssl: bool, region: str) -> Any:
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=f"{'https' if ssl else 'http'}://{endpoint}" if endpoint else None,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        region_name=region,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path" if endpoint else "auto"},  # MinIO, SeaweedFS: no bucket DNS names
+            connect_timeout=5,
+            read_timeout=60,
+            retries={"max_attempts": 3, "mode": "standard"},
+        ),
+    )
+    return ReleaseStore(url, client)
+
+
+def release_store(settings: Settings) -> ReleaseStore | None:
+    """The store the settings name (one client per store and key, shared by threads: boto3's
+    clients are thread-safe), or None when $LGSP_RELEASE_STORE is unset."""
+    if settings.release_store is None:
+        return None
+    secret = settings.s3_secret.get_secret_value() if settings.s3_secret else None
+    found: ReleaseStore = _store(
+        settings.release_store,
+        settings.s3_endpoint,
+        settings.s3_key_id,
+        secret,
+        settings.s3_use_ssl,
+        settings.s3_region,
+    )
+    return found
