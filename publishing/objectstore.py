@@ -3,9 +3,10 @@ so `lgsp serve` replicas on hosts without the files serve the same catalogue.
 
 A release's objects never change once written: `<prefix><dataset>/v<N>/<file>`, each with its
 SHA-256 in its metadata (`x-amz-meta-sha256`) and its media type; a key already holding other bytes
-is refused, never overwritten. `<prefix><dataset>/latest.json` is the one object that changes, and
-it is written after every file of the release it names. boto3 rather than DuckDB's httpfs (which
-the lake uses): object metadata, conditional writes and presigned URLs are its everyday API.
+is refused, never overwritten (each key is looked at before it is written; one host at a time
+writes a dataset's releases, under its lock). `<prefix><dataset>/latest.json` is the one object
+that changes, and it is written after every file of the release it names. boto3 rather than
+DuckDB's httpfs (which the lake uses): object metadata and presigned URLs are its everyday API.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class ReleaseStore:
 
     def _fail(self, doing: str, key: str, exc: Exception) -> StoreError:
         return StoreError(
-            f"Kho bản phát hành {self.url} không trả lời khi {doing[0]} s3://{self.bucket}/{key}: {exc} / "
+            f"Kho bản phát hành {self.url} không trả lời hoặc từ chối khi {doing[0]} s3://{self.bucket}/{key}: {exc} / "
             f"The release store {self.url} failed while {doing[1]} s3://{self.bucket}/{key}: {exc}",
             file=f"s3://{self.bucket}/{key}",
         )
