@@ -19,9 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lgsp.core.settings import Settings
@@ -111,6 +108,8 @@ class ReleaseStore:
                 f"(sha256 {found.sha256}, not {sha256}): a release is never overwritten",
                 file=f"s3://{self.bucket}/{key}",
             )
+        from boto3.s3.transfer import TransferConfig
+
         extra = {"Metadata": {"sha256": sha256}, "ContentType": media_type, "CacheControl": IMMUTABLE}
         try:
             self.client.upload_file(
@@ -236,6 +235,9 @@ class ReleaseStore:
 
 @functools.lru_cache(maxsize=8)
 def _store(url: str, endpoint: str | None, key_id: str | None, secret: str | None, ssl: bool, region: str) -> Any:
+    import boto3  # 150 ms of imports, for the commands that use the store only
+    from botocore.config import Config
+
     client = boto3.session.Session().client(
         "s3",
         endpoint_url=f"{'https' if ssl else 'http'}://{endpoint}" if endpoint else None,

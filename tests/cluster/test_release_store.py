@@ -181,7 +181,9 @@ def test_a_replica_may_redirect_downloads_to_presigned_urls(writer: Settings, tm
         assert httpx.get(tampered, timeout=30).status_code == 403  # the signature covers the expiry
 
 
-def test_a_key_holding_other_bytes_is_never_overwritten(writer: Settings, tmp_path: Path, store: Any) -> None:
+def test_a_key_holding_other_bytes_is_never_overwritten(
+    writer: Settings, tmp_path: Path, store: Any, sandbox_dir: Path, catalogue: Path
+) -> None:
     assert Pipeline(writer).run("schools").status == "published"
     client, prefix = s3(store), writer.release_store.removeprefix("s3://releases/")  # type: ignore[union-attr]
     before = {
@@ -195,7 +197,7 @@ def test_a_key_holding_other_bytes_is_never_overwritten(writer: Settings, tmp_pa
         release_store(writer).put_immutable(key, other, "text/csv")  # type: ignore[union-attr]
     # Another host whose home is not shared makes its own v1 of the same dataset: refused whole.
     second_home = writer.home.parent / "second"
-    make_home(second_home, writer.home / "sandbox", writer.warehouse_path)
+    make_home(second_home, sandbox_dir, catalogue)
     second = Settings.from_env({**os.environ, "LGSP_HOME": str(second_home)})
     run = Pipeline(second).run("schools")
     assert run.status == "published"  # the rows are published; their release could not go to the store
