@@ -72,7 +72,8 @@ class ReleaseStore:
         """`<prefix><dataset>/v<N>/<file>`, or the dataset's `latest.json` without a version."""
         return f"{self.prefix}{dataset}/" + (f"v{version}/{file}" if version is not None else file)
 
-    def _fail(self, doing: str, key: str, exc: Exception) -> StoreError:
+    def _fail(self, doing: tuple[str, str], key: str, exc: Exception) -> StoreError:
+        """`doing` in Vietnamese and in English."""
         return StoreError(
             f"Kho bản phát hành {self.url} không trả lời hoặc từ chối khi {doing[0]} s3://{self.bucket}/{key}: {exc} / "
             f"The release store {self.url} failed while {doing[1]} s3://{self.bucket}/{key}: {exc}",
