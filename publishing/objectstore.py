@@ -109,6 +109,7 @@ class ReleaseStore:
                 f"(sha256 {found.sha256}, not {sha256}): a release is never overwritten",
                 file=f"s3://{self.bucket}/{key}",
             )
+        from boto3.exceptions import S3UploadFailedError
         from boto3.s3.transfer import TransferConfig
 
         extra = {"Metadata": {"sha256": sha256}, "ContentType": media_type, "CacheControl": IMMUTABLE}
@@ -116,7 +117,7 @@ class ReleaseStore:
             self.client.upload_file(
                 str(path), self.bucket, key, ExtraArgs=extra, Config=TransferConfig(multipart_threshold=64 * CHUNK)
             )
-        except (BotoCoreError, ClientError, OSError) as exc:
+        except (BotoCoreError, ClientError, S3UploadFailedError, OSError) as exc:
             raise self._fail(("ghi", "writing"), key, exc) from None
         written = self.head(key)
         if written is None or written.size != size or written.sha256 != sha256:
