@@ -177,7 +177,7 @@ def test_a_replica_may_redirect_downloads_to_presigned_urls(writer: Settings, tm
             assert fetched.headers["content-disposition"] == f'attachment; filename="{file}"'
             piece = httpx.get(r.headers["location"], headers={**IDENTITY, "range": "bytes=5-14"}, timeout=30)
             assert piece.status_code == 206 and piece.content == (local / file).read_bytes()[5:15]
-        tampered = r.headers["location"].replace("X-Amz-Expires=120", "X-Amz-Expires=999999")
+        tampered = r.headers["location"].replace("X-Amz-Expires=120", "X-Amz-Expires=3600")
         assert httpx.get(tampered, timeout=30).status_code == 403  # the signature covers the expiry
 
 
