@@ -3,10 +3,12 @@ so `lgsp serve` replicas on hosts without the files serve the same catalogue.
 
 A release's objects never change once written: `<prefix><dataset>/v<N>/<file>`, each with its
 SHA-256 in its metadata (`x-amz-meta-sha256`) and its media type; a key already holding other bytes
-is refused, never overwritten (each key is looked at before it is written; one host at a time
-writes a dataset's releases, under its lock). `<prefix><dataset>/latest.json` is the one object
-that changes, and it is written after every file of the release it names. boto3 rather than
-DuckDB's httpfs (which the lake uses): object metadata and presigned URLs are its everyday API.
+is refused, never overwritten: each key is looked at first, and written with `If-None-Match: *`,
+so of two writers racing for it one is refused by the store (files over 512 MiB go up in parts,
+which S3 writes without that condition: there the look, and the dataset's lock that one writer
+holds at a time, are the check). `<prefix><dataset>/latest.json` is the one object that changes,
+and it is written after every file of the release it names. boto3 rather than DuckDB's httpfs
+(which the lake uses): object metadata, conditional writes and presigned URLs are its everyday API.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from lgsp.core.settings import Settings
 from lgsp.publishing.versions import Release, ReleaseError
 
 CHUNK = 1 << 20
+SINGLE_PUT = 512 * CHUNK  # larger files go up in parts (an S3 PUT takes at most 5 GiB)
 IMMUTABLE = "public, max-age=31536000, immutable"  # a release's objects never change
 POINTER = "no-cache"  # latest.json does
 _MISSING = ("404", "NoSuchKey", "NotFound")
@@ -101,28 +104,46 @@ class ReleaseStore:
         size = path.stat().st_size
         found = self.head(key)
         if found is not None:
-            if found.sha256 == sha256 and found.size == size:
-                return False  # written before (a retried release): the same bytes
-            raise StoreConflict(
-                f"Khoá s3://{self.bucket}/{key} đã có nội dung khác (sha256 {found.sha256}, cần {sha256}): bản phát "
-                f"hành không bao giờ bị ghi đè / The key s3://{self.bucket}/{key} already holds other bytes "
-                f"(sha256 {found.sha256}, not {sha256}): a release is never overwritten",
-                file=f"s3://{self.bucket}/{key}",
-            )
-        from boto3.exceptions import S3UploadFailedError
-        from boto3.s3.transfer import TransferConfig
-
+            return self._same(found, sha256, size)
         extra = {"Metadata": {"sha256": sha256}, "ContentType": media_type, "CacheControl": IMMUTABLE}
         try:
-            self.client.upload_file(
-                str(path), self.bucket, key, ExtraArgs=extra, Config=TransferConfig(multipart_threshold=64 * CHUNK)
-            )
-        except (BotoCoreError, ClientError, S3UploadFailedError, OSError) as exc:
+            if size <= SINGLE_PUT:
+                with path.open("rb") as body:  # written only if the key is still free (If-None-Match: *)
+                    self.client.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*", **extra)
+            else:  # in parts; the look above is the check (one host writes a dataset's releases at a time)
+                self._upload_parts(key, path, extra)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
+                raise self._fail(("ghi", "writing"), key, exc) from None
+            return self._same(self.head(key), sha256, size, key)  # another writer got there first
+        except (BotoCoreError, OSError) as exc:
             raise self._fail(("ghi", "writing"), key, exc) from None
         written = self.head(key)
         if written is None or written.size != size or written.sha256 != sha256:
             raise self._fail(("kiểm tra", "checking"), key, RuntimeError(f"read back {written}"))
         return True
+
+    def _same(self, found: StoredObject | None, sha256: str, size: int, key: str = "") -> bool:
+        """False (nothing to write) when `found` holds these bytes; else StoreConflict naming the key."""
+        if found is not None and found.sha256 == sha256 and found.size == size:
+            return False  # written before (a retried release): the same bytes
+        where = f"s3://{self.bucket}/{found.key if found else key}"
+        there = found.sha256 if found else None
+        raise StoreConflict(
+            f"Khoá {where} đã có nội dung khác (sha256 {there}, cần {sha256}): bản phát hành không bao giờ bị "
+            f"ghi đè / The key {where} already holds other bytes (sha256 {there}, not {sha256}): a release is "
+            "never overwritten",
+            file=where,
+        )
+
+    def _upload_parts(self, key: str, path: Path, extra: dict[str, Any]) -> None:
+        from boto3.exceptions import S3UploadFailedError
+        from boto3.s3.transfer import TransferConfig
+
+        try:
+            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=TransferConfig())
+        except S3UploadFailedError as exc:
+            raise OSError(str(exc)) from None
 
     def put_pointer(self, key: str, body: bytes) -> None:
         """Write the one mutable object, a dataset's latest.json."""

@@ -212,6 +212,27 @@ def test_a_key_holding_other_bytes_is_never_overwritten(
         Pipeline(second).release("schools")
 
 
+def test_a_large_file_goes_up_in_parts_with_its_sha256_and_is_not_overwritten(
+    writer: Settings, store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lgsp.publishing import objectstore
+
+    monkeypatch.setattr(objectstore, "SINGLE_PUT", 1 << 20)  # a 10 MiB file stands for a 5 GiB one
+    big, other = tmp_path / "big.csv.gz", tmp_path / "other.csv.gz"
+    big.write_bytes(os.urandom(10 << 20))
+    other.write_bytes(os.urandom(10 << 20))
+    target = release_store(writer)
+    assert target is not None
+    key = target.key("big", 1, "big.csv.gz")
+    assert target.put_immutable(key, big, "application/gzip") is True
+    assert target.put_immutable(key, big, "application/gzip") is False  # the same bytes: nothing to write
+    with pytest.raises(StoreConflict, match="never overwritten"):
+        target.put_immutable(key, other, "application/gzip")
+    found = s3(store).get_object(Bucket="releases", Key=key)
+    assert found["Body"].read() == big.read_bytes() and found["ContentType"] == "application/gzip"
+    assert found["Metadata"]["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
