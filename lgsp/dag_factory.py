@@ -241,7 +241,12 @@ def build_maintenance_dag(schedule: str, keep_days: float) -> DAG:
             from lgsp.warehouse.maintenance import maintain as upkeep
 
             done = upkeep(Settings.from_env(), dt.timedelta(days=keep_days))
-            return {"meta_rows": done.meta_rows, "snapshots": done.snapshots, "files_deleted": done.files_deleted}
+            return {
+                "meta_rows": done.meta_rows,
+                "snapshots": done.snapshots,
+                "files_deleted": done.files_deleted,
+                "orphans_deleted": done.orphans_deleted,
+            }
 
         maintain()
     return dag

@@ -25,10 +25,11 @@ import duckdb
 import pyarrow as pa
 from filelock import FileLock
 
-from lgsp.core.duck import literal, quote
+from lgsp.core import duck
+from lgsp.core.duck import is_lake, literal, quote
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Contract
-from lgsp.warehouse.errors import WarehouseBusy
+from lgsp.warehouse.errors import WarehouseError
 from lgsp.warehouse.store import Warehouse
 
 VIEW_ROWS = 200_000  # a grant letting more rows through is read with queries, not held in memory
@@ -92,24 +93,28 @@ class Snapshots:
         try:
             self._checked = now
             warehouse = Warehouse(self.settings)
-            stamp = warehouse.stamp()
-            if stamp == self._stamp and self._published is not None:
-                return
-            if not warehouse.exists():
-                self._published, self._stamp = {}, stamp
-                return
             try:
+                stamp = warehouse.stamp()
+                if stamp == self._stamp and self._published is not None:
+                    return
+                if not warehouse.exists():
+                    self._published, self._stamp = {}, stamp
+                    return
                 with warehouse.reader(timeout=30 if blocking else 0.2) as con:
                     rows = con.execute(
                         "SELECT dataset_id, run_id FROM meta.runs WHERE status IN ('published', 'partial') "
                         "QUALIFY row_number() OVER (PARTITION BY dataset_id ORDER BY ended_at DESC) = 1"
                     ).fetchall()
-            except WarehouseBusy:
-                if self._published is None:
+            except WarehouseError as exc:
+                if self._published is None or not exc.transient:
                     raise
-                return  # a pipeline is publishing: keep serving the current copies, look again soon
+                # A pipeline is publishing, or a lake's catalog is out of reach for a moment: keep
+                # serving the current copies, look again soon.
+                return
             self._published = {dataset: run for dataset, run in rows}
-            self._stamp = warehouse.stamp()
+            # A lake: the snapshot read before, so a commit during the read is seen next time. The
+            # file: its stamp after, as reading it (with the writer's connection) may touch it.
+            self._stamp = stamp if warehouse.lake is not None else warehouse.stamp()
         finally:
             self._refreshing.release()
 
@@ -125,8 +130,8 @@ class Snapshots:
             return current
         try:
             snapshot = self._attach(contract, run_id)
-        except WarehouseBusy:
-            if current is not None:
+        except WarehouseError as exc:
+            if current is not None and exc.transient:
                 return current  # the newer copy is made on a later request
             raise
         self._current[contract.id] = snapshot
@@ -156,16 +161,26 @@ class Snapshots:
         building = path.with_suffix(".building")
         building.unlink(missing_ok=True)
         key = ", ".join(quote(k) for k in contract.primary_key)
+        ordered = f"SELECT row_number() OVER (ORDER BY {key}) AS _id, * FROM main.{quote(contract.id)} ORDER BY {key}"
         with Warehouse(self.settings).reader(timeout=5) as con:
-            con.execute(f"ATTACH {literal(str(building))} AS snap")
-            try:
-                con.execute("SET preserve_insertion_order = true")
-                con.execute(
-                    f"CREATE TABLE snap.data AS SELECT row_number() OVER (ORDER BY {key}) AS _id, * "
-                    f"FROM main.{quote(contract.id)} ORDER BY {key}"
-                )
-            finally:
-                con.execute("DETACH snap")
+            if is_lake(con):
+                # A lake's reader is one transaction, and one transaction writes one database: the
+                # rows come over as Arrow batches into the copy's own connection.
+                s = self.settings
+                copy = duck.connect(building, memory_limit=s.duckdb_memory_limit, temp_dir=s.home / "tmp")
+                try:
+                    copy.execute("SET preserve_insertion_order = true")
+                    copy.register("published", con.execute(ordered).fetch_record_batch())
+                    copy.execute("CREATE TABLE data AS SELECT * FROM published")
+                finally:
+                    copy.close()
+            else:
+                con.execute(f"ATTACH {literal(str(building))} AS snap")
+                try:
+                    con.execute("SET preserve_insertion_order = true")
+                    con.execute(f"CREATE TABLE snap.data AS {ordered}")
+                finally:
+                    con.execute("DETACH snap")
         con = duckdb.connect(str(building))
         try:
             con.execute(f"CREATE UNIQUE INDEX data_key ON data ({key})")  # record look-ups and cursors

@@ -32,7 +32,7 @@ from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.schemas.contract import Column, ColumnType, Contract, FileFormat, FileSource
 from lgsp.warehouse.projection import ORIGIN, PROBLEMS, SUBMISSION, TYPED
-from lgsp.warehouse.publish import RESOLUTION_COLUMNS
+from lgsp.warehouse.quarantine import RESOLUTION_COLUMNS
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet

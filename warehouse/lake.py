@@ -33,7 +33,6 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from typing import TypeVar
-from urllib.parse import quote
 
 import duckdb
 import psycopg2
@@ -139,7 +138,7 @@ class _Catalog:
             cur.execute(f"SET lock_timeout = {wait_ms}")
             try:
                 cur.execute(f"SELECT {take}(%s, %s)", [LOCK_SPACE, key])
-            except psycopg2.errors.LockNotAvailable:
+            except (psycopg2.errors.LockNotAvailable, psycopg2.errors.QueryCanceled):  # (a statement_timeout)
                 raise WarehouseBusy("another process is writing this part of the lake", transient=True) from None
             finally:
                 if not self.pg.closed:
@@ -325,10 +324,11 @@ class Lake:
 
 
 def _with_options(dsn: str, options: str) -> str:
-    """`dsn` (a libpq string or a postgresql:// URL) passing `options` (e.g. -c lock_timeout=…) to the server."""
-    if "://" in dsn:
-        return dsn + ("&" if "?" in dsn else "?") + "options=" + quote(options)
-    return f"{dsn} options='{options}'"
+    """`dsn` (a libpq string or a postgresql:// URL) passing `options` (e.g. -c lock_timeout=…) to
+    the server too, after any it already passes (a search_path, say)."""
+    given = psycopg2.extensions.parse_dsn(dsn)
+    given["options"] = f"{given['options']} {options}" if given.get("options") else options
+    return psycopg2.extensions.make_dsn(**given)
 
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> int | None:

@@ -4,7 +4,8 @@ A publish only appends to the shared `meta` tables (a delete there would conflic
 dataset's publish committing at the same time), and every commit is a snapshot whose files stay for
 time travel. `maintain` holds the whole warehouse's lock (publishes wait for it, and it for them),
 so its deletes conflict with nothing: it prunes what no reader needs, expires snapshots older than
-`keep`, merges small adjacent files and deletes the files no snapshot kept names any more.
+`keep`, merges small adjacent files and deletes the files no snapshot kept names any more, and
+those a writer that died left without a snapshot naming them.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from lgsp.warehouse.store import Warehouse, utcnow
 
 @dataclass(frozen=True)
 class Upkeep:
-    """What one pass did: meta rows pruned, snapshots expired, data files deleted."""
+    """What one pass did: meta rows pruned, snapshots expired, data files deleted (those of expired
+    snapshots, and orphans no snapshot named)."""
 
     meta_rows: int
     snapshots: int
     files_deleted: int
+    orphans_deleted: int = 0
 
 
 # Entries every reader of their dataset has passed, never a dataset's latest (lgsp.warehouse.changes.prune
@@ -79,4 +82,9 @@ def maintain(settings: Settings, keep: dt.timedelta, grace: dt.timedelta = dt.ti
         deleted = con.execute(
             f"CALL ducklake_cleanup_old_files('{ALIAS}', older_than => ?::TIMESTAMP)", [utcnow() - grace]
         ).fetchall()
-    return Upkeep(meta_rows=pruned, snapshots=len(expired), files_deleted=len(deleted))
+        # Files no snapshot ever named: a writer that died between writing its files and its commit.
+        # Only those older than `grace`: a publish under way may be writing its files right now.
+        orphans = con.execute(
+            f"CALL ducklake_delete_orphaned_files('{ALIAS}', older_than => ?::TIMESTAMP)", [utcnow() - grace]
+        ).fetchall()
+    return Upkeep(meta_rows=pruned, snapshots=len(expired), files_deleted=len(deleted), orphans_deleted=len(orphans))

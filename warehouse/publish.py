@@ -10,7 +10,6 @@ and DuckDB discards an uncommitted transaction when the process dies.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.schemas.contract import Contract
 from lgsp.warehouse import changes, deletions, edits, projection
+from lgsp.warehouse import quarantine as quarantines
 from lgsp.warehouse.deletions import Deletions
 from lgsp.warehouse.errors import WarehouseError
 from lgsp.warehouse.lake import retry_conflicts
@@ -31,12 +31,6 @@ from lgsp.warehouse.staging import Staging
 from lgsp.warehouse.store import Warehouse, utcnow
 
 log = logging.getLogger(__name__)
-QUARANTINE_COLUMNS = "_run_id VARCHAR, _row BIGINT, _checks VARCHAR[], _reasons VARCHAR, _quarantined_at TIMESTAMP"
-# A quarantine entry stays open until it is resolved (lgsp.submissions.corrections): by the
-# correction submission that sent its row again (`_resolved_by`, and `_resolved_as`, that row's
-# ref: published, or quarantined again as the entry's open successor), or with `_resolved_by`
-# empty when its run was discarded on review. Added to tables made before corrections existed.
-RESOLUTION_COLUMNS = (("_resolved_by", "BIGINT"), ("_resolved_at", "TIMESTAMP"), ("_resolved_as", "VARCHAR"))
 
 
 @dataclass(frozen=True)
@@ -59,19 +53,6 @@ HELD_PREFIX = "_lgsp_held__"
 def held_table(dataset_id: str, run_id: str) -> str:
     """Where a held run's rows wait for review (in the warehouse: personal data stays there)."""
     return f"{HELD_PREFIX}{dataset_id}__{hashlib.sha1(run_id.encode()).hexdigest()[:12]}"
-
-
-def _ensure_quarantine(con: duckdb.DuckDBPyConnection, contract: Contract, hub_columns: list[str]) -> str:
-    table = f"quarantine.{quote(contract.id)}"
-    data_columns = ", ".join(f"{quote(c.name)} VARCHAR" for c in contract.columns)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({QUARANTINE_COLUMNS}, {data_columns})")
-    have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
-    for name in [c.name for c in contract.columns] + hub_columns:
-        if name not in have:  # the contract gained a column since the table was made
-            con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} VARCHAR")
-    for name, kind in (r for r in RESOLUTION_COLUMNS if r[0] not in have):
-        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote(name)} {kind}")
-    return table
 
 
 def _drop_leftovers(con: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
@@ -235,63 +216,6 @@ def incremental_source(contract: Contract) -> bool:
     return contract.incremental is not None or contract.source.kind == "files"
 
 
-def _set_aside(
-    con: duckdb.DuckDBPyConnection,
-    contract: Contract,
-    staging: Staging,
-    run: RunRecord,
-    rejected_by: list[str],
-    quarantine: str,
-    hub_columns: list[str],
-) -> int:
-    """Copy the failing rows (raw values as text) from the run's file to the quarantine table, with
-    the checks they failed and why, and the others into the warehouse (`staging.incoming`, unless
-    the run is rejected); returns how many were set aside."""
-    stage, failures = staging.stage, staging.failures_table
-    misfits = set(staging.misfit_columns(con))
-    typed = projection.TYPED in hub_columns  # a file drop's cells as typed: 20.738, not 20738.0
-
-    def text(name: str) -> str:
-        value = f"CAST(s.{quote(name)} AS VARCHAR)"
-        if name in misfits:
-            value = f"m.{quote(name)}, {value}"
-        if typed:
-            value = (
-                f"json_extract_string(s.{quote(projection.TYPED)}, '$.' || {duck.literal(json.dumps(name))}), {value}"
-            )
-        return f"COALESCE({value}) AS {quote(name)}" if "," in value else f"{value} AS {quote(name)}"
-
-    texts = ", ".join(text(c.name) for c in contract.columns)
-    texts += "".join(f", s.{quote(h)}" for h in hub_columns)
-    raw = f" LEFT JOIN {staging.misfits_table} m ON m.row = s._row" if misfits else ""
-    # Sorting the lists after aggregating is much cheaper than ordered aggregates.
-    findings = (
-        "SELECT row, list_sort(list(DISTINCT check_key)) AS checks, "
-        f"array_to_string(list_sort(list(reason)), '; ') AS reasons FROM {failures} GROUP BY row"
-    )
-    if rejected_by:
-        found = con.execute(
-            f"INSERT INTO {quarantine} BY NAME SELECT ? AS _run_id, s._row AS _row, "
-            "list_concat(['rejected'], coalesce(f.checks, [])) AS _checks, "
-            f"? || coalesce('; ' || f.reasons, '') AS _reasons, ? AS _quarantined_at, {texts} "
-            f"FROM (SELECT rowid AS _row, * FROM {stage}) s LEFT JOIN ({findings}) f ON s._row = f.row{raw}",
-            [run.run_id, "run rejected by " + ", ".join(rejected_by), utcnow()],
-        ).fetchone()
-        return int(found[0]) if found else 0
-    # Pick the failing rows by row id first, so the join runs over them only.
-    found = con.execute(
-        f"INSERT INTO {quarantine} BY NAME SELECT ? AS _run_id, s._row AS _row, "
-        f"f.checks AS _checks, f.reasons AS _reasons, ? AS _quarantined_at, {texts} "
-        f"FROM (SELECT rowid AS _row, * FROM {stage} WHERE rowid IN (SELECT row FROM {failures})) s "
-        f"JOIN ({findings}) f ON s._row = f.row{raw}",
-        [run.run_id, utcnow()],
-    ).fetchone()
-    failing = int(found[0]) if found else 0
-    kept = f" WHERE rowid NOT IN (SELECT row FROM {failures})" if failing else ""
-    con.execute(f"CREATE TABLE {staging.incoming} AS SELECT * FROM {stage}{kept}")
-    return failing
-
-
 def _add_new_columns(con: duckdb.DuckDBPyConnection, contract: Contract, hub_columns: list[str]) -> None:
     """An incremental dataset whose contract gained a column gets it (empty for older rows)."""
     have = {r[0] for r in con.execute(f"DESCRIBE main.{quote(contract.id)}").fetchall()}
@@ -315,8 +239,8 @@ def _swap(
     target = f"main.{quote(contract.id)}"
     merge, hub_columns, settle = swap.merge, swap.hub_columns, swap.settle
     with duck.transaction(con):
-        quarantine = _ensure_quarantine(con, contract, hub_columns)
-        quarantined = _set_aside(con, contract, staging, run, rejected_by, quarantine, hub_columns)
+        quarantine = quarantines.ensure(con, contract, hub_columns)
+        quarantined = quarantines.set_aside(con, contract, staging, run, rejected_by, quarantine, hub_columns)
         stage = staging.incoming
         cursor_to = None
         staged = 0 if rejected_by else _count(con, f"SELECT count(*) FROM {stage}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Iterator
 from enum import Enum
@@ -68,6 +69,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+# The meta tables _META makes: a lake reader makes them (in its rolled-back transaction) if one is missing.
+_META_TABLES = set(re.findall(r"CREATE TABLE IF NOT EXISTS meta\.(\w+)", _META))
+
+
 class Warehouse:
     """$LGSP_HOME/warehouse.duckdb. DuckDB allows one writer process, so writers take a file lock.
     With LGSP_LAKE_CATALOG set, a DuckLake instead (lgsp.warehouse.lake): the same connections,
@@ -83,6 +88,11 @@ class Warehouse:
         """Whether there is a warehouse to read: the DuckDB file, or a lake (always: its catalog
         is made on first use)."""
         return self.lake is not None or self.path.exists()
+
+    def hide(self, text: str) -> str:
+        """`text` (an error's) without the lake catalog's password or the S3 secret: for errors
+        caught inside a writer, before they are recorded (those leaving it are masked already)."""
+        return self.lake._hide(text) if self.lake is not None else text
 
     def stamp(self) -> tuple[int, ...]:
         """Changes whenever a writer commits (the file's and its log's times and sizes, or the
@@ -162,7 +172,12 @@ class Warehouse:
         one snapshot, read in a transaction that is rolled back."""
         if self.lake is not None:
             with self.lake.reader() as con:
-                duck.create_schema(con, _META)
+                have = {
+                    r[0]
+                    for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'meta'").fetchall()
+                }
+                if not _META_TABLES <= have:  # a lake no writer of this version has used yet
+                    duck.create_schema(con, _META)  # (in the reader's transaction: rolled back)
                 yield con
             return
         with self.writer(timeout) as con:

@@ -23,6 +23,9 @@ REPORTS_DIR = (PACKAGE_ROOT / "schemas" / "reports").resolve()  # its report tem
 DAGS_DIR = (PACKAGE_ROOT / "dags").resolve()
 
 
+_PRESETS = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
+
+
 class Settings(BaseModel):
     """Where the hub keeps its data and where its contracts live."""
 
@@ -151,10 +154,19 @@ class Settings(BaseModel):
     @field_validator("lake_maintenance")
     @classmethod
     def _cron(cls, value: str) -> str:
-        """Checked here: a schedule Airflow refuses would break the DAG file for every dataset."""
-        if value.startswith("@") or re.fullmatch(r"(\S+\s+){4}\S+", value.strip()):
-            return value.strip()
-        raise ValueError(f"'{value}' is neither a cron expression (5 fields) nor a preset like @daily")
+        """Checked here: a schedule Airflow refuses would break the DAG file for every dataset,
+        and `@continuous` would hold the whole warehouse's lock back to back."""
+        value = value.strip()
+        if value in _PRESETS:
+            return value
+        if re.fullmatch(r"(\S+\s+){4}\S+", value):
+            try:
+                from croniter import croniter  # Airflow's own parser of cron expressions
+            except ModuleNotFoundError:  # a host without Airflow runs no DAG: the shape is enough
+                return value
+            if croniter.is_valid(value):
+                return value
+        raise ValueError(f"'{value}' is neither a cron expression (5 fields) nor one of {', '.join(sorted(_PRESETS))}")
 
     @field_validator("release_store")
     @classmethod

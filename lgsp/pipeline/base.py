@@ -52,7 +52,7 @@ class PipelineBase:
         try:
             return self._refresh(con, contract, run.run_id, run).version
         except Exception as exc:
-            return f"release failed: {exc}"
+            return f"release failed: {self.warehouse.hide(str(exc))}"
 
     def release(self, dataset_id: str) -> Release:
         """Release an open dataset's published table and regenerate the catalogue (a no-op for
@@ -96,7 +96,7 @@ class PipelineBase:
             columns = ", ".join(quote(c.name) for c in contract.columns)
             row = con.execute(f"SELECT count(*), bit_xor(hash({columns})) FROM main.{quote(contract.id)}").fetchone()
         except Exception as exc:  # the rows are published: a webhook problem must not say otherwise
-            log.warning("%s: webhook event not queued: %s", contract.id, exc)
+            log.warning("%s: webhook event not queued: %s", contract.id, self.warehouse.hide(str(exc)))
             return None
         return (int(row[0]), str(row[1])) if row else None
 

@@ -19,6 +19,7 @@ from lgsp.schemas.contract import Classification, Contract
 from lgsp.submissions import ledger
 from lgsp.warehouse import edits
 from lgsp.warehouse.edits import RowEdit
+from lgsp.warehouse.lake import retry_conflicts
 from lgsp.warehouse.runs import RunRecord, RunStatus
 from lgsp.warehouse.store import Warehouse, utcnow
 
@@ -39,12 +40,19 @@ class Stewardship(PipelineBase):
 
         contract = self.contract(dataset_id)
         with self.running(dataset_id), self.warehouse.writer(dataset=dataset_id) as con:
-            with duck.transaction(con):
-                if publish:
-                    run = publish_held(con, contract, run_id, by)
-                else:
-                    run = discard_held(con, dataset_id, run_id, by)
-                ledger.confirm(con, dataset_id, run_id, published=publish, by=by)
+
+            def decide() -> RunRecord:
+                # It deletes and updates shared meta rows: on a lake a publish of another dataset
+                # committing meanwhile conflicts with it, and it is tried again.
+                with duck.transaction(con):
+                    if publish:
+                        decided = publish_held(con, contract, run_id, by)
+                    else:
+                        decided = discard_held(con, dataset_id, run_id, by)
+                    ledger.confirm(con, dataset_id, run_id, published=publish, by=by)
+                return decided
+
+            run = retry_conflicts(decide, dataset_id, step="review")
             if run.published and contract.classification is Classification.open:
                 run.release = self._release(con, contract, run)
             contents = self.contents(con, contract, run)
@@ -90,26 +98,9 @@ class Stewardship(PipelineBase):
         run_id = new_run_id("edit")
         with self.running(dataset_id, EDIT_WAIT), self.warehouse.writer(dataset=dataset_id) as con:
             started = utcnow()
-            with duck.transaction(con):
-                edit = do(con, contract, run_id)
-                count = (
-                    con.execute(f"SELECT count(*) FROM main.{duck.quote(dataset_id)}").fetchone()
-                    if duck.table_exists(con, "main", dataset_id)
-                    else None
-                )
-                run = RunRecord(
-                    run_id=run_id,
-                    dataset_id=dataset_id,
-                    mode="edit",
-                    started_at=started,
-                    ended_at=utcnow(),
-                    status=RunStatus.PUBLISHED if changes else RunStatus.UNCHANGED,
-                    rows_extracted=0,
-                    rows_published=int(count[0]) if count else 0,  # the table's rows after it
-                    rows_quarantined=0,
-                    error=edits.describe(edit, contract),
-                )
-                Warehouse.record_run(con, run)
+            edit, run = retry_conflicts(
+                lambda: self._edit_once(con, contract, run_id, do, changes, started), dataset_id, step="edit"
+            )
             if not duck.is_lake(con):  # on a lake CHECKPOINT is maintenance, scheduled apart
                 with contextlib.suppress(duckdb.Error):  # as after a publish: nothing left to replay
                     con.execute("CHECKPOINT")
@@ -117,3 +108,36 @@ class Stewardship(PipelineBase):
                 # The release names the last validated run (its quality badge); the edit is in the history.
                 edit.release = self._release(con, contract, Warehouse.latest_published(con, dataset_id) or run)
         return edit
+
+    @staticmethod
+    def _edit_once(
+        con: Any,
+        contract: Contract,
+        run_id: str,
+        do: Callable[[Any, Contract, str], RowEdit],
+        changes: bool,
+        started: Any,
+    ) -> tuple[RowEdit, RunRecord]:
+        """The edit and its run record in one transaction (tried again on a lake conflict)."""
+        dataset_id = contract.id
+        with duck.transaction(con):
+            edit = do(con, contract, run_id)
+            count = (
+                con.execute(f"SELECT count(*) FROM main.{duck.quote(dataset_id)}").fetchone()
+                if duck.table_exists(con, "main", dataset_id)
+                else None
+            )
+            run = RunRecord(
+                run_id=run_id,
+                dataset_id=dataset_id,
+                mode="edit",
+                started_at=started,
+                ended_at=utcnow(),
+                status=RunStatus.PUBLISHED if changes else RunStatus.UNCHANGED,
+                rows_extracted=0,
+                rows_published=int(count[0]) if count else 0,  # the table's rows after it
+                rows_quarantined=0,
+                error=edits.describe(edit, contract),
+            )
+            Warehouse.record_run(con, run)
+        return edit, run

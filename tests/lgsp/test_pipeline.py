@@ -341,3 +341,40 @@ def test_a_dead_runs_file_is_removed_by_the_next_publish(hub: Settings) -> None:
     recorded = pipeline.fail("schools", "committed", RuntimeError("archiving the source's files failed"))
     assert recorded.status == published.status == "published"  # the finished run keeps its record
     assert not staging.dir.exists()
+
+
+def test_failing_rows_set_aside_a_slice_at_a_time_are_the_same_rows_with_the_same_reasons(
+    hub: Settings, contracts_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reasons of failing rows are gathered a slice of rows at a time (their lists do not
+    spill: 3 million failing rows outgrew a 1 GB limit at once). Slices of 7 rows, or of 1, give
+    exactly what one slice gives, for a published run and for a rejected one (every row set aside),
+    the raw values of cells that did not fit their type (measured_at) included."""
+    from lgsp.warehouse import quarantine
+
+    def quarantined(run_id: str) -> list[tuple[object, ...]]:
+        return query(
+            hub,
+            "SELECT _checks, _reasons, reading_id, measured_at, value FROM quarantine.env_readings "
+            "WHERE _run_id = ? ORDER BY ALL",
+            [run_id],
+        )
+
+    whole = Pipeline(hub).run("env_readings", run_id="whole")
+    monkeypatch.setattr(quarantine, "SLICE_ROWS", 7)
+    sliced = Pipeline(hub).run("env_readings", run_id="sliced")
+    monkeypatch.setattr(quarantine, "SLICE_ROWS", 1)
+    single = Pipeline(hub).run("env_readings", run_id="single")
+    assert whole.rows_quarantined == sliced.rows_quarantined == single.rows_quarantined > 7 * 3
+    assert quarantined("whole") == quarantined("sliced") == quarantined("single")
+    assert sliced.rows_published == whole.rows_published == single.rows_published
+
+    data = yaml.safe_load((contracts_dir / "env_readings.yaml").read_text(encoding="utf-8"))
+    rejecting = {"type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 10}, "severity": "error"}
+    _edit(contracts_dir, "env_readings", expectations=[*data["expectations"], rejecting])
+    rejected = Pipeline(Settings.from_env()).run("env_readings", run_id="rejected-sliced")
+    monkeypatch.setattr(quarantine, "SLICE_ROWS", 100_000)
+    again = Pipeline(Settings.from_env()).run("env_readings", run_id="rejected-whole")
+    assert rejected.status == again.status == "rejected"
+    assert rejected.rows_quarantined == again.rows_quarantined == rejected.rows_extracted
+    assert quarantined("rejected-sliced") == quarantined("rejected-whole")

@@ -8,21 +8,17 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lgsp.cli.output import console, num, run_summary, status_markup
 from lgsp.core.settings import Settings
 
-if TYPE_CHECKING:  # the commands import what they use when they run, so `lgsp --help` stays quick
-    from lgsp.pipeline import Pipeline
-    from lgsp.warehouse.runs import RunRecord
-
 app = typer.Typer(help="lgsp-hub: the provincial data-sharing and integration hub.", no_args_is_help=True)
-console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _settings() -> Settings:
@@ -113,7 +109,7 @@ def run(
             record = pipeline.run(dataset_id, full=full)
             record.seconds = time.monotonic() - started
         results.append(record)
-    _summary(results, pipeline)
+    run_summary(results, pipeline)
     raise typer.Exit(exit_code(results))
 
 
@@ -169,9 +165,9 @@ def datasets() -> None:
             contract.classification.value,
             contract.schedule or "manual",
             f"{run.ended_at:%Y-%m-%d %H:%M}" if run and run.ended_at else "never",
-            _status(run.status if run and run.status else ""),
-            _n(run.rows_published if run else None),
-            _n(run.rows_quarantined if run else None),
+            status_markup(run.status if run and run.status else ""),
+            num(run.rows_published if run else None),
+            num(run.rows_quarantined if run else None),
             release,
             compliance,
         )
@@ -190,91 +186,10 @@ def demo(
     results, reported = run_demo(_settings(), scale=scale, seed=seed, dirty_share=dirty_share, console=console)
     from lgsp.pipeline import Pipeline
 
-    _summary(results, Pipeline(_settings()))
+    run_summary(results, Pipeline(_settings()))
     if not reported:
         typer.echo("lgsp: báo cáo mẫu không chạy đúng / the reports demo did not come out as expected", err=True)
     raise typer.Exit(exit_code(results) or (0 if reported else 1))
-
-
-@app.command()
-def release(dataset: Annotated[str, typer.Argument(help="Dataset id of an open dataset.")]) -> None:
-    """Make the open-data release of a published dataset now (a no-op when the data is unchanged)
-    and regenerate the DCAT catalogue."""
-    from lgsp.pipeline import Pipeline
-
-    settings = _settings()
-    made = Pipeline(settings).release(dataset)
-    console.print(f"{dataset}: release v{made.version} ({made.rows:,} rows)")
-    _print_releases(settings, dataset)
-
-
-@app.command()
-def maintain(
-    keep_days: Annotated[
-        float | None, typer.Option(help="Days of snapshots kept for time travel [default: $LGSP_LAKE_KEEP_DAYS, 30].")
-    ] = None,
-) -> None:
-    """Upkeep of the warehouse on DuckLake (the `lgsp_maintenance` DAG runs it at LGSP_LAKE_MAINTENANCE): prune what a publish left,
-    expire snapshots older than --keep-days, merge small files, delete files no snapshot needs."""
-    import datetime as dt
-
-    from lgsp.warehouse.maintenance import maintain as upkeep
-
-    settings = _settings()
-    keep_days = settings.lake_keep_days if keep_days is None else keep_days
-    if not keep_days > 0:  # 0 would expire the snapshots the releases name: no time travel at all
-        typer.echo(
-            "--keep-days phải lớn hơn 0: các bản phát hành trỏ tới snapshot của chúng / "
-            "--keep-days must be more than 0: the releases name their snapshots",
-            err=True,
-        )
-        raise typer.Exit(2)
-    done = upkeep(settings, dt.timedelta(days=keep_days))
-    console.print(
-        f"{done.snapshots} snapshot hết hạn, {done.files_deleted} tệp đã xoá, {done.meta_rows} dòng meta / "
-        f"{done.snapshots} snapshots expired, {done.files_deleted} files deleted, {done.meta_rows} meta rows pruned"
-    )
-
-
-@app.command()
-def dump(target: Annotated[Path, typer.Argument(help="Where to write the archive, e.g. lgsp-open-data.zip.")]) -> None:
-    """Write the bulk dump (the catalogue and every open dataset's latest release, the archive
-    `/dump.zip` serves at LGSP_BASE_URL) to a file, for a mirror or a copy carried to another network."""
-    from lgsp.portal.access import OpenCatalogue
-    from lgsp.portal.bulk import BulkDump
-    from lgsp.publishing.dump import write_dump
-
-    settings = _settings()
-    archive = BulkDump(OpenCatalogue(settings)).archive(settings.base_url)
-    size = write_dump(archive.parts, target)
-    datasets = len({m.name.split("/")[0] for m in archive.parts if "/" in m.name})
-    console.print(f"{target}: {datasets} bộ dữ liệu, {size:,} byte / {datasets} datasets, {size:,} bytes")
-
-
-@app.command()
-def releases(dataset: Annotated[str, typer.Argument(help="Dataset id.")]) -> None:
-    """Every release of a dataset: version, rows, files with sizes and SHA-256."""
-    _print_releases(_settings(), dataset)
-
-
-def _print_releases(settings: Settings, dataset: str) -> None:
-    from lgsp.publishing.versions import list_releases
-
-    table = Table(title=f"Releases / Phiên bản: {dataset}")
-    for column in ("version", "created", "rows", "file", "bytes", "sha256"):
-        table.add_column(column, justify="right" if column in ("version", "rows", "bytes") else "left")
-    for r in reversed(list_releases(settings.home, dataset)):
-        for i, d in enumerate(r.distributions):
-            first = i == 0
-            table.add_row(
-                f"v{r.version}" if first else "",
-                f"{r.created_at:%Y-%m-%d %H:%M}" if first else "",
-                f"{r.rows:,}" if first else "",
-                f"v{r.version}/{d.file}",
-                f"{d.bytes:,}",
-                d.sha256,
-            )
-    console.print(table)
 
 
 @app.command()
@@ -353,81 +268,8 @@ def schema() -> None:
     sys.stdout.write(json.dumps(Contract.model_json_schema(by_alias=True), ensure_ascii=False, indent=2) + "\n")
 
 
-def _n(value: Any) -> str:
-    return "" if value is None else f"{value:,}"
-
-
-def _status(status: str) -> str:
-    colour = {
-        "published": "green",
-        "unchanged": "green",
-        "partial": "yellow",
-        "held": "yellow",
-        "rejected": "red",
-        "failed": "red",
-    }.get(status, "white")
-    return f"[{colour}]{status}[/{colour}]" if status else ""
-
-
-def _summary(results: list[RunRecord], pipeline: Pipeline) -> None:
-    table = Table(title="Runs / Lần chạy")
-    counts = ("extracted", "published", "quarantined", "rejected", "time")
-    for column in ("dataset", "publisher", *counts[:-1], "status", "release", "time"):
-        table.add_column(column, justify="right" if column in counts else "left")
-    for r in results:
-        try:
-            publisher = pipeline.contract(r.dataset_id).publisher.code
-        except Exception:
-            publisher = "?"
-        table.add_row(
-            escape(r.dataset_id),  # as typed: `lgsp run` names datasets that may not exist
-            publisher,
-            _n(r.rows_extracted),
-            _n(r.rows_published),
-            _n(r.rows_quarantined),
-            _n(r.rows_rejected),
-            _status(r.status or ""),
-            f"v{r.release}" if isinstance(r.release, int) else "",
-            f"{r.seconds or 0:.1f} s",
-        )
-    console.print(table)
-    _submissions_of(results, pipeline)
-    for r in results:
-        if r.rows_deleted:
-            console.print(
-                f"{r.dataset_id}: gỡ {_n(r.rows_deleted)} dòng đã bị xoá ở nguồn / removed {_n(r.rows_deleted)} "
-                "rows deleted at the source",
-                soft_wrap=True,
-            )
-        if r.error:
-            typer.echo(f"{r.dataset_id}: {r.error}", err=True)
-        if isinstance(r.release, str):
-            typer.echo(f"{r.dataset_id}: {r.release}", err=True)
-        elif r.report:
-            console.print(f"[dim]{escape(r.dataset_id)}: report {escape(r.report)}[/dim]", soft_wrap=True)
-
-
-def _submissions_of(results: list[RunRecord], pipeline: Pipeline) -> None:
-    """One line per file a run took in: what became of it, and where its receipt is."""
-    from lgsp.submissions import ledger
-
-    with pipeline.warehouse.reader() as con:
-        taken = [s for r in results for s in ledger.of_run(con, r.dataset_id, r.run_id)]
-    for s in taken:
-        counts = (
-            f"{_n(s.rows_published)} published, {_n(s.rows_quarantined)} quarantined, "
-            f"{_n(s.rows_rejected)} rejected, {_n(s.rows_superseded)} superseded"
-        )
-        console.print(
-            f"{s.dataset_id}: submission {s.id} {s.name}: {_status(s.status.value)} ({counts})", soft_wrap=True
-        )
-        for reason in s.reasons[:5]:
-            typer.echo(f"    {reason['reason']}", err=True)
-        if s.receipt:
-            console.print(f"[dim]    receipt {s.receipt}[/dim]", soft_wrap=True)
-
-
 def _command_groups() -> None:
+    from lgsp.cli.upkeep import register as upkeep
     from lgsp.indicators.cli import register as indicators
     from lgsp.reports.cli import register as reports
     from lgsp.rows import register as rows
@@ -436,54 +278,11 @@ def _command_groups() -> None:
     from lgsp.sharing.webhooks_cli import register as webhooks
     from lgsp.submissions.cli import register as submissions
 
-    for register in (sharing, webhooks, db, submissions, indicators, reports, rows):
+    for register in (upkeep, sharing, webhooks, db, submissions, indicators, reports, rows):
         register(app)
 
 
-_command_groups()  # lgsp consumers|grants|requests|audit|staff, webhooks, db, submissions|inbox, indicators, report, rows
-
-
-@app.command()
-def review(
-    dataset: Annotated[str | None, typer.Argument(help="Dataset id (default: every dataset).")] = None,
-    run_id: Annotated[str | None, typer.Argument(help="The held run to decide.")] = None,
-    publish: Annotated[
-        bool, typer.Option("--publish", help="Publish the held run: its rows replace the dataset's.")
-    ] = False,
-    discard: Annotated[bool, typer.Option("--discard", help="Drop the held run; the dataset stays as it is.")] = False,
-    by: Annotated[str, typer.Option(help="Who decides (kept in the run's history).")] = os.environ.get(
-        "USER", "operator"
-    ),
-) -> None:
-    """Runs held because they would remove too many published rows: list them, publish or discard one."""
-    from lgsp.pipeline import Pipeline
-
-    pipeline = Pipeline(_settings())
-    if run_id is None:
-        if publish or discard:
-            typer.echo("give the dataset and the run id to decide", err=True)
-            raise typer.Exit(2)
-        held = pipeline.held(dataset)
-        table = Table(title="Held for review / Chờ xem xét")
-        for column in ("dataset", "run", "ended (UTC)", "would publish", "why"):
-            table.add_column(column)
-        for r in held:
-            table.add_row(
-                r.dataset_id,
-                escape(r.run_id),
-                f"{r.ended_at:%Y-%m-%d %H:%M}" if r.ended_at else "",
-                _n(r.rows_extracted),
-                escape(r.error or ""),  # free text (a source's own error, a reviewer's reason): never markup
-            )
-        console.print(table)
-        return
-    if publish == discard:
-        typer.echo("choose --publish or --discard", err=True)
-        raise typer.Exit(2)
-    if dataset is None:
-        raise typer.Exit(2)
-    record = pipeline.review(dataset, run_id, publish=publish, by=by)
-    _summary([record], pipeline)
+_command_groups()  # lgsp release|releases|dump|maintain|review, consumers|grants|requests|audit|staff, webhooks, db, submissions|inbox, indicators, report, rows
 
 
 def main() -> None:
