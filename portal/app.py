@@ -25,7 +25,7 @@ from lgsp.publishing.dcat import catalogue_graph, serialise
 from lgsp.publishing.dcat_pages import PAGE_SIZE, NoSuchPage, catalogue_page
 from lgsp.publishing.objectstore import StoreError
 from lgsp.web.forwarded import public_base
-from lgsp.web.problems import Invalid, NotFound, Problem, Unavailable
+from lgsp.web.problems import STORE_DOWN, Invalid, NotFound, Problem, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             archive = bulk.archive(public_base(request, settings))
         except StoreError as exc:
             log.error("%s", exc)  # the details for the operator; the public gets no bucket names
-            raise Unavailable(downloads.STORE_DOWN) from None
+            raise Unavailable(STORE_DOWN) from None
         return respond(request, archive)
 
     graphs: dict[Any, Any] = {}

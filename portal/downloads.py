@@ -19,12 +19,9 @@ from lgsp.core.settings import Settings
 from lgsp.publishing.counts import DownloadCounter
 from lgsp.publishing.objectstore import ReleaseStore, StoreError
 from lgsp.publishing.versions import Distribution, Release
-from lgsp.web.problems import Unavailable
+from lgsp.web.problems import STORE_DOWN, Unavailable
 
 log = logging.getLogger(__name__)
-STORE_DOWN = (
-    "Kho bản phát hành tạm thời không trả lời, xin thử lại sau / The release store is not answering, try again later"
-)
 
 
 class ReleaseFile(FileResponse):

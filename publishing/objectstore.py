@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from lgsp.core.settings import Settings
 from lgsp.publishing.versions import Release, ReleaseError
 
@@ -87,6 +85,8 @@ class ReleaseStore:
 
     def head(self, key: str) -> StoredObject | None:
         """The object at `key`, or None when there is none."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             found = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
@@ -100,6 +100,8 @@ class ReleaseStore:
     def put_immutable(self, key: str, path: Path, media_type: str, sha256: str | None = None) -> bool:
         """Upload `path` to `key` unless the key holds these very bytes already (True when it
         uploaded). Raises StoreConflict, writing nothing, when it holds other bytes."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         sha256 = sha256 or _sha256(path)
         size = path.stat().st_size
         found = self.head(key)
@@ -147,6 +149,8 @@ class ReleaseStore:
 
     def put_pointer(self, key: str, body: bytes) -> None:
         """Write the one mutable object, a dataset's latest.json."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         digest = hashlib.sha256(body).hexdigest()
         try:
             self.client.put_object(
@@ -160,6 +164,8 @@ class ReleaseStore:
 
     def get(self, key: str) -> bytes | None:
         """A small object's bytes (a manifest), or None when there is none."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
         except ClientError as exc:
@@ -172,6 +178,8 @@ class ReleaseStore:
     def read(self, key: str, start: int, end: int) -> Iterator[bytes]:
         """Bytes [start, end) of an object, in 1 MiB pieces as they arrive. The request is made
         now, so a store that cannot answer raises StoreError before a response has started."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         if end <= start:
             return iter(())
         try:
@@ -181,6 +189,8 @@ class ReleaseStore:
         return self._pieces(key, body, end - start)
 
     def _pieces(self, key: str, body: Any, size: int) -> Iterator[bytes]:
+        from botocore.exceptions import BotoCoreError
+
         sent = 0
         try:
             for chunk in body.iter_chunks(CHUNK):
@@ -196,6 +206,8 @@ class ReleaseStore:
     def fetch(self, key: str, target: Path, sha256: str) -> Path:
         """A local copy of the object at `target`, checked against its SHA-256 (a copy that does not
         match is not kept)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{threading.get_ident()}.tmp")
         try:
@@ -223,6 +235,8 @@ class ReleaseStore:
 
     def datasets(self) -> list[str]:
         """The datasets that have a folder under the prefix."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         found = []
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(

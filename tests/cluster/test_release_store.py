@@ -280,5 +280,18 @@ def test_a_replica_whose_store_stops_answering_says_so(
             assert r.status_code == 503, r.text
             assert "Kho bản phát hành tạm thời không trả lời" in r.text and "release store is not answering" in r.text
             assert own.endpoint not in r.text and own.secret_key not in r.text
+            # Nothing else a reader of the Parquet answers names the store's host, bucket or keys either.
+            sql = 'SELECT count(*) FROM "schools"'
+            for path, accept in (
+                ("/api/3/action/datastore_search?resource_id=schools&limit=5", "application/json"),
+                (f"/api/3/action/datastore_search_sql?sql={sql}", "application/json"),
+                ("/dataset/schools", "text/html"),
+                ("/dataset/schools?format=json", "application/json"),
+            ):
+                r = httpx.get(there + path, headers={"accept": accept}, timeout=60)
+                assert r.status_code == 503, (path, r.status_code, r.text)
+                assert "release store is not answering" in r.text, (path, r.text)
+                for secret in (own.endpoint, own.secret_key, "s3://", "releases/down", "botocore", "Could not connect"):
+                    assert secret not in r.text, (path, secret, r.text)
             # the catalogue it read stays served meanwhile
             assert httpx.get(f"{there}/api/3/action/package_list", timeout=30).json()["result"] == ["schools"]
