@@ -1,6 +1,7 @@
-"""What happens after an open dataset publishes: its release, its upload to the release store
-when there is one, then the catalogue (the bulk dump needs nothing: it is assembled from the
-releases when downloaded, lgsp.publishing.dump)."""
+"""What happens after an open dataset publishes: its release, then the catalogue (the bulk dump
+needs nothing: it is assembled from the releases when downloaded, lgsp.publishing.dump). The
+upload to the release store comes later, after the webhook event and the writer lock
+(lgsp.publishing.stored.upload, called by the pipeline)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import duckdb
 from lgsp.core.settings import Settings
 from lgsp.publishing.dcat import write_catalogue
 from lgsp.publishing.releases import make_release
-from lgsp.publishing.stored import upload
 from lgsp.publishing.versions import Derivation, Release, RunQuality, release_of_run
 from lgsp.schemas.contract import Contract
 from lgsp.schemas.loader import load_contracts
@@ -25,10 +25,7 @@ def refresh(
 ) -> Release:
     """Release the dataset as run `run_id`'s rows (nothing new if its data is unchanged) and
     regenerate the DCAT catalogue; `inputs` (a derived dataset's: input id → the input run it
-    read) become the release's lineage. With $LGSP_RELEASE_STORE the release goes to the store too
-    (any version still missing there with it). Raises ReleaseError for a dataset that is not open,
-    StoreError or StoreConflict when the store did not take it (the release stays here, and the
-    next release of the dataset uploads it)."""
+    read) become the release's lineage. Raises ReleaseError for a dataset that is not open."""
     derived_from = None
     if inputs is not None:
         derived_from = []
@@ -41,5 +38,4 @@ def refresh(
     )  # fmt: skip
     contracts = list(load_contracts(settings.contracts_dir).values())
     write_catalogue(settings.home, contracts, settings.base_url, settings.province)
-    upload(settings, contract.id)  # after the local catalogue: this host's is whole whatever the store says
     return release

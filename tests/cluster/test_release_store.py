@@ -200,9 +200,9 @@ def test_a_key_holding_other_bytes_is_never_overwritten(
     make_home(second_home, sandbox_dir, catalogue)
     second = Settings.from_env({**os.environ, "LGSP_HOME": str(second_home)})
     run = Pipeline(second).run("schools")
-    assert run.status == "published"  # the rows are published; their release could not go to the store
-    assert str(run.release).startswith("release failed: ") and "schools/v1/release.json" in str(run.release)
-    assert "không ghi đè / " in str(run.release)
+    assert run.status == "published" and run.release == 1  # made there; it could not go to the store
+    assert "schools/v1/release.json" in str(run.release_store) and "không ghi đè / " in str(run.release_store)
+    assert "not in the release store yet" in str(run.release_store)
     after = {
         o["Key"]: client.get_object(Bucket="releases", Key=o["Key"])["Body"].read()
         for o in client.list_objects_v2(Bucket="releases", Prefix=prefix)["Contents"]
@@ -239,23 +239,75 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_a_store_that_does_not_answer_fails_the_release_and_a_later_one_uploads_it(
+def _subscribed(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The settings with one consumer subscribed to every open dataset (nothing listens: the
+    outbox is what is looked at)."""
+    from lgsp.sharing import consumers, webhooks
+
+    monkeypatch.setenv("LGSP_WEBHOOK_NETWORKS", "127.0.0.0/8")
+    settings = Settings.from_env()
+    consumers.add_consumer(settings, "ALL_OPEN", "Agency ALL_OPEN", "all@example.gov.vn")
+    webhooks.add_subscription(settings, "ALL_OPEN", "http://127.0.0.1:9/hook", None)
+    return settings
+
+
+def _events(settings: Settings) -> list[str]:
+    from lgsp.sharing.deliveries import deliveries
+
+    return [f"{d['type']}:{d['dataset']}" for d in deliveries(settings)]
+
+
+def test_a_store_that_does_not_answer_leaves_the_release_announced_and_a_later_one_uploads_it(
     writer: Settings, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _subscribed(writer, monkeypatch)
     monkeypatch.setenv("LGSP_S3_ENDPOINT", f"127.0.0.1:{_closed_port()}")
     down = Settings.from_env()
     run = Pipeline(down).run("schools")
-    assert run.status == "published" and str(run.release).startswith("release failed: Kho bản phát hành"), run
-    assert "The release store s3://releases/" in str(run.release) and down.s3_secret is not None
-    assert down.s3_secret.get_secret_value() not in str(run.release)
+    assert run.status == "published" and run.release == 1, run  # the version made, whatever the store did
+    assert str(run.release_store).startswith("Bản phát hành v1 đã làm ở đây nhưng chưa lên kho"), run
+    assert "The release store s3://releases/" in str(run.release_store) and down.s3_secret is not None
+    assert down.s3_secret.get_secret_value() not in str(run.release_store)
     assert (folder(down, "schools") / "release.json").exists()  # made here all the same
+    assert _events(down) == ["dataset.released:schools"]  # announced before the upload was tried
     with pytest.raises(StoreError, match=r"không trả lời .* / The release store .* failed"):
         Pipeline(down).release("schools")
+    # `lgsp release` says the release it has, then fails (exit 1) on the upload alone.
+    from typer.testing import CliRunner
+
+    from lgsp.cli import app
+
+    result = CliRunner().invoke(app, ["release", "schools"])
+    assert result.exit_code != 0 and "schools: release v1" in result.output, result.output
+    assert isinstance(result.exception, StoreError)
     # The store is back: the next release (here, of unchanged data) uploads the version it missed.
     Pipeline(writer).release("schools")
     prefix = writer.release_store.removeprefix("s3://releases/")  # type: ignore[union-attr]
     pointer = s3(store).get_object(Bucket="releases", Key=f"{prefix}schools/latest.json")["Body"].read()
     assert json.loads(pointer)["version"] == 1
+    assert _events(writer) == ["dataset.released:schools"]  # announced once
+
+
+def test_a_release_that_fails_part_way_keeps_the_stores_pointer_and_is_announced(
+    writer: Settings, store: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = _subscribed(writer, monkeypatch)
+    client, prefix = s3(store), writer.release_store.removeprefix("s3://releases/")  # type: ignore[union-attr]
+    # Another host's object under one of v1's keys: the files before it go up, then the upload stops.
+    client.put_object(Bucket="releases", Key=f"{prefix}schools/v1/schools.parquet", Body=b"not ours")
+    run = Pipeline(settings).run("schools")
+    assert run.status == "published" and run.release == 1, run
+    assert "schools/v1/schools.parquet" in str(run.release_store) and "never overwritten" in str(run.release_store)
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket="releases", Prefix=prefix)["Contents"]}
+    assert f"{prefix}schools/v1/schools.csv" in keys  # part of it went up
+    assert f"{prefix}schools/latest.json" not in keys and f"{prefix}schools/v1/release.json" not in keys
+    assert _events(settings) == ["dataset.released:schools"]
+    # The key freed (an operator's decision), the next release uploads the rest and moves the pointer.
+    client.delete_object(Bucket="releases", Key=f"{prefix}schools/v1/schools.parquet")
+    Pipeline(settings).release("schools")
+    pointer = client.get_object(Bucket="releases", Key=f"{prefix}schools/latest.json")["Body"].read()
+    assert json.loads(pointer)["version"] == 1
+    assert _events(settings) == ["dataset.released:schools"]
 
 
 def test_a_replica_whose_store_stops_answering_says_so(
