@@ -10,11 +10,11 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from lgsp.core.settings import Settings
+from lgsp.portal.stored_catalogue import StoredReleases
 from lgsp.publishing.objectstore import StoreError, release_store
 from lgsp.publishing.stored import has_local
 from lgsp.publishing.versions import Release, list_releases, public_columns, releases_dir
@@ -22,7 +22,7 @@ from lgsp.schemas.contract import Classification, Column, Contract
 from lgsp.schemas.loader import contract_files, problems_in
 
 log = logging.getLogger(__name__)
-STORE_LOOK = 5.0  # seconds between looks at the release store's latest.json pointers
+NOT_READ = "Kho bản phát hành chưa được đọc lần nào / The release store has not been read yet"
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,11 @@ class OpenCatalogue:
         self._loaded = False
         self._lock = threading.Lock()
         self.generation = 0  # bumped at every reload: what answers built from entries are cached by
-        self.store = release_store(settings)
-        self._stored: dict[str, Release] = {}  # the store's latest release of each dataset not here
-        self._store_checked = -STORE_LOOK
+        self.store = release_store(settings, serving=True)
+        self.stored: StoredReleases | None = None  # the store's releases of each dataset not here
+        if self.store is not None:
+            self.stored = StoredReleases(settings, self.store)
+            self.stored.start()
 
     def _fingerprint(self) -> frozenset[tuple[str, int]]:
         """Every contract's and every latest.json's modification time, by scandir and stat on
@@ -90,28 +92,10 @@ class OpenCatalogue:
                 local.add(name)
             except FileNotFoundError:
                 continue  # a dataset being released for the first time
-        if self.store is not None:
-            self._look_at_store(local)
-            found += [(f"s3/{name}", r.version) for name, r in self._stored.items() if name not in local]
+        if self.stored is not None:  # what the background thread read last: no store I/O here
+            found += [(f"s3/{name}", r[-1].version) for name, r in self.stored.releases.items() if name not in local]
+            found.append(("s3/read", int(self.stored.read.is_set())))
         return frozenset(found)
-
-    def _look_at_store(self, local: set[str]) -> None:
-        """Read the store's latest.json of every dataset this host has no releases of, at most
-        every STORE_LOOK seconds. A store that does not answer is logged and what it said last is
-        kept (the replica goes on serving it)."""
-        if time.monotonic() - self._store_checked < STORE_LOOK:
-            return
-        self._store_checked = time.monotonic()
-        assert self.store is not None
-        store = self.store
-        try:
-            names = [n for n in store.datasets() if n not in local]
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                pointers = dict(zip(names, pool.map(store.latest, names), strict=True))
-        except StoreError as exc:
-            log.error("%s", exc)
-            return
-        self._stored = {name: latest for name, latest in pointers.items() if latest is not None}
 
     def entries(self) -> dict[str, Entry]:
         """Visible datasets by id (open, valid contract, at least one release); the files are
@@ -144,13 +128,7 @@ class OpenCatalogue:
             if contract is None or contract.classification is not Classification.open:
                 continue
             public = {c.name for c in public_columns(contract)}
-            try:
-                made = self._releases(contract.id)
-            except StoreError as exc:  # keep what was read before; the next look tries again
-                log.error("%s", exc)
-                if contract.id in self._entries:
-                    entries[contract.id] = self._entries[contract.id]
-                continue
+            made = self._releases(contract.id)
             # A release made before a column became personal data is never served again.
             history = [r for r in made if set(r.columns) <= public]
             if history:
@@ -159,11 +137,19 @@ class OpenCatalogue:
         self.generation += 1
 
     def _releases(self, dataset_id: str) -> list[Release]:
-        """The dataset's releases, oldest first: this host's, else the store's (manifests read once)."""
-        if self.store is None or has_local(self.settings, dataset_id):
+        """The dataset's releases, oldest first: this host's, else the store's as last read. Raises
+        StoreError (a 503) for a dataset this host has none of while the store has never been read:
+        an empty catalogue must not pass for the real one."""
+        if self.stored is None or has_local(self.settings, dataset_id):
             return list_releases(self.settings.home, dataset_id)
-        latest = self._stored.get(dataset_id)
-        return self.store.releases(dataset_id, latest) if latest is not None else []
+        if not self.stored.read.is_set() and dataset_id not in self.stored.releases:
+            raise StoreError(NOT_READ, dataset=dataset_id)
+        return self.stored.releases.get(dataset_id, [])
+
+    def close(self) -> None:
+        """Stop looking at the release store (the app's shutdown)."""
+        if self.stored is not None:
+            self.stored.stop()
 
     def get(self, dataset_id: str) -> Entry | None:
         return self.entries().get(dataset_id)

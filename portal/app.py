@@ -52,6 +52,7 @@ def _wants_page(request: Request) -> bool:
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the CKAN API, the release downloads, the catalogue and the portal's pages to `app`."""
     catalogue = OpenCatalogue(settings)
+    app.state.catalogue = catalogue
     actions = Actions(settings, catalogue)
 
     async def _params(request: Request) -> dict[str, Any]:

@@ -29,6 +29,9 @@ SINGLE_PUT = 512 * CHUNK  # larger files go up in parts (an S3 PUT takes at most
 IMMUTABLE = "public, max-age=31536000, immutable"  # a release's objects never change
 POINTER = "no-cache"  # latest.json does
 _MISSING = ("404", "NoSuchKey", "NotFound")
+# A serving client (lgsp serve's downloads and readers, in its thread pool of 40) tries once with
+# short timeouts: a store that stops answering must free a worker in seconds, not hold it a minute.
+SERVE_CONNECT, SERVE_READ, SERVE_POOL = 2.0, 10.0, 64
 
 
 class StoreError(ReleaseError):
@@ -271,7 +274,9 @@ class ReleaseStore:
 
 
 @functools.lru_cache(maxsize=8)
-def _store(url: str, endpoint: str | None, key_id: str | None, secret: str | None, ssl: bool, region: str) -> Any:
+def _store(
+    url: str, endpoint: str | None, key_id: str | None, secret: str | None, ssl: bool, region: str, serving: bool
+) -> Any:
     import boto3  # 150 ms of imports, for the commands that use the store only
     from botocore.config import Config
 
@@ -284,17 +289,19 @@ def _store(url: str, endpoint: str | None, key_id: str | None, secret: str | Non
         config=Config(
             signature_version="s3v4",
             s3={"addressing_style": "path" if endpoint else "auto"},  # MinIO, SeaweedFS: no bucket DNS names
-            connect_timeout=5,
-            read_timeout=60,
-            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=SERVE_CONNECT if serving else 5,
+            read_timeout=SERVE_READ if serving else 60,
+            retries={"total_max_attempts": 1} if serving else {"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=SERVE_POOL if serving else 10,
         ),
     )
     return ReleaseStore(url, client)
 
 
-def release_store(settings: Settings) -> ReleaseStore | None:
+def release_store(settings: Settings, serving: bool = False) -> ReleaseStore | None:
     """The store the settings name (one client per store and key, shared by threads: boto3's
-    clients are thread-safe), or None when $LGSP_RELEASE_STORE is unset."""
+    clients are thread-safe), or None when $LGSP_RELEASE_STORE is unset. `serving`: the client of
+    `lgsp serve`'s readers (one attempt, short timeouts, a pool for every worker thread)."""
     if settings.release_store is None:
         return None
     secret = settings.s3_secret.get_secret_value() if settings.s3_secret else None
@@ -305,5 +312,6 @@ def release_store(settings: Settings) -> ReleaseStore | None:
         secret,
         settings.s3_use_ssl,
         settings.s3_region,
+        serving,
     )
     return found

@@ -80,7 +80,7 @@ def local_file(settings: Settings, release: Release, fmt: str) -> Path:
     the Parquet): where the release was made, else a copy fetched once from the store into
     `cache/releases/` and checked against its SHA-256. Raises StoreError when it cannot be fetched."""
     path = release_file(settings.home, release, fmt)
-    store = release_store(settings)
+    store = release_store(settings, serving=True)
     if store is None or path.exists():
         return path
     cached = settings.home / "cache" / "releases" / release.dataset / f"v{release.version}" / path.name

@@ -1,0 +1,151 @@
+"""A release store that stops answering without refusing (a firewall dropping packets): the store
+is reached through a TCP relay on loopback that, once shut, accepts connections and sends nothing.
+No request of `lgsp serve` may wait on it beyond the serving client's short timeout, and none that
+does not need it may wait at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lgsp.core.settings import Settings
+from lgsp.pipeline import Pipeline
+from tests.cluster.test_release_store import IDENTITY, replica, store, writer  # noqa: F401  (fixtures)
+from tests.conftest import serve
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
+
+
+class Relay:
+    """Forwards loopback connections to the store until `shut()`; then it accepts new ones and
+    drops what the open ones send, answering nothing."""
+
+    def __init__(self, target: str) -> None:
+        host, _, port = target.rpartition(":")
+        self.target = (host, int(port))
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"127.0.0.1:{self.server.getsockname()[1]}"
+        self.open = True
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def shut(self) -> None:
+        self.open = False
+
+    def close(self) -> None:
+        self.open = False
+        for s in [self.server, *self.sockets]:
+            with contextlib.suppress(OSError):
+                s.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.sockets.append(conn)
+            if not self.open:
+                continue  # held open, never answered
+            up = socket.create_connection(self.target)
+            self.sockets.append(up)
+            for a, b in ((conn, up), (up, conn)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(1 << 16):
+                if self.open:
+                    dst.sendall(data)
+
+
+def _timed(url: str, **kwargs: Any) -> tuple[httpx.Response, float]:
+    start = time.monotonic()
+    r = httpx.get(url, timeout=120, **kwargs)
+    return r, time.monotonic() - start
+
+
+def test_a_store_that_hangs_never_holds_up_the_catalogue_or_a_local_download(
+    writer: Settings,  # noqa: F811
+    store: Any,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lgsp.portal import stored_catalogue
+    from lgsp.publishing import objectstore
+
+    monkeypatch.setattr(stored_catalogue, "STORE_LOOK", 0.5)
+    monkeypatch.setattr(objectstore, "SERVE_READ", 3.0)
+    assert Pipeline(writer).run("schools").release == 1
+    relay = Relay(store.endpoint)
+    try:
+        through = {"LGSP_S3_ENDPOINT": relay.endpoint}
+        other = replica(tmp_path, "replica", **through)
+        maker = Settings.from_env({**os.environ, **through})  # the writer's home, its files here
+        with contextlib.closing(serve(other)) as one, contextlib.closing(serve(maker)) as two:
+            (there, _), (here, _) = next(one), next(two)
+            for base in (there, here):
+                assert httpx.get(f"{base}/api/3/action/package_list", timeout=30).json()["result"] == ["schools"]
+            assert httpx.get(f"{there}/releases/schools/latest/schools.csv", headers=IDENTITY).status_code == 200
+            relay.shut()
+            time.sleep(1.5)  # the background looks are now waiting on the store
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                # downloads from the store, each holding a worker until the serving client gives up
+                stuck = [pool.submit(_timed, f"{there}/releases/schools/v1/schools.parquet") for _ in range(3)]
+                time.sleep(0.5)
+                for _ in range(3):
+                    for base in (there, here):
+                        r, took = _timed(f"{base}/api/3/action/package_list")
+                        assert r.json()["result"] == ["schools"] and took < 1.0, (base, took)
+                    r, took = _timed(f"{here}/releases/schools/latest/schools.csv", headers=IDENTITY)
+                    assert r.status_code == 200 and took < 1.0, took  # from disk, never asking the store
+                    r, took = _timed(f"{there}/catalog.ttl")
+                    assert r.status_code == 200 and took < 2.0, took
+                for job in stuck:
+                    r, took = job.result()
+                    assert r.status_code == 503 and took < 10.0, (r.status_code, took)
+                    assert relay.endpoint not in r.text and "s3://" not in r.text
+    finally:
+        relay.close()
+
+
+def test_a_replica_started_while_the_store_hangs_says_503_until_it_has_read_it(
+    writer: Settings,  # noqa: F811
+    store: Any,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lgsp.portal import stored_catalogue
+    from lgsp.publishing import objectstore
+
+    monkeypatch.setattr(stored_catalogue, "STORE_LOOK", 0.5)
+    monkeypatch.setattr(stored_catalogue, "FIRST_WAIT", 1.0)
+    monkeypatch.setattr(objectstore, "SERVE_READ", 2.0)
+    assert Pipeline(writer).run("schools").release == 1
+    relay = Relay(store.endpoint)
+    relay.shut()
+    try:
+        other = replica(tmp_path, "replica", LGSP_S3_ENDPOINT=relay.endpoint)
+        for there, _ in serve(other):
+            for path in ("/api/3/action/package_list", "/dump.zip", "/catalog.ttl"):
+                r, took = _timed(there + path)
+                assert r.status_code == 503 and took < 1.0, (path, r.status_code, took)  # not an empty catalogue
+                assert "release store is not answering" in r.text and relay.endpoint not in r.text
+            relay.open = True
+            deadline = time.monotonic() + 20
+            while (r := httpx.get(f"{there}/api/3/action/package_list", timeout=30)).status_code != 200:
+                assert time.monotonic() < deadline, r.text
+                time.sleep(0.2)
+            assert r.json()["result"] == ["schools"]
+            assert httpx.get(f"{there}/dump.zip", timeout=60).status_code == 200
+    finally:
+        relay.close()
