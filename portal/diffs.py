@@ -3,7 +3,9 @@ the contract's primary key and computed with DuckDB over the two releases' Parqu
 
 A release never changes once made, so the counts are written once to
 `releases/<dataset>/diffs/v<N>-<sha>.json` (beside the versions, not inside one: a version's
-folder is what the bulk dump ships) and read from there afterwards.
+folder is what the bulk dump ships) and read from there afterwards. Only from the files this host
+has: a replica reading its releases from the release store says the diff is unavailable rather
+than fetch every Parquet file ever released for one anonymous request (a feed, a page).
 """
 
 from __future__ import annotations
@@ -18,9 +20,7 @@ import duckdb
 from lgsp.core.duck import literal, quote
 from lgsp.core.settings import Settings
 from lgsp.portal.access import Entry
-from lgsp.publishing.objectstore import StoreError
-from lgsp.publishing.stored import local_file
-from lgsp.publishing.versions import Release, releases_dir
+from lgsp.publishing.versions import Release, release_file, releases_dir
 
 _lock = threading.Lock()
 
@@ -47,8 +47,8 @@ def compute(settings: Settings, key: list[str], old: Release, new: Release) -> D
         SELECT count(*) FILTER (WHERE o.{first} IS NULL),
                count(*) FILTER (WHERE n.{first} IS NULL),
                count(*) FILTER (WHERE o.{first} IS NOT NULL AND n.{first} IS NOT NULL AND ({differs}))
-        FROM read_parquet({literal(str(local_file(settings, old, "parquet")))}) o
-        FULL OUTER JOIN read_parquet({literal(str(local_file(settings, new, "parquet")))}) n ON {on}
+        FROM read_parquet({literal(str(release_file(settings.home, old, "parquet")))}) o
+        FULL OUTER JOIN read_parquet({literal(str(release_file(settings.home, new, "parquet")))}) n ON {on}
     """
     con = duckdb.connect(config={"autoinstall_known_extensions": False})
     try:
@@ -70,7 +70,7 @@ def history(settings: Settings, entry: Entry) -> dict[int, Diff | None]:
         else:
             try:
                 out[release.version] = _cached(settings, key, previous, release)
-            except (duckdb.Error, OSError, StoreError):
+            except (duckdb.Error, OSError):
                 out[release.version] = None
         previous = release
     return out
@@ -84,6 +84,9 @@ def _cached(settings: Settings, key: list[str], old: Release, new: Release) -> D
             return Diff(**json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, TypeError):  # a torn or foreign file: compute again
             pass
+    for release in (old, new):  # never fetched from the release store for a request
+        if not release_file(settings.home, release, "parquet").exists():
+            raise FileNotFoundError(release_file(settings.home, release, "parquet"))
     diff = compute(settings, key, old, new)
     with _lock:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,11 @@ the dataset's latest.json, so a replica that sees a latest pointer finds every f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
+import threading
 from pathlib import Path
 
 from lgsp.core.settings import Settings
@@ -17,6 +20,9 @@ from lgsp.publishing.versions import Release, latest_release, list_releases, rel
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
+CACHE_BYTES = 4 << 30  # the release files a replica keeps in cache/releases/ for its readers
+_locks: dict[str, threading.Lock] = {}  # one per cached file: a file is fetched once at a time
+_locks_lock = threading.Lock()
 
 
 def upload(settings: Settings, dataset_id: str) -> int:
@@ -77,17 +83,45 @@ def _upload_version(store: ReleaseStore, root: Path, release: Release) -> int:
 
 def local_file(settings: Settings, release: Release, fmt: str) -> Path:
     """The release's file of format `fmt` on this host, for readers that need a file (DuckDB over
-    the Parquet): where the release was made, else a copy fetched once from the store into
-    `cache/releases/` and checked against its SHA-256. Raises StoreError when it cannot be fetched."""
+    the Parquet): where the release was made, else a copy fetched from the store into
+    `cache/releases/` and checked against its SHA-256: once, however many requests want it at once
+    (one lock per file), and kept while the cache stays under CACHE_BYTES (the least recently used
+    copies go first). Raises StoreError when it cannot be fetched."""
     path = release_file(settings.home, release, fmt)
     store = release_store(settings, serving=True)
     if store is None or path.exists():
         return path
-    cached = settings.home / "cache" / "releases" / release.dataset / f"v{release.version}" / path.name
-    if cached.exists():
-        return cached
-    sha256 = release.distribution(fmt).sha256
-    return store.fetch(store.key(release.dataset, release.version, path.name), cached, sha256)
+    root = settings.home / "cache" / "releases"
+    cached = root / release.dataset / f"v{release.version}" / path.name
+    with _locks_lock:
+        lock = _locks.setdefault(str(cached), threading.Lock())
+    with lock:
+        if cached.exists():
+            with contextlib.suppress(OSError):
+                os.utime(cached)  # recently used
+            return cached
+        sha256 = release.distribution(fmt).sha256
+        store.fetch(store.key(release.dataset, release.version, path.name), cached, sha256)
+    _evict(root, keep=cached)
+    return cached
+
+
+def _evict(root: Path, keep: Path) -> None:
+    """Remove the least recently used copies until the cache is under CACHE_BYTES (never `keep`,
+    the copy a request is about to read; a reader that has a removed copy open still reads it)."""
+    found = []
+    for path in root.rglob("*"):
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.name.endswith(".tmp"):
+                st = path.stat()
+                found.append((st.st_mtime, st.st_size, path))
+    total = sum(size for _, size, _ in found)
+    for _, size, path in sorted(found, key=lambda f: f[0]):
+        if total <= CACHE_BYTES:
+            break
+        if path != keep:
+            path.unlink(missing_ok=True)
+            total -= size
 
 
 def has_local(settings: Settings, dataset_id: str) -> bool:

@@ -149,3 +149,54 @@ def test_a_replica_started_while_the_store_hangs_says_503_until_it_has_read_it(
             assert httpx.get(f"{there}/dump.zip", timeout=60).status_code == 200
     finally:
         relay.close()
+
+
+def _cached(settings: Settings) -> list[str]:
+    root = settings.home / "cache" / "releases"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.parquet")) if root.exists() else []
+
+
+def test_a_replica_fetches_only_what_a_request_reads_once_and_within_its_cache(
+    writer: Settings,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lgsp_sandbox.build import mutate_department
+
+    from lgsp.publishing import objectstore, stored
+    from lgsp.publishing.versions import list_releases
+
+    pipeline = Pipeline(writer)
+    assert pipeline.run("schools").release == 1 and pipeline.run("price_observations").release == 1
+    mutate_department("finance", f"sqlite:///{writer.sandbox_dir / 'finance.sqlite'}", seed=5, changed=3, added=2)
+    assert pipeline.run("price_observations").release == 2
+    other = replica(tmp_path, "replica")
+    with contextlib.closing(serve(other)) as served:
+        there, _ = next(served)
+        sql = 'SELECT count(*) AS n FROM "schools"'
+        r = httpx.get(f"{there}/api/3/action/datastore_search_sql", params={"sql": sql}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert _cached(other) == ["schools/v1/schools.parquet"]  # not every dataset's
+        # The feed and a page's history diff nothing they would have to fetch: "not compared".
+        assert httpx.get(f"{there}/feed.atom", timeout=30).status_code == 200
+        assert _cached(other) == ["schools/v1/schools.parquet"]
+        assert httpx.get(f"{there}/dataset/price_observations", timeout=30).status_code == 200
+        assert "price_observations/v1/price_observations.parquet" not in _cached(other)
+    # Many readers of one file at once fetch it once; the cache keeps under its size.
+    fetched: list[str] = []
+    fetch = objectstore.ReleaseStore.fetch
+
+    def counting(self: Any, key: str, target: Path, sha256: str) -> Path:
+        fetched.append(key)
+        time.sleep(0.2)  # long enough for the others to be waiting
+        return fetch(self, key, target, sha256)
+
+    monkeypatch.setattr(objectstore.ReleaseStore, "fetch", counting)
+    fresh = replica(tmp_path, "fresh")
+    old, new = list_releases(writer.home, "price_observations")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        paths = set(pool.map(lambda _: stored.local_file(fresh, new, "parquet"), range(8)))
+    assert len(paths) == 1 and len(fetched) == 1
+    monkeypatch.setattr(stored, "CACHE_BYTES", new.distribution("parquet").bytes)
+    stored.local_file(fresh, old, "parquet")
+    assert _cached(fresh) == ["price_observations/v1/price_observations.parquet"]  # v2's copy made way
