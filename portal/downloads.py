@@ -147,7 +147,7 @@ def serve_stored(
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=distribution.media_type)
     try:
-        body = store.read(key, start, end)
+        body = store.read(key, start, end, sent.sha256, sent.bytes)
     except StoreError as exc:
         log.error("%s", exc)  # the details for the operator; the public gets no bucket names
         raise Unavailable(STORE_DOWN) from None

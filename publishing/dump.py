@@ -158,7 +158,7 @@ def _stored_members(store: ReleaseStore, release: Release, prefix: str) -> list[
                 raise StoreError(f"{store.url}: thiếu / missing {key}", dataset=release.dataset, file=key)
             found.append(_in_hand(prefix + name, data))
         else:
-            reader = functools.partial(store.read, key)
+            reader = functools.partial(store.read, key, sha256=known.sha256, size=known.bytes)
             crc = known.crc32 if known.crc32 is not None else _stored_crc(reader, key, known.bytes)
             found.append(Member(prefix + name, known.bytes, crc, stored=reader))
     return found

@@ -13,6 +13,7 @@ and it is written after every file of the release it names. boto3 rather than Du
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import threading
@@ -102,10 +103,18 @@ class ReleaseStore:
 
     def put_immutable(self, key: str, path: Path, media_type: str, sha256: str | None = None) -> bool:
         """Upload `path` to `key` unless the key holds these very bytes already (True when it
-        uploaded). Raises StoreConflict, writing nothing, when it holds other bytes."""
+        uploaded). Raises StoreConflict, writing nothing, when it holds other bytes, and
+        ReleaseError when the file is not the `sha256` its manifest says (it is hashed here, and
+        the store checks the bytes it receives against that hash: ChecksumSHA256)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        sha256 = sha256 or _sha256(path)
+        actual = _sha256(path)
+        if sha256 is not None and sha256 != actual:
+            raise ReleaseError(
+                f"{path} không khớp sha256 {sha256} của bản kê / does not match its manifest's sha256 {sha256}",
+                file=str(path),
+            )
+        sha256 = actual
         size = path.stat().st_size
         found = self.head(key)
         if found is not None:
@@ -114,7 +123,10 @@ class ReleaseStore:
         try:
             if size <= SINGLE_PUT:
                 with path.open("rb") as body:  # written only if the key is still free (If-None-Match: *)
-                    self.client.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*", **extra)
+                    self.client.put_object(
+                        Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*",
+                        ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(), **extra,
+                    )  # fmt: skip
             else:  # in parts; the look above is the check (one host writes a dataset's releases at a time)
                 self._upload_parts(key, path, extra)
         except ClientError as exc:
@@ -178,18 +190,27 @@ class ReleaseStore:
         except BotoCoreError as exc:
             raise self._fail(("đọc", "reading"), key, exc) from None
 
-    def read(self, key: str, start: int, end: int) -> Iterator[bytes]:
+    def read(
+        self, key: str, start: int, end: int, sha256: str | None = None, size: int | None = None
+    ) -> Iterator[bytes]:
         """Bytes [start, end) of an object, in 1 MiB pieces as they arrive. The request is made
-        now, so a store that cannot answer raises StoreError before a response has started."""
+        now, so a store that cannot answer raises StoreError before a response has started, as
+        does an object that is not the release's (its metadata's sha256 or its whole length not
+        the `sha256` and `size` the manifest gives)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         if end <= start:
             return iter(())
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]
+            found = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")
         except (BotoCoreError, ClientError) as exc:
             raise self._fail(("đọc", "reading"), key, exc) from None
-        return self._pieces(key, body, end - start)
+        total = str(found.get("ContentRange", "")).rpartition("/")[2]
+        there = found.get("Metadata", {}).get("sha256")
+        if (sha256 is not None and there != sha256) or (size is not None and total != str(size)):
+            found["Body"].close()
+            raise self._fail(("đọc", "reading"), key, RuntimeError(f"not the release's object: {there}, {total}"))
+        return self._pieces(key, found["Body"], end - start)
 
     def _pieces(self, key: str, body: Any, size: int) -> Iterator[bytes]:
         from botocore.exceptions import BotoCoreError

@@ -347,3 +347,37 @@ def test_a_replica_whose_store_stops_answering_says_so(
                     assert secret not in r.text, (path, secret, r.text)
             # the catalogue it read stays served meanwhile
             assert httpx.get(f"{there}/api/3/action/package_list", timeout=30).json()["result"] == ["schools"]
+
+
+def test_an_object_that_is_not_the_releases_is_never_served_or_uploaded(
+    writer: Settings, tmp_path: Path, store: Any
+) -> None:
+    from lgsp.publishing.versions import ReleaseError
+
+    assert Pipeline(writer).run("schools").release == 1
+    client, prefix = s3(store), writer.release_store.removeprefix("s3://releases/")  # type: ignore[union-attr]
+    local = folder(writer, "schools")
+    # Changed behind the hub's back: the same sha256 in its metadata but cut short, and other bytes.
+    whole = (local / "schools.csv").read_bytes()
+    real = hashlib.sha256(whole).hexdigest()
+    client.put_object(
+        Bucket="releases", Key=f"{prefix}schools/v1/schools.csv", Body=whole[:-5], Metadata={"sha256": real}
+    )
+    client.put_object(
+        Bucket="releases", Key=f"{prefix}schools/v1/schools.csv.gz", Body=b"x", Metadata={"sha256": "0" * 64}
+    )
+    other = replica(tmp_path, "replica")
+    for there, _ in serve(other):
+        for coding in ("identity", "gzip"):
+            r, body = _get(f"{there}/releases/schools/v1/schools.csv", {"accept-encoding": coding})
+            assert r.status_code == 503 and body != whole[:-5] and body != b"x", (coding, r.status_code)
+        try:  # the archive is streamed: the bad member cuts it short, never passing for the archive
+            assert httpx.get(f"{there}/dump.zip", timeout=60).status_code == 503
+        except httpx.RemoteProtocolError:
+            pass
+    # A file here that is not what its manifest says is not uploaded.
+    target = release_store(writer)
+    assert target is not None
+    with pytest.raises(ReleaseError, match="does not match its manifest's sha256"):
+        target.put_immutable(target.key("other", 1, "schools.csv"), local / "schools.csv", "text/csv", "0" * 64)
+    assert "Contents" not in client.list_objects_v2(Bucket="releases", Prefix=f"{prefix}other/")
