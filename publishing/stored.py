@@ -16,7 +16,15 @@ from pathlib import Path
 
 from lgsp.core.settings import Settings
 from lgsp.publishing.objectstore import ReleaseStore, StoreConflict, release_store
-from lgsp.publishing.versions import Release, latest_release, list_releases, release_file, releases_dir
+from lgsp.publishing.versions import (
+    Release,
+    latest_release,
+    list_releases,
+    public_columns,
+    release_file,
+    releases_dir,
+)
+from lgsp.schemas.loader import find_contract
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
@@ -28,17 +36,23 @@ _locks_lock = threading.Lock()
 def upload(settings: Settings, dataset_id: str) -> int:
     """Put the dataset's releases made here into the store (each version not there yet: the one
     just made, and any made before the store was set or while it was down), then point its
-    latest.json at the newest; returns the files uploaded (0 without a store). Raises StoreError
-    when the store cannot be reached and StoreConflict when a key holds other bytes: in both cases
-    the store's latest.json is left as it was."""
+    latest.json at the newest; returns the files uploaded (0 without a store). A version with a
+    column that is personal data now is never uploaded (the portal no longer serves it, and a key
+    in the store cannot be taken back). Raises StoreError when the store cannot be reached and
+    StoreConflict when a key holds other bytes: in both cases the store's latest.json is left as it was."""
     store = release_store(settings)
     latest = latest_release(settings.home, dataset_id)
     if store is None or latest is None:
         return 0
+    public = {c.name for c in public_columns(find_contract(settings.contracts_dir, dataset_id))}
     uploaded = 0
     for release in list_releases(settings.home, dataset_id):
-        if release.version <= latest.version:  # a newer one is a killed run's, not yet adopted
+        if not set(release.columns) <= public:
+            log.warning("%s v%d: a column is personal data now: not uploaded", dataset_id, release.version)
+        elif release.version <= latest.version:  # a newer one is a killed run's, not yet adopted
             uploaded += _upload_version(store, releases_dir(settings.home, dataset_id), release)
+    if not set(latest.columns) <= public:
+        return uploaded  # the pointer must never name a version that is not there
     pointer = releases_dir(settings.home, dataset_id) / "latest.json"
     current = store.latest(dataset_id)
     if current is not None and current.version > latest.version:

@@ -381,3 +381,26 @@ def test_an_object_that_is_not_the_releases_is_never_served_or_uploaded(
     with pytest.raises(ReleaseError, match="does not match its manifest's sha256"):
         target.put_immutable(target.key("other", 1, "schools.csv"), local / "schools.csv", "text/csv", "0" * 64)
     assert "Contents" not in client.list_objects_v2(Bucket="releases", Prefix=f"{prefix}other/")
+
+
+def test_a_version_whose_column_became_personal_data_is_never_uploaded(
+    writer: Settings, store: Any, contracts_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LGSP_S3_ENDPOINT", f"127.0.0.1:{_closed_port()}")
+    down = Settings.from_env()
+    run = Pipeline(down).run("schools")
+    assert run.release == 1 and run.release_store, run  # v1 made here, not in the store
+    path = contracts_dir / "schools.yaml"  # the address becomes personal data
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("{name: address, type: string,", "{name: address, type: string, personal_data: basic,")
+    )
+    monkeypatch.setenv("LGSP_S3_ENDPOINT", store.endpoint)
+    up = Settings.from_env()
+    assert Pipeline(up).release("schools").version == 2  # without the column
+    prefix = up.release_store.removeprefix("s3://releases/")  # type: ignore[union-attr]
+    keys = {o["Key"] for o in s3(store).list_objects_v2(Bucket="releases", Prefix=prefix)["Contents"]}
+    assert not any(k.startswith(f"{prefix}schools/v1/") for k in keys), keys
+    assert f"{prefix}schools/v2/release.json" in keys
+    pointer = s3(store).get_object(Bucket="releases", Key=f"{prefix}schools/latest.json")["Body"].read()
+    assert json.loads(pointer)["version"] == 2
