@@ -200,3 +200,33 @@ def test_a_replica_fetches_only_what_a_request_reads_once_and_within_its_cache(
     monkeypatch.setattr(stored, "CACHE_BYTES", new.distribution("parquet").bytes)
     stored.local_file(fresh, old, "parquet")
     assert _cached(fresh) == ["price_observations/v1/price_observations.parquet"]  # v2's copy made way
+
+
+def test_an_upload_to_a_store_that_hangs_holds_neither_the_writer_nor_the_run_lock(
+    writer: Settings,  # noqa: F811
+    store: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lgsp.warehouse.store import Warehouse
+
+    relay = Relay(store.endpoint)
+    relay.shut()
+    monkeypatch.setenv("LGSP_S3_ENDPOINT", relay.endpoint)
+    settings = Settings.from_env()
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            job = pool.submit(Pipeline(settings).run, "schools")
+            deadline = time.monotonic() + 60
+            while not relay.sockets:  # the upload has begun: the store is asked, and answers nothing
+                assert time.monotonic() < deadline and not job.done(), job.done() and job.result()
+                time.sleep(0.1)
+            start = time.monotonic()
+            with Pipeline(settings).running("schools", timeout=10):  # an edit's wait, well under EDIT_WAIT
+                with Warehouse(settings).writer(timeout=10, dataset="schools"):
+                    pass
+            assert time.monotonic() - start < 5 and not job.done()
+            relay.close()  # the store goes away for good: the upload fails, the run keeps its release
+            run = job.result(timeout=120)
+        assert run.status == "published" and run.release == 1 and run.release_store, run
+    finally:
+        relay.close()
