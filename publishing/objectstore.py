@@ -66,10 +66,11 @@ def _sha256(path: Path) -> str:
 class ReleaseStore:
     """The releases under one s3://bucket/prefix/ of the LGSP_S3_* object store."""
 
-    def __init__(self, url: str, client: Any) -> None:
+    def __init__(self, url: str, client: Any, signer: Any = None) -> None:
         self.url = url
         self.bucket, _, self.prefix = url.removeprefix("s3://").partition("/")
         self.client = client
+        self.signer = signer or client  # presigned URLs: the public address, a read-only key
         self._manifests: dict[str, Release] = {}  # release.json by key: immutable, read once
         self._lock = threading.Lock()
 
@@ -255,7 +256,7 @@ class ReleaseStore:
             "Bucket": self.bucket, "Key": key, "ResponseContentType": media_type,
             "ResponseContentDisposition": f'attachment; filename="{filename}"',
         }  # fmt: skip
-        return str(self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expiry))
+        return str(self.signer.generate_presigned_url("get_object", Params=params, ExpiresIn=expiry))
 
     def datasets(self) -> list[str]:
         """The datasets that have a folder under the prefix."""
@@ -296,27 +297,42 @@ class ReleaseStore:
 
 @functools.lru_cache(maxsize=8)
 def _store(
-    url: str, endpoint: str | None, key_id: str | None, secret: str | None, ssl: bool, region: str, serving: bool
+    url: str,
+    endpoint: str | None,
+    key_id: str | None,
+    secret: str | None,
+    ssl: bool,
+    region: str,
+    serving: bool,
+    public: tuple[str | None, str | None, str | None] = (None, None, None),
 ) -> Any:
+    internal = f"{'https' if ssl else 'http'}://{endpoint}" if endpoint else None
+    client = _client(internal, key_id, secret, region, serving)
+    signer = None
+    if any(public):  # presigned URLs for the public: its address and (better) a read-only key
+        signer = _client(public[0] or internal, public[1] or key_id, public[2] or secret, region, serving)
+    return ReleaseStore(url, client, signer)
+
+
+def _client(endpoint_url: str | None, key_id: str | None, secret: str | None, region: str, serving: bool) -> Any:
     import boto3  # 150 ms of imports, for the commands that use the store only
     from botocore.config import Config
 
-    client = boto3.session.Session().client(
+    return boto3.session.Session().client(
         "s3",
-        endpoint_url=f"{'https' if ssl else 'http'}://{endpoint}" if endpoint else None,
+        endpoint_url=endpoint_url,
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
         region_name=region,
         config=Config(
             signature_version="s3v4",
-            s3={"addressing_style": "path" if endpoint else "auto"},  # MinIO, SeaweedFS: no bucket DNS names
+            s3={"addressing_style": "path" if endpoint_url else "auto"},  # MinIO, SeaweedFS: no bucket DNS names
             connect_timeout=SERVE_CONNECT if serving else 5,
             read_timeout=SERVE_READ if serving else 60,
             retries={"total_max_attempts": 1} if serving else {"max_attempts": 3, "mode": "standard"},
             max_pool_connections=SERVE_POOL if serving else 10,
         ),
     )
-    return ReleaseStore(url, client)
 
 
 def release_store(settings: Settings, serving: bool = False) -> ReleaseStore | None:
@@ -334,5 +350,10 @@ def release_store(settings: Settings, serving: bool = False) -> ReleaseStore | N
         settings.s3_use_ssl,
         settings.s3_region,
         serving,
+        (
+            settings.release_public_endpoint,
+            settings.release_public_key_id,
+            settings.release_public_secret.get_secret_value() if settings.release_public_secret else None,
+        ),
     )
     return found

@@ -230,3 +230,34 @@ def test_an_upload_to_a_store_that_hangs_holds_neither_the_writer_nor_the_run_lo
         assert run.status == "published" and run.release == 1 and run.release_store, run
     finally:
         relay.close()
+
+
+def test_presigned_urls_name_the_public_address_and_the_read_only_key(
+    writer: Settings,  # noqa: F811
+    store: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    assert Pipeline(writer).run("schools").release == 1
+    public = Relay(store.endpoint)  # the address the public reaches the store at (here: a relay)
+    try:
+        presigned = {"LGSP_RELEASE_REDIRECT": "presigned", "LGSP_RELEASE_PUBLIC_ENDPOINT": f"http://{public.endpoint}"}
+        other = replica(tmp_path, "public", **presigned)
+        local = writer.home / "releases" / "schools" / "v1" / "schools.csv"
+        for there, _ in serve(other):
+            r = httpx.get(f"{there}/releases/schools/latest/schools.csv", timeout=30)
+            assert r.status_code == 302 and r.headers["location"].startswith(f"http://{public.endpoint}/releases/")
+            assert store.endpoint not in r.headers["location"]
+            fetched = httpx.get(r.headers["location"], headers=IDENTITY, timeout=30)
+            assert fetched.status_code == 200 and fetched.content == local.read_bytes()
+        # A read-only key of its own signs them: the lake's read-write key id is not in the URL.
+        signed = replica(
+            tmp_path, "readonly", **presigned, LGSP_RELEASE_PUBLIC_KEY_ID="READONLY", LGSP_RELEASE_PUBLIC_SECRET="x"
+        )
+        for there, _ in serve(signed):
+            r = httpx.get(f"{there}/releases/schools/latest/schools.csv", timeout=30)
+            assert (
+                "X-Amz-Credential=READONLY%2F" in r.headers["location"]
+                and store.access_key not in r.headers["location"]
+            )
+    finally:
+        public.close()

@@ -41,6 +41,8 @@ def test_sizes_take_units_and_values_are_normalised() -> None:
         ("LGSP_RELEASE_STORE", "s3://Not_A_Bucket/x/", "is not s3://<bucket>/<prefix>/"),
         ("LGSP_RELEASE_REDIRECT", "proxy", "'stream' or 'presigned'"),
         ("LGSP_RELEASE_URL_EXPIRY", "0", "greater than or equal to 1"),
+        ("LGSP_RELEASE_PUBLIC_ENDPOINT", "files.example.gov.vn", "is not http(s)://<host>[:<port>]"),
+        ("LGSP_RELEASE_PUBLIC_ENDPOINT", "https://files.example.gov.vn/bucket", "is not http(s)://<host>[:<port>]"),
     ],
 )
 def test_a_bad_value_names_the_variable(name: str, value: str, reason: str) -> None:
@@ -68,3 +70,6 @@ def test_the_release_store_is_unset_by_default_and_its_prefix_ends_in_a_slash() 
         "s3://lgsp-releases/open-data/", "presigned", 600,
     )  # fmt: skip
     assert Settings.from_env({"LGSP_RELEASE_STORE": "s3://lgsp-releases"}).release_store == "s3://lgsp-releases/"
+    assert default.release_public_endpoint is None and default.release_public_key_id is None
+    public = Settings.from_env({"LGSP_RELEASE_PUBLIC_ENDPOINT": "https://files.example.gov.vn/"})
+    assert public.release_public_endpoint == "https://files.example.gov.vn"
