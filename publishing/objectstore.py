@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import os
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,7 +236,7 @@ class ReleaseStore:
         from botocore.exceptions import BotoCoreError, ClientError
 
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{threading.get_ident()}.tmp")
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")  # unique across processes
         try:
             try:
                 self.client.download_file(self.bucket, key, str(tmp))

@@ -41,8 +41,10 @@ def upload(settings: Settings, dataset_id: str) -> int:
     in the store cannot be taken back). Raises StoreError when the store cannot be reached and
     StoreConflict when a key holds other bytes: in both cases the store's latest.json is left as it was."""
     store = release_store(settings)
+    if store is None:  # the default: nothing read, nothing imported
+        return 0
     latest = latest_release(settings.home, dataset_id)
-    if store is None or latest is None:
+    if latest is None:
         return 0
     public = {c.name for c in public_columns(find_contract(settings.contracts_dir, dataset_id))}
     uploaded = 0

@@ -404,3 +404,16 @@ def test_a_version_whose_column_became_personal_data_is_never_uploaded(
     assert f"{prefix}schools/v2/release.json" in keys
     pointer = s3(store).get_object(Bucket="releases", Key=f"{prefix}schools/latest.json")["Body"].read()
     assert json.loads(pointer)["version"] == 2
+
+
+def test_a_pointer_that_does_not_parse_takes_down_only_its_dataset(
+    writer: Settings, tmp_path: Path, store: Any
+) -> None:
+    pipeline = Pipeline(writer)
+    for dataset in ("schools", "price_observations"):
+        assert pipeline.run(dataset).release == 1
+    prefix = writer.release_store.removeprefix("s3://releases/")  # type: ignore[union-attr]
+    s3(store).put_object(Bucket="releases", Key=f"{prefix}price_observations/latest.json", Body=b"{not json")
+    for there, _ in serve(replica(tmp_path, "replica")):
+        r = httpx.get(f"{there}/api/3/action/package_list", timeout=30)
+        assert r.status_code == 200 and r.json()["result"] == ["schools"], r.text
