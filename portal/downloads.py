@@ -9,6 +9,7 @@ client resuming or fetching in ranges counts once, and nothing about the client 
 from __future__ import annotations
 
 import logging
+from email.utils import formatdate
 from pathlib import Path
 
 from fastapi import Request
@@ -131,8 +132,9 @@ def serve_stored(
         url = store.presigned(key, settings.release_url_expiry, name, distribution.media_type)
         return RedirectResponse(url, status_code=302, headers={**headers, "cache-control": "no-store"})
     start, end, status = 0, sent.bytes, 200
+    headers["last-modified"] = formatdate(release.created_at.timestamp(), usegmt=True)  # the release's time
     http_range, if_range = request.headers.get("range"), request.headers.get("if-range")
-    if http_range is not None and (if_range is None or if_range == etag):
+    if http_range is not None and (if_range is None or if_range in (etag, headers["last-modified"])):
         try:
             ranges = ReleaseFile._parse_range_header(http_range, sent.bytes)
         except MalformedRangeHeader as exc:
@@ -151,6 +153,6 @@ def serve_stored(
     except StoreError as exc:
         log.error("%s", exc)  # the details for the operator; the public gets no bucket names
         raise Unavailable(STORE_DOWN) from None
-    if first_byte_requested(request, etag, sent.bytes):
+    if first_byte_requested(request, etag, sent.bytes) and not (start > 0 and if_range == headers["last-modified"]):
         counter.count(release.dataset, distribution.format)
     return StreamingResponse(body, status_code=status, headers=headers, media_type=distribution.media_type)

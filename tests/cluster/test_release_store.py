@@ -417,3 +417,20 @@ def test_a_pointer_that_does_not_parse_takes_down_only_its_dataset(
     for there, _ in serve(replica(tmp_path, "replica")):
         r = httpx.get(f"{there}/api/3/action/package_list", timeout=30)
         assert r.status_code == 200 and r.json()["result"] == ["schools"], r.text
+
+
+def test_a_streamed_download_resumes_with_the_date_it_was_given(writer: Settings, tmp_path: Path) -> None:
+    from lgsp.publishing.counts import read_counts
+
+    assert Pipeline(writer).run("schools").release == 1
+    other = replica(tmp_path, "replica")
+    whole = (folder(writer, "schools") / "schools.csv").read_bytes()
+    for there, _ in serve(other):
+        url = f"{there}/releases/schools/v1/schools.csv"
+        r, body = _get(url)
+        modified = r.headers["last-modified"]  # the release's time, as a local file has its own
+        assert body == whole and modified.endswith(" GMT")
+        r, body = _get(url, {**IDENTITY, "range": "bytes=10-", "if-range": modified})
+        assert r.status_code == 206 and body == whole[10:]
+        counted = sum(n for _, dataset, fmt, n in read_counts(other.home) if (dataset, fmt) == ("schools", "csv"))
+        assert counted == 1  # the continuation is the same download
