@@ -165,18 +165,42 @@ class ReleaseStore:
         except S3UploadFailedError as exc:
             raise OSError(str(exc)) from None
 
-    def put_pointer(self, key: str, body: bytes) -> None:
-        """Write the one mutable object, a dataset's latest.json."""
+    def put_pointer(self, key: str, body: bytes, etag: str | None) -> bool:
+        """Write the one mutable object, a dataset's latest.json, only if it is still the one read
+        (`etag`; None: only if there is none): False, writing nothing, when another writer moved it
+        meanwhile (If-Match / If-None-Match, so a slower writer never moves it backwards)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         digest = hashlib.sha256(body).hexdigest()
+        condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
         try:
             self.client.put_object(
                 Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", CacheControl=POINTER,
-                Metadata={"sha256": digest},
+                Metadata={"sha256": digest}, **condition,
             )  # fmt: skip
-        except (BotoCoreError, ClientError) as exc:
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
             raise self._fail(("ghi", "writing"), key, exc) from None
+        except BotoCoreError as exc:
+            raise self._fail(("ghi", "writing"), key, exc) from None
+        return True
+
+    def pointer(self, dataset: str) -> tuple[Release | None, str | None]:
+        """The release the dataset's latest.json names and that object's ETag (None, None without one)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = self.key(dataset)
+        try:
+            found = self.client.get_object(Bucket=self.bucket, Key=key)
+            body = found["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                return None, None
+            raise self._fail(("đọc", "reading"), key, exc) from None
+        except BotoCoreError as exc:
+            raise self._fail(("đọc", "reading"), key, exc) from None
+        return Release.model_validate_json(body), str(found["ETag"])
 
     # Reading
 

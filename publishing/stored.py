@@ -56,16 +56,18 @@ def upload(settings: Settings, dataset_id: str) -> int:
     if not set(latest.columns) <= public:
         return uploaded  # the pointer must never name a version that is not there
     pointer = releases_dir(settings.home, dataset_id) / "latest.json"
-    current = store.latest(dataset_id)
-    if current is not None and current.version > latest.version:
-        log.warning(
-            "%s: the release store already points at v%d, newer than v%d here: left as it is",
-            dataset_id,
-            current.version,
-            latest.version,
-        )
-    elif current != latest:
-        store.put_pointer(store.key(dataset_id), pointer.read_bytes())
+    for _ in range(5):  # written only over the pointer read: a racing writer makes us look again
+        current, etag = store.pointer(dataset_id)
+        if current is not None and current.version > latest.version:
+            log.warning(
+                "%s: the release store already points at v%d, newer than v%d here: left as it is",
+                dataset_id,
+                current.version,
+                latest.version,
+            )
+            break
+        if current == latest or store.put_pointer(store.key(dataset_id), pointer.read_bytes(), etag):
+            break
     return uploaded
 
 

@@ -434,3 +434,20 @@ def test_a_streamed_download_resumes_with_the_date_it_was_given(writer: Settings
         assert r.status_code == 206 and body == whole[10:]
         counted = sum(n for _, dataset, fmt, n in read_counts(other.home) if (dataset, fmt) == ("schools", "csv"))
         assert counted == 1  # the continuation is the same download
+
+
+def test_latest_json_is_written_only_over_the_pointer_that_was_read(writer: Settings, store: Any) -> None:
+    assert Pipeline(writer).run("schools").release == 1
+    target = release_store(writer)
+    assert target is not None
+    key = target.key("schools")
+    found, etag = target.pointer("schools")
+    assert found is not None and found.version == 1 and etag
+    moved = found.model_copy(update={"version": 7}).model_dump_json().encode()
+    assert target.put_pointer(key, moved, etag) is True  # another writer moves it on
+    older = (writer.home / "releases" / "schools" / "latest.json").read_bytes()
+    assert target.put_pointer(key, older, etag) is False  # a slow writer with what it read before: refused
+    assert target.put_pointer(key, older, None) is False  # nor as if there were none
+    assert target.pointer("schools")[0].version == 7  # type: ignore[union-attr]
+    Pipeline(writer).release("schools")  # a writer behind the store's pointer leaves it
+    assert target.pointer("schools")[0].version == 7  # type: ignore[union-attr]
