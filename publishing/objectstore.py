@@ -5,15 +5,15 @@ A release's objects never change once written: `<prefix><dataset>/v<N>/<file>`, 
 SHA-256 in its metadata (`x-amz-meta-sha256`) and its media type; a key already holding other bytes
 is refused, never overwritten: each key is looked at first, and written with `If-None-Match: *`,
 so of two writers racing for it one is refused by the store (files over 512 MiB go up in parts,
-which S3 writes without that condition: there the look, and the dataset's lock that one writer
-holds at a time, are the check). `<prefix><dataset>/latest.json` is the one object that changes,
-and it is written after every file of the release it names. boto3 rather than DuckDB's httpfs
+whose completion carries the same condition). `<prefix><dataset>/latest.json` is the one object
+that changes, written after every file of the release it names, and only over the one read (If-Match). boto3 rather than DuckDB's httpfs
 (which the lake uses): object metadata, conditional writes and presigned URLs are its everyday API.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import os
@@ -29,6 +29,7 @@ from lgsp.publishing.versions import Release, ReleaseError
 
 CHUNK = 1 << 20
 SINGLE_PUT = 512 * CHUNK  # larger files go up in parts (an S3 PUT takes at most 5 GiB)
+PART = 64 * CHUNK  # one part of those, read into memory at a time
 IMMUTABLE = "public, max-age=31536000, immutable"  # a release's objects never change
 POINTER = "no-cache"  # latest.json does
 _MISSING = ("404", "NoSuchKey", "NotFound")
@@ -130,7 +131,7 @@ class ReleaseStore:
                         Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*",
                         ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(), **extra,
                     )  # fmt: skip
-            else:  # in parts; the look above is the check (one host writes a dataset's releases at a time)
+            else:  # in parts, the last step written only if the key is still free
                 self._upload_parts(key, path, extra)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
@@ -157,13 +158,27 @@ class ReleaseStore:
         )
 
     def _upload_parts(self, key: str, path: Path, extra: dict[str, Any]) -> None:
-        from boto3.exceptions import S3UploadFailedError
-        from boto3.s3.transfer import TransferConfig
-
+        """A multipart upload whose completion carries If-None-Match: * (so the store refuses it
+        when another writer took the key meanwhile); aborted on any failure, leaving no parts."""
+        size = path.stat().st_size
+        part = max(PART, -(-size // 10_000))  # S3 takes at most 10,000 parts
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
         try:
-            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=TransferConfig())
-        except S3UploadFailedError as exc:
-            raise OSError(str(exc)) from None
+            parts: list[dict[str, Any]] = []
+            with path.open("rb") as src:
+                while data := src.read(part):
+                    number = len(parts) + 1
+                    done = self.client.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload, PartNumber=number, Body=data
+                    )
+                    parts.append({"PartNumber": number, "ETag": done["ETag"]})
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}, IfNoneMatch="*"
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+            raise
 
     def put_pointer(self, key: str, body: bytes, etag: str | None) -> bool:
         """Write the one mutable object, a dataset's latest.json, only if it is still the one read

@@ -218,6 +218,7 @@ def test_a_large_file_goes_up_in_parts_with_its_sha256_and_is_not_overwritten(
     from lgsp.publishing import objectstore
 
     monkeypatch.setattr(objectstore, "SINGLE_PUT", 1 << 20)  # a 10 MiB file stands for a 5 GiB one
+    monkeypatch.setattr(objectstore, "PART", 5 << 20)  # in two parts
     big, other = tmp_path / "big.csv.gz", tmp_path / "other.csv.gz"
     big.write_bytes(os.urandom(10 << 20))
     other.write_bytes(os.urandom(10 << 20))
@@ -228,9 +229,21 @@ def test_a_large_file_goes_up_in_parts_with_its_sha256_and_is_not_overwritten(
     assert target.put_immutable(key, big, "application/gzip") is False  # the same bytes: nothing to write
     with pytest.raises(StoreConflict, match="never overwritten"):
         target.put_immutable(key, other, "application/gzip")
+    # A writer that looked before another took the key: the store refuses its completed parts.
+    real, looks = target.head, []
+
+    def stale_then_real(k: str) -> Any:
+        looks.append(k)
+        return None if len(looks) == 1 else real(k)
+
+    monkeypatch.setattr(target, "head", stale_then_real)
+    with pytest.raises(StoreConflict, match="never overwritten"):
+        target.put_immutable(key, other, "application/gzip")
+    monkeypatch.undo()
     found = s3(store).get_object(Bucket="releases", Key=key)
     assert found["Body"].read() == big.read_bytes() and found["ContentType"] == "application/gzip"
     assert found["Metadata"]["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert not s3(store).list_multipart_uploads(Bucket="releases").get("Uploads")  # no parts left behind
 
 
 def _closed_port() -> int:
