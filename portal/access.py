@@ -15,7 +15,8 @@ from pathlib import Path
 
 from lgsp.core.settings import Settings
 from lgsp.portal.stored_catalogue import StoredReleases
-from lgsp.publishing.objectstore import StoreError, release_store
+from lgsp.publishing.objectstore import StoreError
+from lgsp.publishing.store_client import release_store
 from lgsp.publishing.stored import has_local
 from lgsp.publishing.versions import Release, list_releases, public_columns, releases_dir
 from lgsp.schemas.contract import Classification, Column, Contract

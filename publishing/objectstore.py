@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import hashlib
 import os
 import threading
@@ -24,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lgsp.core.settings import Settings
 from lgsp.publishing.versions import Release, ReleaseError
 
 CHUNK = 1 << 20
@@ -33,9 +31,6 @@ PART = 64 * CHUNK  # one part of those, read into memory at a time
 IMMUTABLE = "public, max-age=31536000, immutable"  # a release's objects never change
 POINTER = "no-cache"  # latest.json does
 _MISSING = ("404", "NoSuchKey", "NotFound")
-# A serving client (lgsp serve's downloads and readers, in its thread pool of 40) tries once with
-# short timeouts: a store that stops answering must free a worker in seconds, not hold it a minute.
-SERVE_CONNECT, SERVE_READ, SERVE_POOL = 2.0, 10.0, 64
 
 
 class StoreError(ReleaseError):
@@ -334,67 +329,3 @@ class ReleaseStore:
                     self._manifests[key] = known
             found.append(known)
         return found
-
-
-@functools.lru_cache(maxsize=8)
-def _store(
-    url: str,
-    endpoint: str | None,
-    key_id: str | None,
-    secret: str | None,
-    ssl: bool,
-    region: str,
-    serving: bool,
-    public: tuple[str | None, str | None, str | None] = (None, None, None),
-) -> Any:
-    internal = f"{'https' if ssl else 'http'}://{endpoint}" if endpoint else None
-    client = _client(internal, key_id, secret, region, serving)
-    signer = None
-    if any(public):  # presigned URLs for the public: its address and (better) a read-only key
-        signer = _client(public[0] or internal, public[1] or key_id, public[2] or secret, region, serving)
-    return ReleaseStore(url, client, signer)
-
-
-def _client(endpoint_url: str | None, key_id: str | None, secret: str | None, region: str, serving: bool) -> Any:
-    import boto3  # 150 ms of imports, for the commands that use the store only
-    from botocore.config import Config
-
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint_url,
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        region_name=region,
-        config=Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path" if endpoint_url else "auto"},  # MinIO, SeaweedFS: no bucket DNS names
-            connect_timeout=SERVE_CONNECT if serving else 5,
-            read_timeout=SERVE_READ if serving else 60,
-            retries={"total_max_attempts": 1} if serving else {"max_attempts": 3, "mode": "standard"},
-            max_pool_connections=SERVE_POOL if serving else 10,
-        ),
-    )
-
-
-def release_store(settings: Settings, serving: bool = False) -> ReleaseStore | None:
-    """The store the settings name (one client per store and key, shared by threads: boto3's
-    clients are thread-safe), or None when $LGSP_RELEASE_STORE is unset. `serving`: the client of
-    `lgsp serve`'s readers (one attempt, short timeouts, a pool for every worker thread)."""
-    if settings.release_store is None:
-        return None
-    secret = settings.s3_secret.get_secret_value() if settings.s3_secret else None
-    found: ReleaseStore = _store(
-        settings.release_store,
-        settings.s3_endpoint,
-        settings.s3_key_id,
-        secret,
-        settings.s3_use_ssl,
-        settings.s3_region,
-        serving,
-        (
-            settings.release_public_endpoint,
-            settings.release_public_key_id,
-            settings.release_public_secret.get_secret_value() if settings.release_public_secret else None,
-        ),
-    )
-    return found

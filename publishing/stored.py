@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 
 from lgsp.core.settings import Settings
-from lgsp.publishing.objectstore import ReleaseStore, StoreConflict, release_store
+from lgsp.publishing.objectstore import ReleaseStore, StoreConflict
+from lgsp.publishing.store_client import release_store
 from lgsp.publishing.versions import (
     Release,
     latest_release,

@@ -23,7 +23,8 @@ from botocore.config import Config
 
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.publishing.objectstore import StoreConflict, StoreError, release_store
+from lgsp.publishing.objectstore import StoreConflict, StoreError
+from lgsp.publishing.store_client import release_store
 from tests.conftest import make_home, serve
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]

@@ -81,10 +81,10 @@ def test_a_store_that_hangs_never_holds_up_the_catalogue_or_a_local_download(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from lgsp.portal import stored_catalogue
-    from lgsp.publishing import objectstore
+    from lgsp.publishing import store_client
 
     monkeypatch.setattr(stored_catalogue, "STORE_LOOK", 0.5)
-    monkeypatch.setattr(objectstore, "SERVE_READ", 3.0)
+    monkeypatch.setattr(store_client, "SERVE_READ", 3.0)
     assert Pipeline(writer).run("schools").release == 1
     relay = Relay(store.endpoint)
     try:
@@ -125,11 +125,11 @@ def test_a_replica_started_while_the_store_hangs_says_503_until_it_has_read_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from lgsp.portal import stored_catalogue
-    from lgsp.publishing import objectstore
+    from lgsp.publishing import store_client
 
     monkeypatch.setattr(stored_catalogue, "STORE_LOOK", 0.5)
     monkeypatch.setattr(stored_catalogue, "FIRST_WAIT", 1.0)
-    monkeypatch.setattr(objectstore, "SERVE_READ", 2.0)
+    monkeypatch.setattr(store_client, "SERVE_READ", 2.0)
     assert Pipeline(writer).run("schools").release == 1
     relay = Relay(store.endpoint)
     relay.shut()
