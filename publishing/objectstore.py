@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from lgsp.publishing.versions import Release, ReleaseError
 CHUNK = 1 << 20
 SINGLE_PUT = 512 * CHUNK  # larger files go up in parts (an S3 PUT takes at most 5 GiB)
 PART = 64 * CHUNK  # one part of those, read into memory at a time
+BREAK = 10.0  # seconds a serving store that did not answer is not asked again (a circuit breaker)
 IMMUTABLE = "public, max-age=31536000, immutable"  # a release's objects never change
 POINTER = "no-cache"  # latest.json does
 _MISSING = ("404", "NoSuchKey", "NotFound")
@@ -64,8 +66,10 @@ def _sha256(path: Path) -> str:
 class ReleaseStore:
     """The releases under one s3://bucket/prefix/ of the LGSP_S3_* object store."""
 
-    def __init__(self, url: str, client: Any, signer: Any = None) -> None:
+    def __init__(self, url: str, client: Any, signer: Any = None, breaker: bool = False) -> None:
         self.url = url
+        self.breaker = breaker  # a serving store: after a store that did not answer, not asked for BREAK s
+        self._resting_until = 0.0
         self.bucket, _, self.prefix = url.removeprefix("s3://").partition("/")
         self.client = client
         self.signer = signer or client  # presigned URLs: the public address, a read-only key
@@ -75,6 +79,23 @@ class ReleaseStore:
     def key(self, dataset: str, version: int | None = None, file: str = "latest.json") -> str:
         """`<prefix><dataset>/v<N>/<file>`, or the dataset's `latest.json` without a version."""
         return f"{self.prefix}{dataset}/" + (f"v{version}/{file}" if version is not None else file)
+
+    def _ask(self, key: str) -> None:
+        """Raise StoreError at once while the breaker is open: a store that just did not answer
+        would only hold another worker thread for its timeout."""
+        if self.breaker and time.monotonic() < self._resting_until:
+            raise StoreError(
+                f"Kho bản phát hành {self.url} vừa không trả lời: tạm không hỏi lại / The release store {self.url} "
+                "did not answer just now: not asked again for a few seconds",
+                file=f"s3://{self.bucket}/{key}",
+            )
+
+    def _trip(self, exc: Exception) -> None:
+        """Open the breaker after a store that could not be reached or timed out (not a refusal)."""
+        from botocore.exceptions import BotoCoreError
+
+        if self.breaker and isinstance(exc, BotoCoreError):
+            self._resting_until = time.monotonic() + BREAK
 
     def _fail(self, doing: tuple[str, str], key: str, exc: Exception) -> StoreError:
         """`doing` in Vietnamese and in English."""
@@ -238,9 +259,11 @@ class ReleaseStore:
 
         if end <= start:
             return iter(())
+        self._ask(key)
         try:
             found = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")
         except (BotoCoreError, ClientError) as exc:
+            self._trip(exc)
             raise self._fail(("đọc", "reading"), key, exc) from None
         total = str(found.get("ContentRange", "")).rpartition("/")[2]
         there = found.get("Metadata", {}).get("sha256")
@@ -271,10 +294,12 @@ class ReleaseStore:
 
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")  # unique across processes
+        self._ask(key)
         try:
             try:
                 self.client.download_file(self.bucket, key, str(tmp))
             except (BotoCoreError, ClientError) as exc:
+                self._trip(exc)
                 raise self._fail(("đọc", "reading"), key, exc) from None
             if _sha256(tmp) != sha256:
                 raise StoreError(

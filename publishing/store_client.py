@@ -31,7 +31,7 @@ def _store(
     signer = None
     if any(public):  # presigned URLs for the public: its address and (better) a read-only key
         signer = _client(public[0] or internal, public[1] or key_id, public[2] or secret, region, serving)
-    return ReleaseStore(url, client, signer)
+    return ReleaseStore(url, client, signer, breaker=serving)
 
 
 def _client(endpoint_url: str | None, key_id: str | None, secret: str | None, region: str, serving: bool) -> Any:

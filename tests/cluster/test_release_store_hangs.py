@@ -114,6 +114,8 @@ def test_a_store_that_hangs_never_holds_up_the_catalogue_or_a_local_download(
                     r, took = job.result()
                     assert r.status_code == 503 and took < 10.0, (r.status_code, took)
                     assert relay.endpoint not in r.text and "s3://" not in r.text
+            r, took = _timed(f"{there}/releases/schools/v1/schools.csv", headers=IDENTITY)
+            assert r.status_code == 503 and took < 0.5, took  # the breaker: not asked again for a while
     finally:
         relay.close()
 
