@@ -26,6 +26,7 @@ class StoredReleases:
         self.settings = settings
         self.store = store
         self.releases: dict[str, list[Release]] = {}
+        self._etags: dict[str, str] = {}  # each pointer's ETag as last read: later looks are conditional GETs
         self.read = threading.Event()  # set once a look has succeeded: until then the catalogue is not whole
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lgsp-release-store", daemon=True)
@@ -61,9 +62,15 @@ class StoredReleases:
     def _one(self, dataset: str) -> tuple[list[Release], bool]:
         """The dataset's releases in the store ([] without a pointer; its last ones when they could
         not be read), and whether the store answered."""
+        known = self._etags.get(dataset)
         try:
-            latest = self.store.latest(dataset)
-            return (self.store.releases(dataset, latest) if latest is not None else []), True
+            latest, etag = self.store.pointer(dataset, known)
+            if latest is None and etag is not None and etag == known:  # unchanged (304): nothing read
+                return self.releases.get(dataset, []), True
+            found = self.store.releases(dataset, latest) if latest is not None else []
+            if etag is not None:
+                self._etags[dataset] = etag
+            return found, True
         except StoreError as exc:
             log.error("%s", exc)
             return self.releases.get(dataset, []), False

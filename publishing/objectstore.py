@@ -217,17 +217,21 @@ class ReleaseStore:
             raise self._fail(("ghi", "writing"), key, exc) from None
         return True
 
-    def pointer(self, dataset: str) -> tuple[Release | None, str | None]:
-        """The release the dataset's latest.json names and that object's ETag (None, None without one)."""
+    def pointer(self, dataset: str, known: str | None = None) -> tuple[Release | None, str | None]:
+        """The release the dataset's latest.json names and that object's ETag (None, None without one).
+        With the ETag of the copy the caller has (`known`), a conditional GET: (None, known) when
+        it is unchanged, which the store answers without a body (304)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         key = self.key(dataset)
         try:
-            found = self.client.get_object(Bucket=self.bucket, Key=key)
+            found = self.client.get_object(Bucket=self.bucket, Key=key, **({"IfNoneMatch": known} if known else {}))
             body = found["Body"].read()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING:
                 return None, None
+            if known and exc.response.get("Error", {}).get("Code") in ("304", "NotModified"):
+                return None, known
             raise self._fail(("đọc", "reading"), key, exc) from None
         except BotoCoreError as exc:
             raise self._fail(("đọc", "reading"), key, exc) from None

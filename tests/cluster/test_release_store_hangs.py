@@ -263,3 +263,53 @@ def test_presigned_urls_name_the_public_address_and_the_read_only_key(
             )
     finally:
         public.close()
+
+
+def test_a_replica_looks_at_unchanged_pointers_with_conditional_gets(
+    writer: Settings,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from lgsp.portal import stored_catalogue
+    from lgsp.publishing.store_client import release_store
+
+    monkeypatch.setattr(stored_catalogue, "STORE_LOOK", 0.2)
+    from lgsp_sandbox.build import mutate_department
+
+    assert Pipeline(writer).run("price_observations").release == 1
+    other = replica(tmp_path, "replica")
+    target = release_store(other, serving=True)
+    assert target is not None
+    answers: list[str] = []  # what the store said to each GET of a latest.json
+    get = target.client.get_object
+
+    def watched(**kwargs: Any) -> Any:
+        if not kwargs["Key"].endswith("latest.json"):
+            return get(**kwargs)
+        try:
+            found = get(**kwargs)
+        except ClientError as exc:
+            answers.append(str(exc.response["Error"]["Code"]))
+            raise
+        answers.append("200")
+        return found
+
+    monkeypatch.setattr(target.client, "get_object", watched)
+    for there, _ in serve(other):
+        time.sleep(1.5)
+        assert answers[0] == "200" and answers.count("304") >= 3 and "200" not in answers[1:], answers
+        # A new release changes the pointer: the next conditional GET gets it.
+        finance = f"sqlite:///{writer.sandbox_dir / 'finance.sqlite'}"
+        mutate_department("finance", finance, seed=5, changed=3, added=2)
+        assert Pipeline(writer).run("price_observations").release == 2
+        deadline = time.monotonic() + 20
+        while (
+            httpx.get(f"{there}/api/3/action/package_show?id=price_observations", timeout=30).json()["result"][
+                "version"
+            ]
+            != "2"
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
