@@ -98,7 +98,7 @@ def correction_sheet(
 ) -> None:
     """Write the correction sheet: the quarantined rows still open, with their reasons and refs, for the
     department to fix and send back (only those rows are read again)."""
-    from lgsp.submissions import corrections, ledger
+    from lgsp.submissions import correction_sheet, corrections, ledger
     from lgsp.warehouse.store import Warehouse
 
     if (submission_id is None) == (dataset is None):
@@ -125,10 +125,10 @@ def correction_sheet(
     if not rows:
         console.print("không còn dòng nào chờ sửa / no quarantined row waits for a correction: nothing written")
         raise typer.Exit(1)
-    output.write_bytes(corrections.workbook(contract, rows, submission_id=submission_id))
+    output.write_bytes(correction_sheet.workbook(contract, rows, submission_id=submission_id))
     console.print(
         f"{len(rows)} dòng chờ sửa / rows to correct → {output} "
-        f"(gửi lại với tên như / send it back named like {corrections.file_name(contract, submission_id)})"
+        f"(gửi lại với tên như / send it back named like {correction_sheet.file_name(contract, submission_id)})"
     )
 
 

@@ -1,7 +1,7 @@
 """Retracting and correcting published rows (`meta.row_edits`): which row, what, who and why.
 
 An edit changes `main.<dataset>` at once and stays in force over later runs: every publish applies
-the dataset's edits to the run's rows before they become the table (`apply_edits`), so a source
+the dataset's edits to the run's rows before they become the table (`in_force.apply`), so a source
 that still sends a retracted row, or the old value of a corrected one, does not bring it back.
 Undoing an edit only ends it: the row is not restored then, the next run brings it back from the
 source. Keys and values are kept as the text of their typed value (`15500.0`, `2024-03-05`), and a
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS meta.row_edits (
 );
 """
 _COLUMNS = ("id", "dataset_id", "key", "action", "values", "why", "by", "at", "run_id", "undone_at", "undone_by")
-_SELECT = f"SELECT {', '.join(quote(c) for c in _COLUMNS)} FROM meta.row_edits"
+SELECT_EDITS = f"SELECT {', '.join(quote(c) for c in _COLUMNS)} FROM meta.row_edits"
 
 # What a value of each type looks like, for the message that refuses one (vi, en).
 _HINTS = {
@@ -319,11 +319,11 @@ def correct(
     table = _require_row(con, contract, typed_key)
     where, params = _where(typed_key)
     with changes.edited(con, contract, run_id, where, params):
-        _update(con, contract, table, typed_key, new)
+        update_row(con, contract, table, typed_key, new)
     return _record(con, contract, EditAction.CORRECT, typed_key, new, by=by, why=why, run_id=run_id)
 
 
-def _update(
+def update_row(
     con: duckdb.DuckDBPyConnection, contract: Contract, table: str, key: dict[str, str], values: dict[str, str | None]
 ) -> int:
     sets = ", ".join(f"{quote(name)} = CAST(? AS {contract.column(name).duckdb_type})" for name in values)
@@ -335,15 +335,17 @@ def _update(
 def get(con: duckdb.DuckDBPyConnection, edit_id: int) -> RowEdit | None:
     if not duck.table_exists(con, "meta", "row_edits"):
         return None
-    row = con.execute(f"{_SELECT} WHERE id = ?", [edit_id]).fetchone()
-    return None if row is None else _edit(row)
+    row = con.execute(f"{SELECT_EDITS} WHERE id = ?", [edit_id]).fetchone()
+    return None if row is None else from_row(row)
 
 
 def history(con: duckdb.DuckDBPyConnection, dataset_id: str) -> list[RowEdit]:
     """Every edit of a dataset, undone ones included, oldest first."""
     if not duck.table_exists(con, "meta", "row_edits"):
         return []
-    return [_edit(r) for r in con.execute(f"{_SELECT} WHERE dataset_id = ? ORDER BY id", [dataset_id]).fetchall()]
+    return [
+        from_row(r) for r in con.execute(f"{SELECT_EDITS} WHERE dataset_id = ? ORDER BY id", [dataset_id]).fetchall()
+    ]
 
 
 def undo(con: duckdb.DuckDBPyConnection, edit_id: int, *, by: str, dataset_id: str | None = None) -> RowEdit:
@@ -373,59 +375,6 @@ def undo(con: duckdb.DuckDBPyConnection, edit_id: int, *, by: str, dataset_id: s
     return edit.model_copy(update={"undone_at": now, "undone_by": by})
 
 
-def apply_edits(con: duckdb.DuckDBPyConnection, contract: Contract, table: str) -> int:
-    """Apply the dataset's edits in force to `table` (its SQL name, quoted, e.g. a run's stage),
-    oldest first: retracted rows are deleted, corrected values replaced. Returns the rows affected.
-    An edit that no longer fits the contract (its key columns changed, a corrected column was
-    dropped or its values no longer fit its type) is skipped for those parts and logged."""
-    if not duck.table_exists(con, "meta", "row_edits"):
-        return 0
-    rows = con.execute(f"{_SELECT} WHERE dataset_id = ? AND undone_at IS NULL ORDER BY id", [contract.id]).fetchall()
-    edits = [_edit(r) for r in rows]
-    fitting = []
-    for edit in edits:
-        if list(edit.key) != contract.primary_key:
-            log.warning(
-                "%s: edit %s names the key %s, not the contract's: skipped", contract.id, edit.id, list(edit.key)
-            )
-        else:
-            fitting.append(edit)
-    affected = 0
-    retracted = [e for e in fitting if e.action is EditAction.RETRACT]
-    if retracted:  # one statement, whatever their number
-        keys = ", ".join(f"unnest(CAST(? AS VARCHAR[])) AS {quote(k)}" for k in contract.primary_key)
-        match = " AND ".join(f"CAST(t.{quote(k)} AS VARCHAR) = e.{quote(k)}" for k in contract.primary_key)
-        done = con.execute(
-            f"DELETE FROM {table} AS t USING (SELECT {keys}) AS e WHERE {match}",
-            [[e.key[k] for e in retracted] for k in contract.primary_key],
-        ).fetchone()
-        affected += int(done[0]) if done else 0
-    names = {c.name for c in contract.columns} - set(contract.primary_key)
-    for edit in fitting:
-        if edit.action is not EditAction.CORRECT:
-            continue
-        values: dict[str, str | None] = {}
-        for name, value in edit.values.items():
-            if name not in names:
-                log.warning("%s: edit %s corrects %s, no longer a column it can: skipped", contract.id, edit.id, name)
-                continue
-            try:
-                values[name] = None if value is None else typed_text(con, contract.column(name), value)
-            except EditError as exc:
-                log.warning("%s: edit %s: %s: skipped", contract.id, edit.id, exc)
-        if values:
-            affected += _update(con, contract, table, edit.key, values)
-    return affected
-
-
-def applied_note(rows: int) -> str:
-    """What a run's record says when edits in force changed its rows."""
-    return (
-        f"{rows} dòng được rút lại hoặc sửa theo các sửa đổi còn hiệu lực / {rows} row(s) retracted or corrected "
-        "by the dataset's edits in force (lgsp rows history)"
-    )
-
-
 def describe(edit: RowEdit, contract: Contract) -> str:
     """One line for the run history: the edit, who made it and why (personal data hidden)."""
     key = shown(contract, edit.key)
@@ -441,7 +390,7 @@ def describe(edit: RowEdit, contract: Contract) -> str:
     return f"{what}; bởi / by {edit.by}; lý do / why: {edit.why}"
 
 
-def _edit(row: tuple[Any, ...]) -> RowEdit:
+def from_row(row: tuple[Any, ...]) -> RowEdit:
     data = dict(zip(_COLUMNS, row, strict=True))
     data["key"] = json.loads(data["key"])
     data["values"] = json.loads(data["values"]) if data["values"] else {}

@@ -58,6 +58,21 @@ def catalog_dsn(settings: Settings) -> str:
     return re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", settings.lake_catalog.get_secret_value().strip())
 
 
+def log_wait(waited: float, vi: str, en: str) -> None:
+    """Note a wait for a writer lock (named `vi`, `en`): INFO from a second, with its seconds in
+    the record's `waited` (how long other writers held this one up)."""
+    if waited >= 0.01:
+        log.log(
+            logging.INFO if waited >= 1 else logging.DEBUG,
+            "chờ %s %.2f s / waited %.2f s for %s",
+            vi,
+            waited,
+            waited,
+            en,
+            extra={"waited": waited},
+        )
+
+
 def dataset_lock(dataset_id: str) -> int:
     """The second key of a dataset's advisory lock (never WHOLE)."""
     return (zlib.crc32(dataset_id.encode()) & 0x7FFFFFFF) or 1
@@ -233,13 +248,13 @@ class Lake:
         except duckdb.Error as exc:
             con.close()
             raise WarehouseError(
-                f"không mở được hồ dữ liệu / the lake cannot be opened ({self._hide(_first_line(exc))})",
+                f"không mở được hồ dữ liệu / the lake cannot be opened ({self.hide(_first_line(exc))})",
                 field="LGSP_LAKE_CATALOG",
                 transient=True,
             ) from None
         return con
 
-    def _hide(self, text: str) -> str:
+    def hide(self, text: str) -> str:
         """An error's text without the catalog's connection string or the S3 secret in it."""
         secret = self.settings.s3_secret.get_secret_value() if self.settings.s3_secret else None
         return hide(text, self.dsn, secret)
@@ -257,9 +272,9 @@ class Lake:
             error: BaseException | None = exc
             while error is not None and id(error) not in seen:
                 seen.add(id(error))
-                error.args = tuple(self._hide(a) if isinstance(a, str) else a for a in error.args)
+                error.args = tuple(self.hide(a) if isinstance(a, str) else a for a in error.args)
                 if isinstance(getattr(error, "message", None), str):
-                    error.message = self._hide(error.message)  # type: ignore[attr-defined]
+                    error.message = self.hide(error.message)  # type: ignore[attr-defined]
                 error = error.__cause__ or error.__context__
             raise
 
@@ -277,16 +292,11 @@ class Lake:
                 if dataset is not None:
                     catalog.lock(dataset_lock(dataset), shared=False, deadline=deadline)
                 catalog.lock(WHOLE, shared=dataset is not None, deadline=deadline)
-                waited = time.monotonic() - asked
-                if waited >= 0.01:
-                    log.log(
-                        logging.INFO if waited >= 1 else logging.DEBUG,
-                        "chờ khoá ghi hồ dữ liệu %.2f s / waited %.2f s for the lake's writer lock (%s)",
-                        waited,
-                        waited,
-                        dataset or "whole warehouse",
-                        extra={"waited": waited},
-                    )
+                log_wait(
+                    time.monotonic() - asked,
+                    "khoá ghi hồ dữ liệu",
+                    f"the lake's writer lock ({dataset or 'whole warehouse'})",
+                )
                 con = self.connect(lock_timeout=None if dataset is not None else timeout)
                 try:
                     con.create_function(

@@ -21,7 +21,7 @@ import duckdb
 from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.schemas.contract import Contract
-from lgsp.warehouse import changes, deletions, edits, projection
+from lgsp.warehouse import changes, deletions, edits, in_force, projection
 from lgsp.warehouse import quarantine as quarantines
 from lgsp.warehouse.deletions import Deletions
 from lgsp.warehouse.errors import WarehouseError
@@ -274,8 +274,8 @@ def _swap(
             # Rows retracted or corrected since stay so until the edit is undone: the edits in force
             # apply to the run's rows before they become the table. The run's counts stay as the
             # source sent them (every row published or quarantined); its record says what changed.
-            edited = edits.apply_edits(con, contract, stage)
-            why = edits.applied_note(edited) if edited else why
+            edited = in_force.apply(con, contract, stage)
+            why = in_force.note(edited) if edited else why
             if merge:
                 deleted = (gone.table, deleting) if gone and deleting else None
                 seq = changes.merged(con, contract, run.run_id, stage, swap.replaces, deleted)

@@ -12,7 +12,7 @@ import duckdb
 from lgsp.core import duck
 from lgsp.core.duck import quote
 from lgsp.schemas.contract import Contract
-from lgsp.warehouse import changes, edits, projection
+from lgsp.warehouse import changes, in_force, projection
 from lgsp.warehouse.errors import WarehouseError
 from lgsp.warehouse.publish import HELD_PREFIX, held_table
 from lgsp.warehouse.runs import RunRecord, RunStatus
@@ -62,11 +62,11 @@ def publish_held(con: duckdb.DuckDBPyConnection, contract: Contract, run_id: str
     run.rows_published = int(con.execute(f"SELECT count(*) FROM {target}").fetchone()[0])  # type: ignore[index]
     changes.replaced(con, contract.id, run_id, "a run held for review, then confirmed")
     # Edits made while the run waited (or before it) stay in force, as at any publish.
-    edited = edits.apply_edits(con, contract, target)
+    edited = in_force.apply(con, contract, target)
     run.status = RunStatus.PARTIAL if run.rows_rejected else RunStatus.PUBLISHED
     run.error = f"giữ lại rồi được {by} xác nhận / held, then confirmed by {by} at {utcnow():%Y-%m-%d %H:%M} UTC"
     if edited:
-        run.error += f"; {edits.applied_note(edited)}"
+        run.error += f"; {in_force.note(edited)}"
     Warehouse.record_run(con, run)
     return run
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 import re
 import time
 from collections.abc import Iterator
@@ -17,10 +16,8 @@ from filelock import FileLock, Timeout
 from lgsp.core import duck
 from lgsp.core.settings import Settings
 from lgsp.warehouse.errors import WarehouseBusy, WarehouseError
-from lgsp.warehouse.lake import Lake, retry_conflicts
+from lgsp.warehouse.lake import Lake, log_wait, retry_conflicts
 from lgsp.warehouse.runs import PUBLISHED, STORED, RunRecord
-
-log = logging.getLogger(__name__)
 
 _META = """
 CREATE SCHEMA IF NOT EXISTS meta;
@@ -92,7 +89,7 @@ class Warehouse:
     def hide(self, text: str) -> str:
         """`text` (an error's) without the lake catalog's password or the S3 secret: for errors
         caught inside a writer, before they are recorded (those leaving it are masked already)."""
-        return self.lake._hide(text) if self.lake is not None else text
+        return self.lake.hide(text) if self.lake is not None else text
 
     def stamp(self) -> tuple[int, ...]:
         """Changes whenever a writer commits (the file's and its log's times and sizes, or the
@@ -146,15 +143,7 @@ class Warehouse:
             self.lock.acquire(timeout=timeout)
         except Timeout:
             raise WarehouseBusy(f"another process is writing {self.path}; waited {timeout:.0f} s") from None
-        waited = time.perf_counter() - asked
-        if waited >= 0.01:
-            log.log(
-                logging.INFO if waited >= 1 else logging.DEBUG,
-                "chờ khoá ghi kho dữ liệu %.2f s / waited %.2f s for the warehouse writer lock",
-                waited,
-                waited,
-                extra={"waited": waited},
-            )
+        log_wait(time.perf_counter() - asked, "khoá ghi kho dữ liệu", "the warehouse writer lock")
         try:
             con = self._connect()
             try:

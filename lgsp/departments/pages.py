@@ -33,7 +33,8 @@ from lgsp.sharing.admin import csrf_token, session_staff, staff_session
 from lgsp.sharing.staff import Staff
 from lgsp.submissions import inbox, ledger, receipts
 from lgsp.submissions.archive import Archive
-from lgsp.submissions.corrections import correction_sheet, file_name, open_rows
+from lgsp.submissions.correction_sheet import correction_sheet, file_name
+from lgsp.submissions.corrections import open_rows
 from lgsp.submissions.ledger import Channel, Submission
 from lgsp.submissions.template import template
 from lgsp.warehouse import edits

@@ -474,12 +474,18 @@ def test_a_held_files_receipt_survives_a_run_with_nothing_new(dept: Dept) -> Non
         assert ledger.get(con, submission.id).status == "published"  # type: ignore[union-attr]
 
 
-def test_a_newer_run_discards_what_an_older_run_held_and_says_so(dept: Dept) -> None:
+def _held_submission(dept: Dept) -> Submission:
+    """A full replace published, then a run held for shrinking it: the held run's one submission."""
     dept.contract(refresh={"mode": "replace"})
     dept.drop("day_du.csv", ROWS)
     dept.run(expected_exit=0)
     dept.drop("mot_dong.csv", ROWS[:2])
     _, (held,) = dept.run(expected_exit=3)
+    return held
+
+
+def test_a_newer_run_discards_what_an_older_run_held_and_says_so(dept: Dept) -> None:
+    held = _held_submission(dept)
     dept.drop("day_du_moi.csv", with_cell(1, 3, "16.000"))
     dept.run(expected_exit=0)
     with Warehouse(dept.hub).reader() as con:
@@ -491,11 +497,7 @@ def test_a_newer_run_discards_what_an_older_run_held_and_says_so(dept: Dept) -> 
 
 def test_a_newer_run_discards_what_was_held_whatever_its_last_file_became(dept: Dept) -> None:
     """The run's status decides, not its last submission's (a loop variable once shadowed it)."""
-    dept.contract(refresh={"mode": "replace"})
-    dept.drop("day_du.csv", ROWS)
-    dept.run(expected_exit=0)
-    dept.drop("mot_dong.csv", ROWS[:2])
-    _, (held,) = dept.run(expected_exit=3)
+    held = _held_submission(dept)
     dept.drop("a_day_du_moi.csv", with_cell(1, 3, "16.000"))
     dept.drop("b_toan_loi.csv", [HEADER, *[["K" + r[0], r[1], r[2], "không rõ", r[4], r[5]] for r in GOOD]])
     run, taken = dept.run(expected_exit=3)  # partial

@@ -18,7 +18,7 @@ from lgsp.cli import app
 from lgsp.core.settings import Settings
 from lgsp.schemas.contract import Contract, FileSource
 from lgsp.schemas.loader import find_contract
-from lgsp.submissions import corrections, inbox, ledger
+from lgsp.submissions import correction_sheet, corrections, inbox, ledger
 from lgsp.submissions.archive import Archive
 from lgsp.submissions.corrections import REASON, REF, OpenRow
 from lgsp.submissions.ledger import Channel, Submission
@@ -127,7 +127,7 @@ def test_the_sheet_holds_the_open_rows_as_typed_with_reasons_and_refs(dept: Dept
     book = openpyxl.load_workbook(io.BytesIO(data))
     sheet = book.worksheets[0]
     reason, ref = sheet.cell(1, 7), sheet.cell(1, 8)
-    assert reason.fill.fgColor.rgb.endswith(corrections.READ_ONLY) and ref.fill.fgColor.rgb.endswith("D9D9D9")
+    assert reason.fill.fgColor.rgb.endswith(correction_sheet.READ_ONLY) and ref.fill.fgColor.rgb.endswith("D9D9D9")
     assert "Read-only" in (reason.comment.text if reason.comment else "")
     assert "do not edit or delete" in (ref.comment.text if ref.comment else "")
     assert sheet.cell(2, 8).fill.fgColor.rgb.endswith("D9D9D9")
@@ -135,7 +135,7 @@ def test_the_sheet_holds_the_open_rows_as_typed_with_reasons_and_refs(dept: Dept
         (c.row, c.column)
         for row in sheet.iter_rows(min_row=2, max_col=6)
         for c in row
-        if c.fill.fgColor.rgb.endswith(corrections.PROBLEM)
+        if c.fill.fgColor.rgb.endswith(correction_sheet.PROBLEM)
     }
     assert red == {(2, 4), (3, 4), (4, 5), (5, 6)}  # the cells at fault, and only those
     assert "is not a number" in (sheet.cell(3, 4).comment.text if sheet.cell(3, 4).comment else "")
@@ -303,8 +303,8 @@ def test_the_sheet_is_the_same_bytes_for_the_same_rows(dept: Dept) -> None:
     assert sheet_of(dept, str(submission.id)) == first
     with Warehouse(dept.hub).reader() as con:
         contract = find_contract(dept.contracts, "market_prices")
-        assert corrections.correction_sheet(con, contract, submission_id=submission.id) == first
-        assert corrections.correction_sheet(con, contract) != first  # another scope, said on the second sheet
+        assert correction_sheet.correction_sheet(con, contract, submission_id=submission.id) == first
+        assert correction_sheet.correction_sheet(con, contract) != first  # another scope, said on the second sheet
 
 
 def _validations(data: bytes) -> list[tuple[Any, ...]]:
@@ -315,7 +315,7 @@ def _validations(data: bytes) -> list[tuple[Any, ...]]:
 
 @pytest.mark.parametrize("contract", [EVERY_TYPE, Contract.model_validate(PRICES)], ids=["every_type", "prices"])
 def test_the_sheet_validates_like_the_template(contract: Contract) -> None:
-    sheet = corrections.workbook(contract, [])
+    sheet = correction_sheet.workbook(contract, [])
     assert _validations(sheet) == _validations(template(contract))
     book = openpyxl.load_workbook(io.BytesIO(sheet))
     assert isinstance(contract.source, FileSource)
@@ -330,4 +330,4 @@ def test_the_cli_takes_one_submission_or_a_dataset(dept: Dept) -> None:
     dirty(dept)
     header, rows = cells(sheet_of(dept, "--dataset", "market_prices"))
     assert len(rows) == 4 and header[-1] == REF
-    assert corrections.file_name(find_contract(dept.contracts, "market_prices"), 1) == "sua_loi_1.xlsx"
+    assert correction_sheet.file_name(find_contract(dept.contracts, "market_prices"), 1) == "sua_loi_1.xlsx"
