@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 
 from lgsp.connectors.errors import ConnectorError
 from lgsp.connectors.registry import register
+from lgsp.connectors.sql_scanners import attach_string, libpq_value, mysql_name, mysql_select, mysql_value, scanner_for
 from lgsp.core import duck
 from lgsp.core.connections import resolve
 from lgsp.core.settings import Settings
@@ -53,11 +53,6 @@ class SqlConfig(BaseModel):
     memory_limit: str = "1GB"
 
 
-def _scanner(url: URL) -> str | None:
-    backend = url.get_backend_name()
-    return {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}.get(backend)
-
-
 def _with_driver(url: URL) -> URL:
     """`mysql://` and `mariadb://` (as Airflow writes them) name no driver, and SQLAlchemy's default,
     mysqlclient, is not installed: read them with PyMySQL, which the hub ships."""
@@ -71,7 +66,7 @@ def engine_for(config: SqlConfig) -> str:
     url = make_url(config.url.get_secret_value())
     if config.engine == "sqlalchemy":
         return "sqlalchemy"
-    scanner = _scanner(url)
+    scanner = scanner_for(url)
     if scanner is None or (scanner == "sqlite" and config.query):
         if config.engine == "duckdb":
             raise ConnectorError(
@@ -84,90 +79,16 @@ def engine_for(config: SqlConfig) -> str:
     return "duckdb"
 
 
-def _libpq_value(value: object) -> str:
-    """Quote a value for a libpq-style `key=value` string (spaces, quotes and backslashes)."""
-    text = str(value)
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _mysql_value(value: object) -> str:
-    """Quote a value for DuckDB's MySQL scanner: double quotes, where a backslash escapes \\ and "
-    (it reads single quotes as part of the value)."""
-    text = str(value)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-# URL query parameters DuckDB's MySQL scanner understands; `charset` is left out because the
-# scanner always reads utf8mb4. Any other (PyMySQL's ssl_verify_identity, read_timeout, …) is
-# refused rather than dropped: leaving out a TLS setting would weaken the connection unseen.
-MYSQL_OPTIONS = {
-    "unix_socket": "socket", "socket": "socket", "compress": "compress", "ssl_mode": "ssl_mode", "ssl_ca": "ssl_ca",
-    "ssl_capath": "ssl_capath", "ssl_cert": "ssl_cert", "ssl_cipher": "ssl_cipher", "ssl_crl": "ssl_crl",
-    "ssl_crlpath": "ssl_crlpath", "ssl_key": "ssl_key",
-}  # fmt: skip
-MYSQL_IGNORED = {"charset"}
-
-
-def _attach_string(url: URL, scanner: str) -> str:
-    """The connection string DuckDB's scanner takes; the URL's query (sslmode, ssl_ca, …) is kept.
-
-    Raises ValueError for a MySQL URL parameter the scanner cannot take.
-    """
-    if scanner == "sqlite":
-        return url.database or ""
-    parts: dict[str, object] = {"host": url.host, "port": url.port, "user": url.username, "password": url.password}
-    parts["dbname" if scanner == "postgres" else "database"] = url.database
-    for key, value in url.query.items():
-        if scanner == "mysql":
-            if key in MYSQL_IGNORED:
-                continue
-            if key not in MYSQL_OPTIONS:
-                raise ValueError(
-                    f"URL parameter '{key}' is not understood by DuckDB's MySQL scanner (it takes "
-                    f"{', '.join(sorted(MYSQL_OPTIONS))}); remove it, or read the source with engine: sqlalchemy"
-                )
-            key = MYSQL_OPTIONS[key]
-        parts[key] = value if isinstance(value, str) else value[-1]
-    quoted = _mysql_value if scanner == "mysql" else _libpq_value
-    return " ".join(f"{k}={quoted(v)}" for k, v in parts.items() if v not in (None, ""))
-
-
 def _refused(message: str) -> bool:
     """Whether a connection error says the credentials were refused (PostgreSQL, MySQL/MariaDB)."""
     return any(s in message.lower() for s in ("authentication failed", "access denied for user"))
 
 
-def _mysql_name(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-# The pushed-down cursor comparison, for the cursor types where MySQL and DuckDB read the same
-# instant from the same text. Numbers and text are compared by DuckDB alone: MySQL converts
-# '0x10' or a collation-ordered string differently, and a narrower pre-filter would lose rows.
-MYSQL_CURSOR_TYPES = {"TIMESTAMP": "DATETIME(6)", "DATE": "DATE"}
-CURSOR_TEXT = re.compile(r"[0-9][0-9 :.T-]*")
-
-
 def _mysql_select(config: SqlConfig, cursor_value: Any) -> str:
-    """The MySQL SELECT the scanner runs: the contract's columns as utf8mb4 text, from the table
-    or the contract's query, with rows before the cursor left on the server.
-
-    The filter there only narrows what is sent; DuckDB applies the exact one after. A value MySQL
-    cannot read as the cursor's type is sent, so that DuckDB decides on it.
-    """
-    columns = ", ".join(
-        f"CAST({_mysql_name(c)} AS CHAR CHARACTER SET utf8mb4) AS {_mysql_name(c)}" for c in read_columns(config)
+    source = config.query or ".".join(mysql_name(p) for p in (config.db_schema, config.table) if p)
+    return mysql_select(
+        read_columns(config), source, config.cursor, config.cursor_type, cursor_value, query=bool(config.query)
     )
-    if config.query:
-        source = f"({config.query}) AS q"
-    else:
-        source = ".".join(_mysql_name(p) for p in (config.db_schema, config.table) if p)
-    sql = f"SELECT {columns} FROM {source}"
-    kind = MYSQL_CURSOR_TYPES.get(config.cursor_type)
-    if config.cursor and kind and cursor_value is not None and CURSOR_TEXT.fullmatch(str(cursor_value)):
-        column = _mysql_name(config.cursor)
-        sql += f" WHERE {column} >= CAST('{cursor_value}' AS {kind}) OR CAST({column} AS {kind}) IS NULL"
-    return sql
 
 
 def read_columns(config: SqlConfig) -> list[str]:
@@ -234,7 +155,7 @@ class Scan:
     def _attach(self, con: Any) -> None:
         import duckdb
 
-        target = _attach_string(self.url, self.scanner).replace("'", "''")
+        target = attach_string(self.url, self.scanner).replace("'", "''")
         try:
             con.execute(f"ATTACH '{target}' AS src (TYPE {self.scanner}, READ_ONLY)")
         except duckdb.Error as exc:
@@ -263,14 +184,14 @@ def scan(config: SqlConfig, state: dict[str, Any] | None) -> Scan | None:
     if engine_for(config) != "duckdb":
         return None
     url = make_url(config.url.get_secret_value())
-    scanner = _scanner(url)
+    scanner = scanner_for(url)
     assert scanner is not None
     if scanner == "sqlite" and (not url.database or not Path(url.database).exists()):
         raise ConnectorError(
             f"SQLite database {url.database!r} does not exist", dataset=config.dataset, connector=config.connection
         )
     try:
-        _attach_string(url, scanner)
+        attach_string(url, scanner)
     except ValueError as exc:
         raise ConnectorError(
             f"connection '{config.connection}': {exc}", dataset=config.dataset, connector=config.connection
@@ -324,7 +245,7 @@ def _redact(message: str, url: URL) -> str:
     if not url.password:
         return message
     password = str(url.password)
-    forms = {password, _libpq_value(password)[1:-1], _mysql_value(password)[1:-1]}
+    forms = {password, libpq_value(password)[1:-1], mysql_value(password)[1:-1]}
     for secret in sorted({p for form in forms for p in (form, *form.split())}, key=len, reverse=True):
         if len(secret) >= 3:
             message = message.replace(secret, "***")

@@ -24,7 +24,8 @@ from lgsp.connectors.registry import register_deletions
 from lgsp.connectors.sql import SqlConfig, _sqlalchemy_reader, scan
 from lgsp.core import duck
 from lgsp.core.duck import quote
-from lgsp.schemas.contract import DUCKDB_TYPES, ColumnType, Contract, DeleteMode
+from lgsp.schemas.columns import DUCKDB_TYPES
+from lgsp.schemas.contract import ColumnType, Contract, DeleteMode
 from lgsp.warehouse import projection
 from lgsp.warehouse.deletions import TOMBSTONE_CURSOR
 

@@ -18,7 +18,7 @@ from lgsp.core.duck import literal, quote
 from lgsp.portal.access import Entry
 from lgsp.portal.params import int_param
 from lgsp.publishing.versions import Release
-from lgsp.schemas.contract import DUCKDB_TYPES
+from lgsp.schemas.columns import DUCKDB_TYPES
 from lgsp.web.problems import Invalid
 
 MAX_LIMIT = 32000  # CKAN's ckan.datastore.search.rows_max default

@@ -21,7 +21,8 @@ import numpy
 import orjson
 
 from lgsp.core.duck import quote
-from lgsp.schemas.contract import DUCKDB_TYPES, ColumnType, Contract
+from lgsp.schemas.columns import DUCKDB_TYPES
+from lgsp.schemas.contract import ColumnType, Contract
 from lgsp.sharing.errors import BadRequest
 from lgsp.sharing.grants import Decision
 from lgsp.sharing.snapshots import Snapshot, Snapshots

@@ -7,6 +7,7 @@ at one agency) is merged into the day's `(other)` row.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from lgsp.core import duck
 from lgsp.core.duck import literal, quote
 from lgsp.core.files import existing_secret
 from lgsp.core.settings import Settings
@@ -24,6 +26,7 @@ from lgsp.sharing.exchange_log import log_paths
 ANSWERS = ("data", "no_data", "not_permitted")
 K_ANONYMITY = 5  # a published cell counts at least this many requests
 OTHER = "(other)"
+LOG_CHUNK = 50_000  # entries read from the log table and parsed at a time
 STATS_TABLE = "exchange_stats"
 ANCHORS_TABLE = "log_anchors"
 COLUMNS = {
@@ -49,22 +52,30 @@ def _log_relation(con: duckdb.DuckDBPyConnection, settings: Settings) -> str | N
 
 
 def _table_relation(con: duckdb.DuckDBPyConnection, settings: Settings) -> str | None:
-    """The cluster profile's log table as the same columns: its entries' JSON text handed to DuckDB
-    (Arrow, in memory) and read by DuckDB's JSON functions; a row that is not JSON is skipped, as a
-    line is in the file."""
-    texts = pa.array(list(log_database.log_texts(settings)), pa.string())
-    if not len(texts):
-        return None
-    con.register("exchange_log_rows", pa.table({"entry": texts}))
-    fields = ", ".join(
-        f"TRY_CAST(json_extract_string(entry, {literal('$.' + k)}) AS {v}) AS {quote(k)}" for k, v in COLUMNS.items()
+    """The cluster profile's log table as the same columns, in a table of the statistics' own
+    connection: entries come from PostgreSQL LOG_CHUNK at a time and only their typed fields are
+    kept, so a log of any length takes DuckDB's bounded memory (spilling to disk), never the whole
+    log's JSON text in Python. A row that is not JSON is skipped, as a line is in the file."""
+    con.execute(f"CREATE TEMP TABLE exchange_log_rows ({', '.join(f'{quote(k)} {v}' for k, v in COLUMNS.items())})")
+    fields = ", ".join(f"TRY_CAST(json_extract_string(entry, {literal('$.' + k)}) AS {v})" for k, v in COLUMNS.items())
+    texts, found = log_database.log_texts(settings), False
+    while chunk := list(itertools.islice(texts, LOG_CHUNK)):
+        found = True
+        con.register("exchange_log_chunk", pa.table({"entry": pa.array(chunk, pa.string())}))
+        con.execute(f"INSERT INTO exchange_log_rows SELECT {fields} FROM exchange_log_chunk WHERE json_valid(entry)")
+        con.unregister("exchange_log_chunk")
+    return "exchange_log_rows" if found else None
+
+
+def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    return duck.connect(
+        memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads, temp_dir=settings.home / "tmp"
     )
-    return f"(SELECT {fields} FROM exchange_log_rows WHERE json_valid(entry))"
 
 
 def operational(settings: Settings, datasets: set[str] | None = None) -> list[dict[str, Any]]:
     """Per consumer and dataset: requests, rows returned, not-permitted answers, errors, p50/p95 latency."""
-    con = duckdb.connect()
+    con = _connect(settings)
     try:
         relation = _log_relation(con, settings)
         if relation is None:
@@ -126,19 +137,19 @@ def write_open_stats(settings: Settings, named_datasets: set[str]) -> int:
         kinds = {r["code"]: r["kind"] for r in registry.rows(con, "SELECT code, kind FROM consumers")}
     finally:
         con.close()
-    duck = duckdb.connect()
+    db = _connect(settings)
     try:
-        relation = _log_relation(duck, settings)
+        relation = _log_relation(db, settings)
         rows: list[tuple[Any, ...]] = []
         if relation is not None:
-            duck.execute("CREATE TEMP TABLE kinds (code VARCHAR, kind VARCHAR)")
+            db.execute("CREATE TEMP TABLE kinds (code VARCHAR, kind VARCHAR)")
             if kinds:
-                duck.executemany("INSERT INTO kinds VALUES (?, ?)", list(kinds.items()))
-            duck.execute("CREATE TEMP TABLE named (dataset VARCHAR)")
+                db.executemany("INSERT INTO kinds VALUES (?, ?)", list(kinds.items()))
+            db.execute("CREATE TEMP TABLE named (dataset VARCHAR)")
             if named_datasets:
-                duck.executemany("INSERT INTO named VALUES (?)", [[d] for d in sorted(named_datasets)])
+                db.executemany("INSERT INTO named VALUES (?)", [[d] for d in sorted(named_datasets)])
             other = literal(OTHER)
-            rows = duck.execute(
+            rows = db.execute(
                 f"""WITH entries AS (
                         SELECT CAST(CAST("at" AS TIMESTAMP) AS DATE)::VARCHAR AS day,
                                coalesce(k.kind, CASE WHEN l.consumer IS NULL THEN 'unauthenticated' ELSE 'other' END) AS agency_type,
@@ -165,7 +176,7 @@ def write_open_stats(settings: Settings, named_datasets: set[str]) -> int:
                     GROUP BY ALL ORDER BY ALL"""
             ).fetchall()
     finally:
-        duck.close()
+        db.close()
     path = stats_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     building = path.with_suffix(".building")

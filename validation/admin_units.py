@@ -21,7 +21,8 @@ import pyarrow as pa
 from lgsp.core.duck import quote
 from lgsp.core.errors import LgspError
 from lgsp.core.text import plain_words
-from lgsp.schemas.contract import Column, Contract, UnitLevel, UnitMatch
+from lgsp.schemas.columns import UnitLevel, UnitMatch
+from lgsp.schemas.contract import Column, Contract
 from lgsp.validation.report import CheckResult
 
 _TYPES = (

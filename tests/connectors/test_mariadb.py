@@ -493,10 +493,11 @@ def test_a_url_parameter_the_scanner_cannot_take_is_refused_by_name(tmp_path: Pa
 
 
 def test_mysql_connection_strings_are_quoted_for_the_scanner() -> None:
-    from lgsp.connectors.sql import _attach_string, _redact
+    from lgsp.connectors.sql import _redact
+    from lgsp.connectors.sql_scanners import attach_string
 
     url = make_url('mysql+pymysql://lgsp:p"a ss\\wd@db.local:3306/so_xay_dung?charset=utf8mb4&ssl_ca=/etc/ca.pem')
-    text = _attach_string(url, "mysql")
+    text = attach_string(url, "mysql")
     assert text == (
         'host="db.local" port="3306" user="lgsp" password="p\\"a ss\\\\wd" database="so_xay_dung" ssl_ca="/etc/ca.pem"'
     )

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from lgsp.connectors.sql import _attach_string, _redact
+from lgsp.connectors.sql import _redact
+from lgsp.connectors.sql_scanners import attach_string
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
 from tests.conftest import warehouse_rows
@@ -190,7 +191,7 @@ def test_sqlalchemy_source_errors_keep_their_message(items) -> None:
 
 def test_connection_strings_are_quoted_and_keep_tls_options() -> None:
     url = make_url("postgresql://hub:Sup3r Secret'x@db.local:5432/gia?sslmode=verify-full&sslrootcert=/etc/ca.pem")
-    text = _attach_string(url, "postgres")
+    text = attach_string(url, "postgres")
     assert "password='Sup3r Secret\\'x'" in text
     assert "sslmode='verify-full'" in text and "sslrootcert='/etc/ca.pem'" in text
     leaked = 'failed: missing "=" after "Secret\'x" in connection info string'

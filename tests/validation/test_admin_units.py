@@ -15,7 +15,8 @@ from lgsp_sandbox.units import communes, legacy_names
 
 from lgsp.core.settings import Settings
 from lgsp.pipeline import Pipeline
-from lgsp.schemas.contract import AdminUnit, Column, Text, UnitMatch
+from lgsp.schemas.columns import AdminUnit, UnitMatch
+from lgsp.schemas.contract import Column, Text
 from lgsp.validation.admin_units import Catalogue, unit_key
 from tests.conftest import warehouse_rows
 
