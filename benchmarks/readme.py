@@ -386,7 +386,32 @@ def bench_stall(doc: Document) -> list[str]:
     ]  # fmt: skip
 
 
+def bench_lake(doc: Document) -> list[str]:
+    median, every = doc["results"]["median_seconds"], doc["results"]["all_seconds"]
+    embedded, serial = median["embedded"], median["lake, one after the other"]
+    labels = [
+        ("embedded", "the embedded DuckDB file (reference)", embedded),
+        ("lake", "**DuckLake** (catalog in PostgreSQL, files in SeaweedFS)", embedded),
+        ("lake, one after the other", "DuckLake, two datasets one after the other on one one-core worker (reference)",
+         serial),
+        ("lake, at once", "**DuckLake, the same two at once on two one-core workers**", serial),
+    ]  # fmt: skip
+    rows = [[label, _s(median[key]), _rounds(every[key]), f"{median[key] / ref:.2f}"] for key, label, ref in labels]
+    lines = _table([f"{_n(doc['params']['rows'])} env_readings, validated load", "seconds (median)", "rounds",
+                    "× reference"], "lrlr", rows)  # fmt: skip
+    lake, at_once = median["lake"] / embedded, median["lake, at once"] / serial
+    return [
+        *lines,
+        "",
+        _verdict(lake <= 1.5, "the load into DuckLake at most 1.5× the load into the file", f"{lake:.2f}×"),
+        "",
+        _verdict(at_once < 1, "two datasets at once from two workers take less time than one after the other",
+                 f"{at_once:.2f}×"),
+    ]  # fmt: skip
+
+
 RENDERERS: dict[str, Callable[[Document], list[str]]] = {
+    "bench_lake": bench_lake,
     "bench_growth": bench_growth,
     "bench_stall": bench_stall,
     "bench_incremental": bench_incremental,

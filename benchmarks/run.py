@@ -43,6 +43,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_incremental", [], ["--rows", "20000", "--repeat", "1"]),
     ("bench_growth", [], ["--sizes", "20000,50000", "--repeat", "1"]),
     ("bench_stall", [], ["--rows", "50000", "--repeat", "1"]),
+    ("bench_lake", [], ["--rows", "20000", "--repeat", "1"]),
 ]  # fmt: skip
 
 

@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await asyncio.to_thread(deliverer.stop)
+            app.state.catalogue.close()  # its release store thread, if any
 
     app = FastAPI(
         title=f"lgsp-hub: {settings.province}",

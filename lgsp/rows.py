@@ -71,6 +71,8 @@ def _done(edit: RowEdit, what: str) -> None:
     console.print(f"{edit.dataset_id}: sửa đổi / edit #{edit.id} {what}{made}", soft_wrap=True, highlight=False)
     if isinstance(release, str):
         typer.echo(f"{edit.dataset_id}: {release}", err=True)
+    if edit.release_store:
+        typer.echo(f"{edit.dataset_id}: {edit.release_store}", err=True)
 
 
 @rows_app.command()

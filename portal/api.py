@@ -15,7 +15,7 @@ from lgsp.portal.datastore import Datastore, RawJSON
 from lgsp.portal.more_actions import MoreActions
 from lgsp.portal.params import int_param
 from lgsp.portal.sql import SqlStore
-from lgsp.publishing.versions import release_file
+from lgsp.publishing.stored import local_file
 from lgsp.web.problems import Invalid, NotFound, UnknownAction
 
 CKAN_VERSION = "2.10.4"  # the API generation these answers follow
@@ -188,5 +188,5 @@ class Actions(MoreActions):
             release, resource = entry.latest, ckan.resource_id(entry.latest, "parquet")
         else:
             entry, release, _ = self._resource(str(resource))
-        parquet = release_file(self.settings.home, release, "parquet")
+        parquet = local_file(self.settings, release, "parquet")
         return self.datastore.search(entry, release, str(parquet), str(resource), params)

@@ -3,6 +3,7 @@ portal's pages, installed on the app that `lgsp.app` assembles."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -22,8 +23,11 @@ from lgsp.portal.reports import router as reports_router
 from lgsp.publishing.counts import DownloadCounter
 from lgsp.publishing.dcat import catalogue_graph, serialise
 from lgsp.publishing.dcat_pages import PAGE_SIZE, NoSuchPage, catalogue_page
+from lgsp.publishing.objectstore import StoreError
 from lgsp.web.forwarded import public_base
-from lgsp.web.problems import Invalid, NotFound, Problem
+from lgsp.web.problems import STORE_DOWN, Invalid, NotFound, Problem, Unavailable
+
+log = logging.getLogger(__name__)
 
 
 async def ckan_problem(request: Request, problem: Problem) -> Response:
@@ -48,6 +52,7 @@ def _wants_page(request: Request) -> bool:
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the CKAN API, the release downloads, the catalogue and the portal's pages to `app`."""
     catalogue = OpenCatalogue(settings)
+    app.state.catalogue = catalogue
     actions = Actions(settings, catalogue)
 
     async def _params(request: Request) -> dict[str, Any]:
@@ -78,7 +83,7 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     counter = DownloadCounter(settings.home)  # the release downloads' counts (lgsp.publishing.counts)
 
-    def _file(request: Request, dataset: str, version: int | None, file: str) -> Response:
+    async def _file(request: Request, dataset: str, version: int | None, file: str) -> Response:
         entry = catalogue.get(dataset)
         if entry is None:
             raise NotFound("Không tìm thấy / Not found")
@@ -86,15 +91,20 @@ def install(app: FastAPI, settings: Settings) -> None:
         if found is None:
             raise NotFound("Không tìm thấy / Not found")
         release, path = found
-        return downloads.serve(request, release, path, counter)
+        if catalogue.store is None or path.exists():  # made here (or on the shared home): sendfile
+            return downloads.serve(request, release, path, counter)
+        # a replica without the files: the store answers (a network call, off the event loop)
+        return await run_in_threadpool(
+            downloads.serve_stored, request, release, file, catalogue.store, settings, counter
+        )
 
     @app.get("/releases/{dataset}/latest/{file}")
     async def latest_file(dataset: str, file: str, request: Request) -> Response:
-        return _file(request, dataset, None, file)
+        return await _file(request, dataset, None, file)
 
     @app.get("/releases/{dataset}/v{version}/{file}")
     async def release_file(dataset: str, version: int, file: str, request: Request) -> Response:
-        return _file(request, dataset, version, file)
+        return await _file(request, dataset, version, file)
 
     app.include_router(router(settings, catalogue, actions))
     app.include_router(reports_router(settings, catalogue, render))
@@ -105,7 +115,12 @@ def install(app: FastAPI, settings: Settings) -> None:
     def dump(request: Request) -> Response:
         # Assembled from the latest releases the catalogue shows, with the catalogue serialised
         # from the same entries, so it is never stale. (A sync route: off the event loop.)
-        return respond(request, bulk.archive(public_base(request, settings)))
+        try:
+            archive = bulk.archive(public_base(request, settings))
+        except StoreError as exc:
+            log.error("%s", exc)  # the details for the operator; the public gets no bucket names
+            raise Unavailable(STORE_DOWN) from None
+        return respond(request, archive)
 
     graphs: dict[Any, Any] = {}
     graphs_lock = threading.Lock()

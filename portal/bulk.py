@@ -36,7 +36,8 @@ class BulkDump:
             made = self._made.get(key)
         if made is None:
             files = catalogue_files(entries, base, self.catalogue.settings.province)
-            made = Dump(members(self.catalogue.settings.home, [e.latest for e in entries.values()], files))
+            latest = [e.latest for e in entries.values()]
+            made = Dump(members(self.catalogue.settings.home, latest, files, self.catalogue.store))
             with self._lock:
                 if len(self._made) >= 4:  # a few public addresses at most; older states are gone
                     self._made.pop(next(iter(self._made)))

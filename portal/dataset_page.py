@@ -16,7 +16,7 @@ from lgsp.portal.api import Actions
 from lgsp.portal.charts import Charts, ChartSet
 from lgsp.portal.i18n import date, datetime, number, texts
 from lgsp.portal.svg import bar_chart, line_chart
-from lgsp.publishing.versions import release_file
+from lgsp.publishing.stored import local_file
 from lgsp.web.problems import BadRequest
 
 PREVIEW_ROWS = 20
@@ -110,7 +110,7 @@ def charts(
 ) -> tuple[ChartSet, list[dict[str, str]]]:
     """The charts of the latest release (its Parquet file, not the warehouse), as SVG."""
     t, latest = texts(lang), entry.latest
-    parquet = release_file(settings.home, latest, "parquet")
+    parquet = local_file(settings, latest, "parquet")
     found = builder.build(entry.contract, entry.columns, str(parquet), latest.distribution("parquet").sha256, params)
     drawn = []
     for chart in found.charts:
@@ -171,7 +171,7 @@ def diff_text(diff: diffs.Diff | None, lang: str) -> str:
 
 
 def history(settings: Settings, entry: Entry, lang: str) -> list[dict[str, Any]]:
-    changes = diffs.history(settings.home, entry)
+    changes = diffs.history(settings, entry)
     base = f"/releases/{entry.contract.id}"
     return [
         {

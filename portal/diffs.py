@@ -3,7 +3,9 @@ the contract's primary key and computed with DuckDB over the two releases' Parqu
 
 A release never changes once made, so the counts are written once to
 `releases/<dataset>/diffs/v<N>-<sha>.json` (beside the versions, not inside one: a version's
-folder is what the bulk dump ships) and read from there afterwards.
+folder is what the bulk dump ships) and read from there afterwards. Only from the files this host
+has: a replica reading its releases from the release store says the diff is unavailable rather
+than fetch every Parquet file ever released for one anonymous request (a feed, a page).
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import json
 import os
 import threading
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import duckdb
 
 from lgsp.core.duck import literal, quote
+from lgsp.core.settings import Settings
 from lgsp.portal.access import Entry
 from lgsp.publishing.versions import Release, release_file, releases_dir
 
@@ -32,7 +34,7 @@ class Diff:
     columns_changed: bool = False  # the two releases do not have the same columns
 
 
-def compute(home: Path, key: list[str], old: Release, new: Release) -> Diff:
+def compute(settings: Settings, key: list[str], old: Release, new: Release) -> Diff:
     """Counts by primary key; a row is changed when any column both releases have differs. When
     the key itself changed, no row can be matched: all old rows are removed, all new ones added."""
     if not set(key) <= set(old.columns) & set(new.columns):
@@ -45,8 +47,8 @@ def compute(home: Path, key: list[str], old: Release, new: Release) -> Diff:
         SELECT count(*) FILTER (WHERE o.{first} IS NULL),
                count(*) FILTER (WHERE n.{first} IS NULL),
                count(*) FILTER (WHERE o.{first} IS NOT NULL AND n.{first} IS NOT NULL AND ({differs}))
-        FROM read_parquet({literal(str(release_file(home, old, "parquet")))}) o
-        FULL OUTER JOIN read_parquet({literal(str(release_file(home, new, "parquet")))}) n ON {on}
+        FROM read_parquet({literal(str(release_file(settings.home, old, "parquet")))}) o
+        FULL OUTER JOIN read_parquet({literal(str(release_file(settings.home, new, "parquet")))}) n ON {on}
     """
     con = duckdb.connect(config={"autoinstall_known_extensions": False})
     try:
@@ -56,7 +58,7 @@ def compute(home: Path, key: list[str], old: Release, new: Release) -> Diff:
     return Diff(old.version, int(added), int(removed), int(changed), set(old.columns) != set(new.columns))
 
 
-def history(home: Path, entry: Entry) -> dict[int, Diff | None]:
+def history(settings: Settings, entry: Entry) -> dict[int, Diff | None]:
     """Each visible release's diff against the visible release before it, cached on disk; None
     when a release's file cannot be read (the page still shows, saying so)."""
     out: dict[int, Diff | None] = {}
@@ -67,22 +69,25 @@ def history(home: Path, entry: Entry) -> dict[int, Diff | None]:
             out[release.version] = Diff(None, release.rows, 0, 0)
         else:
             try:
-                out[release.version] = _cached(home, key, previous, release)
+                out[release.version] = _cached(settings, key, previous, release)
             except (duckdb.Error, OSError):
                 out[release.version] = None
         previous = release
     return out
 
 
-def _cached(home: Path, key: list[str], old: Release, new: Release) -> Diff:
+def _cached(settings: Settings, key: list[str], old: Release, new: Release) -> Diff:
     stamp = f"{old.distribution('parquet').sha256[:12]}-{new.distribution('parquet').sha256[:12]}"
-    path = releases_dir(home, new.dataset) / "diffs" / f"v{new.version}-against-v{old.version}-{stamp}.json"
+    path = releases_dir(settings.home, new.dataset) / "diffs" / f"v{new.version}-against-v{old.version}-{stamp}.json"
     if path.exists():
         try:
             return Diff(**json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, TypeError):  # a torn or foreign file: compute again
             pass
-    diff = compute(home, key, old, new)
+    for release in (old, new):  # never fetched from the release store for a request
+        if not release_file(settings.home, release, "parquet").exists():
+            raise FileNotFoundError(release_file(settings.home, release, "parquet"))
+    diff = compute(settings, key, old, new)
     with _lock:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")

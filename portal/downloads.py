@@ -8,13 +8,21 @@ client resuming or fetching in ranges counts once, and nothing about the client 
 
 from __future__ import annotations
 
+import logging
+from email.utils import formatdate
 from pathlib import Path
 
 from fastapi import Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
+from lgsp.core.settings import Settings
 from lgsp.publishing.counts import DownloadCounter
-from lgsp.publishing.versions import Release
+from lgsp.publishing.objectstore import ReleaseStore, StoreError
+from lgsp.publishing.versions import Distribution, Release
+from lgsp.web.problems import STORE_DOWN, Unavailable
+
+log = logging.getLogger(__name__)
 
 
 class ReleaseFile(FileResponse):
@@ -73,18 +81,25 @@ def first_byte_requested(request: Request, etag: str, size: int) -> bool:
     return not ranges or any(start == 0 for start, _ in ranges)
 
 
-def serve(request: Request, release: Release, path: Path, counter: DownloadCounter) -> Response:
-    """The response for one release file (`path`), visible and open (the caller checked)."""
-    distribution = next(d for d in release.distributions if d.file == path.name)
+def _representation(request: Request, release: Release, name: str) -> tuple[Distribution, Distribution, dict[str, str]]:
+    """The file asked for, the file to send (its `.gz` twin when the client takes gzip) and the
+    headers that say which, ETag among them."""
+    distribution = next(d for d in release.distributions if d.file == name)
     sent, headers = distribution, {}
-    twin = next((d for d in release.distributions if d.file == f"{path.name}.gz"), None)
+    twin = next((d for d in release.distributions if d.file == f"{name}.gz"), None)
     if twin is not None:  # two representations of one URL: caches must key on Accept-Encoding
         headers["vary"] = "Accept-Encoding"
         if accepts_gzip(request.headers.get("accept-encoding")):
             sent = twin
             headers["content-encoding"] = "gzip"
-    etag = f'"{sent.sha256}"'
-    headers["etag"] = etag
+    headers["etag"] = f'"{sent.sha256}"'
+    return distribution, sent, headers
+
+
+def serve(request: Request, release: Release, path: Path, counter: DownloadCounter) -> Response:
+    """The response for one release file (`path`), visible and open (the caller checked)."""
+    distribution, sent, headers = _representation(request, release, path.name)
+    etag = headers["etag"]
     if etag_matches(request.headers.get("if-none-match"), etag):
         headers.pop("content-encoding", None)
         return Response(status_code=304, headers=headers)
@@ -93,3 +108,51 @@ def serve(request: Request, release: Release, path: Path, counter: DownloadCount
     return ReleaseFile(
         path.with_name(sent.file), media_type=distribution.media_type, filename=path.name, headers=headers
     )
+
+
+def serve_stored(
+    request: Request, release: Release, name: str, store: ReleaseStore, settings: Settings, counter: DownloadCounter
+) -> Response:
+    """The response for a release file this host does not have: streamed from the release store
+    with the same headers, ETag, gzip and single ranges as a local file (several ranges get the
+    whole file, as RFC 9110 allows), or with LGSP_RELEASE_REDIRECT=presigned a 302 to a presigned
+    URL of the file asked for (the store answers ranges itself; no gzip negotiation there: the
+    `.gz` files have addresses of their own). Raises Unavailable when the store does not answer."""
+    distribution, sent, headers = _representation(request, release, name)
+    if settings.release_redirect == "presigned":
+        sent, headers = distribution, {"etag": f'"{distribution.sha256}"'}
+    etag = headers["etag"]
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        headers.pop("content-encoding", None)
+        return Response(status_code=304, headers=headers)
+    key = store.key(release.dataset, release.version, sent.file)
+    if settings.release_redirect == "presigned":
+        if first_byte_requested(request, etag, sent.bytes):
+            counter.count(release.dataset, distribution.format)
+        url = store.presigned(key, settings.release_url_expiry, name, distribution.media_type)
+        return RedirectResponse(url, status_code=302, headers={**headers, "cache-control": "no-store"})
+    start, end, status = 0, sent.bytes, 200
+    headers["last-modified"] = formatdate(release.created_at.timestamp(), usegmt=True)  # the release's time
+    http_range, if_range = request.headers.get("range"), request.headers.get("if-range")
+    if http_range is not None and (if_range is None or if_range in (etag, headers["last-modified"])):
+        try:
+            ranges = ReleaseFile._parse_range_header(http_range, sent.bytes)
+        except MalformedRangeHeader as exc:
+            return PlainTextResponse(exc.content, status_code=400)
+        except RangeNotSatisfiable:
+            return PlainTextResponse("", status_code=416, headers={"content-range": f"bytes */{sent.bytes}"})
+        if len(ranges) == 1:
+            (start, end), status = ranges[0], 206
+            headers["content-range"] = f"bytes {start}-{end - 1}/{sent.bytes}"
+    headers |= {"accept-ranges": "bytes", "content-length": str(end - start)}
+    headers["content-disposition"] = f'attachment; filename="{name}"'
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=distribution.media_type)
+    try:
+        body = store.read(key, start, end, sent.sha256, sent.bytes)
+    except StoreError as exc:
+        log.error("%s", exc)  # the details for the operator; the public gets no bucket names
+        raise Unavailable(STORE_DOWN) from None
+    if first_byte_requested(request, etag, sent.bytes) and not (start > 0 and if_range == headers["last-modified"]):
+        counter.count(release.dataset, distribution.format)
+    return StreamingResponse(body, status_code=status, headers=headers, media_type=distribution.media_type)

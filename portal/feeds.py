@@ -48,7 +48,7 @@ def feed(base_url: str, self_path: str, title: str, entries: list[Entry], settin
     root = ET.Element(f"{{{ATOM}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": lang})
     releases: list[tuple[Release, Entry, diffs.Diff | None]] = []
     for entry in entries:
-        changes = diffs.history(settings.home, entry)
+        changes = diffs.history(settings, entry)
         releases += [(r, entry, changes[r.version]) for r in entry.releases]
     releases.sort(key=lambda item: (item[0].created_at, item[0].dataset, item[0].version), reverse=True)
     releases = releases[:MAX_ENTRIES]

@@ -20,7 +20,7 @@ from lgsp.portal.access import Entry, OpenCatalogue
 from lgsp.portal.charts import ChartSet, ReleaseQueries
 from lgsp.portal.i18n import number, texts
 from lgsp.portal.svg_map import Mark, point_map
-from lgsp.publishing.versions import release_file
+from lgsp.publishing.stored import local_file
 from lgsp.schemas.contract import Column, ColumnRole, ColumnType
 
 MAX_KINDS = 6  # a text column with more distinct values does not colour the points
@@ -87,7 +87,7 @@ class Maps(ReleaseQueries[list[Place]]):
         points = found.points
         lat, lon = _role(points, ColumnRole.latitude), _role(points, ColumnRole.longitude)
         label = _role(points, ColumnRole.label) or found.key.name
-        source = f"read_parquet({literal(str(release_file(settings.home, points.latest, 'parquet')))})"
+        source = f"read_parquet({literal(str(local_file(settings, points.latest, 'parquet')))})"
         where = f"{quote(str(lat))} IS NOT NULL AND {quote(str(lon))} IS NOT NULL"
         head = f"CAST(s.{quote(found.key.name)} AS VARCHAR), CAST(s.{quote(label)} AS VARCHAR), s.{quote(str(lat))}, s.{quote(str(lon))}"
         if found.via is None:
@@ -97,7 +97,7 @@ class Maps(ReleaseQueries[list[Place]]):
                 f"FROM {source} s WHERE {where} ORDER BY 1"
             )
             return [Place(str(k), str(n), float(a), float(o), kind=c) for k, n, a, o, c in rows]
-        readings = f"read_parquet({literal(str(release_file(settings.home, entry.latest, 'parquet')))})"
+        readings = f"read_parquet({literal(str(local_file(settings, entry.latest, 'parquet')))})"
         args: list[Any] = []
         keep = "TRUE"
         if chosen.facet is not None and chosen.facet_value is not None:

@@ -4,6 +4,7 @@ as CKAN activities. A mixin of `lgsp.portal.api.Actions`, in CKAN's shapes (ckan
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lgsp.core.text import without_diacritics
@@ -11,7 +12,8 @@ from lgsp.portal import ckan
 from lgsp.portal.access import Entry, OpenCatalogue
 from lgsp.portal.params import int_param
 from lgsp.publishing.dcat import THEME_LABELS
-from lgsp.publishing.versions import release_file
+from lgsp.publishing.stored import local_file
+from lgsp.publishing.versions import Release
 from lgsp.web.problems import Invalid, NotFound
 
 if TYPE_CHECKING:
@@ -159,9 +161,25 @@ class MoreActions:
         sql = params.get("sql")
         if not sql or not isinstance(sql, str):
             raise Invalid({"sql": ["Thiếu giá trị / Missing value"]})
-        tables = {}
+        names = {}
         for entry in self.catalogue.entries().values():
-            latest = entry.latest
-            source = (latest, str(release_file(self.settings.home, latest, "parquet")))
-            tables[entry.contract.id] = tables[ckan.resource_id(latest, "parquet")] = source
-        return self.sql.run(sql, tables)
+            names[entry.contract.id] = names[ckan.resource_id(entry.latest, "parquet")] = entry.latest
+        return self.sql.run(sql, LatestTables(self.settings, names))
+
+
+class LatestTables(Mapping[str, tuple[Release, str]]):
+    """The open tables by name, each resolved to its Parquet file only when the SQL names it: a
+    replica fetches from the release store the tables a query reads, not every dataset's."""
+
+    def __init__(self, settings: Settings, releases: dict[str, Release]) -> None:
+        self.settings, self.releases = settings, releases
+
+    def __getitem__(self, name: str) -> tuple[Release, str]:
+        release = self.releases[name]
+        return release, str(local_file(self.settings, release, "parquet"))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.releases)
+
+    def __len__(self) -> int:
+        return len(self.releases)

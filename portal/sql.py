@@ -14,6 +14,7 @@ import decimal
 import json
 import threading
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import duckdb
@@ -104,8 +105,9 @@ class SqlStore:
     def __init__(self, datastore: Datastore) -> None:
         self.datastore = datastore
 
-    def run(self, sql: str, open_tables: dict[str, tuple[Release, str]]) -> dict[str, Any]:
-        """Run `sql` over the open tables it names (dataset ids or latest resource ids)."""
+    def run(self, sql: str, open_tables: Mapping[str, tuple[Release, str]]) -> dict[str, Any]:
+        """Run `sql` over the open tables it names (dataset ids or latest resource ids); only
+        those are looked up in `open_tables` (a replica fetches a Parquet file when looked up)."""
         names = parse(sql)
         unknown = sorted(n for n in names if n not in open_tables)
         if unknown:

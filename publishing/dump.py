@@ -23,10 +23,11 @@ import hashlib
 import struct
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lgsp.publishing.objectstore import ReleaseStore, StoreError
 from lgsp.publishing.versions import Release, releases_dir
 
 DUMP_NAME = "lgsp-open-data.zip"
@@ -49,18 +50,23 @@ _END = struct.Struct("<IHHHHIIH")
 
 @dataclass(frozen=True)
 class Member:
-    """One file of the archive: a release file (read when its bytes are sent) or bytes in hand."""
+    """One file of the archive: a release file (read when its bytes are sent, from this host or
+    from the release store) or bytes in hand."""
 
     name: str
     size: int
     crc32: int
     path: Path | None = None
     data: bytes | None = None
+    stored: Callable[[int, int], Iterator[bytes]] | None = None  # bytes [start, end) from the store
 
     def read(self, start: int, end: int) -> Iterator[bytes]:
         """Bytes [start, end) of the member."""
         if self.data is not None:
             yield self.data[start:end]
+            return
+        if self.stored is not None:
+            yield from self.stored(start, end)
             return
         assert self.path is not None
         with self.path.open("rb") as src:
@@ -94,19 +100,38 @@ def _file_crc(path: Path) -> int:
     return crc
 
 
+def _stored_crc(reader: Callable[[int, int], Iterator[bytes]], key: str, size: int) -> int:
+    """The CRC-32 of a stored file a release made before it recorded them, read once per process."""
+    with _crcs_lock:
+        if (key, size, 0) in _crcs:
+            return _crcs[(key, size, 0)]
+    crc = 0
+    for chunk in reader(0, size):
+        crc = zlib.crc32(chunk, crc)
+    with _crcs_lock:
+        _crcs[(key, size, 0)] = crc
+    return crc
+
+
 def _in_hand(name: str, data: bytes) -> Member:
     return Member(name, len(data), zlib.crc32(data), data=data)
 
 
-def members(home: Path, latest: Iterable[Release], catalogue: dict[str, bytes]) -> list[Member]:
+def members(
+    home: Path, latest: Iterable[Release], catalogue: dict[str, bytes], store: ReleaseStore | None = None
+) -> list[Member]:
     """The archive's members: the catalogue files (`catalog.jsonld`, `catalog.ttl`, as the caller
     serialised them from the same entries), then each release's folder: its descriptors read now,
-    its data files by path with the CRC-32 the release recorded."""
+    its data files by path with the CRC-32 the release recorded. A release this host does not
+    have is read from `store` (the same names and bytes, so the same archive)."""
     found = [_in_hand(name, data) for name, data in sorted(catalogue.items())]
     for release in sorted(latest, key=lambda r: r.dataset):
         folder = releases_dir(home, release.dataset) / f"v{release.version}"
         prefix = f"{release.dataset}/v{release.version}/"
         listed = {d.file: d for d in release.distributions}
+        if store is not None and not (folder / "release.json").exists():
+            found += _stored_members(store, release, prefix)
+            continue
         for path in sorted(folder.iterdir()):
             if not path.is_file():
                 continue
@@ -116,6 +141,26 @@ def members(home: Path, latest: Iterable[Release], catalogue: dict[str, bytes]) 
             else:
                 crc = known.crc32 if known.crc32 is not None else _file_crc(path)
                 found.append(Member(prefix + path.name, known.bytes, crc, path=path))
+    return found
+
+
+def _stored_members(store: ReleaseStore, release: Release, prefix: str) -> list[Member]:
+    """A release's folder as the store holds it: its files and its two descriptors, in name order
+    (the order the folder's files have where the release was made)."""
+    listed = {d.file: d for d in release.distributions}
+    found = []
+    for name in sorted([*listed, "datapackage.json", "release.json"]):
+        key = store.key(release.dataset, release.version, name)
+        known = listed.get(name)
+        if known is None:
+            data = store.get(key)
+            if data is None:
+                raise StoreError(f"{store.url}: thiếu / missing {key}", dataset=release.dataset, file=key)
+            found.append(_in_hand(prefix + name, data))
+        else:
+            reader = functools.partial(store.read, key, sha256=known.sha256, size=known.bytes)
+            crc = known.crc32 if known.crc32 is not None else _stored_crc(reader, key, known.bytes)
+            found.append(Member(prefix + name, known.bytes, crc, stored=reader))
     return found
 
 

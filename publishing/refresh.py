@@ -1,5 +1,7 @@
 """What happens after an open dataset publishes: its release, then the catalogue (the bulk dump
-needs nothing: it is assembled from the releases when downloaded, lgsp.publishing.dump)."""
+needs nothing: it is assembled from the releases when downloaded, lgsp.publishing.dump). The
+upload to the release store comes later, after the webhook event and the writer lock
+(lgsp.publishing.stored.upload, called by the pipeline)."""
 
 from __future__ import annotations
 

@@ -82,3 +82,11 @@ def test_every_import_of_the_hub_in_benchmarks_and_tests_resolves() -> None:
                         except ImportError:
                             missing.append(f"{path.relative_to(REPO_ROOT)}: {node.module}.{alias.name}")
     assert not missing, missing
+
+
+def test_the_hub_without_a_release_store_never_imports_boto() -> None:
+    """boto3/botocore cost ~150 ms of imports: only a hub with $LGSP_RELEASE_STORE pays them
+    (the error pages import the release store's error class, not its client)."""
+    code = "import sys, lgsp.app, lgsp.publishing.dump; print(sorted(m for m in sys.modules if 'boto' in m))"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]", found.stdout

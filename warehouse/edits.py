@@ -67,7 +67,7 @@ class EditAction(StrEnum):
 
 
 class RowEdit(BaseModel):
-    """One row of `meta.row_edits`; `release` is reported, not stored."""
+    """One row of `meta.row_edits`; `release` and `release_store` are reported, not stored."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -85,6 +85,7 @@ class RowEdit(BaseModel):
     undone_at: dt.datetime | None = None
     undone_by: str | None = None
     release: int | str | None = Field(default=None, description="The open-data release made after it, or why not.")
+    release_store: str | None = Field(default=None, description="Why that release is not in the release store yet.")
 
     @property
     def active(self) -> bool:

@@ -73,7 +73,7 @@ class RunManifest(BaseModel):
 
 
 class RunRecord(BaseModel):
-    """One run in `meta.runs`; `release` and `seconds` are reported, not stored."""
+    """One run in `meta.runs`; `release`, `release_store` and `seconds` are reported, not stored."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -97,6 +97,9 @@ class RunRecord(BaseModel):
     report: str | None = None
     error: str | None = None
     release: int | str | None = Field(default=None, description="The open-data release made, or why it failed.")
+    release_store: str | None = Field(
+        default=None, description="Why the release made is not in the release store yet (the next release uploads it)."
+    )
     seconds: float | None = Field(default=None, description="Wall time, as the CLI and the demo report it.")
 
     @property
@@ -134,4 +137,4 @@ class RunRecord(BaseModel):
         )
 
 
-STORED = tuple(name for name in RunRecord.model_fields if name not in ("release", "seconds"))
+STORED = tuple(name for name in RunRecord.model_fields if name not in ("release", "release_store", "seconds"))

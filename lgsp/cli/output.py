@@ -68,6 +68,8 @@ def run_summary(results: list[RunRecord], pipeline: Pipeline) -> None:
             typer.echo(f"{r.dataset_id}: {r.error}", err=True)
         if isinstance(r.release, str):
             typer.echo(f"{r.dataset_id}: {r.release}", err=True)
+        if r.release_store:
+            typer.echo(f"{r.dataset_id}: {r.release_store}", err=True)
         elif r.report:
             console.print(f"[dim]{escape(r.dataset_id)}: report {escape(r.report)}[/dim]", soft_wrap=True)
 

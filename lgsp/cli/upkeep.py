@@ -27,9 +27,11 @@ def release(dataset: Annotated[str, typer.Argument(help="Dataset id of an open d
     from lgsp.pipeline import Pipeline
 
     settings = Settings.from_env()
-    made = Pipeline(settings).release(dataset)
+    pipeline = Pipeline(settings)
+    made = pipeline.release(dataset, upload=False)
     console.print(f"{dataset}: release v{made.version} ({made.rows:,} rows)")
     _print_releases(settings, dataset)
+    pipeline.upload(dataset)  # a store that does not take it fails the command, the release made all the same
 
 
 def maintain(

@@ -136,6 +136,33 @@ class Settings(BaseModel):
     )
     s3_region: str = Field("us-east-1", description="S3 region ($LGSP_S3_REGION).")
     s3_use_ssl: bool = Field(True, description="HTTPS to the object store ($LGSP_S3_USE_SSL=off for plain HTTP).")
+    release_store: str | None = Field(
+        None,
+        description="Where the open-data releases are also kept, e.g. s3://lgsp-releases/open-data/ "
+        "($LGSP_RELEASE_STORE; the LGSP_S3_* object store): every release's files under immutable keys, so "
+        "`lgsp serve` replicas on other hosts serve them. Unset: releases live under $LGSP_HOME only.",
+    )
+    release_redirect: Literal["stream", "presigned"] = Field(
+        "stream",
+        description="How a replica without a release's files sends them: `stream` them from the store, or "
+        "answer 302 to a `presigned` URL of the object store ($LGSP_RELEASE_REDIRECT).",
+    )
+    release_url_expiry: int = Field(
+        3600, ge=1, le=604_800, description="Seconds a presigned download URL works ($LGSP_RELEASE_URL_EXPIRY)."
+    )
+    release_public_endpoint: str | None = Field(
+        None,
+        description="The object store's address as the public reaches it, e.g. https://files.example.gov.vn, "
+        "for presigned URLs ($LGSP_RELEASE_PUBLIC_ENDPOINT; default the LGSP_S3_ENDPOINT, an internal address).",
+    )
+    release_public_key_id: str | None = Field(
+        None,
+        description="A read-only key that signs presigned URLs ($LGSP_RELEASE_PUBLIC_KEY_ID; default LGSP_S3_KEY_ID).",
+    )
+    release_public_secret: SecretStr | None = Field(
+        None,
+        description="Its secret ($LGSP_RELEASE_PUBLIC_SECRET, or $LGSP_RELEASE_PUBLIC_SECRET_FILE naming a 0600 file).",
+    )
 
     @field_validator("lake_maintenance")
     @classmethod
@@ -153,6 +180,28 @@ class Settings(BaseModel):
             if croniter.is_valid(value):
                 return value
         raise ValueError(f"'{value}' is neither a cron expression (5 fields) nor one of {', '.join(sorted(_PRESETS))}")
+
+    @field_validator("release_public_endpoint")
+    @classmethod
+    def _public_endpoint(cls, value: str | None) -> str | None:
+        """http(s)://host[:port], no path: presigned URLs are signed for that host."""
+        if value is None:
+            return None
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+", value.strip().rstrip("/")):
+            raise ValueError(f"'{value}' is not http(s)://<host>[:<port>]")
+        return value.strip().rstrip("/")
+
+    @field_validator("release_store")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        """s3://bucket/prefix/, the prefix ending in a slash (the keys under it are <dataset>/v<N>/<file>)."""
+        if value is None:
+            return None
+        found = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?", value.strip())
+        if not found:
+            raise ValueError(f"'{value}' is not s3://<bucket>/<prefix>/")
+        prefix = (found.group(2) or "/").strip("/")
+        return f"s3://{found.group(1)}/{prefix + '/' if prefix else ''}"
 
     @property
     def lake(self) -> bool:
@@ -237,6 +286,12 @@ class Settings(BaseModel):
             "s3_secret": "LGSP_S3_SECRET",
             "s3_region": "LGSP_S3_REGION",
             "s3_use_ssl": "LGSP_S3_USE_SSL",
+            "release_store": "LGSP_RELEASE_STORE",
+            "release_redirect": "LGSP_RELEASE_REDIRECT",
+            "release_url_expiry": "LGSP_RELEASE_URL_EXPIRY",
+            "release_public_endpoint": "LGSP_RELEASE_PUBLIC_ENDPOINT",
+            "release_public_key_id": "LGSP_RELEASE_PUBLIC_KEY_ID",
+            "release_public_secret": "LGSP_RELEASE_PUBLIC_SECRET",
         }
         extra: dict[str, Any] = {field: env[name].strip() for field, name in variables.items() if env.get(name)}
         if "province" in extra:
@@ -255,9 +310,15 @@ class Settings(BaseModel):
             extra["extra_holidays"] = [d.strip() for d in extra["extra_holidays"].split(",") if d.strip()]
         if "profile" in extra:
             extra["profile"] = extra["profile"].lower()
+        if "release_redirect" in extra:
+            extra["release_redirect"] = extra["release_redirect"].lower()
         if "state_url" not in extra and env.get("LGSP_STATE_URL_FILE"):
             extra["state_url"] = _secret_file(path("LGSP_STATE_URL_FILE", Path()), "LGSP_STATE_URL_FILE")
-        for field, name in (("lake_catalog", "LGSP_LAKE_CATALOG"), ("s3_secret", "LGSP_S3_SECRET")):
+        for field, name in (
+            ("lake_catalog", "LGSP_LAKE_CATALOG"),
+            ("s3_secret", "LGSP_S3_SECRET"),
+            ("release_public_secret", "LGSP_RELEASE_PUBLIC_SECRET"),
+        ):
             if field not in extra and env.get(f"{name}_FILE"):
                 extra[field] = _secret_file(path(f"{name}_FILE", Path()), f"{name}_FILE")
         if "s3_use_ssl" in extra:

@@ -17,6 +17,7 @@ from lgsp.core.settings import Settings
 from lgsp.publishing.versions import Release, RunQuality
 from lgsp.schemas.contract import Contract
 from lgsp.schemas.loader import find_contract
+from lgsp.warehouse.edits import RowEdit
 from lgsp.warehouse.runs import RunRecord
 from lgsp.warehouse.staging import Staging
 from lgsp.warehouse.store import Warehouse
@@ -54,16 +55,46 @@ class PipelineBase:
         except Exception as exc:
             return f"release failed: {self.warehouse.hide(str(exc))}"
 
-    def release(self, dataset_id: str) -> Release:
+    def release(self, dataset_id: str, upload: bool = True) -> Release:
         """Release an open dataset's published table and regenerate the catalogue (a no-op for
         unchanged data); returns the release. The release is the latest published run's, whoever
-        asks (`lgsp release`, Airflow's publishing DAG), so it links that run's report."""
+        asks (`lgsp release`, Airflow's publishing DAG), so it links that run's report. With
+        `upload`, then `upload()`: its StoreError or StoreConflict is raised after the release is
+        made and announced (`lgsp release` passes False and uploads itself, to say which failed)."""
         contract = self.contract(dataset_id)
         with self.warehouse.writer(dataset=dataset_id) as con:
             run = Warehouse.latest_published(con, dataset_id)
             if run is None:  # a table no recorded run published (restored from a backup): no report to name
-                return self._refresh(con, contract, f"release__{new_run_id()}", None)
-            return self._refresh(con, contract, run.run_id, run)
+                made = self._refresh(con, contract, f"release__{new_run_id()}", None)
+            else:
+                made = self._refresh(con, contract, run.run_id, run)
+        if upload:
+            self.upload(dataset_id)
+        return made
+
+    def upload(self, dataset_id: str) -> int:
+        """Put every release of the dataset the release store lacks there ($LGSP_RELEASE_STORE;
+        lgsp.publishing.stored): called after the writer lock, since a multi-GB upload must not
+        hold up other runs. Returns the files uploaded; raises StoreError or StoreConflict."""
+        from lgsp.publishing.stored import upload
+
+        return upload(self.settings, dataset_id)
+
+    def upload_quietly(self, dataset_id: str, done: RunRecord | RowEdit) -> None:
+        """`upload()` after a run or an edit that made a release: a failure leaves the release and
+        its version as they are (made here, announced) and says, apart, that the store is behind."""
+        if not isinstance(done.release, int):
+            return
+        try:
+            self.upload(dataset_id)
+        except Exception as exc:
+            why = self.warehouse.hide(str(exc))
+            log.warning("%s: release v%s not in the release store yet: %s", dataset_id, done.release, why)
+            done.release_store = (
+                f"Bản phát hành v{done.release} đã làm ở đây nhưng chưa lên kho bản phát hành (lần phát hành sau sẽ "
+                f"tải lên): {why} / Release v{done.release} is made here but not in the release store yet (the next "
+                f"release uploads it): {why}"
+            )
 
     def _refresh(self, con: Any, contract: Contract, run_id: str, run: RunRecord | None) -> Release:
         """The release (lgsp.publishing.refresh) and, when it is a new one, its webhook event queued

@@ -180,10 +180,11 @@ class Pipeline(Stewardship):
         )
         return staging.write_manifest(manifest)
 
-    def publish(self, dataset_id: str, run_id: str, release: bool = True) -> RunRecord:
+    def publish(self, dataset_id: str, run_id: str, release: bool = True, upload: bool = True) -> RunRecord:
         """Publish the validated run atomically; returns the meta.runs record. With `release`, an
         open dataset's release and the catalogue follow at once (Airflow leaves them to the
-        publishing DAG that its Asset triggers)."""
+        publishing DAG that its Asset triggers), and with `upload` its upload to the release store
+        once the writer lock is released (`run` does that after the run lock too)."""
         from lgsp.warehouse.publish import publish
 
         staging = self.staging(dataset_id, run_id)
@@ -225,6 +226,8 @@ class Pipeline(Stewardship):
             connector.commit(connector.configure(contract, self.settings), notes, run)
         staging.remove_files()
         staging.remove_leftovers()
+        if upload:
+            self.upload_quietly(dataset_id, run)
         return run
 
     def fail(self, dataset_id: str, run_id: str, error: BaseException) -> RunRecord:
@@ -288,9 +291,11 @@ class Pipeline(Stewardship):
             with self.running(dataset_id, wait):
                 self.extract(dataset_id, run_id, full)
                 self.validate(dataset_id, run_id)
-                return self.publish(dataset_id, run_id, release=release)
+                done = self.publish(dataset_id, run_id, release=release, upload=False)
         except Exception as exc:
             return self.fail(dataset_id, run_id, exc)
+        self.upload_quietly(dataset_id, done)  # after the run lock: an edit waiting for it need not wait for this
+        return done
 
     # -- helpers ----------------------------------------------------------------------------------
 

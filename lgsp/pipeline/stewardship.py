@@ -60,6 +60,7 @@ class Stewardship(PipelineBase):
         connector = registry.get(contract.source.kind)
         if connector.commit:
             connector.commit(connector.configure(contract, self.settings), {}, run)
+        self.upload_quietly(dataset_id, run)
         return run
 
     # -- retracting and correcting published rows ----------------------------------------------------
@@ -107,6 +108,7 @@ class Stewardship(PipelineBase):
             if changes and contract.classification is Classification.open:
                 # The release names the last validated run (its quality badge); the edit is in the history.
                 edit.release = self._release(con, contract, Warehouse.latest_published(con, dataset_id) or run)
+        self.upload_quietly(dataset_id, edit)  # after both locks
         return edit
 
     @staticmethod

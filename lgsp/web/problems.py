@@ -8,6 +8,7 @@ the CKAN API in CKAN's `{"success": false, "error": {"__type": …}}` (ckanapi r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,12 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from lgsp.core.errors import LgspError
+from lgsp.publishing.objectstore import StoreError
+
+log = logging.getLogger(__name__)
+STORE_DOWN = (
+    "Kho bản phát hành tạm thời không trả lời, xin thử lại sau / The release store is not answering, try again later"
+)
 
 
 class Problem(LgspError):
@@ -102,7 +109,8 @@ ROUTER_WORDS = {
 
 def problem_of(exc: BaseException) -> Problem:
     """The one place an error becomes an HTTP answer: a Problem stays itself, a request FastAPI
-    could not parse is a bad request naming the parameter, a transient hub error is 503, and
+    could not parse is a bad request naming the parameter, a transient hub error is 503 (the
+    release store's with a generic message: its own names internal hosts and keys), and
     anything else is a 500 that says no more than that (the log has the rest)."""
     if isinstance(exc, Problem):
         return exc
@@ -117,6 +125,9 @@ def problem_of(exc: BaseException) -> Problem:
         problem = known.get(exc.status_code, BadRequest if exc.status_code < 500 else Problem)(detail)
         problem.status = exc.status_code
         return problem
+    if isinstance(exc, StoreError):  # its message names the bucket, keys and endpoint: the log's, not the public's
+        log.error("%s", exc)
+        return Unavailable(STORE_DOWN)
     if isinstance(exc, LgspError) and exc.transient:
         return Unavailable(exc.message)
     return Problem("internal error")
@@ -152,5 +163,6 @@ def install(app: FastAPI, renderers: dict[str, Render], default: Render) -> None
         return await render(request, problem_of(exc))
 
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(StoreError, on_problem)  # a replica's store down: 503, not a bare 500
     app.add_exception_handler(RequestValidationError, on_invalid)
     app.add_exception_handler(HTTPException, on_http)
