@@ -113,19 +113,20 @@ def _export(
         formats = tuple(f for f in formats if f != "json")  # gigabytes of one array help nobody
     # Output follows the key order either way: sorted here, or kept as stored.
     con.execute("SET preserve_insertion_order = true")
-    paths = {}
+    paths = {fmt: target / f"{contract.id}.{fmt}" for fmt in formats}  # the distributions' order
     try:
-        ordered = _in_key_order(con, contract)
-        order = "" if ordered else " ORDER BY " + ", ".join(quote(k) for k in contract.primary_key)
-        for fmt in formats:
+        source = table
+        order = "" if _in_key_order(con, contract) else " ORDER BY " + ", ".join(quote(k) for k in contract.primary_key)
+        # One sort, not one per format: the Parquet file is written first, in key order, and the
+        # other formats read it in its order.
+        for fmt in sorted(formats, key=lambda f: f != "parquet") if order else formats:
             options = FORMATS[fmt][1]
             columns = [quote(c.name) for c in public]
             if fmt == "csv":
                 names = [c.name for c in public]
                 names[0] = BOM.decode() + names[0]  # the BOM rides in front of the first header: no second pass
                 columns = [f"{_csv_column(c)} AS {quote(name)}" for c, name in zip(public, names, strict=True)]
-            paths[fmt] = target / f"{contract.id}.{fmt}"
-            copy = f"COPY (SELECT {', '.join(columns)} FROM {table}{order}) TO {literal(str(paths[fmt]))} ({options})"
+            copy = f"COPY (SELECT {', '.join(columns)} FROM {source}{order}) TO {literal(str(paths[fmt]))} ({options})"
             try:
                 with memory_at_most(con, _export_memory(con)):
                     con.execute(copy)
@@ -133,6 +134,8 @@ def _export(
                 log.warning("%s: %s export under its memory cap failed (%s); again with the connection's", contract.id,
                             fmt, str(exc).splitlines()[0])  # fmt: skip
                 con.execute(copy)
+            if fmt == "parquet" and order:
+                source, order = f"read_parquet({literal(str(paths[fmt]))})", ""
     finally:
         con.execute("SET preserve_insertion_order = false")
     with ThreadPoolExecutor(max_workers=len(paths) or 1) as pool:
