@@ -53,11 +53,14 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 COMPRESSED = ("csv", "json")  # also released as `<file>.gz`; Parquet compresses its own pages
 GZIP = "application/gzip"
-# DuckDB's memory, per thread, while it writes a release: the COPY streams the table (sorting it by
-# key, spilling to disk, if it is not stored so), and more would only cache blocks. Measured at
-# 10 M readings (stored out of key order, so sorted) on 2 threads: the whole `lgsp run` path peaked
-# at 1,935 MiB with the connection's 1 GB, at the load's 1,247 MiB with 256 MiB, the same bytes.
-EXPORT_MEMORY_PER_THREAD = 128 * 2**20
+# DuckDB's memory while it writes a release: the COPY streams the table (sorting it by key,
+# spilling to disk, if it is not stored so), and more would only cache blocks. Measured at 10 M
+# readings (stored out of key order, so sorted) on 2 threads: the whole `lgsp run` path peaked at
+# 1,935 MiB with the connection's 1 GB, at the load's 1,247 MiB with 256 MiB (64 MiB was enough).
+# Each thread needs buffers of its own, so a machine of many cores gets EXPORT_MEMORY_PER_THREAD
+# each when that is more; a COPY that runs out anyway is written again under the connection's limit.
+EXPORT_MEMORY = 256 * 2**20
+EXPORT_MEMORY_PER_THREAD = 32 * 2**20
 
 
 def _coverage(con: duckdb.DuckDBPyConnection, contract: Contract) -> tuple[dt.date | None, dt.date | None]:
@@ -163,7 +166,7 @@ def _export(
 
 def _export_memory(con: duckdb.DuckDBPyConnection) -> int:
     threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])  # type: ignore[index]
-    return EXPORT_MEMORY_PER_THREAD * max(1, threads)
+    return max(EXPORT_MEMORY, EXPORT_MEMORY_PER_THREAD * threads)
 
 
 def _gz(path: Path) -> Path:
@@ -191,7 +194,8 @@ def make_release(
     `quality`, and for a derived dataset the inputs it was computed from, it records); returns the
     new release, or the latest one when the data has not changed since (it names the run that
     first published those bytes). A table of more than `json_max_rows` rows (0: no limit) gets no
-    JSON. Raises ReleaseError for a dataset that is not open."""
+    JSON. Raises ReleaseError for a dataset that is not open. Call it outside a transaction: an
+    export that runs out of memory is tried again, which an aborted transaction would refuse."""
     if contract.classification is not Classification.open:
         raise ReleaseError(
             f"'{contract.id}' is {contract.classification.value}: only open datasets are released",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import orjson
@@ -154,7 +154,7 @@ def log_entries(settings: Settings) -> Iterator[dict[str, Any]]:
         yield orjson.loads(text)
 
 
-def log_texts(settings: Settings) -> Iterator[str]:
+def log_texts(settings: Settings) -> Generator[str, None, None]:
     """Every entry of the table as the JSON text stored (for the statistics, which parse it)."""
     with snapshot(settings) as con:
         for _, text in numbered(con):

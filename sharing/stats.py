@@ -7,6 +7,7 @@ at one agency) is merged into the day's `(other)` row.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 from pathlib import Path
@@ -58,12 +59,16 @@ def _table_relation(con: duckdb.DuckDBPyConnection, settings: Settings) -> str |
     log's JSON text in Python. A row that is not JSON is skipped, as a line is in the file."""
     con.execute(f"CREATE TEMP TABLE exchange_log_rows ({', '.join(f'{quote(k)} {v}' for k, v in COLUMNS.items())})")
     fields = ", ".join(f"TRY_CAST(json_extract_string(entry, {literal('$.' + k)}) AS {v})" for k, v in COLUMNS.items())
-    texts, found = log_database.log_texts(settings), False
-    while chunk := list(itertools.islice(texts, LOG_CHUNK)):
-        found = True
-        con.register("exchange_log_chunk", pa.table({"entry": pa.array(chunk, pa.string())}))
-        con.execute(f"INSERT INTO exchange_log_rows SELECT {fields} FROM exchange_log_chunk WHERE json_valid(entry)")
-        con.unregister("exchange_log_chunk")
+    found = False
+    # Closed whatever happens: the generator holds a PostgreSQL connection and its snapshot.
+    with contextlib.closing(log_database.log_texts(settings)) as texts:
+        while chunk := list(itertools.islice(texts, LOG_CHUNK)):
+            found = True
+            con.register("exchange_log_chunk", pa.table({"entry": pa.array(chunk, pa.string())}))
+            con.execute(
+                f"INSERT INTO exchange_log_rows SELECT {fields} FROM exchange_log_chunk WHERE json_valid(entry)"
+            )
+            con.unregister("exchange_log_chunk")
     return "exchange_log_rows" if found else None
 
 

@@ -183,19 +183,29 @@ def memory_at_most(con: duckdb.DuckDBPyConnection, limit: int) -> Iterator[None]
     """DuckDB keeps the blocks a scan read cached up to its memory limit, so a step that only
     streams a table out (a release's COPY) would grow the process by the whole limit on top of what
     the steps before it left: it runs under `limit` bytes instead (spilling, if it must sort, to the
-    temporary directory). Never raises a lower limit; the limit is back as configured afterwards."""
-    configured, shown = con.execute(
-        "SELECT getvariable('lgsp_memory_limit'), current_setting('memory_limit')"
-    ).fetchone()  # type: ignore[misc]
+    temporary directory). Never raises a lower limit. The limit in force is kept exactly (in the
+    connection's `lgsp_memory_limit`, which `connect` sets) and is back afterwards; a connection
+    that lacks it (a cursor, one `connect` did not make) is left as it is. An error of the block is
+    the one raised, even if putting the limit back fails too (say, in an aborted transaction)."""
+    kept, shown = con.execute("SELECT getvariable('lgsp_memory_limit'), current_setting('memory_limit')").fetchone()  # type: ignore[misc]
     number, unit = str(shown).split()
-    if float(number) * _UNITS[unit] <= limit:
+    if kept is None or float(number) * _UNITS[unit] <= limit:
         yield
         return
-    con.execute(f"SET memory_limit = '{limit // 2**20}MiB'")
+    capped = f"{limit // 2**20}MiB"
+
+    def put(value: str) -> None:
+        con.execute(f"SET memory_limit = {literal(value)}")
+        con.execute("SET VARIABLE lgsp_memory_limit = ?", [value])  # a nested use puts back this one
+
+    put(capped)
     try:
         yield
-    finally:
-        con.execute(f"SET memory_limit = {literal(str(configured or shown))}")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            put(str(kept))
+        raise
+    put(str(kept))
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ import json
 import shutil
 import sqlite3
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -305,51 +306,88 @@ def test_the_csv_writes_every_kind_of_double_so_it_reads_back(hub: Settings, tmp
 def test_a_release_is_cut_under_a_small_memory_limit_with_the_same_bytes(
     hub: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A table stored in key order is exported with DuckDB's memory lowered (EXPORT_MEMORY_PER_THREAD
-    a thread: its cache would otherwise grow the process by the connection's whole limit). Under a
-    limit far too small to hold the table, the release has the bytes a roomy limit gives; under one
-    too small to write it at all, the file is written again under the connection's limit; either
-    way the connection's own limit is back, exactly as configured. A table out of order is sorted
-    under the cap too (spilling), with the same bytes; a limit already lower is never raised."""
+    """The export runs with DuckDB's memory lowered (its cache would otherwise grow the process by
+    the connection's whole limit). Under a cap far too small to hold the table, sorted or not, the
+    release has the bytes a roomy limit gives; under one too small to write it at all, the file is
+    written again under the connection's limit; either way the connection's own limit is back,
+    exactly as configured (1.5GB, which DuckDB shows rounded as 1.3 GiB)."""
+    import contextlib
+
     from lgsp.core import duck
     from lgsp.publishing import releases
     from lgsp.schemas.loader import find_contract
 
     contract = find_contract(hub.contracts_dir, "schools")
     hub.home.mkdir(parents=True, exist_ok=True)
-    con = duck.connect(hub.warehouse_path, memory_limit="1GB", threads=2, temp_dir=hub.home / "tmp")
+    con = duck.connect(hub.warehouse_path, memory_limit="1.5GB", threads=2, temp_dir=hub.home / "tmp")
     con.execute("CREATE TABLE main.schools AS SELECT printf('%08d', range) AS school_code, "
                 "repeat('trường ', 8) || range AS name, 'THCS' AS level, NULL AS address, NULL AS commune_code, "
                 "NULL AS commune_name, range AS pupils, 1 AS teachers, TIMESTAMP '2025-01-01' AS updated_at "
                 "FROM range(300000) ORDER BY range")  # fmt: skip
     configured = con.execute("SELECT current_setting('memory_limit')").fetchone()
-    seen: list[str] = []
-    export_memory = releases._export_memory
+    inside: list[str] = []  # the limit each COPY ran under
+    capped = duck.memory_at_most
 
-    def watched(c: duckdb.DuckDBPyConnection) -> int:
-        seen.append(c.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
-        return export_memory(c)
+    @contextlib.contextmanager
+    def watched(c: duckdb.DuckDBPyConnection, limit: int) -> Iterator[None]:
+        with capped(c, limit):
+            inside.append(c.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
+            yield
 
     def release(run_id: str) -> list[str]:
         shutil.rmtree(releases_dir(hub.home, "schools"), ignore_errors=True)
+        inside.clear()
         made = releases.make_release(con, hub.home, contract, run_id)
-        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == configured == ("953.6 MiB",)
+        # Put back from the kept setting, not from DuckDB's rounded display of it.
+        assert con.execute("SELECT getvariable('lgsp_memory_limit')").fetchone() == ("1.5GB",)
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == configured
         return [d.sha256 for d in made.distributions]
 
-    monkeypatch.setattr(releases, "_export_memory", watched)
+    monkeypatch.setattr(releases, "memory_at_most", watched)
     roomy = release("roomy")
-    monkeypatch.setattr(releases, "EXPORT_MEMORY_PER_THREAD", 32 * 2**20)  # 64 MiB on 2 threads
-    assert release("small") == roomy
-    monkeypatch.setattr(releases, "EXPORT_MEMORY_PER_THREAD", 2**20)
+    assert inside == ["256.0 MiB"] * 3  # csv, parquet, json: each under EXPORT_MEMORY on 2 threads
+    monkeypatch.setattr(releases, "EXPORT_MEMORY", 64 * 2**20)
+    assert release("small") == roomy and inside == ["64.0 MiB"] * 3
+    con.execute("CREATE OR REPLACE TABLE main.schools AS SELECT * FROM main.schools ORDER BY school_code DESC")
+    caplog.clear()
+    assert release("sorted") == roomy and inside == ["64.0 MiB"] * 3  # sorted once, spilling, within the cap
+    assert "failed" not in caplog.text
+    monkeypatch.setattr(releases, "EXPORT_MEMORY", 2**20)
+    monkeypatch.setattr(releases, "EXPORT_MEMORY_PER_THREAD", 2**20)  # 2 MiB in all
     with caplog.at_level("WARNING", logger="lgsp.publishing.releases"):
         assert release("too-small") == roomy
     assert "export under its memory cap failed" in caplog.text
-    assert seen == ["953.6 MiB"] * 9  # asked before each capped COPY (csv, parquet, json), thrice
-    con.execute("CREATE OR REPLACE TABLE main.schools AS SELECT * FROM main.schools ORDER BY school_code DESC")
-    monkeypatch.setattr(releases, "EXPORT_MEMORY_PER_THREAD", 64 * 2**20)
-    caplog.clear()
-    assert release("sorted") == roomy and "failed" not in caplog.text  # sorted, spilling, within the cap
-    con.execute("SET memory_limit = '4MB'")
-    with duck.memory_at_most(con, 256 * 2**20):
-        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == ("3.8 MiB",)
+    # Many threads need buffers each: 32 of them get EXPORT_MEMORY_PER_THREAD each.
+    monkeypatch.undo()
+    con.execute("SET threads = 32")
+    assert releases._export_memory(con) == 1024 * 2**20
+    con.close()
+
+
+def test_the_memory_cap_leaves_other_connections_alone_and_nests(tmp_path: Path) -> None:
+    """Only a connection `duck.connect` made (its exact limit kept) is capped: a cursor or a plain
+    connection keeps its limit. A cap inside a cap puts back the outer one. A failing block's error
+    is the one raised, even in an aborted transaction where the limit cannot be set back."""
+    from lgsp.core import duck
+
+    con = duck.connect(tmp_path / "w.duckdb", memory_limit="1GB")
+    limit = "SELECT current_setting('memory_limit')"
+    cursor = con.cursor()
+    with duck.memory_at_most(cursor, 2**27):
+        assert cursor.execute(limit).fetchone() == ("953.6 MiB",)  # a cursor has no kept limit: untouched
+    plain = duckdb.connect()
+    plain.execute("SET memory_limit = '-1'")
+    with duck.memory_at_most(plain, 2**27):
+        assert plain.execute(limit).fetchone() == ("16383.9 PiB",)
+    with duck.memory_at_most(con, 2**28):
+        with duck.memory_at_most(con, 2**27):
+            assert con.execute(limit).fetchone() == ("128.0 MiB",)
+        assert con.execute(limit).fetchone() == ("256.0 MiB",)
+    assert con.execute(limit).fetchone() == ("953.6 MiB",)
+    assert con.execute("SELECT getvariable('lgsp_memory_limit')").fetchone() == ("1GB",)
+    con.execute("CREATE TABLE t (i INTEGER)")
+    con.execute("BEGIN TRANSACTION")
+    with pytest.raises(duckdb.ConversionException), duck.memory_at_most(con, 2**27):
+        con.execute("INSERT INTO t VALUES ('not a number')")  # aborts the transaction
+    con.execute("ROLLBACK")
     con.close()
