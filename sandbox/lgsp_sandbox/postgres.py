@@ -72,10 +72,17 @@ class PostgresServer(ThrowawayServer):
     """
 
     def __init__(
-        self, base_dir: Path, *, keep: bool = False, host: str = "127.0.0.1", netns: str | None = None
+        self,
+        base_dir: Path,
+        *,
+        keep: bool = False,
+        host: str = "127.0.0.1",
+        netns: str | None = None,
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.base_dir = Path(base_dir)
         self.keep = keep
+        self.settings = {**SETTINGS, **(settings or {})}  # postgresql.conf's, e.g. more max_connections
         self.host = host  # the address it listens on (and its URLs name)
         self.netns = netns  # the network namespace it runs in: a test host's, or this one
         self.bin_dir = find_bin_dir()
@@ -144,7 +151,11 @@ class PostgresServer(ThrowawayServer):
             self._cleanup()
             raise PostgresError(f"initdb failed ({init.returncode}): {init.stderr.strip() or init.stdout.strip()}")
         atexit.register(self.stop)
-        settings = {**SETTINGS, "unix_socket_directories": f"'{self.socket_dir}'", "listen_addresses": f"'{self.host}'"}
+        settings = {
+            **self.settings,
+            "unix_socket_directories": f"'{self.socket_dir}'",
+            "listen_addresses": f"'{self.host}'",
+        }
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write("\n# lgsp sandbox: a throwaway bulk-load test server\n")
             conf.writelines(f"{k} = {v}\n" for k, v in settings.items())
