@@ -30,7 +30,7 @@ from lgsp.schemas.contract import Contract
 from lgsp.sharing import checkpoints, consumers, registry
 from lgsp.sharing.consumers import Authenticator, Caller
 from lgsp.sharing.errors import BadRequest, RegistryError, Unauthenticated, UnknownDataset
-from lgsp.sharing.exchange_log import escaped, stamp
+from lgsp.sharing.exchange_log import LogUnavailable, escaped, stamp
 from lgsp.sharing.grants import Decision, Grants
 from lgsp.sharing.log_database import open_log
 from lgsp.sharing.reading import (
@@ -76,6 +76,11 @@ class _RecordKey(Convertor[str]):
 register_url_convertor("record_key", _RecordKey())
 
 PREFIX = "/api/share/v1"
+LOG_WAIT = 10.0  # seconds a request waits for its exchange-log entry to be stored before it is refused
+LOG_LATE = (
+    "Nhật ký trao đổi chưa ghi được yêu cầu này; dữ liệu không được gửi, thử lại sau / the exchange log "
+    "could not store this request in time; no data was sent, try again later"
+)
 TAG = "Agency sharing / Chia sẻ dữ liệu"
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`lgsp_<key id>.<secret>`")
@@ -143,11 +148,14 @@ class Sharing:
             raise UnknownDataset(f"no dataset {dataset!r} on this hub", dataset=dataset)
         return contract
 
-    def record(self, entry: dict[str, Any], started: float) -> None:
-        if self.log is not None:
-            entry["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            entry["at"] = stamp(time.time())
-            self.log.append(entry)
+    def record(self, entry: dict[str, Any], started: float) -> bool:
+        """Log the request's entry and wait until it is stored; False if that took longer than
+        LOG_WAIT (the log cannot be written now)."""
+        if self.log is None:
+            return True
+        entry["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        entry["at"] = stamp(time.time())
+        return self.log.append(entry).wait(LOG_WAIT)
 
     def handle(
         self, operation: str, entry: dict[str, Any], work: Callable[[dict[str, Any]], Answer | Response]
@@ -175,7 +183,14 @@ class Sharing:
             else:
                 entry.update(outcome="error", error=type(exc).__name__)
         entry["status"] = response.status_code
-        self.record(entry, started)
+        if not self.record(entry, started) and response.status_code < 400:
+            # Not stored in time: the answer is withheld, so nothing leaves unlogged. The entry may
+            # still be stored later, saying what would have been answered: one more entry says it was not.
+            response = _error(problem_of(LogUnavailable(LOG_LATE)))
+            withheld = {k: entry.get(k) for k in ("operation", "consumer", "credential", "dataset")}
+            if self.log is not None:
+                self.log.append({**withheld, "outcome": "withheld", "status": response.status_code,
+                                 "answer_at": entry["at"], "at": stamp(time.time())})  # fmt: skip
         return response
 
 

@@ -77,9 +77,14 @@ def read_head(path: Path) -> tuple[int, str]:
     return int(head["count"]), str(head["hash"])
 
 
-GROUP_WINDOW = 0.05  # seconds between the writer's batches
 RETRY_WINDOW = 1.0  # seconds between tries while the log cannot be written
 MAX_PENDING = 100_000  # entries kept in memory while the log cannot be written; beyond, refusals are counted
+
+
+class Stored(threading.Event):
+    """Set once the entry `LogWriter.append` handed over is stored (in the file, or committed in
+    the database): a request is answered only then, so a server killed at any moment has logged
+    every answer it gave."""
 
 
 class LogWriter:
@@ -87,11 +92,11 @@ class LogWriter:
     lgsp.sharing.log_database.DatabaseLog): they differ in how a batch is chained and stored.
 
     Requests hand their entry to one writer thread (a queue put: no lock and no write on the
-    request path). The writer wakes when an entry arrives, lets GROUP_WINDOW pass, then chains
-    and stores everything that arrived in one write and updates the head once: group commit, so
-    a busy server pays one write and two wake-ups of the writer per batch, not per request, and
-    the writer seldom competes with the requests for the GIL. `flush()` returns once everything
-    handed over before it is stored (the server flushes when it stops).
+    request path) and wait for it to be stored. The writer chains and stores everything that
+    arrived in one write and updates the head once: group commit, so the entries that arrive while
+    one batch is written go together in the next, and a busy server pays one write per batch, not
+    per request. `flush()` returns once everything handed over before it is stored and the head is
+    signed (the server flushes when it stops).
 
     It fails closed: if a batch cannot be written (disk full, a file gone read-only, a database
     down, anything), the writer keeps the entries, tries again every RETRY_WINDOW, and `healthy` is
@@ -109,9 +114,13 @@ class LogWriter:
         self._writer.start()
         atexit.register(self.flush)
 
-    def append(self, entry: dict[str, Any]) -> None:
-        """Hand one entry to the writer (seq, prev_hash and hash are added as it is written)."""
+    def append(self, entry: dict[str, Any]) -> Stored:
+        """Hand one entry to the writer (seq, prev_hash and hash are added as it is written); the
+        event returned is set once it is stored."""
+        stored = Stored()
         self._queue.put(entry)
+        self._queue.put(stored)
+        return stored
 
     @property
     def healthy(self) -> bool:
@@ -139,7 +148,8 @@ class LogWriter:
 
     def _write_loop(self) -> None:
         pending: list[dict[str, Any]] = []  # entries not written yet (kept while writing fails)
-        waiting: list[threading.Event] = []  # flushes to release once `pending` is written
+        waiting: list[threading.Event] = []  # flushes to release once `pending` is written and signed
+        stored: list[Stored] = []  # requests to release once `pending` is written
         stop = False
         while not stop or pending:
             try:
@@ -149,8 +159,6 @@ class LogWriter:
             except queue.Empty:
                 first = None if stop else threading.Event()  # nothing new: try the pending entries again
             batch = [first]
-            if isinstance(first, dict) and not pending:
-                time.sleep(GROUP_WINDOW)
             while len(batch) < 100_000:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -163,6 +171,8 @@ class LogWriter:
                         pending.append(item)
                     else:
                         self._unlogged += 1
+                elif isinstance(item, Stored):
+                    stored.append(item)
                 elif isinstance(item, threading.Event):
                     waiting.append(item)
             if pending:
@@ -174,12 +184,18 @@ class LogWriter:
                         return
                     continue
                 pending, self._failure = [], None
+                for done in stored:
+                    done.set()
+                stored.clear()
                 if self._unlogged:  # requests refused during a long outage, beyond what memory kept
                     pending, self._unlogged = (
                         [{"operation": "log_outage", "outcome": "unlogged", "rows": self._unlogged}],
                         0,
                     )
                     continue
+            for done in stored:  # everything handed over before them is written
+                done.set()
+            stored.clear()
             if (waiting or self._sign_error) and self._unsigned:
                 try:
                     self._sign_head()

@@ -56,17 +56,25 @@ def test_text_that_is_not_unicode_is_logged_escaped_and_the_log_goes_on(agency: 
     assert last["outcome"] == "data" and last["seq"] == odd["seq"] + 1
 
 
-def test_a_log_that_cannot_be_written_stops_the_api_until_it_can(agency: dict[str, Any]) -> None:
-    """The disk fills up (writes to the log fail with ENOSPC, from /dev/full): every sharing request
-    is refused with 503 and a Retry-After; once writing works again the API serves, and every
-    request of the outage, refused ones included, is in the chain, which verifies."""
+def test_a_log_that_cannot_be_written_stops_the_api_until_it_can(
+    agency: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up (writes to the log fail with ENOSPC, from /dev/full): the request under
+    way is not answered, since its entry could not be stored (503, and an entry saying its answer
+    was withheld); every later one is refused with 503 and a Retry-After; once writing works again
+    the API serves, and every request of the outage, refused ones included, is in the chain, which
+    verifies."""
+    from lgsp.sharing import api
+
+    monkeypatch.setattr(api, "LOG_WAIT", 1.0)
     http, live, log = agency["http"], agency["live"], agency["log"]
     before = len(live.logged())
     full = os.open("/dev/full", os.O_WRONLY)
     saved = os.dup(log._log)
     os.dup2(full, log._log)  # the log's own descriptor now writes to a full disk
     try:
-        first = http.get(ROWS, params={"limit": 1})  # answered before the writer noticed
+        first = http.get(ROWS, params={"limit": 1})  # its entry cannot be stored: withheld
+        assert first.status_code == 503 and "no data was sent" in first.json()["error"]["message"]
         assert not log.flush(timeout=2) and not log.healthy
         refused = [http.get(ROWS, params={"limit": 1}) for _ in range(3)]
         assert {r.status_code for r in refused} == {503}
@@ -83,7 +91,8 @@ def test_a_log_that_cannot_be_written_stops_the_api_until_it_can(agency: dict[st
     logged = live.logged()
     assert verify(live.settings.sharing_dir).ok
     outcomes = [e["outcome"] for e in logged[before:]]
-    assert outcomes[0] == "data" and first.status_code == 200  # the answer given before is logged too
+    assert outcomes[:2] == ["data", "withheld"]  # what would have been answered, and that it was not
+    assert logged[before + 1]["answer_at"] == logged[before]["at"] and logged[before + 1]["status"] == 503
     assert outcomes.count("log_unavailable") == 4 and outcomes[-1] == "data"
     assert [e["seq"] for e in logged] == list(range(1, len(logged) + 1))
 

@@ -119,12 +119,16 @@ def test_checkpoint_rows_deleted_or_forged_are_found(written: Settings, key: Ed2
     assert not verdict.ok and "checkpoint rows were deleted" in str(verdict)
 
 
-def test_a_database_that_refuses_the_log_stops_the_api_until_it_takes_it(cluster: Settings) -> None:
+def test_a_database_that_refuses_the_log_stops_the_api_until_it_takes_it(
+    cluster: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """As for the file on a full disk (test_fail_closed): the table refuses inserts (a trigger
     raising PostgreSQL's disk_full), every request is refused with 503 and the reason's SQLSTATE
     only; then the database takes writes again and every request of the outage is in the chain."""
+    from lgsp.sharing import api
     from tests.conftest import serve
 
+    monkeypatch.setattr(api, "LOG_WAIT", 1.0)
     consumers.add_consumer(cluster, "TTPVHCC", "Trung tâm", "a@example.gov.vn", "provincial")
     add_grant(cluster, "TTPVHCC", "driving_licences", purpose="thủ tục hành chính", granted_by="sxd")
     api_key = consumers.issue_key(cluster, "TTPVHCC")
@@ -139,7 +143,8 @@ def test_a_database_that_refuses_the_log_stops_the_api_until_it_takes_it(cluster
             before = len(list(log_entries(cluster)))
             sql(cluster, "CREATE TRIGGER full_disk BEFORE INSERT ON exchange_log EXECUTE FUNCTION full_disk()")
             try:
-                first = http.get(ROWS, params={"limit": 1})  # answered before the writer noticed
+                first = http.get(ROWS, params={"limit": 1})  # its entry cannot be stored: withheld
+                assert first.status_code == 503 and "no data was sent" in first.json()["error"]["message"]
                 assert not log.flush(timeout=2) and not log.healthy
                 refused = [http.get(ROWS, params={"limit": 1}) for _ in range(3)]
                 assert {r.status_code for r in refused} == {503}
@@ -153,18 +158,22 @@ def test_a_database_that_refuses_the_log_stops_the_api_until_it_takes_it(cluster
             assert log.flush()
         logged = list(log_entries(cluster))
         outcomes = [e["outcome"] for e in logged[before:]]
-        assert first.status_code == 200 and outcomes[0] == "data"
-        assert outcomes.count("log_unavailable") == 3 and outcomes[-1] == "data" and len(outcomes) == 5
+        assert first.status_code == 503 and outcomes[:2] == ["data", "withheld"]
+        assert outcomes.count("log_unavailable") == 3 and outcomes[-1] == "data" and len(outcomes) == 6
         assert [e["seq"] for e in logged] == list(range(1, len(logged) + 1))
         seed = registry.hub_secret(cluster, checkpoints.KEY_NAME)
         assert verify(cluster, key=checkpoints.private_key(seed).public_key()).ok
 
 
-def test_a_database_that_goes_down_stops_the_api_until_it_is_back(cluster: Settings, postgres: Any) -> None:
+def test_a_database_that_goes_down_stops_the_api_until_it_is_back(
+    cluster: Settings, postgres: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The PostgreSQL server is killed (as a power cut would) and started again: meanwhile the API
     answers 503 (the log cannot be written), then serves, and every request is in one chain."""
+    from lgsp.sharing import api
     from tests.conftest import serve
 
+    monkeypatch.setattr(api, "LOG_WAIT", 1.0)
     consumers.add_consumer(cluster, "TTPVHCC", "Trung tâm", "a@example.gov.vn", "provincial")
     add_grant(cluster, "TTPVHCC", "driving_licences", purpose="thủ tục hành chính", granted_by="sxd")
     api_key = consumers.issue_key(cluster, "TTPVHCC")
