@@ -76,7 +76,10 @@ class _RecordKey(Convertor[str]):
 register_url_convertor("record_key", _RecordKey())
 
 PREFIX = "/api/share/v1"
-LOG_WAIT = 10.0  # seconds a request waits for its exchange-log entry to be stored before it is refused
+# Seconds an answer waits for its exchange-log entry to be stored before it is withheld: longer than
+# a write waits for another replica's hold on the log's head (log_database.LOCK_TIMEOUT, 10 s) and a
+# retry, so one slow write does not withhold the answers of a whole batch.
+LOG_WAIT = 20.0
 LOG_LATE = (
     "Nhật ký trao đổi chưa ghi được yêu cầu này; dữ liệu không được gửi, thử lại sau / the exchange log "
     "could not store this request in time; no data was sent, try again later"
@@ -148,14 +151,17 @@ class Sharing:
             raise UnknownDataset(f"no dataset {dataset!r} on this hub", dataset=dataset)
         return contract
 
-    def record(self, entry: dict[str, Any], started: float) -> bool:
-        """Log the request's entry and wait until it is stored; False if that took longer than
-        LOG_WAIT (the log cannot be written now)."""
+    def record(self, entry: dict[str, Any], started: float, wait: bool) -> bool:
+        """Log the request's entry and, if `wait`, wait until it is stored; False if that took
+        longer than LOG_WAIT (the log cannot be written now). A refusal does not wait: it sends no
+        data, and it must not hold a thread (or the event loop, for the refusals an exception
+        handler logs) while the log is down."""
         if self.log is None:
             return True
         entry["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
         entry["at"] = stamp(time.time())
-        return self.log.append(entry).wait(LOG_WAIT)
+        stored = self.log.append(entry)
+        return stored.wait(LOG_WAIT) if wait else True
 
     def handle(
         self, operation: str, entry: dict[str, Any], work: Callable[[dict[str, Any]], Answer | Response]
@@ -183,7 +189,7 @@ class Sharing:
             else:
                 entry.update(outcome="error", error=type(exc).__name__)
         entry["status"] = response.status_code
-        if not self.record(entry, started) and response.status_code < 400:
+        if not self.record(entry, started, wait=response.status_code < 400):
             # Not stored in time: the answer is withheld, so nothing leaves unlogged. The entry may
             # still be stored later, saying what would have been answered: one more entry says it was not.
             response = _error(problem_of(LogUnavailable(LOG_LATE)))

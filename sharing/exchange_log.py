@@ -106,7 +106,7 @@ class LogWriter:
 
     def __init__(self) -> None:
         self._signed_at, self._unsigned = 0.0, False
-        self._queue: queue.SimpleQueue[dict[str, Any] | threading.Event | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Stored] | threading.Event | None] = queue.SimpleQueue()
         self._failure: BaseException | None = None  # why the last write failed; None while writing works
         self._sign_error: BaseException | None = None  # why the last checkpoint failed
         self._unlogged = 0  # refusals beyond MAX_PENDING during an outage, written as one entry after it
@@ -118,8 +118,7 @@ class LogWriter:
         """Hand one entry to the writer (seq, prev_hash and hash are added as it is written); the
         event returned is set once it is stored."""
         stored = Stored()
-        self._queue.put(entry)
-        self._queue.put(stored)
+        self._queue.put((entry, stored))
         return stored
 
     @property
@@ -166,13 +165,12 @@ class LogWriter:
                     break
             stop = stop or None in batch
             for item in batch:
-                if isinstance(item, dict):
+                if isinstance(item, tuple):
                     if len(pending) < MAX_PENDING:
-                        pending.append(item)
-                    else:
+                        pending.append(item[0])
+                        stored.append(item[1])
+                    else:  # only counted: its request is never told it was stored
                         self._unlogged += 1
-                elif isinstance(item, Stored):
-                    stored.append(item)
                 elif isinstance(item, threading.Event):
                     waiting.append(item)
             if pending:

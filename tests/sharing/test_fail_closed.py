@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,7 +67,7 @@ def test_a_log_that_cannot_be_written_stops_the_api_until_it_can(
     verifies."""
     from lgsp.sharing import api
 
-    monkeypatch.setattr(api, "LOG_WAIT", 1.0)
+    monkeypatch.setattr(api, "LOG_WAIT", 3.0)
     http, live, log = agency["http"], agency["live"], agency["log"]
     before = len(live.logged())
     full = os.open("/dev/full", os.O_WRONLY)
@@ -76,8 +77,11 @@ def test_a_log_that_cannot_be_written_stops_the_api_until_it_can(
         first = http.get(ROWS, params={"limit": 1})  # its entry cannot be stored: withheld
         assert first.status_code == 503 and "no data was sent" in first.json()["error"]["message"]
         assert not log.flush(timeout=2) and not log.healthy
+        began = time.monotonic()
         refused = [http.get(ROWS, params={"limit": 1}) for _ in range(3)]
         assert {r.status_code for r in refused} == {503}
+        unknown = http.get("/api/share/v1/no-such-path")  # a refusal the exception handler logs
+        assert unknown.status_code == 503 and time.monotonic() - began < 2  # refusals wait for nothing
         body = refused[0].json()
         assert body["result"] == "error" and body["error"]["code"] == "log_unavailable"
         assert "No space left" in body["error"]["message"] and refused[0].headers["retry-after"] == "5"
@@ -93,7 +97,7 @@ def test_a_log_that_cannot_be_written_stops_the_api_until_it_can(
     outcomes = [e["outcome"] for e in logged[before:]]
     assert outcomes[:2] == ["data", "withheld"]  # what would have been answered, and that it was not
     assert logged[before + 1]["answer_at"] == logged[before]["at"] and logged[before + 1]["status"] == 503
-    assert outcomes.count("log_unavailable") == 4 and outcomes[-1] == "data"
+    assert outcomes.count("log_unavailable") == 5 and outcomes[-1] == "data"
     assert [e["seq"] for e in logged] == list(range(1, len(logged) + 1))
 
 
