@@ -19,10 +19,10 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lgsp.publishing.versions import Release, ReleaseError
 
@@ -33,6 +33,7 @@ BREAK = 10.0  # seconds a serving store that did not answer is not asked again (
 IMMUTABLE = "public, max-age=31536000, immutable"  # a release's objects never change
 POINTER = "no-cache"  # latest.json does
 _MISSING = ("404", "NoSuchKey", "NotFound")
+T = TypeVar("T")
 
 
 class StoreError(ReleaseError):
@@ -109,16 +110,9 @@ class ReleaseStore:
 
     def head(self, key: str) -> StoredObject | None:
         """The object at `key`, or None when there is none."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            found = self.client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
-                return None
-            raise self._fail(("đọc", "reading"), key, exc) from None
-        except BotoCoreError as exc:
-            raise self._fail(("đọc", "reading"), key, exc) from None
+        found = self._read(key, lambda: self.client.head_object(Bucket=self.bucket, Key=key))
+        if found is None:
+            return None
         return StoredObject(key, int(found["ContentLength"]), found.get("Metadata", {}).get("sha256"))
 
     def put_immutable(self, key: str, path: Path, media_type: str, sha256: str | None = None) -> bool:
@@ -241,10 +235,14 @@ class ReleaseStore:
 
     def get(self, key: str) -> bytes | None:
         """A small object's bytes (a manifest), or None when there is none."""
+        return self._read(key, lambda: bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()))
+
+    def _read(self, key: str, call: Callable[[], T]) -> T | None:
+        """`call`'s result; None when the store has no `key`; a StoreError for any other failure."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+            return call()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING:
                 return None
