@@ -120,6 +120,7 @@ def _export(
     try:
         source = table
         order = "" if _in_key_order(con, contract) else " ORDER BY " + ", ".join(quote(k) for k in contract.primary_key)
+        cap = _export_memory(con)
         # One sort, not one per format: the Parquet file is written first, in key order, and the
         # other formats read it in its order.
         for fmt in sorted(formats, key=lambda f: f != "parquet") if order else formats:
@@ -131,7 +132,7 @@ def _export(
                 columns = [f"{_csv_column(c)} AS {quote(name)}" for c, name in zip(public, names, strict=True)]
             copy = f"COPY (SELECT {', '.join(columns)} FROM {source}{order}) TO {literal(str(paths[fmt]))} ({options})"
             try:
-                with memory_at_most(con, _export_memory(con)):
+                with memory_at_most(con, cap):
                     con.execute(copy)
             except duckdb.OutOfMemoryException as exc:  # very wide rows, say: the file is written anew
                 log.warning("%s: %s export under its memory cap failed (%s); again with the connection's", contract.id,

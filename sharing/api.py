@@ -194,9 +194,8 @@ class Sharing:
             # still be stored later, saying what would have been answered: one more entry says it was not.
             response = _error(problem_of(LogUnavailable(LOG_LATE)))
             withheld = {k: entry.get(k) for k in ("operation", "consumer", "credential", "dataset")}
-            if self.log is not None:
-                self.log.append({**withheld, "outcome": "withheld", "status": response.status_code,
-                                 "answer_at": entry["at"], "at": stamp(time.time())})  # fmt: skip
+            withheld |= {"outcome": "withheld", "status": response.status_code, "answer_at": entry["at"]}
+            self.record(withheld, started, wait=False)
         return response
 
 

@@ -16,28 +16,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil  # Airflow's own dependency
+
 from tests.paths import REPO_ROOT
 
 
 def parent(pid: int) -> int | None:
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return int(psutil.Process(pid).ppid())
+    except psutil.NoSuchProcess:
         return None
 
 
 def descendants(pid: int) -> list[int]:
     """Every process below `pid`, whatever its process group (Airflow puts each task in its own)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (above := parent(int(entry.name))) is not None:
-            children.setdefault(above, []).append(int(entry.name))
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def kill_tree(process: subprocess.Popen[Any], sig: int = signal.SIGKILL) -> None:
